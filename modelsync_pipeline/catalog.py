@@ -1,0 +1,126 @@
+"""From raw provider records to one provider catalog in the common schema (pure: no I/O, no Dagster).
+
+Every row keeps its lineage: the raw upstream value the name came from, which seed rule produced it, the
+cleaning steps, and the untouched upstream record in `metadata`. `content_hash` fingerprints everything a
+reader can see, so the refresh can tell an unchanged row from a changed one without comparing columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pandas as pd
+
+from .naming import DisplayName, make_names_unique, resolve_display_name
+from .providers.parsers import UpstreamModel
+from .providers.registry import ProviderSpec
+
+COLUMNS = [
+    "provider_slug",
+    "model_id",
+    "model_name",
+    "raw_name",
+    "name_rule",
+    "name_steps",
+    "context_length",
+    "input_price_per_mtok",
+    "output_price_per_mtok",
+    "modality",
+    "is_free",
+    "quantization",
+    "release_stage",
+    "metadata",
+    "content_hash",
+]
+# What `content_hash` covers: all of the above but the hash itself.
+HASHED_COLUMNS = COLUMNS[:-1]
+
+
+def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
+    if not isinstance(record, dict):
+        return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]})
+    return spec.parse(record)
+
+
+def _model_id(value: Any) -> str | None:
+    """Only a non-blank string is an id; anything else is reported by the schema as a missing id."""
+    if isinstance(value, str) and value.strip() and "\x00" not in value:
+        return value
+    return None
+
+
+def storable(value: Any) -> Any:
+    """The value with what PostgreSQL cannot hold made visible instead of fatal.
+
+    text and jsonb refuse NUL characters and JSON refuses NaN/Infinity; a hostile payload may carry
+    either. Lineage keeps them as visible escapes ("\\u0000", "NaN") rather than dropping the record.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
+def content_hash(row: dict) -> str:
+    material = json.dumps([row[c] for c in HASHED_COLUMNS], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.md5(material.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
+    """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
+    kept = [r for r in records if spec.keep is None or not isinstance(r, dict) or spec.keep(r)]
+    parsed = [_parse(spec, record) for record in kept]
+
+    named: list[tuple[str | None, DisplayName | None]] = []
+    for model in parsed:
+        model_id = _model_id(model.model_id)
+        if model_id is None:
+            named.append((None, None))
+            continue
+        named.append((model_id, resolve_display_name(model_id, display_name=model.display_name, name=model.name)))
+
+    valid = [(mid, dn) for mid, dn in named if mid is not None]
+    unique = iter(make_names_unique(valid))
+
+    rows = []
+    for model, (model_id, _) in zip(parsed, named):
+        display = next(unique) if model_id is not None else None
+        row = {
+            "provider_slug": spec.slug,
+            "model_id": model_id,
+            "model_name": display.name if display else None,
+            "raw_name": storable(display.raw if display else _raw_text(model)),
+            "name_rule": display.rule if display else "invalid",
+            "name_steps": list(display.steps) if display else [],
+            "context_length": model.context_length,
+            "input_price_per_mtok": model.input_price_per_mtok,
+            "output_price_per_mtok": model.output_price_per_mtok,
+            "modality": model.modality,
+            "is_free": bool(model.is_free or (display.is_free if display else False)),
+            "quantization": display.quantization if display else None,
+            "release_stage": display.release_stage if display else None,
+            "metadata": storable(model.upstream),
+        }
+        row["content_hash"] = content_hash(row)
+        rows.append(row)
+
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["context_length"] = frame["context_length"].astype("Int64")
+    for column in ("input_price_per_mtok", "output_price_per_mtok"):
+        frame[column] = frame[column].astype("float64")
+    frame["is_free"] = frame["is_free"].astype(bool)
+    return frame
+
+
+def _raw_text(model: UpstreamModel) -> str | None:
+    for value in (model.display_name, model.name, model.model_id):
+        if value is not None:
+            return str(value)[:1000]
+    return None

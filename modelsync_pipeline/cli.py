@@ -1,0 +1,195 @@
+"""`modelsync`: the command behind `make run` (and the lineage lookup behind "a name looks wrong").
+
+`modelsync run` uses DATABASE_URL / REDIS_URL when set, and otherwise starts embedded PostgreSQL and
+Redis under the state folder (stopped again on exit). It runs the `sync_all` job on the Dagster instance
+whose storage is in that same PostgreSQL, so its runs show up in the UI next to scheduled ones, prints
+progress as each provider is fetched, validated and written, and ends with a summary table.
+
+Exit status: 0 when every provider published; 1 when some provider failed (the others are still
+published and the failed one keeps its last good catalog); 2 when the table or the cache could not be
+refreshed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _prepare_dagster_home(state_dir: Path) -> Path:
+    home = (state_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _progress_handler() -> logging.Handler:
+    """Prints the pipeline's own log lines (one per provider step), not Dagster's engine chatter."""
+
+    class _Progress(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            meta = getattr(record, "dagster_meta", None) or {}
+            if meta.get("dagster_event") is not None:
+                return
+            message = meta.get("orig_message") or record.getMessage()
+            print(f"  {message}", flush=True)
+
+    handler = _Progress(level=logging.INFO)
+    return handler
+
+
+def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
+    rows = conn.execute(
+        """SELECT p.slug, count(m.id)
+           FROM providers p LEFT JOIN models m ON m.provider_id = p.id GROUP BY p.slug"""
+    ).fetchall()
+    in_table = dict(rows)
+    attempts = conn.execute(
+        """SELECT DISTINCT ON (provider_slug) provider_slug, outcome, step, error
+           FROM sync_attempts WHERE run_id = ANY(%s)
+           ORDER BY provider_slug, attempted_at DESC, id DESC""",
+        (run_ids,),
+    ).fetchall()
+    return attempts, sorted(in_table.items())
+
+
+def run(args: argparse.Namespace) -> int:
+    from .services import services
+
+    state_dir = Path(args.state_dir)
+    with services(state_dir) as endpoints:
+        os.environ["DATABASE_URL"] = endpoints.database_url
+        os.environ["REDIS_URL"] = endpoints.redis_url
+        os.environ["MODELSYNC_SOURCE"] = args.source
+        from .services import sqlalchemy_url
+
+        os.environ["DAGSTER_PG_URL"] = sqlalchemy_url(endpoints.database_url)
+        os.environ["DAGSTER_HOME"] = str(_prepare_dagster_home(state_dir))
+        print("modelsync run")
+        print(f"  database: {endpoints.summary().splitlines()[0]}")
+        print(f"  cache:    {endpoints.summary().splitlines()[1]}")
+        print(f"  provider source: {args.source}")
+        return _run_jobs(args)
+
+
+def _run_jobs(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from . import db
+    from .defs.jobs import should_publish_after
+    from .definitions import defs
+
+    progress = _progress_handler()
+    logging.getLogger("dagster").addHandler(progress)
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with dg.DagsterInstance.get() as instance:
+        selection = None
+        if args.providers:
+            from .providers.registry import PROVIDERS_BY_SLUG
+
+            unknown = [p for p in args.providers if p not in PROVIDERS_BY_SLUG]
+            if unknown:
+                print(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDERS_BY_SLUG)}", file=sys.stderr)
+                return 2
+            selection = [dg.AssetKey(PROVIDERS_BY_SLUG[p].asset_name) for p in args.providers]
+            selection += [dg.AssetKey("models_table"), dg.AssetKey("models_cache")]
+        job = defs.resolve_job_def("sync_all")
+        print("\nsync_all:")
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet, asset_selection=selection,
+            tags={"modelsync/launched_by": "cli"},
+        )
+        run_ids = [result.run_id]
+        run = instance.get_run_by_id(result.run_id)
+        publish_failed = False
+        if not result.success and should_publish_after(instance, run):
+            print("\nsome providers failed; publishing the catalogs that passed (publish_catalog):")
+            publish = defs.resolve_job_def("publish_catalog").execute_in_process(
+                instance=instance, raise_on_error=False, run_config=quiet,
+                tags={"modelsync/after_run": result.run_id, "modelsync/launched_by": "cli"},
+            )
+            run_ids.append(publish.run_id)
+            publish_failed = not publish.success
+            failures = _failures(publish)
+        else:
+            failures = []
+        failures = _failures(result) + failures
+    logging.getLogger("dagster").removeHandler(progress)
+
+    with db.connect(os.environ["DATABASE_URL"]) as conn:
+        attempts, in_table = _summary(conn, run_ids)
+        cache_info = _cache_summary()
+    failed_providers = [a for a in attempts if a[1] in ("fetch_failed", "check_failed")]
+    table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in failures)
+
+    print("\nsummary")
+    width = max([len(s) for s, _ in in_table] + [8])
+    print(f"  {'provider':<{width}}  {'models':>7}  this run")
+    outcome_by_slug = {a[0]: a for a in attempts}
+    for slug, count in in_table:
+        a = outcome_by_slug.get(slug)
+        status = "not synced in this run" if a is None else (
+            a[1] if a[1] in ("staged", "unchanged") else f"FAILED at {a[2]}: {a[3]} (kept its last good catalog)"
+        )
+        print(f"  {slug:<{width}}  {count:>7}  {status}")
+    for slug, outcome, step, error in failed_providers:
+        if slug not in dict(in_table):
+            print(f"  {slug:<{width}}  {0:>7}  FAILED at {step}: {error} (no good catalog yet)")
+    print(f"  {'total':<{width}}  {sum(c for _, c in in_table):>7}")
+    print(f"  cache: {cache_info}")
+    for step, message in failures:
+        if step in ("models_table", "models_cache"):
+            print(f"  FAILED {step}: {message}")
+    print(f"  runs: {', '.join(run_ids)} (open them in the Dagster UI: make ui)")
+    if table_or_cache_failed:
+        return 2
+    return 1 if failed_providers else 0
+
+
+def _failures(result) -> list[tuple[str, str]]:
+    out = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[0] if error else event.message
+            out.append((event.step_key, message))
+    return out
+
+
+def _cache_summary() -> str:
+    import redis
+
+    from . import cache
+
+    try:
+        client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True, socket_timeout=5)
+        version = cache.current_version(client)
+        if not version:
+            return "no version published"
+        info = cache.manifest(client, version)
+        return f"version {version}, {info.get('row_count')} models, {info.get('key_count')} keys"
+    except cache.REDIS_ERRORS as exc:
+        return f"unreachable ({type(exc).__name__}: {exc})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelsync", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="sync every provider (or --providers) into PostgreSQL and Redis")
+    run_parser.add_argument("--source", choices=("replay", "live"), default=os.environ.get("MODELSYNC_SOURCE", "replay"))
+    run_parser.add_argument("--providers", type=lambda s: [p for p in s.split(",") if p], default=None,
+                            help="comma-separated provider slugs; the others keep their last good catalog")
+    run_parser.add_argument("--state-dir", default=os.environ.get("MODELSYNC_STATE_DIR", ".modelsync"))
+    run_parser.set_defaults(func=run)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

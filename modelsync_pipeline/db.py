@@ -1,0 +1,207 @@
+"""PostgreSQL side of modelsync: migrations, staging a provider catalog, refreshing `models`.
+
+Every write that must be all-or-nothing is one transaction here. SQL lives in `sql/` as reviewed files;
+this module only loads statements by name and binds parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import psycopg
+from psycopg.types.json import Jsonb
+
+from . import faults
+from .catalog import COLUMNS
+from .providers.registry import ProviderSpec
+
+# The project is installed editable (`make run` / `make test`); sql/ stays a top-level folder of reviewed files.
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
+_MIGRATION_LOCK = 0x6D6F64656C73  # "models" as a number: one advisory lock key for migrations
+
+
+@cache
+def statements(file: str) -> dict[str, str]:
+    """Named statements of `sql/<file>.sql`, split on `-- name: <name>` lines."""
+    text = (SQL_DIR / f"{file}.sql").read_text()
+    parts = _NAME.split(text)
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+def connect(database_url: str, **kwargs) -> psycopg.Connection:
+    return psycopg.connect(database_url, application_name="modelsync", **kwargs)
+
+
+# -- migrations -----------------------------------------------------------------------------------
+
+def apply_migrations(database_url: str) -> list[str]:
+    """Apply `sql/migrations/*.sql` not yet recorded, in file order, each in its own transaction.
+
+    Idempotent and safe to run from several processes at once (an advisory lock serialises them).
+    A recorded migration whose file has since changed is an error: migrations are append-only.
+    """
+    applied_now = []
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version text PRIMARY KEY,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+            for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+                sql = path.read_text()
+                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                if path.stem in done:
+                    if done[path.stem] != checksum:
+                        raise RuntimeError(
+                            f"migration {path.name} changed after it was applied; add a new migration instead"
+                        )
+                    continue
+                with conn.transaction():
+                    conn.execute(sql)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
+                        (path.stem, checksum),
+                    )
+                applied_now.append(path.stem)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    return applied_now
+
+
+# -- staging one provider's catalog ---------------------------------------------------------------
+
+def catalog_checksum(frame: pd.DataFrame) -> str:
+    pairs = sorted(zip(frame["model_id"], frame["content_hash"]))
+    return hashlib.md5("\n".join(f"{m}\t{h}" for m, h in pairs).encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class StageResult:
+    slug: str
+    row_count: int
+    changed: bool
+    previous_row_count: int | None
+
+
+def _copy_rows(frame: pd.DataFrame, run_id: str) -> Iterable[tuple]:
+    for row in frame.itertuples(index=False):
+        r = row._asdict()
+        yield (
+            r["provider_slug"], r["model_id"], r["model_name"],
+            None if pd.isna(r["context_length"]) else int(r["context_length"]),
+            None if pd.isna(r["input_price_per_mtok"]) else r["input_price_per_mtok"],
+            None if pd.isna(r["output_price_per_mtok"]) else r["output_price_per_mtok"],
+            r["modality"], bool(r["is_free"]), r["quantization"], r["release_stage"],
+            Jsonb(r["metadata"]), r["raw_name"], r["name_rule"], list(r["name_steps"]),
+            run_id, r["content_hash"],
+        )
+
+
+def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: pd.DataFrame, run_id: str) -> StageResult:
+    """Replace the provider's latest good catalog with `frame` (already validated), in one transaction.
+
+    A catalog identical to the staged one is not rewritten.
+    """
+    sql = statements("stage_catalog")
+    checksum = catalog_checksum(frame)
+    params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum}
+    with conn.transaction():
+        conn.execute(sql["lock"], params)
+        current = conn.execute(sql["current_checksum"], params).fetchone()
+        previous_rows = current[1] if current else None
+        changed = current is None or current[0] != checksum
+        if changed:
+            conn.execute(sql["clear"], params)
+            with conn.cursor().copy(sql["copy"]) as copy:
+                for values in _copy_rows(frame[COLUMNS], run_id):
+                    copy.write_row(values)
+            conn.execute(sql["record_version"], params)
+        conn.execute(
+            sql["record_attempt"],
+            {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},
+        )
+    return StageResult(spec.slug, len(frame), changed, previous_rows)
+
+
+def record_failed_attempt(conn: psycopg.Connection, slug: str, run_id: str, outcome: str, step: str, error: str) -> None:
+    with conn.transaction():
+        conn.execute(
+            statements("stage_catalog")["record_attempt"],
+            {"slug": slug, "run_id": run_id, "outcome": outcome, "row_count": None, "step": step, "error": error[:4000]},
+        )
+
+
+# -- the models refresh ---------------------------------------------------------------------------
+
+@dataclass
+class RefreshResult:
+    run_id: str
+    providers: list[str]
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+    rows_per_provider: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(self.inserted.values()) + sum(self.updated.values()) + sum(self.deleted.values())
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows_per_provider.values())
+
+
+def staged_providers(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT provider_slug FROM provider_catalog_versions ORDER BY 1")]
+
+
+def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_id: str) -> RefreshResult:
+    """Bring `providers` and `models` to the latest good catalog of every staged provider, atomically.
+
+    One transaction: readers see the previous catalog until COMMIT, never an empty or partial one, and
+    any failure (an exception, a killed process, a lost connection) leaves the previous catalog as it
+    was. Unchanged rows keep their ids and are not rewritten.
+    """
+    sql = statements("refresh_models")
+    by_slug = {spec.slug: spec for spec in specs}
+    with conn.transaction():
+        conn.execute(sql["lock"])
+        slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
+        result = RefreshResult(run_id=run_id, providers=slugs)
+        for slug in slugs:
+            spec = by_slug[slug]
+            conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
+        params = {"slugs": slugs, "run_id": run_id}
+        faults.point("refresh:before_delete")
+        result.deleted = dict(conn.execute(sql["delete_removed"], params).fetchall())
+        faults.point("refresh:after_delete")
+        result.updated = dict(conn.execute(sql["update_changed"], params).fetchall())
+        faults.point("refresh:after_update")
+        result.inserted = dict(conn.execute(sql["insert_new"], params).fetchall())
+        faults.point("refresh:after_insert")
+        conn.execute(sql["mark_synced"], params)
+        result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
+        faults.point("refresh:before_commit")
+    return result
+
+
+def table_checksum(conn: psycopg.Connection) -> tuple[int, str]:
+    """Row count and an order-independent checksum of what readers see (ids and content)."""
+    row = conn.execute(
+        """SELECT count(*), coalesce(md5(string_agg(id::text || ':' || content_hash, ',' ORDER BY id)), '')
+           FROM models"""
+    ).fetchone()
+    return int(row[0]), row[1]

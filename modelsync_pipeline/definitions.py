@@ -1,0 +1,35 @@
+"""The Dagster code location: every asset, check, job, schedule and sensor, and the resources they use.
+
+Resources come from the environment: `DATABASE_URL`, `REDIS_URL` and `MODELSYNC_SOURCE` (`replay`, the
+default, serves the recorded payloads; `live` calls the provider APIs with keys from their env vars).
+`make run` / `make ui` set them, starting embedded servers when none are configured.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from .defs.catalog import models_cache, models_table
+from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, sync_all
+from .defs.provider_catalogs import provider_catalog_assets
+from .resources import PostgresResource, ProviderApi, RedisResource
+
+
+def build_resources(environ: dict[str, str] | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    return {
+        "provider_api": ProviderApi(source=environ.get("MODELSYNC_SOURCE", "replay")),
+        "postgres": PostgresResource(database_url=dg.EnvVar("DATABASE_URL")),
+        "redis": RedisResource(redis_url=dg.EnvVar("REDIS_URL")),
+    }
+
+
+defs = dg.Definitions(
+    assets=[*provider_catalog_assets, models_table, models_cache],
+    jobs=[sync_all, publish_catalog],
+    schedules=[daily_sync],
+    sensors=[publish_after_partial_sync],
+    resources=build_resources(),
+)

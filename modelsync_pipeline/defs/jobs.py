@@ -1,0 +1,47 @@
+"""Jobs, the daily schedule, and the sensor that publishes the good catalogs of a partly failed sync.
+
+A failed provider check is blocking, so in the run where it fails Dagster skips `models_table`. The
+other providers' fresh catalogs are staged all the same; `publish_after_partial_sync` then runs
+`publish_catalog` so they reach the table and cache without waiting for the next schedule, while the
+failed provider keeps its last good catalog.
+"""
+
+
+import dagster as dg
+
+from .catalog import models_cache, models_table
+from .provider_catalogs import provider_catalog_assets
+
+sync_all = dg.define_asset_job(
+    "sync_all",
+    selection=dg.AssetSelection.all(),
+    description="Fetch every provider catalog, validate it, refresh the models table, fan out to Redis.",
+)
+
+publish_catalog = dg.define_asset_job(
+    "publish_catalog",
+    selection=dg.AssetSelection.assets(models_table, models_cache),
+    description="Refresh the models table and the cache from the latest good catalog of every provider.",
+)
+
+daily_sync = dg.ScheduleDefinition(job=sync_all, cron_schedule="0 4 * * *", execution_timezone="UTC")
+
+PROVIDER_KEYS = frozenset(asset.key for asset in provider_catalog_assets)
+
+
+def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
+    """True when the failed run staged at least one provider catalog but never refreshed the table."""
+    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    materialized = {r.event_log_entry.dagster_event.asset_key for r in records}
+    return bool(materialized & provider_keys) and models_table.key not in materialized
+
+
+@dg.run_failure_sensor(
+    name="publish_after_partial_sync",
+    request_job=publish_catalog,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a sync run in which some provider failed, publish the catalogs that did succeed.",
+)
+def publish_after_partial_sync(context: dg.RunFailureSensorContext):
+    if should_publish_after(context.instance, context.dagster_run):
+        yield dg.RunRequest(run_key=context.dagster_run.run_id, tags={"modelsync/after_run": context.dagster_run.run_id})

@@ -1,0 +1,595 @@
+"""Display names for provider models: one clean, readable name per model id.
+
+Providers describe their models in very different ways: OpenRouter sends "Company: Model (free)", Anthropic
+and Google send a display name, Mistral sends a `name` that is really an id, and most OpenAI-compatible
+providers send nothing but the id. This module turns whatever a provider sent into the name a reader sees,
+and records how it got there (which field, the raw value, each cleaning step) so an operator can trace a
+surprising name back to its upstream value.
+
+Pure logic: no Dagster, no I/O. Everything here is deterministic and must never raise on hostile input,
+except for a missing or blank model id.
+
+Choices made here, so callers and reviewers need not reverse-engineer them:
+
+- Seed order: `display_name`, else `name`, else the id. A value that is not a string, or is blank, counts as
+  absent. A value that cleans to nothing readable (no letter or digit left) falls through to the next source
+  and the step `fallback_from_<field>` records it.
+- A `display_name`/`name` that looks like an id (it equals the model id or its last path segment, starts
+  with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a name: the model id
+  is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying which field
+  was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
+  ("codestral-2501"); deriving the model id gives each alias its own readable name ("Codestral 2412")
+  instead of the canonical one plus disambiguation noise. One exception: when the model id is a UUID (a
+  Cloudflare record id) the id-like value is the real model id, so it is derived, with rule `name` (or
+  `display_name`), `raw` set to that value and the step `derived_from_id_like_name`.
+- A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters).
+  The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
+  letter followed by a digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while
+  "OpenAI: o3" becomes "o3". Any other colon followed by whitespace becomes " - " so no name ever reads as
+  "Something: rest"; a colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
+- Brackets "(...)" and "[...]" never survive. "(free)" sets `is_free` and goes; a quantisation such as
+  "(FP8)" sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
+  models apart). Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
+  a plain capitalised word, always: Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
+  "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
+  as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
+  "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
+- Emoji stay (they are not malformed text), but a name must contain at least one letter or digit.
+- Cleaning removes control and format characters (zero-width, bidi marks, BOM, NUL), turns every kind of
+  whitespace into single spaces, applies NFC, trims stray punctuation at the ends and truncates names longer
+  than NAME_MAX_LENGTH at a word boundary (step `truncated`).
+- Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot
+  inside a version stays). ":free" variants set `is_free` and add no word; other variants (":thinking")
+  become a word. Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
+  "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
+  casing ("DeepSeek", "Qwen3"); every other word gets its first letter capitalised and nothing else (never
+  str.title(), which turns "4o" into "4O"). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). Claude
+  ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5".
+- `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
+  "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
+  hash of the id. It never depends on the order of its input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+
+NAME_MAX_LENGTH = 200
+
+RULE_DISPLAY_NAME = "display_name"
+RULE_NAME = "name"
+RULE_DERIVED_FROM_ID = "derived_from_id"
+
+
+@dataclass(frozen=True)
+class DisplayName:
+    name: str
+    rule: str
+    raw: str
+    steps: tuple[str, ...]
+    is_free: bool = False
+    quantization: str | None = None
+    release_stage: str | None = None
+
+
+# --- vocabularies ---------------------------------------------------------------------------------------
+
+_QUANTIZATION_TOKEN = re.compile(r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf", re.I)
+
+# Stages recognised inside brackets. Plain words are only read for the unambiguous ones: "New" or "Old"
+# without brackets is more likely part of a product name than a stage.
+_BRACKETED_RELEASE_STAGES = {
+    "preview", "beta", "alpha", "experimental", "new", "old", "legacy", "deprecated", "stable", "latest",
+}
+_PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legacy", "deprecated"}
+
+_BRAND_SPELLINGS = {
+    "ai": "AI", "api": "API", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
+    "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
+    "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",
+    "glm": "GLM", "gpt": "GPT", "gptq": "GPTQ", "grok": "Grok", "hd": "HD", "hermes": "Hermes", "hf": "HF",
+    "internvl": "InternVL", "it": "IT", "kimi": "Kimi", "learnlm": "LearnLM", "lfm": "LFM", "llama": "Llama",
+    "llava": "LLaVA", "minilm": "MiniLM", "minimax": "MiniMax", "ministral": "Ministral", "mistral": "Mistral",
+    "mixtral": "Mixtral", "moe": "MoE", "nemotron": "Nemotron", "nvidia": "NVIDIA", "ocr": "OCR",
+    "openai": "OpenAI", "oss": "OSS", "palm": "PaLM", "phi": "Phi", "pixtral": "Pixtral", "qwen": "Qwen",
+    "qwq": "QwQ", "r1": "R1", "sdxl": "SDXL", "sonar": "Sonar", "tts": "TTS", "vit": "ViT", "vl": "VL",
+    "whisper": "Whisper", "wizardlm": "WizardLM",
+}
+# Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
+_BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
+# Families written with a space before the version even when the id glues them ("llama3.1" -> "Llama 3.1").
+# Qwen is deliberately absent: "Qwen3" is the brand's own spelling.
+_FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "grok", "mistral", "mixtral")
+_ID_WORD_EXPANSIONS = {"exp": "Experimental"}
+
+_SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d+(?:\.\d+)?[bmkt]|[ae]\d+(?:\.\d+)?b")
+_VERSION_TOKEN = re.compile(r"v\d+(?:\.\d+)*")
+_O_SERIES_TOKEN = re.compile(r"o\d+")
+_RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
+_FIREWORKS_VERSION_TOKEN = re.compile(r"(v?\d+)p(\d+)")  # Fireworks writes "v3p1" for v3.1
+_MONTHS = {f"{m:02d}" for m in range(1, 13)}
+_DAYS = {f"{d:02d}" for d in range(1, 32)}
+
+# --- text cleaning ---------------------------------------------------------------------------------------
+
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs"}  # controls, format marks (zero-width, bidi, BOM), lone surrogates
+# Punctuation that means nothing at either end of a name ("Model:", "- Foo", "Answering.").
+_EDGE_PUNCTUATION = " :;,.|/\\-\u2013\u2014\u00b7\u2022_"
+_COMPANY_PREFIX = re.compile(r"^(?P<company>[^:\s][^:]*?)\s*:(?=\s|$)\s*(?P<rest>.*)$", re.S)
+_COMPANY_MAX_WORDS = 4
+_COMPANY_MAX_CHARS = 40
+_VERSION_LIKE_START = re.compile(r"^(?:\d|[A-Z]\d)")
+_INNERMOST_BRACKET_GROUP = re.compile(r"[\(\[]([^\(\)\[\]]*)[\)\]]")
+_BRACKET_CHARS = re.compile(r"[\(\)\[\]]")
+_COLON_BEFORE_SPACE = re.compile(r"\s*:+(?:\s+|$)")
+# Deeper nesting than this is junk; the remaining bracket characters are simply removed.
+_MAX_BRACKET_DEPTH = 16
+
+
+def _remove_invisible_characters(text: str) -> str:
+    kept = []
+    for char in text:
+        if char.isspace():
+            kept.append(" ")
+        elif unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
+            kept.append(char)
+    return "".join(kept)
+
+
+def _collapse_whitespace(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _truncate_at_word_boundary(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit + 1)
+    # A boundary in the first half would throw away most of the name; cut mid-word instead.
+    if cut < limit // 2:
+        cut = limit
+    return text[:cut].rstrip()
+
+
+def _finish(text: str, steps: list[str]) -> str:
+    """Whitespace, edge punctuation, length and NFC, repeated until stable so a second pass changes nothing."""
+    for _ in range(4):
+        before = text
+        text = _collapse_whitespace(text)
+        trimmed = text.strip(_EDGE_PUNCTUATION)
+        if trimmed != text.strip():
+            _add_step(steps, "trim_edge_punctuation")
+        text = trimmed
+        if len(text) > NAME_MAX_LENGTH:
+            text = _truncate_at_word_boundary(text, NAME_MAX_LENGTH)
+            _add_step(steps, "truncated")
+        # NFC last: removing characters above can leave decomposed sequences behind.
+        text = unicodedata.normalize("NFC", text)
+        if text == before:
+            break
+    return text
+
+
+def _add_step(steps: list[str], step: str) -> None:
+    if step not in steps:
+        steps.append(step)
+
+
+def _capitalise_lowercase_words(text: str) -> str:
+    """'self-moderated' -> 'Self-Moderated'; words with digits or capitals ('17Bx128E', 'December') stay."""
+    words = []
+    for word in text.split():
+        if word.islower() and all(c.isalpha() or c == "-" for c in word):
+            word = "-".join(part[:1].upper() + part[1:] for part in word.split("-"))
+        words.append(word)
+    return " ".join(words)
+
+
+def _strip_company_prefix(text: str, steps: list[str]) -> str:
+    match = _COMPANY_PREFIX.match(text)
+    if not match:
+        return text
+    company, rest = match.group("company").strip(), match.group("rest").strip()
+    if len(company) > _COMPANY_MAX_CHARS or len(company.split()) > _COMPANY_MAX_WORDS:
+        return text  # prose with a colon, not a company; the colon is neutralised later
+    _add_step(steps, "strip_company_prefix")
+    if not rest:
+        return ""  # "OpenAI:" names a company, not a model
+    if _VERSION_LIKE_START.match(rest) and not rest.casefold().startswith(company.casefold()):
+        # "DeepSeek: R1 0528": "R1" alone names nothing; the family word is part of the model name.
+        _add_step(steps, "keep_family_word")
+        return f"{company} {rest}"
+    return rest
+
+
+def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
+    def replace_group(match: re.Match) -> str:
+        content = match.group(1).strip()
+        key = content.casefold()
+        if key == "free":
+            attrs["is_free"] = True
+            _add_step(steps, "free_flag")
+            return " "
+        if _QUANTIZATION_TOKEN.fullmatch(key):
+            attrs["quantization"] = attrs["quantization"] or key
+            _add_step(steps, "quantization_flag")
+            return " "
+        if key in _BRACKETED_RELEASE_STAGES:
+            attrs["release_stage"] = attrs["release_stage"] or key
+            _add_step(steps, "release_stage_flag")
+        else:
+            _add_step(steps, "flatten_brackets")
+        # Spaces on both sides so "1(2)" never becomes "12": digits that tell models apart stay apart.
+        return f" {_capitalise_lowercase_words(content)} "
+
+    for _ in range(_MAX_BRACKET_DEPTH):
+        flattened = _INNERMOST_BRACKET_GROUP.sub(replace_group, text)
+        if flattened == text:
+            break
+        text = flattened
+    if _BRACKET_CHARS.search(text):
+        _add_step(steps, "flatten_brackets")
+        text = _BRACKET_CHARS.sub(" ", text)
+    return text
+
+
+def _read_plain_word_attributes(text: str, attrs: dict) -> None:
+    for word in text.casefold().split():
+        if attrs["release_stage"] is None and word in _PLAIN_WORD_RELEASE_STAGES:
+            attrs["release_stage"] = word
+        if attrs["quantization"] is None and _QUANTIZATION_TOKEN.fullmatch(word):
+            attrs["quantization"] = word
+
+
+def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
+    """Clean one upstream name. Returns (name, steps, attrs); name is "" when nothing readable is left.
+
+    attrs has the keys is_free, quantization and release_stage.
+    """
+    steps: list[str] = []
+    attrs: dict = {"is_free": False, "quantization": None, "release_stage": None}
+    if not isinstance(raw, str):
+        return "", ("not_a_string",), attrs
+
+    text = _remove_invisible_characters(raw)
+    if any(c != " " and not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in raw):
+        steps.append("remove_invisible_characters")
+    text = unicodedata.normalize("NFC", text)
+    collapsed = _collapse_whitespace(text)
+    if collapsed != text:
+        steps.append("collapse_whitespace")
+    text = collapsed
+
+    text = _strip_company_prefix(text, steps)
+    text = _flatten_brackets(text, steps, attrs)
+    neutralised = _COLON_BEFORE_SPACE.sub(" - ", text)
+    if neutralised != text:
+        _add_step(steps, "neutralise_colon")
+    text = _finish(neutralised, steps)
+
+    if not any(c.isalnum() for c in text):
+        _add_step(steps, "no_readable_text")
+        return "", tuple(steps), attrs
+    _read_plain_word_attributes(text, attrs)
+    return text, tuple(steps), attrs
+
+
+# --- names derived from ids ------------------------------------------------------------------------------
+
+
+def _last_id_segment(model_id: str) -> str:
+    segments = [s for s in model_id.strip().split("/") if s.strip()]
+    return segments[-1].strip() if segments else model_id.strip()
+
+
+def _split_variants(model_id: str) -> tuple[str, list[str]]:
+    base, *variants = _last_id_segment(model_id).split(":")
+    return base, [v for v in variants if v.strip()]
+
+
+def _has_free_variant(model_id: str) -> bool:
+    return any(v.strip().casefold() == "free" for v in _split_variants(model_id)[1])
+
+
+def _split_id_words(text: str) -> list[str]:
+    text = re.sub(r"(?<=\d)_(?=\d)", ".", text)  # "Llama-3_1" means 3.1
+    words = []
+    for word in re.split(r"(?:[^\w.]|_)+", text):
+        word = word.strip(".")
+        if not word:
+            continue
+        fireworks = _FIREWORKS_VERSION_TOKEN.fullmatch(word)
+        if fireworks:
+            word = f"{fireworks.group(1)}.{fireworks.group(2)}"
+        family = re.fullmatch(rf"({'|'.join(_FAMILIES_SPACED_FROM_VERSION)})(\d+(?:\.\d+)*[a-z]?)", word, re.I)
+        if family:
+            words.extend(family.groups())
+        else:
+            words.append(word)
+    return words
+
+
+def _join_dates_and_claude_versions(words: list[str]) -> list[str]:
+    joined: list[str] = []
+    i = 0
+    while i < len(words):
+        rest = words[i : i + 3]
+        if (
+            len(rest) == 3
+            and re.fullmatch(r"(?:19|20)\d\d", rest[0])
+            and rest[1] in _MONTHS
+            and rest[2] in _DAYS
+        ):
+            joined.append("-".join(rest))
+            i += 3
+        elif len(rest) >= 2 and rest[0] in _MONTHS and rest[1] in _DAYS:
+            joined.append("-".join(rest[:2]))
+            i += 2
+        elif (
+            joined
+            and joined[-1].casefold() == "claude"
+            and len(rest) >= 2
+            and re.fullmatch(r"\d", rest[0])
+            and re.fullmatch(r"\d", rest[1])
+        ):
+            joined.append(f"{rest[0]}.{rest[1]}")  # "claude-3-5-sonnet" is Claude 3.5
+            i += 2
+        else:
+            joined.append(words[i])
+            i += 1
+    return joined
+
+
+def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
+    low = word.casefold()
+    if low in _BRAND_SPELLINGS:
+        return _BRAND_SPELLINGS[low]
+    if is_first and _O_SERIES_TOKEN.fullmatch(low):
+        return low  # OpenAI writes its o-series in lower case: "o1", "o4 Mini"
+    if low in _ID_WORD_EXPANSIONS:
+        return _ID_WORD_EXPANSIONS[low]
+    for brand, spelling in _BRAND_SPELLINGS.items():
+        if len(brand) >= 3 and low.startswith(brand) and low[len(brand) : len(brand) + 1].isdigit():
+            return spelling + word[len(brand) :]  # "qwen2.5" -> "Qwen2.5"
+    if any(c.isupper() for c in word):
+        return word  # the id already has deliberate casing ("DeepSeek", "A22B", "V2")
+    if _VERSION_TOKEN.fullmatch(low):
+        return ("V" if after_deepseek else "v") + low[1:]
+    if (
+        _SIZE_TOKEN.fullmatch(low)
+        or _QUANTIZATION_TOKEN.fullmatch(low)
+        or _RELEASE_CANDIDATE_TOKEN.fullmatch(low)
+    ):
+        return low.upper().replace("X", "x")  # "70B", "8x7B", "16E", "FP8", "RC5"
+    return word[:1].upper() + word[1:]
+
+
+def _format_id_words(words: list[str]) -> list[str]:
+    formatted: list[str] = []
+    after_deepseek = False
+    i = 0
+    while i < len(words):
+        low = words[i].casefold()
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if low == "gpt" and following.casefold() == "oss":
+            formatted.append("GPT-OSS")
+            i += 2
+            continue
+        if low == "dall" and following.casefold() == "e":
+            formatted.append("DALL-E")
+            i += 2
+            continue
+        if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():
+            formatted.append(f"{_BRAND_SPELLINGS[low]}-{following}")  # "GPT-4o", "GLM-4.5"
+            i += 2
+            continue
+        formatted.append(_format_id_word(words[i], is_first=not formatted, after_deepseek=after_deepseek))
+        after_deepseek = after_deepseek or low == "deepseek"
+        i += 1
+    return formatted
+
+
+def _id_words(model_id: str, *, include_free_variant: bool) -> list[str]:
+    base, variants = _split_variants(model_id)
+    words = _format_id_words(_join_dates_and_claude_versions(_split_id_words(base)))
+    for variant in variants:
+        if variant.strip().casefold() == "free" and not include_free_variant:
+            continue  # free is an attribute, like "(free)" in a display name
+        words.extend(_format_id_words(_split_id_words(variant)))
+    return words
+
+
+def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
+    name, steps, attrs = clean_upstream_name(" ".join(_id_words(model_id, include_free_variant=False)))
+    attrs["is_free"] = attrs["is_free"] or _has_free_variant(model_id)
+    return name, steps, attrs
+
+
+def _unreadable_id_name(model_id: str) -> str:
+    return f"Model {hashlib.sha256(model_id.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def derive_name_from_id(model_id: str) -> str:
+    """A readable name from a model id alone: "meta-llama/Llama-3.3-70B-Instruct" -> "Llama 3.3 70B Instruct"."""
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise ValueError("model_id must be a non-blank string")
+    return _derive(model_id)[0] or _unreadable_id_name(model_id)
+
+
+# --- the seed rule ---------------------------------------------------------------------------------------
+
+
+def _looks_like_model_id(value: str, model_id: str) -> bool:
+    value = value.strip()
+    if any(c.isspace() for c in value):
+        return False
+    if value in (model_id.strip(), _last_id_segment(model_id)):
+        return True
+    if value.startswith("@") or "/" in value:
+        return True
+    # "open-mistral-7b": nobody writes a display name as one lower-case hyphenated token.
+    has_lower = any(c.islower() for c in value)
+    has_upper = any(c.isupper() for c in value)
+    return has_lower and not has_upper and ("-" in value or "_" in value)
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def _display_name(name: str, rule: str, raw: str, steps, attrs: dict, *, free: bool) -> DisplayName:
+    return DisplayName(
+        name=name,
+        rule=rule,
+        raw=raw,
+        steps=tuple(steps),
+        is_free=bool(attrs["is_free"] or free),
+        quantization=attrs["quantization"],
+        release_stage=attrs["release_stage"],
+    )
+
+
+def resolve_display_name(model_id: str, *, display_name: object = None, name: object = None) -> DisplayName:
+    """Seed rule: provider display_name, else name, else derived from the id.
+
+    Non-string or blank values count as absent; hostile input never raises. Only a missing or blank
+    model_id raises ValueError. An id-like display_name/name is passed over for the derived id (see the
+    module docstring for the UUID exception).
+    """
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise ValueError("model_id must be a non-blank string")
+    id_is_free = _has_free_variant(model_id)
+    fallback_steps: list[str] = []
+    for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if _looks_like_model_id(value, model_id):
+            if not _UUID.fullmatch(model_id.strip()):
+                fallback_steps.append(f"ignored_id_like_{rule}")
+                continue
+            cleaned, steps, attrs = _derive(value)
+            steps = ("derived_from_id_like_name", *steps)
+        else:
+            cleaned, steps, attrs = clean_upstream_name(value)
+        if cleaned:
+            return _display_name(cleaned, rule, value, (*fallback_steps, *steps), attrs, free=id_is_free)
+        fallback_steps.append(f"fallback_from_{rule}")
+
+    derived, steps, attrs = _derive(model_id)
+    if not derived:
+        derived, steps = _unreadable_id_name(model_id), ("id_unreadable",)
+    return _display_name(
+        derived, RULE_DERIVED_FROM_ID, model_id, (*fallback_steps, *steps), attrs, free=id_is_free
+    )
+
+
+# --- one provider, one name per id -----------------------------------------------------------------------
+
+
+def _name_key(name: str) -> str:
+    return name.casefold()
+
+
+def _name_mentions(name: str, word: str) -> bool:
+    words = name.casefold().split()
+    pieces = set(words) | {piece for w in words for piece in w.split("-")}
+    word = word.casefold()
+    return word in pieces or all(piece in pieces for piece in word.split("-") if piece)
+
+
+def _append_words(name: str, words: list[str]) -> str:
+    suffix = _truncate_at_word_boundary(" ".join(words), NAME_MAX_LENGTH // 2)
+    base = _truncate_at_word_boundary(name, NAME_MAX_LENGTH - len(suffix) - 1)
+    return _finish(f"{base} {suffix}", [])
+
+
+def _colliding_groups(ids: list[str], names: list[str]) -> list[list[int]]:
+    by_key: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        by_key.setdefault(_name_key(name), []).append(index)
+    # The same id listed twice is one model and keeps one name; only different ids collide.
+    return [group for _, group in sorted(by_key.items()) if len({ids[i] for i in group}) > 1]
+
+
+def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) -> None:
+    group_ids = sorted({ids[i] for i in group})
+    words_by_id = {mid: _id_words(mid, include_free_variant=True) for mid in group_ids}
+    shared = set.intersection(*({w.casefold() for w in words} for words in words_by_id.values()))
+    for index in group:
+        name = names[index]
+        extras: list[str] = []
+        for word in words_by_id[ids[index]]:
+            if word.casefold() not in shared and not _name_mentions(name, word) and word not in extras:
+                extras.append(word)
+        if extras:
+            names[index] = _append_words(name, extras)
+
+
+def _separate_by_id_segment(ids: list[str], names: list[str], group: list[int]) -> None:
+    group_ids = sorted({ids[i] for i in group})
+    name_of = {ids[i]: names[i] for i in sorted(group, key=lambda i: names[i])}
+
+    def mentioned_words(mid: str) -> int:
+        return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, include_free_variant=True))
+
+    # The id the name describes best keeps the name unchanged; the others carry their id segment.
+    keeper = min(group_ids, key=lambda mid: (-mentioned_words(mid), len(mid), mid))
+    segments = {mid: _last_id_segment(mid) for mid in group_ids}
+    shared_segment = len(set(segments.values())) < len(group_ids)
+    for index in group:
+        if ids[index] == keeper:
+            continue
+        segment = ids[index] if shared_segment else segments[ids[index]]
+        readable = clean_upstream_name(segment)[0]
+        if readable:
+            names[index] = _append_words(names[index], [readable])
+
+
+def _separate_by_hash(ids: list[str], names: list[str]) -> None:
+    """Last resort that always succeeds: a short hash of the id, then a counter if even that collides."""
+    taken_by: dict[str, str] = {}
+    all_keys = {_name_key(n) for n in names}
+    for index in sorted(range(len(ids)), key=lambda i: (ids[i], i)):
+        key = _name_key(names[index])
+        if taken_by.setdefault(key, ids[index]) == ids[index]:
+            continue
+        digest = hashlib.sha256(ids[index].encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        attempt = 1
+        while True:
+            words = [digest] if attempt == 1 else [f"{digest}-{attempt}"]
+            candidate = _append_words(names[index], words)
+            candidate_key = _name_key(candidate)
+            if candidate_key not in all_keys and candidate_key not in taken_by:
+                break
+            attempt += 1
+        names[index] = candidate
+        all_keys.add(candidate_key)
+        taken_by[candidate_key] = ids[index]
+
+
+def make_names_unique(items: list[tuple[str, DisplayName]]) -> list[DisplayName]:
+    """Give different ids of ONE provider different names (compared case-insensitively).
+
+    Colliding names get the words from their ids that the other ids in the collision lack ("Free",
+    "Thinking", "2024-08-06", "Fast"); then the id segment; then a short hash. Records step 'disambiguated'.
+    The result depends only on the set of items, not their order.
+    """
+    ids = [model_id for model_id, _ in items]
+    names = [display.name for _, display in items]
+    strategies = (_separate_by_id_words, _separate_by_id_words, _separate_by_id_segment)
+    for separate in strategies:
+        groups = _colliding_groups(ids, names)
+        if not groups:
+            break
+        for group in groups:
+            separate(ids, names, group)
+    if _colliding_groups(ids, names):
+        _separate_by_hash(ids, names)
+
+    result = []
+    for (_, display), name in zip(items, names):
+        if name != display.name:
+            display = replace(display, name=name, steps=(*display.steps, "disambiguated"))
+        result.append(display)
+    return result

@@ -1,0 +1,287 @@
+"""The one httpx code path that fetches a provider's model list, live or replayed.
+
+`ProviderClient` builds the request (base URL, path, auth, pagination), retries 429/5xx and transport
+errors with bounded exponential backoff honouring `Retry-After`, and decodes JSON. In replay mode the same
+client runs over `ReplayTransport`, which serves the recorded payloads and splits them into pages the way
+the provider would, so request building, pagination and parsing all run without a network.
+
+Every failure is a `ProviderFetchError` naming the provider, the step and the reason; keys never appear in
+it (they travel in headers, and URLs are shown without their query string).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import parse_qs
+
+import httpx
+
+from .registry import ProviderSpec
+
+RECORDED_DIR = Path(__file__).resolve().parent.parent / "recorded"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_PAGES = 1000
+
+
+class ProviderFetchError(RuntimeError):
+    """A provider's list could not be fetched or decoded: which provider, at which step, and why."""
+
+    def __init__(self, provider: str, step: str, reason: str):
+        super().__init__(f"provider {provider!r} failed at {step}: {reason}")
+        self.provider, self.step, self.reason = provider, step, reason
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+
+    def delay(self, attempt: int, response: httpx.Response | None) -> float:
+        """Seconds to wait before attempt `attempt + 1`: Retry-After when the server sent one."""
+        if response is not None and (retry_after := response.headers.get("Retry-After")):
+            seconds = _retry_after_seconds(retry_after)
+            if seconds is not None:
+                return min(max(seconds, 0.0), self.max_backoff_seconds)
+        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time()
+
+
+def _safe_url(url: httpx.URL) -> str:
+    return str(url.copy_with(query=None))
+
+
+class ProviderClient:
+    """Fetches one provider's complete model list as a list of raw records."""
+
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        environ: dict[str, str] | None = None,
+        timeout: httpx.Timeout | float = httpx.Timeout(30.0, connect=10.0),
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        require_key: bool = True,
+    ):
+        self.spec = spec
+        self._environ = os.environ if environ is None else environ
+        self._retry = retry
+        self._sleep = sleep
+        self._require_key = require_key
+        self._client = httpx.Client(
+            base_url=spec.resolved_base_url(self._environ),
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json", "User-Agent": "modelsync/0.1", **spec.headers},
+            follow_redirects=True,
+        )
+
+    def __enter__(self) -> "ProviderClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._client.close()
+
+    def fetch_records(self) -> list[dict]:
+        records: list[dict] = []
+        for page in self._pages():
+            records.extend(page)
+        return records
+
+    # -- request building -------------------------------------------------------------------------
+
+    def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
+        auth = self.spec.auth
+        if auth is None:
+            return {}, {}
+        key = self._environ.get(auth.env_var)
+        if not key:
+            if auth.required and self._require_key:
+                raise ProviderFetchError(
+                    self.spec.slug, "auth", f"environment variable {auth.env_var} is not set"
+                )
+            return {}, {}
+        if auth.query_param:
+            return {}, {auth.query_param: key}
+        return {auth.header: f"{auth.prefix}{key}"}, {}
+
+    def _path(self) -> str:
+        values = {}
+        for placeholder, env_var in self.spec.path_params_env.items():
+            value = self._environ.get(env_var)
+            if not value:
+                if self._require_key:
+                    raise ProviderFetchError(
+                        self.spec.slug, "request", f"environment variable {env_var} is not set"
+                    )
+                value = f"replay-{placeholder}"
+            values[placeholder] = value
+        return self.spec.path.format(**values)
+
+    def _pages(self) -> Iterator[list[dict]]:
+        headers, auth_params = self._auth()
+        path = self._path()
+        spec = self.spec
+        params: dict[str, Any] = {}
+        if spec.pagination == "google_page_token":
+            params["pageSize"] = spec.page_size
+        elif spec.pagination == "anthropic_after_id":
+            params["limit"] = spec.page_size
+        elif spec.pagination == "cloudflare_page":
+            params.update(per_page=spec.page_size, page=1)
+
+        for page_number in range(1, MAX_PAGES + 1):
+            body = self._get_json(path, {**params, **auth_params}, headers)
+            items = self._items(body)
+            yield items
+            if spec.pagination == "none":
+                return
+            if spec.pagination == "google_page_token":
+                token = body.get("nextPageToken")
+                if not token:
+                    return
+                params["pageToken"] = token
+            elif spec.pagination == "anthropic_after_id":
+                if not body.get("has_more"):
+                    return
+                last_id = body.get("last_id")
+                if not last_id:
+                    raise ProviderFetchError(spec.slug, "paginate", "has_more is true but last_id is missing")
+                params["after_id"] = last_id
+            elif spec.pagination == "cloudflare_page":
+                info = body.get("result_info") or {}
+                total = info.get("total_count")
+                seen = page_number * spec.page_size
+                if not items or (isinstance(total, int) and seen >= total) or len(items) < spec.page_size:
+                    return
+                params["page"] = page_number + 1
+        raise ProviderFetchError(spec.slug, "paginate", f"more than {MAX_PAGES} pages; refusing to go on")
+
+    def _items(self, body: Any) -> list[dict]:
+        key = self.spec.items_key
+        items = body if key is None else (body.get(key) if isinstance(body, dict) else None)
+        if not isinstance(items, list):
+            where = "a top-level array" if key is None else f"a list at {key!r}"
+            raise ProviderFetchError(
+                self.spec.slug, "decode", f"expected {where}, got {type(items).__name__}"
+            )
+        return items
+
+    # -- transport with retries -------------------------------------------------------------------
+
+    def _get_json(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Any:
+        slug = self.spec.slug
+        for attempt in range(1, self._retry.max_attempts + 1):
+            response = None
+            try:
+                response = self._client.get(path, params=params, headers=headers)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 400:
+                    try:
+                        return response.json()
+                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                        raise ProviderFetchError(
+                            slug, "decode", f"malformed JSON from {_safe_url(response.url)}: {exc}"
+                        ) from None
+                reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
+                if response.status_code not in RETRY_STATUSES:
+                    raise ProviderFetchError(slug, "fetch", reason)
+            if attempt == self._retry.max_attempts:
+                raise ProviderFetchError(
+                    slug, "fetch", f"{reason} (gave up after {attempt} attempts)"
+                )
+            self._sleep(self._retry.delay(attempt, response))
+        raise AssertionError("unreachable")
+
+
+class ReplayTransport(httpx.BaseTransport):
+    """Serves a provider's recorded payload as its API would, pages included.
+
+    The payload is `<replay_dir>/<spec.recorded>`. A sibling `<stem>.status` file holding an HTTP status
+    makes every request answer with that status (how tests make a provider fail); a payload that is not
+    valid JSON is served byte for byte, so the client's decoding error path runs.
+    """
+
+    def __init__(self, spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR):
+        self.spec = spec
+        self.path = Path(replay_dir) / spec.recorded
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        status_file = self.path.with_suffix(".status")
+        if status_file.exists():
+            status = int(status_file.read_text().split()[0])
+            return httpx.Response(status, json={"error": f"replayed status {status}"}, request=request)
+        if not self.path.exists():
+            return httpx.Response(404, json={"error": "no recorded payload"}, request=request)
+        raw = self.path.read_bytes()
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return httpx.Response(200, content=raw, headers={"Content-Type": "application/json"}, request=request)
+        query = {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
+        return httpx.Response(200, json=self._page(payload, query), request=request)
+
+    def _page(self, payload: Any, query: dict[str, str]) -> Any:
+        spec = self.spec
+        key = spec.items_key
+        if isinstance(payload, list):
+            items, envelope = payload, {}
+        elif isinstance(payload, dict) and isinstance(payload.get(key), list):
+            items, envelope = payload[key], {k: v for k, v in payload.items() if k != key}
+        else:
+            return payload  # not a shape we can page: serve as recorded
+        if spec.pagination == "google_page_token":
+            size = int(query.get("pageSize", spec.page_size))
+            start = int(query.get("pageToken", "0") or 0)
+            page = {key: items[start : start + size]}
+            if start + size < len(items):
+                page["nextPageToken"] = str(start + size)
+            return page
+        if spec.pagination == "anthropic_after_id":
+            size = int(query.get("limit", spec.page_size))
+            start = 0
+            if after := query.get("after_id"):
+                ids = [item.get("id") for item in items]
+                start = ids.index(after) + 1 if after in ids else len(items)
+            chunk = items[start : start + size]
+            return {
+                key: chunk,
+                "has_more": start + size < len(items),
+                "first_id": chunk[0].get("id") if chunk else None,
+                "last_id": chunk[-1].get("id") if chunk else None,
+            }
+        if spec.pagination == "cloudflare_page":
+            size = int(query.get("per_page", spec.page_size))
+            number = int(query.get("page", "1"))
+            chunk = items[(number - 1) * size : number * size]
+            return {
+                "success": True,
+                "errors": [],
+                "messages": [],
+                key: chunk,
+                "result_info": {"page": number, "per_page": size, "count": len(chunk), "total_count": len(items)},
+            }
+        if key is None:
+            return items
+        return {"object": "list", **envelope, key: items}

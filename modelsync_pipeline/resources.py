@@ -1,0 +1,73 @@
+"""One Dagster resource per external system: provider HTTP, PostgreSQL, Redis.
+
+Instances are made in one place, `definitions.py`, from the environment. Keys are read from the
+environment at request time by the provider client and never become resource config, metadata or logs.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import dagster as dg
+import httpx
+import psycopg
+import redis
+
+from . import db
+from .providers.http import RECORDED_DIR, ProviderClient, ReplayTransport, RetryPolicy
+from .providers.registry import ProviderSpec
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+class ProviderApi(dg.ConfigurableResource):
+    """Fetches provider model lists: `live` from the real endpoints, `replay` from recorded payloads.
+
+    Both go through the same `ProviderClient` (request building, pagination, retries, decoding).
+    """
+
+    source: str = "replay"
+    replay_dir: str = str(RECORDED_DIR)
+    timeout_seconds: float = 30.0
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5
+
+    def client(self, spec: ProviderSpec) -> ProviderClient:
+        if self.source not in ("live", "replay"):
+            raise ValueError(f"ProviderApi.source must be 'live' or 'replay', not {self.source!r}")
+        replay = self.source == "replay"
+        return ProviderClient(
+            spec,
+            transport=ReplayTransport(spec, self.replay_dir) if replay else None,
+            timeout=httpx.Timeout(self.timeout_seconds, connect=min(10.0, self.timeout_seconds)),
+            retry=RetryPolicy(max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds),
+            require_key=not replay,
+        )
+
+    def fetch_records(self, spec: ProviderSpec) -> list[dict]:
+        with self.client(spec) as client:
+            return client.fetch_records()
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """The catalog database. The schema is migrated on first use in each process."""
+
+    database_url: str
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        with _migrate_lock:
+            if self.database_url not in _migrated:
+                db.apply_migrations(self.database_url)
+                _migrated.add(self.database_url)
+        return db.connect(self.database_url, **kwargs)
+
+
+class RedisResource(dg.ConfigurableResource):
+    redis_url: str
+    previous_version_ttl_seconds: int = 3600
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.redis_url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
+        )

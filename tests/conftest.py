@@ -1,0 +1,72 @@
+"""Real PostgreSQL and Redis for every test.
+
+Servers: TEST_DATABASE_URL / TEST_REDIS_URL when set (tests create and drop their own databases there,
+and FLUSH the Redis database they are given), otherwise embedded servers started once per session under
+.modelsync/test. Each test gets a fresh database and an empty Redis database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from modelsync_pipeline import services
+from modelsync_pipeline.providers.http import RECORDED_DIR
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def servers():
+    env = {}
+    if os.environ.get("TEST_DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    if os.environ.get("TEST_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    with services.services(REPO_ROOT / ".modelsync" / "test", env=env) as endpoints:
+        yield endpoints
+
+
+def _with_database(url: str, name: str) -> str:
+    return str(psycopg.conninfo.make_conninfo(url, dbname=name))
+
+
+@pytest.fixture
+def database_url(servers):
+    name = f"modelsync_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(servers.database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(servers.database_url, name)
+    yield url
+    with psycopg.connect(servers.database_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url(servers):
+    client = redis.Redis.from_url(servers.redis_url)
+    client.flushdb()
+    yield servers.redis_url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def replay_dir(tmp_path) -> Path:
+    """A private copy of the recorded payloads a test may break (a 500, malformed JSON, a bad name)."""
+    target = tmp_path / "recorded"
+    shutil.copytree(RECORDED_DIR, target)
+    return target

@@ -1,0 +1,464 @@
+"""Display-name resolution: the exact names readers see, the invariants every name keeps, and every model
+in the recorded provider payloads."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modelsync_pipeline.naming import (
+    NAME_MAX_LENGTH,
+    DisplayName,
+    clean_upstream_name,
+    derive_name_from_id,
+    make_names_unique,
+    resolve_display_name,
+)
+
+RECORDED = Path(__file__).resolve().parent.parent / "modelsync_pipeline" / "recorded"
+COMPANY_PREFIX = re.compile(r"^[^:\s][^:]*:\s")
+
+
+def assert_clean_name(name: str) -> None:
+    assert name, "name is empty"
+    assert len(name) <= NAME_MAX_LENGTH
+    assert name == name.strip(), f"leading/trailing space in {name!r}"
+    assert "  " not in name, f"double space in {name!r}"
+    assert not any(c.isspace() and c != " " for c in name), f"odd whitespace in {name!r}"
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in name), f"control char in {name!r}"
+    assert not any(c in "()[]" for c in name), f"bracket in {name!r}"
+    assert not COMPANY_PREFIX.match(name), f"company prefix left in {name!r}"
+    assert unicodedata.normalize("NFC", name) == name
+
+
+# --- exact examples ---------------------------------------------------------------------------------------
+
+UPSTREAM_NAMES = [
+    ("OpenAI: GPT-4o", "GPT-4o"),
+    ("Meta: Llama 3.3 70B Instruct", "Llama 3.3 70B Instruct"),
+    ("Qwen: Qwen3 Embedding 8B", "Qwen3 Embedding 8B"),
+    ("DeepSeek: R1 0528", "DeepSeek R1 0528"),
+    ("DeepSeek: DeepSeek V3 0324", "DeepSeek V3 0324"),
+    ("OpenAI: o3", "o3"),
+    ("Claude Sonnet 3.5 (New)", "Claude Sonnet 3.5 New"),
+    ("Claude Sonnet 3.5 (Old)", "Claude Sonnet 3.5 Old"),
+    ("Mistral (7B) Instruct v0.3", "Mistral 7B Instruct v0.3"),
+    ("Llama 4 Maverick Instruct (17Bx128E)", "Llama 4 Maverick Instruct 17Bx128E"),
+    ("Grok 2 (December 2024)", "Grok 2 December 2024"),
+    ("Google: Gemini 2.5 Flash Preview 05-20 (thinking)", "Gemini 2.5 Flash Preview 05-20 Thinking"),
+    ("OpenAI: GPT-4o (extended)", "GPT-4o Extended"),
+    ("Anthropic: Claude 3.7 Sonnet (self-moderated)", "Claude 3.7 Sonnet Self-Moderated"),
+    ("PaLM 2 Chat (Legacy)", "PaLM 2 Chat Legacy"),
+    ("Meta: Llama 3.3 8B Instruct (free)", "Llama 3.3 8B Instruct"),
+    ("Shisa AI: Shisa V2 Llama 3.3 70B  (free)", "Shisa V2 Llama 3.3 70B"),
+    ("THUDM: GLM Z1 Rumination 32B ", "GLM Z1 Rumination 32B"),
+    ("Llama 3.1 8B [FP8]", "Llama 3.1 8B"),
+    ("Some Model [beta]", "Some Model Beta"),
+    ("anthropic/claude-3.7-sonnet:thinking in prose", "anthropic/claude-3.7-sonnet:thinking in prose"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), UPSTREAM_NAMES)
+def test_upstream_names_are_cleaned_exactly(raw, expected):
+    name, _, _ = clean_upstream_name(raw)
+    assert name == expected
+    assert resolve_display_name("some/model", display_name=raw).name == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "flag", "value", "step"),
+    [
+        ("Qwen: Qwen3 4B (free)", "is_free", True, "free_flag"),
+        ("GLM 4.7 (FP8)", "quantization", "fp8", "quantization_flag"),
+        ("Kimi K2 (INT4)", "quantization", "int4", "quantization_flag"),
+        ("Llama 3 (BF16)", "quantization", "bf16", "quantization_flag"),
+        ("Gemini (Preview)", "release_stage", "preview", "release_stage_flag"),
+        ("Sonar (beta)", "release_stage", "beta", "release_stage_flag"),
+        ("Flash (experimental)", "release_stage", "experimental", "release_stage_flag"),
+        ("PaLM 2 Chat (Legacy)", "release_stage", "legacy", "release_stage_flag"),
+        ("Old One (deprecated)", "release_stage", "deprecated", "release_stage_flag"),
+        ("Claude Sonnet 3.5 (New)", "release_stage", "new", "release_stage_flag"),
+    ],
+)
+def test_bracketed_meaning_is_kept_as_attributes(raw, flag, value, step):
+    result = resolve_display_name("x/model", display_name=raw)
+    assert getattr(result, flag) == value
+    assert step in result.steps
+    assert not any(c in "()" for c in result.name)
+
+
+def test_steps_record_prefix_then_free_flag():
+    result = resolve_display_name("qwen/qwen3-4b:free", name="Qwen: Qwen3 4B (free)")
+    assert result == DisplayName(
+        name="Qwen3 4B", rule="name", raw="Qwen: Qwen3 4B (free)",
+        steps=("strip_company_prefix", "free_flag"), is_free=True,
+    )
+
+
+DERIVED_FROM_IDS = [
+    ("llama3.1-70b", "Llama 3.1 70B"),
+    ("qwen-3-32b", "Qwen 3 32B"),
+    ("qwen3-32b", "Qwen3 32B"),
+    ("deepseek-ai/DeepSeek-R1-0528", "DeepSeek R1 0528"),
+    ("meta-llama/Llama-3.3-70B-Instruct", "Llama 3.3 70B Instruct"),
+    ("@cf/openai/gpt-oss-120b", "GPT-OSS 120B"),
+    ("gpt-4o-mini", "GPT-4o Mini"),
+    ("gpt-4o", "GPT-4o"),
+    ("gpt-4.1", "GPT-4.1"),
+    ("gpt-3.5-turbo", "GPT-3.5 Turbo"),
+    ("gpt-4-turbo", "GPT-4 Turbo"),
+    ("glm-4.5", "GLM-4.5"),
+    ("Qwen/Qwen2.5-VL-72B-Instruct", "Qwen2.5 VL 72B Instruct"),
+    ("models/gemini-1.5-pro", "Gemini 1.5 Pro"),
+    ("whisper-large-v3-turbo", "Whisper Large v3 Turbo"),
+    ("llama-4-scout-17b-16e-instruct", "Llama 4 Scout 17B 16E Instruct"),
+    ("text-embedding-3-large", "Text Embedding 3 Large"),
+    ("o1-mini", "o1 Mini"),
+    ("o3", "o3"),
+    ("o4-mini", "o4 Mini"),
+    ("claude-3-5-sonnet-20241022", "Claude 3.5 Sonnet 20241022"),
+    ("dall-e-3", "DALL-E 3"),
+    ("tts-1-hd", "TTS 1 HD"),
+    ("mistral-large-2411", "Mistral Large 2411"),
+    ("anthropic/claude-3.7-sonnet:thinking", "Claude 3.7 Sonnet Thinking"),
+    ("mistralai/Mistral-7B-Instruct-v0.3", "Mistral 7B Instruct v0.3"),
+    ("mixtral-8x7b-32768", "Mixtral 8x7B 32768"),
+    ("Qwen/Qwen2.5-1.5B-Instruct", "Qwen2.5 1.5B Instruct"),
+    ("gpt-4o-2024-08-06", "GPT-4o 2024-08-06"),
+    ("deepseek/deepseek-prover-v2", "DeepSeek Prover V2"),
+    ("nvidia/Llama-3_1-Nemotron-Ultra-253B-v1", "Llama 3.1 Nemotron Ultra 253B v1"),
+    ("accounts/fireworks/models/llama-v3p1-405b-instruct", "Llama v3.1 405B Instruct"),
+    ("qwen/qwen3-32b:free", "Qwen3 32B"),
+    ("mistral-small-128k", "Mistral Small 128K"),
+]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), DERIVED_FROM_IDS)
+def test_names_derived_from_ids_exactly(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
+    result = resolve_display_name(model_id)
+    assert (result.name, result.rule, result.raw) == (expected, "derived_from_id", model_id)
+
+
+def test_free_variant_id_sets_is_free():
+    assert resolve_display_name("qwen/qwen3-32b:free").is_free
+    assert not resolve_display_name("qwen/qwen3-32b").is_free
+
+
+def test_name_that_is_the_id_is_derived_from_the_id():
+    mistral = resolve_display_name("mistral-large-2411", name="mistral-large-2411")
+    assert (mistral.name, mistral.rule) == ("Mistral Large 2411", "derived_from_id")
+    assert mistral.steps == ("ignored_id_like_name",)
+    # A Mistral alias carries the canonical id as its name; the alias id names it.
+    alias = resolve_display_name("codestral-2412", name="codestral-2501")
+    assert alias.name == "Codestral 2412"
+    cloudflare = resolve_display_name(
+        "@cf/meta/llama-3.1-8b-instruct-fast", name="@cf/meta/llama-3.1-8b-instruct-fast"
+    )
+    assert cloudflare.name == "Llama 3.1 8B Instruct Fast"
+
+
+def test_id_like_name_is_derived_when_the_model_id_is_a_uuid():
+    result = resolve_display_name(
+        "872d9af1-5ff8-4e84-aed1-ab3caf909436", name="@cf/meta/llama-3.1-8b-instruct-fast"
+    )
+    assert (result.name, result.rule, result.raw) == (
+        "Llama 3.1 8B Instruct Fast", "name", "@cf/meta/llama-3.1-8b-instruct-fast",
+    )
+    assert result.steps == ("derived_from_id_like_name",)
+
+
+def test_seed_order_display_name_then_name_then_id():
+    assert resolve_display_name("a/b", display_name="Shown", name="Named").rule == "display_name"
+    assert resolve_display_name("a/b", display_name=None, name="Named").rule == "name"
+    fallback = resolve_display_name("a/b-c", display_name="(free)", name="()")
+    assert (fallback.name, fallback.rule, fallback.raw) == ("B C", "derived_from_id", "a/b-c")
+    assert fallback.steps[:2] == ("fallback_from_display_name", "fallback_from_name")
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        (
+            [("qwen/qwen3-8b:free", "Qwen: Qwen3 8B (free)"), ("qwen/qwen3-8b", "Qwen: Qwen3 8B")],
+            ["Qwen3 8B Free", "Qwen3 8B"],
+        ),
+        (
+            [("a/m:thinking", "Model X"), ("a/m", "Model X")],
+            ["Model X Thinking", "Model X"],
+        ),
+        (
+            [("gpt-4o-2024-08-06", "GPT-4o"), ("gpt-4o", "GPT-4o")],
+            ["GPT-4o 2024-08-06", "GPT-4o"],
+        ),
+        (
+            [("Qwen/Qwen3-32B-fast", "Qwen3 32B"), ("Qwen/Qwen3-32B", "Qwen3 32B")],
+            ["Qwen3 32B Fast", "Qwen3 32B"],
+        ),
+        (
+            [("zai-org/GLM-4.7-FP8", "GLM 4.7 (FP8)"), ("zai-org/GLM-4.7", "GLM 4.7")],
+            ["GLM 4.7 FP8", "GLM 4.7"],
+        ),
+    ],
+)
+def test_make_names_unique_appends_distinguishing_id_words(items, expected):
+    resolved = [(mid, resolve_display_name(mid, display_name=raw)) for mid, raw in items]
+    result = make_names_unique(resolved)
+    assert [r.name for r in result] == expected
+    for (_, before), after in zip(resolved, result):
+        assert ("disambiguated" in after.steps) == (before.name != after.name)
+    # Order of the input does not matter.
+    assert [r.name for r in make_names_unique(resolved[::-1])] == expected[::-1]
+
+
+def test_make_names_unique_falls_back_to_the_id_segment_then_a_hash():
+    same = DisplayName(name="Gemini Flash", rule="display_name", raw="Gemini Flash", steps=())
+    result = make_names_unique([("gemini-flash", same), ("gemini-flash-alias", same), ("x/gemini-flash", same)])
+    assert len({r.name.casefold() for r in result}) == 3
+    for r in result:
+        assert_clean_name(r.name)
+
+
+# --- hostile values ----------------------------------------------------------------------------------------
+
+TEN_KB = "Model " + "x" * 10_000
+HOSTILE = [
+    None, 123, 4.5, ["OpenAI: GPT-4o"], {"name": "x"}, b"bytes", "", "   ", "\x00\x01", "OpenAI:", ":", "()",
+    "(free)", "[]", "((((", "))))", TEN_KB, "word " * 3000, "'; DROP TABLE models; --", "\u200f\u202e\u2066",
+    "\u202eGPT-4o\u202c", "\ufeffClaude\u200b 3", "🚀", "🚀🔥", "Ｑｗｅｎ", "A: B: C: D", "Company:  (FP8)",
+    "Note: this: that", "e\u0301 model", "\t\n\r", "-", "...",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=lambda v: repr(v)[:40])
+def test_hostile_values_never_raise_and_give_clean_names(value):
+    for kwargs in ({"display_name": value}, {"name": value}, {"display_name": value, "name": value}):
+        result = resolve_display_name("vendor/some-model-7b", **kwargs)
+        assert_clean_name(result.name)
+        assert isinstance(result.raw, str)
+    if isinstance(value, str):
+        name, steps, attrs = clean_upstream_name(value)
+        assert name == "" or (assert_clean_name(name) is None)
+        assert set(attrs) == {"is_free", "quantization", "release_stage"}
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t\n", None, 123, []])
+def test_blank_or_missing_model_id_is_refused(value):
+    with pytest.raises(ValueError):
+        resolve_display_name(value, display_name="Fine Name")
+    with pytest.raises(ValueError):
+        derive_name_from_id(value)
+
+
+def test_unreadable_things_fall_back_to_the_id():
+    for value in ("\x00\x01", "OpenAI:", ":", "()", "(free)", "🚀", "\u200f\u202e"):
+        result = resolve_display_name("acme/widget-2", display_name=value)
+        assert (result.name, result.rule) == ("Widget 2", "derived_from_id")
+        assert "fallback_from_display_name" in result.steps
+
+
+def test_an_unreadable_id_still_gets_a_name():
+    result = resolve_display_name("()::!!", display_name="()")
+    assert result.rule == "derived_from_id"
+    assert result.steps[-1] == "id_unreadable"
+    assert_clean_name(result.name)
+
+
+def test_long_names_are_truncated_at_a_word_boundary():
+    raw = " ".join(f"word{i}" for i in range(100))
+    name, steps, _ = clean_upstream_name(raw)
+    assert "truncated" in steps
+    assert len(name) <= NAME_MAX_LENGTH
+    assert raw.startswith(name) and raw[len(name)] == " "
+
+
+# --- invariants (hypothesis) --------------------------------------------------------------------------------
+
+FRAGMENTS = [
+    "(", ")", "[", "]", ":", ": ", " ", "  ", "-", "_", ".", "/", "@cf/", "models/", ":free", ":thinking",
+    "(free)", "(FP8)", "(int4)", "(Preview)", "(New)", "OpenAI: ", "DeepSeek: ", "R1", "v0.3", "70b", "4o",
+    "gpt", "llama3.1", "2024-08-06", "\x00", "\x1f", "\t", "\n", "\u200b", "\u200d", "\u200f", "\u202e",
+    "\u2066", "\ufeff", "\u00ad", "\u0301", "🚀", "👨\u200d👩\u200d👧", "ß", "ǆ", "İ", "ﬁ", "\u3000", "\x85",
+]
+texts = st.lists(st.one_of(st.characters(), st.sampled_from(FRAGMENTS)), max_size=40).map("".join)
+long_texts = st.tuples(texts, st.integers(min_value=50, max_value=400)).map(lambda t: (t[0] + " word") * t[1])
+any_text = st.one_of(texts, texts, texts, long_texts)
+model_ids = any_text.filter(lambda s: s.strip())
+field_values = st.one_of(st.none(), st.integers(), st.lists(st.text(max_size=3), max_size=2), any_text)
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(any_text)
+def test_clean_upstream_name_invariants_and_idempotence(raw):
+    name, steps, attrs = clean_upstream_name(raw)
+    if name:
+        assert_clean_name(name)
+    else:
+        assert "no_readable_text" in steps
+    assert clean_upstream_name(name)[0] == name
+
+
+@FAST
+@given(model_ids, field_values, field_values)
+def test_resolve_display_name_invariants_and_idempotence(model_id, display_name, name):
+    result = resolve_display_name(model_id, display_name=display_name, name=name)
+    assert_clean_name(result.name)
+    assert result.rule in ("display_name", "name", "derived_from_id")
+    assert isinstance(result.raw, str) and isinstance(result.steps, tuple)
+    assert resolve_display_name(model_id, display_name=result.name).name == result.name
+
+
+@FAST
+@given(model_ids)
+def test_derived_names_invariants(model_id):
+    assert_clean_name(derive_name_from_id(model_id))
+
+
+# The digit property, stated precisely: for an input with no ":" (so no company prefix can be removed) whose
+# cleaned name was not truncated, the digit runs (regex \d+) of the cleaned name are, as a multiset, the digit
+# runs of the input after (1) each whitespace character becomes a space and control/format characters
+# (categories Cc, Cf, Cs) are deleted, and (2) every bracket group whose content is a quantisation token
+# (FP/BF/INT/NF/MXFP/NVFP followed by digits, or WxAy) is replaced by a space. A second test covers the
+# company prefix: for "Company: rest" with a digit-free company, the digits are exactly those of the rest.
+QUANT_GROUP = re.compile(
+    r"[\(\[]\s*(?:(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2})\s*[\)\]]", re.I
+)
+
+
+def reference_text(raw: str) -> str:
+    kept = (" " if c.isspace() else c for c in raw)
+    text = "".join(c for c in kept if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    text = unicodedata.normalize("NFC", text)
+    # Apply repeatedly, as nested groups are cleaned innermost first.
+    while True:
+        stripped = QUANT_GROUP.sub(" ", text)
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def digit_runs(text: str) -> list[str]:
+    return sorted(re.findall(r"\d+", text))
+
+
+@FAST
+@given(texts.filter(lambda s: ":" not in s))
+def test_cleaning_never_drops_distinguishing_digits(raw):
+    name, steps, _ = clean_upstream_name(raw)
+    if "truncated" not in steps:
+        assert digit_runs(name) == digit_runs(reference_text(raw))
+
+
+@FAST
+@given(
+    st.from_regex(r"[A-Za-z][A-Za-z .]{0,20}", fullmatch=True).filter(lambda s: len(s.split()) <= 4),
+    texts.filter(lambda s: ":" not in s),
+)
+def test_company_prefix_removal_keeps_the_digits_of_the_rest(company, rest):
+    name, steps, _ = clean_upstream_name(f"{company}: {rest}")
+    if "truncated" not in steps:
+        assert digit_runs(name) == digit_runs(reference_text(rest))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(model_ids, field_values), max_size=12, unique_by=lambda t: t[0]))
+def test_make_names_unique_gives_unique_clean_names(entries):
+    resolved = [(mid, resolve_display_name(mid, display_name=raw)) for mid, raw in entries]
+    result = make_names_unique(resolved)
+    assert len(result) == len(resolved)
+    assert len({r.name.casefold() for r in result}) == len(result)
+    for r in result:
+        assert_clean_name(r.name)
+    assert make_names_unique(resolved) == result
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["a/m", "a/m:free", "b/m", "a/m-fast", "M", "m", "a/m:thinking"]),
+                unique=True, min_size=2))
+def test_make_names_unique_when_every_upstream_name_is_the_same(ids):
+    same = DisplayName(name="Same Name", rule="display_name", raw="Same Name", steps=())
+    result = make_names_unique([(mid, same) for mid in ids])
+    assert len({r.name.casefold() for r in result}) == len(ids)
+
+
+# --- every recorded payload ---------------------------------------------------------------------------------
+
+
+def recorded_entries(path: Path):
+    """(model_id, display_name, name) from the field each provider really sends its name in."""
+    payload = json.loads(path.read_text())
+    records = payload if isinstance(payload, list) else (
+        payload.get("data") or payload.get("models") or payload.get("result")
+    )
+    provider = path.stem
+    for record in records:
+        if provider.startswith("openrouter"):
+            yield record["id"], None, record["name"]
+        elif provider == "anthropic":
+            yield record["id"], record["display_name"], None
+        elif provider == "google-gemini":
+            yield record["name"].removeprefix("models/"), record["displayName"], None
+        elif provider == "mistral":
+            yield record["id"], None, record["name"]
+        elif provider == "cloudflare-workers-ai":
+            yield record["name"], None, record["name"]  # `name` is the id; `description` is prose
+        else:
+            yield record["id"], None, None
+
+
+RECORDED_FILES = sorted(RECORDED.glob("*.json"))
+
+
+def test_every_provider_payload_is_covered():
+    assert len(RECORDED_FILES) >= 10
+
+
+@pytest.mark.parametrize("path", RECORDED_FILES, ids=lambda p: p.stem)
+def test_recorded_payload_names(path):
+    entries = list(recorded_entries(path))
+    assert entries
+    resolved = []
+    for model_id, display_name, name in entries:
+        result = resolve_display_name(model_id, display_name=display_name, name=name)
+        assert_clean_name(result.name)
+        assert resolve_display_name(model_id, display_name=result.name).name == result.name
+        assert result.name.lower() != result.name or result.name[:1] == "o", result.name
+        resolved.append((model_id, result))
+    unique = make_names_unique(resolved)
+    assert len({r.name.casefold() for r in unique}) == len({mid for mid, _ in resolved})
+    for r in unique:
+        assert_clean_name(r.name)
+
+
+def test_recorded_payload_spot_checks():
+    def names(stem):
+        path = RECORDED / f"{stem}.json"
+        pairs = [
+            (mid, resolve_display_name(mid, display_name=d, name=n)) for mid, d, n in recorded_entries(path)
+        ]
+        return {mid: r for mid, r in zip((m for m, _ in pairs), make_names_unique(pairs))}
+
+    anthropic = names("anthropic")
+    assert anthropic["claude-3-5-sonnet-20241022"].name == "Claude Sonnet 3.5 New"
+    assert anthropic["claude-3-5-sonnet-20240620"].name == "Claude Sonnet 3.5 Old"
+    openrouter = names("openrouter")
+    assert openrouter["qwen/qwen3-8b:free"].name == "Qwen3 8B Free"
+    assert openrouter["qwen/qwen3-8b:free"].is_free
+    assert openrouter["qwen/qwen3-8b"].name == "Qwen3 8B"
+    assert openrouter["openai/o4-mini"].name == "o4 Mini"
+    google = names("google-gemini")
+    assert google["chat-bison-001"].name == "PaLM 2 Chat Legacy"
+    assert google["chat-bison-001"].release_stage == "legacy"
+    assert names("cerebras")["llama3.1-8b"].name == "Llama 3.1 8B"
+    assert names("mistral")["codestral-latest"].name == "Codestral Latest"
+    assert names("cloudflare-workers-ai")["@cf/meta/llama-3.1-8b-instruct-fast"].name == (
+        "Llama 3.1 8B Instruct Fast"
+    )

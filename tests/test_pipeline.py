@@ -1,0 +1,106 @@
+"""End to end from replay: provider catalogs -> pandera -> models table -> Redis, on real servers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import psycopg
+import pytest
+
+from modelsync_pipeline import cache
+from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+
+from .pipeline import providers, step_failures, sync
+
+BAD_NAME = re.compile(r"^[^:]+:\s|\)$")
+
+
+def expected_counts(replay_dir=RECORDED_DIR) -> dict[str, int]:
+    counts = {}
+    for spec in PROVIDERS:
+        payload = json.loads((replay_dir / spec.recorded).read_text())
+        items = payload if isinstance(payload, list) else payload[spec.items_key]
+        counts[spec.slug] = sum(1 for item in items if spec.keep is None or spec.keep(item))
+    return counts
+
+
+def table_rows(database_url) -> dict[tuple[str, str], dict]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT provider, model_id, to_jsonb(r)::text FROM catalog_rows r").fetchall()
+    return {(p, m): json.loads(j) for p, m, j in rows}
+
+
+def cached_rows(client) -> dict[tuple[str, str], dict]:
+    version = cache.current_version(client)
+    assert version, "no cache version published"
+    members = client.zrange(cache.version_key(version, "all"), 0, -1)
+    keys = [cache.model_key(version, *m.split(cache.SEP, 1)) for m in members]
+    values = client.mget(keys) if keys else []
+    return {tuple(m.split(cache.SEP, 1)): json.loads(v) for m, v in zip(members, values)}
+
+
+def counts_by_provider(database_url) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return dict(conn.execute(
+            "SELECT p.slug, count(*) FROM models m JOIN providers p ON p.id = m.provider_id GROUP BY 1"
+        ).fetchall())
+
+
+def test_full_sync_publishes_every_provider_with_clean_names(database_url, redis_url, redis_client):
+    result = sync(database_url, redis_url)
+    assert result.success, step_failures(result)
+
+    assert counts_by_provider(database_url) == expected_counts()
+    rows = table_rows(database_url)
+    bad = [(key, row["model_name"]) for key, row in rows.items() if BAD_NAME.search(row["model_name"])]
+    assert bad == []
+    # the seed's examples, as a reader sees them
+    assert rows[("cerebras", "llama3.1-8b")]["model_name"] == "Llama 3.1 8B"
+    assert rows[("nebius", "deepseek-ai/DeepSeek-R1-0528")]["model_name"] == "DeepSeek R1 0528"
+    assert rows[("cloudflare-workers-ai", "@cf/meta/llama-3.1-8b-instruct-fast")]["model_name"].startswith("Llama 3.1 8B Instruct")
+    assert rows[("openrouter", "openai/gpt-4.1")]["model_name"] == "GPT-4.1"
+    # lineage: the raw upstream value and the rule are on the row
+    assert rows[("openrouter", "openai/gpt-4.1")]["raw_name"] == "OpenAI: GPT-4.1"
+    assert rows[("openrouter", "openai/gpt-4.1")]["name_rule"] == "name"
+
+    assert cached_rows(redis_client) == rows
+    manifest = cache.manifest(redis_client, cache.current_version(redis_client))
+    assert int(manifest["row_count"]) == len(rows)
+
+
+def test_second_run_changes_nothing(database_url, redis_url, redis_client):
+    assert sync(database_url, redis_url).success
+    before = table_rows(database_url)
+    with psycopg.connect(database_url) as conn:
+        ids_before = conn.execute("SELECT id, updated_at FROM models ORDER BY id").fetchall()
+
+    result = sync(database_url, redis_url)
+    assert result.success
+    table_meta = result.asset_materializations_for_node("models_table")[0].metadata
+    assert table_meta["rows_written"].value == 0
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT id, updated_at FROM models ORDER BY id").fetchall() == ids_before
+    assert table_rows(database_url) == before
+    assert cached_rows(redis_client) == before
+
+
+def test_prices_are_usd_per_million_tokens_and_unknowns_stay_null(database_url, redis_url):
+    assert sync(database_url, redis_url).success
+    rows = table_rows(database_url)
+    gpt41 = rows[("openrouter", "openai/gpt-4.1")]
+    assert float(gpt41["input_price_per_mtok"]) == 2.0  # "0.000002" per token upstream
+    assert float(gpt41["output_price_per_mtok"]) == 8.0
+    assert rows[("openrouter", "openrouter/auto")]["input_price_per_mtok"] is None  # "-1" = variable
+    assert rows[("cerebras", "llama3.1-8b")]["context_length"] is None  # Cerebras does not say
+    assert rows[("groq", "llama-3.1-8b-instant")]["context_length"] == 131072  # context_window, not 0
+    assert float(rows[("deepinfra", "Qwen/Qwen3.5-27B")]["output_price_per_mtok"]) == 2.6
+
+
+def test_partial_resync_keeps_everyone_elses_models(database_url, redis_url):
+    assert sync(database_url, redis_url).success
+    before = counts_by_provider(database_url)
+    result = sync(database_url, redis_url, selection=providers("groq"))
+    assert result.success
+    assert counts_by_provider(database_url) == before

