@@ -152,14 +152,22 @@ def _run_jobs(args: argparse.Namespace) -> int:
     return 1 if failed_providers else 0
 
 
-def _failures(result) -> list[tuple[str, str]]:
-    out = []
+def step_failures(result) -> dict[str, str]:
+    """{step: reason} for every failed step, the reason taken from the innermost error (not Dagster's wrapper)."""
+    out = {}
     for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error else event.message
-            out.append((event.step_key, message))
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None and "DagsterExecutionStepExecutionError" in error.message:
+            error = error.cause
+        message = error.message.strip() if error else (event.message or "")
+        out[event.step_key] = message.split(": ", 1)[1] if message.startswith(("dagster.", "modelsync_pipeline.")) and ": " in message else message
     return out
+
+
+def _failures(result) -> list[tuple[str, str]]:
+    return [(step, message.splitlines()[0]) for step, message in step_failures(result).items()]
 
 
 def _cache_summary() -> str:

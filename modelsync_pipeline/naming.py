@@ -464,14 +464,14 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
             continue
-        if _looks_like_model_id(value, model_id):
+        cleaned, steps, attrs = clean_upstream_name(value)
+        # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
+        if cleaned and _looks_like_model_id(cleaned, model_id):
             if not _UUID.fullmatch(model_id.strip()):
                 fallback_steps.append(f"ignored_id_like_{rule}")
                 continue
             cleaned, steps, attrs = _derive(value)
             steps = ("derived_from_id_like_name", *steps)
-        else:
-            cleaned, steps, attrs = clean_upstream_name(value)
         if cleaned:
             return _display_name(cleaned, rule, value, (*fallback_steps, *steps), attrs, free=id_is_free)
         fallback_steps.append(f"fallback_from_{rule}")

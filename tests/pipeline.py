@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from modelsync_pipeline.cli import step_failures  # noqa: F401  (re-exported for tests)
 from modelsync_pipeline.definitions import defs
 from modelsync_pipeline.resources import PostgresResource, ProviderApi, RedisResource
 
@@ -38,9 +39,3 @@ def sync(database_url: str, redis_url: str, replay_dir=None, selection=None, ins
     )
 
 
-def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    return {
-        event.step_key: event.step_failure_data.error.message
-        for event in result.all_events
-        if event.event_type_value == "STEP_FAILURE"
-    }

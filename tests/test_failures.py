@@ -1,0 +1,145 @@
+"""Failures lose nothing: a failing provider, an exception or a SIGKILL inside the refresh, a bad cache write."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from modelsync_pipeline import cache
+from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+
+from .pipeline import PUBLISH, providers, step_failures, sync
+from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shrink(replay_dir: Path, slug: str, keep: int) -> None:
+    """Rewrite a recorded payload to its first `keep` models: a real, smaller catalog."""
+    path = replay_dir / PROVIDERS_BY_SLUG[slug].recorded
+    payload = json.loads(path.read_text())
+    key = PROVIDERS_BY_SLUG[slug].items_key
+    if isinstance(payload, list):
+        payload = payload[:keep]
+    else:
+        payload[key] = payload[key][:keep]
+    path.write_text(json.dumps(payload))
+
+
+@pytest.mark.parametrize("breakage", ["http_500", "malformed_json"])
+def test_failing_provider_is_named_and_keeps_its_previous_catalog(database_url, redis_url, replay_dir, breakage):
+    assert sync(database_url, redis_url).success
+    before = table_rows(database_url)
+
+    spec = PROVIDERS_BY_SLUG["groq"]
+    if breakage == "http_500":
+        (replay_dir / spec.recorded).with_suffix(".status").write_text("500")
+    else:
+        (replay_dir / spec.recorded).write_text('{"object": "list", "data": [{"id": ')
+    _shrink(replay_dir, "openai", 10)  # a real change elsewhere must still be published
+
+    result = sync(database_url, redis_url, replay_dir)
+    assert not result.success
+    failures = step_failures(result)
+    assert list(failures) == ["groq_catalog"]
+    reason = "HTTP 500" if breakage == "http_500" else "malformed JSON"
+    assert "provider 'groq' failed at" in failures["groq_catalog"] and reason in failures["groq_catalog"]
+
+    # the blocking failure skips models_table in that run; publishing the others is the follow-up job
+    assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
+    after = table_rows(database_url)
+    groq_before = {k: v for k, v in before.items() if k[0] == "groq"}
+    assert {k: v for k, v in after.items() if k[0] == "groq"} == groq_before
+    assert counts_by_provider(database_url)["openai"] == 10
+    with psycopg.connect(database_url) as conn:
+        outcome = conn.execute(
+            "SELECT outcome, step FROM sync_attempts WHERE provider_slug = 'groq' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert outcome == ("fetch_failed", "fetch" if breakage == "http_500" else "decode")
+
+
+def test_a_provider_never_turns_into_success_with_zero_models(database_url, redis_url, replay_dir):
+    assert sync(database_url, redis_url).success
+    _shrink(replay_dir, "cerebras", 0)
+    result = sync(database_url, redis_url, replay_dir, selection=providers("cerebras"))
+    assert "empty model list" in step_failures(result)["cerebras_catalog"]
+    assert counts_by_provider(database_url)["cerebras"] == expected_counts()["cerebras"]
+
+
+def test_exception_inside_refresh_leaves_table_and_cache_as_they_were(database_url, redis_url, redis_client, replay_dir, monkeypatch):
+    assert sync(database_url, redis_url).success
+    before, cached_before = table_rows(database_url), cached_rows(redis_client)
+    _shrink(replay_dir, "openrouter", 5)
+    assert sync(database_url, redis_url, replay_dir, selection=[providers("openrouter")[0]]).success
+
+    for point in ("refresh:after_delete", "refresh:after_update", "refresh:before_commit"):
+        monkeypatch.setenv("MODELSYNC_FAULT", f"{point}=raise")
+        result = sync(database_url, redis_url, replay_dir, selection=PUBLISH)
+        assert "fault injected at " + point in step_failures(result)["models_table"]
+        assert table_rows(database_url) == before
+        assert cached_rows(redis_client) == cached_before
+
+    monkeypatch.delenv("MODELSYNC_FAULT")
+    assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
+    assert counts_by_provider(database_url)["openrouter"] == 5
+    assert cached_rows(redis_client) == table_rows(database_url)
+
+
+def test_exception_before_the_cache_switch_keeps_readers_on_the_old_version(database_url, redis_url, redis_client, replay_dir, monkeypatch):
+    assert sync(database_url, redis_url).success
+    version, cached_before = cache.current_version(redis_client), cached_rows(redis_client)
+    _shrink(replay_dir, "mistral", 3)
+    monkeypatch.setenv("MODELSYNC_FAULT", "cache:before_switch=raise")
+    result = sync(database_url, redis_url, replay_dir)
+    assert list(step_failures(result)) == ["models_cache"]
+    assert cache.current_version(redis_client) == version
+    assert cached_rows(redis_client) == cached_before
+    assert counts_by_provider(database_url)["mistral"] == 3  # the table moved on; the cache heals next run
+
+
+_KILL_SCRIPT = """
+import sys
+from tests.pipeline import PUBLISH, sync
+result = sync(sys.argv[1], sys.argv[2], selection=PUBLISH)
+sys.exit(0 if result.success else 1)
+"""
+
+
+@pytest.mark.parametrize("point", ["refresh:before_delete", "refresh:after_delete", "refresh:after_update", "refresh:after_insert", "refresh:before_commit"])
+def test_sigkill_inside_refresh_leaves_the_previous_table(database_url, redis_url, redis_client, replay_dir, tmp_path, point):
+    assert sync(database_url, redis_url).success
+    before, cached_before = table_rows(database_url), cached_rows(redis_client)
+    _shrink(replay_dir, "nebius", 7)
+    assert sync(database_url, redis_url, replay_dir, selection=[providers("nebius")[0]]).success
+
+    ready = tmp_path / "ready"
+    env = {**os.environ, "MODELSYNC_FAULT": f"{point}=pause", "MODELSYNC_FAULT_READY": str(ready)}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, database_url, redis_url], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, "the refresh process ended before reaching the fault point"
+            assert time.monotonic() < deadline, "the refresh never reached the fault point"
+            time.sleep(0.05)
+        # Readers during the open transaction still see the previous catalog, whole.
+        assert table_rows(database_url) == before
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert table_rows(database_url) == before
+    assert cached_rows(redis_client) == cached_before
+
+    assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
+    assert counts_by_provider(database_url)["nebius"] == 7
