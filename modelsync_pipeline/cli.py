@@ -13,7 +13,6 @@ refreshed.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import sys
@@ -27,21 +26,6 @@ def _prepare_dagster_home(state_dir: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     return home
-
-
-def _progress_handler() -> logging.Handler:
-    """Prints the pipeline's own log lines (one per provider step), not Dagster's engine chatter."""
-
-    class _Progress(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            meta = getattr(record, "dagster_meta", None) or {}
-            if meta.get("dagster_event") is not None:
-                return
-            message = meta.get("orig_message") or record.getMessage()
-            print(f"  {message}", flush=True)
-
-    handler = _Progress(level=logging.INFO)
-    return handler
 
 
 def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
@@ -85,9 +69,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     from .defs.jobs import should_publish_after
     from .definitions import defs
 
-    progress = _progress_handler()
-    logging.getLogger("dagster").addHandler(progress)
-    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    quiet = {"loggers": {"progress": {}}}  # progress lines only; the full event log is in the UI
     with dg.DagsterInstance.get() as instance:
         selection = None
         if args.providers:
@@ -120,7 +102,6 @@ def _run_jobs(args: argparse.Namespace) -> int:
         else:
             failures = []
         failures = _failures(result) + failures
-    logging.getLogger("dagster").removeHandler(progress)
 
     with db.connect(os.environ["DATABASE_URL"]) as conn:
         attempts, in_table = _summary(conn, run_ids)

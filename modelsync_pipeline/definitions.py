@@ -13,6 +13,7 @@ import dagster as dg
 
 from .defs.catalog import models_cache, models_table
 from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, sync_all
+from .defs.progress import progress_logger
 from .defs.provider_catalogs import provider_catalog_assets
 from .resources import PostgresResource, ProviderApi, RedisResource
 
@@ -32,4 +33,5 @@ defs = dg.Definitions(
     schedules=[daily_sync],
     sensors=[publish_after_partial_sync],
     resources=build_resources(),
+    loggers={"console": dg.colored_console_logger, "progress": progress_logger},
 )

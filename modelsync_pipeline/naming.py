@@ -254,7 +254,7 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
         return "", ("not_a_string",), attrs
 
     text = _remove_invisible_characters(raw)
-    if any(c != " " and not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in raw):
+    if any(not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in raw):
         steps.append("remove_invisible_characters")
     text = unicodedata.normalize("NFC", text)
     collapsed = _collapse_whitespace(text)
