@@ -89,6 +89,7 @@ _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legac
 _BRAND_SPELLINGS = {
     "ai": "AI", "api": "API", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
     "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
+    "embeddinggemma": "EmbeddingGemma",
     "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",
     "glm": "GLM", "gpt": "GPT", "gptq": "GPTQ", "grok": "Grok", "hd": "HD", "hermes": "Hermes", "hf": "HF",
     "internvl": "InternVL", "it": "IT", "kimi": "Kimi", "learnlm": "LearnLM", "lfm": "LFM", "llama": "Llama",
@@ -466,7 +467,11 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
             continue
         cleaned, steps, attrs = clean_upstream_name(value)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
-        if cleaned and _looks_like_model_id(cleaned, model_id):
+        # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
+        # kept as that name, so lineage shows the raw upstream value rather than the id.
+        if cleaned and _looks_like_model_id(cleaned, model_id) and not (
+            not _looks_like_model_id(value, model_id) and cleaned == _derive(model_id)[0]
+        ):
             if not _UUID.fullmatch(model_id.strip()):
                 fallback_steps.append(f"ignored_id_like_{rule}")
                 continue

@@ -1,0 +1,58 @@
+"""The golden table: every model of every recorded payload, id -> the name a reader sees.
+
+`tests/golden/names.tsv` was reviewed by eye; any change to the naming rule shows up as a diff of that
+file. After an intended change: `MODELSYNC_UPDATE_GOLDEN=1 make test`, then review `git diff tests/golden`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from modelsync_pipeline.catalog import build_catalog
+from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+from modelsync_pipeline.schema import validate_catalog
+
+GOLDEN = Path(__file__).parent / "golden" / "names.tsv"
+# Every recorded payload, including the newer OpenRouter snapshot that replay does not serve.
+PAYLOADS = [(spec, spec.recorded) for spec in PROVIDERS] + [(PROVIDERS_BY_SLUG["openrouter"], "openrouter_2026-04.json")]
+HEADER = "payload\tmodel_id\traw_name\tmodel_name\trule\tsteps"
+
+
+def _escape(value) -> str:
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def current_table() -> tuple[str, list]:
+    lines, failures = [HEADER], []
+    for spec, payload_file in PAYLOADS:
+        payload = json.loads((RECORDED_DIR / payload_file).read_text())
+        items = payload if isinstance(payload, list) else payload[spec.items_key]
+        frame = build_catalog(spec, items)
+        failures += [(payload_file, v.as_dict()) for v in validate_catalog(frame)]
+        for row in frame.itertuples():
+            lines.append("\t".join(_escape(v) for v in (
+                payload_file, row.model_id, row.raw_name, row.model_name, row.name_rule, ",".join(row.name_steps)
+            )))
+    return "\n".join(lines) + "\n", failures
+
+
+def test_every_recorded_model_gets_a_name_that_passes_the_checks():
+    _, failures = current_table()
+    assert failures == []
+
+
+def test_names_match_the_reviewed_golden_table():
+    table, _ = current_table()
+    if os.environ.get("MODELSYNC_UPDATE_GOLDEN"):
+        GOLDEN.write_text(table)
+    expected = GOLDEN.read_text()
+    if table != expected:
+        old, new = set(expected.splitlines()), set(table.splitlines())
+        changed = sorted(new - old)[:20], sorted(old - new)[:20]
+        raise AssertionError(
+            "names differ from tests/golden/names.tsv (rerun with MODELSYNC_UPDATE_GOLDEN=1 and review the diff)\n"
+            f"now:\n  " + "\n  ".join(changed[0]) + "\nwas:\n  " + "\n  ".join(changed[1])
+        )
