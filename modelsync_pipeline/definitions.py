@@ -1,7 +1,8 @@
 """The Dagster code location: every asset, check, job, schedule and sensor, and the resources they use.
 
 Resources come from the environment: `DATABASE_URL`, `REDIS_URL` and `MODELSYNC_SOURCE` (`replay`, the
-default, serves the recorded payloads; `live` calls the provider APIs with keys from their env vars).
+default, serves the recorded payloads, from `MODELSYNC_REPLAY_DIR` when set; `live` calls the provider
+APIs with keys from their env vars).
 `make run` / `make ui` set them, starting embedded servers when none are configured.
 """
 
@@ -20,8 +21,11 @@ from .resources import PostgresResource, ProviderApi, RedisResource
 
 def build_resources(environ: dict[str, str] | None = None) -> dict:
     environ = os.environ if environ is None else environ
+    api_config = {"source": environ.get("MODELSYNC_SOURCE", "replay")}
+    if environ.get("MODELSYNC_REPLAY_DIR"):
+        api_config["replay_dir"] = environ["MODELSYNC_REPLAY_DIR"]
     return {
-        "provider_api": ProviderApi(source=environ.get("MODELSYNC_SOURCE", "replay")),
+        "provider_api": ProviderApi(**api_config),
         "postgres": PostgresResource(database_url=dg.EnvVar("DATABASE_URL")),
         "redis": RedisResource(redis_url=dg.EnvVar("REDIS_URL")),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from pathlib import Path
 
 import psycopg
@@ -34,7 +35,9 @@ def servers():
 
 
 def _with_database(url: str, name: str) -> str:
-    return str(psycopg.conninfo.make_conninfo(url, dbname=name))
+    """The same server URL pointing at database `name` (kept a URL: dagster-postgres needs one)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture

@@ -24,7 +24,10 @@ publish_catalog = dg.define_asset_job(
     description="Refresh the models table and the cache from the latest good catalog of every provider.",
 )
 
-daily_sync = dg.ScheduleDefinition(job=sync_all, cron_schedule="0 4 * * *", execution_timezone="UTC")
+daily_sync = dg.ScheduleDefinition(
+    name="daily_sync", job=sync_all, cron_schedule="0 4 * * *", execution_timezone="UTC",
+    description="Daily full sync at 04:00 UTC. Destructive jobs are never scheduled.",
+)
 
 PROVIDER_KEYS = frozenset(asset.key for asset in provider_catalog_assets)
 

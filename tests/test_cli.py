@@ -1,0 +1,61 @@
+"""`modelsync run` (what `make run` calls): progress, a summary, exit codes, one run history in PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from .test_pipeline import expected_counts
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(tmp_path, database_url, redis_url, *args, **env):
+    environ = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(tmp_path / "state"), *args],
+        cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_run_prints_progress_and_a_summary_and_records_the_run(tmp_path, database_url, redis_url):
+    proc = run_cli(tmp_path, database_url, redis_url)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "database: PostgreSQL" in out and "[DATABASE_URL]" in out
+    assert "cache:    Redis" in out and "[REDIS_URL]" in out
+    for slug, count in expected_counts().items():
+        assert f"{slug}: validated {count} models" in out
+        assert any(line.split()[:2] == [slug, str(count)] for line in out.splitlines()), f"{slug} missing from summary"
+    assert f"total {sum(expected_counts().values())}" in " ".join(out.split())
+    assert f"{sum(expected_counts().values())} models" in out.split("cache:")[-1]
+    # Dagster's own run storage is the same PostgreSQL (dagster.yaml), so `make ui` shows this run.
+    with psycopg.connect(database_url) as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM runs").fetchall()]
+    assert statuses == ["SUCCESS"]
+
+
+def test_failing_provider_exits_1_names_it_and_publishes_the_rest(tmp_path, database_url, redis_url, replay_dir):
+    (replay_dir / "groq.status").write_text("503")
+    (replay_dir / "openai.json").write_text('{"object": "list", "data": []}')
+    proc = run_cli(tmp_path, database_url, redis_url, MODELSYNC_REPLAY_DIR=str(replay_dir))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "groq" in out and "FAILED at fetch: HTTP 503" in out
+    assert "openai" in out and "empty model list" in out
+    assert "publishing the catalogs that passed" in out
+    with psycopg.connect(database_url) as conn:
+        published = dict(conn.execute(
+            "SELECT p.slug, count(*) FROM models m JOIN providers p ON p.id = m.provider_id GROUP BY 1").fetchall())
+    expected = {k: v for k, v in expected_counts().items() if k not in ("groq", "openai")}
+    assert published == expected
+
+
+def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):
+    proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq,nope")
+    assert proc.returncode == 2
+    assert "unknown provider(s): nope" in proc.stderr

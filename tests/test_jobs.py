@@ -1,0 +1,49 @@
+"""Jobs, schedule and the sensor that publishes the good catalogs after a partly failed sync."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from modelsync_pipeline.definitions import defs
+from modelsync_pipeline.defs.jobs import publish_after_partial_sync
+
+from .pipeline import PUBLISH, sync
+
+
+def _failure_context(instance, result):
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE" or e.event_type_value == "RUN_FAILURE")
+    return dg.build_run_status_sensor_context(
+        sensor_name=publish_after_partial_sync.name, dagster_event=failure, dagster_instance=instance, dagster_run=run,
+    ).for_run_failure()
+
+
+def test_sensor_publishes_after_a_run_where_one_provider_failed(database_url, redis_url, replay_dir):
+    (replay_dir / "groq.status").write_text("500")
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, replay_dir, instance=instance)
+        assert not result.success
+        requests = list(publish_after_partial_sync(_failure_context(instance, result)))
+    assert len(requests) == 1
+    assert publish_after_partial_sync.job_name == "publish_catalog"
+    assert requests[0].run_key == result.run_id
+
+
+def test_sensor_stays_quiet_when_nothing_was_staged(database_url, redis_url, replay_dir):
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, replay_dir, selection=PUBLISH, instance=instance)  # nothing staged yet
+        assert not result.success
+        assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
+
+
+def test_jobs_and_schedule():
+    sync_all = defs.resolve_job_def("sync_all")
+    publish = defs.resolve_job_def("publish_catalog")
+    keys = {k.to_user_string() for k in sync_all.asset_layer.executable_asset_keys}
+    assert {"models_table", "models_cache", "openrouter_catalog", "cloudflare_workers_ai_catalog"} <= keys
+    assert {k.to_user_string() for k in publish.asset_layer.executable_asset_keys} == {"models_table", "models_cache"}
+    schedule = defs.resolve_schedule_def("daily_sync")
+    assert schedule.job_name == "sync_all" and schedule.cron_schedule == "0 4 * * *"
+    for asset in defs.assets:
+        for spec in asset.specs:
+            assert spec.description and spec.group_name and spec.owners and spec.kinds, spec.key
