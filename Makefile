@@ -10,7 +10,7 @@ ifeq ($(UV),)
 UV := $(STATE)/tools/bin/uv
 endif
 
-.PHONY: install run test ui bench clean-state stop
+.PHONY: install run test ui bench stop explain
 
 install: $(VENV)/.installed
 
@@ -45,3 +45,8 @@ stop: install
 ## Benchmarks (bench/): each prints its figure beside a baseline measured in the same run.
 bench: install
 	$(PY) bench/bench_models_table.py
+
+## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-r1:free
+explain: install
+	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
+	  $(PY) -m modelsync_pipeline.cli explain "$(P)" "$(M)"

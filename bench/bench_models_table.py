@@ -75,8 +75,11 @@ def modelsync_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame],
     started = time.perf_counter()
     for spec, frame in zip(specs, frames):
         db.stage_provider_catalog(conn, spec, frame, run_id)
+    staged = time.perf_counter()
     result = db.refresh_models_table(conn, specs, run_id)
-    return time.perf_counter() - started, result
+    done = time.perf_counter()
+    print(f"  (stage {staged - started:.2f} s, refresh {done - staged:.2f} s)")
+    return done - started, result
 
 
 def main() -> int:

@@ -167,6 +167,59 @@ def _cache_summary() -> str:
         return f"unreachable ({type(exc).__name__}: {exc})"
 
 
+_STEP_MEANING = {
+    "remove_invisible_characters": "removed control, zero-width or bidi characters",
+    "collapse_whitespace": "collapsed runs of spaces / trimmed the ends",
+    "strip_company_prefix": 'removed the "Company: " prefix',
+    "keep_family_word": "kept the company word because it names the model family",
+    "free_flag": 'moved "(free)" into is_free',
+    "quantization_flag": "moved a quantisation tag into the quantization column",
+    "release_stage_flag": "recorded a release stage (kept as a plain word)",
+    "flatten_brackets": "turned a parenthesised part into plain words",
+    "neutralise_colon": 'replaced a ": " inside the name with " - "',
+    "trim_edge_punctuation": "trimmed punctuation at the ends",
+    "truncated": "cut an over-long name at a word boundary",
+    "disambiguated": "added words from the id so two ids do not share one name",
+}
+
+
+def explain(args: argparse.Namespace) -> int:
+    """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
+    from . import db
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        print("DATABASE_URL is not set (`make explain` sets it to the same database as `make run`)", file=sys.stderr)
+        return 2
+    with db.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT p.slug, m.id, m.model_id, m.model_name, m.raw_name, m.name_rule, m.name_steps,
+                      m.is_free, m.quantization, m.release_stage, m.sync_run_id, m.updated_at, m.created_at
+               FROM models m JOIN providers p ON p.id = m.provider_id
+               WHERE p.slug = %(provider)s AND (m.model_id = %(q)s OR lower(m.model_name) = lower(%(q)s)
+                                                OR lower(m.raw_name) = lower(%(q)s))
+               ORDER BY m.model_id""",
+            {"provider": args.provider, "q": args.model},
+        ).fetchall()
+    if not rows:
+        print(f"no model {args.model!r} of provider {args.provider!r} in the models table", file=sys.stderr)
+        return 1
+    for (slug, row_id, model_id, name, raw, rule, steps, free, quant, stage, run_id, updated, created) in rows:
+        print(f"{slug} / {model_id}  (models.id {row_id})")
+        print(f"  name        {name!r}")
+        print(f"  raw value   {raw!r}")
+        source = {"display_name": "the provider's display_name field", "name": "the provider's name field",
+                  "derived_from_id": "derived from the model id (the provider sends no usable name)"}.get(rule, rule)
+        print(f"  rule        {rule}: {source}")
+        for step in steps or []:
+            print(f"  step        {step}: {_STEP_MEANING.get(step, '')}".rstrip(": "))
+        flags = [f for f, on in (("free", free), (f"quantization={quant}", quant), (f"release_stage={stage}", stage)) if on]
+        if flags:
+            print(f"  flags       {', '.join(flags)}")
+        print(f"  written by  run {run_id} at {updated.isoformat()} (first seen {created.isoformat()})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelsync", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                             help="comma-separated provider slugs; the others keep their last good catalog")
     run_parser.add_argument("--state-dir", default=os.environ.get("MODELSYNC_STATE_DIR", ".modelsync"))
     run_parser.set_defaults(func=run)
+    explain_parser = sub.add_parser("explain", help="where did this name come from (reads DATABASE_URL)")
+    explain_parser.add_argument("provider", help="provider slug, e.g. openrouter")
+    explain_parser.add_argument("model", help="model id, display name or raw upstream name")
+    explain_parser.set_defaults(func=explain)
     args = parser.parse_args(argv)
     return args.func(args)
 

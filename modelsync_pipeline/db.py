@@ -82,8 +82,10 @@ def apply_migrations(database_url: str) -> list[str]:
 # -- staging one provider's catalog ---------------------------------------------------------------
 
 def catalog_checksum(frame: pd.DataFrame) -> str:
-    pairs = sorted(zip(frame["model_id"], frame["content_hash"]))
-    return hashlib.md5("\n".join(f"{m}\t{h}" for m, h in pairs).encode(), usedforsecurity=False).hexdigest()
+    """md5 over the catalog's (model_id, content_hash) pairs in id order: equal iff the catalogs are equal."""
+    ordered = frame.sort_values("model_id", kind="stable")
+    lines = (ordered["model_id"] + "\t" + ordered["content_hash"]).str.cat(sep="\n")
+    return hashlib.md5(lines.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
