@@ -59,3 +59,27 @@ def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):
     proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq,nope")
     assert proc.returncode == 2
     assert "unknown provider(s): nope" in proc.stderr
+
+
+def test_explain_traces_a_name_back_to_its_raw_upstream_value(tmp_path, database_url, redis_url):
+    assert run_cli(tmp_path, database_url, redis_url).returncode == 0
+    with psycopg.connect(database_url) as conn:
+        run_id = conn.execute(
+            "SELECT sync_run_id FROM models WHERE model_id = 'deepseek/deepseek-prover-v2:free'").fetchone()[0]
+
+    def explain(*args):
+        return subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "explain", *args], cwd=REPO_ROOT,
+                              env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+
+    by_id = explain("openrouter", "deepseek/deepseek-prover-v2:free")
+    assert by_id.returncode == 0, by_id.stderr
+    assert "raw value   'DeepSeek: DeepSeek Prover V2 (free)'" in by_id.stdout
+    assert "rule        name: the provider's name field" in by_id.stdout
+    assert "strip_company_prefix" in by_id.stdout and "free_flag" in by_id.stdout
+    assert f"written by  run {run_id}" in by_id.stdout
+
+    by_name = explain("cerebras", "Llama 3.1 8B")
+    assert "cerebras / llama3.1-8b" in by_name.stdout and "derived from the model id" in by_name.stdout
+
+    missing = explain("openrouter", "no/such-model")
+    assert missing.returncode == 1 and "no model 'no/such-model'" in missing.stderr
