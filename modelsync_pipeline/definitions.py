@@ -12,7 +12,8 @@ import os
 
 import dagster as dg
 
-from .defs.catalog import models_cache, models_table
+from .defs.cache import models_cache
+from .defs.catalog import models_table
 from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, sync_all
 from .defs.progress import progress_logger
 from .defs.provider_catalogs import provider_catalog_assets

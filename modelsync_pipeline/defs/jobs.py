@@ -9,7 +9,8 @@ failed provider keeps its last good catalog.
 
 import dagster as dg
 
-from .catalog import models_cache, models_table
+from .cache import models_cache
+from .catalog import models_table
 from .provider_catalogs import provider_catalog_assets
 
 sync_all = dg.define_asset_job(

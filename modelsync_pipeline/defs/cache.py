@@ -1,0 +1,44 @@
+"""`models_cache`: the models table fanned out to Redis. It reads only the database, never a provider API."""
+
+import dagster as dg
+
+from .. import cache
+from ..resources import PostgresResource, RedisResource
+from .catalog import GROUP, models_table
+from .provider_catalogs import OWNERS
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"redis"},
+    owners=OWNERS,
+    deps=[models_table],
+    description=(
+        "The models table fanned out to Redis as a new version (whole catalog, per provider, per model, by "
+        "modality), switched in one atomic step. Reads only the database, never a provider API."
+    ),
+)
+def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, redis: RedisResource) -> dg.MaterializeResult:
+    client = redis.client()
+    try:
+        with postgres.connect() as conn:
+            published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds)
+    except cache.REDIS_ERRORS as exc:
+        raise dg.Failure(
+            description=f"Redis failed while publishing the cache: {type(exc).__name__}: {exc}. "
+            "The models table is untouched; readers keep the previous cache version (or fall back to the database)."
+        ) from None
+    finally:
+        client.close()
+    context.log.info(f"models_cache: version {published.version} with {published.row_count} models ({published.key_count} keys)")
+    return dg.MaterializeResult(
+        metadata={
+            "version": published.version,
+            "previous_version": published.previous_version or "none",
+            "row_count": dg.MetadataValue.int(published.row_count),
+            "key_count": dg.MetadataValue.int(published.key_count),
+            "checksum": published.checksum,
+            "seconds": dg.MetadataValue.float(round(published.seconds, 3)),
+            "previous_version_ttl_seconds": dg.MetadataValue.int(published.previous_version_ttl),
+        }
+    )
