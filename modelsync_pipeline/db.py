@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 import psycopg
+from psycopg.types.json import Jsonb
 
 from . import faults
 from .providers.registry import ProviderSpec
@@ -150,6 +151,11 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     return StageResult(spec.slug, len(frame), changed, previous_rows)
 
 
+def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
+    row = conn.execute("SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %s", (slug,)).fetchone()
+    return row[0] if row else None
+
+
 def record_failed_attempt(conn: psycopg.Connection, slug: str, run_id: str, outcome: str, step: str, error: str) -> None:
     with conn.transaction():
         conn.execute(
@@ -219,3 +225,197 @@ def table_checksum(conn: psycopg.Connection) -> tuple[int, str]:
            FROM models"""
     ).fetchone()
     return int(row[0]), row[1]
+
+
+# -- backups, destructive jobs, audit --------------------------------------------------------------
+
+DEFAULT_BACKUP_RETENTION = 10
+
+
+@dataclass(frozen=True)
+class Backup:
+    id: int
+    provider_count: int
+    model_count: int
+    checksum: str
+
+
+def counts(conn: psycopg.Connection) -> tuple[int, int]:
+    """(providers, models) row counts."""
+    providers, models = conn.execute(statements("admin")["counts"]).fetchone()
+    return int(providers), int(models)
+
+
+def take_backup(conn: psycopg.Connection, run_id: str, reason: str, keep: int = DEFAULT_BACKUP_RETENTION) -> Backup:
+    """Copy providers and models into the backup tables (call inside the caller's transaction)."""
+    sql = statements("admin")
+    backup_id, providers, models, checksum = conn.execute(sql["create_backup"], {"run_id": run_id, "reason": reason}).fetchone()
+    conn.execute(sql["backup_providers"], {"backup_id": backup_id})
+    conn.execute(sql["backup_models"], {"backup_id": backup_id})
+    faults.point("backup:after_copy")
+    conn.execute(sql["prune_backups"], {"keep": max(keep, 1)})
+    return Backup(backup_id, providers, models, checksum)
+
+
+@dataclass
+class AdminResult:
+    action: str
+    backup: Backup | None
+    before: tuple[int, int]
+    after: tuple[int, int]
+    details: dict = field(default_factory=dict)
+
+
+def flush_models(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Back up, then delete every model, in one transaction. Staged catalogs stay for the next refresh."""
+    sql = statements("admin")
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["lock"])
+        before = counts(conn)
+        backup = take_backup(conn, run_id, "flush_models", keep)
+        faults.point("flush_models:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        conn.execute(sql["delete_models"])
+        faults.point("flush_models:after_delete")
+        after = counts(conn)
+    return AdminResult("flush_models", backup, before, after)
+
+
+def flush_providers(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Back up, then delete every provider (cascading to its models), in one transaction."""
+    sql = statements("admin")
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["lock"])
+        before = counts(conn)
+        backup = take_backup(conn, run_id, "flush_providers", keep)
+        faults.point("flush_providers:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        conn.execute(sql["delete_providers"])
+        faults.point("flush_providers:after_delete")
+        after = counts(conn)
+    return AdminResult("flush_providers", backup, before, after)
+
+
+def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_id: str,
+                       keep: int = DEFAULT_BACKUP_RETENTION) -> tuple[AdminResult, RefreshResult]:
+    """Flush providers and models and reload them from every staged catalog, in ONE transaction.
+
+    Readers see the old catalog until COMMIT; any failure rolls back the flush with the reload.
+    Unlike the refresh, every row gets a new id (that is what a reset is for).
+    """
+    sql = statements("admin")
+    refresh = statements("refresh_models")
+    by_slug = {spec.slug: spec for spec in specs}
+    with conn.transaction():
+        conn.execute(refresh["lock"])
+        before = counts(conn)
+        backup = take_backup(conn, run_id, "reset_and_resync", keep)
+        faults.point("reset:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        conn.execute(sql["delete_models"])
+        faults.point("reset:after_delete_models")
+        conn.execute(sql["delete_providers"])
+        faults.point("reset:after_delete_providers")
+        slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
+        if not slugs:
+            raise RuntimeError("reset refused: no provider has a good catalog to reload; nothing was changed")
+        for slug in slugs:
+            spec = by_slug[slug]
+            conn.execute(refresh["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
+        faults.point("reset:after_providers")
+        params = {"slugs": slugs, "run_id": run_id}
+        result = RefreshResult(run_id=run_id, providers=slugs)
+        result.inserted = dict(conn.execute(refresh["insert_new"], params).fetchall())
+        faults.point("reset:after_insert")
+        conn.execute(refresh["mark_synced"], params)
+        result.rows_per_provider = dict(conn.execute(refresh["rows_per_provider"]).fetchall())
+        after = counts(conn)
+        faults.point("reset:before_commit")
+    return AdminResult("reset_and_resync", backup, before, after), result
+
+
+def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
+                   keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Bring back backup `backup_id` exactly (same rows, same ids), verified by checksum, in one transaction.
+
+    The current tables are backed up first, so a restore can itself be undone.
+    """
+    sql = statements("admin")
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["lock"])
+        chosen = conn.execute(sql["get_backup"], {"backup_id": backup_id}).fetchone()
+        if chosen is None:
+            known = [r[0] for r in conn.execute("SELECT id FROM backups ORDER BY id DESC LIMIT 20")]
+            raise LookupError(f"backup {backup_id} does not exist; the newest backups are {known}")
+        expected_checksum = chosen[6]
+        before = counts(conn)
+        # The pre-restore backup must not prune the one being restored.
+        backup = take_backup(conn, run_id, f"before restore of backup {backup_id}", max(keep, 2))
+        faults.point("restore:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        conn.execute(sql["delete_models"])
+        conn.execute(sql["delete_providers"])
+        faults.point("restore:after_delete")
+        conn.execute(sql["restore_providers"], {"backup_id": backup_id})
+        conn.execute(sql["restore_models"], {"backup_id": backup_id})
+        faults.point("restore:after_insert")
+        conn.execute(sql["reset_sequences"])
+        conn.execute(sql["log_added_all"], {"run_id": run_id})
+        restored_checksum = conn.execute(sql["checksum"]).fetchone()[0]
+        if restored_checksum != expected_checksum:
+            raise RuntimeError(
+                f"restore of backup {backup_id} does not reproduce its checksum "
+                f"({restored_checksum} != {expected_checksum}); rolled back, nothing changed"
+            )
+        after = counts(conn)
+        faults.point("restore:before_commit")
+    return AdminResult("restore_backup", backup, before, after,
+                       {"restored_backup_id": backup_id, "checksum": restored_checksum})
+
+
+def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str, outcome: str,
+          dry_run: bool = False, before: tuple[int, int] | None = None, after: tuple[int, int] | None = None,
+          backup_id: int | None = None, details: dict | None = None, error: str | None = None) -> int:
+    """Write one audit_log row in its own transaction (so a rolled-back job is still audited)."""
+    with conn.transaction():
+        return conn.execute(statements("admin")["audit"], {
+            "run_id": run_id, "launched_by": launched_by, "action": action, "dry_run": dry_run,
+            "outcome": outcome,
+            "providers_before": before[0] if before else None, "models_before": before[1] if before else None,
+            "providers_after": after[0] if after else None, "models_after": after[1] if after else None,
+            "backup_id": backup_id, "details": Jsonb(details or {}), "error": error,
+        }).fetchone()[0]
+
+
+@dataclass
+class Plan:
+    per_provider: list[dict]
+    samples: list[dict]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("added", "removed", "changed", "unchanged")
+        return {k: sum(row[k] for row in self.per_provider) for k in keys}
+
+
+def plan_refresh(conn: psycopg.Connection, specs: Sequence[ProviderSpec], limit: int = 10) -> Plan:
+    """What `refresh_models_table` would do now, read-only: counts per provider and samples."""
+    sql = statements("admin")
+    slugs = [s for s in staged_providers(conn) if s in {spec.slug for spec in specs}]
+    params = {"slugs": slugs, "limit": limit}
+    cols = ("provider", "added", "removed", "changed", "unchanged")
+    per_provider = [dict(zip(cols, row)) for row in conn.execute(sql["plan"], params)]
+    sample_cols = ("kind", "provider", "model_id", "old_name", "new_name")
+    samples = [dict(zip(sample_cols, row)) for row in conn.execute(sql["plan_samples"], params)]
+    return Plan(per_provider, samples)
+
+
+def catalog_status(conn: psycopg.Connection) -> dict:
+    """The status report (computed in SQL, no row caps)."""
+    sql = statements("admin")
+    cols = ("provider", "name", "is_active", "models", "last_synced_at", "last_sync_run_id",
+            "last_good_catalog", "last_good_rows", "last_attempt")
+    providers = [dict(zip(cols, row)) for row in conn.execute(sql["status_providers"])]
+    totals = dict(zip(("providers", "with_models", "without_models", "models", "active_models"),
+                      conn.execute(sql["status_totals"]).fetchone()))
+    modalities = dict(conn.execute(sql["status_modalities"]).fetchall())
+    return {"totals": totals, "providers": providers, "modalities": modalities}

@@ -12,9 +12,10 @@ import os
 
 import dagster as dg
 
+from .defs.admin import admin_jobs, catalog_status
 from .defs.cache import models_cache
 from .defs.catalog import models_table
-from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, sync_all
+from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, reset_and_resync, sync_all
 from .defs.progress import progress_logger
 from .defs.provider_catalogs import provider_catalog_assets
 from .resources import PostgresResource, ProviderApi, RedisResource
@@ -33,8 +34,8 @@ def build_resources(environ: dict[str, str] | None = None) -> dict:
 
 
 defs = dg.Definitions(
-    assets=[*provider_catalog_assets, models_table, models_cache],
-    jobs=[sync_all, publish_catalog],
+    assets=[*provider_catalog_assets, models_table, models_cache, catalog_status],
+    jobs=[sync_all, publish_catalog, reset_and_resync, *admin_jobs],
     schedules=[daily_sync],
     sensors=[publish_after_partial_sync],
     resources=build_resources(),

@@ -54,6 +54,7 @@ class PostgresResource(dg.ConfigurableResource):
     """The catalog database. The schema is migrated on first use in each process."""
 
     database_url: str
+    backup_retention: int = db.DEFAULT_BACKUP_RETENTION  # newest backups kept; older ones are pruned
 
     def connect(self, **kwargs) -> psycopg.Connection:
         with _migrate_lock:

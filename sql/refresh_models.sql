@@ -1,7 +1,8 @@
 -- Statements of the models refresh, run in this order inside ONE transaction by
 -- modelsync_pipeline.db.refresh_models_table. Readers keep seeing the previous catalog until COMMIT;
 -- a failure anywhere rolls all of it back. Rows whose content_hash did not change are not touched,
--- so their ids survive and an unchanged re-sync writes nothing.
+-- so their ids survive and an unchanged re-sync writes nothing. Every change is logged to
+-- model_history in the same statement that makes it.
 
 -- name: lock
 -- Serialises refreshes (and flushes); readers take no conflicting lock and are never blocked.
@@ -23,35 +24,53 @@ WITH gone AS (
       AND p.slug = ANY(%(slugs)s)
       AND NOT EXISTS (SELECT 1 FROM provider_catalogs c
                       WHERE c.provider_slug = p.slug AND c.model_id = m.model_id)
-    RETURNING p.slug
+    RETURNING p.slug, m.model_id, m.id, model_snapshot(m) AS old_values
+), logged AS (
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values)
+    SELECT %(run_id)s, slug, model_id, id, ARRAY['removed'], old_values FROM gone
 )
 SELECT slug, count(*) FROM gone GROUP BY slug;
 
 -- name: update_changed
 WITH changed AS (
-    UPDATE models m
-    SET model_name = c.model_name,
-        context_length = c.context_length,
-        input_price_per_mtok = c.input_price_per_mtok,
-        output_price_per_mtok = c.output_price_per_mtok,
-        modality = c.modality,
-        is_free = c.is_free,
-        quantization = c.quantization,
-        release_stage = c.release_stage,
-        metadata = c.metadata,
-        raw_name = c.raw_name,
-        name_rule = c.name_rule,
-        name_steps = c.name_steps,
-        sync_run_id = c.sync_run_id,
-        content_hash = c.content_hash,
-        updated_at = now()
-    FROM provider_catalogs c
-    JOIN providers p ON p.slug = c.provider_slug
-    WHERE m.provider_id = p.id
-      AND m.model_id = c.model_id
-      AND c.provider_slug = ANY(%(slugs)s)
+    SELECT m.id, c.*, model_snapshot(m) AS old_values,
+           array_remove(ARRAY[
+               CASE WHEN m.model_name IS DISTINCT FROM c.model_name THEN 'renamed' END,
+               CASE WHEN m.context_length IS DISTINCT FROM c.context_length THEN 'context_changed' END,
+               CASE WHEN (m.input_price_per_mtok, m.output_price_per_mtok)
+                         IS DISTINCT FROM (c.input_price_per_mtok, c.output_price_per_mtok) THEN 'price_changed' END
+           ], NULL) AS kinds
+    FROM models m
+    JOIN providers p ON p.id = m.provider_id
+    JOIN provider_catalogs c ON c.provider_slug = p.slug AND c.model_id = m.model_id
+    WHERE p.slug = ANY(%(slugs)s)
       AND m.content_hash <> c.content_hash
-    RETURNING c.provider_slug
+), updated AS (
+    UPDATE models m
+    SET model_name = ch.model_name,
+        context_length = ch.context_length,
+        input_price_per_mtok = ch.input_price_per_mtok,
+        output_price_per_mtok = ch.output_price_per_mtok,
+        modality = ch.modality,
+        is_free = ch.is_free,
+        quantization = ch.quantization,
+        release_stage = ch.release_stage,
+        metadata = ch.metadata,
+        raw_name = ch.raw_name,
+        name_rule = ch.name_rule,
+        name_steps = ch.name_steps,
+        sync_run_id = ch.sync_run_id,
+        content_hash = ch.content_hash,
+        updated_at = now()
+    FROM changed ch
+    WHERE m.id = ch.id
+    RETURNING m.id, model_snapshot(m) AS new_values
+), logged AS (
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values, new_values)
+    SELECT %(run_id)s, ch.provider_slug, ch.model_id, ch.id,
+           CASE WHEN cardinality(ch.kinds) = 0 THEN ARRAY['updated'] ELSE ch.kinds END,
+           ch.old_values, u.new_values
+    FROM changed ch JOIN updated u ON u.id = ch.id
 )
 SELECT provider_slug, count(*) FROM changed GROUP BY provider_slug;
 
@@ -67,7 +86,11 @@ WITH added AS (
     JOIN providers p ON p.slug = c.provider_slug
     WHERE c.provider_slug = ANY(%(slugs)s)
       AND NOT EXISTS (SELECT 1 FROM models m WHERE m.provider_id = p.id AND m.model_id = c.model_id)
-    RETURNING provider_id
+    RETURNING models.id, models.provider_id, models.model_id, model_snapshot(models) AS new_values
+), logged AS (
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, new_values)
+    SELECT %(run_id)s, p.slug, a.model_id, a.id, ARRAY['added'], a.new_values
+    FROM added a JOIN providers p ON p.id = a.provider_id
 )
 SELECT p.slug, count(*) FROM added a JOIN providers p ON p.id = a.provider_id GROUP BY p.slug;
 

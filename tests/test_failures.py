@@ -46,7 +46,7 @@ def test_failing_provider_is_named_and_keeps_its_previous_catalog(database_url, 
         (replay_dir / spec.recorded).write_text('{"object": "list", "data": [{"id": ')
     _shrink(replay_dir, "openai", 10)  # a real change elsewhere must still be published
 
-    result = sync(database_url, redis_url, replay_dir)
+    result = sync(database_url, redis_url, replay_dir, force=True)
     assert not result.success
     failures = step_failures(result)
     assert list(failures) == ["groq_catalog"]
@@ -78,7 +78,7 @@ def test_exception_inside_refresh_leaves_table_and_cache_as_they_were(database_u
     assert sync(database_url, redis_url).success
     before, cached_before = table_rows(database_url), cached_rows(redis_client)
     _shrink(replay_dir, "openrouter", 5)
-    assert sync(database_url, redis_url, replay_dir, selection=[providers("openrouter")[0]]).success
+    assert sync(database_url, redis_url, replay_dir, selection=[providers("openrouter")[0]], force=True).success
 
     for point in ("refresh:after_delete", "refresh:after_update", "refresh:before_commit"):
         monkeypatch.setenv("MODELSYNC_FAULT", f"{point}=raise")
@@ -98,7 +98,7 @@ def test_exception_before_the_cache_switch_keeps_readers_on_the_old_version(data
     version, cached_before = cache.current_version(redis_client), cached_rows(redis_client)
     _shrink(replay_dir, "mistral", 3)
     monkeypatch.setenv("MODELSYNC_FAULT", "cache:before_switch=raise")
-    result = sync(database_url, redis_url, replay_dir)
+    result = sync(database_url, redis_url, replay_dir, force=True)
     assert list(step_failures(result)) == ["models_cache"]
     assert cache.current_version(redis_client) == version
     assert cached_rows(redis_client) == cached_before
@@ -118,7 +118,7 @@ def test_sigkill_inside_refresh_leaves_the_previous_table(database_url, redis_ur
     assert sync(database_url, redis_url).success
     before, cached_before = table_rows(database_url), cached_rows(redis_client)
     _shrink(replay_dir, "nebius", 7)
-    assert sync(database_url, redis_url, replay_dir, selection=[providers("nebius")[0]]).success
+    assert sync(database_url, redis_url, replay_dir, selection=[providers("nebius")[0]], force=True).success
 
     ready = tmp_path / "ready"
     env = {**os.environ, "MODELSYNC_FAULT": f"{point}=pause", "MODELSYNC_FAULT_READY": str(ready)}

@@ -40,7 +40,7 @@ def _base_records():
 def test_hostile_names_are_cleaned_and_stored_safely(database_url, redis_url, replay_dir):
     records = _base_records()[:5] + [{"id": mid, "name": name, "context_length": 1000} for mid, name in HOSTILE_NAMES.items()]
     _write_openrouter(replay_dir, records)
-    result = sync(database_url, redis_url, replay_dir, selection=providers("openrouter"))
+    result = sync(database_url, redis_url, replay_dir, selection=providers("openrouter"), force=True)
     assert result.success, step_failures(result)
 
     rows = {mid: row for (slug, mid), row in table_rows(database_url).items() if mid.startswith("evil/")}

@@ -19,6 +19,15 @@ sync_all = dg.define_asset_job(
     description="Fetch every provider catalog, validate it, refresh the models table, fan out to Redis.",
 )
 
+reset_and_resync = dg.define_asset_job(
+    "reset_and_resync",
+    selection=dg.AssetSelection.all(),
+    config={"ops": {"models_table": {"config": {"mode": "reset", "dry_run": False}}}},
+    description="POST /admin/model-sync/reset-and-resync: fetch every provider, then flush providers and models "
+                "and reload them in ONE transaction (after a backup); any failure rolls everything back. "
+                "Set models_table config dry_run: true to see the plan only.",
+)
+
 publish_catalog = dg.define_asset_job(
     "publish_catalog",
     selection=dg.AssetSelection.assets(models_table, models_cache),

@@ -11,9 +11,10 @@ import collections
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from ..catalog import build_catalog
-from ..db import record_failed_attempt, stage_provider_catalog
+from ..db import last_good_row_count, record_failed_attempt, stage_provider_catalog
 from ..providers.http import ProviderFetchError
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
@@ -21,6 +22,13 @@ from ..schema import validate_catalog
 
 GROUP = "provider_catalogs"
 CHECK_NAME = "catalog_contract"
+SHRINK_CHECK = "catalog_not_shrunk"
+
+
+class ProviderCatalogConfig(dg.Config):
+    max_shrink_fraction: float = Field(
+        default=0.5, description="hold back a catalog that lost more than this fraction of its last good one")
+    force: bool = Field(default=False, description="accept a catalog that shrank more than max_shrink_fraction")
 OWNERS = ["team:modelsync"]
 MAX_REPORTED_VIOLATIONS = 200
 
@@ -65,10 +73,17 @@ def _build_provider_catalog_asset(*, spec: ProviderSpec) -> dg.AssetsDefinition:
                 asset=spec.asset_name,
                 blocking=True,
                 description="pandera CatalogSchema: clean unique names, unique ids, non-negative context and prices, known modality.",
-            )
+            ),
+            dg.AssetCheckSpec(
+                SHRINK_CHECK,
+                asset=spec.asset_name,
+                blocking=True,
+                description="the catalog did not shrink by more than max_shrink_fraction (default 50%) against the "
+                            "last good one, unless the run sets force: true",
+            ),
         ],
     )
-    def _catalog(context: dg.AssetExecutionContext, provider_api: ProviderApi, postgres: PostgresResource):
+    def _catalog(context: dg.AssetExecutionContext, config: ProviderCatalogConfig, provider_api: ProviderApi, postgres: PostgresResource):
         run_id = context.run.run_id
         log = context.log
         log.info(f"{spec.slug}: fetching {spec.base_url}{spec.path} ({provider_api.source})")
@@ -112,6 +127,21 @@ def _build_provider_catalog_asset(*, spec: ProviderSpec) -> dg.AssetsDefinition:
                     metadata={"provider": spec.slug, "step": "validate", "offending_rows": dg.MetadataValue.md(_markdown(reported))},
                 )
             log.info(f"{spec.slug}: validated {len(frame)} models")
+
+            previous = last_good_row_count(conn, spec.slug)
+            shrunk = previous is not None and len(frame) < previous * (1 - config.max_shrink_fraction)
+            yield dg.AssetCheckResult(
+                check_name=SHRINK_CHECK,
+                passed=not shrunk or config.force,
+                metadata={"previous_rows": previous, "rows": len(frame), "max_shrink_fraction": config.max_shrink_fraction,
+                          "forced": config.force and shrunk},
+            )
+            if shrunk and not config.force:
+                reason = (f"catalog shrank from {previous} to {len(frame)} models, more than the allowed "
+                          f"{config.max_shrink_fraction:.0%}; re-run with config force: true to accept it")
+                record_failed_attempt(conn, spec.slug, run_id, "check_failed", "shrink_guard", reason)
+                raise dg.Failure(description=f"provider {spec.slug!r} held back: {reason}. Its previous good catalog stays.",
+                                 metadata={"provider": spec.slug, "step": "shrink_guard"})
 
             staged = stage_provider_catalog(conn, spec, frame, run_id)
         log.info(f"{spec.slug}: written {staged.row_count} models to staging ({'changed' if staged.changed else 'unchanged'})")

@@ -1,0 +1,119 @@
+-- Statements of the destructive jobs (flush, reset, restore) and of backups, each run inside ONE
+-- transaction by modelsync_pipeline.db. Every destructive job takes a backup first, in the same
+-- transaction, so a rolled-back job leaves no half-made backup either.
+
+-- name: counts
+SELECT (SELECT count(*) FROM providers), (SELECT count(*) FROM models);
+
+-- name: create_backup
+INSERT INTO backups (run_id, reason, provider_count, model_count, checksum)
+SELECT %(run_id)s, %(reason)s, (SELECT count(*) FROM providers), (SELECT count(*) FROM models),
+       catalog_tables_checksum()
+RETURNING id, provider_count, model_count, checksum;
+
+-- name: backup_providers
+INSERT INTO backup_providers SELECT %(backup_id)s, p.* FROM providers p;
+
+-- name: backup_models
+INSERT INTO backup_models SELECT %(backup_id)s, m.* FROM models m;
+
+-- name: prune_backups
+-- Retention: keep the newest %(keep)s backups (rows cascade to backup_providers / backup_models).
+DELETE FROM backups
+WHERE id NOT IN (SELECT id FROM backups ORDER BY created_at DESC, id DESC LIMIT %(keep)s)
+RETURNING id;
+
+-- name: delete_models
+DELETE FROM models;
+
+-- name: delete_providers
+DELETE FROM providers;
+
+-- name: get_backup
+SELECT id, created_at, run_id, reason, provider_count, model_count, checksum FROM backups WHERE id = %(backup_id)s;
+
+-- name: restore_providers
+INSERT INTO providers
+SELECT id, name, slug, base_url, is_active, metadata, last_synced_at, last_sync_run_id, created_at, updated_at
+FROM backup_providers WHERE backup_id = %(backup_id)s;
+
+-- name: restore_models
+INSERT INTO models
+SELECT id, provider_id, model_id, model_name, context_length, input_price_per_mtok, output_price_per_mtok,
+       modality, is_free, quantization, release_stage, metadata, raw_name, name_rule, name_steps,
+       sync_run_id, content_hash, created_at, updated_at
+FROM backup_models WHERE backup_id = %(backup_id)s;
+
+-- name: reset_sequences
+SELECT setval(pg_get_serial_sequence('providers', 'id'), greatest((SELECT max(id) FROM providers), 1)),
+       setval(pg_get_serial_sequence('models', 'id'), greatest((SELECT max(id) FROM models), 1));
+
+-- name: checksum
+SELECT catalog_tables_checksum();
+
+-- name: log_removed_all
+-- History for a flush: every model row that is about to go, as 'removed'.
+INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values)
+SELECT %(run_id)s, p.slug, m.model_id, m.id, ARRAY['removed'], model_snapshot(m)
+FROM models m JOIN providers p ON p.id = m.provider_id;
+
+-- name: log_added_all
+INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, new_values)
+SELECT %(run_id)s, p.slug, m.model_id, m.id, ARRAY['added'], model_snapshot(m)
+FROM models m JOIN providers p ON p.id = m.provider_id;
+
+-- name: audit
+INSERT INTO audit_log (run_id, launched_by, action, dry_run, outcome, providers_before, models_before,
+                       providers_after, models_after, backup_id, details, error)
+VALUES (%(run_id)s, %(launched_by)s, %(action)s, %(dry_run)s, %(outcome)s, %(providers_before)s,
+        %(models_before)s, %(providers_after)s, %(models_after)s, %(backup_id)s, %(details)s, %(error)s)
+RETURNING id;
+
+-- name: plan
+-- What a refresh would do, per provider, without writing: counts of added / removed / changed rows.
+SELECT coalesce(c.provider_slug, m.slug) AS provider,
+       count(*) FILTER (WHERE m.id IS NULL) AS added,
+       count(*) FILTER (WHERE c.model_id IS NULL) AS removed,
+       count(*) FILTER (WHERE m.id IS NOT NULL AND c.model_id IS NOT NULL AND m.content_hash <> c.content_hash) AS changed,
+       count(*) FILTER (WHERE m.id IS NOT NULL AND c.model_id IS NOT NULL AND m.content_hash = c.content_hash) AS unchanged
+FROM (SELECT * FROM provider_catalogs WHERE provider_slug = ANY(%(slugs)s)) c
+FULL JOIN (SELECT m.*, p.slug FROM models m JOIN providers p ON p.id = m.provider_id
+           WHERE p.slug = ANY(%(slugs)s)) m
+     ON m.slug = c.provider_slug AND m.model_id = c.model_id
+GROUP BY 1 ORDER BY 1;
+
+-- name: plan_samples
+SELECT kind, provider, model_id, old_name, new_name FROM (
+    SELECT CASE WHEN m.id IS NULL THEN 'added' WHEN c.model_id IS NULL THEN 'removed' ELSE 'changed' END AS kind,
+           coalesce(c.provider_slug, m.slug) AS provider, coalesce(c.model_id, m.model_id) AS model_id,
+           m.model_name AS old_name, c.model_name AS new_name,
+           row_number() OVER (PARTITION BY CASE WHEN m.id IS NULL THEN 1 WHEN c.model_id IS NULL THEN 2 ELSE 3 END
+                              ORDER BY coalesce(c.provider_slug, m.slug), coalesce(c.model_id, m.model_id)) AS n
+    FROM (SELECT * FROM provider_catalogs WHERE provider_slug = ANY(%(slugs)s)) c
+    FULL JOIN (SELECT m.*, p.slug FROM models m JOIN providers p ON p.id = m.provider_id
+               WHERE p.slug = ANY(%(slugs)s)) m
+         ON m.slug = c.provider_slug AND m.model_id = c.model_id
+    WHERE m.id IS NULL OR c.model_id IS NULL OR m.content_hash <> c.content_hash
+) d WHERE n <= %(limit)s ORDER BY kind, provider, model_id;
+
+-- name: status_providers
+-- The status report: every known provider with its model counts and last sync; no row caps.
+SELECT p.slug, p.name, p.is_active, count(m.id) AS models, p.last_synced_at, p.last_sync_run_id,
+       v.validated_at AS last_good_catalog, v.row_count AS last_good_rows,
+       (SELECT a.outcome || coalesce(' at ' || a.step || ': ' || left(a.error, 200), '')
+        FROM sync_attempts a WHERE a.provider_slug = p.slug ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1) AS last_attempt
+FROM providers p
+LEFT JOIN models m ON m.provider_id = p.id
+LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
+GROUP BY p.id, v.validated_at, v.row_count
+ORDER BY p.slug;
+
+-- name: status_totals
+SELECT (SELECT count(*) FROM providers) AS providers,
+       (SELECT count(*) FROM providers p WHERE EXISTS (SELECT 1 FROM models m WHERE m.provider_id = p.id)) AS with_models,
+       (SELECT count(*) FROM providers p WHERE NOT EXISTS (SELECT 1 FROM models m WHERE m.provider_id = p.id)) AS without_models,
+       (SELECT count(*) FROM models) AS models,
+       (SELECT count(*) FROM models m JOIN providers p ON p.id = m.provider_id WHERE p.is_active) AS active_models;
+
+-- name: status_modalities
+SELECT modality, count(*) FROM models GROUP BY modality ORDER BY 2 DESC, 1;
