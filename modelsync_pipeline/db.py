@@ -37,6 +37,10 @@ def statements(file: str) -> dict[str, str]:
 
 
 def connect(database_url: str, **kwargs) -> psycopg.Connection:
+    """A connection in autocommit mode: every all-or-nothing write here is an explicit
+    `conn.transaction()` block (a real BEGIN/COMMIT), and nothing else is left open by accident,
+    so an audit row written after a failure is committed on its own."""
+    kwargs.setdefault("autocommit", True)
     return psycopg.connect(database_url, application_name="modelsync", **kwargs)
 
 

@@ -1,0 +1,230 @@
+"""The admin jobs: confirmations, backups and exact restores, the audit log, history, plans, the shrink guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import dagster as dg
+import psycopg
+import pytest
+
+from modelsync_pipeline import cache
+from modelsync_pipeline.definitions import defs
+from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+from modelsync_pipeline.resources import PostgresResource
+
+from .pipeline import providers, resources, step_failures, sync
+from .test_failures import _shrink
+from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
+
+
+def run_admin(job: str, database_url, redis_url, config: dict | None = None, tags=None, retention=None):
+    res = resources(database_url, redis_url)
+    if retention is not None:
+        res["postgres"] = PostgresResource(database_url=database_url, backup_retention=retention)
+    op = {"flush_models": "flush_models_op", "flush_providers": "flush_providers_op",
+          "restore_backup": "restore_backup_op", "sync_providers": "sync_providers_op"}[job]
+    run_config = {"ops": {op: {"config": config}}} if config is not None else {}
+    return defs.resolve_job_def(job).execute_in_process(
+        run_config=run_config, resources=res, raise_on_error=False, tags=tags or {})
+
+
+def snapshot(database_url) -> tuple:
+    with psycopg.connect(database_url) as conn:
+        providers = conn.execute("SELECT * FROM providers ORDER BY id").fetchall()
+        models = conn.execute("SELECT * FROM models ORDER BY id").fetchall()
+    return providers, models
+
+
+def audit_rows(database_url) -> list[dict]:
+    with psycopg.connect(database_url) as conn:
+        cur = conn.execute("SELECT action, outcome, dry_run, models_before, models_after, backup_id, error, launched_by FROM audit_log ORDER BY id")
+        cols = [c.name for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+@pytest.fixture
+def synced(database_url, redis_url):
+    assert sync(database_url, redis_url).success
+    return database_url
+
+
+@pytest.mark.parametrize("confirm", ["", "delete_all_models", "DELETE_ALL_MODELS "])
+def test_flush_models_without_the_exact_confirmation_is_refused(synced, redis_url, confirm):
+    before = snapshot(synced)
+    result = run_admin("flush_models", synced, redis_url, {"confirm": confirm})
+    assert not result.success
+    message = step_failures(result)["flush_models_op"]
+    assert "flush_models refused, nothing was changed" in message and "'DELETE_ALL_MODELS'" in message
+    assert snapshot(synced) == before
+    assert audit_rows(synced)[-1]["outcome"] == "refused" and "DELETE_ALL_MODELS" in audit_rows(synced)[-1]["error"]
+
+
+def test_flush_models_backs_up_deletes_audits_and_republishes_the_cache(synced, redis_url, redis_client):
+    result = run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"})
+    assert result.success, step_failures(result)
+    assert table_rows(synced) == {}
+    assert cached_rows(redis_client) == {}
+    last = audit_rows(synced)[-1]
+    assert (last["action"], last["outcome"], last["models_before"], last["models_after"]) == (
+        "flush_models", "succeeded", sum(expected_counts().values()), 0)
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT model_count, reason FROM backups WHERE id = %s", (last["backup_id"],)).fetchone() == (
+            sum(expected_counts().values()), "flush_models")
+        removed = conn.execute("SELECT count(*) FROM model_history WHERE 'removed' = ANY(changes)").fetchone()[0]
+    assert removed == sum(expected_counts().values())
+    # staged catalogs survive a flush: publishing reloads them
+    assert sync(synced, redis_url, selection=[dg.AssetKey("models_table"), dg.AssetKey("models_cache")]).success
+    assert counts_by_provider(synced) == expected_counts()
+
+
+def test_flush_providers_needs_both_confirmations(synced, redis_url):
+    before = snapshot(synced)
+    count = len(before[0])
+    for config, missing in [({"confirm": "DELETE_EVERYTHING"}, "provider_count must be the current provider count"),
+                            ({"confirm": "nope", "provider_count": count}, "'DELETE_EVERYTHING'"),
+                            ({"confirm": "DELETE_EVERYTHING", "provider_count": count + 1}, f"count {count}")]:
+        result = run_admin("flush_providers", synced, redis_url, config)
+        assert not result.success and missing in step_failures(result)["flush_providers_op"]
+        assert snapshot(synced) == before
+    result = run_admin("flush_providers", synced, redis_url, {"confirm": "DELETE_EVERYTHING", "provider_count": count})
+    assert result.success, step_failures(result)
+    assert snapshot(synced) == ([], [])
+    assert [r["outcome"] for r in audit_rows(synced)[-4:]] == ["refused", "refused", "refused", "succeeded"]
+
+
+def test_restore_reproduces_the_backup_exactly_and_is_itself_backed_up(synced, redis_url, redis_client, replay_dir):
+    before = snapshot(synced)
+    count = len(before[0])
+    assert run_admin("flush_providers", synced, redis_url, {"confirm": "DELETE_EVERYTHING", "provider_count": count}).success
+    backup_id = audit_rows(synced)[-1]["backup_id"]
+    # the world moves on after the flush: a new sync with a smaller catalog
+    _shrink(replay_dir, "openai", 5)
+    assert sync(synced, redis_url, replay_dir, force=True).success
+
+    refused = run_admin("restore_backup", synced, redis_url, {"backup_id": backup_id})
+    assert not refused.success and "'RESTORE'" in step_failures(refused)["restore_backup_op"]
+    result = run_admin("restore_backup", synced, redis_url, {"backup_id": backup_id, "confirm": "RESTORE"})
+    assert result.success, step_failures(result)
+    assert snapshot(synced) == before  # same rows, same ids
+    with psycopg.connect(synced) as conn:
+        expected = conn.execute("SELECT checksum FROM backups WHERE id = %s", (backup_id,)).fetchone()[0]
+        assert conn.execute("SELECT catalog_tables_checksum()").fetchone()[0] == expected
+        pre_restore = conn.execute("SELECT model_count FROM backups WHERE reason = %s", (f"before restore of backup {backup_id}",)).fetchone()
+        assert pre_restore is not None  # the restore backed up what it replaced
+        # new rows get ids past the restored ones
+        next_id = conn.execute("SELECT nextval(pg_get_serial_sequence('models', 'id'))").fetchone()[0]
+        assert next_id > max(r[0] for r in before[1])
+    assert cached_rows(redis_client) == table_rows(synced)
+    assert audit_rows(synced)[-1]["action"] == "restore_backup"
+
+
+def test_restore_of_a_missing_backup_is_refused(synced, redis_url):
+    result = run_admin("restore_backup", synced, redis_url, {"backup_id": 999999, "confirm": "RESTORE"})
+    assert "backup 999999 does not exist" in step_failures(result)["restore_backup_op"]
+
+
+def test_backups_are_pruned_by_retention(synced, redis_url):
+    for _ in range(4):
+        assert run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"}, retention=2).success
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT count(*) FROM backups").fetchone()[0] == 2
+        assert conn.execute("SELECT count(DISTINCT backup_id) FROM backup_models").fetchone()[0] <= 2
+
+
+def test_destructive_jobs_refuse_to_run_from_a_schedule_or_sensor(synced, redis_url):
+    before = snapshot(synced)
+    for tags in ({"dagster/schedule_name": "daily_sync"}, {"dagster/sensor_name": "publish_after_partial_sync"}):
+        result = run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"}, tags=tags)
+        assert "never run from a schedule or a sensor" in step_failures(result)["flush_models_op"]
+    assert snapshot(synced) == before
+
+
+def test_dry_runs_write_nothing(synced, redis_url, replay_dir):
+    _shrink(replay_dir, "mistral", 40)
+    assert sync(synced, redis_url, replay_dir, selection=[providers("mistral")[0]]).success  # staged only
+    before = snapshot(synced)
+    result = sync(synced, redis_url, replay_dir, selection=[dg.AssetKey("models_table")], dry_run=True)
+    assert result.success
+    assert snapshot(synced) == before
+    observation = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"][0]
+    meta = observation.event_specific_data.asset_observation.metadata
+    assert meta["removed"].value == 13 and meta["added"].value == 0
+    assert "mistral" in meta["samples"].value
+    for job, config in [("flush_models", {"confirm": "DELETE_ALL_MODELS", "dry_run": True})]:
+        assert run_admin(job, synced, redis_url, config).success
+    assert snapshot(synced) == before
+    assert [r["outcome"] for r in audit_rows(synced)[-2:]] == ["planned", "planned"]
+
+
+def test_reset_and_resync_reloads_in_one_transaction_with_new_ids(synced, redis_url, redis_client):
+    before = table_rows(synced)
+    result = sync(synced, redis_url, mode="reset")
+    assert result.success, step_failures(result)
+    after = table_rows(synced)
+    strip = lambda rows: {k: {f: v for f, v in r.items() if f not in ("id", "updated_at", "sync_run_id")} for k, r in rows.items()}  # noqa: E731
+    assert strip(after) == strip(before)
+    assert {r["id"] for r in after.values()}.isdisjoint({r["id"] for r in before.values()})
+    assert cached_rows(redis_client) == after
+    assert audit_rows(synced)[-1]["action"] == "reset_and_resync" and audit_rows(synced)[-1]["backup_id"]
+
+
+def test_history_records_every_change_and_answers_as_of(synced, redis_url, replay_dir):
+    time_before = dt.datetime.now(dt.timezone.utc)
+    spec = PROVIDERS_BY_SLUG["groq"]
+    path = replay_dir / spec.recorded
+    payload = json.loads(path.read_text())
+    records = payload["data"]
+    old = {r["id"]: dict(r) for r in records}
+    records[1]["context_window"] = 65536                       # context changed
+    records[2]["id"] = "gemma2-9b-it-renamed"                  # removed + added
+    removed_id = records.pop(3)["id"]                          # removed
+    path.write_text(json.dumps(payload))
+    result = sync(synced, redis_url, replay_dir, selection=providers("groq"))
+    assert result.success, step_failures(result)
+    with psycopg.connect(synced) as conn:
+        rows = conn.execute("SELECT model_id, changes, old_values->>'context_length', new_values->>'context_length' "
+                            "FROM model_history WHERE provider_slug = 'groq' AND run_id = %s ORDER BY model_id",
+                            (result.run_id,)).fetchall()
+        history = {r[0]: r for r in rows}
+        assert history[records[1]["id"]][1:] == (["context_changed"], str(old[records[1]["id"]]["context_window"]), "65536")
+        assert history["gemma2-9b-it-renamed"][1] == ["added"]
+        assert history["gemma2-9b-it"][1] == ["removed"] and history[removed_id][1] == ["removed"]
+        assert len(rows) == 4
+        # what did it look like before this run?
+        as_of = conn.execute("SELECT model_as_of('groq', %s, %s)", (records[1]["id"], time_before)).fetchone()[0]
+        assert as_of["context_length"] == old[records[1]["id"]]["context_window"]
+        assert conn.execute("SELECT model_as_of('groq', %s, now())", (records[1]["id"],)).fetchone()[0]["context_length"] == 65536
+        assert conn.execute("SELECT model_as_of('groq', %s, now())", (removed_id,)).fetchone()[0] is None
+        assert conn.execute("SELECT model_as_of('groq', 'gemma2-9b-it-renamed', %s)", (time_before,)).fetchone()[0] is None
+        # an unchanged re-sync adds no history
+        count = conn.execute("SELECT count(*) FROM model_history").fetchone()[0]
+    assert sync(synced, redis_url, replay_dir).success
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT count(*) FROM model_history").fetchone()[0] == count
+
+
+def test_shrunken_catalog_is_held_back_unless_forced(synced, redis_url, replay_dir):
+    before = table_rows(synced)
+    _shrink(replay_dir, "deepinfra", 20)  # 60 -> 20: lost two thirds
+    result = sync(synced, redis_url, replay_dir)
+    assert list(step_failures(result)) == ["deepinfra_catalog"]
+    assert "shrank from 60 to 20" in step_failures(result)["deepinfra_catalog"]
+    assert sync(synced, redis_url, replay_dir, selection=[dg.AssetKey("models_table")]).success
+    assert table_rows(synced) == before
+    assert sync(synced, redis_url, replay_dir, selection=providers("deepinfra"), force=True).success
+    assert counts_by_provider(synced)["deepinfra"] == 20
+
+
+def test_status_report_and_providers_only_sync(synced, redis_url):
+    assert run_admin("sync_providers", synced, redis_url).success
+    result = sync(synced, redis_url, selection=[dg.AssetKey("catalog_status")])
+    assert result.success
+    meta = result.asset_materializations_for_node("catalog_status")[0].metadata
+    assert meta["models"].value == sum(expected_counts().values())
+    assert meta["providers"].value == len(expected_counts()) and meta["without_models"].value == 0
+    assert "openrouter" in meta["per_provider"].value
+    with psycopg.connect(synced) as conn:
+        by_modality = dict(conn.execute("SELECT modality, count(*) FROM models GROUP BY 1").fetchall())
+    assert meta["per_modality"].value == by_modality
