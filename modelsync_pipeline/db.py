@@ -144,9 +144,11 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
         changed = current is None or current[0] != checksum
         if changed:
             conn.execute(sql["clear"], params)
+            faults.point("stage:after_clear")
             with conn.cursor().copy(sql["copy"]) as copy:
                 for values in copy_rows(frame, run_id):
                     copy.write_row(values)
+            faults.point("stage:after_copy")
             conn.execute(sql["record_version"], params)
         conn.execute(
             sql["record_attempt"],

@@ -1,0 +1,157 @@
+"""Atomicity: a SIGKILL at any of 22 points inside a write leaves exactly the old catalog; readers
+polling during repeated refreshes only ever see a whole catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from modelsync_pipeline import db
+from modelsync_pipeline.catalog import build_catalog
+from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Runs one write in a fresh process, so the test can SIGKILL it at a fault point.
+_WRITER = """
+import sys
+from modelsync_pipeline.providers.registry import PROVIDERS
+from tests.test_atomicity import write
+write(sys.argv[1], sys.argv[2], *sys.argv[3:])
+"""
+
+
+def write(action: str, url: str, *extra: str) -> None:
+    """The write under test, by name; run in the killed subprocess and, afterwards, in the test itself."""
+    with db.connect(url) as conn:
+        if action == "refresh":
+            db.refresh_models_table(conn, PROVIDERS, "killed-run")
+        elif action == "reset":
+            db.reset_models_table(conn, PROVIDERS, "killed-run")
+        elif action == "flush_models":
+            db.flush_models(conn, "killed-run")
+        elif action == "flush_providers":
+            db.flush_providers(conn, "killed-run")
+        elif action == "restore":
+            db.restore_backup(conn, int(extra[0]), "killed-run")
+        elif action == "stage":
+            spec = PROVIDERS_BY_SLUG["openai"]
+            db.stage_provider_catalog(conn, spec, build_catalog(spec, recorded_items(spec)[:7]), "killed-run")
+
+KILL_POINTS = [
+    ("refresh", "refresh:before_delete"), ("refresh", "refresh:after_delete"), ("refresh", "refresh:after_update"),
+    ("refresh", "refresh:after_insert"), ("refresh", "refresh:before_commit"),
+    ("reset", "reset:after_backup"), ("reset", "reset:after_delete_models"), ("reset", "reset:after_delete_providers"),
+    ("reset", "reset:after_providers"), ("reset", "reset:after_insert"), ("reset", "reset:before_commit"),
+    ("flush_models", "backup:after_copy"), ("flush_models", "flush_models:after_backup"),
+    ("flush_models", "flush_models:after_delete"),
+    ("flush_providers", "flush_providers:after_backup"), ("flush_providers", "flush_providers:after_delete"),
+    ("restore", "restore:after_backup"), ("restore", "restore:after_delete"), ("restore", "restore:after_insert"),
+    ("restore", "restore:before_commit"),
+    ("stage", "stage:after_clear"), ("stage", "stage:after_copy"),
+]
+
+
+def recorded_items(spec):
+    payload = json.loads((RECORDED_DIR / spec.recorded).read_text())
+    return payload if isinstance(payload, list) else payload[spec.items_key]
+
+
+def stage_all(conn, run_id: str, shrink: dict[str, int] | None = None) -> None:
+    for spec in PROVIDERS:
+        items = recorded_items(spec)[: (shrink or {}).get(spec.slug)]
+        db.stage_provider_catalog(conn, spec, build_catalog(spec, items), run_id)
+
+
+def state(database_url) -> dict:
+    """Everything a write may touch, row for row."""
+    with psycopg.connect(database_url) as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                for table in ("providers", "models", "model_history", "backups", "provider_catalogs",
+                              "provider_catalog_versions")}
+
+
+@pytest.mark.parametrize("action,point", KILL_POINTS, ids=[p for _, p in KILL_POINTS])
+def test_sigkill_at_any_point_leaves_exactly_the_old_catalog(database_url, tmp_path, action, point):
+    db.apply_migrations(database_url)
+    extra = []
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+        db.refresh_models_table(conn, PROVIDERS, "run-a")
+        if action in ("refresh", "reset"):
+            stage_all(conn, "run-b", shrink={"openrouter": 10, "mistral": 20})  # a new catalog waits in staging
+        if action == "restore":
+            extra = [str(db.flush_models(conn, "run-flush").backup.id)]
+    before = state(database_url)
+
+    ready = tmp_path / "ready"
+    env = {**os.environ, "MODELSYNC_FAULT": f"{point}=pause", "MODELSYNC_FAULT_READY": str(ready)}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, action, database_url, *extra], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"writer ended before {point}: {proc.stderr.read().decode()[-2000:]}")
+            assert time.monotonic() < deadline, f"writer never reached {point}"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert state(database_url) == before
+
+    # and the same write, not killed, still goes through afterwards (no lock or half-state left behind)
+    write(action, database_url, *extra)
+    assert state(database_url) != before
+
+
+def test_readers_never_see_an_empty_or_partial_table(database_url):
+    """A reader polls models while the table flips between two catalogs ten times."""
+    db.apply_migrations(database_url)
+    catalogs = ({}, {"openrouter": 10, "openai": 15, "google": 5})
+    seen, errors, stop = [], [], threading.Event()
+    fingerprint = ("SELECT count(*), md5(string_agg(model_id || content_hash, ',' ORDER BY model_id, content_hash)) "
+                   "FROM models")
+
+    with db.connect(database_url) as conn:
+        expected = []
+        for run, shrink in enumerate(catalogs):
+            stage_all(conn, f"setup-{run}", shrink)
+            db.refresh_models_table(conn, PROVIDERS, f"setup-{run}")
+            expected.append(conn.execute(fingerprint).fetchone())
+
+    def reader():
+        with psycopg.connect(database_url, autocommit=True) as rconn:
+            while not stop.is_set():
+                try:
+                    seen.append(rconn.execute(fingerprint).fetchone())
+                except Exception as exc:  # noqa: BLE001 - any error is a finding
+                    errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        with db.connect(database_url) as conn:
+            for run in range(10):
+                stage_all(conn, f"flip-{run}", catalogs[run % 2])
+                db.refresh_models_table(conn, PROVIDERS, f"flip-{run}")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(seen) > 50
+    assert set(seen) <= set(expected), set(seen) - set(expected)
+    assert set(seen) == set(expected)  # both catalogs were observed, never anything else
