@@ -10,7 +10,7 @@ ifeq ($(UV),)
 UV := $(STATE)/tools/bin/uv
 endif
 
-.PHONY: install run test ui bench stop explain
+.PHONY: install run test ui bench stop explain job
 
 install: $(VENV)/.installed
 
@@ -50,3 +50,11 @@ bench: install
 explain: install
 	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  $(PY) -m modelsync_pipeline.cli explain "$(P)" "$(M)"
+
+## Run any job from the CLI on the same database, cache and run history as the UI:
+##   make job J=flush_models C=config/flush_models.yaml
+job: install
+	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
+	  export DAGSTER_HOME="$$(pwd)/$(STATE)/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
+	  cp dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
+	  $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)")

@@ -1,6 +1,7 @@
 """The audit's admin endpoints as Dagster jobs: providers-only sync, flushes, restore, status.
 
-Every destructive job refuses unless its config carries the exact confirmation, refuses to run from a
+Every destructive job refuses unless its config carries the exact confirmation (a dry run, which changes
+nothing, needs none), refuses to run from a
 schedule or a sensor, backs up providers and models first (in the same transaction as the change),
 writes an audit_log row whatever the outcome, and republishes the cache so it keeps matching the table.
 """
@@ -98,7 +99,7 @@ def _run_destructive(context, postgres, redis, action: str, operation, dry_run: 
 def flush_models_op(context: dg.OpExecutionContext, config: FlushModelsConfig, postgres: PostgresResource, redis: RedisResource):
     with postgres.connect() as conn:
         _refuse_automation(context, conn, "flush_models", config.dry_run)
-        if config.confirm != FLUSH_MODELS_PHRASE:
+        if config.confirm != FLUSH_MODELS_PHRASE and not config.dry_run:
             _refuse(context, conn, "flush_models",
                     f"config confirm must be {FLUSH_MODELS_PHRASE!r} (got {config.confirm!r})", config.dry_run)
         before = db.counts(conn)
@@ -120,7 +121,7 @@ def flush_providers_op(context: dg.OpExecutionContext, config: FlushProvidersCon
             missing.append(f"config confirm must be {FLUSH_PROVIDERS_PHRASE!r} (got {config.confirm!r})")
         if config.provider_count != before[0]:
             missing.append(f"config provider_count must be the current provider count {before[0]} (got {config.provider_count})")
-        if missing:
+        if missing and not config.dry_run:
             _refuse(context, conn, "flush_providers", "; ".join(missing), config.dry_run)
     return _run_destructive(
         context, postgres, redis, "flush_providers",
@@ -134,7 +135,7 @@ def flush_providers_op(context: dg.OpExecutionContext, config: FlushProvidersCon
 def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig, postgres: PostgresResource, redis: RedisResource):
     with postgres.connect() as conn:
         _refuse_automation(context, conn, "restore_backup", config.dry_run)
-        if config.confirm != RESTORE_PHRASE:
+        if config.confirm != RESTORE_PHRASE and not config.dry_run:
             _refuse(context, conn, "restore_backup",
                     f"config confirm must be {RESTORE_PHRASE!r} (got {config.confirm!r})", config.dry_run)
         chosen = conn.execute("SELECT provider_count, model_count FROM backups WHERE id = %s", (config.backup_id,)).fetchone()
