@@ -205,12 +205,16 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
     by_slug = {spec.slug: spec for spec in specs}
     with conn.transaction():
         conn.execute(sql["lock"])
+        conn.execute(sql["tune"])
         slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
         result = RefreshResult(run_id=run_id, providers=slugs)
         for slug in slugs:
             spec = by_slug[slug]
             conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
-        params = {"slugs": slugs, "run_id": run_id}
+        conn.execute(sql["analyze_providers"])
+        # Only providers whose staged catalog changed since their rows were last refreshed are joined.
+        changed = [r[0] for r in conn.execute(sql["unpublished"], {"slugs": slugs})]
+        params = {"slugs": changed, "run_id": run_id}
         faults.point("refresh:before_delete")
         result.deleted = dict(conn.execute(sql["delete_removed"], params).fetchall())
         faults.point("refresh:after_delete")
@@ -218,7 +222,8 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
         faults.point("refresh:after_update")
         result.inserted = dict(conn.execute(sql["insert_new"], params).fetchall())
         faults.point("refresh:after_insert")
-        conn.execute(sql["mark_synced"], params)
+        conn.execute(sql["mark_published"], params)
+        conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id})
         result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
         faults.point("refresh:before_commit")
     return result
@@ -282,6 +287,7 @@ def flush_models(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACK
         faults.point("flush_models:after_backup")
         conn.execute(sql["log_removed_all"], {"run_id": run_id})
         conn.execute(sql["delete_models"])
+        conn.execute(sql["forget_published"])
         faults.point("flush_models:after_delete")
         after = counts(conn)
     return AdminResult("flush_models", backup, before, after)
@@ -329,10 +335,13 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
             spec = by_slug[slug]
             conn.execute(refresh["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
         faults.point("reset:after_providers")
+        conn.execute(refresh["tune"])
+        conn.execute(refresh["analyze_providers"])
         params = {"slugs": slugs, "run_id": run_id}
         result = RefreshResult(run_id=run_id, providers=slugs)
         result.inserted = dict(conn.execute(refresh["insert_new"], params).fetchall())
         faults.point("reset:after_insert")
+        conn.execute(refresh["mark_published"], params)
         conn.execute(refresh["mark_synced"], params)
         result.rows_per_provider = dict(conn.execute(refresh["rows_per_provider"]).fetchall())
         after = counts(conn)

@@ -12,7 +12,11 @@ SELECT %(run_id)s, %(reason)s, (SELECT count(*) FROM providers), (SELECT count(*
 RETURNING id, provider_count, model_count, checksum;
 
 -- name: backup_providers
-INSERT INTO backup_providers SELECT %(backup_id)s, p.* FROM providers p;
+INSERT INTO backup_providers (backup_id, id, name, slug, base_url, is_active, metadata, last_synced_at,
+                              last_sync_run_id, created_at, updated_at, published_checksum)
+SELECT %(backup_id)s, id, name, slug, base_url, is_active, metadata, last_synced_at, last_sync_run_id,
+       created_at, updated_at, published_checksum
+FROM providers;
 
 -- name: backup_models
 INSERT INTO backup_models SELECT %(backup_id)s, m.* FROM models m;
@@ -26,6 +30,10 @@ RETURNING id;
 -- name: delete_models
 DELETE FROM models;
 
+-- name: forget_published
+-- After a flush the models are gone: the next refresh must reload every staged catalog.
+UPDATE providers SET published_checksum = NULL WHERE published_checksum IS NOT NULL;
+
 -- name: delete_providers
 DELETE FROM providers;
 
@@ -34,7 +42,8 @@ SELECT id, created_at, run_id, reason, provider_count, model_count, checksum FRO
 
 -- name: restore_providers
 INSERT INTO providers
-SELECT id, name, slug, base_url, is_active, metadata, last_synced_at, last_sync_run_id, created_at, updated_at
+SELECT id, name, slug, base_url, is_active, metadata, last_synced_at, last_sync_run_id, created_at, updated_at,
+       published_checksum
 FROM backup_providers WHERE backup_id = %(backup_id)s;
 
 -- name: restore_models
@@ -58,8 +67,8 @@ SELECT %(run_id)s, p.slug, m.model_id, m.id, ARRAY['removed'], model_snapshot(m)
 FROM models m JOIN providers p ON p.id = m.provider_id;
 
 -- name: log_added_all
-INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, new_values)
-SELECT %(run_id)s, p.slug, m.model_id, m.id, ARRAY['added'], model_snapshot(m)
+INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes)
+SELECT %(run_id)s, p.slug, m.model_id, m.id, ARRAY['added']
 FROM models m JOIN providers p ON p.id = m.provider_id;
 
 -- name: audit

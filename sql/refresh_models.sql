@@ -16,6 +16,27 @@ SET name = EXCLUDED.name, base_url = EXCLUDED.base_url, is_active = true, update
 WHERE (providers.name, providers.base_url, providers.is_active)
       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.base_url, true);
 
+-- name: tune
+-- The refresh hashes whole catalogs: give it memory so the joins do not spill, and fresh statistics
+-- on the (tiny, rarely auto-analysed) providers table so the planner does not pick a nested loop.
+SET LOCAL work_mem = '64MB';
+
+-- name: analyze_providers
+ANALYZE providers;
+
+-- name: unpublished
+-- Staged providers whose catalog differs from the one their models rows were last refreshed from.
+SELECT v.provider_slug
+FROM provider_catalog_versions v LEFT JOIN providers p ON p.slug = v.provider_slug
+WHERE v.provider_slug = ANY(%(slugs)s)
+  AND p.published_checksum IS DISTINCT FROM v.checksum
+ORDER BY 1;
+
+-- name: mark_published
+UPDATE providers p SET published_checksum = v.checksum
+FROM provider_catalog_versions v
+WHERE v.provider_slug = p.slug AND p.slug = ANY(%(slugs)s);
+
 -- name: delete_removed
 WITH gone AS (
     DELETE FROM models m
@@ -86,10 +107,11 @@ WITH added AS (
     JOIN providers p ON p.slug = c.provider_slug
     WHERE c.provider_slug = ANY(%(slugs)s)
       AND NOT EXISTS (SELECT 1 FROM models m WHERE m.provider_id = p.id AND m.model_id = c.model_id)
-    RETURNING models.id, models.provider_id, models.model_id, model_snapshot(models) AS new_values
+    RETURNING models.id, models.provider_id, models.model_id
 ), logged AS (
-    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, new_values)
-    SELECT %(run_id)s, p.slug, a.model_id, a.id, ARRAY['added'], a.new_values
+    -- new_values stays NULL for 'added': the row itself, or the old_values of its next change, holds it
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes)
+    SELECT %(run_id)s, p.slug, a.model_id, a.id, ARRAY['added']
     FROM added a JOIN providers p ON p.id = a.provider_id
 )
 SELECT p.slug, count(*) FROM added a JOIN providers p ON p.id = a.provider_id GROUP BY p.slug;

@@ -15,7 +15,8 @@ $$;
 
 -- One row per model per run that changed it. `changes` says what: added, removed, renamed,
 -- context_changed, price_changed, updated (any other field, e.g. modality or the raw record).
--- old_values is the row before the change (NULL for added); new_values the row after (NULL for removed).
+-- old_values is the row before the change (NULL for added); new_values the row after (NULL for removed,
+-- and for added: the row itself, or the old_values of its next change, holds it).
 CREATE TABLE model_history (
     id            bigserial   PRIMARY KEY,
     run_id        text        NOT NULL,
