@@ -130,9 +130,11 @@ def copy_rows(frame: pd.DataFrame, run_id: str) -> Iterable[tuple]:
 
 
 def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: pd.DataFrame, run_id: str) -> StageResult:
-    """Replace the provider's latest good catalog with `frame` (already validated), in one transaction.
+    """Make `frame` (already validated) the provider's latest good catalog, in one transaction.
 
-    A catalog identical to the staged one is not rewritten.
+    A catalog identical to the staged one is not touched. Otherwise only the rows that differ are
+    written: rows gone from the catalog or changed are deleted, changed and new rows copied in, so
+    unchanged rows keep the run that wrote them and a 1%-changed catalog writes about 1% of its rows.
     """
     sql = statements("stage_catalog")
     checksum = catalog_checksum(frame)
@@ -143,7 +145,12 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
         previous_rows = current[1] if current else None
         changed = current is None or current[0] != checksum
         if changed:
-            conn.execute(sql["clear"], params)
+            staged = dict(conn.execute(sql["staged_hashes"], params).fetchall())
+            if staged:
+                incoming = dict(zip(frame["model_id"], frame["content_hash"]))
+                stale = [mid for mid, digest in staged.items() if incoming.get(mid) != digest]
+                conn.execute(sql["delete_ids"], {**params, "model_ids": stale})
+                frame = frame[[staged.get(mid) != digest for mid, digest in incoming.items()]]
             faults.point("stage:after_clear")
             with conn.cursor().copy(sql["copy"]) as copy:
                 for values in copy_rows(frame, run_id):
@@ -154,7 +161,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
             sql["record_attempt"],
             {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},
         )
-    return StageResult(spec.slug, len(frame), changed, previous_rows)
+    return StageResult(spec.slug, params["row_count"], changed, previous_rows)
 
 
 def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
@@ -277,35 +284,30 @@ class AdminResult:
     details: dict = field(default_factory=dict)
 
 
-def flush_models(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
-    """Back up, then delete every model, in one transaction. Staged catalogs stay for the next refresh."""
+def _flush(conn: psycopg.Connection, run_id: str, keep: int, action: str, deletes: tuple[str, ...]) -> AdminResult:
+    """Back up, log every model as removed, then run the `deletes` statements: one transaction."""
     sql = statements("admin")
     with conn.transaction():
         conn.execute(statements("refresh_models")["lock"])
         before = counts(conn)
-        backup = take_backup(conn, run_id, "flush_models", keep)
-        faults.point("flush_models:after_backup")
+        backup = take_backup(conn, run_id, action, keep)
+        faults.point(f"{action}:after_backup")
         conn.execute(sql["log_removed_all"], {"run_id": run_id})
-        conn.execute(sql["delete_models"])
-        conn.execute(sql["forget_published"])
-        faults.point("flush_models:after_delete")
+        for name in deletes:
+            conn.execute(sql[name])
+        faults.point(f"{action}:after_delete")
         after = counts(conn)
-    return AdminResult("flush_models", backup, before, after)
+    return AdminResult(action, backup, before, after)
+
+
+def flush_models(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Delete every model after a backup. Staged catalogs stay, so the next refresh reloads them."""
+    return _flush(conn, run_id, keep, "flush_models", ("delete_models", "forget_published"))
 
 
 def flush_providers(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
-    """Back up, then delete every provider (cascading to its models), in one transaction."""
-    sql = statements("admin")
-    with conn.transaction():
-        conn.execute(statements("refresh_models")["lock"])
-        before = counts(conn)
-        backup = take_backup(conn, run_id, "flush_providers", keep)
-        faults.point("flush_providers:after_backup")
-        conn.execute(sql["log_removed_all"], {"run_id": run_id})
-        conn.execute(sql["delete_providers"])
-        faults.point("flush_providers:after_delete")
-        after = counts(conn)
-    return AdminResult("flush_providers", backup, before, after)
+    """Delete every provider, cascading to its models, after a backup."""
+    return _flush(conn, run_id, keep, "flush_providers", ("delete_providers",))
 
 
 def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_id: str,

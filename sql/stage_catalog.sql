@@ -7,8 +7,12 @@ SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s));
 -- name: current_checksum
 SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
--- name: clear
-DELETE FROM provider_catalogs WHERE provider_slug = %(slug)s;
+-- name: staged_hashes
+SELECT model_id, content_hash FROM provider_catalogs WHERE provider_slug = %(slug)s;
+
+-- name: delete_ids
+-- Rows that left the catalog or whose content changed (the changed ones are copied back below).
+DELETE FROM provider_catalogs WHERE provider_slug = %(slug)s AND model_id = ANY(%(model_ids)s);
 
 -- name: copy
 COPY provider_catalogs (provider_slug, model_id, model_name, context_length, input_price_per_mtok,

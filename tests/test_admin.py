@@ -9,7 +9,6 @@ import dagster as dg
 import psycopg
 import pytest
 
-from modelsync_pipeline import cache
 from modelsync_pipeline.definitions import defs
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 from modelsync_pipeline.resources import PostgresResource

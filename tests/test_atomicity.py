@@ -4,13 +4,7 @@ polling during repeated refreshes only ever see a whole catalog."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,7 +14,7 @@ from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers.http import RECORDED_DIR
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .faults import kill_at
 
 # Runs one write in a fresh process, so the test can SIGKILL it at a fault point.
 _WRITER = """
@@ -94,23 +88,7 @@ def test_sigkill_at_any_point_leaves_exactly_the_old_catalog(database_url, tmp_p
             extra = [str(db.flush_models(conn, "run-flush").backup.id)]
     before = state(database_url)
 
-    ready = tmp_path / "ready"
-    env = {**os.environ, "MODELSYNC_FAULT": f"{point}=pause", "MODELSYNC_FAULT_READY": str(ready)}
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, action, database_url, *extra], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"writer ended before {point}: {proc.stderr.read().decode()[-2000:]}")
-            assert time.monotonic() < deadline, f"writer never reached {point}"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    kill_at(point, _WRITER, [action, database_url, *extra], tmp_path)
     assert state(database_url) == before
 
     # and the same write, not killed, still goes through afterwards (no lock or half-state left behind)

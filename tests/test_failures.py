@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -16,10 +11,9 @@ import pytest
 from modelsync_pipeline import cache
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 
+from .faults import kill_at
 from .pipeline import PUBLISH, providers, step_failures, sync
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _shrink(replay_dir: Path, slug: str, keep: int) -> None:
@@ -105,6 +99,10 @@ def test_exception_before_the_cache_switch_keeps_readers_on_the_old_version(data
     assert counts_by_provider(database_url)["mistral"] == 3  # the table moved on; the cache heals next run
 
 
+def _assert_equal(actual, expected) -> None:
+    assert actual == expected
+
+
 _KILL_SCRIPT = """
 import sys
 from tests.pipeline import PUBLISH, sync
@@ -120,24 +118,9 @@ def test_sigkill_inside_refresh_leaves_the_previous_table(database_url, redis_ur
     _shrink(replay_dir, "nebius", 7)
     assert sync(database_url, redis_url, replay_dir, selection=[providers("nebius")[0]], force=True).success
 
-    ready = tmp_path / "ready"
-    env = {**os.environ, "MODELSYNC_FAULT": f"{point}=pause", "MODELSYNC_FAULT_READY": str(ready)}
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, database_url, redis_url], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert proc.poll() is None, "the refresh process ended before reaching the fault point"
-            assert time.monotonic() < deadline, "the refresh never reached the fault point"
-            time.sleep(0.05)
-        # Readers during the open transaction still see the previous catalog, whole.
-        assert table_rows(database_url) == before
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    # Readers during the open transaction still see the previous catalog, whole.
+    kill_at(point, _KILL_SCRIPT, [database_url, redis_url], tmp_path,
+            while_paused=lambda: _assert_equal(table_rows(database_url), before))
     assert table_rows(database_url) == before
     assert cached_rows(redis_client) == cached_before
 

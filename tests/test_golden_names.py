@@ -54,5 +54,5 @@ def test_names_match_the_reviewed_golden_table():
         changed = sorted(new - old)[:20], sorted(old - new)[:20]
         raise AssertionError(
             "names differ from tests/golden/names.tsv (rerun with MODELSYNC_UPDATE_GOLDEN=1 and review the diff)\n"
-            f"now:\n  " + "\n  ".join(changed[0]) + "\nwas:\n  " + "\n  ".join(changed[1])
+            "now:\n  " + "\n  ".join(changed[0]) + "\nwas:\n  " + "\n  ".join(changed[1])
         )

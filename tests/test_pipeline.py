@@ -6,11 +6,10 @@ import json
 import re
 
 import psycopg
-import pytest
 
 from modelsync_pipeline import cache
 from modelsync_pipeline.providers.http import RECORDED_DIR
-from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .pipeline import providers, step_failures, sync
 
