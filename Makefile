@@ -45,6 +45,7 @@ stop: install
 ## Benchmarks (bench/): each prints its figure beside a baseline measured in the same run.
 bench: install
 	$(PY) bench/bench_models_table.py
+	$(PY) bench/bench_refresh.py
 
 ## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-r1:free
 explain: install
