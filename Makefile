@@ -46,6 +46,7 @@ stop: install
 bench: install
 	$(PY) bench/bench_models_table.py
 	$(PY) bench/bench_refresh.py
+	$(PY) bench/bench_cache.py
 
 ## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-r1:free
 explain: install

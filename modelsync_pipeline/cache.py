@@ -3,20 +3,27 @@
 Clients are made with `decode_responses=True` (see `RedisResource`).
 
 The cache is a pure function of the table: `publish_cache` reads `catalog_rows` (the one schema for
-database and cache) in a single REPEATABLE READ snapshot, streams it with a server-side cursor, writes a
-new version, and only then points readers at it. Keys (prefix `modelsync`):
+database and cache) in a single REPEATABLE READ snapshot, streams it (libpq chunked rows) in batches of
+`BATCH` rows with at most one batch in flight to Redis (memory stays flat however large the table), writes
+a new version, checks it against the snapshot (row count, per-provider and per-modality counts, manifest,
+a sample of model keys) and only then points readers at it with one SET. Keys (prefix `modelsync`):
 
 | key | type | holds |
 |---|---|---|
 | `modelsync:current` | string | the version readers use |
+| `modelsync:versions` | sorted set | versions whose keys have no TTL yet (current, being written, or left by a failed write), scored by the time their write started |
 | `modelsync:v:<version>:model:<provider>:<model_id>` | string | one row of `catalog_rows` as JSON |
-| `modelsync:v:<version>:provider:<provider>` | sorted set | model ids of that provider (lexicographic) |
-| `modelsync:v:<version>:modality:<modality>` | sorted set | `<provider>\\t<model_id>` members |
-| `modelsync:v:<version>:all` | sorted set | `<provider>\\t<model_id>` of every model: the whole catalog |
-| `modelsync:v:<version>:manifest` | hash | version, run_id, row_count, checksum, key_count, created_at |
+| `modelsync:v:<version>:all` | sorted set | `<provider>\\t<model_id>` of every model, all scored 0: the whole catalog in lexicographic order; `ZRANGEBYLEX` on `<provider>\\t` gives one provider's models in order |
+| `modelsync:v:<version>:modality:<modality>` | set | `<provider>\\t<model_id>` members |
+| `modelsync:v:<version>:indexes` | set | names of the version's modality keys (so a half-written version can be expired) |
+| `modelsync:v:<version>:manifest` | hash | version, run_id, row_count, checksum, key_count, created_at, providers and modalities (JSON name -> count) |
 
 A superseded version's keys expire `previous_version_ttl` seconds after the switch (default one hour),
-so a reader that started on it finishes on it. Nothing here calls `KEYS`.
+so a reader that started on it finishes on it. The manifest is given its TTL first, so it expires no later
+than any other key of its version: a reader that still finds the manifest after reading a version's keys
+knows every key it read was there (`reader.py`). A version left behind by a failed write (Redis died, the
+process was killed) is expired by a later publish once it is `orphan_grace` seconds old. Nothing here
+calls `KEYS`.
 """
 
 from __future__ import annotations
@@ -33,11 +40,23 @@ from . import faults
 
 PREFIX = "modelsync"
 CURRENT_KEY = f"{PREFIX}:current"
+VERSIONS_KEY = f"{PREFIX}:versions"
 DEFAULT_PREVIOUS_VERSION_TTL = 3600
+# A version still being written is never older than this: a publish of 1M models takes well under a minute.
+DEFAULT_ORPHAN_GRACE = 900
 BATCH = 5000
+MEMORY_SAMPLE = 200
 SEP = "\t"
 # What a failing Redis raises through redis-py: its own errors and the socket's.
 REDIS_ERRORS = (redis.RedisError, OSError)
+
+# The one JSON form of a catalog row, for the cache and for the reader's database path alike. row_to_json
+# gives the same object as to_jsonb (same keys and values; tests compare them) at twice the speed.
+ROW_JSON = "row_to_json(r)::text"
+
+
+class CacheMismatch(RuntimeError):
+    """What was written to Redis does not match the table snapshot it was read from; readers were not switched."""
 
 
 def version_key(version: str, *parts: str) -> str:
@@ -46,6 +65,11 @@ def version_key(version: str, *parts: str) -> str:
 
 def model_key(version: str, provider: str, model_id: str) -> str:
     return version_key(version, "model", provider, model_id)
+
+
+def provider_range(provider: str) -> tuple[str, str]:
+    """ZRANGEBYLEX bounds of one provider's members in `all`: from `<provider>\\t` up to `<provider>\\n` (tab + 1)."""
+    return f"[{provider}{SEP}", f"({provider}\n"
 
 
 @dataclass(frozen=True)
@@ -57,13 +81,17 @@ class CachePublication:
     key_count: int
     seconds: float
     previous_version_ttl: int
+    bytes_used: int  # estimate: see _bytes_used
+    cached_row_count: int  # ZCARD of the version's `all`, read back before the switch
+    matches_table: bool  # row count and checksum of what was written equal the snapshot's
+    orphans_expired: tuple[str, ...] = ()
 
 
-_ROWS_SQL = """
-SELECT provider, model_id, modality, to_jsonb(r)::text
-FROM catalog_rows r
-ORDER BY provider, model_id
-"""
+# Bytewise order, the order of `all`: Redis inserts each member next to the previous one (3x faster ZADD
+# than in id order), and readers get the same order from either path.
+ORDER_BY = 'ORDER BY provider COLLATE "C", model_id COLLATE "C"'
+_ROWS_SQL = f"SELECT provider, model_id, modality, {ROW_JSON} FROM catalog_rows r {ORDER_BY}"
+# The same count and checksum as db.table_checksum, in the same snapshot as the rows.
 _CHECKSUM_SQL = """
 SELECT count(*), coalesce(md5(string_agg(id::text || ':' || content_hash, ',' ORDER BY id)), '')
 FROM models
@@ -75,61 +103,130 @@ def new_version(run_id: str) -> str:
     return f"{stamp}-{run_id[:8]}"
 
 
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _command(head: list[bytes], packed_args: list[bytes], arg_count: int) -> bytes:
+    """One command in the Redis protocol (RESP): `head` arguments, then arguments already packed with _bulk."""
+    return b"".join([b"*%d\r\n" % (len(head) + arg_count), *map(_bulk, head), *packed_args])
+
+
+class _BatchWriter:
+    """Sends commands packed by hand on one pooled connection; replies are read one batch later.
+
+    redis-py's packer costs ~1 us per argument in Python and a publish sends 8 arguments per model; packing
+    each row's arguments in one format operation is several times cheaper. Reading a batch's replies only
+    after the next batch is built lets Redis work while we read PostgreSQL (bench/bench_cache.py).
+    """
+
+    def __init__(self, client: redis.Redis):
+        self._pool = client.connection_pool
+        try:
+            self._conn = self._pool.get_connection()
+        except TypeError:  # redis-py < 5.3 wants a command name
+            self._conn = self._pool.get_connection("MSET")
+        self._unread = 0
+
+    def send(self, commands: list[bytes]) -> None:
+        """Send `commands`, after reading the replies to the previous send (at most one batch in flight)."""
+        try:
+            self.wait()
+            self._conn.send_packed_command([b"".join(commands)])
+            self._unread = len(commands)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def wait(self) -> None:
+        """Read every outstanding reply; the first error reply is raised (after the rest are read)."""
+        error = None
+        try:
+            while self._unread:
+                self._unread -= 1
+                try:
+                    self._conn.read_response(disable_decoding=True)
+                except redis.ResponseError as exc:
+                    error = error or exc
+        except BaseException:
+            self._abandon()
+            raise
+        if error is not None:
+            raise error
+
+    def _abandon(self) -> None:
+        self._unread = 0
+        self._conn.disconnect()  # replies may still be in flight: never hand this socket back as it is
+
+    def close(self) -> None:
+        if self._unread:
+            self._abandon()
+        self._pool.release(self._conn)
+
+
 def publish_cache(
     conn: psycopg.Connection,
     client: redis.Redis,
     run_id: str,
     previous_version_ttl: int = DEFAULT_PREVIOUS_VERSION_TTL,
+    orphan_grace: int = DEFAULT_ORPHAN_GRACE,
 ) -> CachePublication:
-    """Write the table as a new cache version and switch readers to it in one step."""
+    """Write the table as a new cache version, check it against the table, and switch readers to it in one SET.
+
+    Raises CacheMismatch (readers stay on the previous version) if what Redis holds does not match the
+    snapshot; Redis errors propagate as `REDIS_ERRORS`. Either way the table is only read.
+    """
     started = time.perf_counter()
+    # One publish at a time (session lock, released on disconnect too): otherwise a slow publish of an
+    # older snapshot could switch readers after a newer one had.
+    conn.execute("SELECT pg_advisory_lock(hashtext('modelsync.cache'))")
+    try:
+        return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('modelsync.cache'))")
+
+
+def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
     version = new_version(run_id)
-    key_count = 0
-    indexes: set[str] = set()
-    with conn.transaction():
-        # One snapshot for the rows and the checksum: the manifest describes exactly what was written.
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        row_count, checksum = conn.execute(_CHECKSUM_SQL).fetchone()
-        with conn.cursor(name="modelsync_cache_rows") as cursor:
-            cursor.itersize = BATCH
-            cursor.execute(_ROWS_SQL)
-            pipe = client.pipeline(transaction=False)
-            pending = 0
-            for provider, model_id, modality, row_json in cursor:
-                member = f"{provider}{SEP}{model_id}"
-                pipe.set(model_key(version, provider, model_id), row_json)
-                pipe.zadd(version_key(version, "provider", provider), {model_id: 0})
-                pipe.zadd(version_key(version, "modality", modality), {member: 0})
-                pipe.zadd(version_key(version, "all"), {member: 0})
-                indexes.update(
-                    (version_key(version, "provider", provider), version_key(version, "modality", modality))
-                )
-                key_count += 1
-                pending += 1
-                if pending >= BATCH:
-                    pipe.execute()
-                    pending = 0
-                    faults.point("cache:mid_write")
-            pipe.execute()
-    key_count += len(indexes) + 2  # + all, manifest
-    client.hset(
-        version_key(version, "manifest"),
-        mapping={
-            "version": version,
-            "run_id": run_id,
-            "row_count": row_count,
-            "checksum": checksum,
-            "key_count": key_count,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "providers": json.dumps(sorted(k.rsplit(":", 1)[-1] for k in indexes if ":provider:" in k)),
-            "modalities": json.dumps(sorted(k.rsplit(":", 1)[-1] for k in indexes if ":modality:" in k)),
-        },
-    )
-    faults.point("cache:before_switch")
-    # The switch: one SET. GETSET hands back the version readers used until now.
+    orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
+    client.zadd(VERSIONS_KEY, {version: time.time()})
+    try:
+        with conn.transaction():
+            # One snapshot for the rows and the checksum: the manifest describes exactly what was written.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            row_count, checksum = conn.execute(_CHECKSUM_SQL).fetchone()
+            written = _write_rows(conn, client, version)
+        providers, modalities = written["providers"], written["modalities"]
+        key_count = written["rows"] + len(modalities) + 3  # + all, indexes, manifest
+        client.hset(
+            version_key(version, "manifest"),
+            mapping={
+                "version": version,
+                "run_id": run_id,
+                "row_count": row_count,
+                "checksum": checksum,
+                "key_count": key_count,
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "providers": json.dumps(providers, sort_keys=True),
+                "modalities": json.dumps(modalities, sort_keys=True),
+            },
+        )
+        cached_row_count = _verify(client, version, int(row_count), checksum, written)
+        bytes_used = _bytes_used(client, version, cached_row_count)
+        faults.point("cache:before_switch")
+    except BaseException:
+        # Nobody reads this version; give it a TTL now if Redis still answers, else a later publish will.
+        try:
+            expire_version(client, version, previous_version_ttl)
+            client.zrem(VERSIONS_KEY, version)
+        except REDIS_ERRORS:
+            pass
+        raise
+    # The switch: one SET. GET hands back the version readers used until now.
     previous = client.set(CURRENT_KEY, version, get=True)
     if previous and previous != version:
         expire_version(client, previous, previous_version_ttl)
+        client.zrem(VERSIONS_KEY, previous)
     return CachePublication(
         version=version,
         previous_version=previous,
@@ -138,28 +235,160 @@ def publish_cache(
         key_count=key_count,
         seconds=time.perf_counter() - started,
         previous_version_ttl=previous_version_ttl,
+        bytes_used=bytes_used,
+        cached_row_count=cached_row_count,
+        matches_table=True,
+        orphans_expired=tuple(orphans),
     )
 
 
-def expire_version(client: redis.Redis, version: str, ttl: int) -> None:
-    """Give every key of `version` a TTL, walking its own indexes (ZSCAN), never KEYS."""
-    all_key = version_key(version, "all")
-    described = manifest(client, version)
+def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> dict:
+    """Stream `catalog_rows` into the version's keys, BATCH rows per round trip; return the counts written."""
+    model_prefix = version_key(version, "model", "").encode()
+    prefix_len = len(model_prefix)
+    modality_prefix = version_key(version, "modality", "")
+    all_key = version_key(version, "all").encode()
+    indexes_key = version_key(version, "indexes").encode()
+    providers: dict[str, int] = {}
+    modalities: dict[str, int] = {}
+    rows_written = 0
+    writer = _BatchWriter(client)
+
+    def flush(batch: list[tuple]) -> None:
+        nonlocal rows_written
+        values: list[bytes] = []
+        members: list[bytes] = []
+        by_modality: dict[str, list[bytes]] = {}
+        for provider, model_id, modality, row_json in batch:
+            # Each row's arguments packed in one format operation each (see _BatchWriter).
+            p, m, v = provider.encode(), model_id.encode(), row_json.encode()
+            member = b"$%d\r\n%s\t%s\r\n" % (len(p) + len(m) + 1, p, m)
+            values.append(b"$%d\r\n%s%s:%s\r\n$%d\r\n%s\r\n" % (prefix_len + len(p) + len(m) + 1, model_prefix, p, m, len(v), v))
+            members.append(b"$1\r\n0\r\n" + member)  # ZADD score 0, member
+            providers[provider] = providers.get(provider, 0) + 1
+            (by_modality.get(modality) or by_modality.setdefault(modality, [])).append(member)
+        rows_written += len(batch)
+        commands = []
+        new_indexes = [modality_prefix + m for m in by_modality if m not in modalities]
+        if new_indexes:  # recorded before anything is written to them, so a failed write can be expired
+            commands.append(_command([b"SADD", indexes_key, *(k.encode() for k in new_indexes)], [], 0))
+        # Indexes before values: a write cut short leaves index entries without keys, never keys no index finds.
+        commands.append(_command([b"ZADD", all_key], members, 2 * len(members)))
+        for modality, args in by_modality.items():
+            commands.append(_command([b"SADD", (modality_prefix + modality).encode()], args, len(args)))
+            modalities[modality] = modalities.get(modality, 0) + len(args)
+        commands.append(_command([b"MSET"], values, 2 * len(values)))
+        writer.send(commands)
+        faults.point("cache:mid_write")
+
+    try:
+        batch = []
+        # Chunked streaming: PostgreSQL keeps producing rows while we write; memory stays at a few batches.
+        for row in conn.cursor().stream(_ROWS_SQL, size=BATCH):
+            batch.append(row)
+            if len(batch) >= BATCH:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+        writer.wait()
+    finally:
+        writer.close()
+    return {"rows": rows_written, "providers": providers, "modalities": modalities}
+
+
+def _verify(client: redis.Redis, version: str, row_count: int, checksum: str, written: dict) -> int:
+    """Compare what Redis holds for `version` with the snapshot; raise CacheMismatch before any reader sees it."""
+    providers, modalities = written["providers"], written["modalities"]
     pipe = client.pipeline(transaction=False)
-    pending = 0
-    for member, _ in client.zscan_iter(all_key, count=BATCH):
-        provider, _, model_id = member.partition(SEP)
-        pipe.expire(model_key(version, provider, model_id), ttl)
-        pending += 1
-        if pending >= BATCH:
-            pipe.execute()
-            pending = 0
-    for field, kind in (("providers", "provider"), ("modalities", "modality")):
-        for name in json.loads(described.get(field) or "[]"):
-            pipe.expire(version_key(version, kind, name), ttl)
-    pipe.expire(all_key, ttl)
-    pipe.expire(version_key(version, "manifest"), ttl)
-    pipe.execute()
+    pipe.zcard(version_key(version, "all"))
+    for name in providers:
+        pipe.zlexcount(version_key(version, "all"), *provider_range(name))
+    for name in modalities:
+        pipe.scard(version_key(version, "modality", name))
+    pipe.hmget(version_key(version, "manifest"), ["row_count", "checksum"])
+    replies = pipe.execute()
+    cached_rows, manifest_fields = replies[0], replies[-1]
+    problems = []
+    if written["rows"] != row_count:
+        problems.append(f"streamed {written['rows']} rows, the snapshot has {row_count}")
+    if cached_rows != row_count:
+        problems.append(f"`all` holds {cached_rows} models, the snapshot {row_count}")
+    if replies[1:1 + len(providers)] != list(providers.values()):
+        problems.append(f"`all` holds per provider {replies[1:1 + len(providers)]}, streamed {list(providers.values())}")
+    if sum(replies[1 + len(providers):-1]) != row_count:
+        problems.append("the modality indexes do not add up to the row count")
+    if manifest_fields != [str(row_count), checksum]:
+        problems.append(f"manifest says {manifest_fields}, the snapshot {[row_count, checksum]}")
+    if problems:
+        raise CacheMismatch(f"cache version {version} does not match the table: " + "; ".join(problems))
+    return cached_rows
+
+
+def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int:
+    """Memory of a version, estimated: MEMORY USAGE of every index key and the manifest, plus the mean
+    MEMORY USAGE of up to MEMORY_SAMPLE random model keys times the row count. A sampled model key that is
+    missing is a CacheMismatch."""
+    index_keys = [version_key(version, part) for part in ("all", "indexes", "manifest")]
+    index_keys += sorted(client.smembers(version_key(version, "indexes")))
+    members = client.zrandmember(version_key(version, "all"), MEMORY_SAMPLE) if row_count else []
+    pipe = client.pipeline(transaction=False)
+    for key in index_keys:
+        pipe.memory_usage(key)
+    for member in members:
+        pipe.memory_usage(model_key(version, *member.split(SEP, 1)))
+    replies = pipe.execute()
+    sampled = replies[len(index_keys):]
+    missing = [m for m, used in zip(members, sampled) if used is None]
+    if missing:
+        raise CacheMismatch(f"cache version {version}: {len(missing)} sampled model keys are missing, e.g. {missing[0]!r}")
+    per_model = sum(sampled) / len(sampled) if sampled else 0
+    return int(sum(u or 0 for u in replies[:len(index_keys)]) + per_model * row_count)
+
+
+def expire_version(client: redis.Redis, version: str, ttl: int) -> None:
+    """Give every key of `version` a TTL, walking its own `all` index with ZSCAN, never KEYS.
+
+    The manifest first: it must expire no later than any other key of the version (see the module docstring).
+    """
+    all_key = version_key(version, "all")
+    indexes_key = version_key(version, "indexes")
+    manifest_key = version_key(version, "manifest")
+    index_keys = client.smembers(indexes_key)
+    if not index_keys:  # a version written before `indexes` existed: its manifest names them
+        described = client.hgetall(manifest_key)
+        index_keys = [version_key(version, kind, name)
+                      for field, kind in (("providers", "provider"), ("modalities", "modality"))
+                      for name in json.loads(described.get(field) or "[]")]
+    client.expire(manifest_key, ttl)
+    ttl_arg = _bulk(str(ttl).encode())
+    model_prefix = version_key(version, "model", "").encode()
+    writer = _BatchWriter(client)
+    try:
+        cursor = None
+        while cursor != 0:
+            cursor, members = client.zscan(all_key, cursor or 0, count=BATCH)
+            commands = []
+            for member, _ in members:
+                key = model_prefix + member.replace(SEP, ":", 1).encode()
+                commands.append(b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%s\r\n%s" % (len(key), key, ttl_arg))
+            if commands:
+                writer.send(commands)
+        writer.send([_command([b"EXPIRE", k.encode(), str(ttl).encode()], [], 0) for k in (*index_keys, all_key, indexes_key)])
+        writer.wait()
+    finally:
+        writer.close()
+
+
+def expire_orphans(client: redis.Redis, grace: int, ttl: int) -> list[str]:
+    """Expire versions a failed publish left without TTLs: listed in `versions`, not current, older than `grace`."""
+    current = current_version(client)
+    stale = client.zrangebyscore(VERSIONS_KEY, "-inf", time.time() - grace)
+    orphans = [v for v in stale if v != current]
+    for version in orphans:
+        expire_version(client, version, ttl)
+        client.zrem(VERSIONS_KEY, version)
+    return orphans
 
 
 def current_version(client: redis.Redis) -> str | None:

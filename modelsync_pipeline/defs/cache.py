@@ -14,8 +14,9 @@ from .provider_catalogs import OWNERS
     owners=OWNERS,
     deps=[models_table],
     description=(
-        "The models table fanned out to Redis as a new version (whole catalog, per provider, per model, by "
-        "modality), switched in one atomic step. Reads only the database, never a provider API."
+        "The models table fanned out to Redis as a new version (whole catalog, per model, by provider and "
+        "by modality), checked against the table snapshot it was read from, then switched in one atomic "
+        "step. Reads only the database, never a provider API."
     ),
 )
 def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, redis: RedisResource) -> dg.MaterializeResult:
@@ -26,19 +27,33 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
     except cache.REDIS_ERRORS as exc:
         raise dg.Failure(
             description=f"Redis failed while publishing the cache: {type(exc).__name__}: {exc}. "
-            "The models table is untouched; readers keep the previous cache version (or fall back to the database)."
+            "The models table is untouched; readers keep the previous cache version (or fall back to the database). "
+            "The next successful run writes a whole new version."
         ) from None
+    except cache.CacheMismatch as exc:
+        raise dg.Failure(description=f"{exc}. Readers stay on the previous version; the table is untouched.") from None
     finally:
         client.close()
-    context.log.info(f"models_cache: version {published.version} with {published.row_count} models ({published.key_count} keys)")
+    context.log.info(
+        f"models_cache: version {published.version} with {published.row_count} models "
+        f"({published.key_count} keys, ~{published.bytes_used / 2**20:.1f} MiB) in {published.seconds:.2f} s"
+    )
     return dg.MaterializeResult(
         metadata={
             "version": published.version,
             "previous_version": published.previous_version or "none",
             "row_count": dg.MetadataValue.int(published.row_count),
-            "key_count": dg.MetadataValue.int(published.key_count),
+            "cached_row_count": dg.MetadataValue.int(published.cached_row_count),
             "checksum": published.checksum,
+            "matches_table": dg.MetadataValue.bool(published.matches_table),
+            "key_count": dg.MetadataValue.int(published.key_count),
+            "bytes_used": dg.MetadataValue.int(published.bytes_used),
+            "bytes_used_method": (
+                f"estimate: MEMORY USAGE of every index key and the manifest + mean MEMORY USAGE of "
+                f"{cache.MEMORY_SAMPLE} random model keys x row count"
+            ),
             "seconds": dg.MetadataValue.float(round(published.seconds, 3)),
             "previous_version_ttl_seconds": dg.MetadataValue.int(published.previous_version_ttl),
+            "orphan_versions_expired": dg.MetadataValue.int(len(published.orphans_expired)),
         }
     )

@@ -1,0 +1,240 @@
+"""Reading the model catalog: Redis first, then an in-process layer, then PostgreSQL. Never a provider API.
+
+    reader = CatalogReader(redis_url, database_url)
+    reader.get_models(provider="groq")                 # list of catalog_rows dicts
+    reader.get_model("openrouter", "openai/gpt-4.1")   # one dict, or None
+    reader.lookup_models(modality="embedding")         # CatalogAnswer(rows, version, source)
+
+Every answer comes from ONE cache version: `modelsync:current` is read once per call, then only that
+version's keys. Versions are never modified after the switch, only expired, and `cache.expire_version`
+gives the manifest its TTL first; so a reader that still finds the version's manifest after reading its
+keys knows it read the whole version. If the manifest is gone (the version expired mid-read), the call
+starts again from the pointer; after `MAX_ATTEMPTS` it reads the database.
+
+The in-process layer keeps answers for `local_ttl_seconds`, keyed by version: while Redis answers, a
+kept answer is used only if the current version is still the one it came from (so it is never stale);
+while Redis is unreachable or has no current version, a kept answer younger than the TTL is used before
+the database is asked (at most `local_ttl_seconds` old). The database path reads the `catalog_rows` view
+in one query and returns the same dicts as the cache: both are `row_to_json` of the same view.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import psycopg
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import cache
+
+MAX_ATTEMPTS = 3
+MGET_CHUNK = 10_000
+DATABASE_SOURCE = "database"
+# Order both paths the same way: bytewise, as Redis orders `<provider>\t<model_id>` members.
+_SELECT = f"SELECT {cache.ROW_JSON} FROM catalog_rows r"
+_ORDER = ' ORDER BY provider COLLATE "C", model_id COLLATE "C"'
+_MODELS_SQL = (
+    _SELECT + " WHERE (%(provider)s::text IS NULL OR provider = %(provider)s)"
+    " AND (%(modality)s::text IS NULL OR modality = %(modality)s)" + _ORDER
+)
+_MODEL_SQL = _SELECT + " WHERE provider = %(provider)s AND model_id = %(model_id)s"
+
+
+@dataclass(frozen=True)
+class CatalogAnswer:
+    rows: list[dict]
+    version: str  # the cache version the rows came from, or "database"
+    source: str  # "redis", "local" (the in-process layer) or "database"
+
+
+class _VersionGone(Exception):
+    """The version read from the pointer expired while we read it."""
+
+
+class CatalogReader:
+    """Thread-safe reader of the catalog; one per process is enough."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        database_url: str,
+        local_ttl_seconds: float = 30.0,
+        local_max_entries: int = 1024,
+        socket_timeout: float = 1.0,
+        redis_retry_seconds: float = 1.0,
+    ):
+        # Short timeouts: a dead or hung Redis must send readers to the database quickly, not hang them.
+        self._redis = redis.Redis.from_url(
+            redis_url, decode_responses=True, socket_timeout=socket_timeout,
+            socket_connect_timeout=min(socket_timeout, 0.5), retry=Retry(NoBackoff(), 0),
+        )
+        self._database_url = database_url
+        self._local_ttl = local_ttl_seconds
+        self._local_max = local_max_entries
+        self._local: OrderedDict[tuple, tuple[float, CatalogAnswer]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._db = threading.local()
+        self._db_conns: list[psycopg.Connection] = []
+        self._redis_retry = redis_retry_seconds
+        self._redis_down_until = 0.0
+
+    # -- the API ----------------------------------------------------------------------------------------
+
+    def get_models(self, provider: str | None = None, modality: str | None = None) -> list[dict]:
+        """Rows of `catalog_rows` (optionally of one provider and/or modality), ordered by provider, model id."""
+        return self.lookup_models(provider, modality).rows
+
+    def get_model(self, provider: str, model_id: str) -> dict | None:
+        rows = self.lookup_model(provider, model_id).rows
+        return rows[0] if rows else None
+
+    def lookup_models(self, provider: str | None = None, modality: str | None = None) -> CatalogAnswer:
+        return self._answer(("models", provider, modality),
+                            lambda v: self._redis_models(v, provider, modality),
+                            lambda: self._query(_MODELS_SQL, {"provider": provider, "modality": modality}))
+
+    def lookup_model(self, provider: str, model_id: str) -> CatalogAnswer:
+        return self._answer(("model", provider, model_id),
+                            lambda v: self._redis_model(v, provider, model_id),
+                            lambda: self._query(_MODEL_SQL, {"provider": provider, "model_id": model_id}))
+
+    def version(self) -> str | None:
+        """The cache version readers are on now; None if Redis has none or does not answer."""
+        try:
+            return cache.current_version(self._redis)
+        except cache.REDIS_ERRORS:
+            return None
+
+    def close(self) -> None:
+        self._redis.close()
+        with self._lock:
+            for conn in self._db_conns:
+                conn.close()
+            self._db_conns.clear()
+
+    def __enter__(self) -> CatalogReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the three layers ----------------------------------------------------------------------------------
+
+    def _answer(self, query: tuple, from_redis, from_database) -> CatalogAnswer:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                version = self._current()
+                if version is None:
+                    break
+                kept = self._kept(query, version)
+                if kept is not None:
+                    return kept
+                rows = from_redis(version)
+            except _VersionGone:
+                continue
+            except cache.REDIS_ERRORS:
+                self._redis_down_until = time.monotonic() + self._redis_retry
+                break
+            return self._keep(query, CatalogAnswer(rows, version, "redis"))
+        kept = self._kept(query, None)
+        if kept is not None:
+            return kept
+        return self._keep(query, CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE))
+
+    def _current(self) -> str | None:
+        if time.monotonic() < self._redis_down_until:
+            return None  # failed a moment ago: do not make every call wait for it again
+        return cache.current_version(self._redis)
+
+    def _kept(self, query: tuple, version: str | None) -> CatalogAnswer | None:
+        """A kept answer: of `version` when given, else any answer younger than the TTL."""
+        if self._local_ttl <= 0:
+            return None
+        with self._lock:
+            entry = self._local.get(query)
+            if entry is None:
+                return None
+            stored_at, answer = entry
+            if time.monotonic() - stored_at > self._local_ttl:
+                del self._local[query]
+                return None
+            if version is not None and answer.version != version:
+                return None
+            self._local.move_to_end(query)
+        return CatalogAnswer(answer.rows, answer.version, "local")
+
+    def _keep(self, query: tuple, answer: CatalogAnswer) -> CatalogAnswer:
+        if self._local_ttl > 0:
+            with self._lock:
+                self._local[query] = (time.monotonic(), answer)
+                self._local.move_to_end(query)
+                while len(self._local) > self._local_max:
+                    self._local.popitem(last=False)
+        return answer
+
+    # -- Redis ---------------------------------------------------------------------------------------------
+
+    def _redis_model(self, version: str, provider: str, model_id: str) -> list[dict]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(cache.model_key(version, provider, model_id))
+        pipe.exists(cache.version_key(version, "manifest"))
+        value, alive = pipe.execute()
+        if not alive:
+            raise _VersionGone(version)
+        return [json.loads(value)] if value is not None else []
+
+    def _redis_models(self, version: str, provider: str | None, modality: str | None) -> list[dict]:
+        manifest_key = cache.version_key(version, "manifest")
+        pipe = self._redis.pipeline(transaction=False)
+        if modality is not None:
+            pipe.smembers(cache.version_key(version, "modality", modality))
+        elif provider is not None:
+            pipe.zrangebylex(cache.version_key(version, "all"), *cache.provider_range(provider))
+        else:
+            pipe.zrange(cache.version_key(version, "all"), 0, -1)
+        pipe.exists(manifest_key)
+        found, alive = pipe.execute()
+        if not alive:
+            raise _VersionGone(version)
+        if modality is not None:
+            found = sorted(found)  # a set: put it in the order of `all`
+            if provider is not None:
+                found = [m for m in found if m.startswith(provider + cache.SEP)]
+        pairs = [m.split(cache.SEP, 1) for m in found]
+        keys = [cache.model_key(version, p, m) for p, m in pairs]
+        pipe = self._redis.pipeline(transaction=False)
+        for start in range(0, len(keys), MGET_CHUNK):
+            pipe.mget(keys[start:start + MGET_CHUNK])
+        pipe.exists(manifest_key)
+        *chunks, alive = pipe.execute()
+        values = [v for chunk in chunks for v in chunk]
+        if not alive or any(v is None for v in values):
+            raise _VersionGone(version)
+        return [json.loads(v) for v in values]
+
+    # -- PostgreSQL ----------------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: dict) -> list[dict]:
+        conn = self._connection()
+        try:
+            rows = conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError:
+            self._db.conn = None  # a broken connection: the next call opens a new one
+            raise
+        return [json.loads(row[0]) for row in rows]
+
+    def _connection(self) -> psycopg.Connection:
+        conn = getattr(self._db, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self._database_url, autocommit=True, connect_timeout=5,
+                                   application_name="modelsync-reader")
+            self._db.conn = conn
+            with self._lock:
+                self._db_conns.append(conn)
+        return conn

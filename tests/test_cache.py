@@ -1,0 +1,139 @@
+"""The Redis fan-out: the cached form equals the table, the metadata tells the truth, old and orphaned versions expire."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from modelsync_pipeline import cache, db
+
+from .pipeline import step_failures, sync
+from .test_pipeline import cached_rows, table_rows
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def version_keys(client, version: str) -> list[str]:
+    """Every key of a version, by SCAN (a test may; the pipeline never lists keys)."""
+    return sorted(client.scan_iter(match=cache.version_key(version, "*"), count=1000))
+
+
+def test_cached_form_equals_the_table_field_by_field_and_the_metadata_says_so(database_url, redis_url, redis_client):
+    result = sync(database_url, redis_url)
+    assert result.success, step_failures(result)
+
+    table = table_rows(database_url)
+    cached = cached_rows(redis_client)
+    assert cached.keys() == table.keys()
+    for key, row in table.items():  # every field of every model of every provider
+        assert cached[key].keys() == row.keys(), key
+        for field, value in row.items():
+            assert cached[key][field] == value, (key, field)
+
+    meta = result.asset_materializations_for_node("models_cache")[0].metadata
+    version = cache.current_version(redis_client)
+    with psycopg.connect(database_url) as conn:
+        row_count, checksum = db.table_checksum(conn)
+    assert meta["version"].value == version
+    assert meta["matches_table"].value is True
+    assert meta["row_count"].value == meta["cached_row_count"].value == row_count == len(table)
+    assert meta["checksum"].value == checksum
+    assert meta["key_count"].value == len(version_keys(redis_client, version))
+    used = sum(redis_client.memory_usage(k) for k in version_keys(redis_client, version))
+    assert 0.5 * used < meta["bytes_used"].value < 2 * used
+    assert meta["previous_version_ttl_seconds"].value == 3600
+
+    manifest = cache.manifest(redis_client, version)
+    assert (int(manifest["row_count"]), manifest["checksum"]) == (row_count, checksum)
+    by_provider = {}
+    for provider, _ in table:
+        by_provider[provider] = by_provider.get(provider, 0) + 1
+    assert json.loads(manifest["providers"]) == by_provider
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [version]
+    assert all(redis_client.ttl(k) == -1 for k in version_keys(redis_client, version))
+
+
+def test_a_new_version_expires_the_previous_one_and_nothing_else(database_url, redis_url, redis_client):
+    assert sync(database_url, redis_url).success
+    first = cache.current_version(redis_client)
+    first_keys = version_keys(redis_client, first)
+    with db.connect(database_url) as conn:
+        published = cache.publish_cache(conn, redis_client, "second-run", previous_version_ttl=120)
+    assert published.previous_version == first
+    assert cache.current_version(redis_client) == published.version != first
+    assert all(0 < redis_client.ttl(k) <= 120 for k in first_keys)
+    # the manifest expires first, never after a key a reader could still be reading (read last, in one MULTI)
+    pipe = redis_client.pipeline(transaction=True)
+    for key in first_keys:
+        pipe.pttl(key)
+    pipe.pttl(cache.version_key(first, "manifest"))
+    *others, manifest_pttl = pipe.execute()
+    assert manifest_pttl <= min(others)
+    assert all(redis_client.ttl(k) == -1 for k in version_keys(redis_client, published.version))
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [published.version]
+    assert cached_rows(redis_client) == table_rows(database_url)
+
+
+_KILLED_PUBLISH = """
+import sys
+import redis
+from modelsync_pipeline import cache, db
+with db.connect(sys.argv[1]) as conn:
+    cache.publish_cache(conn, redis.Redis.from_url(sys.argv[2], decode_responses=True), "killed-run")
+"""
+
+
+def test_a_version_left_by_a_killed_publish_is_expired_by_the_next_one(database_url, redis_url, redis_client, tmp_path):
+    assert sync(database_url, redis_url).success
+    current = cache.current_version(redis_client)
+
+    ready = tmp_path / "ready"
+    env = {**os.environ, "MODELSYNC_FAULT": "cache:mid_write=pause", "MODELSYNC_FAULT_READY": str(ready)}
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_PUBLISH, database_url, redis_url], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the publish never reached the fault point"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    orphans = [v for v in redis_client.zrange(cache.VERSIONS_KEY, 0, -1) if v != current]
+    assert len(orphans) == 1
+    orphan_keys = version_keys(redis_client, orphans[0])
+    assert orphan_keys and all(redis_client.ttl(k) == -1 for k in orphan_keys)  # left without TTLs
+    assert cache.current_version(redis_client) == current  # readers never saw it
+
+    with db.connect(database_url) as conn:
+        young = cache.publish_cache(conn, redis_client, "next-run", orphan_grace=3600)
+        assert young.orphans_expired == ()  # it might still be being written
+        later = cache.publish_cache(conn, redis_client, "later-run", orphan_grace=0, previous_version_ttl=60)
+    assert later.orphans_expired == (orphans[0],)
+    assert all(0 < redis_client.ttl(k) <= 60 for k in orphan_keys)
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [later.version]
+    assert cached_rows(redis_client) == table_rows(database_url)
+
+
+def test_a_failed_write_before_the_switch_gives_its_own_keys_a_ttl(database_url, redis_url, redis_client, monkeypatch):
+    assert sync(database_url, redis_url).success
+    current = cache.current_version(redis_client)
+    monkeypatch.setenv("MODELSYNC_FAULT", "cache:before_switch=raise")
+    result = sync(database_url, redis_url, selection=[dg.AssetKey("models_cache")])
+    assert "fault injected at cache:before_switch" in step_failures(result)["models_cache"]
+    assert cache.current_version(redis_client) == current
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [current]
+    leftover = [k for k in redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000) if f":v:{current}:" not in k]
+    assert leftover and all(redis_client.ttl(k) > 0 for k in leftover)
+

