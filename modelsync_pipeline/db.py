@@ -209,9 +209,18 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
     was. Unchanged rows keep their ids and are not rewritten.
     """
     sql = statements("refresh_models")
+    conn.execute(sql["session_lock"])
+    try:
+        return _refresh_locked(conn, sql, specs, run_id)
+    finally:
+        if not conn.closed:
+            conn.execute(sql["session_unlock"])
+
+
+def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequence[ProviderSpec], run_id: str) -> RefreshResult:
     by_slug = {spec.slug: spec for spec in specs}
     with conn.transaction():
-        conn.execute(sql["lock"])
+        conn.execute(sql["snapshot"])
         conn.execute(sql["tune"])
         slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
         result = RefreshResult(run_id=run_id, providers=slugs)

@@ -2,7 +2,9 @@
 
 `point(name)` does nothing unless `MODELSYNC_FAULT` names it: `MODELSYNC_FAULT=refresh:after_delete=raise`
 raises there; `=pause` writes `$MODELSYNC_FAULT_READY` (if set) and sleeps, so a test can SIGKILL the
-process while it stands inside the transaction. Production never sets the variable.
+process while it stands inside the transaction; `=wait` writes the ready file too, then goes on once
+`$MODELSYNC_FAULT_CONTINUE` exists, so a test can act while the write is half done. Production never
+sets the variable.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ def point(name: str) -> None:
     target, _, action = spec.partition("=")
     if target != name:
         return
-    if action == "pause":
+    if action in ("pause", "wait"):
         if ready := os.environ.get("MODELSYNC_FAULT_READY"):
             Path(ready).write_text(name)
+        if action == "wait":
+            go_on = Path(os.environ["MODELSYNC_FAULT_CONTINUE"])
+            deadline = time.monotonic() + 120
+            while not go_on.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return
         time.sleep(3600)
     raise InjectedFault(f"fault injected at {name}")

@@ -5,8 +5,21 @@
 -- model_history in the same statement that makes it.
 
 -- name: lock
--- Serialises refreshes (and flushes); readers take no conflicting lock and are never blocked.
+-- Serialises refreshes, resets, flushes and restores; readers take no conflicting lock and are never blocked.
 SELECT pg_advisory_xact_lock(hashtext('modelsync.models'));
+
+-- name: session_lock
+-- The refresh takes the same lock for its session BEFORE it begins, so that its REPEATABLE READ
+-- snapshot is taken after the previous writer committed.
+SELECT pg_advisory_lock(hashtext('modelsync.models'));
+
+-- name: session_unlock
+SELECT pg_advisory_unlock(hashtext('modelsync.models'));
+
+-- name: snapshot
+-- One snapshot for every statement of the refresh: a provider catalog staged while the refresh runs
+-- is either wholly in it or wholly left for the next one (and its checksum is not marked published).
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 
 -- name: upsert_provider
 INSERT INTO providers (name, slug, base_url, is_active)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import psycopg
 import pytest
@@ -133,3 +134,44 @@ def test_readers_never_see_an_empty_or_partial_table(database_url):
     assert len(seen) > 50
     assert set(seen) <= set(expected), set(seen) - set(expected)
     assert set(seen) == set(expected)  # both catalogs were observed, never anything else
+
+
+def test_a_catalog_staged_while_a_refresh_runs_is_left_whole_for_the_next_refresh(database_url, tmp_path, monkeypatch):
+    """The refresh reads one snapshot: a stage that commits in the middle of it is neither half applied
+    nor marked as published, so the next refresh applies it."""
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+        db.refresh_models_table(conn, PROVIDERS, "run-a")
+        stage_all(conn, "run-b", shrink={"mistral": 30})  # a change waiting for the refresh
+
+    ready, go_on = tmp_path / "ready", tmp_path / "continue"
+    monkeypatch.setenv("MODELSYNC_FAULT", "refresh:after_delete=wait")
+    monkeypatch.setenv("MODELSYNC_FAULT_READY", str(ready))
+    monkeypatch.setenv("MODELSYNC_FAULT_CONTINUE", str(go_on))
+    outcome = {}
+
+    def refresh():
+        with db.connect(database_url) as conn:
+            outcome["result"] = db.refresh_models_table(conn, PROVIDERS, "run-b")
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    spec = PROVIDERS_BY_SLUG["mistral"]
+    with db.connect(database_url) as conn:  # the provider asset commits an even newer catalog mid-refresh
+        db.stage_provider_catalog(conn, spec, build_catalog(spec, recorded_items(spec)[:25]), "run-c")
+    go_on.write_text("go")
+    thread.join(timeout=60)
+    monkeypatch.delenv("MODELSYNC_FAULT")
+
+    with psycopg.connect(database_url) as conn:
+        per_provider = dict(conn.execute(
+            "SELECT p.slug, count(*) FROM models m JOIN providers p ON p.id = m.provider_id GROUP BY 1").fetchall())
+    assert per_provider["mistral"] == 30  # exactly the catalog the refresh started with, not a mix
+    with db.connect(database_url) as conn:
+        again = db.refresh_models_table(conn, PROVIDERS, "run-d")
+    assert again.rows_per_provider["mistral"] == 25  # not marked published: the next refresh applies it
