@@ -34,7 +34,7 @@ test: install
 ## The Dagster UI on the same database, cache and run history as `make run` (http://127.0.0.1:3000).
 ui: install
 	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE))" && \
-	  export DAGSTER_HOME="$$(pwd)/$(STATE)/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
+	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
@@ -57,6 +57,6 @@ explain: install
 ##   make job J=flush_models C=config/flush_models.yaml
 job: install
 	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
-	  export DAGSTER_HOME="$$(pwd)/$(STATE)/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
+	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)")
