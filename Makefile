@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(STATE)/tools/bin/uv
 endif
 
-.PHONY: install run test ui bench stop explain job
+.PHONY: install run test ui bench stop explain job status
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ bench: install
 explain: install
 	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  $(PY) -m modelsync_pipeline.cli explain "$(P)" "$(M)"
+
+## The status report (GET /admin/model-sync/status): make status
+status: install
+	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
+	  $(PY) -m modelsync_pipeline.cli status
 
 ## Run any job from the CLI on the same database, cache and run history as the UI:
 ##   make job J=flush_models C=config/flush_models.yaml

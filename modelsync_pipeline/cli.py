@@ -220,6 +220,28 @@ def explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    """GET /status as a command: the same SQL report as the catalog_status asset, printed."""
+    from . import db
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        print("DATABASE_URL is not set (`make status` sets it to the same database as `make run`)", file=sys.stderr)
+        return 2
+    with db.connect(url) as conn:
+        report = db.catalog_status(conn)
+    totals = report["totals"]
+    print(f"providers {totals['providers']} (with models {totals['with_models']}, without {totals['without_models']}); "
+          f"models {totals['models']} (active {totals['active_models']})")
+    width = max([len(p["provider"]) for p in report["providers"]] + [8])
+    print(f"  {'provider':<{width}}  {'models':>7}  {'last synced':<32}  last attempt")
+    for p in report["providers"]:
+        synced = p["last_synced_at"].isoformat(timespec="seconds") if p["last_synced_at"] else "never"
+        print(f"  {p['provider']:<{width}}  {p['models']:>7}  {synced:<32}  {p['last_attempt'] or ''}")
+    print("  by modality: " + ", ".join(f"{m} {n}" for m, n in report["modalities"].items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelsync", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     explain_parser.add_argument("provider", help="provider slug, e.g. openrouter")
     explain_parser.add_argument("model", help="model id, display name or raw upstream name")
     explain_parser.set_defaults(func=explain)
+    status_parser = sub.add_parser("status", help="providers, models per provider and modality, last syncs (reads DATABASE_URL)")
+    status_parser.set_defaults(func=status)
     args = parser.parse_args(argv)
     return args.func(args)
 

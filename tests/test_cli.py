@@ -83,3 +83,14 @@ def test_explain_traces_a_name_back_to_its_raw_upstream_value(tmp_path, database
 
     missing = explain("openrouter", "no/such-model")
     assert missing.returncode == 1 and "no model 'no/such-model'" in missing.stderr
+
+
+def test_status_prints_the_sql_report(tmp_path, database_url, redis_url):
+    assert run_cli(tmp_path, database_url, redis_url).returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT,
+                          env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    total = sum(expected_counts().values())
+    assert f"providers 10 (with models 10, without 0); models {total} (active {total})" in proc.stdout
+    assert any(line.split()[:2] == ["groq", str(expected_counts()["groq"])] for line in proc.stdout.splitlines())
+    assert "by modality: text" in proc.stdout

@@ -75,8 +75,7 @@ def _run_destructive(context, postgres, redis, action: str, operation, dry_run: 
                                              **{k: str(v) for k, v in dry_details.items()}})
         try:
             result = operation(conn)
-        except Exception as exc:
-            conn.rollback()
+        except Exception as exc:  # the write's own transaction has rolled back; record why
             db.audit(conn, run_id=context.run.run_id, launched_by=launched_by(context.run), action=action,
                      outcome="failed", before=db.counts(conn), error=f"{type(exc).__name__}: {exc}")
             raise

@@ -97,8 +97,7 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
             else:
                 admin, result = db.reset_models_table(conn, PROVIDERS, run_id, postgres.backup_retention)
                 backup = admin.backup
-        except Exception as exc:
-            conn.rollback()
+        except Exception as exc:  # the write's own transaction has rolled back; record why
             db.audit(conn, run_id=run_id, launched_by=who, action=action, outcome="failed", before=before,
                      error=f"{type(exc).__name__}: {exc}")
             raise
