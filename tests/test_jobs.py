@@ -36,6 +36,15 @@ def test_sensor_stays_quiet_when_nothing_was_staged(database_url, redis_url, rep
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
+def test_sensor_leaves_a_providers_only_run_alone(database_url, redis_url, replay_dir):
+    (replay_dir / "groq.status").write_text("500")
+    with dg.instance_for_test() as instance:
+        selection = [dg.AssetKey("groq_catalog"), dg.AssetKey("openai_catalog")]
+        result = sync(database_url, redis_url, replay_dir, selection=selection, instance=instance)
+        assert not result.success
+        assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
+
+
 def test_jobs_and_schedule():
     sync_all = defs.resolve_job_def("sync_all")
     publish = defs.resolve_job_def("publish_catalog")

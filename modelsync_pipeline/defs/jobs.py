@@ -43,7 +43,11 @@ PROVIDER_KEYS = frozenset(asset.key for asset in provider_catalog_assets)
 
 
 def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
-    """True when the failed run staged at least one provider catalog but never refreshed the table."""
+    """True when the failed run meant to refresh the table, staged at least one provider catalog, and
+    never refreshed it (a run that selected only provider assets is left as the operator chose)."""
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    if plan is None or models_table.key.to_python_identifier() not in plan.step_keys_to_execute:
+        return False
     records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     materialized = {r.event_log_entry.dagster_event.asset_key for r in records}
     return bool(materialized & provider_keys) and models_table.key not in materialized
