@@ -183,15 +183,23 @@ _STEP_MEANING = {
 }
 
 
-def explain(args: argparse.Namespace) -> int:
-    """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
+def _catalog_database(command: str):
+    """A connection to DATABASE_URL for the read-only commands, or None after saying why not."""
     from . import db
 
     url = os.environ.get("DATABASE_URL")
     if not url:
-        print("DATABASE_URL is not set (`make explain` sets it to the same database as `make run`)", file=sys.stderr)
+        print(f"DATABASE_URL is not set (`make {command}` sets it to the same database as `make run`)", file=sys.stderr)
+        return None
+    return db.connect(url)
+
+
+def explain(args: argparse.Namespace) -> int:
+    """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
+    conn = _catalog_database("explain")
+    if conn is None:
         return 2
-    with db.connect(url) as conn:
+    with conn:
         rows = conn.execute(
             """SELECT p.slug, m.id, m.model_id, m.model_name, m.raw_name, m.name_rule, m.name_steps,
                       m.is_free, m.quantization, m.release_stage, m.sync_run_id, m.updated_at, m.created_at
@@ -224,11 +232,10 @@ def status(args: argparse.Namespace) -> int:
     """GET /status as a command: the same SQL report as the catalog_status asset, printed."""
     from . import db
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        print("DATABASE_URL is not set (`make status` sets it to the same database as `make run`)", file=sys.stderr)
+    conn = _catalog_database("status")
+    if conn is None:
         return 2
-    with db.connect(url) as conn:
+    with conn:
         report = db.catalog_status(conn)
     totals = report["totals"]
     print(f"providers {totals['providers']} (with models {totals['with_models']}, without {totals['without_models']}); "
