@@ -13,7 +13,7 @@ import os
 import dagster as dg
 
 from .defs.admin import admin_jobs, catalog_status
-from .defs.cache import models_cache
+from .defs.cache import cache_fan_out, models_cache
 from .defs.catalog import models_table
 from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, reset_and_resync, sync_all
 from .defs.progress import progress_logger
@@ -37,7 +37,7 @@ defs = dg.Definitions(
     assets=[*provider_catalog_assets, models_table, models_cache, catalog_status],
     jobs=[sync_all, publish_catalog, reset_and_resync, *admin_jobs],
     schedules=[daily_sync],
-    sensors=[publish_after_partial_sync],
+    sensors=[publish_after_partial_sync, cache_fan_out],
     resources=build_resources(),
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
 )

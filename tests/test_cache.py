@@ -137,3 +137,23 @@ def test_a_failed_write_before_the_switch_gives_its_own_keys_a_ttl(database_url,
     leftover = [k for k in redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000) if f":v:{current}:" not in k]
     assert leftover and all(redis_client.ttl(k) > 0 for k in leftover)
 
+
+
+def test_a_models_table_materialized_alone_schedules_the_cache(database_url, redis_url):
+    """The fan-out: models_cache is eager, so the daemon republishes it after any models_table run."""
+    import dagster as dg
+
+    from modelsync_pipeline.definitions import defs
+
+    from .pipeline import sync
+
+    with dg.instance_for_test() as instance:
+        assert sync(database_url, redis_url, instance=instance).success
+        cache_key = dg.AssetKey("models_cache")
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.get_num_requested(cache_key) == 0  # the full sync already published the cache
+        assert sync(database_url, redis_url, instance=instance, selection=[dg.AssetKey("models_table")]).success
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert second.get_num_requested(cache_key) == 1
+    sensor = defs.resolve_sensor_def("cache_fan_out")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

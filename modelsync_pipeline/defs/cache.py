@@ -13,6 +13,9 @@ from .provider_catalogs import OWNERS
     kinds={"redis"},
     owners=OWNERS,
     deps=[models_table],
+    # The fan-out: whenever models_table is materialized without it (e.g. selected alone in the UI),
+    # the `cache_fan_out` automation sensor (run by the daemon of `make ui`) republishes the cache.
+    automation_condition=dg.AutomationCondition.eager(),
     description=(
         "The models table fanned out to Redis as a new version (whole catalog, per model, by provider and "
         "by modality), checked against the table snapshot it was read from, then switched in one atomic "
@@ -57,3 +60,12 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
             "orphan_versions_expired": dg.MetadataValue.int(len(published.orphans_expired)),
         }
     )
+
+
+cache_fan_out = dg.AutomationConditionSensorDefinition(
+    "cache_fan_out",
+    target=[models_cache],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Republishes models_cache after any models_table materialization that did not include it.",
+)
