@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import psycopg
 import redis
 
-from . import faults
+from . import db, faults
 
 PREFIX = "modelsync"
 CURRENT_KEY = f"{PREFIX}:current"
@@ -91,11 +91,6 @@ class CachePublication:
 # than in id order), and readers get the same order from either path.
 ORDER_BY = 'ORDER BY provider COLLATE "C", model_id COLLATE "C"'
 _ROWS_SQL = f"SELECT provider, model_id, modality, {ROW_JSON} FROM catalog_rows r {ORDER_BY}"
-# The same count and checksum as db.table_checksum, in the same snapshot as the rows.
-_CHECKSUM_SQL = """
-SELECT count(*), coalesce(md5(string_agg(id::text || ':' || content_hash, ',' ORDER BY id)), '')
-FROM models
-"""
 
 
 def new_version(run_id: str) -> str:
@@ -194,7 +189,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         with conn.transaction():
             # One snapshot for the rows and the checksum: the manifest describes exactly what was written.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row_count, checksum = conn.execute(_CHECKSUM_SQL).fetchone()
+            row_count, checksum = db.table_checksum(conn)
             written = _write_rows(conn, client, version)
         providers, modalities = written["providers"], written["modalities"]
         key_count = written["rows"] + len(modalities) + 3  # + all, indexes, manifest

@@ -246,7 +246,10 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
 
 
 def table_checksum(conn: psycopg.Connection) -> tuple[int, str]:
-    """Row count and an order-independent checksum of what readers see (ids and content)."""
+    """Row count and a checksum of what readers see (ids and content, in id order).
+
+    The cache manifest records the same pair, so table and cache are compared with one definition.
+    """
     row = conn.execute(
         """SELECT count(*), coalesce(md5(string_agg(id::text || ':' || content_hash, ',' ORDER BY id)), '')
            FROM models"""
