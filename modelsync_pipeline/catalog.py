@@ -76,6 +76,8 @@ def content_hash(row: dict) -> str:
 def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
     """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
     kept = [r for r in records if spec.keep is None or not isinstance(r, dict) or spec.keep(r)]
+    if spec.duplicates_keep_largest:
+        kept = _newest_per_id(spec, kept)
     parsed = [_parse(spec, record) for record in kept]
 
     named: list[tuple[str | None, DisplayName | None]] = []
@@ -117,6 +119,28 @@ def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
         frame[column] = frame[column].astype("float64")
     frame["is_free"] = frame["is_free"].astype(bool)
     return frame
+
+
+def _newest_per_id(spec: ProviderSpec, records: list[Any]) -> list[Any]:
+    """One record per model id: the one with the largest `spec.duplicates_keep_largest` (first on ties)."""
+    field = spec.duplicates_keep_largest
+    best: dict[Any, int] = {}
+    for index, record in enumerate(records):
+        model_id = _model_id(spec.parse(record).model_id) if isinstance(record, dict) else None
+        if model_id is None:
+            continue
+        held = best.get(model_id)
+        if held is None or _order_key(record.get(field)) > _order_key(records[held].get(field)):
+            best[model_id] = index
+    kept = set(best.values())
+    return [r for i, r in enumerate(records) if i in kept or not isinstance(r, dict) or _model_id(spec.parse(r).model_id) is None]
+
+
+def _order_key(value: Any) -> tuple:
+    """None < any number < any string; numbers compare as numbers (timestamps), strings as text (ISO dates)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, float(value), "")
+    return (0, 0.0, "") if value is None else (2, 0.0, str(value))
 
 
 def _raw_text(model: UpstreamModel) -> str | None:

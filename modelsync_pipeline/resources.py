@@ -14,7 +14,7 @@ import psycopg
 import redis
 
 from . import db
-from .providers.http import RECORDED_DIR, ProviderClient, ReplayTransport, RetryPolicy
+from .providers.http import RECORDED_DIR, STATIC_DIR, ProviderClient, ReplayTransport, RetryPolicy
 from .providers.registry import ProviderSpec
 
 _migrated: set[str] = set()
@@ -37,12 +37,16 @@ class ProviderApi(dg.ConfigurableResource):
         if self.source not in ("live", "replay"):
             raise ValueError(f"ProviderApi.source must be 'live' or 'replay', not {self.source!r}")
         replay = self.source == "replay"
+        if spec.static:
+            transport = ReplayTransport(spec, STATIC_DIR)  # no list API: the repo's file is the source
+        else:
+            transport = ReplayTransport(spec, self.replay_dir) if replay else None
         return ProviderClient(
             spec,
-            transport=ReplayTransport(spec, self.replay_dir) if replay else None,
+            transport=transport,
             timeout=httpx.Timeout(self.timeout_seconds, connect=min(10.0, self.timeout_seconds)),
             retry=RetryPolicy(max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds),
-            require_key=not replay,
+            require_key=not (replay or spec.static),
         )
 
     def fetch_records(self, spec: ProviderSpec) -> list[dict]:

@@ -12,7 +12,7 @@ import pytest
 
 from modelsync_pipeline import db
 from modelsync_pipeline.catalog import build_catalog
-from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 from .faults import kill_at
@@ -55,11 +55,6 @@ KILL_POINTS = [
     ("restore", "restore:before_commit"),
     ("stage", "stage:after_clear"), ("stage", "stage:after_copy"),
 ]
-
-
-def recorded_items(spec):
-    payload = json.loads((RECORDED_DIR / spec.recorded).read_text())
-    return payload if isinstance(payload, list) else payload[spec.items_key]
 
 
 def stage_all(conn, run_id: str, shrink: dict[str, int] | None = None) -> None:

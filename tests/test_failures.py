@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from modelsync_pipeline import cache
+from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 
 from .faults import kill_at
@@ -18,14 +19,9 @@ from .test_pipeline import cached_rows, counts_by_provider, expected_counts, tab
 
 def _shrink(replay_dir: Path, slug: str, keep: int) -> None:
     """Rewrite a recorded payload to its first `keep` models: a real, smaller catalog."""
-    path = replay_dir / PROVIDERS_BY_SLUG[slug].recorded
-    payload = json.loads(path.read_text())
-    key = PROVIDERS_BY_SLUG[slug].items_key
-    if isinstance(payload, list):
-        payload = payload[:keep]
-    else:
-        payload[key] = payload[key][:keep]
-    path.write_text(json.dumps(payload))
+    spec = PROVIDERS_BY_SLUG[slug]
+    path = replay_dir / spec.recorded
+    path.write_text(json.dumps(spec.envelope(recorded_items(spec, replay_dir)[:keep], {})))
 
 
 @pytest.mark.parametrize("breakage", ["http_500", "malformed_json"])

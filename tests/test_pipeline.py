@@ -8,7 +8,7 @@ import re
 import psycopg
 
 from modelsync_pipeline import cache
-from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .pipeline import providers, step_failures, sync
@@ -19,8 +19,7 @@ BAD_NAME = re.compile(r"^[^:]+:\s|\)$")
 def expected_counts(replay_dir=RECORDED_DIR) -> dict[str, int]:
     counts = {}
     for spec in PROVIDERS:
-        payload = json.loads((replay_dir / spec.recorded).read_text())
-        items = payload if isinstance(payload, list) else payload[spec.items_key]
+        items = recorded_items(spec, replay_dir)
         counts[spec.slug] = sum(1 for item in items if spec.keep is None or spec.keep(item))
     return counts
 

@@ -14,13 +14,14 @@ from modelsync_pipeline.providers.http import (
     ProviderFetchError,
     ReplayTransport,
     RetryPolicy,
+    recorded_items,
 )
+from modelsync_pipeline.providers.pagination import AfterId, Cursor, NoPagination, PageToken
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 
 def _recorded_items(spec):
-    payload = json.loads((RECORDED_DIR / spec.recorded).read_text())
-    return payload if isinstance(payload, list) else payload[spec.items_key]
+    return recorded_items(spec)
 
 
 @pytest.mark.parametrize("spec", PROVIDERS, ids=lambda s: s.slug)
@@ -30,23 +31,57 @@ def test_replay_returns_every_recorded_record(spec):
     assert records == _recorded_items(spec)
 
 
-@pytest.mark.parametrize("slug", ["google", "anthropic", "cloudflare-workers-ai"])
-def test_pagination_walks_every_page(slug):
-    spec = dataclasses.replace(PROVIDERS_BY_SLUG[slug], page_size=4)
-    if slug == "cloudflare-workers-ai":
-        spec = dataclasses.replace(spec, page_size=1)
+PAGINATED = [spec for spec in PROVIDERS if not isinstance(spec.pagination, NoPagination)]
+
+
+@pytest.mark.parametrize("spec", PAGINATED, ids=lambda s: s.slug)
+def test_pagination_walks_every_page(spec):
+    """Small pages force several requests; every record arrives once, in order, through the client."""
+    expected = _recorded_items(spec)
+    size = max(1, len(expected) // 3)
+    spec = dataclasses.replace(spec, pagination=dataclasses.replace(spec.pagination, page_size=size))
     seen = []
 
     class Counting(ReplayTransport):
         def handle_request(self, request):
-            seen.append(str(request.url))
+            seen.append(request.url)
             return super().handle_request(request)
 
     with ProviderClient(spec, transport=Counting(spec), require_key=False) as client:
         records = client.fetch_records()
-    expected = _recorded_items(spec)
-    assert [r.get("id") or r.get("name") for r in records] == [r.get("id") or r.get("name") for r in expected]
-    assert len(seen) >= max(1, -(-len(expected) // spec.page_size))
+    assert records == expected
+    assert len(seen) >= -(-len(expected) // size) >= 2 or len(expected) == 1
+
+
+def test_link_header_pagination_follows_rel_next():
+    spec = PROVIDERS_BY_SLUG["huggingface"]
+    spec = dataclasses.replace(spec, pagination=dataclasses.replace(spec.pagination, page_size=1))
+    links = []
+
+    class Recording(ReplayTransport):
+        def handle_request(self, request):
+            response = super().handle_request(request)
+            links.append(response.headers.get("Link"))
+            return response
+
+    with ProviderClient(spec, transport=Recording(spec), require_key=False) as client:
+        records = client.fetch_records()
+    assert records == _recorded_items(spec)
+    assert all('rel="next"' in link for link in links[:-1]) and links[-1] is None
+
+
+@pytest.mark.parametrize("style", [PageToken(page_size=2), AfterId(page_size=2), Cursor(page_size=2)], ids=lambda s: type(s).__name__)
+def test_a_cursor_that_does_not_advance_is_a_paginate_error(style):
+    spec = dataclasses.replace(PROVIDERS_BY_SLUG["groq"], pagination=style)
+    stuck = {"nextPageToken": "same", "has_more": True, "last_id": "same", "next_cursor": "same"}
+
+    def handler(request):
+        return httpx.Response(200, json={"data": [{"id": "a"}, {"id": "b"}], **stuck})
+
+    with ProviderClient(spec, transport=httpx.MockTransport(handler), environ={"GROQ_API_KEY": "k"}) as client:
+        with pytest.raises(ProviderFetchError) as err:
+            client.fetch_records()
+    assert err.value.step == "paginate"
 
 
 def _sequence_transport(responses):

@@ -12,7 +12,7 @@ import redis
 
 from modelsync_pipeline import cache, db, services
 from modelsync_pipeline.catalog import build_catalog
-from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 from modelsync_pipeline.reader import CatalogReader
 
@@ -78,8 +78,7 @@ def test_in_process_layer_serves_the_current_version_and_bridges_a_redis_outage(
 
 def _groq_catalog(keep: int | None):
     spec = PROVIDERS_BY_SLUG["groq"]
-    payload = json.loads((RECORDED_DIR / spec.recorded).read_text())
-    return build_catalog(spec, payload[spec.items_key][:keep])
+    return build_catalog(spec, recorded_items(spec)[:keep])
 
 
 def test_readers_see_one_whole_version_throughout_20_refreshes(database_url, redis_url, redis_client):

@@ -22,9 +22,11 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from .pagination import PaginationError
 from .registry import ProviderSpec
 
 RECORDED_DIR = Path(__file__).resolve().parent.parent / "recorded"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # catalogs of providers with no list API
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_PAGES = 1000
 
@@ -139,48 +141,31 @@ class ProviderClient:
 
     def _pages(self) -> Iterator[list[dict]]:
         headers, auth_params = self._auth()
-        path = self._path()
         spec = self.spec
-        params: dict[str, Any] = {}
-        if spec.pagination == "google_page_token":
-            params["pageSize"] = spec.page_size
-        elif spec.pagination == "anthropic_after_id":
-            params["limit"] = spec.page_size
-        elif spec.pagination == "cloudflare_page":
-            params.update(per_page=spec.page_size, page=1)
-
-        for page_number in range(1, MAX_PAGES + 1):
-            body = self._get_json(path, {**params, **auth_params}, headers)
+        target: str = self._path()
+        params: dict[str, Any] = spec.pagination.first_params()
+        for _ in range(MAX_PAGES):
+            response = self._get(target, {**params, **auth_params}, headers)
+            body = self._decode(response)
             items = self._items(body)
             yield items
-            if spec.pagination == "none":
+            try:
+                following = spec.pagination.next_page(body, response, items, params)
+            except PaginationError as exc:
+                raise ProviderFetchError(spec.slug, "paginate", str(exc)) from None
+            if following is None:
                 return
-            if spec.pagination == "google_page_token":
-                token = body.get("nextPageToken")
-                if not token:
-                    return
-                params["pageToken"] = token
-            elif spec.pagination == "anthropic_after_id":
-                if not body.get("has_more"):
-                    return
-                last_id = body.get("last_id")
-                if not last_id:
-                    raise ProviderFetchError(spec.slug, "paginate", "has_more is true but last_id is missing")
-                params["after_id"] = last_id
-            elif spec.pagination == "cloudflare_page":
-                info = body.get("result_info") or {}
-                total = info.get("total_count")
-                seen = page_number * spec.page_size
-                if not items or (isinstance(total, int) and seen >= total) or len(items) < spec.page_size:
-                    return
-                params["page"] = page_number + 1
+            if following.url is not None:
+                # A Link header hands out the whole next URL, query included: follow it as given.
+                target, params = following.url, {}
+            else:
+                params = following.params or {}
         raise ProviderFetchError(spec.slug, "paginate", f"more than {MAX_PAGES} pages; refusing to go on")
 
     def _items(self, body: Any) -> list[dict]:
-        key = self.spec.items_key
-        items = body if key is None else (body.get(key) if isinstance(body, dict) else None)
+        items = self.spec.items_in(body)
         if not isinstance(items, list):
-            where = "a top-level array" if key is None else f"a list at {key!r}"
+            where = "a top-level array" if self.spec.items_key is None else f"a list at {self.spec.items_key!r}"
             raise ProviderFetchError(
                 self.spec.slug, "decode", f"expected {where}, got {type(items).__name__}"
             )
@@ -188,22 +173,18 @@ class ProviderClient:
 
     # -- transport with retries -------------------------------------------------------------------
 
-    def _get_json(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Any:
+    def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        """One successful (< 400) response, after bounded retries of 429/5xx and transport errors."""
         slug = self.spec.slug
         for attempt in range(1, self._retry.max_attempts + 1):
             response = None
             try:
-                response = self._client.get(path, params=params, headers=headers)
+                response = self._client.get(target, params=params, headers=headers)
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:
-                    try:
-                        return response.json()
-                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                        raise ProviderFetchError(
-                            slug, "decode", f"malformed JSON from {_safe_url(response.url)}: {exc}"
-                        ) from None
+                    return response
                 reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
                 if response.status_code not in RETRY_STATUSES:
                     raise ProviderFetchError(slug, "fetch", reason)
@@ -214,13 +195,31 @@ class ProviderClient:
             self._sleep(self._retry.delay(attempt, response))
         raise AssertionError("unreachable")
 
+    def _decode(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProviderFetchError(
+                self.spec.slug, "decode", f"malformed JSON from {_safe_url(response.url)}: {exc}"
+            ) from None
+
+
+def recorded_items(spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR) -> list:
+    """The model records of a provider's recorded payload (a bare array, or the list at `items_key`)."""
+    payload = json.loads((Path(STATIC_DIR if spec.static else replay_dir) / spec.recorded).read_text())
+    items = payload if isinstance(payload, list) else spec.items_in(payload)
+    if not isinstance(items, list):
+        raise ValueError(f"{spec.recorded}: no list at {spec.items_key!r}")
+    return items
+
 
 class ReplayTransport(httpx.BaseTransport):
     """Serves a provider's recorded payload as its API would, pages included.
 
-    The payload is `<replay_dir>/<spec.recorded>`. A sibling `<stem>.status` file holding an HTTP status
-    makes every request answer with that status (how tests make a provider fail); a payload that is not
-    valid JSON is served byte for byte, so the client's decoding error path runs.
+    The payload is `<replay_dir>/<spec.recorded>`; the spec's pagination style cuts it into pages
+    (`pagination.py`, the same definition the client reads them with). A sibling `<stem>.status` file
+    holding an HTTP status makes every request answer with that status (how tests make a provider fail);
+    a payload that is not valid JSON is served byte for byte, so the client's decoding error path runs.
     """
 
     def __init__(self, spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR):
@@ -239,49 +238,27 @@ class ReplayTransport(httpx.BaseTransport):
             payload = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return httpx.Response(200, content=raw, headers={"Content-Type": "application/json"}, request=request)
-        query = {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
-        return httpx.Response(200, json=self._page(payload, query), request=request)
+        try:
+            body, headers = serve_page(self.spec, payload, request)
+        except PaginationError as exc:
+            return httpx.Response(400, json={"error": str(exc)}, request=request)
+        return httpx.Response(200, json=body, headers=headers, request=request)
 
-    def _page(self, payload: Any, query: dict[str, str]) -> Any:
-        spec = self.spec
-        key = spec.items_key
-        if isinstance(payload, list):
-            items, envelope = payload, {}
-        elif isinstance(payload, dict) and isinstance(payload.get(key), list):
-            items, envelope = payload[key], {k: v for k, v in payload.items() if k != key}
-        else:
-            return payload  # not a shape we can page: serve as recorded
-        if spec.pagination == "google_page_token":
-            size = int(query.get("pageSize", spec.page_size))
-            start = int(query.get("pageToken", "0") or 0)
-            page = {key: items[start : start + size]}
-            if start + size < len(items):
-                page["nextPageToken"] = str(start + size)
-            return page
-        if spec.pagination == "anthropic_after_id":
-            size = int(query.get("limit", spec.page_size))
-            start = 0
-            if after := query.get("after_id"):
-                ids = [item.get("id") for item in items]
-                start = ids.index(after) + 1 if after in ids else len(items)
-            chunk = items[start : start + size]
-            return {
-                key: chunk,
-                "has_more": start + size < len(items),
-                "first_id": chunk[0].get("id") if chunk else None,
-                "last_id": chunk[-1].get("id") if chunk else None,
-            }
-        if spec.pagination == "cloudflare_page":
-            size = int(query.get("per_page", spec.page_size))
-            number = int(query.get("page", "1"))
-            chunk = items[(number - 1) * size : number * size]
-            return {
-                "success": True,
-                "errors": [],
-                "messages": [],
-                key: chunk,
-                "result_info": {"page": number, "per_page": size, "count": len(chunk), "total_count": len(items)},
-            }
-        if key is None:
-            return items
-        return {"object": "list", **envelope, key: items}
+
+def serve_page(spec: ProviderSpec, payload: Any, request: httpx.Request) -> tuple[Any, dict]:
+    """The body and headers the provider would answer `request` with, from its whole recorded payload."""
+    items = payload if isinstance(payload, list) else spec.items_in(payload)
+    if not isinstance(items, list):
+        return payload, {}  # not a shape we can page: serve as recorded
+    envelope = {} if isinstance(payload, list) else payload
+    query = {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
+    page = spec.pagination.serve(items, query, request.url)
+    return spec.envelope(page.items, {**envelope_without_items(spec, envelope), **page.fields}), page.headers
+
+
+def envelope_without_items(spec: ProviderSpec, envelope: dict) -> dict:
+    """The recorded envelope's top-level fields other than the one holding the list."""
+    if spec.items_key is None:
+        return {}
+    top = spec.items_key.split(".")[0]
+    return {k: v for k, v in envelope.items() if k != top}

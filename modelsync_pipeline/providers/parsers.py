@@ -9,6 +9,7 @@ Display names are not decided here; `naming.resolve_display_name` does that from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
@@ -64,46 +65,132 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _id_modality(model_id: str) -> str:
-    """Modality from id words, for providers whose list says nothing else (OpenAI, Groq, Nebius, ...)."""
-    words = str(model_id).lower()
-    if "embed" in words or words.rsplit("/", 1)[-1].startswith(("bge-", "e5-", "gte-")):
+def _context(*values: Any) -> int | None:
+    """The first positive token count among `values`: a 0 or a missing field is "not said", never 0."""
+    for value in values:
+        number = _int(value)
+        if number is not None and number > 0:
+            return number
+    return None
+
+
+# --- modality: what the provider declares first, the id last -----------------------------------------
+
+# Words a provider uses for a model's type or task ("chat", "text-to-image", "Automatic Speech Recognition"),
+# in the order they are tried: the first rule whose words appear decides.
+_DECLARED_TYPE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("embedding", ("embed", "feature-extraction", "sentence-similarity", "vector")),
+    ("rerank", ("rerank", "text-ranking")),
+    ("moderation", ("moderation", "classification", "classifier", "safety")),
+    ("video", ("video",)),
+    ("image", ("text-to-image", "image-to-image", "image generation", "image-generation", "inpaint", "image-edit")),
+    ("audio", ("speech", "audio", "tts", "asr", "transcri", "voice", "music")),
+    ("multimodal", ("image-to-text", "vision", "multimodal", "visual")),
+    ("image", ("image",)),
+    ("text", ("chat", "language", "llm", "text", "completion", "code", "instruct", "reasoning")),
+)
+
+
+def modality_from_type(*labels: Any) -> str | None:
+    """Modality from a provider's own type/task/category labels; None when they say nothing we know."""
+    text = " ".join(str(label).casefold().replace("_", "-") for label in labels if isinstance(label, str))
+    if not text.strip():
+        return None
+    for modality, words in _DECLARED_TYPE_WORDS:
+        if any(word in text for word in words):
+            return modality
+    return None
+
+
+def modality_from_io(inputs: Any, outputs: Any) -> str | None:
+    """Modality from declared input/output modality lists (OpenRouter, Hugging Face, Helicone)."""
+    ins = {str(v).casefold() for v in inputs or [] if isinstance(v, str)}
+    outs = {str(v).casefold() for v in outputs or [] if isinstance(v, str)}
+    if not ins and not outs:
+        return None
+    if outs & {"embedding", "embeddings", "vector"}:
         return "embedding"
-    if "moderation" in words or "guard" in words:
-        return "moderation"
-    if any(w in words for w in ("whisper", "tts", "transcribe", "audio", "realtime")):
-        return "audio"
-    if any(w in words for w in ("dall-e", "gpt-image", "flux", "imagen", "sdxl", "stable-diffusion")):
+    if "video" in outs:
+        return "video"
+    if "image" in outs:
         return "image"
-    if "vision" in words or "-vl-" in words or words.endswith("-vl"):
+    if "audio" in outs and "text" not in outs:
+        return "audio"  # text to speech
+    if outs <= {"text"} and ins and ins <= {"audio"}:
+        return "audio"  # speech to text
+    if ins - {"text"} or outs - {"text"}:
         return "multimodal"
     return "text"
 
 
+_ID_TOKEN_SPLIT = re.compile(r"[^a-z0-9.]+")
+# Id words, tried in order like the declared words above. Whole tokens unless noted as a phrase.
+_ID_MODALITY_TOKENS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("embedding", frozenset({"embed", "embedding", "embeddings", "e5", "bge", "gte", "minilm", "mpnet", "clip",
+                             "embeddinggemma", "retrieval", "colbert"})),
+    ("rerank", frozenset({"rerank", "reranker", "ranker"})),
+    ("moderation", frozenset({"moderation", "guard", "shieldgemma", "safeguard", "shield"})),
+    ("video", frozenset({"video", "veo", "sora", "t2v", "i2v", "kling", "hailuo"})),
+    ("image", frozenset({"image", "imagine", "imagen", "flux", "sdxl", "dall", "seedream", "diffusion", "kontext",
+                         "ideogram", "recraft", "playground", "bria", "inpainting", "upscale", "upscaler"})),
+    ("audio", frozenset({"whisper", "tts", "transcribe", "audio", "realtime", "speech", "stt", "voice", "kokoro",
+                         "orpheus", "music", "lyria", "aura", "melotts", "nova-2"})),
+    ("multimodal", frozenset({"vision", "vl", "vlm", "omni", "llava", "pixtral", "qvq", "janus", "multimodal"})),
+)
+_ID_MODALITY_PHRASES = (("embedding", "text-embedding"), ("image", "stable-diffusion"), ("image", "dall-e"),
+                        ("image", "gpt-image"), ("embedding", "embedding"))
+_VISION_VERSION = re.compile(r"\d+(?:\.\d+)?v")  # "glm-4.5v": GLM's vision models
+
+
+def id_modality(model_id: Any) -> str:
+    """Modality from the words of an id: the last resort, for providers whose list says nothing else."""
+    text = str(model_id).casefold()
+    tokens = set(_ID_TOKEN_SPLIT.split(text.rsplit("/", 1)[-1])) | set(_ID_TOKEN_SPLIT.split(text))
+    stems = {t.rstrip("0123456789.") for t in tokens}
+    for modality, words in _ID_MODALITY_TOKENS:
+        if tokens & words or stems & words:
+            return modality
+    for modality, phrase in _ID_MODALITY_PHRASES:
+        if phrase in text:
+            return modality
+    if any(_VISION_VERSION.fullmatch(t) for t in tokens):
+        return "multimodal"
+    return "text"
+
+
+def _modality(*candidates: str | None, model_id: Any) -> str:
+    """The first declared modality among `candidates`, else the id's.
+
+    A declared "text" ("chat", "language") says nothing about image input, so a vision id ("-VL-",
+    "vision") still makes it multimodal; no other declared value is overridden by the id.
+    """
+    for candidate in candidates:
+        if candidate in MODALITIES:
+            if candidate == "text" and id_modality(model_id) == "multimodal":
+                return "multimodal"
+            return candidate
+    return id_modality(model_id)
+
+
+PER_1K_TO_PER_MTOK = Decimal(1_000)
+
+
 def parse_openrouter(record: dict) -> UpstreamModel:
+    """OpenRouter and the gateways that copy its shape (name "Company: Model", prices USD per token)."""
     arch = record.get("architecture") or {}
     pricing = record.get("pricing") or {}
-    inputs = set(arch.get("input_modalities") or [])
-    outputs = set(arch.get("output_modalities") or [])
+    inputs, outputs = arch.get("input_modalities"), arch.get("output_modalities")
     if not inputs and isinstance(arch.get("modality"), str):
         left, _, right = arch["modality"].partition("->")
-        inputs, outputs = set(left.split("+")), set(right.split("+"))
-    if "image" in outputs:
-        modality = "image"
-    elif inputs - {"text"}:
-        modality = "multimodal"
-    else:
-        modality = "text"
+        inputs, outputs = left.split("+"), right.split("+")
     model_id = record.get("id")
-    prompt = _price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK)
-    completion = _price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK)
     return UpstreamModel(
         model_id=model_id,
         name=record.get("name"),
-        context_length=_int(record.get("context_length")),
-        input_price_per_mtok=prompt,
-        output_price_per_mtok=completion,
-        modality=modality,
+        context_length=_context(record.get("context_length"), (record.get("top_provider") or {}).get("context_length")),
+        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        modality=_modality(modality_from_io(inputs, outputs), model_id=model_id),
         is_free=isinstance(model_id, str) and model_id.endswith(":free"),
         upstream=record,
     )
@@ -112,19 +199,19 @@ def parse_openrouter(record: dict) -> UpstreamModel:
 def parse_deepinfra(record: dict) -> UpstreamModel:
     meta = record.get("metadata") or {}
     pricing = meta.get("pricing") or {}
-    tags = set(meta.get("tags") or [])
+    tags = {str(t).casefold() for t in meta.get("tags") or []}
     model_id = record.get("id")
     if not meta:
-        # DeepInfra's OpenAI-compatible list gives metadata only to chat/completion models; the rest are
-        # embedding, image or tool models, told apart by their ids.
-        modality = _id_modality(model_id)
+        # DeepInfra's OpenAI-compatible list gives metadata only to text-generation models; the others are
+        # embedding or image models. The id tells which; one that says neither is an image model.
+        modality = id_modality(model_id)
         if modality == "text":
             modality = "image"
     else:
-        modality = "multimodal" if "vision" in tags else _id_modality(model_id)
+        modality = "multimodal" if "vision" in tags else id_modality(model_id)
     return UpstreamModel(
         model_id=model_id,
-        context_length=_int(meta.get("context_length")),
+        context_length=_context(meta.get("context_length")),
         input_price_per_mtok=_price(pricing.get("input_tokens")),  # already USD per 1M tokens
         output_price_per_mtok=_price(pricing.get("output_tokens")),
         modality=modality,
@@ -133,9 +220,23 @@ def parse_deepinfra(record: dict) -> UpstreamModel:
 
 
 def parse_openai_compatible(record: dict) -> UpstreamModel:
-    """Cerebras, Nebius, OpenAI: only an id (and owner) per model, no name, context or price."""
+    """An OpenAI-style `{id, object, owned_by}` record (Cerebras, Nebius, OpenAI, xAI, Alibaba, Z.ai, NEAR...).
+
+    Some add a display name (`display_name` or `name`), a type, or a context length under one of the
+    names providers use for it; whatever is present is read, nothing is guessed.
+    """
     model_id = record.get("id")
-    return UpstreamModel(model_id=model_id, modality=_id_modality(model_id), upstream=record)
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("display_name"),
+        name=record.get("name"),
+        context_length=_context(
+            record.get("context_length"), record.get("context_window"), record.get("max_model_len"),
+            record.get("max_context_length"),
+        ),
+        modality=_modality(modality_from_type(record.get("type"), record.get("task")), model_id=model_id),
+        upstream=record,
+    )
 
 
 def parse_groq(record: dict) -> UpstreamModel:
@@ -143,29 +244,50 @@ def parse_groq(record: dict) -> UpstreamModel:
     return UpstreamModel(
         model_id=model_id,
         # Groq calls it context_window; reading context_length gives nothing.
-        context_length=_int(record.get("context_window")),
-        modality=_id_modality(model_id),
+        context_length=_context(record.get("context_window")),
+        modality=id_modality(model_id),
         upstream=record,
     )
+
+
+def _google_modality(methods: set, model_id: Any) -> str:
+    if methods & {"embedContent", "embedText", "batchEmbedContents"}:
+        return "embedding"
+    if "predict" in methods or "predictLongRunning" in methods:
+        return "video" if id_modality(model_id) == "video" else "image"
+    if "bidiGenerateContent" in methods and id_modality(model_id) == "audio":
+        return "audio"
+    declared = id_modality(model_id)
+    if declared != "text":
+        return declared
+    if "generateContent" in methods and str(model_id).startswith(("gemini", "learnlm")):
+        return "multimodal"
+    return "text"
 
 
 def parse_google(record: dict) -> UpstreamModel:
     raw_id = record.get("name")
     model_id = raw_id.removeprefix("models/") if isinstance(raw_id, str) else raw_id
-    methods = set(record.get("supportedGenerationMethods") or [])
-    if methods & {"embedContent", "embedText"}:
-        modality = "embedding"
-    elif "predict" in methods or "image-generation" in str(model_id) or "imagen" in str(model_id):
-        modality = "image"
-    elif "generateContent" in methods and str(model_id).startswith(("gemini", "learnlm")):
-        modality = "multimodal"
-    else:
-        modality = "text"
     return UpstreamModel(
         model_id=model_id,
         display_name=record.get("displayName"),
-        context_length=_int(record.get("inputTokenLimit")),
-        modality=modality,
+        context_length=_context(record.get("inputTokenLimit")),
+        modality=_google_modality(set(record.get("supportedGenerationMethods") or []), model_id),
+        upstream=record,
+    )
+
+
+def parse_google_vertex(record: dict) -> UpstreamModel:
+    """Vertex AI publisher models: `name` is "publishers/<publisher>/models/<id>"; the id is the last part."""
+    raw_id = record.get("name")
+    model_id = raw_id.rsplit("/models/", 1)[-1] if isinstance(raw_id, str) else raw_id
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("displayName") or record.get("display_name"),
+        context_length=_context(record.get("inputTokenLimit")),
+        # The list names ids only; every Gemini model takes images, audio and video besides text.
+        modality=_modality("multimodal" if str(model_id).startswith("gemini") and id_modality(model_id) == "text"
+                           else None, model_id=model_id),
         upstream=record,
     )
 
@@ -187,16 +309,30 @@ def parse_mistral(record: dict) -> UpstreamModel:
     elif caps.get("classification") and not caps.get("completion_chat"):
         modality = "moderation"
     else:
-        modality = _id_modality(model_id)
+        modality = id_modality(model_id)
     return UpstreamModel(
         model_id=model_id,
         # Mistral's `name` is usually the canonical id of an alias group, not a display name;
         # naming treats a name that looks like an id as an id.
         name=record.get("name"),
-        context_length=_int(record.get("max_context_length")),
+        context_length=_context(record.get("max_context_length")),
         modality=modality,
         upstream=record,
     )
+
+
+def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
+    """Prices from the `price` property: a list of {unit, price, currency}; only per-M-token USD entries."""
+    prices: dict[str, float | None] = {}
+    for entry in value if isinstance(value, list) else []:
+        if not isinstance(entry, dict) or str(entry.get("currency", "USD")).upper() != "USD":
+            continue
+        unit = str(entry.get("unit") or "").casefold()
+        if "per m " not in f"{unit} " or "token" not in unit:
+            continue  # per audio minute, per step, per tile...: not a token price
+        side = "output" if "output" in unit else "input"
+        prices.setdefault(side, _price(entry.get("price")))
+    return prices.get("input"), prices.get("output")
 
 
 def parse_cloudflare(record: dict) -> UpstreamModel:
@@ -205,22 +341,288 @@ def parse_cloudflare(record: dict) -> UpstreamModel:
         for p in record.get("properties") or []
         if isinstance(p, dict)
     }
-    task = str((record.get("task") or {}).get("name") or "").lower()
-    if "embedding" in task:
-        modality = "embedding"
-    elif "text-to-image" in task or "image generation" in task:
-        modality = "image"
-    elif "speech" in task or "audio" in task:
-        modality = "audio"
-    elif "image-to-text" in task or "vision" in task:
-        modality = "multimodal"
-    else:
-        modality = "text"
-    context = _int(properties.get("max_total_tokens")) or _int(properties.get("context_window"))
+    task = (record.get("task") or {}).get("name")
+    model_id = record.get("name")
+    input_price, output_price = _cloudflare_prices(properties.get("price"))
     return UpstreamModel(
         # `name` is the model id (@cf/meta/...); `description` is prose and never a name.
-        model_id=record.get("name"),
-        context_length=context,
-        modality=modality,
+        model_id=model_id,
+        context_length=_context(properties.get("context_window"), properties.get("max_total_tokens")),
+        input_price_per_mtok=input_price,
+        output_price_per_mtok=output_price,
+        modality=_modality(modality_from_type(task), model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_together(record: dict) -> UpstreamModel:
+    """Together: a bare array; `type` is chat, language, embedding, image, rerank...; prices USD per 1M."""
+    pricing = record.get("pricing") or {}
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("display_name"),
+        context_length=_context(record.get("context_length")),
+        input_price_per_mtok=_price(pricing.get("input")),
+        output_price_per_mtok=_price(pricing.get("output")),
+        modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_fireworks(record: dict) -> UpstreamModel:
+    """Fireworks: ids are account paths ("accounts/fireworks/models/llama-v3p1-8b-instruct"); no prices."""
+    model_id = record.get("id")
+    if record.get("supports_image_input"):
+        declared = "multimodal"
+    elif record.get("supports_chat"):
+        declared = "text"
+    else:
+        declared = modality_from_type(record.get("kind"))
+    return UpstreamModel(
+        model_id=model_id,
+        context_length=_context(record.get("context_length")),
+        modality=_modality(declared, model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_huggingface(record: dict) -> UpstreamModel:
+    """Hugging Face router: context and prices are per serving provider; the catalog takes the live ones.
+
+    Context is the largest a live provider serves; prices are those of the provider with the lowest input
+    price (USD per 1M), the one a price-routed request would reach.
+    """
+    arch = record.get("architecture") or {}
+    providers = [p for p in record.get("providers") or [] if isinstance(p, dict)]
+    live = [p for p in providers if p.get("status", "live") == "live"] or providers
+    contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
+    priced = [
+        (_price((p.get("pricing") or {}).get("input")), _price((p.get("pricing") or {}).get("output")))
+        for p in live
+        if isinstance(p.get("pricing"), dict)
+    ]
+    priced = [pair for pair in priced if pair[0] is not None]
+    cheapest = min(priced, default=(None, None), key=lambda pair: (pair[0], pair[1] or 0.0))
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        context_length=max(contexts, default=None),
+        input_price_per_mtok=cheapest[0],
+        output_price_per_mtok=cheapest[1],
+        modality=_modality(
+            modality_from_io(arch.get("input_modalities"), arch.get("output_modalities")),
+            modality_from_type(record.get("pipeline_tag")),
+            model_id=model_id,
+        ),
+        is_free=bool(live) and all(p.get("is_free") for p in live),
+        upstream=record,
+    )
+
+
+NOVITA_PRICE_UNIT = Decimal("0.0001")  # Novita prices are in 0.0001 USD per 1M tokens (630 = $0.063)
+
+
+def parse_novita(record: dict) -> UpstreamModel:
+    """Novita: `title` repeats the id; `context_size`; prices in units of 0.0001 USD per 1M tokens."""
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        name=record.get("title"),
+        context_length=_context(record.get("context_size")),
+        input_price_per_mtok=_price(record.get("input_token_price_per_m"), NOVITA_PRICE_UNIT),
+        output_price_per_mtok=_price(record.get("output_token_price_per_m"), NOVITA_PRICE_UNIT),
+        modality=_modality(modality_from_type(record.get("model_type")), model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_chutes(record: dict) -> UpstreamModel:
+    """Chutes: `max_model_len`; `price.usd` is one rate in USD per 1M tokens for input and output alike.
+
+    Newer payloads split it as `price.input.usd` / `price.output.usd`; both shapes are read.
+    """
+    price = record.get("price") or {}
+    model_id = record.get("id")
+    if isinstance(price.get("input"), dict) or isinstance(price.get("output"), dict):
+        input_price = _price((price.get("input") or {}).get("usd"))
+        output_price = _price((price.get("output") or {}).get("usd"))
+    else:
+        input_price = output_price = _price(price.get("usd"))
+    return UpstreamModel(
+        model_id=model_id,
+        context_length=_context(record.get("max_model_len"), record.get("context_length")),
+        input_price_per_mtok=input_price,
+        output_price_per_mtok=output_price,
+        modality=_modality(modality_from_io(record.get("input_modalities"), record.get("output_modalities")),
+                           model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_fal(record: dict) -> UpstreamModel:
+    """fal: `endpoint_id` is the id, `metadata.display_name` the name, `metadata.category` the modality."""
+    meta = record.get("metadata") or {}
+    model_id = record.get("endpoint_id")
+    category = meta.get("category")
+    declared = modality_from_type(category)
+    if category and "-to-" in str(category):
+        # "image-to-video", "text-to-speech": what a model produces is what it is.
+        declared = modality_from_type(str(category).split("-to-", 1)[1]) or declared
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=meta.get("display_name"),
+        modality=_modality(declared, model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_vercel(record: dict) -> UpstreamModel:
+    """Vercel AI Gateway: `name`, `context_window`, `type` (language, embedding, image); USD per token strings."""
+    pricing = record.get("pricing") or {}
+    model_id = record.get("id")
+    declared = modality_from_type(record.get("type"))
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("name"),
+        context_length=_context(record.get("context_window")),
+        input_price_per_mtok=_price(pricing.get("input"), PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_price(pricing.get("output"), PER_TOKEN_TO_PER_MTOK),
+        modality=_modality(declared, model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_helicone(record: dict) -> UpstreamModel:
+    """Helicone's public model registry: `name`, `contextLength`, declared input/output modalities."""
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("name"),
+        context_length=_context(record.get("contextLength")),
+        modality=_modality(modality_from_io(record.get("inputModalities"), record.get("outputModalities")),
+                           model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_cohere(record: dict) -> UpstreamModel:
+    """Cohere: `name` is the id; `endpoints` (chat, embed, rerank, classify) says what a model does."""
+    model_id = record.get("name")
+    endpoints = [str(e) for e in record.get("endpoints") or [] if isinstance(e, str)]
+    declared = None
+    for endpoint, modality in (("embed", "embedding"), ("rerank", "rerank"), ("classify", "moderation"),
+                               ("chat", "text"), ("generate", "text")):
+        if endpoint in endpoints:
+            declared = modality
+            break
+    return UpstreamModel(
+        model_id=model_id,
+        context_length=_context(record.get("context_length")),
+        modality=_modality(declared, model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_sybil(record: dict) -> UpstreamModel:
+    """Sybil: OpenRouter-style `name`, top-level `input_modalities`/`output_modalities`, USD per token."""
+    pricing = record.get("pricing") or {}
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        name=record.get("name"),
+        context_length=_context(record.get("context_length")),
+        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        modality=_modality(modality_from_io(record.get("input_modalities"), record.get("output_modalities")),
+                           model_id=model_id),
+        is_free=isinstance(model_id, str) and model_id.endswith(":free"),
+        upstream=record,
+    )
+
+
+def parse_onerouter(record: dict) -> UpstreamModel:
+    """OneRouter: `display_name`, `context_length`; `min_prompt_price`/`min_completion_price` in USD per 1M."""
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("display_name"),
+        context_length=_context(record.get("context_length")),
+        input_price_per_mtok=_price(record.get("min_prompt_price")),
+        output_price_per_mtok=_price(record.get("min_completion_price")),
+        modality=_modality(modality_from_io(record.get("input_modalities"), record.get("output_modalities")),
+                           modality_from_type(record.get("category_type")), model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_anannas(record: dict) -> UpstreamModel:
+    """Anannas: `name`, `context_length` (`context_window` in the detailed form), USD per token strings."""
+    pricing = record.get("pricing") or {}
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        name=record.get("name"),
+        context_length=_context(record.get("context_length"), record.get("context_window")),
+        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        modality=_modality(modality_from_type(*(record.get("capabilities") or [])), model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_per_mtok_fields(record: dict) -> UpstreamModel:
+    """CanopyWave: `context_size`, `input_token_price_per_m`/`output_token_price_per_m` in USD per 1M."""
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("display_name"),
+        context_length=_context(record.get("context_size"), record.get("context_length")),
+        input_price_per_mtok=_price(record.get("input_token_price_per_m")),
+        output_price_per_mtok=_price(record.get("output_token_price_per_m")),
+        modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
+        upstream=record,
+    )
+
+
+def _comma_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def parse_aihubmix(record: dict) -> UpstreamModel:
+    """AIHubMix: `model_id`; `types` and `input_modalities` are comma-separated strings.
+
+    Its docs label `pricing.input`/`output` USD per 1K tokens, but the values are USD per 1M (gpt-5 at
+    1.25 / 10, OpenAI's per-1M list price); they are read as per 1M.
+    """
+    pricing = record.get("pricing") or {}
+    model_id = record.get("model_id")
+    types = _comma_list(record.get("types"))
+    declared = modality_from_type(*types)
+    if declared == "text":
+        declared = modality_from_io(_comma_list(record.get("input_modalities")), ["text"])
+    return UpstreamModel(
+        model_id=model_id,
+        context_length=_context(record.get("context_length")),
+        input_price_per_mtok=_price(pricing.get("input")),
+        output_price_per_mtok=_price(pricing.get("output")),
+        modality=_modality(declared, model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_static(record: dict) -> UpstreamModel:
+    """A static catalog file kept in the repo (`name`, `context_length`, `pricing` USD per token strings)."""
+    pricing = record.get("pricing") or {}
+    model_id = record.get("id")
+    return UpstreamModel(
+        model_id=model_id,
+        display_name=record.get("name"),
+        context_length=_context(record.get("context_length")),
+        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
         upstream=record,
     )

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Any, Callable
 
 from . import parsers
-
-Pagination = Literal["none", "google_page_token", "anthropic_after_id", "cloudflare_page"]
+from .pagination import AfterId, Cursor, LinkHeader, NoPagination, PageNumber, PageToken, Pagination
 
 
 @dataclass(frozen=True)
@@ -34,16 +33,46 @@ class ProviderSpec:
     base_url: str
     path: str
     parse: parsers.Parser
-    items_key: str | None  # where the list is in the body; None for a bare JSON array
+    items_key: str | None  # where the list is in the body ("data", "data.models"); None for a bare array
     auth: Auth | None = None
-    pagination: Pagination = "none"
-    page_size: int = 100
+    pagination: Pagination = NoPagination()
     headers: dict[str, str] = field(default_factory=dict)
     path_params_env: dict[str, str] = field(default_factory=dict)  # {placeholder: env var}
     recorded: str = ""  # payload file in modelsync_pipeline/recorded/
     # A documented drop of records that are not sellable models; None keeps everything.
     keep: Callable[[dict], bool] | None = None
     keep_rule: str = "keep every record"
+    # When a provider lists one id several times (Morpheus: one entry per on-chain registration), the record
+    # with the largest value of this field is the model; None leaves duplicates to the checks (blocked).
+    duplicates_keep_largest: str | None = None
+    # A provider with no list API: its catalog is a file kept in the repo (modelsync_pipeline/static/),
+    # served through the same client in every mode; README says how to refresh it.
+    static: bool = False
+    price_unit: str = "none listed"  # the provider's own price unit, before conversion to USD per 1M
+    name_source: str = "derived from id"
+
+    def items_in(self, body: Any) -> Any:
+        """The value at `items_key` in a decoded body (the body itself for a bare array); None if absent."""
+        if self.items_key is None:
+            return body
+        for key in self.items_key.split("."):
+            if not isinstance(body, dict):
+                return None
+            body = body.get(key)
+        return body
+
+    def envelope(self, items: list, fields: dict) -> Any:
+        """A body holding `items` at `items_key`, beside `fields` (the inverse of `items_in`)."""
+        if self.items_key is None:
+            return items
+        *outer, last = self.items_key.split(".")
+        body = dict(fields)
+        node = body
+        for key in outer:
+            node[key] = dict(node.get(key) or {}) if isinstance(node.get(key), dict) else {}
+            node = node[key]
+        node[last] = items
+        return body
 
     @property
     def asset_name(self) -> str:
@@ -68,6 +97,8 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="OPENROUTER_API_KEY", required=False),  # the list is public
         recorded="openrouter.json",
+        price_unit="USD per token (strings)",
+        name_source="`name` (\"Company: Model (free)\")",
     ),
     ProviderSpec(
         slug="deepinfra",
@@ -78,6 +109,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="DEEPINFRA_API_KEY"),
         recorded="deepinfra.json",
+        price_unit="USD per 1M tokens",
     ),
     ProviderSpec(
         slug="cerebras",
@@ -119,9 +151,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         parse=parsers.parse_google,
         items_key="models",
         auth=Auth(env_var="GOOGLE_API_KEY", header="x-goog-api-key", prefix=""),
-        pagination="google_page_token",
-        page_size=50,
+        pagination=PageToken(page_size=50),
         recorded="google-gemini.json",
+        name_source="`displayName`",
     ),
     ProviderSpec(
         slug="anthropic",
@@ -132,9 +164,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="ANTHROPIC_API_KEY", header="x-api-key", prefix=""),
         headers={"anthropic-version": "2023-06-01"},
-        pagination="anthropic_after_id",
-        page_size=100,
+        pagination=AfterId(page_size=100),
         recorded="anthropic.json",
+        name_source="`display_name`",
     ),
     ProviderSpec(
         slug="openai",
@@ -155,6 +187,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="MISTRAL_API_KEY"),
         recorded="mistral.json",
+        name_source="derived from id (`name` is an id)",
     ),
     ProviderSpec(
         slug="cloudflare-workers-ai",
@@ -164,11 +197,285 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         parse=parsers.parse_cloudflare,
         items_key="result",
         auth=Auth(env_var="CLOUDFLARE_API_TOKEN"),
-        pagination="cloudflare_page",
-        page_size=100,
+        pagination=PageNumber(page_size=100),
         path_params_env={"account_id": "CLOUDFLARE_ACCOUNT_ID"},
-        recorded="cloudflare-workers-ai.json",
+        recorded="cloudflare-workers-ai_2026-08.json",
+        price_unit="USD per 1M tokens (`price` property, per-token units only)",
+        name_source="derived from `name` (the `@cf/...` id; never `description`)",
+    ),
+    ProviderSpec(
+        slug="together",
+        display_name="Together AI",
+        base_url="https://api.together.xyz/v1",
+        path="/models",
+        parse=parsers.parse_together,
+        items_key=None,
+        auth=Auth(env_var="TOGETHER_API_KEY"),
+        recorded="together.constructed.json",
+        price_unit="USD per 1M tokens",
+        name_source="`display_name`",
+    ),
+    ProviderSpec(
+        slug="fireworks",
+        display_name="Fireworks AI",
+        base_url="https://api.fireworks.ai/inference/v1",
+        path="/models",
+        parse=parsers.parse_fireworks,
+        items_key="data",
+        auth=Auth(env_var="FIREWORKS_API_KEY"),
+        recorded="fireworks.constructed.json",
+        name_source="derived from id (`accounts/fireworks/models/<id>`, \"p\" for \".\")",
+    ),
+    ProviderSpec(
+        slug="xai",
+        display_name="xAI",
+        base_url="https://api.x.ai/v1",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="XAI_API_KEY"),
+        recorded="xai.json",
+    ),
+    ProviderSpec(
+        slug="huggingface",
+        display_name="Hugging Face Inference Providers",
+        base_url="https://router.huggingface.co/v1",
+        path="/models",
+        parse=parsers.parse_huggingface,
+        items_key="data",
+        auth=Auth(env_var="HF_TOKEN", required=False),  # the router's list is public
+        pagination=LinkHeader(page_size=1000),
+        recorded="huggingface.json",
+        price_unit="USD per 1M tokens (per serving provider; the cheapest live one)",
+        name_source="derived from id (last segment)",
+    ),
+    ProviderSpec(
+        slug="featherless",
+        display_name="Featherless AI",
+        base_url="https://api.featherless.ai/v1",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="FEATHERLESS_API_KEY", required=False),
+        recorded="featherless.json",
+        keep=lambda record: record.get("available_on_current_plan") is not False,
+        keep_rule="drop records with available_on_current_plan == false (calling them answers 403)",
+        name_source="derived from id (`name` repeats the id)",
+    ),
+    ProviderSpec(
+        slug="novita",
+        display_name="Novita AI",
+        base_url="https://api.novita.ai/v3/openai",
+        path="/models",
+        parse=parsers.parse_novita,
+        items_key="data",
+        auth=Auth(env_var="NOVITA_API_KEY"),
+        recorded="novita.json",
+        price_unit="0.0001 USD per 1M tokens (`input_token_price_per_m`)",
+        name_source="derived from id (`title` repeats the id)",
+    ),
+    ProviderSpec(
+        slug="zai",
+        display_name="Z.ai",
+        base_url="https://api.z.ai/api/paas/v4",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="ZAI_API_KEY"),
+        recorded="zai.constructed.json",
+    ),
+    ProviderSpec(
+        slug="chutes",
+        display_name="Chutes",
+        base_url="https://llm.chutes.ai/v1",
+        path="/models",
+        parse=parsers.parse_chutes,
+        items_key="data",
+        auth=Auth(env_var="CHUTES_API_KEY", required=False),
+        recorded="chutes.json",
+        price_unit="USD per 1M tokens (`price.usd`, one rate for input and output)",
+    ),
+    ProviderSpec(
+        slug="fal",
+        display_name="fal",
+        base_url="https://api.fal.ai/v1",
+        path="/models",
+        parse=parsers.parse_fal,
+        items_key="models",
+        auth=Auth(env_var="FAL_KEY", prefix="Key "),
+        pagination=Cursor(page_size=100),
+        recorded="fal.json",
+        keep=lambda record: (record.get("metadata") or {}).get("category") != "training",
+        keep_rule="drop records whose metadata.category is training (fine-tuning jobs, not models)",
+        name_source="`metadata.display_name`",
+    ),
+    ProviderSpec(
+        slug="vercel-ai-gateway",
+        display_name="Vercel AI Gateway",
+        base_url="https://ai-gateway.vercel.sh/v1",
+        path="/models",
+        parse=parsers.parse_vercel,
+        items_key="data",
+        auth=Auth(env_var="AI_GATEWAY_API_KEY", required=False),  # the list is public
+        recorded="vercel-ai-gateway.constructed.json",
+        price_unit="USD per token (strings)",
+        name_source="`name`",
+    ),
+    ProviderSpec(
+        slug="helicone",
+        display_name="Helicone",
+        base_url="https://jawn.helicone.ai/v1/public/model-registry",
+        path="/models",
+        parse=parsers.parse_helicone,
+        items_key="data.models",
+        recorded="helicone.constructed.json",
+        name_source="`name`",
+    ),
+    ProviderSpec(
+        slug="alibaba",
+        display_name="Alibaba Cloud Model Studio",
+        base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="DASHSCOPE_API_KEY"),
+        recorded="alibaba.constructed.json",
+    ),
+    ProviderSpec(
+        slug="clarifai",
+        display_name="Clarifai",
+        base_url="https://api.clarifai.com/v2/ext/openai/v1",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="CLARIFAI_PAT"),
+        recorded="clarifai.json",
+        name_source="derived from id (`<user>/<app>/models/<model>`)",
+    ),
+    ProviderSpec(
+        slug="aihubmix",
+        display_name="AIHubMix",
+        base_url="https://aihubmix.com/api/v1",
+        path="/models",
+        parse=parsers.parse_aihubmix,
+        items_key="data",
+        auth=Auth(env_var="AIHUBMIX_API_KEY", required=False),  # the priced list is public
+        recorded="aihubmix.json",
+        price_unit="USD per 1M tokens (docs say per 1K; the values are per 1M)",
+        name_source="derived from `model_id`",
+    ),
+    ProviderSpec(
+        slug="google-vertex",
+        display_name="Google Vertex AI",
+        base_url="https://us-central1-aiplatform.googleapis.com/v1beta1",
+        path="/publishers/google/models",
+        parse=parsers.parse_google_vertex,
+        items_key="publisherModels",
+        auth=Auth(env_var="GOOGLE_VERTEX_ACCESS_TOKEN"),
+        pagination=PageToken(page_size=100),
+        recorded="google-vertex.constructed.json",
+        name_source="derived from `name` (`publishers/google/models/<id>`)",
+    ),
+    ProviderSpec(
+        slug="cohere",
+        display_name="Cohere",
+        base_url="https://api.cohere.com/v1",
+        path="/models",
+        parse=parsers.parse_cohere,
+        items_key="models",
+        auth=Auth(env_var="CO_API_KEY"),
+        pagination=PageToken(size_param="page_size", token_param="page_token", next_field="next_page_token",
+                             page_size=100),
+        recorded="cohere.constructed.json",
+        name_source="derived from `name` (an id)",
+    ),
+    ProviderSpec(
+        slug="near",
+        display_name="NEAR AI Cloud",
+        base_url="https://cloud-api.near.ai/v1",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="NEARAI_API_KEY"),
+        recorded="near.constructed.json",
+    ),
+    ProviderSpec(
+        slug="sybil",
+        display_name="Sybil",
+        base_url="https://api.sybil.com/v1",
+        path="/models",
+        parse=parsers.parse_sybil,
+        items_key="data",
+        auth=Auth(env_var="SYBIL_API_KEY", required=False),
+        recorded="sybil.json",
+        price_unit="USD per token (strings)",
+        name_source="`name` (\"Company: Model\"), else derived from id",
+    ),
+    ProviderSpec(
+        slug="onerouter",
+        display_name="OneRouter",
+        base_url="https://llm.onerouter.pro/v1",
+        path="/models",
+        parse=parsers.parse_onerouter,
+        items_key="data",
+        auth=Auth(env_var="ONEROUTER_API_KEY", required=False),  # the catalog answers without a key
+        recorded="onerouter.json",
+        keep=lambda record: not record.get("is_display_only")
+        and str(record.get("category_type", "LLM")).casefold() == "llm",
+        keep_rule="drop is_display_only records and category_type other than LLM",
+        price_unit="USD per 1M tokens (`min_prompt_price`, the lowest across upstreams)",
+        name_source="`display_name`, else derived from id (`model@version`)",
+    ),
+    ProviderSpec(
+        slug="anannas",
+        display_name="Anannas AI",
+        base_url="https://api.anannas.ai/v1",
+        path="/models",
+        parse=parsers.parse_anannas,
+        items_key="data",
+        auth=Auth(env_var="ANANNAS_API_KEY"),
+        recorded="anannas.json",
+        price_unit="USD per token (strings)",
+        name_source="`name`, else derived from id",
+    ),
+    ProviderSpec(
+        slug="morpheus",
+        display_name="Morpheus",
+        base_url="https://api.mor.org/api/v1",
+        path="/models",
+        parse=parsers.parse_openai_compatible,
+        items_key="data",
+        auth=Auth(env_var="MORPHEUS_API_KEY", required=False),
+        recorded="morpheus.json",
+        keep=lambda record: str(record.get("modelType", "LLM")).casefold() == "llm",
+        keep_rule="drop records whose modelType is not LLM; an id registered twice keeps its newest registration",
+        duplicates_keep_largest="created",
+    ),
+    ProviderSpec(
+        slug="canopywave",
+        display_name="CanopyWave",
+        base_url="https://inference.canopywave.io/v1",
+        path="/models",
+        parse=parsers.parse_per_mtok_fields,
+        items_key="data",
+        auth=Auth(env_var="CANOPYWAVE_API_KEY"),
+        recorded="canopywave.json",
+        price_unit="USD per 1M tokens (`input_token_price_per_m`)",
+        name_source="`display_name`, else derived from id",
+    ),
+    ProviderSpec(
+        slug="simplismart",
+        display_name="Simplismart",
+        base_url="https://api.simplismart.live/v1",
+        path="/models",
+        parse=parsers.parse_static,
+        items_key="data",
+        recorded="simplismart.json",
+        static=True,
+        price_unit="USD per token (strings, in the static file)",
+        name_source="`name` (static catalog file)",
     ),
 )
+
 
 PROVIDERS_BY_SLUG: dict[str, ProviderSpec] = {spec.slug: spec for spec in PROVIDERS}

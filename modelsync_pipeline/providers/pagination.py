@@ -1,0 +1,249 @@
+"""How each provider pages its model list: one definition per style, used by both sides of the wire.
+
+A style says which parameters the first request carries, how the client finds the next page from a
+response (`next_page`), and how a server cuts a full list into pages for a request (`serve`). The real
+`ProviderClient` uses the first two; `ReplayTransport` and the test tooling's fake provider server use
+`serve`, so replayed pagination cannot drift from what the client expects: a style is written once.
+
+A style that cannot make sense of a response raises `PaginationError` with the reason; the client turns it
+into a `ProviderFetchError` at step `paginate`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+import httpx
+
+
+class PaginationError(ValueError):
+    """The response does not say where the next page is, in the way this style expects."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a server answers to one page request: the items, envelope fields beside them, and headers."""
+
+    items: list
+    fields: dict
+    headers: dict
+
+
+@dataclass(frozen=True)
+class NextPage:
+    """Where the client goes next: new query parameters, or an absolute URL the provider handed out."""
+
+    params: dict | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class NoPagination:
+    """One request returns the whole list."""
+
+    page_size: int = 0
+
+    def describe(self) -> str:
+        return "none"
+
+    def first_params(self) -> dict:
+        return {}
+
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+        return None
+
+    def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
+        return Page(items, {}, {})
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise PaginationError(f"query parameter {name}={value!r} is not an integer") from None
+    if number < 0:
+        raise PaginationError(f"query parameter {name}={value!r} is negative")
+    return number
+
+
+@dataclass(frozen=True)
+class PageToken:
+    """An opaque token in the body names the next page (Google, Vertex, Cohere); absent on the last page."""
+
+    size_param: str = "pageSize"
+    token_param: str = "pageToken"
+    next_field: str = "nextPageToken"
+    page_size: int = 50
+
+    def describe(self) -> str:
+        return f"`{self.token_param}` / `{self.next_field}`"
+
+    def first_params(self) -> dict:
+        return {self.size_param: self.page_size}
+
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+        token = body.get(self.next_field) if isinstance(body, dict) else None
+        if not token:
+            return None
+        if token == params.get(self.token_param):
+            raise PaginationError(f"{self.next_field} {token!r} repeats the token of the page just read")
+        return NextPage(params={**params, self.token_param: token})
+
+    def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
+        size = _int_param(query, self.size_param, self.page_size) or self.page_size
+        start = _int_param(query, self.token_param, 0)
+        fields = {self.next_field: str(start + size)} if start + size < len(items) else {}
+        return Page(items[start : start + size], fields, {})
+
+
+@dataclass(frozen=True)
+class AfterId:
+    """Anthropic: `has_more` and `last_id` in the body; the next request asks for ids after `last_id`."""
+
+    limit_param: str = "limit"
+    after_param: str = "after_id"
+    page_size: int = 100
+
+    def describe(self) -> str:
+        return f"`{self.after_param}` / `has_more`"
+
+    def first_params(self) -> dict:
+        return {self.limit_param: self.page_size}
+
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+        if not (isinstance(body, dict) and body.get("has_more")):
+            return None
+        last_id = body.get("last_id")
+        if not last_id:
+            raise PaginationError("has_more is true but last_id is missing")
+        if last_id == params.get(self.after_param):
+            raise PaginationError(f"last_id {last_id!r} did not advance")
+        return NextPage(params={**params, self.after_param: last_id})
+
+    def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
+        size = _int_param(query, self.limit_param, self.page_size) or self.page_size
+        start = 0
+        if after := query.get(self.after_param):
+            ids = [item.get("id") if isinstance(item, dict) else None for item in items]
+            start = ids.index(after) + 1 if after in ids else len(items)
+        chunk = items[start : start + size]
+        first = chunk[0].get("id") if chunk and isinstance(chunk[0], dict) else None
+        last = chunk[-1].get("id") if chunk and isinstance(chunk[-1], dict) else None
+        return Page(chunk, {"has_more": start + size < len(items), "first_id": first, "last_id": last}, {})
+
+
+@dataclass(frozen=True)
+class PageNumber:
+    """Cloudflare: numbered pages; `result_info.total_count` says how many there are in all."""
+
+    page_param: str = "page"
+    size_param: str = "per_page"
+    page_size: int = 100
+
+    def describe(self) -> str:
+        return f"`{self.page_param}` / `{self.size_param}`"
+
+    def first_params(self) -> dict:
+        return {self.size_param: self.page_size, self.page_param: 1}
+
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+        number = int(params.get(self.page_param, 1))
+        info = (body.get("result_info") if isinstance(body, dict) else None) or {}
+        total = info.get("total_count")
+        if not items or len(items) < self.page_size:
+            return None
+        if isinstance(total, int) and not isinstance(total, bool) and number * self.page_size >= total:
+            return None
+        return NextPage(params={**params, self.page_param: number + 1})
+
+    def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
+        size = _int_param(query, self.size_param, self.page_size) or self.page_size
+        number = max(1, _int_param(query, self.page_param, 1))
+        chunk = items[(number - 1) * size : number * size]
+        info = {"page": number, "per_page": size, "count": len(chunk), "total_count": len(items)}
+        return Page(chunk, {"success": True, "errors": [], "messages": [], "result_info": info}, {})
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """fal: `next_cursor` and `has_more` in the body; the next request passes the cursor back."""
+
+    limit_param: str = "limit"
+    cursor_param: str = "cursor"
+    next_field: str = "next_cursor"
+    page_size: int = 100
+
+    def describe(self) -> str:
+        return f"`{self.cursor_param}` / `{self.next_field}`"
+
+    def first_params(self) -> dict:
+        return {self.limit_param: self.page_size}
+
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+        if not isinstance(body, dict) or not body.get("has_more"):
+            return None
+        cursor = body.get(self.next_field)
+        if not cursor:
+            raise PaginationError(f"has_more is true but {self.next_field} is missing")
+        if cursor == params.get(self.cursor_param):
+            raise PaginationError(f"{self.next_field} {cursor!r} did not advance")
+        return NextPage(params={**params, self.cursor_param: cursor})
+
+    def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
+        size = _int_param(query, self.limit_param, self.page_size) or self.page_size
+        start = _int_param(query, self.cursor_param, 0)
+        more = start + size < len(items)
+        return Page(items[start : start + size], {"next_cursor": str(start + size) if more else None, "has_more": more}, {})
+
+
+_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')
+
+
+def next_link(header: str | None) -> str | None:
+    """The `rel="next"` target of an RFC 8288 Link header, or None."""
+    for target, rel in _LINK.findall(header or ""):
+        if "next" in rel.split():
+            return target
+    return None
+
+
+@dataclass(frozen=True)
+class LinkHeader:
+    """Hugging Face: the response's `Link: <url>; rel="next"` header is the next page's full URL."""
+
+    limit_param: str = "limit"
+    cursor_param: str = "cursor"
+    page_size: int = 1000
+
+    def describe(self) -> str:
+        return '`Link: <…>; rel="next"` header'
+
+    def first_params(self) -> dict:
+        return {self.limit_param: self.page_size}
+
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+        target = next_link(response.headers.get("Link"))
+        if not target:
+            return None
+        url = response.url.join(target)
+        if url == response.url:
+            raise PaginationError(f"Link rel=next points at the page just read ({url.copy_with(query=None)})")
+        return NextPage(url=str(url))
+
+    def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
+        size = _int_param(query, self.limit_param, self.page_size) or self.page_size
+        start = _int_param(query, self.cursor_param, 0)
+        headers = {}
+        if start + size < len(items):
+            following = {**query, self.limit_param: str(size), self.cursor_param: str(start + size)}
+            headers["Link"] = f'<{url.copy_with(query=urlencode(following).encode())}>; rel="next"'
+        return Page(items[start : start + size], {}, headers)
+
+
+Pagination = NoPagination | PageToken | AfterId | PageNumber | Cursor | LinkHeader
