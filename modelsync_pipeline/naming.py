@@ -87,7 +87,7 @@ _BRACKETED_RELEASE_STAGES = {
 _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legacy", "deprecated"}
 
 _BRAND_SPELLINGS = {
-    "ai": "AI", "api": "API", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
+    "ai": "AI", "api": "API", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
     "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
     "embeddinggemma": "EmbeddingGemma",
     "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",
@@ -95,7 +95,7 @@ _BRAND_SPELLINGS = {
     "internvl": "InternVL", "it": "IT", "kimi": "Kimi", "learnlm": "LearnLM", "lfm": "LFM", "llama": "Llama",
     "llava": "LLaVA", "minilm": "MiniLM", "minimax": "MiniMax", "ministral": "Ministral", "mistral": "Mistral",
     "mixtral": "Mixtral", "moe": "MoE", "nemotron": "Nemotron", "nvidia": "NVIDIA", "ocr": "OCR",
-    "openai": "OpenAI", "oss": "OSS", "palm": "PaLM", "phi": "Phi", "pixtral": "Pixtral", "qwen": "Qwen",
+    "openai": "OpenAI", "openrouter": "OpenRouter", "oss": "OSS", "palm": "PaLM", "phi": "Phi", "pixtral": "Pixtral", "qwen": "Qwen",
     "qwq": "QwQ", "r1": "R1", "sdxl": "SDXL", "sonar": "Sonar", "tts": "TTS", "vit": "ViT", "vl": "VL",
     "whisper": "Whisper", "wizardlm": "WizardLM",
 }
@@ -110,7 +110,17 @@ _SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d
 _VERSION_TOKEN = re.compile(r"v\d+(?:\.\d+)*")
 _O_SERIES_TOKEN = re.compile(r"o\d+")
 _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
-_FIREWORKS_VERSION_TOKEN = re.compile(r"(v?\d+)p(\d+)")  # Fireworks writes "v3p1" for v3.1
+# Fireworks writes a version's dot as "p" wherever it stands: "v3p1", "qwen2p5", "glm-4p5v", "0p6b".
+_P_FOR_DOT = re.compile(r"(?<=\d)p(?=\d)")
+_SINGLE_DIGIT = re.compile(r"\d")
+_V_VERSION = re.compile(r"v\d+", re.I)
+_VERSION_GLUED_TO_NAME = re.compile(r"v\d+|[a-z]{2,}\d", re.I)  # "v0", "qwen2": a single digit may follow
+_YEAR = re.compile(r"(?:19|20)\d\d")
+# Read letter by letter: a short token with no vowel ("xyz", "lfm", "mpt", "rwkv"); a "y" at the end of a
+# longer token is a vowel ("sky", "fly"), so those stay words.
+_ACRONYM = re.compile(r"(?![a-z]*y$)[b-df-hj-np-tv-z]{2,5}", re.I)
+_PATH_TOKEN = re.compile(r"\S*/\S*")
+_ID_PATH_SEGMENT = re.compile(r"@?[a-z][a-z._-]*")  # "meta-llama", "@cf": lower-case org parts, no digits to lose
 _MONTHS = {f"{m:02d}" for m in range(1, 13)}
 _DAYS = {f"{d:02d}" for d in range(1, 32)}
 
@@ -154,11 +164,26 @@ def _truncate_at_word_boundary(text: str, limit: int) -> str:
     return text[:cut].rstrip()
 
 
+def _without_doubled_words(text: str) -> str:
+    """ "Llama Llama 3" -> "Llama 3": a word never follows itself (compared case-insensitively)."""
+    words: list[str] = []
+    for word in text.split(" "):
+        # Only words with letters: "0 0" may be two numbers that tell models apart.
+        if words and word.casefold() == words[-1].casefold() and any(c.isalpha() for c in word):
+            continue
+        words.append(word)
+    return " ".join(words)
+
+
 def _finish(text: str, steps: list[str]) -> str:
-    """Whitespace, edge punctuation, length and NFC, repeated until stable so a second pass changes nothing."""
+    """Whitespace, edge punctuation, doubled words, length and NFC, repeated until stable (idempotent)."""
     for _ in range(4):
         before = text
         text = _collapse_whitespace(text)
+        undoubled = _without_doubled_words(text)
+        if undoubled != text:
+            _add_step(steps, "drop_doubled_word")
+        text = undoubled
         trimmed = text.strip(_EDGE_PUNCTUATION)
         if trimmed != text.strip():
             _add_step(steps, "trim_edge_punctuation")
@@ -236,6 +261,23 @@ def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
     return text
 
 
+def _without_path_characters(text: str, steps: list[str]) -> str:
+    """A name never carries "/" or "@". An id path keeps its last segment ("meta-llama/Llama-3 Chat" ->
+    "Llama-3 Chat"); a "/" between digits is a date or fraction ("07/11" -> "07-11"); any other "/" or "@"
+    ("Text/Image") becomes a space."""
+    def path_or_words(match: re.Match) -> str:
+        token = re.sub(r"(?<=\d)/(?=\d)", "-", match.group(0))
+        segments = [seg for seg in token.split("/") if seg]
+        if len(segments) > 1 and all(_ID_PATH_SEGMENT.fullmatch(seg) for seg in segments[:-1]):
+            return segments[-1]
+        return " ".join(segments) if segments else " "
+
+    cleaned = _PATH_TOKEN.sub(path_or_words, text).replace("@", " ")
+    if cleaned != text:
+        _add_step(steps, "drop_id_path")
+    return cleaned
+
+
 def _read_plain_word_attributes(text: str, attrs: dict) -> None:
     for word in text.casefold().split():
         if attrs["release_stage"] is None and word in _PLAIN_WORD_RELEASE_STAGES:
@@ -265,6 +307,7 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
 
     text = _strip_company_prefix(text, steps)
     text = _flatten_brackets(text, steps, attrs)
+    text = _without_path_characters(text, steps)
     neutralised = _COLON_BEFORE_SPACE.sub(" - ", text)
     if neutralised != text:
         _add_step(steps, "neutralise_colon")
@@ -285,9 +328,20 @@ def _last_id_segment(model_id: str) -> str:
     return segments[-1].strip() if segments else model_id.strip()
 
 
+# Bedrock-style namespaces: "mistral.mixtral-8x7b", "amazon.titan-text" (a dot between two letters).
+_NAMESPACE_PREFIX = re.compile(r"^(?:[a-z][a-z0-9-]*\.(?=[a-z]))+")
+
+
 def _split_variants(model_id: str) -> tuple[str, list[str]]:
-    base, *variants = _last_id_segment(model_id).split(":")
-    return base, [v for v in variants if v.strip()]
+    """The id's last segment without its namespace, and its ":variant" parts.
+
+    A numeric variant right after a version is its minor part ("v1:0" is v1.0, "20b-1:0" is 1.0).
+    """
+    base, *variants = _NAMESPACE_PREFIX.sub("", _last_id_segment(model_id)).split(":")
+    variants = [v for v in variants if v.strip()]
+    while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
+        base = f"{base}.{variants.pop(0).strip()}"
+    return base, variants
 
 
 def _has_free_variant(model_id: str) -> bool:
@@ -296,14 +350,13 @@ def _has_free_variant(model_id: str) -> bool:
 
 def _split_id_words(text: str) -> list[str]:
     text = re.sub(r"(?<=\d)_(?=\d)", ".", text)  # "Llama-3_1" means 3.1
+    text = _P_FOR_DOT.sub(".", text)
+    text = re.sub(r"(?<=[a-z])\.(?=[a-z])", " ", text, flags=re.I)  # "moonshot.kimi": a dot between letters parts words
     words = []
     for word in re.split(r"(?:[^\w.]|_)+", text):
         word = word.strip(".")
         if not word:
             continue
-        fireworks = _FIREWORKS_VERSION_TOKEN.fullmatch(word)
-        if fireworks:
-            word = f"{fireworks.group(1)}.{fireworks.group(2)}"
         family = re.fullmatch(rf"({'|'.join(_FAMILIES_SPACED_FROM_VERSION)})(\d+(?:\.\d+)*[a-z]?)", word, re.I)
         if family:
             words.extend(family.groups())
@@ -330,12 +383,22 @@ def _join_dates_and_claude_versions(words: list[str]) -> list[str]:
             i += 2
         elif (
             joined
-            and joined[-1].casefold() == "claude"
+            and (joined[-1].isalpha() or _V_VERSION.fullmatch(joined[-1]))
             and len(rest) >= 2
-            and re.fullmatch(r"\d", rest[0])
-            and re.fullmatch(r"\d", rest[1])
+            and _SINGLE_DIGIT.fullmatch(rest[0])
+            and _SINGLE_DIGIT.fullmatch(rest[1])
         ):
-            joined.append(f"{rest[0]}.{rest[1]}")  # "claude-3-5-sonnet" is Claude 3.5
+            # "claude-3-5-sonnet", "family-3-3-70b", "grok-4-1-fast", "v0-3": one version in single digits.
+            run = 2
+            while i + run < len(words) and run < 4 and _SINGLE_DIGIT.fullmatch(words[i + run]):
+                run += 1
+            joined.append(".".join(words[i : i + run]))
+            i += run
+        elif joined and _VERSION_GLUED_TO_NAME.fullmatch(joined[-1]) and _SINGLE_DIGIT.fullmatch(words[i]):
+            joined[-1] = f"{joined[-1]}.{words[i]}"  # "mistral-7b-v0-3" -> v0.3, "qwen2-5-7b" -> Qwen2.5
+            i += 1
+        elif len(rest) >= 2 and rest[0] in _MONTHS and _YEAR.fullmatch(rest[1]):
+            joined.append("-".join(rest[:2]))  # Cohere's "command-a-03-2025": a month and a year
             i += 2
         else:
             joined.append(words[i])
@@ -364,6 +427,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         or _RELEASE_CANDIDATE_TOKEN.fullmatch(low)
     ):
         return low.upper().replace("X", "x")  # "70B", "8x7B", "16E", "FP8", "RC5"
+    if _ACRONYM.fullmatch(low):
+        return low.upper()  # "xyz" -> "XYZ": nobody says a vowel-less token as a word
     return word[:1].upper() + word[1:]
 
 
@@ -383,7 +448,8 @@ def _format_id_words(words: list[str]) -> list[str]:
             i += 2
             continue
         if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():
-            formatted.append(f"{_BRAND_SPELLINGS[low]}-{following}")  # "GPT-4o", "GLM-4.5"
+            version = re.sub(r"(?<=\d)v$", "V", following)  # GLM writes its vision models "GLM-4.5V"
+            formatted.append(f"{_BRAND_SPELLINGS[low]}-{version}")  # "GPT-4o", "GLM-4.5"
             i += 2
             continue
         formatted.append(_format_id_word(words[i], is_first=not formatted, after_deepseek=after_deepseek))
@@ -469,9 +535,8 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
         # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
         # kept as that name, so lineage shows the raw upstream value rather than the id.
-        if cleaned and _looks_like_model_id(cleaned, model_id) and not (
-            not _looks_like_model_id(value, model_id) and cleaned == _derive(model_id)[0]
-        ):
+        raw_is_id = _looks_like_model_id(value, model_id)
+        if raw_is_id or (cleaned and _looks_like_model_id(cleaned, model_id) and cleaned != _derive(model_id)[0]):
             if not _UUID.fullmatch(model_id.strip()):
                 fallback_steps.append(f"ignored_id_like_{rule}")
                 continue
@@ -496,11 +561,25 @@ def _name_key(name: str) -> str:
     return name.casefold()
 
 
+def _alnum(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
 def _name_mentions(name: str, word: str) -> bool:
+    """True when the name already says `word`, however it is spaced or punctuated ("Veo 3.1" says "Veo3.1")."""
     words = name.casefold().split()
     pieces = set(words) | {piece for w in words for piece in w.split("-")}
-    word = word.casefold()
-    return word in pieces or all(piece in pieces for piece in word.split("-") if piece)
+    if word.casefold() in pieces or all(piece in pieces for piece in word.casefold().split("-") if piece):
+        return True
+    target = _alnum(word)
+    runs = [_alnum(piece) for w in name.split() for piece in w.split("-")]
+    return bool(target) and any(
+        "".join(runs[i:j]) == target for i in range(len(runs)) for j in range(i + 1, len(runs) + 1)
+    )
+
+
+# A phrase of appended words never ends on one of these ("Image To" is half of "Image to Video").
+_CONNECTORS = {"to", "and", "of", "with", "for", "from", "in", "on", "by"}
 
 
 def _append_words(name: str, words: list[str]) -> str:
@@ -523,32 +602,52 @@ def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) ->
     shared = set.intersection(*({w.casefold() for w in words} for words in words_by_id.values()))
     for index in group:
         name = names[index]
+        id_words = words_by_id[ids[index]]
         extras: list[str] = []
-        for word in words_by_id[ids[index]]:
+        for position, word in enumerate(id_words):
             if word.casefold() not in shared and not _name_mentions(name, word) and word not in extras:
                 extras.append(word)
+                # Complete a phrase cut after a connector with the id's next word.
+                following = id_words[position + 1] if position + 1 < len(id_words) else None
+                if word.casefold() in _CONNECTORS and following and following not in extras:
+                    extras.append(following)
         if extras:
             names[index] = _append_words(name, extras)
 
 
-def _separate_by_id_segment(ids: list[str], names: list[str], group: list[int]) -> None:
+def _segment_words(segment: str) -> list[str]:
+    """Readable words of one id path segment: never a "/" or "@", always cased like a derived name."""
+    return _format_id_words(_join_dates_and_claude_versions(_split_id_words(segment)))
+
+
+def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> None:
+    """Words from the path segments the colliding ids do not share ("vendor/x/model-a" vs "model-a").
+
+    The id the name describes best keeps its name; the others gain the words of their differing segments,
+    or of their last segment when every segment is shared in another order.
+    """
     group_ids = sorted({ids[i] for i in group})
     name_of = {ids[i]: names[i] for i in sorted(group, key=lambda i: names[i])}
 
     def mentioned_words(mid: str) -> int:
         return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, include_free_variant=True))
 
-    # The id the name describes best keeps the name unchanged; the others carry their id segment.
     keeper = min(group_ids, key=lambda mid: (-mentioned_words(mid), len(mid), mid))
-    segments = {mid: _last_id_segment(mid) for mid in group_ids}
-    shared_segment = len(set(segments.values())) < len(group_ids)
+    paths = {mid: [seg for seg in mid.split("/") if seg.strip()] for mid in group_ids}
+    shared = set.intersection(*(set(path) for path in paths.values()))
     for index in group:
         if ids[index] == keeper:
             continue
-        segment = ids[index] if shared_segment else segments[ids[index]]
-        readable = clean_upstream_name(segment)[0]
-        if readable:
-            names[index] = _append_words(names[index], [readable])
+        path = paths[ids[index]]
+        differing = [seg for seg in path if seg not in shared] or path[-1:]
+        words = [w for seg in differing for w in _segment_words(seg)]
+        fresh = [w for w in words if not _name_mentions(names[index], w)]
+        if fresh:
+            names[index] = _append_words(names[index], fresh)
+        else:
+            # The shared name already says everything this id says (it was written for a longer id):
+            # the id's own derived name tells the two apart; the hash step settles any collision left.
+            names[index] = _derive(ids[index])[0] or names[index]
 
 
 def _separate_by_hash(ids: list[str], names: list[str]) -> None:
@@ -577,12 +676,14 @@ def make_names_unique(items: list[tuple[str, DisplayName]]) -> list[DisplayName]
     """Give different ids of ONE provider different names (compared case-insensitively).
 
     Colliding names get the words from their ids that the other ids in the collision lack ("Free",
-    "Thinking", "2024-08-06", "Fast"); then the id segment; then a short hash. Records step 'disambiguated'.
+    "Thinking", "2024-08-06", "Fast"); then the words of the id path segments they do not share; then a
+    short hash. Appended words are always readable words, never an id with its "/" or "@". Records step 'disambiguated'.
     The result depends only on the set of items, not their order.
     """
     ids = [model_id for model_id, _ in items]
     names = [display.name for _, display in items]
-    strategies = (_separate_by_id_words, _separate_by_id_words, _separate_by_id_segment)
+    # A name the path step gives back (the id's own derived name) may collide anew: the id words settle it.
+    strategies = (_separate_by_id_words, _separate_by_id_words, _separate_by_id_path, _separate_by_id_words)
     for separate in strategies:
         groups = _colliding_groups(ids, names)
         if not groups:

@@ -14,7 +14,7 @@ import psycopg
 import redis
 
 from . import db
-from .providers.http import RECORDED_DIR, STATIC_DIR, ProviderClient, ReplayTransport, RetryPolicy
+from .providers.http import RECORDED_DIR, ProviderClient, ReplayTransport, RetryPolicy
 from .providers.registry import ProviderSpec
 
 _migrated: set[str] = set()
@@ -37,10 +37,8 @@ class ProviderApi(dg.ConfigurableResource):
         if self.source not in ("live", "replay"):
             raise ValueError(f"ProviderApi.source must be 'live' or 'replay', not {self.source!r}")
         replay = self.source == "replay"
-        if spec.static:
-            transport = ReplayTransport(spec, STATIC_DIR)  # no list API: the repo's file is the source
-        else:
-            transport = ReplayTransport(spec, self.replay_dir) if replay else None
+        # A provider with no list API is served from its static file in every mode.
+        transport = ReplayTransport(spec, self.replay_dir) if replay or spec.static else None
         return ProviderClient(
             spec,
             transport=transport,

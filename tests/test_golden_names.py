@@ -6,18 +6,24 @@ file. After an intended change: `MODELSYNC_UPDATE_GOLDEN=1 make test`, then revi
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from pathlib import Path
 
 from modelsync_pipeline.catalog import build_catalog
-from modelsync_pipeline.providers.http import RECORDED_DIR
+from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 from modelsync_pipeline.schema import validate_catalog
 
 GOLDEN = Path(__file__).parent / "golden" / "names.tsv"
-# Every recorded payload, including the newer OpenRouter snapshot that replay does not serve.
-PAYLOADS = [(spec, spec.recorded) for spec in PROVIDERS] + [(PROVIDERS_BY_SLUG["openrouter"], "openrouter_2026-04.json")]
+# Every recorded payload, including the snapshots that replay does not serve.
+EXTRA_PAYLOADS = {
+    "openrouter": ["openrouter_2026-04.json", "openrouter_2026-08.json"],
+    "cloudflare-workers-ai": ["cloudflare-workers-ai.json"],
+}
+PAYLOADS = [(spec, spec.recorded) for spec in PROVIDERS] + [
+    (PROVIDERS_BY_SLUG[slug], name) for slug, names in EXTRA_PAYLOADS.items() for name in names
+]
 HEADER = "payload\tmodel_id\traw_name\tmodel_name\trule\tsteps"
 
 
@@ -28,8 +34,7 @@ def _escape(value) -> str:
 def current_table() -> tuple[str, list]:
     lines, failures = [HEADER], []
     for spec, payload_file in PAYLOADS:
-        payload = json.loads((RECORDED_DIR / payload_file).read_text())
-        items = payload if isinstance(payload, list) else payload[spec.items_key]
+        items = recorded_items(dataclasses.replace(spec, recorded=payload_file))
         frame = build_catalog(spec, items)
         failures += [(payload_file, v.as_dict()) for v in validate_catalog(frame)]
         for row in frame.itertuples():

@@ -144,7 +144,12 @@ class ProviderClient:
         spec = self.spec
         target: str = self._path()
         params: dict[str, Any] = spec.pagination.first_params()
+        requested: set[str] = set()
         for _ in range(MAX_PAGES):
+            request_key = f"{target}?{sorted(params.items())}"
+            if request_key in requested:
+                raise ProviderFetchError(spec.slug, "paginate", "the next page is one already read; refusing to loop")
+            requested.add(request_key)
             response = self._get(target, {**params, **auth_params}, headers)
             body = self._decode(response)
             items = self._items(body)
@@ -179,7 +184,8 @@ class ProviderClient:
         for attempt in range(1, self._retry.max_attempts + 1):
             response = None
             try:
-                response = self._client.get(target, params=params, headers=headers)
+                # No params at all (not {}) keeps the query of a URL handed out by a Link header.
+                response = self._client.get(target, params=params or None, headers=headers)
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             else:
@@ -224,7 +230,7 @@ class ReplayTransport(httpx.BaseTransport):
 
     def __init__(self, spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR):
         self.spec = spec
-        self.path = Path(replay_dir) / spec.recorded
+        self.path = Path(STATIC_DIR if spec.static else replay_dir) / spec.recorded
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         status_file = self.path.with_suffix(".status")

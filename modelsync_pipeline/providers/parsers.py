@@ -556,8 +556,9 @@ def parse_onerouter(record: dict) -> UpstreamModel:
     )
 
 
-def parse_anannas(record: dict) -> UpstreamModel:
-    """Anannas: `name`, `context_length` (`context_window` in the detailed form), USD per token strings."""
+def parse_per_token_prices(record: dict) -> UpstreamModel:
+    """Anannas, SambaNova: `name`, `context_length` (`context_window` in Anannas's detailed form),
+    `pricing.prompt`/`completion` in USD per token (strings or numbers)."""
     pricing = record.get("pricing") or {}
     model_id = record.get("id")
     return UpstreamModel(
@@ -624,5 +625,22 @@ def parse_static(record: dict) -> UpstreamModel:
         input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
         output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
+        upstream=record,
+    )
+
+
+def parse_cloudflare_ai_gateway(record: dict) -> UpstreamModel:
+    """Cloudflare AI Gateway's unified catalog: `provider/model` ids, `cost_in`/`cost_out` USD per token.
+
+    A price of 0 for both sides is the gateway's "not priced", not a free model: both become unknown.
+    """
+    model_id = record.get("id")
+    cost_in, cost_out = record.get("cost_in"), record.get("cost_out")
+    unpriced = _price(cost_in) == 0 and _price(cost_out) == 0
+    return UpstreamModel(
+        model_id=model_id,
+        input_price_per_mtok=None if unpriced else _price(cost_in, PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=None if unpriced else _price(cost_out, PER_TOKEN_TO_PER_MTOK),
+        modality=id_modality(model_id),
         upstream=record,
     )
