@@ -690,6 +690,13 @@ def make_names_unique(items: list[tuple[str, DisplayName]]) -> list[DisplayName]
             break
         for group in groups:
             separate(ids, names, group)
+    # A name that is another model's id ("Llama 3" when a provider also lists the id "Llama 3") would read
+    # as that model: it gets its id's short hash, like any collision the words could not settle.
+    id_set = set(ids)
+    for index, name in enumerate(names):
+        if name in id_set and name != ids[index]:
+            digest = hashlib.sha256(ids[index].encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            names[index] = _append_words(name, [digest])
     if _colliding_groups(ids, names):
         _separate_by_hash(ids, names)
 

@@ -6,6 +6,7 @@ row with its model id, the raw upstream name, the name the rule derived and the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ CONTROL_OR_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202
 class CatalogSchema(pa.DataFrameModel):
     provider_slug: Series[str] = pa.Field(str_matches=r"^[a-z0-9][a-z0-9-]*$")
     model_id: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": MODEL_ID_MAX_LENGTH})
-    model_name: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": NAME_MAX_LENGTH})
+    model_name: Series[str] = pa.Field(str_length={"min_value": 1})
     raw_name: Series[str] = pa.Field(nullable=True)
     name_rule: Series[str] = pa.Field(isin=NAME_RULES)
     context_length: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
@@ -52,6 +53,26 @@ class CatalogSchema(pa.DataFrameModel):
     @pa.check("model_name", name="no_control_characters", element_wise=True)
     def no_control_characters(cls, name: str) -> bool:
         return not CONTROL_OR_INVISIBLE.search(name)
+
+    @pa.check("model_name", name="no_id_path_characters", element_wise=True)
+    def no_id_path_characters(cls, name: str) -> bool:
+        """No "/" or "@": a name that has them carries an id ("vendor/x/model-a", "@cf/...")."""
+        return "/" not in name and "@" not in name
+
+    @pa.check("model_name", name="no_doubled_word", element_wise=True)
+    def no_doubled_word(cls, name: str) -> bool:
+        words = [w.casefold() for w in name.split()]
+        return not any(a == b and any(c.isalpha() for c in a) for a, b in zip(words, words[1:]))
+
+    @pa.check("model_name", name="name_within_length_limit", element_wise=True)
+    def name_within_length_limit(cls, name: str) -> bool:
+        return len(name) <= NAME_MAX_LENGTH
+
+    @pa.dataframe_check(name="name_is_not_another_models_id")
+    def name_is_not_another_models_id(cls, frame: pd.DataFrame) -> Series[bool]:
+        """A name equal to the raw id of ANOTHER model of the provider is an id passed through unnamed."""
+        other_ids = frame["model_name"].isin(set(frame["model_id"])) & (frame["model_name"] != frame["model_id"])
+        return ~other_ids
 
     @pa.dataframe_check(name="unique_provider_model_id")
     def unique_model_id(cls, frame: pd.DataFrame) -> Series[bool]:
@@ -112,7 +133,11 @@ def validate_catalog(frame: pd.DataFrame) -> list[Violation]:
             violations[(-1, check, column)] = Violation(-1, None, None, None, None, check, column)
             continue
         row = frame.loc[index]
-        key = (int(index), check, column)
+        key = (int(index), check)
+        if key in violations:
+            # A whole-row check is reported once per column by pandera: one violation, no column.
+            violations[key] = dataclasses.replace(violations[key], column=None)
+            continue
         violations[key] = Violation(
             row=int(index),
             model_id=row.get("model_id"),

@@ -21,7 +21,6 @@ from modelsync_pipeline.naming import (
     make_names_unique,
     resolve_display_name,
 )
-
 from modelsync_pipeline.providers.http import RECORDED_DIR as RECORDED, STATIC_DIR, recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
@@ -39,6 +38,9 @@ def assert_clean_name(name: str) -> None:
     assert not any(c in "()[]" for c in name), f"bracket in {name!r}"
     assert not COMPANY_PREFIX.match(name), f"company prefix left in {name!r}"
     assert unicodedata.normalize("NFC", name) == name
+    assert "/" not in name and "@" not in name, f"id path character in {name!r}"
+    words = [w.casefold() for w in name.split()]
+    assert not any(a == b and any(c.isalpha() for c in a) for a, b in zip(words, words[1:])), f"doubled word in {name!r}"
 
 
 # --- exact examples ---------------------------------------------------------------------------------------
@@ -463,3 +465,56 @@ def test_recorded_payload_spot_checks():
     assert names("cloudflare-workers-ai")["@cf/meta/llama-3.1-8b-instruct-fast"].name == (
         "Llama 3.1 8B Instruct Fast"
     )
+
+
+# --- id styles nobody here has reviewed ---------------------------------------------------------------------
+
+# Ids in the styles providers really use, built from parts: org paths, account paths, "@" namespaces and
+# versions, Bedrock dots and ":0" minors, "p" for ".", versions split into digits, vowel-less acronyms.
+_ORGS = st.sampled_from(["", "vendor/", "vendor/x/", "accounts/acme/models/", "@cf/acme/", "aws-bedrock/acme.",
+                         "openrouter/acme/", "ACME-Labs/", "org.sub."])
+_FAMILIES = st.sampled_from(["model", "xyz", "lfm", "family", "qwen", "Llama", "glm", "nova", "kimi", "rnj", "mpt"])
+_VERSIONS = st.sampled_from(["", "-3-3", "3p1", "-v3p1", "-2p5", "-1-0", "-v0-3", "4.5v", "-k2p6", "2-5", "-0711"])
+_SIZES = st.sampled_from(["", "-70b", "-0p6b", "-8x7b", "-a3b", "-17b-16e"])
+_TAILS = st.sampled_from(["", "-instruct", "-chat", "-it", "-fast", ":free", ":thinking", ":1", "@20240620", "-v1:0:8k"])
+styled_ids = st.tuples(_ORGS, _FAMILIES, _VERSIONS, _SIZES, _TAILS).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(styled_ids, min_size=1, max_size=12, unique=True))
+def test_id_only_catalogs_of_unseen_styles_get_names_the_checks_accept(ids):
+    """A provider that sends only ids, in any of these styles, gets names that pass the blocking contract."""
+    import pandas as pd
+
+    from modelsync_pipeline.catalog import build_catalog
+    from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+    from modelsync_pipeline.schema import validate_catalog
+
+    frame = build_catalog(PROVIDERS_BY_SLUG["cerebras"], [{"id": mid} for mid in ids])
+    assert isinstance(frame, pd.DataFrame) and len(frame) == len(ids)
+    assert [v.as_dict() for v in validate_catalog(frame)] == []
+    for name in frame["model_name"]:
+        assert_clean_name(name)
+        assert not re.search(r"\d p\d|\dp\d", name), f"Fireworks 'p' left in {name!r}"
+        assert not re.search(r"(?<![\d.])\d \d(?![\d.])", name), name
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("accounts/fireworks/models/qwen2p5-72b-instruct", "Qwen2.5 72B Instruct"),
+    ("accounts/fireworks/models/kimi-k2p6", "Kimi K2.6"),
+    ("glm-4p5v", "GLM-4.5V"),
+    ("family-3-3-70b", "Family 3.3 70B"),
+    ("qwen2-5-7b-instruct", "Qwen2.5 7B Instruct"),
+    ("mistral-7b-instruct-v0-3", "Mistral 7B Instruct v0.3"),
+    ("xyz-7b-chat", "XYZ 7B Chat"),
+    ("aws-bedrock/mistral.mixtral-8x7b-instruct-v0:1", "Mixtral 8x7B Instruct v0.1"),
+    ("claude-3-5-sonnet@20240620", "Claude 3.5 Sonnet 20240620"),
+])
+def test_versions_and_acronyms_read_the_way_providers_write_them(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
+
+
+def test_disambiguation_uses_words_of_the_differing_id_parts_never_the_raw_id():
+    ids = ["vendor/x/model-a", "model-a", "other/model-a"]
+    names = {mid: d.name for mid, d in zip(ids, make_names_unique([(m, resolve_display_name(m)) for m in ids]))}
+    assert names == {"model-a": "Model A", "vendor/x/model-a": "Model A Vendor X", "other/model-a": "Model A Other"}
