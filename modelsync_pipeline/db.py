@@ -169,6 +169,12 @@ def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
     return row[0] if row else None
 
 
+def last_good_facts(conn: psycopg.Connection, slug: str) -> dict[str, tuple]:
+    """model_id -> (context_length, input price, output price) of the provider's last good catalog."""
+    rows = conn.execute(statements("stage_catalog")["last_good_facts"], {"slug": slug}).fetchall()
+    return {model_id: (context, input_price, output_price) for model_id, context, input_price, output_price in rows}
+
+
 def record_failed_attempt(conn: psycopg.Connection, slug: str, run_id: str, outcome: str, step: str, error: str) -> None:
     with conn.transaction():
         conn.execute(

@@ -30,3 +30,8 @@ SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at,
 -- name: record_attempt
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)
 VALUES (%(slug)s, %(run_id)s, %(outcome)s, %(row_count)s, %(step)s, %(error)s);
+
+-- name: last_good_facts
+-- What the catalog-truth check compares a new catalog with: the provider's last good catalog.
+SELECT model_id, context_length, input_price_per_mtok::float8, output_price_per_mtok::float8
+FROM provider_catalogs WHERE provider_slug = %(slug)s;

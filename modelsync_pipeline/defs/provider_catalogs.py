@@ -14,21 +14,27 @@ import pandas as pd
 from pydantic import Field
 
 from ..catalog import build_catalog
-from ..db import last_good_row_count, record_failed_attempt, stage_provider_catalog
+from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog
 from ..providers.http import ProviderFetchError
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
 from ..schema import validate_catalog
+from ..truth import DEFAULT_FACTOR, implausible_changes
 
 GROUP = "provider_catalogs"
 CHECK_NAME = "catalog_contract"
 SHRINK_CHECK = "catalog_not_shrunk"
+TRUTH_CHECK = "catalog_truth"
 
 
 class ProviderCatalogConfig(dg.Config):
     max_shrink_fraction: float = Field(
         default=0.5, description="hold back a catalog that lost more than this fraction of its last good one")
-    force: bool = Field(default=False, description="accept a catalog that shrank more than max_shrink_fraction")
+    max_change_factor: float = Field(
+        default=DEFAULT_FACTOR,
+        description="hold back a catalog in which a price moved more than this many times, or a context "
+                    "length fell below 1/this, against the last good catalog")
+    force: bool = Field(default=False, description="accept a catalog held back by catalog_not_shrunk or catalog_truth")
 OWNERS = ["team:modelsync"]
 MAX_REPORTED_VIOLATIONS = 200
 
@@ -80,6 +86,14 @@ def _build_provider_catalog_asset(*, spec: ProviderSpec) -> dg.AssetsDefinition:
                 blocking=True,
                 description="the catalog did not shrink by more than max_shrink_fraction (default 50%) against the "
                             "last good one, unless the run sets force: true",
+            ),
+            dg.AssetCheckSpec(
+                TRUTH_CHECK,
+                asset=spec.asset_name,
+                blocking=True,
+                description="no price moved more than max_change_factor (default 10x) and no context length fell "
+                            "below 1/max_change_factor against the last good catalog (a unit or field bug "
+                            "upstream), unless the run sets force: true; the offending rows are in the metadata",
             ),
         ],
     )
@@ -142,6 +156,25 @@ def _build_provider_catalog_asset(*, spec: ProviderSpec) -> dg.AssetsDefinition:
                 record_failed_attempt(conn, spec.slug, run_id, "check_failed", "shrink_guard", reason)
                 raise dg.Failure(description=f"provider {spec.slug!r} held back: {reason}. Its previous good catalog stays.",
                                  metadata={"provider": spec.slug, "step": "shrink_guard"})
+
+            implausible = implausible_changes(last_good_facts(conn, spec.slug), frame, config.max_change_factor)
+            offending = [change.as_dict() for change in implausible[:MAX_REPORTED_VIOLATIONS]]
+            yield dg.AssetCheckResult(
+                check_name=TRUTH_CHECK,
+                passed=not implausible or config.force,
+                metadata={"implausible_changes": len(implausible), "max_change_factor": config.max_change_factor,
+                          "forced": config.force and bool(implausible),
+                          "offending_rows": dg.MetadataValue.md(_markdown(offending))},
+            )
+            if implausible and not config.force:
+                reason = (f"{len(implausible)} implausible changes against the last good catalog (more than "
+                          f"{config.max_change_factor:g}x); first: "
+                          + "; ".join(f"{c.model_id!r} {c.field} {c.previous:g} -> {c.new:g}" for c in implausible[:3])
+                          + "; re-run with config force: true to accept them")
+                record_failed_attempt(conn, spec.slug, run_id, "check_failed", "truth_guard", reason)
+                raise dg.Failure(description=f"provider {spec.slug!r} held back: {reason}. Its previous good catalog stays.",
+                                 metadata={"provider": spec.slug, "step": "truth_guard",
+                                           "offending_rows": dg.MetadataValue.md(_markdown(offending))})
 
             staged = stage_provider_catalog(conn, spec, frame, run_id)
         log.info(f"{spec.slug}: written {staged.row_count} models to staging ({'changed' if staged.changed else 'unchanged'})")

@@ -1,0 +1,80 @@
+"""Catalog truth: does a new provider catalog say something about its models that cannot be true?
+
+A unit bug upstream (per token read as per 1M, per 1K as per token) moves prices by 1,000 or 1,000,000; a
+wrong field reads a context window as a tenth of itself or worse. Real repricings and context changes are
+far smaller than 10x, so a model whose price moved more than `factor` times, or whose context fell to less
+than 1/`factor` of the last good catalog's, is held back like a shrunk catalog until an operator forces it.
+
+Pure logic: the last good facts come in as a dict, the new catalog as the DataFrame `build_catalog` made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+DEFAULT_FACTOR = 10.0
+
+# (model_id) -> (context_length, input_price_per_mtok, output_price_per_mtok) of the last good catalog.
+Facts = dict[str, tuple[int | None, float | None, float | None]]
+
+
+@dataclass(frozen=True)
+class Implausible:
+    model_id: str
+    field: str
+    previous: float
+    new: float
+    change: str
+
+    def as_dict(self) -> dict:
+        return {"model_id": self.model_id, "field": self.field, "previous": self.previous, "new": self.new,
+                "change": self.change}
+
+
+def _number(value) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return float(value)
+
+
+def _price_change(previous: float | None, new: float | None, factor: float) -> str | None:
+    """A move of more than `factor` times either way; a paid price that became 0 is infinitely far.
+
+    Unknown on either side (None) is not a change; 0 -> paid is a model that stopped being free, which a
+    provider does on purpose and says so: it is not held back.
+    """
+    if previous is None or new is None or previous == 0:
+        return None
+    if new == 0:
+        return "fell to 0"
+    ratio = new / previous
+    if ratio > factor:
+        return f"x{ratio:,.1f}"
+    if ratio < 1 / factor:
+        return f"/{1 / ratio:,.1f}"
+    return None
+
+
+def implausible_changes(previous: Facts, frame: pd.DataFrame, factor: float = DEFAULT_FACTOR) -> list[Implausible]:
+    """Every model of `frame` whose price moved more than `factor` times or whose context fell below
+    1/`factor` of its last good value. Models new to the catalog have nothing to compare with."""
+    found: list[Implausible] = []
+    columns = zip(frame["model_id"], frame["context_length"], frame["input_price_per_mtok"], frame["output_price_per_mtok"])
+    for model_id, context, input_price, output_price in columns:
+        before = previous.get(model_id)
+        if before is None:
+            continue
+        old_context, old_input, old_output = (_number(v) for v in before)
+        new_context = _number(context)
+        if old_context and new_context is not None and new_context < old_context / factor:
+            found.append(Implausible(model_id, "context_length", old_context, new_context,
+                                     f"/{old_context / max(new_context, 1):,.1f}"))
+        for field, old, new in (("input_price_per_mtok", old_input, _number(input_price)),
+                                ("output_price_per_mtok", old_output, _number(output_price))):
+            change = _price_change(old, new, factor)
+            if change:
+                found.append(Implausible(model_id, field, old, new, change))
+    return found

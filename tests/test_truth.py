@@ -1,0 +1,89 @@
+"""The catalog-truth check: a price that moved more than 10x, or a context that fell to a tenth, against the
+last good catalog is held back (a unit or field bug upstream) unless the run forces it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import psycopg
+
+from modelsync_pipeline.providers.http import recorded_items
+from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+from modelsync_pipeline.truth import implausible_changes
+
+from .pipeline import providers, step_failures, sync
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["model_id", "context_length", "input_price_per_mtok", "output_price_per_mtok"])
+
+
+def test_implausible_changes_flags_unit_bugs_and_leaves_real_changes_alone():
+    previous = {
+        "a": (128000, 2.5, 10.0),      # price read per token as per 1M: x1,000,000
+        "b": (128000, 2.5, 10.0),      # context read from the wrong field: 128000 -> 4096
+        "c": (128000, 2.5, 10.0),      # a real repricing and a real context bump
+        "d": (128000, 2.5, 10.0),      # per 1M read as per token: rounds to 0
+        "e": (None, None, None),       # nothing known before
+        "f": (128000, 0.0, 0.0),       # a free model starts charging: a provider's choice, not a bug
+    }
+    frame = _frame([
+        ("a", 128000, 2_500_000.0, 10.0),
+        ("b", 4096, 2.5, 10.0),
+        ("c", 200000, 3.0, 15.0),
+        ("d", 128000, 0.0, 0.00001),
+        ("e", 1, 1.0, 1.0),
+        ("f", 128000, 1.0, 2.0),
+        ("new", 10, 1000.0, 1000.0),
+    ])
+    found = {(c.model_id, c.field): c.change for c in implausible_changes(previous, frame)}
+    assert found == {
+        ("a", "input_price_per_mtok"): "x1,000,000.0",
+        ("b", "context_length"): "/31.2",
+        ("d", "input_price_per_mtok"): "fell to 0",
+        ("d", "output_price_per_mtok"): "/1,000,000.0",
+    }
+    assert implausible_changes(previous, frame, factor=2_000_000) == [
+        c for c in implausible_changes(previous, frame) if c.change == "fell to 0"
+    ]
+
+
+def _rewrite(replay_dir, slug, change):
+    spec = PROVIDERS_BY_SLUG[slug]
+    items = recorded_items(spec, replay_dir)
+    change(items)
+    (replay_dir / spec.recorded).write_text(json.dumps(spec.envelope(items, {})))
+
+
+def _groq_row(database_url, model_id):
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT m.context_length FROM models m JOIN providers p ON p.id = m.provider_id "
+            "WHERE p.slug = 'groq' AND m.model_id = %s", (model_id,)).fetchone()
+
+
+def test_a_context_that_fell_to_a_tenth_is_held_back_until_forced(database_url, redis_url, replay_dir):
+    assert sync(database_url, redis_url, replay_dir, selection=providers("groq")).success
+    model_id = "llama-3.3-70b-versatile"
+    before = _groq_row(database_url, model_id)
+    assert before == (32768,)
+
+    def shrink_context(items):
+        for item in items:
+            if item["id"] == model_id:
+                item["context_window"] = 2048
+
+    _rewrite(replay_dir, "groq", shrink_context)
+    result = sync(database_url, redis_url, replay_dir, selection=providers("groq"))
+    assert not result.success
+    assert "held back" in step_failures(result)["groq_catalog"]
+    assert "context_length 32768 -> 2048" in step_failures(result)["groq_catalog"]
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "catalog_truth")
+    assert not evaluation.passed
+    assert model_id in evaluation.metadata["offending_rows"].value
+    assert _groq_row(database_url, model_id) == before  # the last good catalog stays
+
+    forced = sync(database_url, redis_url, replay_dir, selection=providers("groq"), force=True)
+    assert forced.success
+    assert _groq_row(database_url, model_id) == (2048,)
