@@ -39,9 +39,15 @@ HASHED_COLUMNS = COLUMNS[:-1]
 
 
 def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
+    """The parser's reading of one record; a record it cannot read becomes a row without an id, which the
+    contract reports (with the record in lineage) instead of one bad record crashing the whole catalog."""
     if not isinstance(record, dict):
         return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]})
-    return spec.parse(record)
+    try:
+        return spec.parse(record)
+    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
+        return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500],
+                                                      "parse_error": f"{type(exc).__name__}: {exc}"[:500]})
 
 
 def _model_id(value: Any) -> str | None:
@@ -126,14 +132,14 @@ def _newest_per_id(spec: ProviderSpec, records: list[Any]) -> list[Any]:
     field = spec.duplicates_keep_largest
     best: dict[Any, int] = {}
     for index, record in enumerate(records):
-        model_id = _model_id(spec.parse(record).model_id) if isinstance(record, dict) else None
+        model_id = _model_id(_parse(spec, record).model_id)
         if model_id is None:
             continue
         held = best.get(model_id)
         if held is None or _order_key(record.get(field)) > _order_key(records[held].get(field)):
             best[model_id] = index
     kept = set(best.values())
-    return [r for i, r in enumerate(records) if i in kept or not isinstance(r, dict) or _model_id(spec.parse(r).model_id) is None]
+    return [r for i, r in enumerate(records) if i in kept or _model_id(_parse(spec, r).model_id) is None]
 
 
 def _order_key(value: Any) -> tuple:

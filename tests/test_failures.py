@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 
@@ -122,3 +123,36 @@ def test_sigkill_inside_refresh_leaves_the_previous_table(database_url, redis_ur
 
     assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
     assert counts_by_provider(database_url)["nebius"] == 7
+
+
+def _staged(database_url) -> dict[str, list]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT provider_slug, model_id, content_hash FROM provider_catalogs ORDER BY 1, 2").fetchall()
+    staged: dict[str, list] = {}
+    for slug, model_id, digest in rows:
+        staged.setdefault(slug, []).append((model_id, digest))
+    return staged
+
+
+def test_every_provider_that_fails_to_fetch_keeps_its_last_good_catalog(database_url, redis_url, replay_dir):
+    """All 37 providers staged, then every one answers 503: each fails at fetch, named, and keeps its rows."""
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    catalogs = [dg.AssetKey(spec.asset_name) for spec in PROVIDERS]
+    assert sync(database_url, redis_url, replay_dir, selection=catalogs).success
+    before = _staged(database_url)
+    assert set(before) == {spec.slug for spec in PROVIDERS}
+    assert {slug: len(rows) for slug, rows in before.items()} == expected_counts(replay_dir)
+
+    for spec in PROVIDERS:
+        if not spec.static:  # a static catalog is a file in the repo, not a request that can fail
+            (replay_dir / spec.recorded).with_suffix(".status").write_text("503")
+    result = sync(database_url, redis_url, replay_dir, selection=catalogs)
+    failures = step_failures(result)
+    failing = {spec.asset_name for spec in PROVIDERS if not spec.static}
+    assert set(failures) == failing
+    for spec in PROVIDERS:
+        if not spec.static:
+            assert f"provider '{spec.slug}' failed at fetch: HTTP 503" in failures[spec.asset_name]
+    assert _staged(database_url) == before

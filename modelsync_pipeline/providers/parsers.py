@@ -9,6 +9,7 @@ Display names are not decided here; `naming.resolve_display_name` does that from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -50,7 +51,18 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
         return None
     if not amount.is_finite() or amount < 0:
         return None
-    return round(float(amount), 6)
+    result = round(float(amount), 6)
+    return result if math.isfinite(result) else None  # "1e400" is finite as a Decimal, not as a float
+
+
+def _dict(value: Any) -> dict:
+    """A nested object, or {} when the provider sent anything else there (null, a string, a list)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    """A nested array, or [] when the provider sent anything else there."""
+    return value if isinstance(value, list) else []
 
 
 def _int(value: Any) -> int | None:
@@ -65,11 +77,15 @@ def _int(value: Any) -> int | None:
     return None
 
 
+MAX_CONTEXT = 2**31 - 1  # models.context_length is a PostgreSQL integer; a larger "context" is junk
+
+
 def _context(*values: Any) -> int | None:
-    """The first positive token count among `values`: a 0 or a missing field is "not said", never 0."""
+    """The first plausible token count among `values`: 0, a missing field or an impossible number is "not
+    said" (None), never 0."""
     for value in values:
         number = _int(value)
-        if number is not None and number > 0:
+        if number is not None and 0 < number <= MAX_CONTEXT:
             return number
     return None
 
@@ -104,15 +120,15 @@ def modality_from_type(*labels: Any) -> str | None:
 
 def modality_from_io(inputs: Any, outputs: Any) -> str | None:
     """Modality from declared input/output modality lists (OpenRouter, Hugging Face, Helicone)."""
-    ins = {str(v).casefold() for v in inputs or [] if isinstance(v, str)}
-    outs = {str(v).casefold() for v in outputs or [] if isinstance(v, str)}
+    ins = {v.casefold() for v in _list(inputs) if isinstance(v, str)}
+    outs = {v.casefold() for v in _list(outputs) if isinstance(v, str)}
     if not ins and not outs:
         return None
     if outs & {"embedding", "embeddings", "vector"}:
         return "embedding"
     if "video" in outs:
         return "video"
-    if "image" in outs:
+    if "image" in outs and "text" not in outs:
         return "image"
     if "audio" in outs and "text" not in outs:
         return "audio"  # text to speech
@@ -177,8 +193,8 @@ PER_1K_TO_PER_MTOK = Decimal(1_000)
 
 def parse_openrouter(record: dict) -> UpstreamModel:
     """OpenRouter and the gateways that copy its shape (name "Company: Model", prices USD per token)."""
-    arch = record.get("architecture") or {}
-    pricing = record.get("pricing") or {}
+    arch = _dict(record.get("architecture"))
+    pricing = _dict(record.get("pricing"))
     inputs, outputs = arch.get("input_modalities"), arch.get("output_modalities")
     if not inputs and isinstance(arch.get("modality"), str):
         left, _, right = arch["modality"].partition("->")
@@ -187,7 +203,7 @@ def parse_openrouter(record: dict) -> UpstreamModel:
     return UpstreamModel(
         model_id=model_id,
         name=record.get("name"),
-        context_length=_context(record.get("context_length"), (record.get("top_provider") or {}).get("context_length")),
+        context_length=_context(record.get("context_length"), _dict(record.get("top_provider")).get("context_length")),
         input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
         output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_io(inputs, outputs), model_id=model_id),
@@ -197,9 +213,9 @@ def parse_openrouter(record: dict) -> UpstreamModel:
 
 
 def parse_deepinfra(record: dict) -> UpstreamModel:
-    meta = record.get("metadata") or {}
-    pricing = meta.get("pricing") or {}
-    tags = {str(t).casefold() for t in meta.get("tags") or []}
+    meta = _dict(record.get("metadata"))
+    pricing = _dict(meta.get("pricing"))
+    tags = {str(t).casefold() for t in _list(meta.get("tags"))}
     model_id = record.get("id")
     if not meta:
         # DeepInfra's OpenAI-compatible list gives metadata only to text-generation models; the others are
@@ -272,7 +288,8 @@ def parse_google(record: dict) -> UpstreamModel:
         model_id=model_id,
         display_name=record.get("displayName"),
         context_length=_context(record.get("inputTokenLimit")),
-        modality=_google_modality(set(record.get("supportedGenerationMethods") or []), model_id),
+        modality=_google_modality(
+            {m for m in _list(record.get("supportedGenerationMethods")) if isinstance(m, str)}, model_id),
         upstream=record,
     )
 
@@ -302,7 +319,7 @@ def parse_anthropic(record: dict) -> UpstreamModel:
 
 
 def parse_mistral(record: dict) -> UpstreamModel:
-    caps = record.get("capabilities") or {}
+    caps = _dict(record.get("capabilities"))
     model_id = record.get("id")
     if caps.get("vision"):
         modality = "multimodal"
@@ -338,10 +355,10 @@ def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
 def parse_cloudflare(record: dict) -> UpstreamModel:
     properties = {
         p.get("property_id"): p.get("value")
-        for p in record.get("properties") or []
-        if isinstance(p, dict)
+        for p in _list(record.get("properties"))
+        if isinstance(p, dict) and isinstance(p.get("property_id"), str)
     }
-    task = (record.get("task") or {}).get("name")
+    task = _dict(record.get("task")).get("name")
     model_id = record.get("name")
     input_price, output_price = _cloudflare_prices(properties.get("price"))
     return UpstreamModel(
@@ -357,7 +374,7 @@ def parse_cloudflare(record: dict) -> UpstreamModel:
 
 def parse_together(record: dict) -> UpstreamModel:
     """Together: a bare array; `type` is chat, language, embedding, image, rerank...; prices USD per 1M."""
-    pricing = record.get("pricing") or {}
+    pricing = _dict(record.get("pricing"))
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
@@ -393,12 +410,12 @@ def parse_huggingface(record: dict) -> UpstreamModel:
     Context is the largest a live provider serves; prices are those of the provider with the lowest input
     price (USD per 1M), the one a price-routed request would reach.
     """
-    arch = record.get("architecture") or {}
-    providers = [p for p in record.get("providers") or [] if isinstance(p, dict)]
+    arch = _dict(record.get("architecture"))
+    providers = [p for p in _list(record.get("providers")) if isinstance(p, dict)]
     live = [p for p in providers if p.get("status", "live") == "live"] or providers
     contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
     priced = [
-        (_price((p.get("pricing") or {}).get("input")), _price((p.get("pricing") or {}).get("output")))
+        (_price(_dict(p.get("pricing")).get("input")), _price(_dict(p.get("pricing")).get("output")))
         for p in live
         if isinstance(p.get("pricing"), dict)
     ]
@@ -442,11 +459,11 @@ def parse_chutes(record: dict) -> UpstreamModel:
 
     Newer payloads split it as `price.input.usd` / `price.output.usd`; both shapes are read.
     """
-    price = record.get("price") or {}
+    price = _dict(record.get("price"))
     model_id = record.get("id")
     if isinstance(price.get("input"), dict) or isinstance(price.get("output"), dict):
-        input_price = _price((price.get("input") or {}).get("usd"))
-        output_price = _price((price.get("output") or {}).get("usd"))
+        input_price = _price(_dict(price.get("input")).get("usd"))
+        output_price = _price(_dict(price.get("output")).get("usd"))
     else:
         input_price = output_price = _price(price.get("usd"))
     return UpstreamModel(
@@ -461,14 +478,18 @@ def parse_chutes(record: dict) -> UpstreamModel:
 
 
 def parse_fal(record: dict) -> UpstreamModel:
-    """fal: `endpoint_id` is the id, `metadata.display_name` the name, `metadata.category` the modality."""
-    meta = record.get("metadata") or {}
+    """fal: `endpoint_id` is the id, `metadata.display_name` the name, `metadata.category` the modality.
+
+    A category "<input>-to-<output>" is read as declared inputs and outputs ("speech-to-text" is audio,
+    "image-to-video" is video); a single word ("llm", "vision") as a type.
+    """
+    meta = _dict(record.get("metadata"))
     model_id = record.get("endpoint_id")
-    category = meta.get("category")
-    declared = modality_from_type(category)
-    if category and "-to-" in str(category):
-        # "image-to-video", "text-to-speech": what a model produces is what it is.
-        declared = modality_from_type(str(category).split("-to-", 1)[1]) or declared
+    category = meta.get("category") if isinstance(meta.get("category"), str) else ""
+    source, arrow, target = category.casefold().partition("-to-")
+    speech = {"speech": "audio", "voice": "audio"}
+    declared = (modality_from_io([speech.get(source, source)], [speech.get(target, target)]) if arrow
+                else modality_from_type(category))
     return UpstreamModel(
         model_id=model_id,
         display_name=meta.get("display_name"),
@@ -479,7 +500,7 @@ def parse_fal(record: dict) -> UpstreamModel:
 
 def parse_vercel(record: dict) -> UpstreamModel:
     """Vercel AI Gateway: `name`, `context_window`, `type` (language, embedding, image); USD per token strings."""
-    pricing = record.get("pricing") or {}
+    pricing = _dict(record.get("pricing"))
     model_id = record.get("id")
     declared = modality_from_type(record.get("type"))
     return UpstreamModel(
@@ -509,7 +530,7 @@ def parse_helicone(record: dict) -> UpstreamModel:
 def parse_cohere(record: dict) -> UpstreamModel:
     """Cohere: `name` is the id; `endpoints` (chat, embed, rerank, classify) says what a model does."""
     model_id = record.get("name")
-    endpoints = [str(e) for e in record.get("endpoints") or [] if isinstance(e, str)]
+    endpoints = [str(e) for e in _list(record.get("endpoints")) if isinstance(e, str)]
     declared = None
     for endpoint, modality in (("embed", "embedding"), ("rerank", "rerank"), ("classify", "moderation"),
                                ("chat", "text"), ("generate", "text")):
@@ -526,7 +547,7 @@ def parse_cohere(record: dict) -> UpstreamModel:
 
 def parse_sybil(record: dict) -> UpstreamModel:
     """Sybil: OpenRouter-style `name`, top-level `input_modalities`/`output_modalities`, USD per token."""
-    pricing = record.get("pricing") or {}
+    pricing = _dict(record.get("pricing"))
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
@@ -559,7 +580,7 @@ def parse_onerouter(record: dict) -> UpstreamModel:
 def parse_per_token_prices(record: dict) -> UpstreamModel:
     """Anannas, SambaNova: `name`, `context_length` (`context_window` in Anannas's detailed form),
     `pricing.prompt`/`completion` in USD per token (strings or numbers)."""
-    pricing = record.get("pricing") or {}
+    pricing = _dict(record.get("pricing"))
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
@@ -567,7 +588,7 @@ def parse_per_token_prices(record: dict) -> UpstreamModel:
         context_length=_context(record.get("context_length"), record.get("context_window")),
         input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
         output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
-        modality=_modality(modality_from_type(*(record.get("capabilities") or [])), model_id=model_id),
+        modality=_modality(modality_from_type(*(_list(record.get("capabilities")))), model_id=model_id),
         upstream=record,
     )
 
@@ -598,7 +619,7 @@ def parse_aihubmix(record: dict) -> UpstreamModel:
     Its docs label `pricing.input`/`output` USD per 1K tokens, but the values are USD per 1M (gpt-5 at
     1.25 / 10, OpenAI's per-1M list price); they are read as per 1M.
     """
-    pricing = record.get("pricing") or {}
+    pricing = _dict(record.get("pricing"))
     model_id = record.get("model_id")
     types = _comma_list(record.get("types"))
     declared = modality_from_type(*types)
@@ -616,7 +637,7 @@ def parse_aihubmix(record: dict) -> UpstreamModel:
 
 def parse_static(record: dict) -> UpstreamModel:
     """A static catalog file kept in the repo (`name`, `context_length`, `pricing` USD per token strings)."""
-    pricing = record.get("pricing") or {}
+    pricing = _dict(record.get("pricing"))
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,

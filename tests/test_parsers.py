@@ -1,0 +1,253 @@
+"""Parsers on the recorded payloads: the context, prices and modality a reader sees, and the documented filters.
+
+Expected values were read by hand from the payload files and converted by hand from each provider's unit
+(per token x 1e6; Novita's 0.0001 USD per 1M), never by calling a parser helper, so a wrong unit or a wrong
+field fails here. Pure: no database, no network.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from modelsync_pipeline.catalog import build_catalog
+from modelsync_pipeline.providers import parsers
+from modelsync_pipeline.providers.http import RECORDED_DIR, STATIC_DIR, recorded_items
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+
+SLUGS = [spec.slug for spec in PROVIDERS]
+# The raw field a record's id is in, where it is not `id`.
+ID_KEY = {"google": "name", "google-vertex": "name", "cloudflare-workers-ai": "name", "cohere": "name",
+          "fal": "endpoint_id", "aihubmix": "model_id"}
+# Where the parser's model_id differs from the raw value.
+MODEL_IDS = {"models/gemini-1.5-pro": "gemini-1.5-pro", "models/text-embedding-004": "text-embedding-004",
+             "publishers/google/models/gemini-2.5-flash": "gemini-2.5-flash"}
+
+# slug, raw id in the payload, context, input USD/1M, output USD/1M, modality. Comments give the raw values.
+EXPECTED = [
+    ("openrouter", "anthropic/claude-opus-4", 200000, 15.0, 75.0, "multimodal"),  # "0.000015"/"0.000075" per token
+    ("openrouter", "openrouter/auto", 2000000, None, None, "text"),  # "-1": variable price, unknown
+    ("deepinfra", "Qwen/Qwen3.5-27B", 262144, 0.26, 2.6, "multimodal"),  # tags ["vision"]; 2.5999999999999996
+    ("deepinfra", "intfloat/multilingual-e5-large-instruct", None, None, None, "embedding"),  # no metadata
+    ("deepinfra", "black-forest-labs/FLUX-1-schnell", None, None, None, "image"),
+    ("cerebras", "llama3.1-8b", None, None, None, "text"),
+    ("groq", "llama-3.1-8b-instant", 131072, None, None, "text"),  # context_window
+    ("groq", "whisper-large-v3", 448, None, None, "audio"),
+    ("nebius", "BAAI/bge-en-icl", None, None, None, "embedding"),
+    ("google", "models/gemini-1.5-pro", 2000000, None, None, "multimodal"),  # inputTokenLimit
+    ("google", "models/text-embedding-004", 2048, None, None, "embedding"),  # embedContent
+    ("anthropic", "claude-opus-4-20250514", None, None, None, "multimodal"),
+    ("openai", "dall-e-3", None, None, None, "image"),
+    ("openai", "text-embedding-3-small", None, None, None, "embedding"),
+    ("mistral", "pixtral-12b-2409", 131072, None, None, "multimodal"),  # max_context_length; capabilities.vision
+    ("mistral", "mistral-moderation-2411", 32768, None, None, "moderation"),
+    ("cloudflare-workers-ai", "@cf/openai/gpt-oss-120b", 128000, 0.35, 0.75, "text"),  # "per M input tokens"
+    ("cloudflare-workers-ai", "@cf/baai/bge-m3", 60000, 0.0118, None, "embedding"),  # task "Text Embeddings"
+    ("cloudflare-workers-ai", "@cf/openai/whisper", None, None, None, "audio"),  # "per audio minute": no token price
+    ("together", "MiniMaxAI/MiniMax-M2.5", 204800, 0.3, 1.2, "text"),  # type "chat", USD per 1M
+    ("fireworks", "accounts/fireworks/models/kimi-k2p6", 262000, None, None, "multimodal"),  # supports_image_input
+    ("xai", "grok-imagine-video", None, None, None, "video"),
+    ("huggingface", "moonshotai/Kimi-K3", 1048576, 3.0, 15.0, "multimodal"),  # largest live context, cheapest price
+    ("featherless", "vicgalle/Roleplay-Llama-3-8B", 8192, None, None, "text"),
+    ("novita", "meta-llama/llama-3-8b-instruct", 8192, 0.063, 0.063, "text"),  # context_size; 630 x 0.0001
+    ("novita", "meta-llama/llama-3-70b-instruct", 8192, 0.55, 0.76, "text"),  # 5500 / 7600
+    ("zai", "glm-4.5v", None, None, None, "multimodal"),
+    ("chutes", "deepseek-ai/DeepSeek-R1", 163840, 0.27216, 0.27216, "text"),  # max_model_len; price.usd per 1M
+    ("fal", "fal-ai/kling-video/v3/pro/image-to-video", None, None, None, "video"),  # category "image-to-video"
+    ("fal", "fal-ai/nano-banana-2/edit", None, None, None, "image"),  # "image-to-image"
+    ("fal", "fal-ai/elevenlabs/tts/eleven-v3", None, None, None, "audio"),  # "text-to-audio"
+    ("fal", "fal-ai/whisper", None, None, None, "audio"),  # "speech-to-text": transcription, like groq's whisper
+    ("vercel-ai-gateway", "alibaba/qwen-3-14b", 40960, 0.12, 0.24, "text"),  # "0.00000012"/"0.00000024" per token
+    ("helicone", "claude-3-haiku-20240307", 200000, None, None, "multimodal"),  # contextLength; text+image in
+    ("helicone", "deepseek-reasoner", 128000, None, None, "text"),
+    ("alibaba", "qwen-vl-max", None, None, None, "multimodal"),
+    ("clarifai", "arcee_ai/AFM/models/trinity-mini", None, None, None, "text"),
+    ("aihubmix", "gpt-5", 400000, 1.25, 10.0, "multimodal"),  # per 1M as is; input_modalities "text,image"
+    ("google-vertex", "publishers/google/models/gemini-2.5-flash", None, None, None, "multimodal"),
+    ("cohere", "c4ai-aya-vision-32b", 16000, None, None, "multimodal"),
+    ("near", "Qwen/Qwen3-Reranker-0.6B", None, None, None, "rerank"),
+    ("sybil", "deepseek-ai/DeepSeek-V3-0324", 163840, 1.9, 2.0, "text"),  # "0.00000190"/"0.00000200" per token
+    ("sybil", "Qwen/Qwen3-Embedding-8B", None, None, None, "embedding"),  # output_modalities ["embedding"]
+    ("onerouter", "claude-opus-4-5@20251101", 200000, 5.0, 25.0, "text"),  # min_*_price per 1M as is
+    ("anannas", "openai/gpt-5-mini", None, None, None, "text"),
+    ("morpheus", "mistral-31-24b-web", None, None, None, "text"),
+    ("canopywave", "moonshotai/kimi-k2.5", 262144, 0.5, 2.8, "text"),  # context_size; *_price_per_m
+    ("simplismart", "deepseek-ai/DeepSeek-R1", 131072, 3.9, 3.9, "text"),  # "0.0000039" per token
+    ("cloudflare-ai-gateway", "google-ai-studio/gemini-3-flash-preview", None, 0.5, 3.0, "text"),  # 5e-07 / 3e-06
+    ("deepseek", "deepseek-chat", None, None, None, "text"),
+    ("sambanova", "Meta-Llama-3.3-70B-Instruct", 131072, 0.6, 1.2, "text"),  # 6e-07 / 1.2e-06 per token
+    ("moonshotai", "moonshot-v1-128k", None, None, None, "text"),
+]
+
+# Where each provider puts its context; ("property_id", x) is the list item with that property, "*" every item.
+CONTEXT_FIELDS = {
+    "openrouter": [("context_length",), ("top_provider", "context_length")],
+    "deepinfra": [("metadata", "context_length")],
+    "groq": [("context_window",)], "google": [("inputTokenLimit",)], "mistral": [("max_context_length",)],
+    "cloudflare-workers-ai": [("properties", ("property_id", "context_window"), "value")],
+    "huggingface": [("providers", "*", "context_length")],
+    "novita": [("context_size",)], "canopywave": [("context_size",)], "chutes": [("max_model_len",)],
+    "vercel-ai-gateway": [("context_window",)], "helicone": [("contextLength",)],
+    **{slug: [("context_length",)] for slug in ("together", "fireworks", "featherless", "aihubmix", "cohere",
+                                                 "sybil", "onerouter", "simplismart", "sambanova")},
+}
+
+
+@functools.cache
+def _records(slug: str) -> tuple:
+    return tuple(recorded_items(PROVIDERS_BY_SLUG[slug]))  # never mutated: record() hands out deep copies
+
+
+def record(slug: str, raw_id: str) -> dict:
+    """A deep copy of the first recorded record of `slug` whose id field is `raw_id`."""
+    key = ID_KEY.get(slug, "id")
+    matches = [r for r in _records(slug) if r.get(key) == raw_id]
+    assert matches, f"{raw_id!r} is not in {PROVIDERS_BY_SLUG[slug].recorded}"
+    return copy.deepcopy(matches[0])
+
+
+def catalog_ids(slug: str, records: list) -> list:
+    return build_catalog(PROVIDERS_BY_SLUG[slug], records)["model_id"].tolist()
+
+
+@pytest.mark.parametrize("slug, raw_id, context, price_in, price_out, modality", EXPECTED,
+                         ids=[f"{row[0]}:{row[1]}" for row in EXPECTED])
+def test_a_real_record_gives_the_context_prices_and_modality_a_reader_expects(
+        slug, raw_id, context, price_in, price_out, modality):
+    model = PROVIDERS_BY_SLUG[slug].parse(record(slug, raw_id))
+    assert (model.model_id, model.context_length) == (MODEL_IDS.get(raw_id, raw_id), context)
+    assert (model.input_price_per_mtok, model.output_price_per_mtok, model.modality) == (price_in, price_out, modality)
+
+
+def test_every_registered_provider_has_expectations():
+    assert {row[0] for row in EXPECTED} == set(SLUGS)
+
+
+def test_groq_drops_inactive_models():
+    live = record("groq", "llama-3.1-8b-instant")
+    retired = {**live, "id": "llama-3.1-70b-retired", "active": False}
+    assert catalog_ids("groq", [live, retired]) == ["llama-3.1-8b-instant"]
+
+
+def test_fal_drops_training_endpoints():
+    records = list(_records("fal"))
+    training = [r["endpoint_id"] for r in records if r["metadata"].get("category") == "training"]
+    assert training == ["fal-ai/flux-lora-fast-training"]
+    ids = catalog_ids("fal", records)
+    assert "fal-ai/flux-lora-fast-training" not in ids and len(ids) == len(records) - 1
+
+
+def test_featherless_drops_models_not_on_the_current_plan():
+    sample = record("featherless", "vicgalle/Roleplay-Llama-3-8B")  # the docs' record has no plan field
+    on_plan = {**sample, "id": "org/on-plan", "available_on_current_plan": True}
+    off_plan = {**sample, "id": "org/off-plan", "available_on_current_plan": False}
+    assert catalog_ids("featherless", [sample, on_plan, off_plan]) == ["vicgalle/Roleplay-Llama-3-8B", "org/on-plan"]
+
+
+def test_onerouter_drops_display_only_and_non_llm_entries():
+    sample = record("onerouter", "claude-opus-4-5@20251101")
+    shown_only = {**sample, "id": "shown-only@1", "is_display_only": True}
+    image = {**sample, "id": "image-model@1", "category_type": "IMAGE"}
+    assert catalog_ids("onerouter", [sample, shown_only, image]) == ["claude-opus-4-5@20251101"]
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["as-recorded", "reversed"])
+def test_morpheus_keeps_the_newest_registration_of_an_id(order):
+    catalog = build_catalog(PROVIDERS_BY_SLUG["morpheus"], list(_records("morpheus"))[::order])
+    twice = catalog[catalog["model_id"] == "Llama 7.1-dev"]
+    assert len(twice) == 1  # registered at created 1732022301 and 1742424888
+    assert twice.iloc[0]["metadata"]["created"] == 1742424888
+    assert twice.iloc[0]["metadata"]["blockchainID"].startswith("0x2e0d14b8")
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_context_is_never_zero_on_any_recorded_record(slug):
+    contexts = [PROVIDERS_BY_SLUG[slug].parse(r).context_length for r in _records(slug)]
+    assert [c for c in contexts if c is not None and c <= 0] == []
+
+
+def _nodes(node, step):
+    """The containers at `step` below `node` (a key, "*" for every list item, or a (field, value) match)."""
+    if step == "*":
+        return node if isinstance(node, list) else []
+    if isinstance(step, tuple):
+        return [item for item in node if isinstance(item, dict) and item.get(step[0]) == step[1]]
+    return [node[step]]
+
+
+@pytest.mark.parametrize("slug", sorted(CONTEXT_FIELDS))
+def test_a_context_of_zero_is_unknown_not_zero(slug):
+    raw_id = next(row[1] for row in EXPECTED if row[0] == slug and row[2] is not None)
+    sample = record(slug, raw_id)
+    for path in CONTEXT_FIELDS[slug]:
+        parents = [sample]
+        for step in path[:-1]:
+            parents = [child for parent in parents for child in _nodes(parent, step)]
+        assert parents, f"{slug}: no {path} in {raw_id}"
+        for parent in parents:
+            parent[path[-1]] = "0" if isinstance(parent[path[-1]], str) else 0
+    assert PROVIDERS_BY_SLUG[slug].parse(sample).context_length is None
+
+
+# --- property: hostile fields never break a parser ------------------------------------------------------
+
+DELETE = object()
+HOSTILE = [DELETE, None, "", -1, "-1", "abc", 0, True, {"nested": {"deep": [1, "x"]}}, [1, "two", None, {}],
+           [], {}, 10**30, 1e300, "1e400"]
+
+
+def _paths(node, prefix=()):
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield prefix + (key,)
+        yield from _paths(value, prefix + (key,))
+
+
+def _mutate(node, path, value):
+    for step in path[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return  # an earlier mutation replaced an ancestor
+    last = path[-1]
+    if isinstance(node, dict) or (isinstance(node, list) and isinstance(last, int) and last < len(node)):
+        if value is not DELETE:
+            node[last] = copy.deepcopy(value)
+        elif last in node or isinstance(node, list):
+            del node[last]
+
+
+@st.composite
+def hostile_records(draw, slug):
+    sample = copy.deepcopy(draw(st.sampled_from(_records(slug))))
+    paths = list(_paths(sample)) or [("id",)]
+    for path, value in draw(st.lists(st.tuples(st.sampled_from(paths), st.sampled_from(HOSTILE)), max_size=6)):
+        _mutate(sample, path, value)
+    return sample
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_fields_never_break_a_parser(slug, data):
+    model = PROVIDERS_BY_SLUG[slug].parse(data.draw(hostile_records(slug)))
+    for price in (model.input_price_per_mtok, model.output_price_per_mtok):
+        assert price is None or (math.isfinite(price) and price >= 0)
+    # The catalog's context column is Int64: a larger value makes build_catalog raise for the whole provider.
+    assert model.context_length is None or 0 < model.context_length < 2**63
+    assert model.modality in parsers.MODALITIES
+
+
+# --- every registered provider yields a usable catalog from its payload ----------------------------------
+
+@pytest.mark.parametrize("spec", PROVIDERS, ids=SLUGS)
+def test_payload_is_present_and_builds_a_catalog_with_unique_ids(spec):
+    path = (STATIC_DIR if spec.static else RECORDED_DIR) / spec.recorded
+    assert path.is_file() and path.stat().st_size > 0, path
+    catalog = build_catalog(spec, recorded_items(spec))
+    assert len(catalog) >= 1 and catalog["model_id"].notna().all()
+    assert not catalog["model_id"].duplicated().any(), catalog["model_id"][catalog["model_id"].duplicated()].tolist()
