@@ -180,6 +180,8 @@ _STEP_MEANING = {
     "trim_edge_punctuation": "trimmed punctuation at the ends",
     "truncated": "cut an over-long name at a word boundary",
     "disambiguated": "added words from the id so two ids do not share one name",
+    "drop_doubled_word": "removed a word that followed itself",
+    "drop_id_path": 'removed an id path ("vendor/") or a "/" or "@" from the name',
 }
 
 
