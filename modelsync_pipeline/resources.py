@@ -32,6 +32,9 @@ class ProviderApi(dg.ConfigurableResource):
     timeout_seconds: float = 30.0
     max_attempts: int = 4
     backoff_seconds: float = 0.5
+    # Each provider's whole fetch (every page and retry) ends by this deadline, beside the others.
+    deadline_seconds: float = 60.0
+    max_concurrency: int = 16  # providers fetched at once
 
     def client(self, spec: ProviderSpec) -> ProviderClient:
         if self.source not in ("live", "replay"):
@@ -45,7 +48,14 @@ class ProviderApi(dg.ConfigurableResource):
             timeout=httpx.Timeout(self.timeout_seconds, connect=min(10.0, self.timeout_seconds)),
             retry=RetryPolicy(max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds),
             require_key=not (replay or spec.static),
+            deadline_seconds=self.deadline_seconds,
         )
+
+    def endpoint(self, spec: ProviderSpec) -> str:
+        """The list URL this resource really requests for `spec` (after MODELSYNC_<SLUG>_BASE_URL)."""
+        if spec.static:
+            return f"static file modelsync_pipeline/static/{spec.recorded}"
+        return f"{spec.resolved_base_url().rstrip('/')}{spec.path}"
 
     def fetch_records(self, spec: ProviderSpec) -> list[dict]:
         with self.client(spec) as client:

@@ -5,21 +5,23 @@ from __future__ import annotations
 import dagster as dg
 
 from modelsync_pipeline.cli import step_failures  # noqa: F401  (re-exported for tests)
+from modelsync_pipeline.defs.provider_catalogs import PROVIDER_KEYS, STAGING_ASSET
 from modelsync_pipeline.definitions import defs
-from modelsync_pipeline.providers.registry import PROVIDERS
 from modelsync_pipeline.resources import PostgresResource, ProviderApi, RedisResource
 
 ALL_ASSETS = list(defs.assets)
+FETCH_OP = "fetch_provider_catalogs"
+STAGING = dg.AssetKey(STAGING_ASSET)
 PUBLISH = [dg.AssetKey("models_table"), dg.AssetKey("models_cache")]
 
 
 def providers(*slugs: str) -> list[dg.AssetKey]:
     """Selection of the given provider catalogs plus everything downstream of them."""
-    return [dg.AssetKey(f"{slug.replace('-', '_')}_catalog") for slug in slugs] + PUBLISH
+    return [dg.AssetKey(f"{slug.replace('-', '_')}_catalog") for slug in slugs] + [STAGING, *PUBLISH]
 
 
-def resources(database_url: str, redis_url: str, replay_dir=None) -> dict:
-    config = {"source": "replay", "backoff_seconds": 0.01, "max_attempts": 2}
+def resources(database_url: str, redis_url: str, replay_dir=None, **provider_api) -> dict:
+    config = {"source": "replay", "backoff_seconds": 0.01, "max_attempts": 2, **provider_api}
     if replay_dir is not None:
         config["replay_dir"] = str(replay_dir)
     return {
@@ -30,29 +32,43 @@ def resources(database_url: str, redis_url: str, replay_dir=None) -> dict:
 
 
 def run_config(force: bool = False, **models_table) -> dict:
-    """Run config: `force` accepts shrunken catalogs (the shrink guard); models_table config as keywords."""
+    """Run config: `force` accepts held-back catalogs (shrink and truth guards); models_table config as keywords."""
     ops = {}
     if force:
-        ops.update({spec.asset_name: {"config": {"force": True}} for spec in PROVIDERS})
+        ops[FETCH_OP] = {"config": {"force": True}}
     if models_table:
         ops["models_table"] = {"config": models_table}
     return {"ops": ops}
 
 
 def sync(database_url: str, redis_url: str, replay_dir=None, selection=None, instance=None,
-         force: bool = False, **models_table) -> dg.ExecuteInProcessResult:
+         force: bool = False, provider_api: dict | None = None, **models_table) -> dg.ExecuteInProcessResult:
     """Materialize every asset (or `selection`), like the sync_all job; failures are returned, not raised."""
     config = run_config(force, **models_table)
     if selection is not None:  # config only for the ops that run
-        keys = {k.to_user_string() if hasattr(k, "to_user_string") else str(k) for k in selection}
-        config["ops"] = {op: c for op, c in config["ops"].items() if op in keys}
+        keys = set(selection)
+        runs = {FETCH_OP} if keys & (set(PROVIDER_KEYS) | {STAGING}) else set()
+        runs |= {key.to_user_string() for key in keys}
+        config["ops"] = {op: c for op, c in config["ops"].items() if op in runs}
     return dg.materialize(
         ALL_ASSETS,
         selection=selection,
-        resources=resources(database_url, redis_url, replay_dir),
+        resources=resources(database_url, redis_url, replay_dir, **(provider_api or {})),
         instance=instance,
         raise_on_error=False,
         run_config=config,
     )
 
 
+def provider_failures(result) -> dict[str, str]:
+    """{provider asset name: "provider '<slug>' failed at <step>: <reason>"} from the run's failed checks."""
+    return {
+        evaluation.asset_key.to_user_string(): evaluation.metadata["failure"].value
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed and "failure" in evaluation.metadata
+    }
+
+
+def materialized(result) -> set[str]:
+    return {event.event_specific_data.materialization.asset_key.to_user_string()
+            for event in result.get_asset_materialization_events()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,8 @@ def test_run_prints_progress_and_a_summary_and_records_the_run(tmp_path, databas
     assert "database: PostgreSQL" in out and "[DATABASE_URL]" in out
     assert "cache:    Redis" in out and "[REDIS_URL]" in out
     for slug, count in expected_counts().items():
-        assert f"{slug}: validated {count} models" in out
+        assert f"  {slug}: fetching " in out
+        assert re.search(rf"^  {re.escape(slug)}: \d+ records, {count} models staged", out, re.M), slug
         assert any(line.split()[:2] == [slug, str(count)] for line in out.splitlines()), f"{slug} missing from summary"
     assert f"total {sum(expected_counts().values())}" in " ".join(out.split())
     assert f"{sum(expected_counts().values())} models" in out.split("cache:")[-1]
@@ -47,7 +49,7 @@ def test_failing_provider_exits_1_names_it_and_publishes_the_rest(tmp_path, data
     out = proc.stdout
     assert "groq" in out and "FAILED at fetch: HTTP 503" in out
     assert "openai" in out and "empty model list" in out
-    assert "publishing the catalogs that passed" in out
+    assert "sync_all:" in out and "publish_catalog" not in out  # the others were published in the same run
     with psycopg.connect(database_url) as conn:
         published = dict(conn.execute(
             "SELECT p.slug, count(*) FROM models m JOIN providers p ON p.id = m.provider_id GROUP BY 1").fetchall())

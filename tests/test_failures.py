@@ -14,7 +14,7 @@ from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 
 from .faults import kill_at
-from .pipeline import PUBLISH, providers, step_failures, sync
+from .pipeline import PUBLISH, materialized, provider_failures, providers, step_failures, sync
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
 
 
@@ -38,14 +38,14 @@ def test_failing_provider_is_named_and_keeps_its_previous_catalog(database_url, 
     _shrink(replay_dir, "openai", 10)  # a real change elsewhere must still be published
 
     result = sync(database_url, redis_url, replay_dir, force=True)
-    assert not result.success
-    failures = step_failures(result)
+    failures = provider_failures(result)
     assert list(failures) == ["groq_catalog"]
     reason = "HTTP 500" if breakage == "http_500" else "malformed JSON"
     assert "provider 'groq' failed at" in failures["groq_catalog"] and reason in failures["groq_catalog"]
+    assert "groq_catalog" not in materialized(result)  # no new materialization: it kept its last good one
 
-    # the blocking failure skips models_table in that run; publishing the others is the follow-up job
-    assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
+    # the others are published in the same run
+    assert result.success and {"models_table", "models_cache"} <= materialized(result)
     after = table_rows(database_url)
     groq_before = {k: v for k, v in before.items() if k[0] == "groq"}
     assert {k: v for k, v in after.items() if k[0] == "groq"} == groq_before
@@ -61,7 +61,7 @@ def test_a_provider_never_turns_into_success_with_zero_models(database_url, redi
     assert sync(database_url, redis_url).success
     _shrink(replay_dir, "cerebras", 0)
     result = sync(database_url, redis_url, replay_dir, selection=providers("cerebras"))
-    assert "empty model list" in step_failures(result)["cerebras_catalog"]
+    assert "empty model list" in provider_failures(result)["cerebras_catalog"]
     assert counts_by_provider(database_url)["cerebras"] == expected_counts()["cerebras"]
 
 
@@ -149,7 +149,7 @@ def test_every_provider_that_fails_to_fetch_keeps_its_last_good_catalog(database
         if not spec.static:  # a static catalog is a file in the repo, not a request that can fail
             (replay_dir / spec.recorded).with_suffix(".status").write_text("503")
     result = sync(database_url, redis_url, replay_dir, selection=catalogs)
-    failures = step_failures(result)
+    failures = provider_failures(result)
     failing = {spec.asset_name for spec in PROVIDERS if not spec.static}
     assert set(failures) == failing
     for spec in PROVIDERS:

@@ -11,7 +11,7 @@ from modelsync_pipeline.providers.http import RECORDED_DIR
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 from modelsync_pipeline.schema import validate_catalog
 
-from .pipeline import PUBLISH, providers, step_failures, sync
+from .pipeline import provider_failures, providers, step_failures, sync
 from .test_pipeline import BAD_NAME, table_rows
 
 OPENROUTER = PROVIDERS_BY_SLUG["openrouter"]
@@ -71,19 +71,19 @@ def test_missing_and_duplicate_ids_block_the_provider_and_report_every_row(datab
     _write_openrouter(replay_dir, records)
 
     result = sync(database_url, redis_url, replay_dir)
-    failures = step_failures(result)
+    failures = provider_failures(result)
     assert list(failures) == ["openrouter_catalog"]
     assert "failed at validate" in failures["openrouter_catalog"]
-    check = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-             and e.event_specific_data.asset_key.to_user_string() == "openrouter_catalog"][0].event_specific_data
+    check = next(e for e in result.get_asset_check_evaluations()
+                 if e.asset_key.to_user_string() == "openrouter_catalog" and e.check_name == "catalog_contract")
     assert not check.passed
     report = check.metadata["offending_rows"].value
     assert report.count("not_nullable") >= 4 or report.count("model_id") >= 4
     assert "unique_provider_model_id" in report and records[0]["id"] in report
     assert "No Id Model" in report
 
-    # the others published; openrouter keeps exactly its previous rows
-    assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
+    # the others published in the same run; openrouter keeps exactly its previous rows
+    assert result.success
     assert {k: v for k, v in table_rows(database_url).items() if k[0] == "openrouter"} == before
 
 
@@ -104,11 +104,10 @@ def test_a_name_the_rule_cannot_fix_blocks_only_that_provider(database_url, redi
 
     monkeypatch.setattr(catalog_module, "resolve_display_name", broken)
     result = sync(database_url, redis_url, replay_dir)
-    failures = step_failures(result)
+    failures = provider_failures(result)
     assert list(failures) == ["cerebras_catalog"]
     assert "llama3.1-8b" in failures["cerebras_catalog"]
-    monkeypatch.undo()
-    assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
+    assert result.success  # everyone else was published in the same run, unchanged
     assert table_rows(database_url) == before
 
 

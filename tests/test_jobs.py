@@ -7,7 +7,7 @@ import dagster as dg
 from modelsync_pipeline.definitions import defs
 from modelsync_pipeline.defs.jobs import publish_after_partial_sync
 
-from .pipeline import PUBLISH, sync
+from .pipeline import PUBLISH, step_failures, sync
 
 
 def _failure_context(instance, result):
@@ -18,11 +18,18 @@ def _failure_context(instance, result):
     ).for_run_failure()
 
 
-def test_sensor_publishes_after_a_run_where_one_provider_failed(database_url, redis_url, replay_dir):
-    (replay_dir / "groq.status").write_text("500")
+def test_sensor_publishes_after_a_run_whose_table_step_failed(database_url, redis_url, replay_dir, monkeypatch):
+    """A provider's failure no longer fails the run (the others publish in it); a failed refresh does, and
+    the sensor then republishes the staged catalogs."""
+    from modelsync_pipeline.defs import catalog
+
+    def refresh_fails(*args, **kwargs):
+        raise RuntimeError("lock timeout")
+
+    monkeypatch.setattr(catalog.db, "refresh_models_table", refresh_fails)
     with dg.instance_for_test() as instance:
         result = sync(database_url, redis_url, replay_dir, instance=instance)
-        assert not result.success
+        assert not result.success and "lock timeout" in step_failures(result)["models_table"]
         requests = list(publish_after_partial_sync(_failure_context(instance, result)))
     assert len(requests) == 1
     assert publish_after_partial_sync.job_name == "publish_catalog"
@@ -36,12 +43,18 @@ def test_sensor_stays_quiet_when_nothing_was_staged(database_url, redis_url, rep
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
-def test_sensor_leaves_a_providers_only_run_alone(database_url, redis_url, replay_dir):
+def test_sensor_leaves_a_providers_only_run_alone(database_url, redis_url, replay_dir, monkeypatch):
+    from modelsync_pipeline.defs import provider_catalogs
+
+    def database_went_away(*args, **kwargs):
+        raise RuntimeError("database went away")
+
     (replay_dir / "groq.status").write_text("500")
+    monkeypatch.setattr(provider_catalogs, "record_failed_attempt", database_went_away)
     with dg.instance_for_test() as instance:
         selection = [dg.AssetKey("groq_catalog"), dg.AssetKey("openai_catalog")]
         result = sync(database_url, redis_url, replay_dir, selection=selection, instance=instance)
-        assert not result.success
+        assert not result.success and "database went away" in step_failures(result)["fetch_provider_catalogs"]
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 

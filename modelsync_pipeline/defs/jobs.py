@@ -11,7 +11,7 @@ import dagster as dg
 
 from .cache import models_cache
 from .catalog import models_table
-from .provider_catalogs import provider_catalog_assets
+from .provider_catalogs import PROVIDER_KEYS as PROVIDER_ASSET_KEYS
 
 sync_all = dg.define_asset_job(
     "sync_all",
@@ -39,7 +39,7 @@ daily_sync = dg.ScheduleDefinition(
     description="Daily full sync at 04:00 UTC. Destructive jobs are never scheduled.",
 )
 
-PROVIDER_KEYS = frozenset(asset.key for asset in provider_catalog_assets)
+PROVIDER_KEYS = frozenset(PROVIDER_ASSET_KEYS)
 
 
 def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:

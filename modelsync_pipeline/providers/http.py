@@ -83,12 +83,19 @@ class ProviderClient:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         require_key: bool = True,
+        deadline_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.spec = spec
         self._environ = os.environ if environ is None else environ
         self._retry = retry
         self._sleep = sleep
         self._require_key = require_key
+        # One deadline for the whole list (every page, every retry): a provider's time is its own.
+        self._deadline_seconds = deadline_seconds
+        self._clock = clock
+        self._deadline: float | None = None
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._client = httpx.Client(
             base_url=spec.resolved_base_url(self._environ),
             transport=transport,
@@ -104,6 +111,8 @@ class ProviderClient:
         self._client.close()
 
     def fetch_records(self) -> list[dict]:
+        if self._deadline_seconds is not None:
+            self._deadline = self._clock() + self._deadline_seconds
         records: list[dict] = []
         for page in self._pages():
             records.extend(page)
@@ -178,27 +187,58 @@ class ProviderClient:
 
     # -- transport with retries -------------------------------------------------------------------
 
+    def _remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    def _request_timeout(self) -> httpx.Timeout:
+        """The client's timeouts, capped at what is left of the deadline."""
+        remaining = self._remaining()
+        if remaining is None:
+            return self._timeout
+        cap = lambda value: remaining if value is None else min(value, remaining)  # noqa: E731
+        return httpx.Timeout(connect=cap(self._timeout.connect), read=cap(self._timeout.read),
+                             write=cap(self._timeout.write), pool=cap(self._timeout.pool))
+
+    def _past_deadline(self, attempt: int, reason: str) -> ProviderFetchError:
+        return ProviderFetchError(
+            self.spec.slug, "fetch",
+            f"no complete answer within its {self._deadline_seconds:g} s deadline "
+            f"({attempt} attempt{'s' if attempt != 1 else ''}; last: {reason})",
+        )
+
     def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
-        """One successful (< 400) response, after bounded retries of 429/5xx and transport errors."""
+        """One successful (< 400) response, after bounded retries of 429/5xx and transport errors,
+        all within the provider's deadline when it has one."""
         slug = self.spec.slug
+        reason = "none"
         for attempt in range(1, self._retry.max_attempts + 1):
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                raise self._past_deadline(attempt - 1, reason)
             response = None
             try:
                 # No params at all (not {}) keeps the query of a URL handed out by a Link header.
-                response = self._client.get(target, params=params or None, headers=headers)
+                response = self._client.get(target, params=params or None, headers=headers,
+                                            timeout=self._request_timeout())
             except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if response.status_code < 400:
                     return response
                 reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
                 if response.status_code not in RETRY_STATUSES:
                     raise ProviderFetchError(slug, "fetch", reason)
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                raise self._past_deadline(attempt, reason)
             if attempt == self._retry.max_attempts:
                 raise ProviderFetchError(
                     slug, "fetch", f"{reason} (gave up after {attempt} attempts)"
                 )
-            self._sleep(self._retry.delay(attempt, response))
+            delay = self._retry.delay(attempt, response)
+            if remaining is not None and delay >= remaining:
+                raise self._past_deadline(attempt, f"{reason}; the next attempt would start after it")
+            self._sleep(delay)
         raise AssertionError("unreachable")
 
     def _decode(self, response: httpx.Response) -> Any:
