@@ -1,0 +1,117 @@
+"""Providers fetched at once over real sockets (the fake provider server), each within its own deadline.
+
+A hung provider and a slow one run beside healthy ones: the hung one is named with its step and reason and
+keeps its last good catalog, the slow one still arrives, and everyone else is published in the same run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from modelsync_pipeline.providers.http import ProviderClient, ProviderFetchError, RetryPolicy
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+
+from .fake_providers import FakeProviders
+from .pipeline import materialized, provider_failures, providers, sync
+from .test_failures import _shrink
+from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    with FakeProviders() as server:
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        yield server
+
+
+def _client(fake, slug, **kwargs):
+    return ProviderClient(PROVIDERS_BY_SLUG[slug], environ=fake.environ(), **kwargs)
+
+
+def test_every_provider_is_served_by_the_fake_server_through_the_live_client(fake):
+    for spec in PROVIDERS:
+        with _client(fake, spec.slug) as client:
+            assert client.fetch_records(), spec.slug
+    assert set(fake.requests) == {spec.slug for spec in PROVIDERS}
+
+
+@pytest.mark.parametrize(("fault", "step", "reason"), [
+    ("500", "fetch", "HTTP 500"),
+    ("malformed", "decode", "malformed JSON"),
+    ("truncated", "decode", "malformed JSON"),
+])
+def test_faults_are_named_with_their_step(fake, fault, step, reason):
+    fake.set("groq", fault=fault)
+    with _client(fake, "groq", retry=RetryPolicy(max_attempts=2, backoff_seconds=0.01)) as client:
+        with pytest.raises(ProviderFetchError) as err:
+            client.fetch_records()
+    assert (err.value.provider, err.value.step) == ("groq", step) and reason in err.value.reason
+    assert "fake-groq-key" not in str(err.value)
+
+
+def test_429_with_retry_after_is_honoured_then_succeeds(fake):
+    fake.set("openai", fault="429", times=1, retry_after=0.3)
+    sleeps = []
+    with _client(fake, "openai", sleep=lambda s: (sleeps.append(s), time.sleep(s))) as client:
+        assert len(client.fetch_records()) == expected_counts()["openai"]
+    assert sleeps == [0.3] and fake.requests["openai"] == 2
+
+
+def test_a_hung_provider_gives_up_at_its_deadline_not_after_every_retry(fake):
+    fake.set("mistral", fault="hang")
+    with _client(fake, "mistral", deadline_seconds=1.5) as client:
+        with pytest.raises(ProviderFetchError) as err:
+            client.fetch_records()
+    assert err.value.step == "fetch" and "1.5 s deadline (1 attempt; last: ReadTimeout" in err.value.reason
+    # one request, cut at the deadline: not 4 attempts of a 30 s timeout each
+    assert fake.requests["mistral"] == 1
+
+
+def test_a_hung_and_a_slow_provider_beside_healthy_ones(fake, database_url, redis_url):
+    assert sync(database_url, redis_url, provider_api={"source": "live"}).success
+    before = table_rows(database_url)
+
+    fake.set("mistral", fault="hang")
+    fake.set("groq", latency=1.0)
+    fake.set("deepinfra", fault="503")
+    result = sync(database_url, redis_url, provider_api={"source": "live", "deadline_seconds": 3.0})
+
+    failures = provider_failures(result)
+    assert set(failures) == {"mistral_catalog", "deepinfra_catalog"}
+    assert "provider 'mistral' failed at fetch: no complete answer within its 3 s deadline" in failures["mistral_catalog"]
+    assert "HTTP 503" in failures["deepinfra_catalog"]
+    assert "groq_catalog" in materialized(result)  # slow, but within its deadline
+    assert result.success and {"models_table", "models_cache"} <= materialized(result)
+    # the hung provider's time was its own: asked once more (after the first sync), cut at its deadline
+    assert fake.requests["mistral"] == 2
+    after = table_rows(database_url)
+    for slug in ("mistral", "deepinfra"):
+        assert {k: v for k, v in after.items() if k[0] == slug} == {k: v for k, v in before.items() if k[0] == slug}
+    assert counts_by_provider(database_url) == expected_counts()
+
+
+def test_a_one_provider_backfill_refreshes_table_and_cache_from_its_new_catalog(
+        database_url, redis_url, redis_client, replay_dir, monkeypatch):
+    """Selecting one provider (and its downstream) re-syncs it alone: the table and the cache get its new
+    catalog and everyone else's last good one, even though others changed upstream meanwhile."""
+    with FakeProviders(replay_dir) as server:
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        assert sync(database_url, redis_url, provider_api={"source": "live"}).success
+        before = table_rows(database_url)
+
+        _shrink(replay_dir, "groq", 14)    # groq dropped two models upstream
+        _shrink(replay_dir, "openai", 5)   # openai changed too, but is not selected
+        result = sync(database_url, redis_url, selection=providers("groq"), provider_api={"source": "live"})
+
+    assert result.success
+    assert materialized(result) == {"groq_catalog", "provider_catalogs", "models_table", "models_cache"}
+    assert server.requests.get("openai") == 1  # only the first full sync asked openai
+    counts = counts_by_provider(database_url)
+    assert counts["groq"] == 14 and counts["openai"] == expected_counts()["openai"]
+    after = table_rows(database_url)
+    assert {k: v for k, v in after.items() if k[0] != "groq"} == {k: v for k, v in before.items() if k[0] != "groq"}
+    assert cached_rows(redis_client) == after
