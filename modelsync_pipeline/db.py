@@ -12,14 +12,16 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
 from . import faults
 from .providers.registry import ProviderSpec
+
+if TYPE_CHECKING:  # pandas is imported by the steps that stage, not by every load of the code location
+    import pandas as pd
 
 # The project is installed editable (`make run` / `make test`); sql/ stays a top-level folder of reviewed files.
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -102,6 +104,8 @@ class StageResult:
 
 
 def _nullable(values, cast) -> list:
+    import pandas as pd
+
     return [None if pd.isna(v) else cast(v) for v in values]
 
 

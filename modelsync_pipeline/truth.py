@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_FACTOR = 10.0
 
@@ -35,9 +37,14 @@ class Implausible:
 
 
 def _number(value) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    """A float, or None for a missing value (None, NaN, pandas' NA)."""
+    if value is None:
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # pandas.NA refuses float()
+        return None
+    return None if math.isnan(number) else number
 
 
 def _price_change(previous: float | None, new: float | None, factor: float) -> str | None:

@@ -27,17 +27,19 @@ import collections
 import concurrent.futures
 import time
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from ..catalog import build_catalog
 from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog
 from ..providers.http import ProviderFetchError
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
-from ..schema import validate_catalog
 from ..truth import DEFAULT_FACTOR, implausible_changes
+
+if TYPE_CHECKING:  # pandas and pandera load in the step that needs them, not with the code location
+    import pandas as pd
 
 GROUP = "provider_catalogs"
 OWNERS = ["team:modelsync"]
@@ -72,7 +74,7 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _name_metadata(frame: pd.DataFrame) -> dict:
+def _name_metadata(frame: "pd.DataFrame") -> dict:
     cleaned = frame[frame["name_steps"].map(len) > 0]
     sample = [
         {"model_id": r.model_id, "raw": r.raw_name, "name": r.model_name, "rule": r.name_rule, "steps": ", ".join(r.name_steps)}
@@ -131,6 +133,9 @@ def _fetch(provider_api: ProviderApi, spec: ProviderSpec) -> tuple[list, float]:
 
 def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: float, config: ProviderCatalogConfig):
     """The checks of one fetched catalog, each result yielded before anything is written, then staging."""
+    from ..catalog import build_catalog
+    from ..schema import validate_catalog
+
     key, run_id = dg.AssetKey(spec.asset_name), context.run.run_id
     forced = config.force or spec.slug in config.force_providers
     if not records:
