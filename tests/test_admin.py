@@ -227,3 +227,18 @@ def test_status_report_and_providers_only_sync(synced, redis_url):
     with psycopg.connect(synced) as conn:
         by_modality = dict(conn.execute("SELECT modality, count(*) FROM models GROUP BY 1").fetchall())
     assert meta["per_modality"].value == by_modality
+
+
+def test_a_reset_in_which_a_provider_failed_fails_whole_and_changes_nothing(synced, redis_url, replay_dir):
+    """A reset reloads from this run's catalogs only: one provider failing fails it whole, audited; it never
+    turns into a refresh of the others."""
+    before = snapshot(synced)
+    (replay_dir / "groq.status").write_text("503")
+    result = sync(synced, redis_url, replay_dir, mode="reset")
+    assert not result.success
+    assert list(provider_failures(result)) == ["groq_catalog"]
+    message = step_failures(result)["models_table"]
+    assert "reset_and_resync failed whole, nothing was flushed" in message and "groq failed at fetch" in message
+    assert snapshot(synced) == before
+    last = audit_rows(synced)[-1]
+    assert (last["action"], last["outcome"]) == ("reset_and_resync", "failed") and "groq" in last["error"]

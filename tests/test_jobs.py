@@ -58,6 +58,15 @@ def test_sensor_leaves_a_providers_only_run_alone(database_url, redis_url, repla
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
+def test_sensor_never_turns_a_failed_reset_into_a_refresh(database_url, redis_url, replay_dir):
+    assert sync(database_url, redis_url, replay_dir).success
+    (replay_dir / "groq.status").write_text("503")
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, replay_dir, instance=instance, mode="reset")
+        assert not result.success and "reset_and_resync failed whole" in step_failures(result)["models_table"]
+        assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
+
+
 def test_jobs_and_schedule():
     sync_all = defs.resolve_job_def("sync_all")
     publish = defs.resolve_job_def("publish_catalog")

@@ -91,6 +91,15 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
             raise dg.Failure(description="reset_and_resync refused: destructive jobs never run from a schedule or a sensor")
         action = "refresh" if config.mode == "refresh" else "reset_and_resync"
         before = db.counts(conn)
+        failed_now = [f for f in _stale_providers(conn, run_id) if f["in_this_run"]]
+        if config.mode == "reset" and failed_now:
+            # A reset reloads everything from this run's catalogs; one that is missing would leave that
+            # provider on an old catalog under new ids. It fails whole, and never becomes a refresh.
+            reason = "; ".join(f"{f['provider']} failed at {f['step']}: {f['error']}" for f in failed_now)
+            db.audit(conn, run_id=run_id, launched_by=who, action=action, outcome="failed", before=before,
+                     error=f"not every provider was fetched and checked in this run: {reason}")
+            raise dg.Failure(description=f"reset_and_resync failed whole, nothing was flushed: not every provider "
+                                         f"was fetched and checked in this run ({reason})")
         try:
             if config.mode == "refresh":
                 result, backup = db.refresh_models_table(conn, PROVIDERS, run_id), None

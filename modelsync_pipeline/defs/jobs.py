@@ -44,7 +44,10 @@ PROVIDER_KEYS = frozenset(PROVIDER_ASSET_KEYS)
 
 def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
     """True when the failed run meant to refresh the table, staged at least one provider catalog, and
-    never refreshed it (a run that selected only provider assets is left as the operator chose)."""
+    never refreshed it (a run that selected only provider assets, or a reset, is left as the operator chose)."""
+    models_table_config = ((run.run_config or {}).get("ops", {}).get("models_table") or {}).get("config") or {}
+    if run.job_name == "reset_and_resync" or models_table_config.get("mode") == "reset":
+        return False  # a failed reset fails whole; publishing now would be a refresh nobody asked for
     plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
     if plan is None or models_table.key.to_python_identifier() not in plan.step_keys_to_execute:
         return False
