@@ -286,14 +286,16 @@ def counts(conn: psycopg.Connection) -> tuple[int, int]:
     return int(providers), int(models)
 
 
-def take_backup(conn: psycopg.Connection, run_id: str, reason: str, keep: int = DEFAULT_BACKUP_RETENTION) -> Backup:
-    """Copy providers and models into the backup tables (call inside the caller's transaction)."""
+def take_backup(conn: psycopg.Connection, run_id: str, reason: str, keep: int = DEFAULT_BACKUP_RETENTION,
+                protect: Sequence[int] = ()) -> Backup:
+    """Copy providers and models into the backup tables (call inside the caller's transaction), then prune
+    to the newest `keep`, never pruning the backups in `protect`."""
     sql = statements("admin")
     backup_id, providers, models, checksum = conn.execute(sql["create_backup"], {"run_id": run_id, "reason": reason}).fetchone()
     conn.execute(sql["backup_providers"], {"backup_id": backup_id})
     conn.execute(sql["backup_models"], {"backup_id": backup_id})
     faults.point("backup:after_copy")
-    conn.execute(sql["prune_backups"], {"keep": max(keep, 1)})
+    conn.execute(sql["prune_backups"], {"keep": max(keep, 1), "protect": list(protect)})
     return Backup(backup_id, providers, models, checksum)
 
 
@@ -388,8 +390,8 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
             raise LookupError(f"backup {backup_id} does not exist; the newest backups are {known}")
         expected_checksum = chosen[6]
         before = counts(conn)
-        # The pre-restore backup must not prune the one being restored.
-        backup = take_backup(conn, run_id, f"before restore of backup {backup_id}", max(keep, 2))
+        # The pre-restore backup must not prune the one being restored, even the oldest one kept.
+        backup = take_backup(conn, run_id, f"before restore of backup {backup_id}", keep, protect=[backup_id])
         faults.point("restore:after_backup")
         conn.execute(sql["log_removed_all"], {"run_id": run_id})
         conn.execute(sql["delete_models"])

@@ -22,9 +22,11 @@ FROM providers;
 INSERT INTO backup_models SELECT %(backup_id)s, m.* FROM models m;
 
 -- name: prune_backups
--- Retention: keep the newest %(keep)s backups (rows cascade to backup_providers / backup_models).
+-- Retention: keep the newest %(keep)s backups (rows cascade to backup_providers / backup_models), and
+-- never the ones in %(protect)s (the backup a restore is bringing back, whatever its age).
 DELETE FROM backups
 WHERE id NOT IN (SELECT id FROM backups ORDER BY created_at DESC, id DESC LIMIT %(keep)s)
+  AND id <> ALL(%(protect)s::bigint[])
 RETURNING id;
 
 -- name: delete_models

@@ -132,6 +132,21 @@ def test_backups_are_pruned_by_retention(synced, redis_url):
         assert conn.execute("SELECT count(DISTINCT backup_id) FROM backup_models").fetchone()[0] <= 2
 
 
+def test_the_oldest_kept_backup_can_be_restored(synced, redis_url):
+    """Retention 3, backups 1, 2, 3: restoring the oldest must not prune it with its own pre-restore backup."""
+    for _ in range(3):
+        assert run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"}, retention=3).success
+    with psycopg.connect(synced) as conn:
+        kept = [r[0] for r in conn.execute("SELECT id FROM backups ORDER BY id")]
+        oldest_models = conn.execute("SELECT model_count FROM backups WHERE id = %s", (kept[0],)).fetchone()[0]
+    assert len(kept) == 3 and oldest_models == sum(expected_counts().values())
+    result = run_admin("restore_backup", synced, redis_url, {"backup_id": kept[0], "confirm": "RESTORE"}, retention=3)
+    assert result.success, step_failures(result)
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == oldest_models
+        assert kept[0] in [r[0] for r in conn.execute("SELECT id FROM backups")]
+
+
 def test_destructive_jobs_refuse_to_run_from_a_schedule_or_sensor(synced, redis_url):
     before = snapshot(synced)
     for tags in ({"dagster/schedule_name": "daily_sync"}, {"dagster/sensor_name": "publish_after_partial_sync"}):
