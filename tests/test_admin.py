@@ -147,6 +147,25 @@ def test_the_oldest_kept_backup_can_be_restored(synced, redis_url):
         assert kept[0] in [r[0] for r in conn.execute("SELECT id FROM backups")]
 
 
+def test_a_cache_that_does_not_match_after_an_admin_write_is_refused_and_says_so(
+        synced, redis_url, redis_client, monkeypatch):
+    from modelsync_pipeline import cache
+
+    version_before = cache.current_version(redis_client)
+
+    def mismatch(*args, **kwargs):
+        raise cache.CacheMismatch("cache version x does not match the table: `all` holds 3 models, the snapshot 0")
+
+    monkeypatch.setattr(cache, "_verify", mismatch)
+    result = run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"})
+    assert not result.success
+    message = step_failures(result)["flush_models_op"]
+    assert "the table change committed, but the new cache version was refused" in message
+    assert "does not match the table" in message and "CacheMismatch" not in message.split(":")[0]
+    assert table_rows(synced) == {}                                 # the flush itself committed
+    assert cache.current_version(redis_client) == version_before    # readers stay on the previous version
+
+
 def test_destructive_jobs_refuse_to_run_from_a_schedule_or_sensor(synced, redis_url):
     before = snapshot(synced)
     for tags in ({"dagster/schedule_name": "daily_sync"}, {"dagster/sensor_name": "publish_after_partial_sync"}):

@@ -58,6 +58,10 @@ def _publish_cache(context, conn, redis: RedisResource) -> dict:
         raise dg.Failure(description=f"the table change committed, but Redis failed while republishing the cache: "
                                      f"{type(exc).__name__}: {exc}. Readers keep the previous cache version "
                                      f"(or fall back to the database); re-run publish_catalog to heal it.") from None
+    except cache.CacheMismatch as exc:
+        raise dg.Failure(description=f"the table change committed, but the new cache version was refused: {exc}. "
+                                     f"Readers stay on the previous cache version; re-run publish_catalog to "
+                                     f"heal it.") from None
     finally:
         client.close()
     return {"cache_version": published.version, "cache_rows": published.row_count}
