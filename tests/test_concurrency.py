@@ -115,3 +115,17 @@ def test_a_one_provider_backfill_refreshes_table_and_cache_from_its_new_catalog(
     after = table_rows(database_url)
     assert {k: v for k, v in after.items() if k[0] != "groq"} == {k: v for k, v in before.items() if k[0] != "groq"}
     assert cached_rows(redis_client) == after
+
+
+def test_the_progress_line_shows_the_url_really_requested(fake, database_url, redis_url):
+    """With MODELSYNC_<SLUG>_BASE_URL set, the operator reads the host the request went to, not the default."""
+    import dagster as dg
+
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, selection=providers("deepinfra"), instance=instance,
+                      provider_api={"source": "live"})
+        assert result.success
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    fetching = [m for m in messages if m.startswith("deepinfra: fetching")]
+    assert fetching == [f"deepinfra: fetching {fake.base_url('deepinfra')}/models (live)"]
+    assert not any("api.deepinfra.com" in m for m in messages)
