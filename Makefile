@@ -23,7 +23,7 @@ $(UV):
 
 $(VENV)/.installed: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip install --quiet --python $(PY) -e '.[test]'
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e '.[test]'
 	touch $@
 
 ## Sync every provider into PostgreSQL and Redis (replayed payloads; MODELSYNC_SOURCE=live for the APIs).
@@ -38,7 +38,7 @@ test: install
 ui: install
 	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE))" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
-	  cp dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
+	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 ## Stop the embedded servers that `make ui` left running.
@@ -67,5 +67,5 @@ status: install
 job: install
 	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
-	  cp dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
+	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)")

@@ -7,7 +7,7 @@ request (default 0.5), and reached through the production client (`MODELSYNC_SOU
   (a) `python -m modelsync_pipeline.cli run` in a fresh process on a fresh scratch database (a cold first
       sync: modelsync's migrations and Dagster's storage tables are created by the run), beside the
       "Dagster floor": a fresh process that materializes two trivial assets (`a`, `b(a)`) on the same kind
-      of instance (DAGSTER_HOME with the repo's dagster.yaml, run storage in PostgreSQL via DAGSTER_PG_URL),
+      of instance (DAGSTER_HOME with the package's dagster.yaml, run storage in PostgreSQL via DAGSTER_PG_URL),
       also on a fresh scratch database. Goal: (a) <= 2x the floor.
   (b) the fetch phase alone, in-process: `ProviderApi(source="live").fetch_records` for every provider in a
       ThreadPoolExecutor of `max_concurrency` workers, as `fetch_provider_catalogs` does. Goal: <= 1.5 s,
@@ -221,10 +221,10 @@ def scratch_redis(endpoints: services.Endpoints, index: int) -> Iterator[str]:
 
 
 def dagster_home(root: Path) -> Path:
-    """A DAGSTER_HOME with the repo's dagster.yaml, as `modelsync run` prepares it."""
+    """A DAGSTER_HOME with the package's dagster.yaml, as `modelsync run` prepares it."""
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(REPO_ROOT / "modelsync_pipeline" / "dagster.yaml", home / "dagster.yaml")
     return home
 
 
@@ -314,6 +314,7 @@ def cold_cli_run(base_env, endpoints, root: Path, timeout: float) -> tuple[Child
 
 def fetch_phase(fake: FakeProviders, latency: float) -> dict:
     """Every provider's fetch_records through the production pool shape, in this process."""
+    from modelsync_pipeline.providers.http import prepare_http
     from modelsync_pipeline.resources import ProviderApi
 
     api = ProviderApi(source="live")
@@ -328,6 +329,7 @@ def fetch_phase(fake: FakeProviders, latency: float) -> dict:
         return len(records), time.monotonic() - started
 
     started = time.monotonic()
+    prepare_http()  # as fetch_provider_catalogs does before its pool
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         futures = {pool.submit(fetch, spec): spec for spec in PROVIDERS}
         for future in concurrent.futures.as_completed(futures):
@@ -461,6 +463,8 @@ def hung_provider(fake: FakeProviders, endpoints, root: Path, latency: float, de
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "w") as log, contextlib.redirect_stderr(log):
                 with dg.DagsterInstance.from_config(str(dagster_home(root / "hang"))) as instance:
+                    # pooled storage connection, as `modelsync run` uses, so (d) compares like with (a)
+                    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
                     started = time.monotonic()
                     result = dg.materialize(list(defs.assets), resources=resources, instance=instance,
                                             raise_on_error=False)

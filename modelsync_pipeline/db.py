@@ -23,8 +23,10 @@ from .providers.registry import ProviderSpec
 if TYPE_CHECKING:  # pandas is imported by the steps that stage, not by every load of the code location
     import pandas as pd
 
-# The project is installed editable (`make run` / `make test`); sql/ stays a top-level folder of reviewed files.
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# sql/ is a top-level folder of reviewed files; a wheel carries it as modelsync_pipeline/sql (pyproject.toml),
+# an editable install (`make run` / `make test`) reads it where it is.
+_PACKAGED_SQL = Path(__file__).resolve().parent / "sql"
+SQL_DIR = _PACKAGED_SQL if _PACKAGED_SQL.is_dir() else Path(__file__).resolve().parent.parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 _MIGRATION_LOCK = 0x6D6F64656C73  # "models" as a number: one advisory lock key for migrations

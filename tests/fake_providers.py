@@ -32,6 +32,13 @@ from modelsync_pipeline.providers.registry import PROVIDERS, ProviderSpec
 FAULTS = ("500", "503", "429", "hang", "malformed", "empty", "truncated")
 
 
+class _Server(ThreadingHTTPServer):
+    # Every provider connects at once: the default listen backlog of 5 would make the rest retry their
+    # SYN a second later, and the fetch phase would measure the kernel's backoff, not the client.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Behaviour:
     latency: float = 0.0
@@ -48,6 +55,9 @@ class FakeProviders:
         self.specs = {spec.slug: spec for spec in specs}
         self.behaviour: dict[str, Behaviour] = {}
         self.requests: dict[str, int] = {}
+        # Answers are cut once per path: the server shares its process (and GIL) with the client under test
+        # in benchmarks, and re-parsing a payload per request would be measured as the client's time.
+        self._answers: dict[tuple, tuple[bytes, dict]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         fake = self
@@ -61,8 +71,7 @@ class FakeProviders:
             def do_GET(self):
                 fake._answer(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -121,16 +130,27 @@ class FakeProviders:
             return self._send(handler, 429, b'{"error": "slow down"}', {"Retry-After": f"{behaviour.retry_after:g}"})
         if fault == "malformed":
             return self._send(handler, 200, b'{"data": [{"id": "broken",')
-        payload_dir = STATIC_DIR if spec.static else self.replay_dir
-        payload = json.loads((payload_dir / spec.recorded).read_text())
         if fault == "empty":
             return self._send(handler, 200, json.dumps(spec.envelope([], {})).encode())
-        url = httpx.URL(f"http://127.0.0.1:{self.port}{handler.path}")
-        body, headers = serve_page(spec, payload, httpx.Request("GET", url))
-        raw = json.dumps(body).encode()
+        raw, headers = self._page(spec, handler.path)
         if fault == "truncated":
             raw = raw[: len(raw) // 2]
         self._send(handler, 200, raw, headers)
+
+    def _page(self, spec: ProviderSpec, path: str) -> tuple[bytes, dict]:
+        file = (STATIC_DIR if spec.static else self.replay_dir) / spec.recorded
+        stat = file.stat()
+        key = (path, stat.st_mtime_ns, stat.st_size)  # a payload rewritten by a test is served anew
+        with self._lock:
+            answer = self._answers.get(key)
+        if answer is None:
+            payload = json.loads(file.read_text())
+            url = httpx.URL(f"http://127.0.0.1:{self.port}{path}")
+            body, headers = serve_page(spec, payload, httpx.Request("GET", url))
+            answer = (json.dumps(body).encode(), headers)
+            with self._lock:
+                self._answers[key] = answer
+        return answer
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict | None = None) -> None:

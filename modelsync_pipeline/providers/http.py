@@ -12,6 +12,7 @@ it (they travel in headers, and URLs are shown without their query string).
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import os
 import time
@@ -66,6 +67,22 @@ def _retry_after_seconds(value: str) -> float | None:
     return when.timestamp() - time.time()
 
 
+@functools.cache
+def _tls_context():
+    """One verified TLS context for every client: loading the CA bundle costs ~30 ms of CPU per client."""
+    return httpx.create_ssl_context()
+
+
+def prepare_http() -> None:
+    """Load the HTTP stack and the TLS context once, in the calling thread, before fetching in parallel.
+
+    A client's first request imports the transport modules and builds the TLS context; when every
+    provider's thread does that at once they queue behind each other for about a second (measured with 37
+    providers in bench/bench_e2e.py), which is longer than a provider's whole answer.
+    """
+    httpx.Client(verify=_tls_context()).close()
+
+
 def _safe_url(url: httpx.URL) -> str:
     return str(url.copy_with(query=None))
 
@@ -99,6 +116,7 @@ class ProviderClient:
         self._client = httpx.Client(
             base_url=spec.resolved_base_url(self._environ),
             transport=transport,
+            verify=True if transport is not None else _tls_context(),
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": "modelsync/0.1", **spec.headers},
             follow_redirects=True,
