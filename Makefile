@@ -51,6 +51,7 @@ bench: install
 	$(PY) bench/bench_refresh.py
 	$(PY) bench/bench_cache.py
 	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_e2e.py
 
 ## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-r1:free
 explain: install
