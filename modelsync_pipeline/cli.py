@@ -109,7 +109,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     with db.connect(os.environ["DATABASE_URL"]) as conn:
         attempts, in_table = _summary(conn, run_ids)
         cache_info = _cache_summary()
-    failed_providers = [a for a in attempts if a[1] in ("fetch_failed", "check_failed")]
+    failed_providers = [a for a in attempts if a[1] in ("fetch_failed", "check_failed", "process_failed")]
     table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in failures)
 
     print("\nsummary")

@@ -156,3 +156,30 @@ def test_every_provider_that_fails_to_fetch_keeps_its_last_good_catalog(database
         if not spec.static:
             assert f"provider '{spec.slug}' failed at fetch: HTTP 503" in failures[spec.asset_name]
     assert _staged(database_url) == before
+
+
+def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failure(
+        database_url, redis_url, replay_dir, monkeypatch):
+    """A crash in one provider's staging (after its checks passed) fails that provider, not the run."""
+    from modelsync_pipeline.defs import provider_catalogs
+
+    assert sync(database_url, redis_url, replay_dir).success
+    before = table_rows(database_url)
+    real = provider_catalogs.stage_provider_catalog
+
+    def stage(conn, spec, frame, run_id):
+        if spec.slug == "groq":
+            raise RuntimeError("disk full")
+        return real(conn, spec, frame, run_id)
+
+    monkeypatch.setattr(provider_catalogs, "stage_provider_catalog", stage)
+    _shrink(replay_dir, "groq", 10)
+    _shrink(replay_dir, "openai", 10)
+    result = sync(database_url, redis_url, replay_dir, force=True)
+    assert result.success and "groq_catalog" not in materialized(result)
+    assert counts_by_provider(database_url)["openai"] == 10
+    assert {k: v for k, v in table_rows(database_url).items() if k[0] == "groq"} == {
+        k: v for k, v in before.items() if k[0] == "groq"}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT outcome, step, error FROM sync_attempts WHERE provider_slug = 'groq' "
+                            "ORDER BY id DESC LIMIT 1").fetchone() == ("process_failed", "process", "RuntimeError: disk full")

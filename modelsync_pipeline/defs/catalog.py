@@ -41,7 +41,7 @@ def _stale_providers(conn, run_id: str) -> list[dict]:
         {"provider": slug, "outcome": outcome, "step": step, "error": (error or "")[:300],
          "in_this_run": attempt_run == run_id, "last_good_catalog": str(validated) if validated else "never"}
         for slug, outcome, step, error, attempt_run, validated in rows
-        if outcome in ("fetch_failed", "check_failed")
+        if outcome in ("fetch_failed", "check_failed", "process_failed")
     ]
 
 

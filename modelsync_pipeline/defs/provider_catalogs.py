@@ -232,9 +232,13 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         for future in concurrent.futures.as_completed(pending):
             spec = pending[future]
             key = dg.AssetKey(spec.asset_name)
+            reported: set[str] = set()  # checks already yielded for this provider (each is yielded once)
             try:
                 records, seconds = future.result()
-                yield from _check_and_stage(context, conn, spec, records, seconds, config)
+                for event in _check_and_stage(context, conn, spec, records, seconds, config):
+                    if isinstance(event, dg.AssetCheckResult):
+                        reported.add(event.check_name)
+                    yield event
                 outcomes[spec.slug] = "staged"
             except Exception as exc:  # noqa: BLE001 - one provider's failure is its own, whatever it is
                 if isinstance(exc, ProviderFetchError):
@@ -242,14 +246,16 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                 elif not isinstance(exc, _HeldBack):
                     context.log.exception(f"{spec.slug}: unexpected error")
                     exc = _HeldBack(FETCH_CHECK, "process", f"{type(exc).__name__}: {exc}")
-                outcome = "fetch_failed" if exc.check == FETCH_CHECK else "check_failed"
+                outcome = ("process_failed" if exc.step == "process"
+                           else "fetch_failed" if exc.check == FETCH_CHECK else "check_failed")
                 record_failed_attempt(conn, spec.slug, context.run.run_id, outcome, exc.step, exc.reason)
                 message = f"provider {spec.slug!r} failed at {exc.step}: {exc.reason}"
                 context.log.error(f"{message}. It keeps its last good catalog.")
-                yield dg.AssetCheckResult(
-                    asset_key=key, check_name=exc.check, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"provider": spec.slug, "step": exc.step, "failure": message, **exc.metadata},
-                )
+                if exc.check not in reported:  # an error after every check passed (staging) is logged only
+                    yield dg.AssetCheckResult(
+                        asset_key=key, check_name=exc.check, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                        metadata={"provider": spec.slug, "step": exc.step, "failure": message, **exc.metadata},
+                    )
                 outcomes[spec.slug] = f"FAILED at {exc.step}"
     if dg.AssetKey(STAGING_ASSET) in context.selected_asset_keys:
         failed = {slug: o for slug, o in outcomes.items() if o != "staged"}
