@@ -54,14 +54,14 @@ bench: install
 	$(PY) bench/bench_e2e.py
 
 ## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-r1:free
+## (explain and status stop the embedded servers they started; ones `make ui` left running stay up)
 explain: install
-	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
+	@$(PY) -m modelsync_pipeline.services run --state-dir $(STATE) -- \
 	  $(PY) -m modelsync_pipeline.cli explain "$(P)" "$(M)"
 
 ## The status report (GET /admin/model-sync/status): make status
 status: install
-	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
-	  $(PY) -m modelsync_pipeline.cli status
+	@$(PY) -m modelsync_pipeline.services run --state-dir $(STATE) -- $(PY) -m modelsync_pipeline.cli status
 
 ## Run any job from the CLI on the same database, cache and run history as the UI:
 ##   make job J=flush_models C=config/flush_models.yaml

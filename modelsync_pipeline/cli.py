@@ -196,6 +196,7 @@ def _catalog_database(command: str):
     if not url:
         print(f"DATABASE_URL is not set (`make {command}` sets it to the same database as `make run`)", file=sys.stderr)
         return None
+    db.apply_migrations(url)  # a database nothing has synced into yet answers "0 providers", not an SQL error
     return db.connect(url)
 
 

@@ -610,12 +610,37 @@ def _export_line(endpoints: Endpoints, env: Mapping[str, str]) -> str:
     return "export " + " ".join(assignments)
 
 
+def run_with_services(state_dir: str, command: list[str]) -> int:
+    """Run `command` with DATABASE_URL / REDIS_URL / DAGSTER_PG_URL set, starting the embedded servers it
+    needs; the ones started here are stopped when it ends (a server `make ui` left running is reused and
+    left alone)."""
+    try:
+        endpoints, stop = start_embedded(state_dir, os.environ)
+    except ServiceStartError as err:
+        print(err, file=sys.stderr)
+        return 1
+    env = {**os.environ, "DATABASE_URL": endpoints.database_url, "REDIS_URL": endpoints.redis_url,
+           "DAGSTER_PG_URL": sqlalchemy_url(endpoints.database_url)}
+    try:
+        return subprocess.run(command, env=env).returncode
+    finally:
+        stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelsync_pipeline.services", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["env", "stop"],
-                        help="env: start what is missing and print exports; stop: stop the embedded servers")  # fmt: skip
+    parser.add_argument("command", choices=["env", "stop", "run"],
+                        help="env: start what is missing and print exports; stop: stop the embedded servers; "
+                             "run -- CMD: run CMD with the servers, stopping the ones started for it")  # fmt: skip
     parser.add_argument("--state-dir", default=".modelsync", help="state folder (default: .modelsync)")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+
+    if args.command == "run":
+        if not command:
+            parser.error("run needs a command: run [--state-dir DIR] -- CMD [ARGS...]")
+        return run_with_services(args.state_dir, command)
 
     if args.command == "stop":
         stopped = stop_embedded(args.state_dir)

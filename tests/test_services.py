@@ -166,6 +166,23 @@ def test_cli_env_prints_exports_reuses_servers_and_stop_ends_them(tmp_path):
     assert not _answers(_port(exports["DATABASE_URL"])) and not _answers(_port(exports["REDIS_URL"]))
 
 
+def test_cli_run_gives_a_command_the_servers_and_stops_the_ones_it_started(tmp_path):
+    """`make status` / `make explain` go through `services run`: nothing is left running afterwards."""
+    state = str(tmp_path / "state")
+    child_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    probe = ("import os, psycopg, redis; "
+             "print(psycopg.connect(os.environ['DATABASE_URL']).execute('SELECT 1').fetchone()[0], "
+             "redis.Redis.from_url(os.environ['REDIS_URL']).ping(), os.environ['DATABASE_URL'], os.environ['REDIS_URL'])")
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelsync_pipeline.services", "run", "--state-dir", state, "--", sys.executable, "-c", probe],
+        env=child_env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answered_db, answered_redis, database_url, redis_url = proc.stdout.split()
+    assert (answered_db, answered_redis) == ("1", "True")
+    assert not _answers(_port(database_url)) and not _answers(_port(redis_url))
+
+
 def test_endpoints_repr_hides_passwords():
     endpoints = Endpoints("postgresql://u:pw1@h/d", "redis://:pw2@h/0", "DATABASE_URL", "REDIS_URL")
     assert "pw1" not in repr(endpoints) and "pw2" not in repr(endpoints)
