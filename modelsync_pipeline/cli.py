@@ -246,11 +246,21 @@ def status(args: argparse.Namespace) -> int:
     totals = report["totals"]
     print(f"providers {totals['providers']} (with models {totals['with_models']}, without {totals['without_models']}); "
           f"models {totals['models']} (active {totals['active_models']})")
+    from .cadence import load_cadence, stale_since
+
+    default, cadence = load_cadence()
     width = max([len(p["provider"]) for p in report["providers"]] + [8])
     print(f"  {'provider':<{width}}  {'models':>7}  {'last synced':<32}  last attempt")
+    stale = []
     for p in report["providers"]:
         synced = p["last_synced_at"].isoformat(timespec="seconds") if p["last_synced_at"] else "never"
-        print(f"  {p['provider']:<{width}}  {p['models']:>7}  {synced:<32}  {p['last_attempt'] or ''}")
+        flag = stale_since(cadence.get(p["provider"], default), p["last_good_attempt"])
+        if flag:
+            stale.append(p["provider"])
+        print(f"  {p['provider']:<{width}}  {p['models']:>7}  {synced:<32}  {p['last_attempt'] or ''}"
+              + (f"  {flag}" if flag else ""))
+    if stale:
+        print(f"  stale (last good catalog older than its max age in cadence.yaml): {', '.join(stale)}")
     print("  by modality: " + ", ".join(f"{m} {n}" for m, n in report["modalities"].items()))
     return 0
 

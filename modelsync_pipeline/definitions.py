@@ -14,6 +14,7 @@ import dagster as dg
 
 from .defs.admin import admin_jobs, catalog_status
 from .defs.cache import cache_fan_out, models_cache
+from .defs.cadence import provider_schedules
 from .defs.catalog import models_table
 from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, reset_and_resync, sync_all
 from .defs.progress import progress_logger
@@ -36,7 +37,7 @@ def build_resources(environ: dict[str, str] | None = None) -> dict:
 defs = dg.Definitions(
     assets=[*provider_catalog_assets, models_table, models_cache, catalog_status],
     jobs=[sync_all, publish_catalog, reset_and_resync, *admin_jobs],
-    schedules=[daily_sync],
+    schedules=[daily_sync, *provider_schedules],
     sensors=[publish_after_partial_sync, cache_fan_out],
     resources=build_resources(),
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},

@@ -98,3 +98,18 @@ def test_status_prints_the_sql_report(tmp_path, database_url, redis_url):
     listed = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[2:] if len(line.split()) > 1}
     assert {slug: listed.get(slug) for slug in counts} == {slug: str(n) for slug, n in counts.items()}
     assert "by modality: text" in proc.stdout
+
+
+def test_status_names_a_stale_provider_and_since_when(tmp_path, database_url, redis_url):
+    """A provider whose last good catalog is older than its max age (cadence.yaml) is flagged STALE."""
+    assert run_cli(tmp_path, database_url, redis_url).returncode == 0
+    with psycopg.connect(database_url) as conn:  # openrouter's last good fetch was 5 hours ago (max age 3 h)
+        conn.execute("UPDATE sync_attempts SET attempted_at = now() - interval '5 hours' "
+                     "WHERE provider_slug = 'openrouter'")
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT,
+                          env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[2:] if line.strip()}
+    assert "STALE since" in lines["openrouter"] and "(max age 3 h)" in lines["openrouter"]
+    assert "STALE" not in lines["groq"]
+    assert "stale (last good catalog older than its max age in cadence.yaml): openrouter" in proc.stdout

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
+from ..cadence import load_cadence
 from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog
 from ..providers.http import ProviderFetchError, prepare_http
 from ..providers.registry import PROVIDERS, ProviderSpec
@@ -50,6 +51,7 @@ SHRINK_CHECK = "catalog_not_shrunk"
 TRUTH_CHECK = "catalog_truth"
 MAX_REPORTED_VIOLATIONS = 200
 PROVIDER_KEYS = {dg.AssetKey(spec.asset_name): spec for spec in PROVIDERS}
+_, CADENCE = load_cadence()
 
 
 class ProviderCatalogConfig(dg.Config):
@@ -117,12 +119,15 @@ def _asset_spec(spec: ProviderSpec) -> dg.AssetSpec:
         kinds={"python", "postgres"},
         owners=OWNERS,
         skippable=True,  # a provider that fails keeps its last good catalog: no new materialization
+        # Stale in the UI once its last good catalog is older than its max age (cadence.yaml).
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=CADENCE[spec.slug].max_age),
         description=(
             f"{spec.display_name} model list (GET {spec.base_url}{spec.path}), normalised to the common "
             f"schema and staged as this provider's latest good catalog. Filter: {spec.keep_rule}."
         ),
         metadata={"provider": spec.slug, "endpoint": f"{spec.base_url}{spec.path}",
-                  "base_url_env": spec.base_url_env, "price_unit": spec.price_unit},
+                  "base_url_env": spec.base_url_env, "price_unit": spec.price_unit,
+                  "cadence": CADENCE[spec.slug].cron, "max_age_hours": CADENCE[spec.slug].max_age_hours},
     )
 
 

@@ -1,0 +1,72 @@
+"""Per-provider cadence: how often each provider is synced and how old its last good catalog may get.
+
+Read from `cadence.yaml` beside this module (or MODELSYNC_CADENCE_FILE), so a provider is retuned without a
+code change. No Dagster here: `defs/` turns it into schedules and freshness policies, and `make status`
+into a stale flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+
+CADENCE_FILE = Path(__file__).resolve().parent / "cadence.yaml"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    cron: str
+    max_age_hours: float
+
+    @property
+    def max_age(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.max_age_hours)
+
+
+class CadenceError(ValueError):
+    """The cadence file is wrong: which file, which entry, what."""
+
+
+def _cadence(where: str, value) -> Cadence:
+    if not isinstance(value, dict) or not isinstance(value.get("cron"), str):
+        raise CadenceError(f"{where}: expected {{cron: '<5-field cron>', max_age_hours: <hours>}}, got {value!r}")
+    hours = value.get("max_age_hours")
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
+        raise CadenceError(f"{where}: max_age_hours must be a positive number of hours, got {hours!r}")
+    if len(value["cron"].split()) != 5:
+        raise CadenceError(f"{where}: cron must have 5 fields, got {value['cron']!r}")
+    return Cadence(value["cron"], float(hours))
+
+
+def load_cadence(path: Path | str | None = None) -> tuple[Cadence, dict[str, Cadence]]:
+    """(default, {slug: cadence}) covering every provider of the registry."""
+    path = Path(path or os.environ.get("MODELSYNC_CADENCE_FILE") or CADENCE_FILE)
+    data = yaml.safe_load(path.read_text()) or {}
+    default = _cadence(f"{path}: default", data.get("default"))
+    overrides = data.get("providers") or {}
+    if not isinstance(overrides, dict):
+        raise CadenceError(f"{path}: providers must map provider slugs to cadences, got {overrides!r}")
+    unknown = sorted(set(overrides) - set(PROVIDERS_BY_SLUG))
+    if unknown:
+        raise CadenceError(f"{path}: unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS_BY_SLUG)}")
+    return default, {
+        spec.slug: _cadence(f"{path}: providers.{spec.slug}", overrides[spec.slug]) if spec.slug in overrides else default
+        for spec in PROVIDERS
+    }
+
+
+def stale_since(cadence: Cadence, last_good: dt.datetime | None, now: dt.datetime | None = None) -> str | None:
+    """What `make status` says of a provider whose last good catalog is older than its max age (else None)."""
+    if last_good is None:
+        return "STALE: never synced"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now - last_good <= cadence.max_age:
+        return None
+    since = (last_good + cadence.max_age).isoformat(timespec="seconds")
+    return f"STALE since {since} (max age {cadence.max_age_hours:g} h)"
