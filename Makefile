@@ -13,7 +13,13 @@ ifeq ($(UV),)
 UV := $(STATE)/tools/bin/uv
 endif
 
-.PHONY: install run test ui bench stop explain job status
+.PHONY: install run test ui bench stop explain job status approve
+
+# The admin secret destructive jobs check (modelsync_pipeline/approval.py). From the environment when set;
+# for a local embedded set-up, generated once under the state folder (mode 600). Never in run config.
+ADMIN_TOKEN = export MODELSYNC_ADMIN_TOKEN="$${MODELSYNC_ADMIN_TOKEN:-$$(mkdir -p $(STATE) && \
+	  { cat $(STATE)/admin_token 2>/dev/null || (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' \
+	  | tee $(STATE)/admin_token); })}"
 
 install: $(VENV)/.installed
 
@@ -36,7 +42,7 @@ test: install
 
 ## The Dagster UI on the same database, cache and run history as `make run` (http://127.0.0.1:3000).
 ui: install
-	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE))" && \
+	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE))" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
@@ -66,7 +72,11 @@ status: install
 ## Run any job from the CLI on the same database, cache and run history as the UI:
 ##   make job J=flush_models C=config/flush_models.yaml
 job: install
-	@eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
+	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)")
+
+## A one-time code for a destructive job: make approve J=flush_providers A="--provider-count 37"
+approve: install
+	@$(ADMIN_TOKEN) && $(PY) -m modelsync_pipeline.cli approve "$(J)" $(A)

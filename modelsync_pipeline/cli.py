@@ -265,6 +265,35 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+APPROVAL_ARGS = {  # the arguments each destructive job's code is bound to
+    "flush_models": (),
+    "flush_providers": ("provider_count",),
+    "restore_backup": ("backup_id",),
+    "reset_and_resync": (),
+}
+
+
+def approve(args: argparse.Namespace) -> int:
+    """Print a one-time code approving one destructive job with exactly these arguments."""
+    from . import approval
+
+    bound = {name: getattr(args, name) for name in APPROVAL_ARGS[args.job]}
+    missing = [f"--{name.replace('_', '-')}" for name, value in bound.items() if value is None]
+    if missing:
+        print(f"{args.job} codes are bound to {', '.join(missing)}: give the value the run will use", file=sys.stderr)
+        return 2
+    try:
+        code = approval.issue(os.environ.get(approval.SECRET_ENV), args.job, bound)
+    except approval.ApprovalRefused as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    print(code)
+    what = args.job + (f" with {bound}" if bound else "")
+    print(f"approves {what} once, for {approval.DEFAULT_TTL_SECONDS // 60} minutes: put it in the run config "
+          f"as `approval`", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelsync", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -280,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     explain_parser.set_defaults(func=explain)
     status_parser = sub.add_parser("status", help="providers, models per provider and modality, last syncs (reads DATABASE_URL)")
     status_parser.set_defaults(func=status)
+    approve_parser = sub.add_parser("approve", help="one-time approval code for a destructive job (reads MODELSYNC_ADMIN_TOKEN)")
+    approve_parser.add_argument("job", choices=sorted(APPROVAL_ARGS))
+    approve_parser.add_argument("--provider-count", type=int, help="flush_providers: the provider_count of its config")
+    approve_parser.add_argument("--backup-id", type=int, help="restore_backup: the backup_id of its config")
+    approve_parser.set_defaults(func=approve)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -416,6 +416,13 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
                        {"restored_backup_id": backup_id, "checksum": restored_checksum})
 
 
+def use_approval(conn: psycopg.Connection, fingerprint: str, job: str, run_id: str) -> bool:
+    """Record an approval code as used; False when it already was (a replay)."""
+    row = conn.execute(statements("admin")["use_approval"],
+                       {"fingerprint": fingerprint, "job": job, "run_id": run_id}).fetchone()
+    return row is not None
+
+
 def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str, outcome: str,
           dry_run: bool = False, before: tuple[int, int] | None = None, after: tuple[int, int] | None = None,
           backup_id: int | None = None, details: dict | None = None, error: str | None = None) -> int:

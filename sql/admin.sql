@@ -130,3 +130,9 @@ SELECT (SELECT count(*) FROM providers) AS providers,
 
 -- name: status_modalities
 SELECT modality, count(*) FROM models GROUP BY modality ORDER BY 2 DESC, 1;
+
+-- name: use_approval
+-- Accept an approval code once: a second use (a replay) inserts nothing and returns no row.
+INSERT INTO approvals_used (fingerprint, job, run_id) VALUES (%(fingerprint)s, %(job)s, %(run_id)s)
+ON CONFLICT (fingerprint) DO NOTHING
+RETURNING fingerprint;

@@ -23,6 +23,16 @@ from modelsync_pipeline.providers.http import RECORDED_DIR
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+TEST_ADMIN_SECRET = "test-admin-secret-" + uuid.uuid4().hex  # a fresh one per session; never printed
+
+
+@pytest.fixture(autouse=True)
+def admin_secret(monkeypatch) -> str:
+    """The admin secret destructive jobs check, as the code location's environment would hold it."""
+    monkeypatch.setenv("MODELSYNC_ADMIN_TOKEN", TEST_ADMIN_SECRET)
+    return TEST_ADMIN_SECRET
+
+
 @pytest.fixture(scope="session")
 def servers():
     env = {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
+from modelsync_pipeline import approval
 from modelsync_pipeline.cli import step_failures  # noqa: F401  (re-exported for tests)
 from modelsync_pipeline.defs.provider_catalogs import PROVIDER_KEYS, STAGING_ASSET
 from modelsync_pipeline.definitions import defs
@@ -31,11 +34,19 @@ def resources(database_url: str, redis_url: str, replay_dir=None, **provider_api
     }
 
 
+def approval_for(job: str, args: dict | None = None) -> str:
+    """A valid one-time code for `job`, made with the admin secret of the test's environment."""
+    return approval.issue(os.environ[approval.SECRET_ENV], job, args or {})
+
+
 def run_config(force: bool = False, **models_table) -> dict:
-    """Run config: `force` accepts held-back catalogs (shrink and truth guards); models_table config as keywords."""
+    """Run config: `force` accepts held-back catalogs (shrink and truth guards); models_table config as keywords
+    (a reset that does not say otherwise gets a valid approval code)."""
     ops = {}
     if force:
         ops[FETCH_OP] = {"config": {"force": True}}
+    if models_table.get("mode") == "reset" and not models_table.get("dry_run") and "approval" not in models_table:
+        models_table["approval"] = approval_for("reset_and_resync")
     if models_table:
         ops["models_table"] = {"config": models_table}
     return {"ops": ops}

@@ -13,7 +13,7 @@ from modelsync_pipeline.definitions import defs
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 from modelsync_pipeline.resources import PostgresResource
 
-from .pipeline import provider_failures, providers, resources, step_failures, sync
+from .pipeline import approval_for, provider_failures, providers, resources, step_failures, sync
 from .test_failures import _shrink
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
 
@@ -24,6 +24,11 @@ def run_admin(job: str, database_url, redis_url, config: dict | None = None, tag
         res["postgres"] = PostgresResource(database_url=database_url, backup_retention=retention)
     op = {"flush_models": "flush_models_op", "flush_providers": "flush_providers_op",
           "restore_backup": "restore_backup_op", "sync_providers": "sync_providers_op"}[job]
+    if config is not None and job != "sync_providers" and "approval" not in config:
+        bound = {key: config[key] for key in ("provider_count", "backup_id") if key in config}
+        if job == "flush_providers":
+            bound.setdefault("provider_count", -1)
+        config = {**config, "approval": approval_for(job, bound)}
     run_config = {"ops": {op: {"config": config}}} if config is not None else {}
     return defs.resolve_job_def(job).execute_in_process(
         run_config=run_config, resources=res, raise_on_error=False, tags=tags or {})

@@ -1,15 +1,18 @@
 """The audit's admin endpoints as Dagster jobs: providers-only sync, flushes, restore, status.
 
-Every destructive job refuses unless its config carries the exact confirmation (a dry run, which changes
-nothing, needs none), refuses to run from a
+Every destructive job refuses unless its config carries the exact confirmation and a one-time approval code
+made with the admin secret (`approval.py`; a dry run, which changes nothing, needs neither), refuses to run
+from a
 schedule or a sensor, backs up providers and models first (in the same transaction as the change),
 writes an audit_log row whatever the outcome, and republishes the cache so it keeps matching the table.
 """
 
+import os
+
 import dagster as dg
 from pydantic import Field
 
-from .. import cache, db
+from .. import approval, cache, db
 from ..providers.registry import PROVIDERS
 from ..resources import PostgresResource, RedisResource
 from .catalog import GROUP, launched_by, models_table
@@ -20,20 +23,26 @@ FLUSH_PROVIDERS_PHRASE = "DELETE_EVERYTHING"
 RESTORE_PHRASE = "RESTORE"
 
 
+APPROVAL_HELP = "one-time code from `modelsync approve <job> [args]`, run where MODELSYNC_ADMIN_TOKEN is set"
+
+
 class FlushModelsConfig(dg.Config):
     confirm: str = Field(default="", description=f"must be exactly {FLUSH_MODELS_PHRASE}")
+    approval: str = Field(default="", description=APPROVAL_HELP)
     dry_run: bool = Field(default=False, description="report what would be deleted; change nothing")
 
 
 class FlushProvidersConfig(dg.Config):
     confirm: str = Field(default="", description=f"must be exactly {FLUSH_PROVIDERS_PHRASE}")
     provider_count: int = Field(default=-1, description="must equal the current number of providers")
+    approval: str = Field(default="", description=APPROVAL_HELP)
     dry_run: bool = False
 
 
 class RestoreConfig(dg.Config):
     backup_id: int = Field(description="id from the backups table (see the status report or audit_log)")
     confirm: str = Field(default="", description=f"must be exactly {RESTORE_PHRASE}")
+    approval: str = Field(default="", description=APPROVAL_HELP)
     dry_run: bool = False
 
 
@@ -42,6 +51,18 @@ def _refuse(context, conn, action: str, reason: str, dry_run: bool) -> None:
              outcome="refused", dry_run=dry_run, before=db.counts(conn), error=reason)
     raise dg.Failure(description=f"{action} refused, nothing was changed: {reason}",
                      metadata={"action": action, "refused": reason})
+
+
+def require_approval(context, conn, action: str, args: dict, code: str, dry_run: bool) -> None:
+    """Refuse (audited, nothing changed) unless `code` approves `action` with `args` and was never used."""
+    if dry_run:
+        return
+    try:
+        fingerprint = approval.verify(os.environ.get(approval.SECRET_ENV), code, action, args)
+    except approval.ApprovalRefused as refused:
+        _refuse(context, conn, action, str(refused), dry_run)
+    if not db.use_approval(conn, fingerprint, action, context.run.run_id):
+        _refuse(context, conn, action, "the approval code was already used; approve this run anew", dry_run)
 
 
 def _refuse_automation(context, conn, action: str, dry_run: bool) -> None:
@@ -105,6 +126,7 @@ def flush_models_op(context: dg.OpExecutionContext, config: FlushModelsConfig, p
         if config.confirm != FLUSH_MODELS_PHRASE and not config.dry_run:
             _refuse(context, conn, "flush_models",
                     f"config confirm must be {FLUSH_MODELS_PHRASE!r} (got {config.confirm!r})", config.dry_run)
+        require_approval(context, conn, "flush_models", {}, config.approval, config.dry_run)
         before = db.counts(conn)
     return _run_destructive(
         context, postgres, redis, "flush_models",
@@ -126,6 +148,8 @@ def flush_providers_op(context: dg.OpExecutionContext, config: FlushProvidersCon
             missing.append(f"config provider_count must be the current provider count {before[0]} (got {config.provider_count})")
         if missing and not config.dry_run:
             _refuse(context, conn, "flush_providers", "; ".join(missing), config.dry_run)
+        require_approval(context, conn, "flush_providers", {"provider_count": config.provider_count},
+                         config.approval, config.dry_run)
     return _run_destructive(
         context, postgres, redis, "flush_providers",
         lambda conn: db.flush_providers(conn, context.run.run_id, postgres.backup_retention),
@@ -144,6 +168,8 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig, pos
         chosen = conn.execute("SELECT provider_count, model_count FROM backups WHERE id = %s", (config.backup_id,)).fetchone()
         if chosen is None:
             _refuse(context, conn, "restore_backup", f"backup {config.backup_id} does not exist", config.dry_run)
+        require_approval(context, conn, "restore_backup", {"backup_id": config.backup_id}, config.approval,
+                         config.dry_run)
     return _run_destructive(
         context, postgres, redis, "restore_backup",
         lambda conn: db.restore_backup(conn, config.backup_id, context.run.run_id, postgres.backup_retention),

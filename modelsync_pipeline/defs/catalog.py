@@ -27,6 +27,8 @@ class ModelsTableConfig(dg.Config):
     mode: str = Field(default="refresh", description="refresh: merge, keeping unchanged rows and ids; "
                                                       "reset: flush providers and models and reload, in one transaction")
     dry_run: bool = Field(default=False, description="print what would be added, removed and changed; write nothing")
+    approval: str = Field(default="", description="mode reset only: one-time code from `modelsync approve "
+                                                  "reset_and_resync`, run where MODELSYNC_ADMIN_TOKEN is set")
 
 
 def _stale_providers(conn, run_id: str) -> list[dict]:
@@ -90,6 +92,10 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
                      before=db.counts(conn), error="destructive jobs never run from a schedule or a sensor")
             raise dg.Failure(description="reset_and_resync refused: destructive jobs never run from a schedule or a sensor")
         action = "refresh" if config.mode == "refresh" else "reset_and_resync"
+        if config.mode == "reset":
+            from .admin import require_approval  # admin imports this module
+
+            require_approval(context, conn, action, {}, config.approval, dry_run=False)
         before = db.counts(conn)
         failed_now = [f for f in _stale_providers(conn, run_id) if f["in_this_run"]]
         if config.mode == "reset" and failed_now:
