@@ -80,7 +80,7 @@ def fill(url: str, rows: int) -> tuple[int, int]:
         conn.execute(_MODELS_SQL, {"rows": rows})
         conn.execute("VACUUM ANALYZE models")
         key_len, value_len = conn.execute(
-            f"SELECT avg(length(provider || ':' || model_id)), avg(octet_length({cache.ROW_JSON})) FROM catalog_rows r"
+            "SELECT avg(length(provider || ':' || model_id)), avg(octet_length(row_to_json(r)::text)) FROM catalog_rows r"
         ).fetchone()
     return round(key_len), round(value_len)
 

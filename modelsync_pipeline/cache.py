@@ -50,11 +50,6 @@ SEP = "\t"
 # What a failing Redis raises through redis-py: its own errors and the socket's.
 REDIS_ERRORS = (redis.RedisError, OSError)
 
-# The one JSON form of a catalog row, for the cache and for the reader's database path alike. row_to_json
-# gives the same object as to_jsonb (same keys and values; tests compare them) at twice the speed.
-ROW_JSON = "row_to_json(r)::text"
-
-
 class CacheMismatch(RuntimeError):
     """What was written to Redis does not match the table snapshot it was read from; readers were not switched."""
 
@@ -87,10 +82,8 @@ class CachePublication:
     orphans_expired: tuple[str, ...] = ()
 
 
-# Bytewise order, the order of `all`: Redis inserts each member next to the previous one (3x faster ZADD
-# than in id order), and readers get the same order from either path.
-ORDER_BY = 'ORDER BY provider COLLATE "C", model_id COLLATE "C"'
-_ROWS_SQL = f"SELECT provider, model_id, modality, {ROW_JSON} FROM catalog_rows r {ORDER_BY}"
+# Rows are streamed in bytewise order (sql/catalog_read.sql), the order of `all`: Redis inserts each member
+# next to the previous one (3x faster ZADD than in id order), and readers get the same order from either path.
 
 
 def new_version(run_id: str) -> str:
@@ -174,11 +167,12 @@ def publish_cache(
     started = time.perf_counter()
     # One publish at a time (session lock, released on disconnect too): otherwise a slow publish of an
     # older snapshot could switch readers after a newer one had.
-    conn.execute("SELECT pg_advisory_lock(hashtext('modelsync.cache'))")
+    sql = db.statements("catalog_read")
+    conn.execute(sql["cache_lock"])
     try:
         return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started)
     finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext('modelsync.cache'))")
+        conn.execute(sql["cache_unlock"])
 
 
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
@@ -188,7 +182,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     try:
         with conn.transaction():
             # One snapshot for the rows and the checksum: the manifest describes exactly what was written.
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute(db.statements("catalog_read")["snapshot_read_only"])
             row_count, checksum = db.table_checksum(conn)
             written = _write_rows(conn, client, version)
         providers, modalities = written["providers"], written["modalities"]
@@ -279,7 +273,7 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> 
     try:
         batch = []
         # Chunked streaming: PostgreSQL keeps producing rows while we write; memory stays at a few batches.
-        for row in conn.cursor().stream(_ROWS_SQL, size=BATCH):
+        for row in conn.cursor().stream(db.statements("catalog_read")["cache_rows"], size=BATCH):
             batch.append(row)
             if len(batch) >= BATCH:
                 flush(batch)

@@ -28,17 +28,11 @@ def _prepare_dagster_home(state_dir: Path) -> Path:
 
 
 def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
-    rows = conn.execute(
-        """SELECT p.slug, count(m.id)
-           FROM providers p LEFT JOIN models m ON m.provider_id = p.id GROUP BY p.slug"""
-    ).fetchall()
-    in_table = dict(rows)
-    attempts = conn.execute(
-        """SELECT DISTINCT ON (provider_slug) provider_slug, outcome, step, error
-           FROM sync_attempts WHERE run_id = ANY(%s)
-           ORDER BY provider_slug, attempted_at DESC, id DESC""",
-        (run_ids,),
-    ).fetchall()
+    from . import db
+
+    sql = db.statements("admin")
+    in_table = dict(conn.execute(sql["run_models_per_provider"]).fetchall())
+    attempts = conn.execute(sql["run_attempts"], {"run_ids": run_ids}).fetchall()
     return attempts, sorted(in_table.items())
 
 
@@ -202,19 +196,14 @@ def _catalog_database(command: str):
 
 def explain(args: argparse.Namespace) -> int:
     """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
+    from . import db
+
     conn = _catalog_database("explain")
     if conn is None:
         return 2
     with conn:
-        rows = conn.execute(
-            """SELECT p.slug, m.id, m.model_id, m.model_name, m.raw_name, m.name_rule, m.name_steps,
-                      m.is_free, m.quantization, m.release_stage, m.sync_run_id, m.updated_at, m.created_at
-               FROM models m JOIN providers p ON p.id = m.provider_id
-               WHERE p.slug = %(provider)s AND (m.model_id = %(q)s OR lower(m.model_name) = lower(%(q)s)
-                                                OR lower(m.raw_name) = lower(%(q)s))
-               ORDER BY m.model_id""",
-            {"provider": args.provider, "q": args.model},
-        ).fetchall()
+        rows = conn.execute(db.statements("admin")["explain_model"],
+                            {"provider": args.provider, "q": args.model}).fetchall()
     if not rows:
         print(f"no model {args.model!r} of provider {args.provider!r} in the models table", file=sys.stderr)
         return 1

@@ -57,19 +57,15 @@ def apply_migrations(database_url: str) -> list[str]:
     A recorded migration whose file has since changed is an error: migrations are append-only.
     """
     applied_now = []
+    sql = statements("migrate")
     with connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(sql["lock"], {"key": _MIGRATION_LOCK})
         try:
-            conn.execute(
-                """CREATE TABLE IF NOT EXISTS schema_migrations (
-                       version text PRIMARY KEY,
-                       checksum text NOT NULL,
-                       applied_at timestamptz NOT NULL DEFAULT now())"""
-            )
-            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+            conn.execute(sql["create_schema_migrations"])
+            done = dict(conn.execute(sql["applied"]).fetchall())
             for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-                sql = path.read_text()
-                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                migration = path.read_text()
+                checksum = hashlib.sha256(migration.encode()).hexdigest()
                 if path.stem in done:
                     if done[path.stem] != checksum:
                         raise RuntimeError(
@@ -77,14 +73,11 @@ def apply_migrations(database_url: str) -> list[str]:
                         )
                     continue
                 with conn.transaction():
-                    conn.execute(sql)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
-                        (path.stem, checksum),
-                    )
+                    conn.execute(migration)
+                    conn.execute(sql["record"], {"version": path.stem, "checksum": checksum})
                 applied_now.append(path.stem)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(sql["unlock"], {"key": _MIGRATION_LOCK})
     return applied_now
 
 
@@ -171,7 +164,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
 
 
 def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
-    row = conn.execute("SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %s", (slug,)).fetchone()
+    row = conn.execute(statements("stage_catalog")["last_good_row_count"], {"slug": slug}).fetchone()
     return row[0] if row else None
 
 
@@ -210,7 +203,7 @@ class RefreshResult:
 
 
 def staged_providers(conn: psycopg.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT provider_slug FROM provider_catalog_versions ORDER BY 1")]
+    return [r[0] for r in conn.execute(statements("stage_catalog")["staged_providers"])]
 
 
 def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_id: str) -> RefreshResult:
@@ -262,10 +255,7 @@ def table_checksum(conn: psycopg.Connection) -> tuple[int, str]:
 
     The cache manifest records the same pair, so table and cache are compared with one definition.
     """
-    row = conn.execute(
-        """SELECT count(*), coalesce(md5(string_agg(id::text || ':' || content_hash, ',' ORDER BY id)), '')
-           FROM models"""
-    ).fetchone()
+    row = conn.execute(statements("catalog_read")["table_checksum"]).fetchone()
     return int(row[0]), row[1]
 
 
@@ -388,7 +378,7 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
         conn.execute(statements("refresh_models")["lock"])
         chosen = conn.execute(sql["get_backup"], {"backup_id": backup_id}).fetchone()
         if chosen is None:
-            known = [r[0] for r in conn.execute("SELECT id FROM backups ORDER BY id DESC LIMIT 20")]
+            known = [r[0] for r in conn.execute(sql["newest_backups"])]
             raise LookupError(f"backup {backup_id} does not exist; the newest backups are {known}")
         expected_checksum = chosen[6]
         before = counts(conn)

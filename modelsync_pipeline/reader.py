@@ -31,19 +31,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import cache
+from . import cache, db
 
 MAX_ATTEMPTS = 3
 MGET_CHUNK = 10_000
 DATABASE_SOURCE = "database"
-# Order both paths the same way: bytewise, as Redis orders `<provider>\t<model_id>` members.
-_SELECT = f"SELECT {cache.ROW_JSON} FROM catalog_rows r"
-_ORDER = ' ORDER BY provider COLLATE "C", model_id COLLATE "C"'
-_MODELS_SQL = (
-    _SELECT + " WHERE (%(provider)s::text IS NULL OR provider = %(provider)s)"
-    " AND (%(modality)s::text IS NULL OR modality = %(modality)s)" + _ORDER
-)
-_MODEL_SQL = _SELECT + " WHERE provider = %(provider)s AND model_id = %(model_id)s"
 
 
 @dataclass(frozen=True)
@@ -97,12 +89,14 @@ class CatalogReader:
     def lookup_models(self, provider: str | None = None, modality: str | None = None) -> CatalogAnswer:
         return self._answer(("models", provider, modality),
                             lambda v: self._redis_models(v, provider, modality),
-                            lambda: self._query(_MODELS_SQL, {"provider": provider, "modality": modality}))
+                            lambda: self._query(db.statements("catalog_read")["reader_models"],
+                                               {"provider": provider, "modality": modality}))
 
     def lookup_model(self, provider: str, model_id: str) -> CatalogAnswer:
         return self._answer(("model", provider, model_id),
                             lambda v: self._redis_model(v, provider, model_id),
-                            lambda: self._query(_MODEL_SQL, {"provider": provider, "model_id": model_id}))
+                            lambda: self._query(db.statements("catalog_read")["reader_model"],
+                                               {"provider": provider, "model_id": model_id}))
 
     def version(self) -> str | None:
         """The cache version readers are on now; None if Redis has none or does not answer."""

@@ -472,9 +472,11 @@ def _ensure_database(port: int) -> None:
 
     admin_url = f"postgresql://{POSTGRES_ROLE}@{LOOPBACK}:{port}/postgres"
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+        from .db import statements
+
+        migrate = statements("migrate")
+        if not conn.execute(migrate["database_exists"], {"name": DATABASE_NAME}).fetchone():
+            conn.execute(sql.SQL(migrate["create_database"]).format(sql.Identifier(DATABASE_NAME)))
 
 
 def _stop_postgres(paths: _StatePaths) -> None:

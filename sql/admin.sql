@@ -136,3 +136,28 @@ SELECT modality, count(*) FROM models GROUP BY modality ORDER BY 2 DESC, 1;
 INSERT INTO approvals_used (fingerprint, job, run_id) VALUES (%(fingerprint)s, %(job)s, %(run_id)s)
 ON CONFLICT (fingerprint) DO NOTHING
 RETURNING fingerprint;
+
+-- name: newest_backups
+SELECT id FROM backups ORDER BY id DESC LIMIT 20;
+
+-- name: backup_counts
+SELECT provider_count, model_count FROM backups WHERE id = %(backup_id)s;
+
+-- name: run_models_per_provider
+-- `modelsync run`'s summary: models per provider in the table.
+SELECT p.slug, count(m.id) FROM providers p LEFT JOIN models m ON m.provider_id = p.id GROUP BY p.slug;
+
+-- name: run_attempts
+-- `modelsync run`'s summary: each provider's latest attempt in the given runs.
+SELECT DISTINCT ON (provider_slug) provider_slug, outcome, step, error
+FROM sync_attempts WHERE run_id = ANY(%(run_ids)s)
+ORDER BY provider_slug, attempted_at DESC, id DESC;
+
+-- name: explain_model
+-- `modelsync explain`: a row's lineage, found by model id, display name or raw upstream name.
+SELECT p.slug, m.id, m.model_id, m.model_name, m.raw_name, m.name_rule, m.name_steps,
+       m.is_free, m.quantization, m.release_stage, m.sync_run_id, m.updated_at, m.created_at
+FROM models m JOIN providers p ON p.id = m.provider_id
+WHERE p.slug = %(provider)s AND (m.model_id = %(q)s OR lower(m.model_name) = lower(%(q)s)
+                                 OR lower(m.raw_name) = lower(%(q)s))
+ORDER BY m.model_id;

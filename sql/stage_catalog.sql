@@ -35,3 +35,15 @@ VALUES (%(slug)s, %(run_id)s, %(outcome)s, %(row_count)s, %(step)s, %(error)s);
 -- What the catalog-truth check compares a new catalog with: the provider's last good catalog.
 SELECT model_id, context_length, input_price_per_mtok::float8, output_price_per_mtok::float8
 FROM provider_catalogs WHERE provider_slug = %(slug)s;
+
+-- name: last_good_row_count
+SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
+
+-- name: staged_providers
+SELECT provider_slug FROM provider_catalog_versions ORDER BY 1;
+
+-- name: stale_providers
+-- Providers whose latest attempt failed (the table keeps their last good catalog), with when that was.
+SELECT DISTINCT ON (a.provider_slug) a.provider_slug, a.outcome, a.step, a.error, a.run_id, v.validated_at
+FROM sync_attempts a LEFT JOIN provider_catalog_versions v USING (provider_slug)
+ORDER BY a.provider_slug, a.attempted_at DESC, a.id DESC;

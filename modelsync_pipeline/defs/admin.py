@@ -165,7 +165,7 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig, pos
         if config.confirm != RESTORE_PHRASE and not config.dry_run:
             _refuse(context, conn, "restore_backup",
                     f"config confirm must be {RESTORE_PHRASE!r} (got {config.confirm!r})", config.dry_run)
-        chosen = conn.execute("SELECT provider_count, model_count FROM backups WHERE id = %s", (config.backup_id,)).fetchone()
+        chosen = conn.execute(db.statements("admin")["backup_counts"], {"backup_id": config.backup_id}).fetchone()
         if chosen is None:
             _refuse(context, conn, "restore_backup", f"backup {config.backup_id} does not exist", config.dry_run)
         require_approval(context, conn, "restore_backup", {"backup_id": config.backup_id}, config.approval,

@@ -33,12 +33,7 @@ class ModelsTableConfig(dg.Config):
 
 def _stale_providers(conn, run_id: str) -> list[dict]:
     """Providers whose latest attempt failed: the table keeps their last good catalog."""
-    rows = conn.execute(
-        """SELECT DISTINCT ON (a.provider_slug) a.provider_slug, a.outcome, a.step, a.error, a.run_id,
-                  v.validated_at
-           FROM sync_attempts a LEFT JOIN provider_catalog_versions v USING (provider_slug)
-           ORDER BY a.provider_slug, a.attempted_at DESC, a.id DESC"""
-    ).fetchall()
+    rows = conn.execute(db.statements("stage_catalog")["stale_providers"]).fetchall()
     return [
         {"provider": slug, "outcome": outcome, "step": step, "error": (error or "")[:300],
          "in_this_run": attempt_run == run_id, "last_good_catalog": str(validated) if validated else "never"}
