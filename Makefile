@@ -42,14 +42,14 @@ test: install
 
 ## The Dagster UI on the same database, cache and run history as `make run` (http://127.0.0.1:3000).
 ui: install
-	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE))" && \
+	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE))" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 ## Stop the embedded servers that `make ui` left running.
 stop: install
-	$(PY) -m modelsync_pipeline.services stop --state-dir $(STATE)
+	$(PY) -m modelsync_pipeline.local.services stop --state-dir $(STATE)
 
 ## Benchmarks (bench/): each prints its figure beside a baseline measured in the same run.
 bench: install
@@ -62,17 +62,17 @@ bench: install
 ## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-r1:free
 ## (explain and status stop the embedded servers they started; ones `make ui` left running stay up)
 explain: install
-	@$(PY) -m modelsync_pipeline.services run --state-dir $(STATE) -- \
+	@$(PY) -m modelsync_pipeline.local.services run --state-dir $(STATE) -- \
 	  $(PY) -m modelsync_pipeline.cli explain "$(P)" "$(M)"
 
 ## The status report (GET /admin/model-sync/status): make status
 status: install
-	@$(PY) -m modelsync_pipeline.services run --state-dir $(STATE) -- $(PY) -m modelsync_pipeline.cli status
+	@$(PY) -m modelsync_pipeline.local.services run --state-dir $(STATE) -- $(PY) -m modelsync_pipeline.cli status
 
 ## Run any job from the CLI on the same database, cache and run history as the UI:
 ##   make job J=flush_models C=config/flush_models.yaml
 job: install
-	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.services env --state-dir $(STATE) 2>/dev/null)" && \
+	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)")

@@ -65,7 +65,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 # Light imports only before (a) and the floor (see (e)): no dagster, pandas or pandera in this process yet.
-from modelsync_pipeline import services  # noqa: E402
+from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
 from tests.fake_providers import FakeProviders  # noqa: E402
 

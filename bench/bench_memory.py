@@ -62,7 +62,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # The child measures these imports too: baseline and huge run pay for exactly the same modules.
-from modelsync_pipeline import db, services  # noqa: E402
+from modelsync_pipeline import db  # noqa: E402
+from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.catalog import build_catalog  # noqa: E402
 from modelsync_pipeline.providers.http import ProviderClient  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG  # noqa: E402

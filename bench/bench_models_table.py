@@ -24,7 +24,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelsync_pipeline import db, services  # noqa: E402
+from modelsync_pipeline import db  # noqa: E402
+from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.catalog import COLUMNS  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
 

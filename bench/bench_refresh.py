@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_models_table import PROVIDER_COUNT, raw_copy, synthetic_catalog  # noqa: E402
-from modelsync_pipeline import db, services  # noqa: E402
+from modelsync_pipeline import db  # noqa: E402
+from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
 
 CHANGE_EVERY = 100  # (c): one row in 100 changes

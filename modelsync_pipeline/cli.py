@@ -37,14 +37,14 @@ def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .services import services
+    from .local.services import services
 
     state_dir = Path(args.state_dir)
     with services(state_dir) as endpoints:
         os.environ["DATABASE_URL"] = endpoints.database_url
         os.environ["REDIS_URL"] = endpoints.redis_url
         os.environ["MODELSYNC_SOURCE"] = args.source
-        from .services import sqlalchemy_url
+        from .local.services import sqlalchemy_url
 
         os.environ["DAGSTER_PG_URL"] = sqlalchemy_url(endpoints.database_url)
         os.environ["DAGSTER_HOME"] = str(_prepare_dagster_home(state_dir))

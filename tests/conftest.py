@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import redis
 
-from modelsync_pipeline import services
+from modelsync_pipeline.local import services
 from modelsync_pipeline.providers.http import RECORDED_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

