@@ -161,3 +161,6 @@ FROM models m JOIN providers p ON p.id = m.provider_id
 WHERE p.slug = %(provider)s AND (m.model_id = %(q)s OR lower(m.model_name) = lower(%(q)s)
                                  OR lower(m.raw_name) = lower(%(q)s))
 ORDER BY m.model_id;
+
+-- name: provider_slugs
+SELECT slug FROM providers;

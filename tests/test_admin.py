@@ -22,14 +22,12 @@ def run_admin(job: str, database_url, redis_url, config: dict | None = None, tag
     res = resources(database_url, redis_url)
     if retention is not None:
         res["postgres"] = PostgresResource(database_url=database_url, backup_retention=retention)
-    op = {"flush_models": "flush_models_op", "flush_providers": "flush_providers_op",
-          "restore_backup": "restore_backup_op", "sync_providers": "sync_providers_op"}[job]
     if config is not None and job != "sync_providers" and "approval" not in config:
         bound = {key: config[key] for key in ("provider_count", "backup_id") if key in config}
         if job == "flush_providers":
             bound.setdefault("provider_count", -1)
         config = {**config, "approval": approval_for(job, bound)}
-    run_config = {"ops": {op: {"config": config}}} if config is not None else {}
+    run_config = config if config is not None else {}
     return defs.resolve_job_def(job).execute_in_process(
         run_config=run_config, resources=res, raise_on_error=False, tags=tags or {})
 
@@ -59,7 +57,7 @@ def test_flush_models_without_the_exact_confirmation_is_refused(synced, redis_ur
     before = snapshot(synced)
     result = run_admin("flush_models", synced, redis_url, {"confirm": confirm})
     assert not result.success
-    message = step_failures(result)["flush_models_op"]
+    message = step_failures(result)["models_table"]
     assert "flush_models refused, nothing was changed" in message and "'DELETE_ALL_MODELS'" in message
     assert snapshot(synced) == before
     assert audit_rows(synced)[-1]["outcome"] == "refused" and "DELETE_ALL_MODELS" in audit_rows(synced)[-1]["error"]
@@ -78,6 +76,13 @@ def test_flush_models_backs_up_deletes_audits_and_republishes_the_cache(synced, 
             sum(expected_counts().values()), "flush_models")
         removed = conn.execute("SELECT count(*) FROM model_history WHERE 'removed' = ANY(changes)").fetchone()[0]
     assert removed == sum(expected_counts().values())
+    # the change is a materialization of models_table (its history shows it); only models_cache published the cache
+    table = result.asset_materializations_for_node("models_table")
+    assert [(m.metadata["action"].value, m.metadata["models_after"].value) for m in table] == [("flush_models", 0)]
+    assert table[0].metadata["backup_id"].value == last["backup_id"]
+    assert [m.metadata["row_count"].value for m in result.asset_materializations_for_node("models_cache")] == [0]
+    assert {e.step_key for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"} == {
+        "models_table", "models_cache"}
     # staged catalogs survive a flush: publishing reloads them
     assert sync(synced, redis_url, selection=[dg.AssetKey("models_table"), dg.AssetKey("models_cache")]).success
     assert counts_by_provider(synced) == expected_counts()
@@ -90,7 +95,7 @@ def test_flush_providers_needs_both_confirmations(synced, redis_url):
                             ({"confirm": "nope", "provider_count": count}, "'DELETE_EVERYTHING'"),
                             ({"confirm": "DELETE_EVERYTHING", "provider_count": count + 1}, f"count {count}")]:
         result = run_admin("flush_providers", synced, redis_url, config)
-        assert not result.success and missing in step_failures(result)["flush_providers_op"]
+        assert not result.success and missing in step_failures(result)["models_table"]
         assert snapshot(synced) == before
     result = run_admin("flush_providers", synced, redis_url, {"confirm": "DELETE_EVERYTHING", "provider_count": count})
     assert result.success, step_failures(result)
@@ -108,7 +113,7 @@ def test_restore_reproduces_the_backup_exactly_and_is_itself_backed_up(synced, r
     assert sync(synced, redis_url, replay_dir, force=True).success
 
     refused = run_admin("restore_backup", synced, redis_url, {"backup_id": backup_id})
-    assert not refused.success and "'RESTORE'" in step_failures(refused)["restore_backup_op"]
+    assert not refused.success and "'RESTORE'" in step_failures(refused)["models_table"]
     result = run_admin("restore_backup", synced, redis_url, {"backup_id": backup_id, "confirm": "RESTORE"})
     assert result.success, step_failures(result)
     assert snapshot(synced) == before  # same rows, same ids
@@ -126,7 +131,7 @@ def test_restore_reproduces_the_backup_exactly_and_is_itself_backed_up(synced, r
 
 def test_restore_of_a_missing_backup_is_refused(synced, redis_url):
     result = run_admin("restore_backup", synced, redis_url, {"backup_id": 999999, "confirm": "RESTORE"})
-    assert "backup 999999 does not exist" in step_failures(result)["restore_backup_op"]
+    assert "backup 999999 does not exist" in step_failures(result)["models_table"]
 
 
 def test_backups_are_pruned_by_retention(synced, redis_url):
@@ -164,8 +169,9 @@ def test_a_cache_that_does_not_match_after_an_admin_write_is_refused_and_says_so
     monkeypatch.setattr(cache, "_verify", mismatch)
     result = run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"})
     assert not result.success
-    message = step_failures(result)["flush_models_op"]
-    assert "the table change committed, but the new cache version was refused" in message
+    assert "models_table" not in step_failures(result)              # the flush committed, as models_table's
+    message = step_failures(result)["models_cache"]                 # only models_cache publishes the cache
+    assert "the new cache version was refused" in message and "stays committed" in message
     assert "does not match the table" in message and "CacheMismatch" not in message.split(":")[0]
     assert table_rows(synced) == {}                                 # the flush itself committed
     assert cache.current_version(redis_client) == version_before    # readers stay on the previous version
@@ -175,7 +181,7 @@ def test_destructive_jobs_refuse_to_run_from_a_schedule_or_sensor(synced, redis_
     before = snapshot(synced)
     for tags in ({"dagster/schedule_name": "daily_sync"}, {"dagster/sensor_name": "publish_after_partial_sync"}):
         result = run_admin("flush_models", synced, redis_url, {"confirm": "DELETE_ALL_MODELS"}, tags=tags)
-        assert "never run from a schedule or a sensor" in step_failures(result)["flush_models_op"]
+        assert "never run from a schedule or a sensor" in step_failures(result)["models_table"]
     assert snapshot(synced) == before
 
 
@@ -256,7 +262,17 @@ def test_shrunken_catalog_is_held_back_unless_forced(synced, redis_url, replay_d
 
 
 def test_status_report_and_providers_only_sync(synced, redis_url):
-    assert run_admin("sync_providers", synced, redis_url).success
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute("DELETE FROM providers WHERE slug = 'groq'")  # cascades to its models
+    plan = run_admin("sync_providers", synced, redis_url, {"dry_run": True})
+    assert plan.success and not plan.asset_materializations_for_node("models_table")
+    assert audit_rows(synced)[-1]["outcome"] == "planned"
+    providers_only = run_admin("sync_providers", synced, redis_url)
+    assert providers_only.success
+    [change] = providers_only.asset_materializations_for_node("models_table")
+    assert change.metadata["action"].value == "sync_providers" and change.metadata["providers_added"].value == "1"
+    assert audit_rows(synced)[-1]["action"] == "sync_providers"
+    assert sync(synced, redis_url, selection=[dg.AssetKey("models_table")]).success  # groq's staged catalog reloads
     result = sync(synced, redis_url, selection=[dg.AssetKey("catalog_status")])
     assert result.success
     meta = result.asset_materializations_for_node("catalog_status")[0].metadata

@@ -58,7 +58,7 @@ def test_every_wrong_code_is_refused_audited_and_changes_nothing(synced, redis_u
     }
     for code, reason in cases.items():
         result = _flush(synced, redis_url, code)
-        assert not result.success and reason in step_failures(result)["flush_models_op"], code
+        assert not result.success and reason in step_failures(result)["models_table"], code
         assert snapshot(synced) == before
         assert audit_rows(synced)[-1]["outcome"] == "refused" and reason in audit_rows(synced)[-1]["error"]
 
@@ -70,7 +70,7 @@ def test_every_wrong_code_is_refused_audited_and_changes_nothing(synced, redis_u
     # no secret configured where the job runs: refused, saying how to configure it
     monkeypatch.delenv(approval.SECRET_ENV)
     result = _flush(synced, redis_url, "1.2.3")
-    assert "need the admin secret MODELSYNC_ADMIN_TOKEN" in step_failures(result)["flush_models_op"]
+    assert "need the admin secret MODELSYNC_ADMIN_TOKEN" in step_failures(result)["models_table"]
     assert snapshot(synced) == before
 
 
@@ -80,7 +80,7 @@ def test_a_code_is_accepted_once(synced, redis_url):
     assert sync_again(synced, redis_url)
     before = snapshot(synced)
     replay = _flush(synced, redis_url, code)
-    assert not replay.success and "already used" in step_failures(replay)["flush_models_op"]
+    assert not replay.success and "already used" in step_failures(replay)["models_table"]
     assert snapshot(synced) == before
 
 
@@ -109,7 +109,7 @@ def test_the_secret_is_never_stored_or_logged(tmp_path, database_url, redis_url,
                        {"confirm": "DELETE_ALL_MODELS", "approval": "wrong"},
                        {"confirm": "DELETE_ALL_MODELS"}):
             defs.resolve_job_def("flush_models").execute_in_process(
-                run_config={"ops": {"flush_models_op": {"config": config}}},
+                run_config=config,
                 resources=resources(database_url, redis_url), instance=instance, raise_on_error=False)
         approve = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "approve", "flush_models"],
                                  cwd=REPO_ROOT, env=os.environ, capture_output=True, text=True, timeout=60)

@@ -30,11 +30,14 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
     except cache.REDIS_ERRORS as exc:
         raise dg.Failure(
             description=f"Redis failed while publishing the cache: {type(exc).__name__}: {exc}. "
-            "The models table is untouched; readers keep the previous cache version (or fall back to the database). "
-            "The next successful run writes a whole new version."
+            "The models table is untouched by this step (a change models_table made in this run stays committed); "
+            "readers keep the previous cache version (or fall back to the database). Materialize models_cache "
+            "(or run publish_catalog) to publish a whole new version."
         ) from None
     except cache.CacheMismatch as exc:
-        raise dg.Failure(description=f"{exc}. Readers stay on the previous version; the table is untouched.") from None
+        raise dg.Failure(description=f"the new cache version was refused: {exc}. Readers stay on the previous "
+                                     "cache version; the models table is untouched by this step (a change models_table "
+                                     "made in this run stays committed). Materialize models_cache to heal it.") from None
     finally:
         client.close()
     context.log.info(

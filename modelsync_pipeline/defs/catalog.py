@@ -1,9 +1,9 @@
-"""`models_table`: the atomic refresh (or reset) of providers and models from every provider's latest good catalog."""
+"""`models_table`: every change to providers and models (the refresh, and the admin jobs as its modes)."""
 
 import dagster as dg
 from pydantic import Field
 
-from .. import db
+from .. import db, writes
 from ..providers.registry import PROVIDERS
 from ..resources import PostgresResource
 from .provider_catalogs import OWNERS, STAGING_ASSET, _markdown
@@ -24,11 +24,18 @@ def launched_by(run: dg.DagsterRun) -> str:
 
 
 class ModelsTableConfig(dg.Config):
-    mode: str = Field(default="refresh", description="refresh: merge, keeping unchanged rows and ids; "
-                                                      "reset: flush providers and models and reload, in one transaction")
-    dry_run: bool = Field(default=False, description="print what would be added, removed and changed; write nothing")
-    approval: str = Field(default="", description="mode reset only: one-time code from `modelsync approve "
-                                                  "reset_and_resync`, run where MODELSYNC_ADMIN_TOKEN is set")
+    mode: str = Field(default="refresh", description=(
+        "refresh: merge the staged catalogs, keeping unchanged rows and ids; reset: flush providers and models "
+        "and reload them in one transaction; flush_models; flush_providers; restore (a backup); providers_only: "
+        "upsert the registry's providers. The admin jobs set it; every change to the tables is this asset's "
+        "materialization."))
+    dry_run: bool = Field(default=False, description="report what would change; write nothing")
+    confirm: str = Field(default="", description="flush_models: DELETE_ALL_MODELS, flush_providers: "
+                                                 "DELETE_EVERYTHING, restore: RESTORE")
+    approval: str = Field(default="", description="destructive modes: one-time code from `modelsync approve <job> "
+                                                  "[args]`, run where MODELSYNC_ADMIN_TOKEN is set")
+    provider_count: int = Field(default=-1, description="flush_providers: must equal the current provider count")
+    backup_id: int = Field(default=-1, description="restore: id from the backups table")
 
 
 def _stale_providers(conn, run_id: str) -> list[dict]:
@@ -42,23 +49,30 @@ def _stale_providers(conn, run_id: str) -> list[dict]:
     ]
 
 
-def _plan(context, conn, config: ModelsTableConfig) -> dg.AssetObservation:
-    plan = db.plan_refresh(conn, PROVIDERS)
-    totals = plan.totals()
-    if config.mode == "reset":
-        before = db.counts(conn)
-        totals = {"deleted_then_reinserted": before[1], **totals}
-    context.log.info(f"models_table dry run ({config.mode}): {totals}; nothing was written")
-    for sample in plan.samples:
-        context.log.info(f"  would {sample['kind']}: {sample['provider']}/{sample['model_id']} "
-                         f"{sample['old_name'] or ''} -> {sample['new_name'] or ''}")
-    db.audit(conn, run_id=context.run.run_id, launched_by=launched_by(context.run), action=f"{config.mode}_plan",
-             outcome="planned", dry_run=True, before=db.counts(conn), details=totals)
-    return dg.AssetObservation(asset_key=context.asset_key, metadata={
-        "dry_run": True, "mode": config.mode, **{k: dg.MetadataValue.int(int(v)) for k, v in totals.items()},
-        "per_provider": dg.MetadataValue.md(_markdown(plan.per_provider)),
-        "samples": dg.MetadataValue.md(_markdown(plan.samples)),
-    })
+def _request(context, config: ModelsTableConfig, conn, retention: int) -> writes.WriteRequest:
+    run = context.run
+    failed = [f"{f['provider']} failed at {f['step']}: {f['error']}"
+              for f in _stale_providers(conn, run.run_id) if f["in_this_run"]] if config.mode == "reset" else []
+    return writes.WriteRequest(
+        mode=config.mode, run_id=run.run_id, launched_by=launched_by(run),
+        automated="dagster/schedule_name" in run.tags or "dagster/sensor_name" in run.tags,
+        dry_run=config.dry_run, confirm=config.confirm, approval=config.approval,
+        provider_count=config.provider_count, backup_id=config.backup_id, failed_providers=failed,
+        backup_retention=retention,
+    )
+
+
+def _observe_plan(context, config: ModelsTableConfig, outcome: writes.WriteOutcome) -> dg.AssetObservation:
+    context.log.info(f"models_table dry run ({outcome.action}): {outcome.details}; nothing was written")
+    metadata = {"dry_run": True, "mode": config.mode, "audit_id": outcome.audit_id,
+                **{k: (dg.MetadataValue.int(int(v)) if isinstance(v, int) else str(v)) for k, v in outcome.details.items()}}
+    if outcome.plan is not None:
+        for sample in outcome.plan.samples:
+            context.log.info(f"  would {sample['kind']}: {sample['provider']}/{sample['model_id']} "
+                             f"{sample['old_name'] or ''} -> {sample['new_name'] or ''}")
+        metadata["per_provider"] = dg.MetadataValue.md(_markdown(outcome.plan.per_provider))
+        metadata["samples"] = dg.MetadataValue.md(_markdown(outcome.plan.samples))
+    return dg.AssetObservation(asset_key=context.asset_key, metadata=metadata)
 
 
 @dg.asset(
@@ -68,78 +82,56 @@ def _plan(context, conn, config: ModelsTableConfig) -> dg.AssetObservation:
     deps=[STAGING_ASSET],
     output_required=False,  # a dry run materializes nothing
     description=(
-        "providers and models refreshed from the latest good catalog of every provider in ONE transaction: "
-        "readers see the old catalog or the new one, never an empty or partial table. Unchanged rows keep "
-        "their id and are not rewritten; every change is logged to model_history. mode=reset flushes and "
-        "reloads in one transaction (after a backup); dry_run=true only reports the plan."
+        "providers and models, changed only here. refresh (the default): the latest good catalog of every "
+        "provider in ONE transaction: readers see the old catalog or the new one, never an empty or partial "
+        "table; unchanged rows keep their id and are not rewritten; every change is logged to model_history. "
+        "The admin jobs are its other modes (reset, flush_models, flush_providers, restore, providers_only): "
+        "guarded, backed up in the same transaction, audited (modelsync_pipeline/writes.py). "
+        "dry_run=true only reports the plan."
     ),
 )
 def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, postgres: PostgresResource):
-    if config.mode not in ("refresh", "reset"):
-        raise dg.Failure(description=f"models_table config mode must be 'refresh' or 'reset', not {config.mode!r}")
-    run_id, who = context.run.run_id, launched_by(context.run)
     with postgres.connect() as conn:
-        if config.dry_run:
-            context.log_event(_plan(context, conn, config))
-            return
-        if config.mode == "reset" and ("dagster/schedule_name" in context.run.tags or "dagster/sensor_name" in context.run.tags):
-            db.audit(conn, run_id=run_id, launched_by=who, action="reset_and_resync", outcome="refused",
-                     before=db.counts(conn), error="destructive jobs never run from a schedule or a sensor")
-            raise dg.Failure(description="reset_and_resync refused: destructive jobs never run from a schedule or a sensor")
-        action = "refresh" if config.mode == "refresh" else "reset_and_resync"
-        if config.mode == "reset":
-            from .admin import require_approval  # admin imports this module
-
-            require_approval(context, conn, action, {}, config.approval, dry_run=False)
-        before = db.counts(conn)
-        failed_now = [f for f in _stale_providers(conn, run_id) if f["in_this_run"]]
-        if config.mode == "reset" and failed_now:
-            # A reset reloads everything from this run's catalogs; one that is missing would leave that
-            # provider on an old catalog under new ids. It fails whole, and never becomes a refresh.
-            reason = "; ".join(f"{f['provider']} failed at {f['step']}: {f['error']}" for f in failed_now)
-            db.audit(conn, run_id=run_id, launched_by=who, action=action, outcome="failed", before=before,
-                     error=f"not every provider was fetched and checked in this run: {reason}")
-            raise dg.Failure(description=f"reset_and_resync failed whole, nothing was flushed: not every provider "
-                                         f"was fetched and checked in this run ({reason})")
+        request = _request(context, config, conn, postgres.backup_retention)
         try:
-            if config.mode == "refresh":
-                result, backup = db.refresh_models_table(conn, PROVIDERS, run_id), None
-            else:
-                admin, result = db.reset_models_table(conn, PROVIDERS, run_id, postgres.backup_retention)
-                backup = admin.backup
-        except Exception as exc:  # the write's own transaction has rolled back; record why
-            db.audit(conn, run_id=run_id, launched_by=who, action=action, outcome="failed", before=before,
-                     error=f"{type(exc).__name__}: {exc}")
-            raise
-        after = db.counts(conn)
-        stale = _stale_providers(conn, run_id)
+            outcome = writes.write_catalog(conn, request, PROVIDERS)
+        except writes.WriteRefused as refused:
+            raise dg.Failure(description=str(refused), metadata={"action": request.action, "refused": str(refused)}) from None
+        except writes.WriteFailed as failed:
+            raise dg.Failure(description=str(failed), metadata={"action": request.action, "failed": str(failed)}) from failed
+        if outcome.dry_run:
+            context.log_event(_observe_plan(context, config, outcome))
+            return
+        stale = _stale_providers(conn, request.run_id) if outcome.refresh is not None else []
         row_count, checksum = db.table_checksum(conn)
-        audit_id = db.audit(conn, run_id=run_id, launched_by=who, action=action, outcome="succeeded",
-                            before=before, after=after, backup_id=backup.id if backup else None,
-                            details={"inserted": result.inserted, "updated": result.updated, "deleted": result.deleted})
-    if not result.providers:
-        raise dg.Failure(description="no provider has a good catalog yet: nothing to publish")
-    context.log.info(
-        f"models_table ({action}): {result.total_rows} models from {len(result.providers)} providers "
-        f"(+{sum(result.inserted.values())} ~{sum(result.updated.values())} -{sum(result.deleted.values())})"
-    )
+    before, after = outcome.before, outcome.after
+    context.log.info(f"models_table ({outcome.action}): providers/models {before} -> {after}; "
+                     f"backup {outcome.backup_id}; audit {outcome.audit_id}")
     for s in stale:
-        context.log.warning(f"{s['provider']}: latest attempt {s['outcome']} at {s['step']}; keeping its catalog from {s['last_good_catalog']}")
-    per_provider = [
-        {"provider": slug, "rows": n, "inserted": result.inserted.get(slug, 0),
-         "updated": result.updated.get(slug, 0), "deleted": result.deleted.get(slug, 0)}
-        for slug, n in result.rows_per_provider.items()
-    ]
-    yield dg.MaterializeResult(
-        metadata={
-            "action": action,
-            "row_count": dg.MetadataValue.int(row_count),
-            "checksum": checksum,
+        context.log.warning(f"{s['provider']}: latest attempt {s['outcome']} at {s['step']}; "
+                            f"keeping its catalog from {s['last_good_catalog']}")
+    metadata = {
+        "action": outcome.action,
+        "row_count": dg.MetadataValue.int(row_count),
+        "checksum": checksum,
+        "providers_before": before[0], "models_before": before[1],
+        "providers_after": after[0], "models_after": after[1],
+        "audit_id": outcome.audit_id,
+        "backup_id": outcome.backup_id,
+    }
+    result = outcome.refresh
+    if result is not None:
+        per_provider = [
+            {"provider": slug, "rows": n, "inserted": result.inserted.get(slug, 0),
+             "updated": result.updated.get(slug, 0), "deleted": result.deleted.get(slug, 0)}
+            for slug, n in result.rows_per_provider.items()
+        ]
+        metadata.update({
             "rows_written": dg.MetadataValue.int(result.rows_written),
             "providers_published": dg.MetadataValue.int(len(result.providers)),
             "per_provider": dg.MetadataValue.md(_markdown(per_provider)),
             "stale_providers": dg.MetadataValue.md(_markdown(stale)),
-            "audit_id": audit_id,
-            "backup_id": backup.id if backup else None,
-        }
-    )
+        })
+    else:
+        metadata.update({k: str(v) for k, v in outcome.details.items()})
+    yield dg.MaterializeResult(metadata=metadata)

@@ -472,7 +472,7 @@ def _ensure_database(port: int) -> None:
 
     admin_url = f"postgresql://{POSTGRES_ROLE}@{LOOPBACK}:{port}/postgres"
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        from ..db import statements
+        from ..db.statements import statements
 
         migrate = statements("migrate")
         if not conn.execute(migrate["database_exists"], {"name": DATABASE_NAME}).fetchone():

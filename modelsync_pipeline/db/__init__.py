@@ -1,0 +1,34 @@
+"""PostgreSQL side of modelsync. Each module owns the statements of the `sql/` file of the same name:
+
+    migrate         sql/migrate.sql + sql/migrations/   schema, applied once, in order
+    stage_catalog   sql/stage_catalog.sql               a provider's validated catalog becomes its latest good one
+    refresh_models  sql/refresh_models.sql              providers and models from the staged catalogs, one transaction
+    admin           sql/admin.sql                       backups, flushes, reset, restore, approvals, audit, status
+    catalog_read    sql/catalog_read.sql                what readers see, summarised for table and cache alike
+
+Every write that must be all-or-nothing is one transaction in these modules; the lifecycle around a write
+to the catalog tables (guard, audit, counts) is `modelsync_pipeline.writes`. Python binds parameters and
+never formats values into SQL.
+"""
+
+from .admin import (
+    DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, audit, catalog_status, counts, flush_models,
+    flush_providers, plan_refresh, reset_models_table, restore_backup, sync_providers, take_backup, use_approval,
+)
+from .catalog_read import table_checksum
+from .migrate import apply_migrations
+from .refresh_models import RefreshResult, refresh_models_table
+from .stage_catalog import (
+    StageResult, catalog_checksum, copy_rows, last_good_facts, last_good_row_count, record_failed_attempt,
+    stage_provider_catalog, staged_providers,
+)
+from .statements import MIGRATIONS_DIR, SQL_DIR, connect, statements
+
+__all__ = [
+    "DEFAULT_BACKUP_RETENTION", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "Plan", "RefreshResult",
+    "StageResult", "apply_migrations", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
+    "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
+    "record_failed_attempt", "refresh_models_table", "reset_models_table", "restore_backup",
+    "stage_provider_catalog", "staged_providers", "statements", "sync_providers", "table_checksum", "take_backup",
+    "use_approval",
+]

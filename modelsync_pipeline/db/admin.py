@@ -1,0 +1,227 @@
+"""Backups, the destructive writes (flush, reset, restore), approvals, audit, plans and status (`sql/admin.sql`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from .. import faults
+from ..providers.registry import ProviderSpec
+from .refresh_models import RefreshResult
+from .stage_catalog import staged_providers
+from .statements import statements
+
+DEFAULT_BACKUP_RETENTION = 10
+
+
+@dataclass(frozen=True)
+class Backup:
+    id: int
+    provider_count: int
+    model_count: int
+    checksum: str
+
+
+def counts(conn: psycopg.Connection) -> tuple[int, int]:
+    """(providers, models) row counts."""
+    providers, models = conn.execute(statements("admin")["counts"]).fetchone()
+    return int(providers), int(models)
+
+
+def take_backup(conn: psycopg.Connection, run_id: str, reason: str, keep: int = DEFAULT_BACKUP_RETENTION,
+                protect: Sequence[int] = ()) -> Backup:
+    """Copy providers and models into the backup tables (call inside the caller's transaction), then prune
+    to the newest `keep`, never pruning the backups in `protect`."""
+    sql = statements("admin")
+    backup_id, providers, models, checksum = conn.execute(sql["create_backup"], {"run_id": run_id, "reason": reason}).fetchone()
+    conn.execute(sql["backup_providers"], {"backup_id": backup_id})
+    conn.execute(sql["backup_models"], {"backup_id": backup_id})
+    faults.point("backup:after_copy")
+    conn.execute(sql["prune_backups"], {"keep": max(keep, 1), "protect": list(protect)})
+    return Backup(backup_id, providers, models, checksum)
+
+
+@dataclass
+class AdminResult:
+    action: str
+    backup: Backup | None
+    before: tuple[int, int]
+    after: tuple[int, int]
+    details: dict = field(default_factory=dict)
+
+
+def _flush(conn: psycopg.Connection, run_id: str, keep: int, action: str, deletes: tuple[str, ...]) -> AdminResult:
+    """Back up, log every model as removed, then run the `deletes` statements: one transaction."""
+    sql = statements("admin")
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["lock"])
+        before = counts(conn)
+        backup = take_backup(conn, run_id, action, keep)
+        faults.point(f"{action}:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        for name in deletes:
+            conn.execute(sql[name])
+        faults.point(f"{action}:after_delete")
+        after = counts(conn)
+    return AdminResult(action, backup, before, after)
+
+
+def flush_models(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Delete every model after a backup. Staged catalogs stay, so the next refresh reloads them."""
+    return _flush(conn, run_id, keep, "flush_models", ("delete_models", "forget_published"))
+
+
+def flush_providers(conn: psycopg.Connection, run_id: str, keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Delete every provider, cascading to its models, after a backup."""
+    return _flush(conn, run_id, keep, "flush_providers", ("delete_providers",))
+
+
+def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_id: str,
+                       keep: int = DEFAULT_BACKUP_RETENTION) -> tuple[AdminResult, RefreshResult]:
+    """Flush providers and models and reload them from every staged catalog, in ONE transaction.
+
+    Readers see the old catalog until COMMIT; any failure rolls back the flush with the reload.
+    Unlike the refresh, every row gets a new id (that is what a reset is for).
+    """
+    sql = statements("admin")
+    refresh = statements("refresh_models")
+    by_slug = {spec.slug: spec for spec in specs}
+    with conn.transaction():
+        conn.execute(refresh["lock"])
+        before = counts(conn)
+        backup = take_backup(conn, run_id, "reset_and_resync", keep)
+        faults.point("reset:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        conn.execute(sql["delete_models"])
+        faults.point("reset:after_delete_models")
+        conn.execute(sql["delete_providers"])
+        faults.point("reset:after_delete_providers")
+        slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
+        if not slugs:
+            raise RuntimeError("reset refused: no provider has a good catalog to reload; nothing was changed")
+        for slug in slugs:
+            spec = by_slug[slug]
+            conn.execute(refresh["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
+        faults.point("reset:after_providers")
+        conn.execute(refresh["tune"])
+        conn.execute(refresh["analyze_providers"])
+        params = {"slugs": slugs, "run_id": run_id}
+        result = RefreshResult(run_id=run_id, providers=slugs)
+        result.inserted = dict(conn.execute(refresh["insert_new"], params).fetchall())
+        faults.point("reset:after_insert")
+        conn.execute(refresh["mark_published"], params)
+        conn.execute(refresh["mark_synced"], params)
+        result.rows_per_provider = dict(conn.execute(refresh["rows_per_provider"]).fetchall())
+        after = counts(conn)
+        faults.point("reset:before_commit")
+    return AdminResult("reset_and_resync", backup, before, after), result
+
+
+def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
+                   keep: int = DEFAULT_BACKUP_RETENTION) -> AdminResult:
+    """Bring back backup `backup_id` exactly (same rows, same ids), verified by checksum, in one transaction.
+
+    The current tables are backed up first, so a restore can itself be undone.
+    """
+    sql = statements("admin")
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["lock"])
+        chosen = conn.execute(sql["get_backup"], {"backup_id": backup_id}).fetchone()
+        if chosen is None:
+            known = [r[0] for r in conn.execute(sql["newest_backups"])]
+            raise LookupError(f"backup {backup_id} does not exist; the newest backups are {known}")
+        expected_checksum = chosen[6]
+        before = counts(conn)
+        # The pre-restore backup must not prune the one being restored, even the oldest one kept.
+        backup = take_backup(conn, run_id, f"before restore of backup {backup_id}", keep, protect=[backup_id])
+        faults.point("restore:after_backup")
+        conn.execute(sql["log_removed_all"], {"run_id": run_id})
+        conn.execute(sql["delete_models"])
+        conn.execute(sql["delete_providers"])
+        faults.point("restore:after_delete")
+        conn.execute(sql["restore_providers"], {"backup_id": backup_id})
+        conn.execute(sql["restore_models"], {"backup_id": backup_id})
+        faults.point("restore:after_insert")
+        conn.execute(sql["reset_sequences"])
+        conn.execute(sql["log_added_all"], {"run_id": run_id})
+        restored_checksum = conn.execute(sql["checksum"]).fetchone()[0]
+        if restored_checksum != expected_checksum:
+            raise RuntimeError(
+                f"restore of backup {backup_id} does not reproduce its checksum "
+                f"({restored_checksum} != {expected_checksum}); rolled back, nothing changed"
+            )
+        after = counts(conn)
+        faults.point("restore:before_commit")
+    return AdminResult("restore_backup", backup, before, after,
+                       {"restored_backup_id": backup_id, "checksum": restored_checksum})
+
+
+def use_approval(conn: psycopg.Connection, fingerprint: str, job: str, run_id: str) -> bool:
+    """Record an approval code as used; False when it already was (a replay)."""
+    row = conn.execute(statements("admin")["use_approval"],
+                       {"fingerprint": fingerprint, "job": job, "run_id": run_id}).fetchone()
+    return row is not None
+
+
+def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str, outcome: str,
+          dry_run: bool = False, before: tuple[int, int] | None = None, after: tuple[int, int] | None = None,
+          backup_id: int | None = None, details: dict | None = None, error: str | None = None) -> int:
+    """Write one audit_log row in its own transaction (so a rolled-back job is still audited)."""
+    with conn.transaction():
+        return conn.execute(statements("admin")["audit"], {
+            "run_id": run_id, "launched_by": launched_by, "action": action, "dry_run": dry_run,
+            "outcome": outcome,
+            "providers_before": before[0] if before else None, "models_before": before[1] if before else None,
+            "providers_after": after[0] if after else None, "models_after": after[1] if after else None,
+            "backup_id": backup_id, "details": Jsonb(details or {}), "error": error,
+        }).fetchone()[0]
+
+
+@dataclass
+class Plan:
+    per_provider: list[dict]
+    samples: list[dict]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("added", "removed", "changed", "unchanged")
+        return {k: sum(row[k] for row in self.per_provider) for k in keys}
+
+
+def plan_refresh(conn: psycopg.Connection, specs: Sequence[ProviderSpec], limit: int = 10) -> Plan:
+    """What `refresh_models_table` would do now, read-only: counts per provider and samples."""
+    sql = statements("admin")
+    slugs = [s for s in staged_providers(conn) if s in {spec.slug for spec in specs}]
+    params = {"slugs": slugs, "limit": limit}
+    cols = ("provider", "added", "removed", "changed", "unchanged")
+    per_provider = [dict(zip(cols, row)) for row in conn.execute(sql["plan"], params)]
+    sample_cols = ("kind", "provider", "model_id", "old_name", "new_name")
+    samples = [dict(zip(sample_cols, row)) for row in conn.execute(sql["plan_samples"], params)]
+    return Plan(per_provider, samples)
+
+
+def catalog_status(conn: psycopg.Connection) -> dict:
+    """The status report (computed in SQL, no row caps)."""
+    sql = statements("admin")
+    cols = ("provider", "name", "is_active", "models", "last_synced_at", "last_sync_run_id",
+            "last_good_catalog", "last_good_rows", "last_attempt", "last_good_attempt")
+    providers = [dict(zip(cols, row)) for row in conn.execute(sql["status_providers"])]
+    totals = dict(zip(("providers", "with_models", "without_models", "models", "active_models"),
+                      conn.execute(sql["status_totals"]).fetchone()))
+    modalities = dict(conn.execute(sql["status_modalities"]).fetchall())
+    return {"totals": totals, "providers": providers, "modalities": modalities}
+
+
+def sync_providers(conn: psycopg.Connection, specs: Sequence[ProviderSpec]) -> AdminResult:
+    """Upsert every registry provider into `providers`, in one transaction; models are not touched."""
+    refresh = statements("refresh_models")
+    with conn.transaction():
+        conn.execute(refresh["lock"])
+        before = counts(conn)
+        for spec in specs:
+            conn.execute(refresh["upsert_provider"],
+                         {"name": spec.display_name, "slug": spec.slug, "base_url": spec.resolved_base_url()})
+        after = counts(conn)
+    return AdminResult("sync_providers", None, before, after, {"providers_added": after[0] - before[0]})

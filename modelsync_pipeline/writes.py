@@ -1,0 +1,198 @@
+"""The one write path to the catalog tables (`providers`, `models`).
+
+Every change to them, whether a scheduled refresh or an operator's flush, goes through `write_catalog`,
+which owns its lifecycle:
+
+    guard   destructive modes never from a schedule or sensor; the typed confirmation; a one-time approval
+            code made with the admin secret (approval.py); mode preconditions (a reset whose providers did
+            not all succeed in this run, a backup that does not exist). A refusal changes nothing.
+    backup  inside the write's own transaction (db.admin), so a rolled-back write leaves no half backup
+    write   one transaction (db.refresh_models / db.admin)
+    audit   one audit_log row whatever the outcome: refused, planned (dry run), failed or succeeded
+    counts  (providers, models) before and after, in the audit row and the outcome
+
+Plain Python: no Dagster. The `models_table` asset calls it for every mode, so the asset's history shows
+every change to the tables, and only `models_cache` publishes the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import psycopg
+
+from . import approval, db
+from .providers.registry import ProviderSpec
+
+MODES = ("refresh", "reset", "flush_models", "flush_providers", "restore", "providers_only")
+# The audit action of each mode: the name of the job (and admin endpoint) an operator knows it by.
+ACTIONS = {"refresh": "refresh", "reset": "reset_and_resync", "flush_models": "flush_models",
+           "flush_providers": "flush_providers", "restore": "restore_backup", "providers_only": "sync_providers"}
+DESTRUCTIVE = frozenset({"reset", "flush_models", "flush_providers", "restore"})
+PHRASES = {"flush_models": "DELETE_ALL_MODELS", "flush_providers": "DELETE_EVERYTHING", "restore": "RESTORE"}
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    mode: str
+    run_id: str
+    launched_by: str
+    automated: bool = False  # launched by a schedule or a sensor
+    dry_run: bool = False
+    confirm: str = ""
+    approval: str = ""
+    provider_count: int = -1  # flush_providers: must equal the current count
+    backup_id: int = -1  # restore: the backup to bring back
+    failed_providers: Sequence[str] = ()  # reset: "<slug> failed at <step>: <error>" for this run's failures
+    backup_retention: int = db.DEFAULT_BACKUP_RETENTION
+
+    @property
+    def action(self) -> str:
+        return ACTIONS[self.mode]
+
+
+class WriteRefused(Exception):
+    """The guard said no: nothing was changed (audited as refused)."""
+
+
+class WriteFailed(Exception):
+    """The write started and rolled back: nothing was changed (audited as failed)."""
+
+
+@dataclass
+class WriteOutcome:
+    action: str
+    before: tuple[int, int]
+    after: tuple[int, int]
+    audit_id: int
+    dry_run: bool = False
+    backup_id: int | None = None
+    refresh: db.RefreshResult | None = None
+    plan: db.Plan | None = None
+    details: dict = field(default_factory=dict)
+
+
+def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequence[ProviderSpec]) -> WriteOutcome:
+    """Guard, back up, write, audit and count one change to `providers` / `models` (see the module doc)."""
+    if request.mode not in MODES:
+        raise WriteRefused(f"mode must be one of {', '.join(MODES)}, not {request.mode!r}")
+    before = db.counts(conn)
+    _guard(conn, request, before)
+    if request.dry_run:
+        return _plan(conn, request, specs, before)
+    try:
+        outcome = _WRITERS[request.mode](conn, request, specs)
+        if outcome.refresh is not None and not outcome.refresh.providers:
+            raise WriteFailed("no provider has a good catalog yet: nothing to publish")
+    except Exception as exc:  # the write's own transaction has rolled back; record why
+        error = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}"
+        _audit(conn, request, "failed", before, error=error)
+        if isinstance(exc, WriteFailed):
+            raise
+        raise WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {error}") from exc
+    outcome.before, outcome.after = before, db.counts(conn)
+    outcome.audit_id = _audit(conn, request, "succeeded", before, after=outcome.after,
+                              backup_id=outcome.backup_id, details=outcome.details)
+    return outcome
+
+
+def _audit(conn, request: WriteRequest, outcome: str, before, **fields) -> int:
+    return db.audit(conn, run_id=request.run_id, launched_by=request.launched_by, action=request.action,
+                    outcome=outcome, dry_run=request.dry_run, before=before, **fields)
+
+
+def _refuse(conn, request: WriteRequest, before, reason: str):
+    _audit(conn, request, "refused", before, error=reason)
+    raise WriteRefused(f"{request.action} refused, nothing was changed: {reason}")
+
+
+def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> None:
+    if request.mode not in DESTRUCTIVE:
+        return
+    if request.automated:
+        _refuse(conn, request, before, "destructive jobs never run from a schedule or a sensor")
+    if request.mode == "restore" and conn.execute(db.statements("admin")["backup_counts"],
+                                                   {"backup_id": request.backup_id}).fetchone() is None:
+        _refuse(conn, request, before, f"backup {request.backup_id} does not exist")
+    if request.dry_run:
+        return  # a dry run changes nothing: it needs neither the phrase nor a code
+    missing = []
+    if request.mode in PHRASES and request.confirm != PHRASES[request.mode]:
+        missing.append(f"config confirm must be {PHRASES[request.mode]!r} (got {request.confirm!r})")
+    if request.mode == "flush_providers" and request.provider_count != before[0]:
+        missing.append(f"config provider_count must be the current provider count {before[0]} "
+                       f"(got {request.provider_count})")
+    if missing:
+        _refuse(conn, request, before, "; ".join(missing))
+    args = {"flush_providers": {"provider_count": request.provider_count},
+            "restore": {"backup_id": request.backup_id}}.get(request.mode, {})
+    try:
+        fingerprint = approval.verify(os.environ.get(approval.SECRET_ENV), request.approval, request.action, args)
+    except approval.ApprovalRefused as refused:
+        _refuse(conn, request, before, str(refused))
+    if not db.use_approval(conn, fingerprint, request.action, request.run_id):
+        _refuse(conn, request, before, "the approval code was already used; approve this run anew")
+    if request.mode == "reset" and request.failed_providers:
+        # A reset reloads everything from this run's catalogs; one that is missing would leave that provider
+        # on an old catalog under new ids. It fails whole, and never becomes a refresh.
+        reason = "; ".join(request.failed_providers)
+        _audit(conn, request, "failed", before,
+               error=f"not every provider was fetched and checked in this run: {reason}")
+        raise WriteFailed(f"reset_and_resync failed whole, nothing was flushed: not every provider was fetched "
+                          f"and checked in this run ({reason})")
+
+
+def _plan(conn, request: WriteRequest, specs, before) -> WriteOutcome:
+    plan = None
+    if request.mode in ("refresh", "reset"):
+        plan = db.plan_refresh(conn, specs)
+        details = plan.totals()
+        if request.mode == "reset":
+            details = {"deleted_then_reinserted": before[1], **details}
+    elif request.mode == "flush_models":
+        details = {"would_delete_models": before[1], "would_leave": [before[0], 0]}
+    elif request.mode == "flush_providers":
+        details = {"would_delete_providers": before[0], "would_delete_models": before[1], "would_leave": [0, 0]}
+    elif request.mode == "restore":
+        details = {"backup_id": request.backup_id, "would_leave": list(
+            conn.execute(db.statements("admin")["backup_counts"], {"backup_id": request.backup_id}).fetchone())}
+    else:
+        known = {row[0] for row in conn.execute(db.statements("admin")["provider_slugs"])}
+        details = {"would_add_providers": sorted(s.slug for s in specs if s.slug not in known)}
+    audit_id = _audit(conn, request, "planned", before, details=details)
+    return WriteOutcome(request.action, before, before, audit_id, dry_run=True, plan=plan, details=details)
+
+
+def _refresh(conn, request: WriteRequest, specs) -> WriteOutcome:
+    result = db.refresh_models_table(conn, specs, request.run_id)
+    return WriteOutcome(request.action, (0, 0), (0, 0), 0, refresh=result, details=_changes(result))
+
+
+def _reset(conn, request: WriteRequest, specs) -> WriteOutcome:
+    admin, result = db.reset_models_table(conn, specs, request.run_id, request.backup_retention)
+    return WriteOutcome(request.action, (0, 0), (0, 0), 0, backup_id=admin.backup.id, refresh=result,
+                        details=_changes(result))
+
+
+def _admin(write):
+    def run(conn, request: WriteRequest, specs) -> WriteOutcome:
+        result = write(conn, request, specs)
+        return WriteOutcome(request.action, (0, 0), (0, 0), 0, backup_id=result.backup.id if result.backup else None,
+                            details=result.details)
+    return run
+
+
+def _changes(result: db.RefreshResult) -> dict:
+    return {"inserted": result.inserted, "updated": result.updated, "deleted": result.deleted}
+
+
+_WRITERS = {
+    "refresh": _refresh,
+    "reset": _reset,
+    "flush_models": _admin(lambda conn, r, specs: db.flush_models(conn, r.run_id, r.backup_retention)),
+    "flush_providers": _admin(lambda conn, r, specs: db.flush_providers(conn, r.run_id, r.backup_retention)),
+    "restore": _admin(lambda conn, r, specs: db.restore_backup(conn, r.backup_id, r.run_id, r.backup_retention)),
+    "providers_only": _admin(lambda conn, r, specs: db.sync_providers(conn, specs)),
+}
