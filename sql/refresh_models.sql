@@ -138,3 +138,116 @@ WHERE slug = ANY(%(slugs)s);
 SELECT p.slug, count(m.id)
 FROM providers p LEFT JOIN models m ON m.provider_id = p.id
 GROUP BY p.slug ORDER BY p.slug;
+
+-- The delta path (migration 0006): providers whose models rows are exactly the catalog they were last
+-- refreshed to get only the ids staged since, instead of a join of their whole catalog.
+
+-- name: delta_ready
+SELECT p.slug
+FROM providers p JOIN provider_catalog_delta d ON d.provider_slug = p.slug
+WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum;
+
+-- name: delta_rows
+-- Each id staged since the last refresh, with its staged row (NULLs: it left the catalog). One pass over
+-- the staging blocks of these providers (block-range index); the statements below never touch staging.
+CREATE TEMP TABLE refresh_delta ON COMMIT DROP AS
+WITH ids AS (
+    SELECT DISTINCT c.provider_slug, c.model_id
+    FROM provider_catalog_changes c JOIN provider_catalog_delta d USING (provider_slug)
+    WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
+)
+SELECT p.id AS delta_provider_id, ids.provider_slug AS delta_slug, ids.model_id AS delta_model_id, s.*
+FROM ids
+JOIN providers p ON p.slug = ids.provider_slug
+LEFT JOIN provider_catalogs s ON s.provider_slug = ids.provider_slug AND s.model_id = ids.model_id;
+
+-- name: analyze_delta
+ANALYZE refresh_delta;
+
+-- name: tune_delta
+-- A few thousand ids are looked up through the models unique index, not by a scan of every model; the
+-- default random_page_cost (spinning disks) made the planner pick the scan.
+SET LOCAL random_page_cost = 1.1;
+
+-- name: delta_delete_removed
+WITH gone AS (
+    DELETE FROM models m
+    USING refresh_delta r
+    WHERE m.provider_id = r.delta_provider_id AND m.model_id = r.delta_model_id AND r.model_id IS NULL
+    RETURNING r.delta_slug AS slug, m.model_id, m.id, model_snapshot(m) AS old_values
+), logged AS (
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values)
+    SELECT %(run_id)s, slug, model_id, id, ARRAY['removed'], old_values FROM gone
+)
+SELECT slug, count(*) FROM gone GROUP BY slug;
+
+-- name: delta_update_changed
+WITH changed AS (
+    SELECT m.id, c.*, model_snapshot(m) AS old_values,
+           array_remove(ARRAY[
+               CASE WHEN m.model_name IS DISTINCT FROM c.model_name THEN 'renamed' END,
+               CASE WHEN m.context_length IS DISTINCT FROM c.context_length THEN 'context_changed' END,
+               CASE WHEN (m.input_price_per_mtok, m.output_price_per_mtok)
+                         IS DISTINCT FROM (c.input_price_per_mtok, c.output_price_per_mtok) THEN 'price_changed' END
+           ], NULL) AS kinds
+    FROM refresh_delta c
+    JOIN models m ON m.provider_id = c.delta_provider_id AND m.model_id = c.delta_model_id
+    WHERE c.model_id IS NOT NULL AND m.content_hash <> c.content_hash
+), updated AS (
+    UPDATE models m
+    SET model_name = ch.model_name,
+        context_length = ch.context_length,
+        input_price_per_mtok = ch.input_price_per_mtok,
+        output_price_per_mtok = ch.output_price_per_mtok,
+        modality = ch.modality,
+        is_free = ch.is_free,
+        quantization = ch.quantization,
+        release_stage = ch.release_stage,
+        metadata = ch.metadata,
+        raw_name = ch.raw_name,
+        name_rule = ch.name_rule,
+        name_steps = ch.name_steps,
+        sync_run_id = ch.sync_run_id,
+        content_hash = ch.content_hash,
+        updated_at = now()
+    FROM changed ch
+    WHERE m.id = ch.id
+    RETURNING m.id, model_snapshot(m) AS new_values
+), logged AS (
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values, new_values)
+    SELECT %(run_id)s, ch.provider_slug, ch.model_id, ch.id,
+           CASE WHEN cardinality(ch.kinds) = 0 THEN ARRAY['updated'] ELSE ch.kinds END,
+           ch.old_values, u.new_values
+    FROM changed ch JOIN updated u ON u.id = ch.id
+)
+SELECT provider_slug, count(*) FROM changed GROUP BY provider_slug;
+
+-- name: delta_insert_new
+WITH added AS (
+    INSERT INTO models (provider_id, model_id, model_name, context_length, input_price_per_mtok,
+                        output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
+                        raw_name, name_rule, name_steps, sync_run_id, content_hash)
+    SELECT c.delta_provider_id, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
+           c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata,
+           c.raw_name, c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
+    FROM refresh_delta c
+    WHERE c.model_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM models m WHERE m.provider_id = c.delta_provider_id AND m.model_id = c.model_id)
+    RETURNING models.id, models.model_id, models.provider_id
+), logged AS (
+    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes)
+    SELECT %(run_id)s, p.slug, a.model_id, a.id, ARRAY['added']
+    FROM added a JOIN providers p ON p.id = a.provider_id
+)
+SELECT p.slug, count(*) FROM added a JOIN providers p ON p.id = a.provider_id GROUP BY p.slug;
+
+-- name: rebase
+-- The published providers' rows are now exactly their staged catalog, with every change staged so far
+-- (in this snapshot) applied: the next refresh may take the delta path from here.
+INSERT INTO provider_catalog_delta (provider_slug, base_checksum, applied_seq)
+SELECT v.provider_slug, v.checksum,
+       coalesce((SELECT max(c.seq) FROM provider_catalog_changes c WHERE c.provider_slug = v.provider_slug), 0)
+FROM provider_catalog_versions v
+WHERE v.provider_slug = ANY(%(slugs)s)
+ON CONFLICT (provider_slug) DO UPDATE
+SET base_checksum = EXCLUDED.base_checksum, applied_seq = EXCLUDED.applied_seq;

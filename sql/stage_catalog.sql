@@ -8,7 +8,8 @@ SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s));
 SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
 -- name: staged_hashes
-SELECT model_id, content_hash FROM provider_catalogs WHERE provider_slug = %(slug)s;
+-- Two arrays in one row (read in binary): the stage compares them with the incoming catalog in one pass.
+SELECT array_agg(model_id), array_agg(content_hash) FROM provider_catalogs WHERE provider_slug = %(slug)s;
 
 -- name: delete_ids
 -- Rows that left the catalog or whose content changed (the changed ones are copied back below).
@@ -19,6 +20,16 @@ COPY provider_catalogs (provider_slug, model_id, model_name, context_length, inp
                        output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
                        raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;
+
+-- name: copy_changes
+-- The ids this stage added, changed or removed, for a refresh that applies only what changed.
+COPY provider_catalog_changes (provider_slug, model_id) FROM STDIN;
+
+-- name: prune_changes
+-- Ids a refresh has already applied are not needed again.
+DELETE FROM provider_catalog_changes c
+USING provider_catalog_delta d
+WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND c.seq <= d.applied_seq;
 
 -- name: record_version
 INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum)

@@ -68,7 +68,7 @@ def state(database_url) -> dict:
     with psycopg.connect(database_url) as conn:
         return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
                 for table in ("providers", "models", "model_history", "backups", "provider_catalogs",
-                              "provider_catalog_versions")}
+                              "provider_catalog_versions", "provider_catalog_changes", "provider_catalog_delta")}
 
 
 @pytest.mark.parametrize("action,point", KILL_POINTS, ids=[p for _, p in KILL_POINTS])

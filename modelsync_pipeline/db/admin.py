@@ -113,6 +113,7 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
         result.inserted = dict(conn.execute(refresh["insert_new"], params).fetchall())
         faults.point("reset:after_insert")
         conn.execute(refresh["mark_published"], params)
+        conn.execute(refresh["rebase"], params)
         conn.execute(refresh["mark_synced"], params)
         result.rows_per_provider = dict(conn.execute(refresh["rows_per_provider"]).fetchall())
         after = counts(conn)

@@ -20,6 +20,7 @@ class RefreshResult:
     updated: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
     rows_per_provider: dict[str, int] = field(default_factory=dict)
+    delta_providers: list[str] = field(default_factory=list)  # applied from their staged changes only
 
     @property
     def rows_written(self) -> int:
@@ -57,19 +58,37 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
             spec = by_slug[slug]
             conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
         conn.execute(sql["analyze_providers"])
-        # Only providers whose staged catalog changed since their rows were last refreshed are joined.
+        # Only providers whose staged catalog changed since their rows were last refreshed are touched: those
+        # whose rows are exactly the catalog they were last refreshed to get only the ids staged since (the
+        # delta path), the others (first load, after a flush or a restore) a join of their whole catalog.
         changed = [r[0] for r in conn.execute(sql["unpublished"], {"slugs": slugs})]
-        params = {"slugs": changed, "run_id": run_id}
+        delta = [r[0] for r in conn.execute(sql["delta_ready"], {"slugs": changed})]
+        full = {"slugs": [slug for slug in changed if slug not in delta], "run_id": run_id}
+        result.delta_providers = delta
+        if delta:
+            conn.execute(sql["delta_rows"], {"slugs": delta})
+            conn.execute(sql["analyze_delta"])
+            conn.execute(sql["tune_delta"])
         faults.point("refresh:before_delete")
-        result.deleted = dict(conn.execute(sql["delete_removed"], params).fetchall())
+        result.deleted = _apply(conn, sql, "delete_removed", full, delta)
         faults.point("refresh:after_delete")
-        result.updated = dict(conn.execute(sql["update_changed"], params).fetchall())
+        result.updated = _apply(conn, sql, "update_changed", full, delta)
         faults.point("refresh:after_update")
-        result.inserted = dict(conn.execute(sql["insert_new"], params).fetchall())
+        result.inserted = _apply(conn, sql, "insert_new", full, delta)
         faults.point("refresh:after_insert")
+        params = {"slugs": changed, "run_id": run_id}
         conn.execute(sql["mark_published"], params)
+        conn.execute(sql["rebase"], params)
         conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id})
         result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
         faults.point("refresh:before_commit")
     return result
 
+
+def _apply(conn: psycopg.Connection, sql: dict[str, str], statement: str, full: dict, delta: list[str]) -> dict[str, int]:
+    """Rows per provider that `statement` changed: its whole-catalog form for the `full` providers, its
+    `delta_` form for the providers on the delta path (disjoint sets, so the counts simply add up)."""
+    counts = dict(conn.execute(sql[statement], full).fetchall()) if full["slugs"] else {}
+    if delta:
+        counts.update(conn.execute(sql[f"delta_{statement}"], {"run_id": full["run_id"]}).fetchall())
+    return counts

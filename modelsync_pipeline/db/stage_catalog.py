@@ -77,12 +77,15 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
         previous_rows = current[1] if current else None
         changed = current is None or current[0] != checksum
         if changed:
-            staged = dict(conn.execute(sql["staged_hashes"], params).fetchall())
-            if staged:
-                incoming = dict(zip(frame["model_id"], frame["content_hash"]))
-                stale = [mid for mid, digest in staged.items() if incoming.get(mid) != digest]
+            diff = _diff_against_staged(conn, sql, spec.slug, frame)
+            if diff is not None:
+                stale, changed_ids, frame = diff
                 conn.execute(sql["delete_ids"], {**params, "model_ids": stale})
-                frame = frame[[staged.get(mid) != digest for mid, digest in incoming.items()]]
+                # Every id this stage changed, removed or added, for the refresh's delta path.
+                with conn.cursor().copy(sql["copy_changes"]) as copy:
+                    for model_id in changed_ids:
+                        copy.write_row((spec.slug, model_id))
+                conn.execute(sql["prune_changes"], params)
             faults.point("stage:after_clear")
             with conn.cursor().copy(sql["copy"]) as copy:
                 for values in copy_rows(frame, run_id):
@@ -94,6 +97,23 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
             {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},
         )
     return StageResult(spec.slug, params["row_count"], changed, previous_rows)
+
+
+def _diff_against_staged(conn: psycopg.Connection, sql: dict[str, str], slug: str, frame: pd.DataFrame):
+    """(staged ids to delete, every id that changed, the rows to copy) against the provider's staged catalog,
+    or None when nothing is staged. Vectorised: the staged (id, hash) pairs come as two binary arrays in one
+    row, compared by index alignment (ids are unique: the schema check guarantees it)."""
+    import pandas as pd
+
+    ids, hashes = conn.cursor(binary=True).execute(sql["staged_hashes"], {"slug": slug}).fetchone()
+    if not ids:
+        return None
+    staged = pd.Series(hashes, index=ids)
+    incoming = pd.Series(frame["content_hash"].to_numpy(), index=frame["model_id"].to_numpy())
+    stale = staged.index[incoming.reindex(staged.index).to_numpy() != staged.to_numpy()]
+    differs = staged.reindex(incoming.index).to_numpy() != incoming.to_numpy()
+    new = incoming.index[differs & ~incoming.index.isin(staged.index)]
+    return stale.tolist(), [*stale.tolist(), *new.tolist()], frame[differs]
 
 
 def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:

@@ -1,0 +1,137 @@
+"""The bulk path: a refresh applies only what the stages changed (the delta path) and still publishes exactly
+the staged catalogs, whatever happened to the tables in between (flushes, restores, resets, stages that were
+never refreshed). Real PostgreSQL; the writes are the db functions the assets call."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pandas as pd
+import psycopg
+import pytest
+
+from modelsync_pipeline import db
+from modelsync_pipeline.providers.registry import PROVIDERS
+
+SPECS = PROVIDERS[:3]
+COLUMNS = ["provider_slug", "model_id", "model_name", "context_length", "input_price_per_mtok",
+           "output_price_per_mtok", "modality", "is_free", "quantization", "release_stage", "metadata",
+           "raw_name", "name_rule", "name_steps", "content_hash"]
+
+
+def catalog(slug: str, prices: dict[str, float]) -> pd.DataFrame:
+    """A validated-shaped catalog: one row per model id, its content hash following its price."""
+    ids = sorted(prices)
+    return pd.DataFrame({
+        "provider_slug": slug, "model_id": ids, "model_name": [f"Model {m.split('-')[-1]}" for m in ids],
+        "context_length": pd.array([8192] * len(ids), dtype="Int64"),
+        "input_price_per_mtok": [prices[m] for m in ids], "output_price_per_mtok": [prices[m] * 2 for m in ids],
+        "modality": "text", "is_free": False, "quantization": None, "release_stage": None,
+        "metadata": [{"id": m} for m in ids], "raw_name": ids, "name_rule": "id", "name_steps": [["id"]] * len(ids),
+        "content_hash": [hashlib.md5(f"{m}:{prices[m]}".encode()).hexdigest() for m in ids],
+    })[COLUMNS]
+
+
+def published(conn) -> dict[tuple[str, str], tuple[str, int]]:
+    rows = conn.execute("SELECT p.slug, m.model_id, m.content_hash, m.id FROM models m "
+                        "JOIN providers p ON p.id = m.provider_id").fetchall()
+    return {(slug, model_id): (digest, row_id) for slug, model_id, digest, row_id in rows}
+
+
+def staged(conn) -> dict[tuple[str, str], str]:
+    rows = conn.execute("SELECT provider_slug, model_id, content_hash FROM provider_catalogs").fetchall()
+    return {(slug, model_id): digest for slug, model_id, digest in rows}
+
+
+def mutate(rng: random.Random, prices: dict[str, float], next_id: list[int]) -> dict[str, float]:
+    """A new fetch of the catalog: a few models added, removed and repriced (sometimes nothing)."""
+    new = dict(prices)
+    for model_id in rng.sample(sorted(new), k=min(len(new), rng.randint(0, 3))):
+        del new[model_id]
+    for model_id in rng.sample(sorted(new), k=min(len(new), rng.randint(0, 4))):
+        new[model_id] = round(new[model_id] + rng.choice([0.5, 1.25, 3.0]), 6)
+    for _ in range(rng.randint(0, 3)):
+        next_id[0] += 1
+        new[f"model-{next_id[0]}"] = 1.0
+    return new
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_refresh_publishes_exactly_the_staged_catalogs_whatever_came_between(database_url, seed):
+    """Random sequences of stages, refreshes, flushes, restores and resets. After every refresh the
+    table holds exactly the staged catalogs; rows the refresh did not change keep their ids; the
+    delta path is taken whenever it may be, and never when the rows are not what it was based on."""
+    rng = random.Random(seed)
+    db.apply_migrations(database_url)
+    next_id = [0]
+    prices = {spec.slug: {f"model-{i}": 1.0 + i for i in range(40)} for spec in SPECS}
+    next_id[0] = 100
+    delta_refreshes = 0
+    with db.connect(database_url) as conn:
+        for spec in SPECS:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices[spec.slug]), "seed")
+        assert db.refresh_models_table(conn, SPECS, "first").delta_providers == []  # a first load is whole
+        for step in range(30):
+            op = rng.choices(["stage", "refresh", "flush_models", "restore", "reset"], weights=[6, 4, 1, 1, 1])[0]
+            run_id = f"s{seed}-{step}"
+            if op == "stage":
+                spec = rng.choice(SPECS)
+                prices[spec.slug] = mutate(rng, prices[spec.slug], next_id)
+                db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices[spec.slug]), run_id)
+                continue
+            before = published(conn)
+            if op == "refresh":
+                result = db.refresh_models_table(conn, SPECS, run_id)
+                delta_refreshes += bool(result.delta_providers)
+            elif op == "flush_models":
+                db.flush_models(conn, run_id)
+                assert published(conn) == {}
+                continue
+            elif op == "restore":
+                backups = [r[0] for r in conn.execute("SELECT id FROM backups")]
+                if not backups:
+                    continue
+                db.restore_backup(conn, rng.choice(backups), run_id)
+                continue
+            else:
+                db.reset_models_table(conn, SPECS, run_id)
+            after = published(conn)
+            assert {key: digest for key, (digest, _) in after.items()} == staged(conn), (seed, step, op)
+            if op == "refresh":
+                kept = {key for key in after if key in before and before[key][0] == after[key][0]}
+                assert all(after[key][1] == before[key][1] for key in kept), (seed, step, "ids moved")
+    assert delta_refreshes > 0, "the delta path was never taken"
+
+
+def test_a_one_percent_change_is_applied_from_the_changed_ids_alone(database_url):
+    db.apply_migrations(database_url)
+    spec = SPECS[0]
+    prices = {f"model-{i:04d}": 1.0 for i in range(1000)}
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
+        db.refresh_models_table(conn, [spec], "first")
+        ids_before = {k: v[1] for k, v in published(conn).items()}
+        changed = {m: 2.0 for m in list(prices)[::100]}  # 10 of 1000
+        prices.update(changed)
+        del prices["model-0001"]
+        prices["model-new"] = 5.0
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "second")
+        with psycopg.ClientCursor(conn) as cur:
+            pending = cur.execute("SELECT count(*) FROM provider_catalog_changes").fetchone()[0]
+        assert pending == len(changed) + 2  # the repriced, the removed and the added ids, nothing else
+        result = db.refresh_models_table(conn, [spec], "second")
+        assert result.delta_providers == [spec.slug]
+        assert (result.updated, result.deleted, result.inserted) == (
+            {spec.slug: len(changed)}, {spec.slug: 1}, {spec.slug: 1})
+        after = published(conn)
+        assert {k: v[0] for k, v in after.items()} == staged(conn)
+        assert all(after[k][1] == row_id for k, row_id in ids_before.items() if k in after)
+        history = dict(conn.execute("SELECT changes[1], count(*) FROM model_history WHERE run_id = 'second' "
+                                    "GROUP BY 1").fetchall())
+        assert history == {"price_changed": len(changed), "removed": 1, "added": 1}
+        # the applied ids are pruned by the next stage; a re-sync with nothing changed writes nothing
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, {**prices, "model-0002": 9.0}), "third")
+        assert conn.execute("SELECT count(*) FROM provider_catalog_changes").fetchone()[0] == 1
+        again = db.refresh_models_table(conn, [spec], "third")
+        assert again.rows_written == 1 and again.delta_providers == [spec.slug]
