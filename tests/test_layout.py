@@ -23,3 +23,18 @@ def test_every_statement_file_parses_into_named_statements():
     for path in sorted(db.SQL_DIR.glob("*.sql")):
         named = db.statements(path.stem)
         assert named and all(text.strip() for text in named.values()), path.name
+
+
+WRITES_TO_THE_CATALOG_TABLES = re.compile(
+    r"\b(refresh_models_table|reset_models_table|flush_models|flush_providers|restore_backup|sync_providers|take_backup)\(")
+
+
+def test_every_write_to_the_catalog_tables_goes_through_the_one_write_path():
+    """Only writes.py (and db/, which defines them) calls the functions that change providers/models: an
+    asset, job or CLI that wrote on its own would skip the guard, the backup or the audit."""
+    found = [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+             for path in sorted(PACKAGE.rglob("*.py"))
+             if path.parent.name != "db" and path.name != "writes.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if WRITES_TO_THE_CATALOG_TABLES.search(line)]
+    assert found == []
