@@ -3,12 +3,12 @@
 Every figure is printed beside a baseline measured in the same run on the same server:
 
   (a) first full load of N models (stage every provider's catalog + refresh `models`), rows/s, beside a raw
-      COPY of the same rows into an unindexed table. Goal: >= 0.5x the raw COPY rate.
+      COPY of the same rows into an unindexed table. Goal: >= 0.5x the raw COPY rate (aim 0.7x).
   (b) re-sync with nothing changed (stage skips each identical catalog by checksum, then refresh): must write
       zero rows to `models` (asserted), time beside a bare COPY of the same rows into a staging-shaped
       unindexed table. Goal: <= 1.2x that time.
   (c) re-sync with 1% of rows changed (price and content_hash of every 100th model): time and rows written,
-      beside the same raw COPY.
+      beside the same raw COPY. Goal: <= 0.2x its time (stage and apply what changed, not whole catalogs).
   (d) the old system's write path on M models (per provider, `INSERT ... ON CONFLICT DO UPDATE` through
       executemany, 500 rows per transaction) beside modelsync's first load of the same M models.
       Goal: modelsync >= 5x the old rate.
@@ -226,7 +226,7 @@ def full_scale(url: str, specs, per_provider: int, details: list[str]) -> list[R
                        f"restaged) + refresh {one_pct.refresh_seconds:.2f} s; rows written {r.rows_written:,} "
                        f"({sum(r.updated.values()):,} updated, 0 inserted, 0 deleted)")
         rows.append(Row("(c) re-sync, 1% changed", total, one_pct.seconds, "raw COPY, unindexed", raw_c,
-                        "time", "", None))
+                        "time", "<= 0.2", one_pct.seconds <= 0.2 * raw_c))
     return rows
 
 

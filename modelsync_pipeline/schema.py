@@ -36,7 +36,7 @@ class CatalogSchema(pa.DataFrameModel):
     output_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
     modality: Series[str] = pa.Field(isin=MODALITIES)
     is_free: Series[bool]
-    content_hash: Series[str] = pa.Field(str_length={"min_value": 32, "max_value": 32})
+    content_hash: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{32}$")  # md5 hex: its first 8 bytes key the row
 
     @pa.check("model_name", name="no_company_prefix", element_wise=True)
     def no_company_prefix(cls, name: str) -> bool:

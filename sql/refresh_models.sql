@@ -135,9 +135,12 @@ SET last_synced_at = now(), last_sync_run_id = %(run_id)s
 WHERE slug = ANY(%(slugs)s);
 
 -- name: rows_per_provider
-SELECT p.slug, count(m.id)
-FROM providers p LEFT JOIN models m ON m.provider_id = p.id
-GROUP BY p.slug ORDER BY p.slug;
+-- A provider whose rows were refreshed to its staged catalog has exactly that catalog's row count; only
+-- the others (not staged, or not yet published) are counted, through the (provider_id, model_id) index.
+SELECT p.slug, CASE WHEN p.published_checksum = v.checksum THEN v.row_count
+                    ELSE (SELECT count(*) FROM models m WHERE m.provider_id = p.id) END
+FROM providers p LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
+ORDER BY p.slug;
 
 -- The delta path (migration 0006): providers whose models rows are exactly the catalog they were last
 -- refreshed to get only the ids staged since, instead of a join of their whole catalog.
@@ -160,9 +163,6 @@ SELECT p.id AS delta_provider_id, ids.provider_slug AS delta_slug, ids.model_id 
 FROM ids
 JOIN providers p ON p.slug = ids.provider_slug
 LEFT JOIN provider_catalogs s ON s.provider_slug = ids.provider_slug AND s.model_id = ids.model_id;
-
--- name: analyze_delta
-ANALYZE refresh_delta;
 
 -- name: tune_delta
 -- A few thousand ids are looked up through the models unique index, not by a scan of every model; the

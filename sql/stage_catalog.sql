@@ -7,13 +7,23 @@ SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s));
 -- name: current_checksum
 SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
--- name: staged_hashes
--- Two arrays in one row (read in binary): the stage compares them with the incoming catalog in one pass.
-SELECT array_agg(model_id), array_agg(content_hash) FROM provider_catalogs WHERE provider_slug = %(slug)s;
+-- name: staged_keys
+-- The staged catalog's ids and row keys (migration 0007), and whether one is staged at all (a version
+-- and its rows are written in one transaction, and an empty catalog is never staged).
+SELECT model_ids, row_keys, v.provider_slug IS NOT NULL
+FROM (SELECT %(slug)s AS slug) s LEFT JOIN provider_catalog_versions v ON v.provider_slug = s.slug;
 
 -- name: delete_ids
 -- Rows that left the catalog or whose content changed (the changed ones are copied back below).
 DELETE FROM provider_catalogs WHERE provider_slug = %(slug)s AND model_id = ANY(%(model_ids)s);
+
+-- name: delete_all
+-- A staged catalog without keys (staged before migration 0007) is replaced whole, and its refresh takes
+-- the full path: the changes of this stage are not listed.
+DELETE FROM provider_catalogs WHERE provider_slug = %(slug)s;
+
+-- name: forget_delta
+DELETE FROM provider_catalog_delta WHERE provider_slug = %(slug)s;
 
 -- name: copy
 COPY provider_catalogs (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
@@ -32,11 +42,11 @@ USING provider_catalog_delta d
 WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND c.seq <= d.applied_seq;
 
 -- name: record_version
-INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum)
-VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s)
+INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, model_ids, row_keys)
+VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(model_ids)s, %(row_keys)s)
 ON CONFLICT (provider_slug) DO UPDATE
-SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at,
-    row_count = EXCLUDED.row_count, checksum = EXCLUDED.checksum;
+SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at, row_count = EXCLUDED.row_count,
+    checksum = EXCLUDED.checksum, model_ids = EXCLUDED.model_ids, row_keys = EXCLUDED.row_keys;
 
 -- name: record_attempt
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)

@@ -84,6 +84,10 @@ def test_every_refresh_publishes_exactly_the_staged_catalogs_whatever_came_betwe
             if op == "refresh":
                 result = db.refresh_models_table(conn, SPECS, run_id)
                 delta_refreshes += bool(result.delta_providers)
+                per_provider = {}
+                for slug, _ in published(conn):
+                    per_provider[slug] = per_provider.get(slug, 0) + 1
+                assert {k: v for k, v in result.rows_per_provider.items() if v} == per_provider
             elif op == "flush_models":
                 db.flush_models(conn, run_id)
                 assert published(conn) == {}

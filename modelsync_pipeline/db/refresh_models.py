@@ -67,7 +67,6 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         result.delta_providers = delta
         if delta:
             conn.execute(sql["delta_rows"], {"slugs": delta})
-            conn.execute(sql["analyze_delta"])
             conn.execute(sql["tune_delta"])
         faults.point("refresh:before_delete")
         result.deleted = _apply(conn, sql, "delete_removed", full, delta)

@@ -16,11 +16,24 @@ from .statements import statements
 if TYPE_CHECKING:  # pandas is imported by the steps that stage, not by every load of the code location
     import pandas as pd
 
+def row_keys(frame: pd.DataFrame):
+    """One 64-bit key per row: the first 8 bytes of its content_hash, an md5 over every column including
+    model_id (catalog.content_hash), so a key stands for the row's id and content together."""
+    import numpy as np
+
+    digests = bytes.fromhex("".join(frame["content_hash"].tolist()))
+    return np.frombuffer(digests, dtype="<u8")[::2] if digests else np.zeros(0, dtype="<u8")
+
+
 def catalog_checksum(frame: pd.DataFrame) -> str:
-    """md5 over the catalog's (model_id, content_hash) pairs in id order: equal iff the catalogs are equal."""
-    ordered = frame.sort_values("model_id", kind="stable")
-    lines = (ordered["model_id"] + "\t" + ordered["content_hash"]).str.cat(sep="\n")
-    return hashlib.md5(lines.encode(), usedforsecurity=False).hexdigest()
+    """The catalog's rows summarised independently of their order: the row count and the sum and xor of
+    their keys. Equal catalogs give equal checksums; any changed row changes it but with odds of 2**-64."""
+    import numpy as np
+
+    keys = row_keys(frame)
+    total = int(keys.sum(dtype=np.uint64))  # numpy wraps modulo 2**64
+    folded = int(np.bitwise_xor.reduce(keys)) if len(keys) else 0
+    return f"{len(keys)}:{total:016x}:{folded:016x}"
 
 
 @dataclass(frozen=True)
@@ -68,24 +81,31 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     written: rows gone from the catalog or changed are deleted, changed and new rows copied in, so
     unchanged rows keep the run that wrote them and a 1%-changed catalog writes about 1% of its rows.
     """
+    import pandas as pd
+
     sql = statements("stage_catalog")
+    keys = row_keys(frame)
     checksum = catalog_checksum(frame)
-    params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum}
+    params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum,
+              "model_ids": "\0".join(frame["model_id"].tolist()).encode(), "row_keys": keys.tobytes()}
     with conn.transaction():
         conn.execute(sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
         previous_rows = current[1] if current else None
         changed = current is None or current[0] != checksum
         if changed:
-            diff = _diff_against_staged(conn, sql, spec.slug, frame)
-            if diff is not None:
-                stale, changed_ids, frame = diff
-                conn.execute(sql["delete_ids"], {**params, "model_ids": stale})
+            staged_ids, staged_keys, has_rows = conn.execute(sql["staged_keys"], params).fetchone()
+            if staged_keys is not None and pd.Index(keys).is_unique:
+                stale_ids, changed_ids, frame = _diff_against_staged(staged_ids, staged_keys, frame, keys)
+                conn.execute(sql["delete_ids"], {**params, "model_ids": stale_ids})
                 # Every id this stage changed, removed or added, for the refresh's delta path.
                 with conn.cursor().copy(sql["copy_changes"]) as copy:
                     for model_id in changed_ids:
                         copy.write_row((spec.slug, model_id))
                 conn.execute(sql["prune_changes"], params)
+            elif has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
+                conn.execute(sql["delete_all"], params)
+                conn.execute(sql["forget_delta"], params)
             faults.point("stage:after_clear")
             with conn.cursor().copy(sql["copy"]) as copy:
                 for values in copy_rows(frame, run_id):
@@ -99,21 +119,18 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     return StageResult(spec.slug, params["row_count"], changed, previous_rows)
 
 
-def _diff_against_staged(conn: psycopg.Connection, sql: dict[str, str], slug: str, frame: pd.DataFrame):
-    """(staged ids to delete, every id that changed, the rows to copy) against the provider's staged catalog,
-    or None when nothing is staged. Vectorised: the staged (id, hash) pairs come as two binary arrays in one
-    row, compared by index alignment (ids are unique: the schema check guarantees it)."""
+def _diff_against_staged(staged_ids: bytes, staged_keys: bytes, frame: pd.DataFrame, keys):
+    """(staged ids to delete, every model id that changed, the rows to copy) against the staged catalog,
+    compared on row keys alone (hash-table lookups, vectorised; no staged row is read)."""
+    import numpy as np
     import pandas as pd
 
-    ids, hashes = conn.cursor(binary=True).execute(sql["staged_hashes"], {"slug": slug}).fetchone()
-    if not ids:
-        return None
-    staged = pd.Series(hashes, index=ids)
-    incoming = pd.Series(frame["content_hash"].to_numpy(), index=frame["model_id"].to_numpy())
-    stale = staged.index[incoming.reindex(staged.index).to_numpy() != staged.to_numpy()]
-    differs = staged.reindex(incoming.index).to_numpy() != incoming.to_numpy()
-    new = incoming.index[differs & ~incoming.index.isin(staged.index)]
-    return stale.tolist(), [*stale.tolist(), *new.tolist()], frame[differs]
+    staged = pd.Index(np.frombuffer(staged_keys, dtype="<u8"))
+    stale = ~staged.isin(keys)            # left the catalog, or its content changed
+    differs = ~pd.Index(keys).isin(staged)  # new, or its content changed
+    stale_ids = np.array(bytes(staged_ids).decode().split("\0"), dtype=object)[stale].tolist()
+    changed_ids = sorted({*stale_ids, *frame["model_id"].to_numpy()[differs].tolist()})
+    return stale_ids, changed_ids, frame[differs]
 
 
 def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
