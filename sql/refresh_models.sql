@@ -151,18 +151,19 @@ FROM providers p JOIN provider_catalog_delta d ON d.provider_slug = p.slug
 WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum;
 
 -- name: delta_rows
--- Each id staged since the last refresh, with its staged row (NULLs: it left the catalog). One pass over
--- the staging blocks of these providers (block-range index); the statements below never touch staging.
+-- Each id staged since the last refresh, as its latest listed change carries it (model_id NULL: it left
+-- the catalog). Read from the changes alone; the statements below never touch staging.
 CREATE TEMP TABLE refresh_delta ON COMMIT DROP AS
-WITH ids AS (
-    SELECT DISTINCT c.provider_slug, c.model_id
-    FROM provider_catalog_changes c JOIN provider_catalog_delta d USING (provider_slug)
-    WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
-)
-SELECT p.id AS delta_provider_id, ids.provider_slug AS delta_slug, ids.model_id AS delta_model_id, s.*
-FROM ids
-JOIN providers p ON p.slug = ids.provider_slug
-LEFT JOIN provider_catalogs s ON s.provider_slug = ids.provider_slug AND s.model_id = ids.model_id;
+SELECT DISTINCT ON (c.provider_slug, c.model_id)
+       p.id AS delta_provider_id, c.provider_slug AS delta_slug, c.model_id AS delta_model_id,
+       c.provider_slug, CASE WHEN c.removed THEN NULL ELSE c.model_id END AS model_id, c.model_name,
+       c.context_length, c.input_price_per_mtok, c.output_price_per_mtok, c.modality, c.is_free, c.quantization,
+       c.release_stage, c.metadata, c.raw_name, c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
+FROM provider_catalog_changes c
+JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
+JOIN providers p ON p.slug = c.provider_slug
+WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
+ORDER BY c.provider_slug, c.model_id, c.seq DESC;
 
 -- name: tune_delta
 -- A few thousand ids are looked up through the models unique index, not by a scan of every model; the

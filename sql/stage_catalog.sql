@@ -8,14 +8,17 @@ SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s));
 SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
 -- name: staged_keys
--- The staged catalog's ids and row keys (migration 0007), and whether one is staged at all (a version
--- and its rows are written in one transaction, and an empty catalog is never staged).
-SELECT model_ids, row_keys, v.provider_slug IS NOT NULL
+-- The staged catalog's row keys (migration 0007), and whether one is staged at all (a version and its
+-- rows are written in one transaction, and an empty catalog is never staged).
+SELECT row_keys, v.provider_slug IS NOT NULL
 FROM (SELECT %(slug)s AS slug) s LEFT JOIN provider_catalog_versions v ON v.provider_slug = s.slug;
 
--- name: delete_ids
--- Rows that left the catalog or whose content changed (the changed ones are copied back below).
-DELETE FROM provider_catalogs WHERE provider_slug = %(slug)s AND model_id = ANY(%(model_ids)s);
+-- name: delete_keys
+-- Rows that left the catalog or whose content changed (the changed ones are copied back below), by key:
+-- the first 16 hex digits of content_hash.
+DELETE FROM provider_catalogs
+WHERE provider_slug = %(slug)s AND left(content_hash, 16) = ANY(%(keys)s)
+RETURNING model_id;
 
 -- name: delete_all
 -- A staged catalog without keys (staged before migration 0007) is replaced whole, and its refresh takes
@@ -31,9 +34,16 @@ COPY provider_catalogs (provider_slug, model_id, model_name, context_length, inp
                        raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;
 
--- name: copy_changes
--- The ids this stage added, changed or removed, for a refresh that applies only what changed.
-COPY provider_catalog_changes (provider_slug, model_id) FROM STDIN;
+-- name: copy_removed
+-- The ids this stage removed, for a refresh that applies only what changed.
+COPY provider_catalog_changes (provider_slug, model_id, removed) FROM STDIN;
+
+-- name: copy_changed
+-- The rows this stage added or changed, as staged, for the same refresh.
+COPY provider_catalog_changes (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
+                               output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
+                               raw_name, name_rule, name_steps, sync_run_id, content_hash)
+FROM STDIN;
 
 -- name: prune_changes
 -- Ids a refresh has already applied are not needed again.
@@ -42,11 +52,11 @@ USING provider_catalog_delta d
 WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND c.seq <= d.applied_seq;
 
 -- name: record_version
-INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, model_ids, row_keys)
-VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(model_ids)s, %(row_keys)s)
+INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys)
+VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(row_keys)s)
 ON CONFLICT (provider_slug) DO UPDATE
 SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at, row_count = EXCLUDED.row_count,
-    checksum = EXCLUDED.checksum, model_ids = EXCLUDED.model_ids, row_keys = EXCLUDED.row_keys;
+    checksum = EXCLUDED.checksum, row_keys = EXCLUDED.row_keys;
 
 -- name: record_attempt
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)

@@ -85,23 +85,28 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
 
     sql = statements("stage_catalog")
     keys = row_keys(frame)
+    unique_keys = pd.Index(keys).is_unique  # two rows sharing a key (md5 prefix) cannot be told apart by it
     checksum = catalog_checksum(frame)
     params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum,
-              "model_ids": "\0".join(frame["model_id"].tolist()).encode(), "row_keys": keys.tobytes()}
+              "row_keys": keys.tobytes() if unique_keys else None}
     with conn.transaction():
         conn.execute(sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
         previous_rows = current[1] if current else None
         changed = current is None or current[0] != checksum
         if changed:
-            staged_ids, staged_keys, has_rows = conn.execute(sql["staged_keys"], params).fetchone()
-            if staged_keys is not None and pd.Index(keys).is_unique:
-                stale_ids, changed_ids, frame = _diff_against_staged(staged_ids, staged_keys, frame, keys)
-                conn.execute(sql["delete_ids"], {**params, "model_ids": stale_ids})
-                # Every id this stage changed, removed or added, for the refresh's delta path.
-                with conn.cursor().copy(sql["copy_changes"]) as copy:
-                    for model_id in changed_ids:
-                        copy.write_row((spec.slug, model_id))
+            staged_keys, has_rows = conn.cursor(binary=True).execute(sql["staged_keys"], params).fetchone()
+            if staged_keys is not None and unique_keys:
+                stale_keys, frame = _diff_against_staged(staged_keys, frame, keys)
+                stale_ids = [r[0] for r in conn.execute(sql["delete_keys"], {**params, "keys": stale_keys})]
+                removed_ids = sorted(set(stale_ids).difference(frame["model_id"].tolist()))
+                # What this stage removed, added and changed, for the refresh's delta path.
+                with conn.cursor().copy(sql["copy_removed"]) as copy:
+                    for model_id in removed_ids:
+                        copy.write_row((spec.slug, model_id, True))
+                with conn.cursor().copy(sql["copy_changed"]) as copy:
+                    for values in copy_rows(frame, run_id):
+                        copy.write_row(values)
                 conn.execute(sql["prune_changes"], params)
             elif has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
                 conn.execute(sql["delete_all"], params)
@@ -119,18 +124,17 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     return StageResult(spec.slug, params["row_count"], changed, previous_rows)
 
 
-def _diff_against_staged(staged_ids: bytes, staged_keys: bytes, frame: pd.DataFrame, keys):
-    """(staged ids to delete, every model id that changed, the rows to copy) against the staged catalog,
+def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, keys) -> tuple[list[str], pd.DataFrame]:
+    """(keys of the staged rows to delete, as 16 hex digits; the rows to copy) against the staged catalog,
     compared on row keys alone (hash-table lookups, vectorised; no staged row is read)."""
     import numpy as np
     import pandas as pd
 
-    staged = pd.Index(np.frombuffer(staged_keys, dtype="<u8"))
-    stale = ~staged.isin(keys)            # left the catalog, or its content changed
-    differs = ~pd.Index(keys).isin(staged)  # new, or its content changed
-    stale_ids = np.array(bytes(staged_ids).decode().split("\0"), dtype=object)[stale].tolist()
-    changed_ids = sorted({*stale_ids, *frame["model_id"].to_numpy()[differs].tolist()})
-    return stale_ids, changed_ids, frame[differs]
+    staged = np.frombuffer(staged_keys, dtype="<u8")
+    stale = staged[~pd.Index(staged).isin(keys)]  # left the catalog, or its content changed
+    differs = ~pd.Index(keys).isin(staged)        # new, or its content changed
+    digits = stale.tobytes().hex()
+    return [digits[i:i + 16] for i in range(0, len(digits), 16)], frame[differs]
 
 
 def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
