@@ -7,9 +7,11 @@ and FLUSH the Redis database they are given), otherwise embedded servers started
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 from pathlib import Path
 
@@ -50,24 +52,43 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-@pytest.fixture
-def database_url(servers):
-    name = f"modelsync_t_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def scratch_database(servers, prefix: str = "modelsync_t") -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards (for fixtures of any scope)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(servers.database_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(servers.database_url, name)
-    yield url
-    with psycopg.connect(servers.database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield _with_database(servers.database_url, name)
+    finally:
+        with psycopg.connect(servers.database_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def flushed_redis(*urls: str) -> Iterator[str]:
+    """The Redis databases at `urls`, empty before and after (for fixtures of any scope); yields the first."""
+    def flush():
+        for url in urls:
+            with redis.Redis.from_url(url) as client:
+                client.flushdb()
+    flush()
+    try:
+        yield urls[0]
+    finally:
+        flush()
+
+
+@pytest.fixture
+def database_url(servers):
+    with scratch_database(servers) as url:
+        yield url
 
 
 @pytest.fixture
 def redis_url(servers):
-    client = redis.Redis.from_url(servers.redis_url)
-    client.flushdb()
-    yield servers.redis_url
-    client.flushdb()
-    client.close()
+    with flushed_redis(servers.redis_url) as url:
+        yield url
 
 
 @pytest.fixture

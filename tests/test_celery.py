@@ -27,7 +27,7 @@ from modelsync_pipeline.deploy import celery as celery_location
 from modelsync_pipeline.local.services import sqlalchemy_url
 from modelsync_pipeline.providers.http import RECORDED_DIR
 
-from .conftest import TEST_ADMIN_SECRET
+from .conftest import TEST_ADMIN_SECRET, flushed_redis, scratch_database
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +78,12 @@ def _wait_until_ready(proc: subprocess.Popen, log: Path, name: str, timeout: flo
 @pytest.fixture(scope="module")
 def deployment(servers, tmp_path_factory):
     root = tmp_path_factory.mktemp("celery")
-    database = f"modelsync_celery_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(servers.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    database_url = urlunsplit(urlsplit(servers.database_url)._replace(path=f"/{database}"))
     broker_url = _next_redis_db(servers.redis_url)
-    for url in (servers.redis_url, broker_url):
-        with redis.Redis.from_url(url) as client:
-            client.flushdb()
+    with scratch_database(servers, "modelsync_celery") as database_url, flushed_redis(servers.redis_url, broker_url):
+        yield from _deployment(servers, root, database_url, broker_url)
+
+
+def _deployment(servers, root, database_url: str, broker_url: str):
 
     home = root / "dagster_home"  # persistent, not ephemeral: worker and launcher share run storage
     home.mkdir()
@@ -117,11 +115,6 @@ def deployment(servers, tmp_path_factory):
         yield Deployment(env, home, database_url, servers.redis_url, worker_name, worker_log, replay_dir)
     finally:
         _stop(worker)
-        for url in (servers.redis_url, broker_url):
-            with redis.Redis.from_url(url) as client:
-                client.flushdb()
-        with psycopg.connect(servers.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _stop(worker: subprocess.Popen) -> None:

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pandas as pd
 import psycopg
@@ -32,7 +31,7 @@ from modelsync_pipeline.local.services import sqlalchemy_url
 from modelsync_pipeline.providers.http import RECORDED_DIR
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
-from .conftest import TEST_ADMIN_SECRET, _with_database
+from .conftest import TEST_ADMIN_SECRET, flushed_redis, scratch_database
 from .test_pipeline import cached_rows, table_rows
 from .ui_browser import (ARTIFACTS, REPO_ROOT, DagsterUI, chromium_executable, edges_into, lineage_showing, set_keys,
                          sync_playwright)
@@ -47,21 +46,14 @@ OPENROUTER = PROVIDERS_BY_SLUG["openrouter"]
 
 @pytest.fixture(scope="module")
 def ui_database(servers):
-    name = f"modelsync_ui_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(servers.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(servers.database_url, name)
-    with psycopg.connect(servers.database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(servers, "modelsync_ui") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def ui_redis(servers):
-    client = redis.Redis.from_url(servers.redis_url)
-    client.flushdb()
-    yield servers.redis_url
-    client.flushdb()
-    client.close()
+    with flushed_redis(servers.redis_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
