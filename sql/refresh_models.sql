@@ -65,20 +65,34 @@ WITH gone AS (
 )
 SELECT slug, count(*) FROM gone GROUP BY slug;
 
+-- name: changed_rows
+-- The rows whose content changed, with their staged row: filled from the whole catalogs (collect_changed)
+-- and from the listed changes (delta_collect_changed), applied by one statement (update_changed).
+CREATE TEMP TABLE refresh_changed (id bigint NOT NULL, LIKE provider_catalogs) ON COMMIT DROP;
+
+-- name: collect_changed
+INSERT INTO refresh_changed
+SELECT m.id, c.*
+FROM models m
+JOIN providers p ON p.id = m.provider_id
+JOIN provider_catalogs c ON c.provider_slug = p.slug AND c.model_id = m.model_id
+WHERE p.slug = ANY(%(slugs)s)
+  AND m.content_hash <> c.content_hash;
+
+-- name: analyze_changed
+ANALYZE refresh_changed;
+
 -- name: update_changed
 WITH changed AS (
-    SELECT m.id, c.*, model_snapshot(m) AS old_values,
+    SELECT c.*, model_snapshot(m) AS old_values,
            array_remove(ARRAY[
                CASE WHEN m.model_name IS DISTINCT FROM c.model_name THEN 'renamed' END,
                CASE WHEN m.context_length IS DISTINCT FROM c.context_length THEN 'context_changed' END,
                CASE WHEN (m.input_price_per_mtok, m.output_price_per_mtok)
                          IS DISTINCT FROM (c.input_price_per_mtok, c.output_price_per_mtok) THEN 'price_changed' END
            ], NULL) AS kinds
-    FROM models m
-    JOIN providers p ON p.id = m.provider_id
-    JOIN provider_catalogs c ON c.provider_slug = p.slug AND c.model_id = m.model_id
-    WHERE p.slug = ANY(%(slugs)s)
-      AND m.content_hash <> c.content_hash
+    FROM refresh_changed c
+    JOIN models m ON m.id = c.id
 ), updated AS (
     UPDATE models m
     SET model_name = ch.model_name,
@@ -182,46 +196,14 @@ WITH gone AS (
 )
 SELECT slug, count(*) FROM gone GROUP BY slug;
 
--- name: delta_update_changed
-WITH changed AS (
-    SELECT m.id, c.*, model_snapshot(m) AS old_values,
-           array_remove(ARRAY[
-               CASE WHEN m.model_name IS DISTINCT FROM c.model_name THEN 'renamed' END,
-               CASE WHEN m.context_length IS DISTINCT FROM c.context_length THEN 'context_changed' END,
-               CASE WHEN (m.input_price_per_mtok, m.output_price_per_mtok)
-                         IS DISTINCT FROM (c.input_price_per_mtok, c.output_price_per_mtok) THEN 'price_changed' END
-           ], NULL) AS kinds
-    FROM refresh_delta c
-    JOIN models m ON m.provider_id = c.delta_provider_id AND m.model_id = c.delta_model_id
-    WHERE c.model_id IS NOT NULL AND m.content_hash <> c.content_hash
-), updated AS (
-    UPDATE models m
-    SET model_name = ch.model_name,
-        context_length = ch.context_length,
-        input_price_per_mtok = ch.input_price_per_mtok,
-        output_price_per_mtok = ch.output_price_per_mtok,
-        modality = ch.modality,
-        is_free = ch.is_free,
-        quantization = ch.quantization,
-        release_stage = ch.release_stage,
-        metadata = ch.metadata,
-        raw_name = ch.raw_name,
-        name_rule = ch.name_rule,
-        name_steps = ch.name_steps,
-        sync_run_id = ch.sync_run_id,
-        content_hash = ch.content_hash,
-        updated_at = now()
-    FROM changed ch
-    WHERE m.id = ch.id
-    RETURNING m.id, model_snapshot(m) AS new_values
-), logged AS (
-    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values, new_values)
-    SELECT %(run_id)s, ch.provider_slug, ch.model_id, ch.id,
-           CASE WHEN cardinality(ch.kinds) = 0 THEN ARRAY['updated'] ELSE ch.kinds END,
-           ch.old_values, u.new_values
-    FROM changed ch JOIN updated u ON u.id = ch.id
-)
-SELECT provider_slug, count(*) FROM changed GROUP BY provider_slug;
+-- name: delta_collect_changed
+INSERT INTO refresh_changed
+SELECT m.id, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
+       c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata, c.raw_name,
+       c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
+FROM refresh_delta c
+JOIN models m ON m.provider_id = c.delta_provider_id AND m.model_id = c.delta_model_id
+WHERE c.model_id IS NOT NULL AND m.content_hash <> c.content_hash;
 
 -- name: delta_insert_new
 WITH added AS (

@@ -71,7 +71,13 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         faults.point("refresh:before_delete")
         result.deleted = _apply(conn, sql, "delete_removed", full, delta)
         faults.point("refresh:after_delete")
-        result.updated = _apply(conn, sql, "update_changed", full, delta)
+        conn.execute(sql["changed_rows"])
+        if full["slugs"]:
+            conn.execute(sql["collect_changed"], full)
+        if delta:
+            conn.execute(sql["delta_collect_changed"])
+        conn.execute(sql["analyze_changed"])
+        result.updated = dict(conn.execute(sql["update_changed"], full).fetchall())
         faults.point("refresh:after_update")
         result.inserted = _apply(conn, sql, "insert_new", full, delta)
         faults.point("refresh:after_insert")
