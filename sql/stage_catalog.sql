@@ -15,9 +15,9 @@ FROM (SELECT %(slug)s AS slug) s LEFT JOIN provider_catalog_versions v ON v.prov
 
 -- name: delete_keys
 -- Rows that left the catalog or whose content changed (the changed ones are copied back below), by key:
--- the first 16 hex digits of content_hash.
+-- the first 16 hex digits of content_hash as a bigint (indexed, migration 0007).
 DELETE FROM provider_catalogs
-WHERE provider_slug = %(slug)s AND left(content_hash, 16) = ANY(%(keys)s)
+WHERE (('x' || left(content_hash, 16))::bit(64)::bigint) = ANY(%(keys)s::bigint[]) AND provider_slug = %(slug)s
 RETURNING model_id;
 
 -- name: delete_all

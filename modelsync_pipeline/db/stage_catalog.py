@@ -123,8 +123,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     return StageResult(spec.slug, params["row_count"], changed, previous_rows)
 
 
-def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, keys) -> tuple[list[str], pd.DataFrame]:
-    """(keys of the staged rows to delete, as 16 hex digits; the rows to copy) against the staged catalog,
+def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, keys) -> tuple[list[int], pd.DataFrame]:
+    """(keys of the staged rows to delete, as bigints; the rows to copy) against the staged catalog,
     compared on row keys alone (hash-table lookups, vectorised; no staged row is read)."""
     import numpy as np
     import pandas as pd
@@ -132,8 +132,8 @@ def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, keys) -> tuple
     staged = np.frombuffer(staged_keys, dtype="<u8")
     stale = staged[~pd.Index(staged).isin(keys)]  # left the catalog, or its content changed
     differs = ~pd.Index(keys).isin(staged)        # new, or its content changed
-    digits = stale.tobytes().hex()
-    return [digits[i:i + 16] for i in range(0, len(digits), 16)], frame[differs]
+    # the same 8 bytes read big-endian and signed: PostgreSQL's ('x' || 16 hex digits)::bit(64)::bigint
+    return np.frombuffer(stale.tobytes(), dtype=">i8").tolist(), frame[differs]
 
 
 def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:

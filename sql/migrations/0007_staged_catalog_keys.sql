@@ -31,3 +31,8 @@ ALTER TABLE provider_catalog_changes
 -- the WAL of a 1% re-sync (EXPLAIN (ANALYZE, WAL): 40,000 records / 151 MB -> 10,000 / 72 MB per 10,000
 -- rows). Costs 10% more pages.
 ALTER TABLE models SET (fillfactor = 90);
+
+-- The stage deletes the staged rows that left or changed by their key: a compact index on the key (a
+-- bigint from the first 16 hex digits of content_hash) finds them without reading the provider's staged
+-- rows (0.5 s of a 1% re-sync of 1M models).
+CREATE INDEX provider_catalogs_row_key_idx ON provider_catalogs ((('x' || left(content_hash, 16))::bit(64)::bigint));
