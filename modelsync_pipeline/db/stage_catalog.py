@@ -15,6 +15,7 @@ from .statements import statements
 if TYPE_CHECKING:  # pandas is imported by the steps that stage, not by every load of the code location
     import pandas as pd
 
+
 def row_keys(frame: pd.DataFrame):
     """One 64-bit key per row: the first 8 bytes of its content_hash, an md5 over every column including
     model_id (catalog.content_hash), so a key stands for the row's id and content together."""
@@ -27,9 +28,12 @@ def row_keys(frame: pd.DataFrame):
 def catalog_checksum(frame: pd.DataFrame) -> str:
     """The catalog's rows summarised independently of their order: the row count and the sum and xor of
     their keys. Equal catalogs give equal checksums; any changed row changes it but with odds of 2**-64."""
+    return _checksum_of(row_keys(frame))
+
+
+def _checksum_of(keys) -> str:
     import numpy as np
 
-    keys = row_keys(frame)
     total = int(keys.sum(dtype=np.uint64))  # numpy wraps modulo 2**64
     folded = int(np.bitwise_xor.reduce(keys)) if len(keys) else 0
     return f"{len(keys)}:{total:016x}:{folded:016x}"
@@ -85,7 +89,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     sql = statements("stage_catalog")
     keys = row_keys(frame)
     unique_keys = pd.Index(keys).is_unique  # two rows sharing a key (md5 prefix) cannot be told apart by it
-    checksum = catalog_checksum(frame)
+    checksum = _checksum_of(keys)
     params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum,
               "row_keys": keys.tobytes() if unique_keys else None}
     with conn.transaction():
@@ -103,16 +107,19 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                 with conn.cursor().copy(sql["copy_removed"]) as copy:
                     for model_id in removed_ids:
                         copy.write_row((spec.slug, model_id, True))
+                rows = list(copy_rows(frame, run_id))  # the changed rows, encoded once for both copies
                 with conn.cursor().copy(sql["copy_changed"]) as copy:
-                    for values in copy_rows(frame, run_id):
+                    for values in rows:
                         copy.write_row(values)
                 conn.execute(sql["prune_changes"], params)
-            elif has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
-                conn.execute(sql["delete_all"], params)
-                conn.execute(sql["forget_delta"], params)
+            else:
+                rows = copy_rows(frame, run_id)  # a whole catalog: streamed, not held in memory
+                if has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
+                    conn.execute(sql["delete_all"], params)
+                    conn.execute(sql["forget_delta"], params)
             faults.point("stage:after_clear")
             with conn.cursor().copy(sql["copy"]) as copy:
-                for values in copy_rows(frame, run_id):
+                for values in rows:
                     copy.write_row(values)
             faults.point("stage:after_copy")
             conn.execute(sql["record_version"], params)
