@@ -83,8 +83,8 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
     if request.dry_run:
         return _plan(conn, request, specs, before)
     try:
-        outcome = _WRITERS[request.mode](conn, request, specs)
-        if outcome.refresh is not None and not outcome.refresh.providers:
+        written = _WRITERS[request.mode](conn, request, specs)
+        if written.refresh is not None and not written.refresh.providers:
             raise WriteFailed("no provider has a good catalog yet: nothing to publish")
     except Exception as exc:  # the write's own transaction has rolled back; record why
         error = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}"
@@ -92,10 +92,11 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         if isinstance(exc, WriteFailed):
             raise
         raise WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {error}") from exc
-    outcome.before, outcome.after = before, db.counts(conn)
-    outcome.audit_id = _audit(conn, request, "succeeded", before, after=outcome.after,
-                              backup_id=outcome.backup_id, details=outcome.details)
-    return outcome
+    after = db.counts(conn)
+    audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
+                      details=written.details)
+    return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
+                        refresh=written.refresh, details=written.details)
 
 
 def _audit(conn, request: WriteRequest, outcome: str, before, **fields) -> int:
@@ -165,22 +166,28 @@ def _plan(conn, request: WriteRequest, specs, before) -> WriteOutcome:
     return WriteOutcome(request.action, before, before, audit_id, dry_run=True, plan=plan, details=details)
 
 
-def _refresh(conn, request: WriteRequest, specs) -> WriteOutcome:
+@dataclass(frozen=True)
+class _Written:
+    """What a writer reports; write_catalog adds the counts and the audit row."""
+    backup_id: int | None
+    refresh: db.RefreshResult | None
+    details: dict
+
+
+def _refresh(conn, request: WriteRequest, specs) -> _Written:
     result = db.refresh_models_table(conn, specs, request.run_id)
-    return WriteOutcome(request.action, (0, 0), (0, 0), 0, refresh=result, details=_changes(result))
+    return _Written(None, result, _changes(result))
 
 
-def _reset(conn, request: WriteRequest, specs) -> WriteOutcome:
+def _reset(conn, request: WriteRequest, specs) -> _Written:
     admin, result = db.reset_models_table(conn, specs, request.run_id, request.backup_retention)
-    return WriteOutcome(request.action, (0, 0), (0, 0), 0, backup_id=admin.backup.id, refresh=result,
-                        details=_changes(result))
+    return _Written(admin.backup.id, result, _changes(result))
 
 
 def _admin(write):
-    def run(conn, request: WriteRequest, specs) -> WriteOutcome:
+    def run(conn, request: WriteRequest, specs) -> _Written:
         result = write(conn, request, specs)
-        return WriteOutcome(request.action, (0, 0), (0, 0), 0, backup_id=result.backup.id if result.backup else None,
-                            details=result.details)
+        return _Written(result.backup.id if result.backup else None, None, result.details)
     return run
 
 
