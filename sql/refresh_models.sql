@@ -37,6 +37,17 @@ SET LOCAL work_mem = '64MB';
 -- name: analyze_providers
 ANALYZE providers;
 
+-- name: hash_joins_only
+-- For the statements over whole catalogs (every staged row of a provider against its models rows). After a
+-- flush, autovacuum leaves statistics that say models is empty, and the planner then checked "is this model
+-- new" with a scan of models per staged row, rereading the table the statement was filling: quadratic, hours
+-- at a million models (tests/test_bulk_path.py). Hash joins read each side once, whatever the statistics.
+SET LOCAL enable_nestloop = off;
+
+-- name: any_joins
+-- Back to the session's setting: the delta path looks a few ids up through the models index.
+SET LOCAL enable_nestloop TO DEFAULT;
+
 -- name: unpublished
 -- Staged providers whose catalog differs from the one their models rows were last refreshed from.
 SELECT v.provider_slug

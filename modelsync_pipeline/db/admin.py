@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from .. import faults
 from ..providers.registry import ProviderSpec
-from .refresh_models import RefreshResult
+from .refresh_models import RefreshResult, whole_catalogs
 from .stage_catalog import staged_providers
 from .statements import statements
 
@@ -110,7 +110,7 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
         conn.execute(refresh["analyze_providers"])
         params = {"slugs": slugs, "run_id": run_id}
         result = RefreshResult(run_id=run_id, providers=slugs)
-        result.inserted = dict(conn.execute(refresh["insert_new"], params).fetchall())
+        result.inserted = dict(whole_catalogs(conn, refresh, "insert_new", params))
         faults.point("reset:after_insert")
         conn.execute(refresh["mark_published"], params)
         conn.execute(refresh["rebase"], params)

@@ -73,7 +73,7 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         faults.point("refresh:after_delete")
         conn.execute(sql["changed_rows"])
         if full["slugs"]:
-            conn.execute(sql["collect_changed"], full)
+            whole_catalogs(conn, sql, "collect_changed", full)
         if delta:
             conn.execute(sql["delta_collect_changed"])
         conn.execute(sql["analyze_changed"])
@@ -93,7 +93,17 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
 def _apply(conn: psycopg.Connection, sql: dict[str, str], statement: str, full: dict, delta: list[str]) -> dict[str, int]:
     """Rows per provider that `statement` changed: its whole-catalog form for the `full` providers, its
     `delta_` form for the providers on the delta path (disjoint sets, so the counts simply add up)."""
-    counts = dict(conn.execute(sql[statement], full).fetchall()) if full["slugs"] else {}
+    counts = dict(whole_catalogs(conn, sql, statement, full)) if full["slugs"] else {}
     if delta:
         counts.update(conn.execute(sql[f"delta_{statement}"], {"run_id": full["run_id"]}).fetchall())
     return counts
+
+
+def whole_catalogs(conn: psycopg.Connection, sql: dict[str, str], statement: str, params: dict) -> list[tuple]:
+    """Run `statement`, which reads whole catalogs, planned with hash joins only (see `hash_joins_only` in
+    sql/refresh_models.sql); its rows, if it returns any."""
+    conn.execute(sql["hash_joins_only"])
+    cursor = conn.execute(sql[statement], params)
+    rows = cursor.fetchall() if cursor.description else []
+    conn.execute(sql["any_joins"])
+    return rows
