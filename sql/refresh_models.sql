@@ -177,18 +177,25 @@ WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum;
 
 -- name: delta_rows
 -- Each id staged since the last refresh, as its latest listed change carries it (model_id NULL: it left
--- the catalog). Read from the changes alone; the statements below never touch staging.
+-- the catalog), with the id and content_hash of its models row if it has one: one lookup per id through the
+-- models unique index, which the three statements below share (no statement of the delta path reads
+-- staging, nor looks models up again).
 CREATE TEMP TABLE refresh_delta ON COMMIT DROP AS
-SELECT DISTINCT ON (c.provider_slug, c.model_id)
-       p.id AS delta_provider_id, c.provider_slug AS delta_slug, c.model_id AS delta_model_id,
-       c.provider_slug, CASE WHEN c.removed THEN NULL ELSE c.model_id END AS model_id, c.model_name,
-       c.context_length, c.input_price_per_mtok, c.output_price_per_mtok, c.modality, c.is_free, c.quantization,
-       c.release_stage, c.metadata, c.raw_name, c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
-FROM provider_catalog_changes c
-JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
-JOIN providers p ON p.slug = c.provider_slug
-WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
-ORDER BY c.provider_slug, c.model_id, c.seq DESC;
+SELECT c.*, m.id AS existing_id, m.content_hash AS existing_hash
+FROM (
+    SELECT DISTINCT ON (c.provider_slug, c.model_id)
+           p.id AS delta_provider_id, c.provider_slug AS delta_slug, c.model_id AS delta_model_id,
+           c.provider_slug, CASE WHEN c.removed THEN NULL ELSE c.model_id END AS model_id, c.model_name,
+           c.context_length, c.input_price_per_mtok, c.output_price_per_mtok, c.modality, c.is_free,
+           c.quantization, c.release_stage, c.metadata, c.raw_name, c.name_rule, c.name_steps, c.sync_run_id,
+           c.content_hash
+    FROM provider_catalog_changes c
+    JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
+    JOIN providers p ON p.slug = c.provider_slug
+    WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
+    ORDER BY c.provider_slug, c.model_id, c.seq DESC
+) c
+LEFT JOIN models m ON m.provider_id = c.delta_provider_id AND m.model_id = c.delta_model_id;
 
 -- name: tune_delta
 -- A few thousand ids are looked up through the models unique index, not by a scan of every model; the
@@ -199,7 +206,7 @@ SET LOCAL random_page_cost = 1.1;
 WITH gone AS (
     DELETE FROM models m
     USING refresh_delta r
-    WHERE m.provider_id = r.delta_provider_id AND m.model_id = r.delta_model_id AND r.model_id IS NULL
+    WHERE m.id = r.existing_id AND r.model_id IS NULL
     RETURNING r.delta_slug AS slug, m.model_id, m.id, model_snapshot(m) AS old_values
 ), logged AS (
     INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values)
@@ -209,12 +216,11 @@ SELECT slug, count(*) FROM gone GROUP BY slug;
 
 -- name: delta_collect_changed
 INSERT INTO refresh_changed
-SELECT m.id, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
+SELECT c.existing_id, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
        c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata, c.raw_name,
        c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
 FROM refresh_delta c
-JOIN models m ON m.provider_id = c.delta_provider_id AND m.model_id = c.delta_model_id
-WHERE c.model_id IS NOT NULL AND m.content_hash <> c.content_hash;
+WHERE c.model_id IS NOT NULL AND c.existing_hash <> c.content_hash;
 
 -- name: delta_insert_new
 WITH added AS (
@@ -225,8 +231,7 @@ WITH added AS (
            c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata,
            c.raw_name, c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
     FROM refresh_delta c
-    WHERE c.model_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM models m WHERE m.provider_id = c.delta_provider_id AND m.model_id = c.model_id)
+    WHERE c.model_id IS NOT NULL AND c.existing_id IS NULL
     RETURNING models.id, models.model_id, models.provider_id
 ), logged AS (
     INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes)

@@ -66,8 +66,8 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         full = {"slugs": [slug for slug in changed if slug not in delta], "run_id": run_id}
         result.delta_providers = delta
         if delta:
-            conn.execute(sql["delta_rows"], {"slugs": delta})
             conn.execute(sql["tune_delta"])
+            conn.execute(sql["delta_rows"], {"slugs": delta})
         faults.point("refresh:before_delete")
         result.deleted = _apply(conn, sql, "delete_removed", full, delta)
         faults.point("refresh:after_delete")
