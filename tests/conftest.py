@@ -43,20 +43,7 @@ def servers():
     if os.environ.get("TEST_REDIS_URL"):
         env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     with services.services(REPO_ROOT / ".modelsync" / "test", env=env) as endpoints:
-        if "DATABASE_URL" not in env:
-            _throwaway_durability(endpoints.database_url)
         yield endpoints
-
-
-def _throwaway_durability(url: str) -> None:
-    """The embedded test server's databases are dropped after each test: nothing on it has to survive a
-    crash of the machine, so it neither waits for the disk at commit nor logs whole pages (the suite spent
-    half its time in I/O wait). A client killed mid-transaction (tests/faults.py) is still rolled back:
-    that is the server's doing, not the disk's. Never applied to a TEST_DATABASE_URL server."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-            conn.execute(f"ALTER SYSTEM SET {setting} = off")
-        conn.execute("SELECT pg_reload_conf()")
 
 
 def _with_database(url: str, name: str) -> str:
