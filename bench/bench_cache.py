@@ -77,6 +77,7 @@ def fill(url: str, rows: int) -> tuple[int, int]:
     """Insert the synthetic models; return the mean key and value lengths of what the cache will hold."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(_PROVIDERS_SQL)
+        conn.execute(db.statements("admin")["ensure_partitions"])  # each provider's partition of models
         conn.execute(_MODELS_SQL, {"rows": rows})
         conn.execute("VACUUM ANALYZE models")
         key_len, value_len = conn.execute(

@@ -144,7 +144,7 @@ def old_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_i
 
 
 def models_write_counters(conn: psycopg.Connection, url: str) -> tuple[int, int, int]:
-    """(n_tup_ins, n_tup_upd, n_tup_del) of `models`, after `conn` (the writer) flushed its pending stats."""
+    """(n_tup_ins, n_tup_upd, n_tup_del) of `models` (all its partitions), after `conn` (the writer) flushed its pending stats."""
     if conn.info.server_version >= 150000:
         conn.execute("SELECT pg_stat_force_next_flush()")
         conn.execute("SELECT 1")  # answered only after the backend went idle, i.e. after the forced flush
@@ -152,8 +152,9 @@ def models_write_counters(conn: psycopg.Connection, url: str) -> tuple[int, int,
         time.sleep(1.0)  # the stats collector reports with up to 500 ms delay before PostgreSQL 15
     with psycopg.connect(url, autocommit=True) as reader:
         row = reader.execute(
-            "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE relname = 'models'"
-        ).fetchone()
+            "SELECT sum(n_tup_ins), sum(n_tup_upd), sum(n_tup_del) FROM pg_stat_user_tables "
+            "WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'models'::regclass)"
+        ).fetchone()  # models is partitioned per provider (migration 0008): its rows are in the partitions
     return int(row[0]), int(row[1]), int(row[2])
 
 

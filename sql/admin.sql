@@ -48,6 +48,10 @@ SELECT id, name, slug, base_url, is_active, metadata, last_synced_at, last_sync_
        published_checksum
 FROM backup_providers WHERE backup_id = %(backup_id)s;
 
+-- name: ensure_partitions
+-- Each provider's rows live in its own partition of models (migration 0008), which must exist first.
+SELECT ensure_models_partitions();
+
 -- name: restore_models
 INSERT INTO models
 SELECT id, provider_id, model_id, model_name, context_length, input_price_per_mtok, output_price_per_mtok,

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from .. import faults
 from ..providers.registry import ProviderSpec
-from .refresh_models import RefreshResult, whole_catalogs
+from .refresh_models import RefreshResult, build_partitions, whole_catalogs
 from .stage_catalog import staged_providers
 from .statements import statements
 
@@ -110,7 +110,13 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
         conn.execute(refresh["analyze_providers"])
         params = {"slugs": slugs, "run_id": run_id}
         result = RefreshResult(run_id=run_id, providers=slugs)
-        result.inserted = dict(whole_catalogs(conn, refresh, "insert_new", params))
+        # The providers were deleted and inserted again with new ids: each one's catalog is built into a new
+        # partition (one that still exists, e.g. after the providers' sequence was set back, is filled).
+        fresh = conn.execute(refresh["fresh_providers"], {"slugs": slugs}).fetchall()
+        built = {slug for _, slug in fresh}
+        others = {"slugs": [slug for slug in slugs if slug not in built], "run_id": run_id}
+        result.inserted = dict(whole_catalogs(conn, refresh, "insert_new", others)) if others["slugs"] else {}
+        result.inserted.update(build_partitions(conn, refresh, fresh, run_id))
         faults.point("reset:after_insert")
         conn.execute(refresh["mark_published"], params)
         conn.execute(refresh["rebase"], params)
@@ -144,6 +150,7 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
         conn.execute(sql["delete_providers"])
         faults.point("restore:after_delete")
         conn.execute(sql["restore_providers"], {"backup_id": backup_id})
+        conn.execute(sql["ensure_partitions"])  # the partitions of providers gone since the backup
         conn.execute(sql["restore_models"], {"backup_id": backup_id})
         faults.point("restore:after_insert")
         conn.execute(sql["reset_sequences"])

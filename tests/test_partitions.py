@@ -1,0 +1,185 @@
+"""models is partitioned per provider (migration 0008): a provider's first load is built into a new table and
+attached without blocking readers; a killed first load leaves nothing behind; partitions of deleted providers
+are dropped; a database migrated from the unpartitioned table keeps every row, id and backup. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+
+import psycopg
+import pytest
+
+from modelsync_pipeline import db
+from modelsync_pipeline.db import migrate
+from modelsync_pipeline.providers.registry import PROVIDERS
+
+from .faults import kill_at
+from .test_bulk_path import PARTITIONS, catalog, published
+
+SPECS = PROVIDERS[:3]
+FINGERPRINT = ("SELECT count(*), md5(string_agg(provider || model_id || content_hash, ',' ORDER BY provider, model_id)) "
+               "FROM catalog_rows")
+
+# A refresh of the first three providers in a fresh process, so the test can stop it and SIGKILL it.
+_REFRESH = """
+import sys
+from modelsync_pipeline import db
+from modelsync_pipeline.providers.registry import PROVIDERS
+with db.connect(sys.argv[1]) as conn:
+    db.refresh_models_table(conn, PROVIDERS[:3], "killed-first-load")
+"""
+
+
+def prices(n: int, start: float = 1.0) -> dict[str, float]:
+    return {f"model-{i:04d}": start + i for i in range(n)}
+
+
+def partitions(conn) -> dict[str, tuple[list[str], int]]:
+    """Each attached partition of models: (its index definitions' columns, its foreign keys)."""
+    rows = conn.execute(
+        f"SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY 1) FROM pg_index i "
+        f"                   WHERE i.indrelid = c.oid), "
+        f"       (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f') "
+        f"FROM pg_class c WHERE c.oid IN ({PARTITIONS}) ORDER BY 1").fetchall()
+    return {name: ([d.split(" USING ")[1] for d in defs or []], fks) for name, defs, fks in rows}
+
+
+def provider_ids(conn) -> dict[str, int]:
+    return dict(conn.execute("SELECT slug, id FROM providers").fetchall())
+
+
+def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_readers(database_url, tmp_path):
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS[:2]:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(50)), "first")
+        db.refresh_models_table(conn, SPECS[:2], "first")
+        old = conn.execute(FINGERPRINT).fetchone()
+        ids = published(conn)
+        db.stage_provider_catalog(conn, SPECS[2], catalog(SPECS[2].slug, prices(70)), "second")
+        layout = partitions(conn)
+    assert len(layout) == 2
+
+    def reader_sees_the_old_catalog_at_once():
+        with psycopg.connect(database_url, autocommit=True) as reader:
+            # the refresh has attached the new partition and holds its lock on models until COMMIT
+            locks = {mode for (mode,) in reader.execute(
+                "SELECT mode FROM pg_locks WHERE relation = 'models'::regclass AND granted "
+                "AND pid <> pg_backend_pid()")}
+            assert "ShareUpdateExclusiveLock" in locks, locks
+            reader.execute("SET lock_timeout = '200ms'")  # a blocked read fails instead of waiting
+            assert reader.execute(FINGERPRINT).fetchone() == old
+            with reader.transaction():
+                assert reader.execute("SELECT count(*) FROM models").fetchone()[0] == 100
+
+    kill_at("refresh:before_commit", _REFRESH, [database_url], tmp_path, reader_sees_the_old_catalog_at_once)
+    with db.connect(database_url) as conn:
+        assert conn.execute(FINGERPRINT).fetchone() == old
+        assert partitions(conn) == layout
+        assert conn.execute("SELECT to_regclass('models_building')").fetchone()[0] is None
+
+        result = db.refresh_models_table(conn, SPECS, "second")
+        assert result.inserted == {SPECS[2].slug: 70}
+        new_id = provider_ids(conn)[SPECS[2].slug]
+        layout = partitions(conn)
+        assert layout[f"models_p{new_id}"] == (
+            ["btree (id, provider_id)", "btree (provider_id, model_id)"], 1), layout
+        assert all(value == layout[f"models_p{new_id}"] for value in layout.values())
+        assert {k: v for k, v in published(conn).items() if k[0] != SPECS[2].slug} == ids  # the others untouched
+        history = conn.execute("SELECT count(*) FROM model_history WHERE run_id = 'second' AND changes = "
+                               "ARRAY['added']").fetchone()[0]
+        assert history == 70
+        # the attached partition enforces the unique key of models
+        with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+            conn.execute("INSERT INTO models (provider_id, model_id, model_name, modality, name_rule, sync_run_id, "
+                         "content_hash) VALUES (%s, 'model-0001', 'x', 'text', 'id', 'r', 'h')", (new_id,))
+
+
+def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(database_url):
+    """Staging is unique per (provider, model id) by the catalog checks; if a duplicate got there anyway,
+    the partition's unique index refuses it at attach, the refresh fails and nothing is published."""
+    db.apply_migrations(database_url)
+    spec = SPECS[0]
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(20)), "first")
+        conn.execute("INSERT INTO provider_catalogs SELECT * FROM provider_catalogs WHERE model_id = 'model-0003'")
+        with pytest.raises(psycopg.errors.UniqueViolation, match="model-0003"):
+            db.refresh_models_table(conn, [spec], "first")
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
+        assert partitions(conn) == {}
+        assert conn.execute("SELECT to_regclass('models_building')").fetchone()[0] is None
+
+
+def test_partitions_of_deleted_providers_are_dropped_unless_a_reader_holds_models(database_url):
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(30)), "first")
+        db.refresh_models_table(conn, SPECS, "first")
+        first = set(partitions(conn))
+        db.reset_models_table(conn, SPECS, "reset")  # new provider ids: each catalog built into a new partition
+        after_reset = set(partitions(conn))
+        assert len(after_reset) == 6 and first < after_reset
+        assert {f"models_p{i}" for i in provider_ids(conn).values()} == after_reset - first
+
+        with psycopg.connect(database_url) as reader:  # a long read holds models (and every partition)
+            reader.execute("SELECT count(*) FROM models").fetchone()
+            db.refresh_models_table(conn, SPECS, "while-reading")  # does not wait for it, nor fail
+            assert set(partitions(conn)) == after_reset
+        db.refresh_models_table(conn, SPECS, "after-reading")
+        assert set(partitions(conn)) == after_reset - first
+        assert {k: v for k, v in published(conn).items()} and conn.execute(
+            "SELECT count(*) FROM models").fetchone()[0] == 90
+
+
+def test_a_restore_recreates_the_partitions_of_providers_gone_since_the_backup(database_url):
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(25)), "first")
+        db.refresh_models_table(conn, SPECS, "first")
+        before = conn.execute("SELECT catalog_tables_checksum()").fetchone()[0]
+        backup = db.flush_providers(conn, "flush").backup
+        db.refresh_models_table(conn, [], "cleanup")  # drops the flushed providers' partitions
+        assert partitions(conn) == {}
+        db.restore_backup(conn, backup.id, "restore")
+        assert conn.execute("SELECT catalog_tables_checksum()").fetchone()[0] == before
+        assert len(partitions(conn)) == 3
+
+
+def test_a_database_migrated_from_the_unpartitioned_table_keeps_rows_ids_and_backups(database_url, tmp_path, monkeypatch):
+    before_0008 = tmp_path / "migrations"
+    before_0008.mkdir()
+    for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
+        if path.stem < "0008":
+            shutil.copy(path, before_0008)
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", before_0008)
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'models'").fetchone()[0] == "r"
+        conn.execute("INSERT INTO providers (id, name, slug, base_url) VALUES (4, 'A', 'a', 'u'), (9, 'B', 'b', 'u')")
+        conn.execute("INSERT INTO models (id, provider_id, model_id, model_name, modality, name_rule, sync_run_id, "
+                     "content_hash) SELECT i, 4 + 5 * (i % 2), 'm' || i, 'M ' || i, 'text', 'id', 'r', md5(i::text) "
+                     "FROM generate_series(1, 40) i")
+        conn.execute("SELECT setval('models_id_seq', 40)")
+        with conn.transaction():
+            backup = db.take_backup(conn, "before-0008", "test")
+        rows = conn.execute("SELECT * FROM models ORDER BY id").fetchall()
+        checksum = conn.execute("SELECT catalog_tables_checksum()").fetchone()[0]
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
+    assert db.apply_migrations(database_url) == [p.stem for p in sorted(db.MIGRATIONS_DIR.glob("*.sql"))
+                                                 if p.stem >= "0008"]
+    with db.connect(database_url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'models'").fetchone()[0] == "p"
+        assert set(partitions(conn)) == {"models_p4", "models_p9"}
+        assert conn.execute("SELECT * FROM models ORDER BY id").fetchall() == rows
+        assert conn.execute("SELECT catalog_tables_checksum()").fetchone()[0] == checksum
+        assert {r[0] for r in conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'models'::regclass")} >= {
+            "models_pkey", "models_provider_id_model_id_key", "models_provider_id_fkey"}
+        new_id = conn.execute("INSERT INTO models (provider_id, model_id, model_name, modality, name_rule, sync_run_id, "
+                              "content_hash) VALUES (4, 'new', 'N', 'text', 'id', 'r', 'h') RETURNING id").fetchone()[0]
+        assert new_id == 41  # the same sequence goes on
+        db.restore_backup(conn, backup.id, "restore")  # a backup taken before the migration restores exactly
+        assert conn.execute("SELECT * FROM models ORDER BY id").fetchall() == rows
+        assert conn.execute("SELECT catalog_tables_checksum()").fetchone()[0] == checksum
