@@ -34,6 +34,13 @@ def prices(n: int, start: float = 1.0) -> dict[str, float]:
     return {f"model-{i:04d}": start + i for i in range(n)}
 
 
+def load(conn, specs, models_each: int, run_id: str = "first") -> None:
+    """Stage a catalog of `models_each` models for each provider, then refresh (their first load)."""
+    for spec in specs:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(models_each)), run_id)
+    db.refresh_models_table(conn, specs, run_id)
+
+
 def partitions(conn) -> dict[str, tuple[list[str], int]]:
     """Each attached partition of models: (its index definitions' columns, its foreign keys)."""
     rows = conn.execute(
@@ -51,9 +58,7 @@ def provider_ids(conn) -> dict[str, int]:
 def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_readers(database_url, tmp_path):
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
-        for spec in SPECS[:2]:
-            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(50)), "first")
-        db.refresh_models_table(conn, SPECS[:2], "first")
+        load(conn, SPECS[:2], 50)
         old = conn.execute(FINGERPRINT).fetchone()
         ids = published(conn)
         db.stage_provider_catalog(conn, SPECS[2], catalog(SPECS[2].slug, prices(70)), "second")
@@ -113,9 +118,7 @@ def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(databa
 def test_partitions_of_deleted_providers_are_dropped_unless_a_reader_holds_models(database_url):
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
-        for spec in SPECS:
-            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(30)), "first")
-        db.refresh_models_table(conn, SPECS, "first")
+        load(conn, SPECS, 30)
         first = set(partitions(conn))
         db.reset_models_table(conn, SPECS, "reset")  # new provider ids: each catalog built into a new partition
         after_reset = set(partitions(conn))
@@ -128,16 +131,13 @@ def test_partitions_of_deleted_providers_are_dropped_unless_a_reader_holds_model
             assert set(partitions(conn)) == after_reset
         db.refresh_models_table(conn, SPECS, "after-reading")
         assert set(partitions(conn)) == after_reset - first
-        assert {k: v for k, v in published(conn).items()} and conn.execute(
-            "SELECT count(*) FROM models").fetchone()[0] == 90
+        assert len(published(conn)) == 90
 
 
 def test_a_restore_recreates_the_partitions_of_providers_gone_since_the_backup(database_url):
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
-        for spec in SPECS:
-            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(25)), "first")
-        db.refresh_models_table(conn, SPECS, "first")
+        load(conn, SPECS, 25)
         before = conn.execute("SELECT catalog_tables_checksum()").fetchone()[0]
         backup = db.flush_providers(conn, "flush").backup
         db.refresh_models_table(conn, [], "cleanup")  # drops the flushed providers' partitions
