@@ -35,7 +35,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelsync_pipeline import cache, db, services  # noqa: E402
+from modelsync_pipeline import cache, db  # noqa: E402
+from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.reader import CatalogReader  # noqa: E402
 
 STATE_DIR = Path(".modelsync") / "bench-cache"
