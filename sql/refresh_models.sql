@@ -177,7 +177,7 @@ SET LOCAL lock_timeout = '1s';
 SELECT drop_orphan_models_partitions();
 
 -- name: fresh_providers
--- Staged providers that have no partition yet, hence no rows: their catalog is loaded by build_partition.
+-- Staged providers that have no partition yet, hence no rows: their catalog is loaded by build_partitions.
 SELECT p.id, p.slug FROM providers p
 WHERE p.slug = ANY(%(slugs)s) AND to_regclass(models_partition(p.id)) IS NULL
 ORDER BY p.id;
@@ -187,9 +187,9 @@ ORDER BY p.id;
 SET LOCAL maintenance_work_mem = '256MB';
 
 -- name: summarize_staging
--- Each build reads one provider's staged rows through the block-range index on provider_slug. A large COPY
--- outruns autosummarize (the server logs "request for BRIN range summarization ... was not recorded"), and
--- an unsummarized range is read by every provider's scan: summarize them first, once.
+-- Each build reads one provider's staged rows through the block-range index on provider_slug, which is not
+-- summarized during the COPY into staging (migration 0009), and an unsummarized range is read by every
+-- provider's scan: summarize the new ranges first, once.
 SELECT brin_summarize_new_values('provider_catalogs_provider_brin');
 
 -- name: bitmap_scans_only

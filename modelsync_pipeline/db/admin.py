@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from .. import faults
 from ..providers.registry import ProviderSpec
-from .refresh_models import RefreshResult, build_partitions, whole_catalogs
+from .refresh_models import RefreshResult, build_partitions, split_fresh, whole_catalogs
 from .stage_catalog import staged_providers
 from .statements import statements
 
@@ -112,10 +112,8 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
         result = RefreshResult(run_id=run_id, providers=slugs)
         # The providers were deleted and inserted again with new ids: each one's catalog is built into a new
         # partition (one that still exists, e.g. after the providers' sequence was set back, is filled).
-        fresh = conn.execute(refresh["fresh_providers"], {"slugs": slugs}).fetchall()
-        built = {slug for _, slug in fresh}
-        others = {"slugs": [slug for slug in slugs if slug not in built], "run_id": run_id}
-        result.inserted = dict(whole_catalogs(conn, refresh, "insert_new", others)) if others["slugs"] else {}
+        fresh, others = split_fresh(conn, refresh, slugs)
+        result.inserted = dict(whole_catalogs(conn, refresh, "insert_new", {"slugs": others, "run_id": run_id})) if others else {}
         result.inserted.update(build_partitions(conn, refresh, fresh, run_id))
         faults.point("reset:after_insert")
         conn.execute(refresh["mark_published"], params)

@@ -65,9 +65,8 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         changed = [r[0] for r in conn.execute(sql["unpublished"], {"slugs": slugs})]
         delta = [r[0] for r in conn.execute(sql["delta_ready"], {"slugs": changed})]
         # Of the others, those without rows yet (no partition) are built into a new partition of their own.
-        fresh = conn.execute(sql["fresh_providers"], {"slugs": [s for s in changed if s not in delta]}).fetchall()
-        built = {slug for _, slug in fresh}
-        full = {"slugs": [slug for slug in changed if slug not in delta and slug not in built], "run_id": run_id}
+        fresh, whole = split_fresh(conn, sql, [slug for slug in changed if slug not in delta])
+        full = {"slugs": whole, "run_id": run_id}
         result.delta_providers = delta
         if delta:
             conn.execute(sql["tune_delta"])
@@ -113,6 +112,14 @@ def whole_catalogs(conn: psycopg.Connection, sql: dict[str, str], statement: str
     rows = cursor.fetchall() if cursor.description else []
     conn.execute(sql["any_joins"])
     return rows
+
+
+def split_fresh(conn: psycopg.Connection, sql: dict[str, str], slugs: Sequence[str]) -> tuple[list[tuple[int, str]], list[str]]:
+    """(the (provider id, slug) of each provider in `slugs` with no partition yet, for build_partitions; the
+    other slugs, whose whole catalogs are joined with their rows)."""
+    fresh = conn.execute(sql["fresh_providers"], {"slugs": list(slugs)}).fetchall()
+    built = {slug for _, slug in fresh}
+    return fresh, [slug for slug in slugs if slug not in built]
 
 
 def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Sequence[tuple[int, str]], run_id: str) -> dict[str, int]:
