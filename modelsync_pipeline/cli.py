@@ -131,16 +131,25 @@ def _run_jobs(args: argparse.Namespace) -> int:
 
 
 def step_failures(result) -> dict[str, str]:
-    """{step: reason} for every failed step, the reason taken from the innermost error (not Dagster's wrapper)."""
+    """{step: reason} for every failed step, the reason taken from the innermost error (not Dagster's wrapper).
+
+    Read from the error's structure (its class name and cause), not from the text of Dagster's messages; the
+    class is dropped from the reason for Dagster's and our own errors, whose text says it all, and kept for
+    any other (a `psycopg.errors.UniqueViolation: ...` says more with its class)."""
     out = {}
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE":
             continue
         error = event.step_failure_data.error
-        while error is not None and error.cause is not None and "DagsterExecutionStepExecutionError" in error.message:
+        while error is not None and error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
             error = error.cause
-        message = error.message.strip() if error else (event.message or "")
-        out[event.step_key] = message.split(": ", 1)[1] if message.startswith(("dagster.", "modelsync_pipeline.")) and ": " in message else message
+        if error is None:
+            out[event.step_key] = event.message or ""
+            continue
+        message = error.message.strip()
+        qualified, sep, reason = message.partition(": ")
+        ours = qualified.startswith(("dagster.", "modelsync_pipeline.")) and qualified.rsplit(".", 1)[-1] == error.cls_name
+        out[event.step_key] = reason if sep and ours else message
     return out
 
 

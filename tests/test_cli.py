@@ -113,3 +113,30 @@ def test_status_names_a_stale_provider_and_since_when(tmp_path, database_url, re
     assert "STALE since" in lines["openrouter"] and "(max age 3 h)" in lines["openrouter"]
     assert "STALE" not in lines["groq"]
     assert "stale (last good catalog older than its max age in cadence.yaml): openrouter" in proc.stdout
+
+
+def test_step_failures_names_the_innermost_error_of_each_failed_step():
+    """The reason `modelsync run` prints for a failed step: the error the step raised, not Dagster's wrapper;
+    our own error classes without their dotted name, any other class kept (it says what went wrong)."""
+    import dagster as dg
+
+    from modelsync_pipeline.cli import step_failures
+    from modelsync_pipeline.writes import WriteRefused
+
+    @dg.asset
+    def refused():
+        raise WriteRefused("flush_models needs confirm: DELETE_ALL_MODELS")
+
+    @dg.asset
+    def broken():
+        raise KeyError("metadata")
+
+    @dg.asset
+    def fine():
+        return 1
+
+    result = dg.materialize([refused, broken, fine], raise_on_error=False)
+    assert step_failures(result) == {
+        "refused": "flush_models needs confirm: DELETE_ALL_MODELS",
+        "broken": "KeyError: 'metadata'",
+    }
