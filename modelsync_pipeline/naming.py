@@ -27,7 +27,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   letter followed by a digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while
   "OpenAI: o3" becomes "o3". Any other colon followed by whitespace becomes " - " so no name ever reads as
   "Something: rest"; a colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
-- Brackets "(...)" and "[...]" never survive. "(free)" sets `is_free` and goes; a quantisation such as
+- Brackets never survive: "(...)", "[...]", "{...}" and their full-width and CJK forms ("（...）", "【...】",
+  BRACKETS below, which the contract in schema.py refuses). "(free)" sets `is_free` and goes; a quantisation such as
   "(FP8)" sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
   models apart). Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
   a plain capitalised word, always: Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
@@ -133,8 +134,15 @@ _COMPANY_PREFIX = re.compile(r"^(?P<company>[^:\s][^:]*?)\s*:(?=\s|$)\s*(?P<rest
 _COMPANY_MAX_WORDS = 4
 _COMPANY_MAX_CHARS = 40
 _VERSION_LIKE_START = re.compile(r"^(?:\d|[A-Z]\d)")
-_INNERMOST_BRACKET_GROUP = re.compile(r"[\(\[]([^\(\)\[\]]*)[\)\]]")
-_BRACKET_CHARS = re.compile(r"[\(\)\[\]]")
+# Every bracket a name may arrive with, as (opening, closing) pairs: one list for the rule that flattens them
+# and the contract that refuses them (schema.no_brackets), so no bracket the rule leaves can block a catalog.
+BRACKETS = ("()", "[]", "{}", "\uff08\uff09", "\uff3b\uff3d", "\uff5b\uff5d", "\u3010\u3011", "\u3014\u3015", "\u3016\u3017")
+BRACKET_CHARACTERS = "".join(BRACKETS)
+_OPENING = re.escape("".join(pair[0] for pair in BRACKETS))
+_CLOSING = re.escape("".join(pair[1] for pair in BRACKETS))
+# The innermost group of any kind; a mismatched pair ("(...]") counts as a group too, and is flattened the same.
+_INNERMOST_BRACKET_GROUP = re.compile(f"[{_OPENING}]([^{re.escape(BRACKET_CHARACTERS)}]*)[{_CLOSING}]")
+_BRACKET_CHARS = re.compile(f"[{re.escape(BRACKET_CHARACTERS)}]")
 _COLON_BEFORE_SPACE = re.compile(r"\s*:+(?:\s+|$)")
 # Deeper nesting than this is junk; the remaining bracket characters are simply removed.
 _MAX_BRACKET_DEPTH = 16

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from .naming import NAME_MAX_LENGTH
+from .naming import BRACKET_CHARACTERS, NAME_MAX_LENGTH
 from .providers.parsers import MODALITIES
 
 NAME_RULES = ("display_name", "name", "derived_from_id")
@@ -44,7 +44,7 @@ class CatalogSchema(pa.DataFrameModel):
 
     @pa.check("model_name", name="no_brackets", element_wise=True)
     def no_brackets(cls, name: str) -> bool:
-        return not any(ch in name for ch in "()[]{}")
+        return not any(ch in name for ch in BRACKET_CHARACTERS)
 
     @pa.check("model_name", name="no_padding_or_double_spaces", element_wise=True)
     def no_padding(cls, name: str) -> bool:

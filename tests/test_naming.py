@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelsync_pipeline.naming import (
+    BRACKET_CHARACTERS,
+    BRACKETS,
     NAME_MAX_LENGTH,
     DisplayName,
     clean_upstream_name,
@@ -35,7 +37,7 @@ def assert_clean_name(name: str) -> None:
     assert "  " not in name, f"double space in {name!r}"
     assert not any(c.isspace() and c != " " for c in name), f"odd whitespace in {name!r}"
     assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in name), f"control char in {name!r}"
-    assert not any(c in "()[]" for c in name), f"bracket in {name!r}"
+    assert not any(c in BRACKET_CHARACTERS for c in name), f"bracket in {name!r}"
     assert not COMPANY_PREFIX.match(name), f"company prefix left in {name!r}"
     assert unicodedata.normalize("NFC", name) == name
     assert "/" not in name and "@" not in name, f"id path character in {name!r}"
@@ -290,7 +292,7 @@ FRAGMENTS = [
     "(", ")", "[", "]", ":", ": ", " ", "  ", "-", "_", ".", "/", "@cf/", "models/", ":free", ":thinking",
     "(free)", "(FP8)", "(int4)", "(Preview)", "(New)", "OpenAI: ", "DeepSeek: ", "R1", "v0.3", "70b", "4o",
     "gpt", "llama3.1", "2024-08-06", "\x00", "\x1f", "\t", "\n", "\u200b", "\u200d", "\u200f", "\u202e",
-    "\u2066", "\ufeff", "\u00ad", "\u0301", "🚀", "👨\u200d👩\u200d👧", "ß", "ǆ", "İ", "ﬁ", "\u3000", "\x85",
+    "\u2066", "\ufeff", "\u00ad", "\u0301", "🚀", "👨\u200d👩\u200d👧", "ß", "ǆ", "İ", "ﬁ", "\u3000", "\x85",    *BRACKET_CHARACTERS, *(f"{o}beta{c}" for o, c in BRACKETS), *(f"{o}free{c}" for o, c in BRACKETS),
 ]
 texts = st.lists(st.one_of(st.characters(), st.sampled_from(FRAGMENTS)), max_size=40).map("".join)
 long_texts = st.tuples(texts, st.integers(min_value=50, max_value=400)).map(lambda t: (t[0] + " word") * t[1])
@@ -497,6 +499,32 @@ def test_id_only_catalogs_of_unseen_styles_get_names_the_checks_accept(ids):
         assert_clean_name(name)
         assert not re.search(r"\d p\d|\dp\d", name), f"Fireworks 'p' left in {name!r}"
         assert not re.search(r"(?<![\d.])\d \d(?![\d.])", name), name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(field_values, field_values), min_size=1, max_size=12))
+def test_catalogs_with_any_upstream_names_get_names_the_checks_accept(names):
+    """Whatever a provider sends as display_name and name (brackets of any kind, prefixes, control characters,
+    ids, duplicates), the names the rule derives pass the blocking contract: only a broken id blocks a catalog.
+    The rule and the contract were once out of step: "{beta}" survived the rule and blocked the provider."""
+    from modelsync_pipeline.catalog import build_catalog
+    from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+    from modelsync_pipeline.schema import validate_catalog
+
+    records = [{"id": f"vendor/model-{i}", "display_name": display, "name": name} for i, (display, name) in enumerate(names)]
+    frame = build_catalog(PROVIDERS_BY_SLUG["cerebras"], records)  # reads both display_name and name
+    assert [v.as_dict() for v in validate_catalog(frame)] == []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Meta: Llama {beta} 8B", "Llama Beta 8B"),
+    ("Tool {x} Model", "Tool X Model"),
+    ("\u901a\u4e49\u5343\u95ee\uff08Qwen\uff09Max", "\u901a\u4e49\u5343\u95ee Qwen Max"),
+    ("\u3010New\u3011 Model", "New Model"),
+    ("Model \uff3bFP8\uff3d", "Model"),
+])
+def test_every_kind_of_bracket_is_flattened(raw, expected):
+    assert clean_upstream_name(raw)[0] == expected
 
 
 @pytest.mark.parametrize(("model_id", "expected"), [
