@@ -34,6 +34,11 @@ COPY provider_catalogs (provider_slug, model_id, model_name, context_length, inp
                        raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;
 
+-- name: last_change
+-- Where this stage's changes begin: every change of the provider listed after it is this stage's (the
+-- stage holds the provider's lock).
+SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s;
+
 -- name: copy_removed
 -- The ids this stage removed, for a refresh that applies only what changed.
 COPY provider_catalog_changes (provider_slug, model_id, removed) FROM STDIN;
@@ -44,6 +49,18 @@ COPY provider_catalog_changes (provider_slug, model_id, model_name, context_leng
                                output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
                                raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;
+
+-- name: stage_changes
+-- The rows this stage added or changed, staged from the changes just listed (not encoded and sent twice).
+INSERT INTO provider_catalogs (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
+                               output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
+                               raw_name, name_rule, name_steps, sync_run_id, content_hash)
+SELECT provider_slug, model_id, model_name, context_length, input_price_per_mtok, output_price_per_mtok,
+       modality, is_free, quantization, release_stage, metadata, raw_name, name_rule, name_steps, sync_run_id,
+       content_hash
+FROM provider_catalog_changes
+WHERE provider_slug = %(slug)s AND seq > %(after_seq)s AND NOT removed
+ORDER BY seq;
 
 -- name: prune_changes
 -- Ids a refresh has already applied are not needed again.

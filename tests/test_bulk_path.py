@@ -141,6 +141,48 @@ def test_a_one_percent_change_is_applied_from_the_changed_ids_alone(database_url
         assert again.rows_written == 1 and again.delta_providers == [spec.slug]
 
 
+def staged_rows(conn, slug: str) -> list[tuple]:
+    """Every column of the provider's staged rows, as Python values, in model_id order."""
+    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM provider_catalogs WHERE provider_slug = %s ORDER BY model_id",
+                        (slug,)).fetchall()
+    return [tuple(float(v) if col.endswith("per_mtok") else v for col, v in zip(COLUMNS, row)) for row in rows]
+
+
+def frame_rows(frame: pd.DataFrame) -> list[tuple]:
+    return [tuple(None if v is pd.NA else v for v in row)
+            for row in frame.sort_values("model_id").astype(object).itertuples(index=False, name=None)]
+
+
+def test_a_changed_catalog_is_staged_column_for_column(database_url):
+    """A re-stage sends only the changed rows (listed as changes, then staged from them by the server): the
+    staged catalog is still exactly the one sent, every column, for the next full refresh and the checks."""
+    db.apply_migrations(database_url)
+    spec = SPECS[1]
+    prices = {f"model-{i:03d}": 1.0 for i in range(50)}
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
+        prices.update({"model-007": 2.5, "model-new": 3.0})
+        del prices["model-011"]
+        frame = catalog(spec.slug, prices)
+        new = frame["model_id"].isin(["model-007", "model-new"])
+        frame.loc[new, "model_name"] = ["Model Seven (repriced)", "Brand New"]
+        frame.loc[new, "context_length"] = pd.array([131072, pd.NA], dtype="Int64")
+        frame.loc[new, "modality"] = "image"
+        frame.loc[new, "is_free"] = True
+        frame.loc[new, "quantization"] = "fp8"
+        frame.loc[new, "release_stage"] = "beta"
+        frame.loc[new, "metadata"] = pd.Series([{"id": "model-007", "tags": ["a", "é"]}, {"nested": {"k": None}}],
+                                               index=frame.index[new])
+        frame.loc[new, "raw_name"] = ["Vendor: Model 7", None]
+        frame.loc[new, "name_steps"] = pd.Series([["strip_company_prefix", "flatten_brackets"], []], index=frame.index[new])
+        result = db.stage_provider_catalog(conn, spec, frame, "second")
+        assert result.changed
+        pending = conn.execute("SELECT count(*) FROM provider_catalog_changes WHERE provider_slug = %s",
+                               (spec.slug,)).fetchone()[0]
+        assert pending == 3  # staged through the changes: the repriced, the removed and the added id
+        assert staged_rows(conn, spec.slug) == frame_rows(frame)
+
+
 # models is partitioned per provider (migration 0008): its rows, statistics and scans are its partitions'.
 PARTITIONS = "SELECT inhrelid FROM pg_inherits WHERE inhparent = 'models'::regclass"
 

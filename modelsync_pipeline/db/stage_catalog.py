@@ -103,24 +103,29 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                 stale_keys, frame = _diff_against_staged(staged_keys, frame, keys)
                 stale_ids = [r[0] for r in conn.execute(sql["delete_keys"], {**params, "keys": stale_keys})]
                 removed_ids = sorted(set(stale_ids).difference(frame["model_id"].tolist()))
-                # What this stage removed, added and changed, for the refresh's delta path.
+                # What this stage removed, added and changed, for the refresh's delta path; the changed rows
+                # are sent once, to the changes, and staged from there by the server (stage_changes).
+                params["after_seq"] = conn.execute(sql["last_change"], params).fetchone()[0]
                 with conn.cursor().copy(sql["copy_removed"]) as copy:
                     for model_id in removed_ids:
                         copy.write_row((spec.slug, model_id, True))
-                rows = list(copy_rows(frame, run_id))  # the changed rows, encoded once for both copies
                 with conn.cursor().copy(sql["copy_changed"]) as copy:
-                    for values in rows:
+                    for values in copy_rows(frame, run_id):
                         copy.write_row(values)
                 conn.execute(sql["prune_changes"], params)
+                rows = None
             else:
                 rows = copy_rows(frame, run_id)  # a whole catalog: streamed, not held in memory
                 if has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
                     conn.execute(sql["delete_all"], params)
                     conn.execute(sql["forget_delta"], params)
             faults.point("stage:after_clear")
-            with conn.cursor().copy(sql["copy"]) as copy:
-                for values in rows:
-                    copy.write_row(values)
+            if rows is None:
+                conn.execute(sql["stage_changes"], params)
+            else:
+                with conn.cursor().copy(sql["copy"]) as copy:
+                    for values in rows:
+                        copy.write_row(values)
             faults.point("stage:after_copy")
             conn.execute(sql["record_version"], params)
         conn.execute(
