@@ -200,6 +200,11 @@ SET LOCAL enable_seqscan = off;
 -- name: any_scans
 SET LOCAL enable_seqscan TO DEFAULT;
 
+-- name: create_history_building
+-- The 'added' rows of every provider built in this refresh go into one new table, attached to model_history
+-- as a partition once they are all in (migration 0010); the batch number.
+SELECT create_history_batch('model_history_building');
+
 -- name: create_building
 CREATE TABLE models_building (LIKE models INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor = 90);
 
@@ -215,7 +220,7 @@ WITH added AS (
     WHERE c.provider_slug = %(slug)s
     RETURNING id, model_id
 ), logged AS (
-    INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes)
+    INSERT INTO model_history_building (run_id, provider_slug, model_id, model_row_id, changes)
     SELECT %(run_id)s, %(slug)s, a.model_id, a.id, ARRAY['added'] FROM added a
 )
 SELECT count(*) FROM added;
@@ -224,6 +229,11 @@ SELECT count(*) FROM added;
 -- Builds the primary key and the (provider_id, model_id) unique index (a duplicate id fails the refresh
 -- here) and checks the foreign key, then makes the rows part of models.
 SELECT attach_models_partition('models_building', %(provider_id)s);
+
+-- name: attach_history_building
+-- Builds the batch's primary key and model_history's two indexes on it, then makes its rows part of
+-- model_history.
+SELECT attach_history_batch('model_history_building', %(batch)s);
 
 -- name: mark_synced
 UPDATE providers

@@ -51,6 +51,11 @@ def partitions(conn) -> dict[str, tuple[list[str], int]]:
     return {name: ([d.split(" USING ")[1] for d in defs or []], fks) for name, defs, fks in rows}
 
 
+def history_partitions(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                       "WHERE i.inhparent = 'model_history'::regclass ORDER BY 1")]
+
+
 def provider_ids(conn) -> dict[str, int]:
     return dict(conn.execute("SELECT slug, id FROM providers").fetchall())
 
@@ -63,7 +68,10 @@ def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_re
         ids = published(conn)
         db.stage_provider_catalog(conn, SPECS[2], catalog(SPECS[2].slug, prices(70)), "second")
         layout = partitions(conn)
-    assert len(layout) == 2
+        history = conn.execute("SELECT * FROM model_history ORDER BY id").fetchall()
+        history_rows = len(history)
+        history_layout = history_partitions(conn)
+    assert len(layout) == 2 and history_rows == 100
 
     def reader_sees_the_old_catalog_at_once():
         with psycopg.connect(database_url, autocommit=True) as reader:
@@ -76,12 +84,17 @@ def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_re
             assert reader.execute(FINGERPRINT).fetchone() == old
             with reader.transaction():
                 assert reader.execute("SELECT count(*) FROM models").fetchone()[0] == 100
+                # the new 'added' rows are attached to model_history too (migration 0010), without blocking
+                assert reader.execute("SELECT count(*) FROM model_history").fetchone()[0] == history_rows
 
     kill_at("refresh:before_commit", _REFRESH, [database_url], tmp_path, reader_sees_the_old_catalog_at_once)
     with db.connect(database_url) as conn:
         assert conn.execute(FINGERPRINT).fetchone() == old
         assert partitions(conn) == layout
         assert conn.execute("SELECT to_regclass('models_building')").fetchone()[0] is None
+        assert conn.execute("SELECT to_regclass('model_history_building')").fetchone()[0] is None
+        assert conn.execute("SELECT * FROM model_history ORDER BY id").fetchall() == history
+        assert history_partitions(conn) == history_layout
 
         result = db.refresh_models_table(conn, SPECS, "second")
         assert result.inserted == {SPECS[2].slug: 70}

@@ -1,0 +1,100 @@
+"""model_history is partitioned by batch (migration 0010): the 'added' rows of a refresh's first loads are built
+into a partition of their own, every other change goes to model_history_changes; readers see one table, and
+model_as_of answers across both. A database migrated from the plain table keeps every row and id. Real
+PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+
+from modelsync_pipeline import db
+from modelsync_pipeline.db import migrate
+from modelsync_pipeline.providers.registry import PROVIDERS
+
+from .test_bulk_path import catalog
+from .test_partitions import load, prices
+
+SPECS = PROVIDERS[:2]
+HISTORY_PARTITIONS = "SELECT inhrelid FROM pg_inherits WHERE inhparent = 'model_history'::regclass"
+
+
+def history_partitions(conn) -> dict[str, tuple[list[str], int]]:
+    """Each partition of model_history: (its index definitions, from USING on), its row count."""
+    names = [r[0] for r in conn.execute(f"SELECT relname FROM pg_class WHERE oid IN ({HISTORY_PARTITIONS}) ORDER BY 1")]
+    return {
+        name: (
+            sorted(r[0].split(" USING ")[1] for r in conn.execute(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass", (name,))),
+            conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0],
+        )
+        for name in names
+    }
+
+
+INDEXES = ["btree (id)", "btree (provider_slug, model_id, changed_at)", "btree (run_id)"]
+
+
+def test_first_loads_log_their_added_rows_into_a_batch_and_changes_into_model_history_changes(database_url):
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        load(conn, SPECS, 40)
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 80)}
+        loaded_at = conn.execute("SELECT max(changed_at) FROM model_history").fetchone()[0]
+        assert conn.execute("SELECT model_as_of(%s, 'model-0003', %s)", (SPECS[0].slug, loaded_at)).fetchone()[0] \
+            == conn.execute("SELECT model_snapshot(m) FROM models m JOIN providers p ON p.id = m.provider_id "
+                            "WHERE p.slug = %s AND m.model_id = 'model-0003'", (SPECS[0].slug,)).fetchone()[0]
+        before_load = conn.execute("SELECT min(changed_at) - interval '1 second' FROM model_history").fetchone()[0]
+        conn.commit()
+
+        # a later sync of one provider: a price changed, an id left, an id came; all logged as changes
+        changed = prices(40)
+        changed["model-0003"] += 10
+        del changed["model-0004"]
+        changed["model-new"] = 1.0
+        db.stage_provider_catalog(conn, SPECS[0], catalog(SPECS[0].slug, changed), "second")
+        db.refresh_models_table(conn, SPECS, "second")
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 3), "model_history_b1": (INDEXES, 80)}
+        kinds = dict(conn.execute("SELECT model_id, changes FROM model_history WHERE run_id = 'second'").fetchall())
+        assert kinds == {"model-0003": ["price_changed"], "model-0004": ["removed"], "model-new": ["added"]}
+        # "what did model X look like at T", across both partitions
+        as_of = conn.execute("SELECT model_as_of(%s, 'model-0003', %s)", (SPECS[0].slug, loaded_at)).fetchone()[0]
+        assert float(as_of["input_price_per_mtok"]) == 4.0  # before the change: prices(40) starts at 1.0
+        assert conn.execute("SELECT model_as_of(%s, 'model-0003', %s)",
+                            (SPECS[0].slug, before_load)).fetchone()[0] is None  # not loaded yet
+        assert conn.execute("SELECT model_as_of(%s, 'model-0004', now())", (SPECS[0].slug,)).fetchone()[0] is None
+
+        # a reset rebuilds every provider: its 'added' rows are the next batch
+        db.reset_models_table(conn, SPECS, "reset")
+        layout = history_partitions(conn)
+        assert layout["model_history_b2"] == (INDEXES, 80) and layout["model_history_changes"][1] > 3
+        ids = [r[0] for r in conn.execute("SELECT id FROM model_history ORDER BY changed_at, id")]
+        assert len(ids) == len(set(ids))  # one sequence for every partition
+
+
+def test_a_database_migrated_from_the_plain_history_table_keeps_its_rows_and_ids(database_url, tmp_path, monkeypatch):
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
+        if path.stem < "0010":
+            shutil.copy(path, before)
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", before)
+    db.apply_migrations(database_url)
+    columns = "id, run_id, changed_at, provider_slug, model_id, model_row_id, changes, old_values, new_values"
+    with db.connect(database_url) as conn:
+        conn.execute("INSERT INTO model_history (run_id, changed_at, provider_slug, model_id, model_row_id, changes, "
+                     "old_values) SELECT 'r' || (i % 3), now() - (50 - i) * interval '1 day', 'p', 'm' || (i % 7), i, "
+                     "ARRAY['updated'], jsonb_build_object('i', i, 'created_at', now() - interval '100 days') "
+                     "FROM generate_series(1, 50) i")
+        rows = conn.execute(f"SELECT {columns} FROM model_history ORDER BY id").fetchall()
+        as_of = conn.execute("SELECT model_as_of('p', 'm3', now() - interval '20 days')").fetchone()[0]
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
+    assert db.apply_migrations(database_url) == ["0010_history_partition_per_load"]
+    with db.connect(database_url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'model_history'").fetchone()[0] == "p"
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 50)}
+        assert conn.execute(f"SELECT {columns} FROM model_history ORDER BY id").fetchall() == rows
+        assert conn.execute("SELECT model_as_of('p', 'm3', now() - interval '20 days')").fetchone()[0] == as_of
+        new_id = conn.execute("INSERT INTO model_history (run_id, provider_slug, model_id, changes) "
+                              "VALUES ('n', 'p', 'm', ARRAY['added']) RETURNING id").fetchone()[0]
+        assert new_id == 51  # the same sequence goes on
