@@ -3,7 +3,6 @@ polling during repeated refreshes only ever see a whole catalog."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -12,7 +11,7 @@ import pytest
 
 from modelsync_pipeline import db
 from modelsync_pipeline.catalog import build_catalog
-from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
+from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 from .faults import kill_at

@@ -4,7 +4,6 @@ in the recorded provider payloads."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import unicodedata
 from pathlib import Path

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import httpx
 import pytest
 
 from modelsync_pipeline.providers.http import (
-    RECORDED_DIR,
     ProviderClient,
     ProviderFetchError,
     ReplayTransport,

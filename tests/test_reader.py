@@ -13,7 +13,7 @@ import redis
 from modelsync_pipeline import cache, db
 from modelsync_pipeline.local import services
 from modelsync_pipeline.catalog import build_catalog
-from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
+from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 from modelsync_pipeline.reader import CatalogReader
 
