@@ -5,14 +5,12 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import shutil
-
 from modelsync_pipeline import db
 from modelsync_pipeline.db import migrate
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .test_bulk_path import catalog
-from .test_partitions import load, prices
+from .test_partitions import apply_migrations_before, load, prices
 
 SPECS = PROVIDERS[:2]
 HISTORY_PARTITIONS = "SELECT inhrelid FROM pg_inherits WHERE inhparent = 'model_history'::regclass"
@@ -72,13 +70,7 @@ def test_first_loads_log_their_added_rows_into_a_batch_and_changes_into_model_hi
 
 
 def test_a_database_migrated_from_the_plain_history_table_keeps_its_rows_and_ids(database_url, tmp_path, monkeypatch):
-    before = tmp_path / "migrations"
-    before.mkdir()
-    for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
-        if path.stem < "0010":
-            shutil.copy(path, before)
-    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", before)
-    db.apply_migrations(database_url)
+    apply_migrations_before(database_url, "0010", tmp_path, monkeypatch)
     columns = "id, run_id, changed_at, provider_slug, model_id, model_row_id, changes, old_values, new_values"
     with db.connect(database_url) as conn:
         conn.execute("INSERT INTO model_history (run_id, changed_at, provider_slug, model_id, model_row_id, changes, "

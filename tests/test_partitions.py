@@ -160,14 +160,20 @@ def test_a_restore_recreates_the_partitions_of_providers_gone_since_the_backup(d
         assert len(partitions(conn)) == 3
 
 
-def test_a_database_migrated_from_the_unpartitioned_table_keeps_rows_ids_and_backups(database_url, tmp_path, monkeypatch):
-    before_0008 = tmp_path / "migrations"
-    before_0008.mkdir()
+def apply_migrations_before(database_url: str, first_left_out: str, tmp_path, monkeypatch) -> None:
+    """Bring the database to the schema as it was before migration `first_left_out` (e.g. "0008"); the next
+    apply_migrations (after monkeypatch.undo() or setting MIGRATIONS_DIR back) applies the rest."""
+    before = tmp_path / f"migrations-before-{first_left_out}"
+    before.mkdir()
     for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
-        if path.stem < "0008":
-            shutil.copy(path, before_0008)
-    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", before_0008)
+        if path.stem < first_left_out:
+            shutil.copy(path, before)
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", before)
     db.apply_migrations(database_url)
+
+
+def test_a_database_migrated_from_the_unpartitioned_table_keeps_rows_ids_and_backups(database_url, tmp_path, monkeypatch):
+    apply_migrations_before(database_url, "0008", tmp_path, monkeypatch)
     with db.connect(database_url) as conn:
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'models'").fetchone()[0] == "r"
         conn.execute("INSERT INTO providers (id, name, slug, base_url) VALUES (4, 'A', 'a', 'u'), (9, 'B', 'b', 'u')")
