@@ -235,6 +235,15 @@ SELECT attach_models_partition('models_building', %(provider_id)s);
 -- model_history.
 SELECT attach_history_batch('model_history_building', %(batch)s);
 
+-- name: merge_history_building
+-- A batch too small for a partition of its own (HISTORY_BATCH_MIN_ROWS): its rows, ids kept, join the changes.
+INSERT INTO model_history (id, run_id, changed_at, provider_slug, model_id, model_row_id, changes, old_values, new_values)
+SELECT id, run_id, changed_at, provider_slug, model_id, model_row_id, changes, old_values, new_values
+FROM model_history_building ORDER BY id;
+
+-- name: drop_history_building
+DROP TABLE model_history_building;
+
 -- name: mark_synced
 UPDATE providers
 SET last_synced_at = now(), last_sync_run_id = %(run_id)s

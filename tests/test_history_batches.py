@@ -6,7 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 from modelsync_pipeline import db
-from modelsync_pipeline.db import migrate
+from modelsync_pipeline.db import migrate, refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .test_bulk_path import catalog
@@ -32,7 +32,8 @@ def history_partitions(conn) -> dict[str, tuple[list[str], int]]:
 INDEXES = ["btree (id)", "btree (provider_slug, model_id, changed_at)", "btree (run_id)"]
 
 
-def test_first_loads_log_their_added_rows_into_a_batch_and_changes_into_model_history_changes(database_url):
+def test_first_loads_log_their_added_rows_into_a_batch_and_changes_into_model_history_changes(database_url, monkeypatch):
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 50)  # these first loads have 80 rows
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
         load(conn, SPECS, 40)
@@ -67,6 +68,18 @@ def test_first_loads_log_their_added_rows_into_a_batch_and_changes_into_model_hi
         assert layout["model_history_b2"] == (INDEXES, 80) and layout["model_history_changes"][1] > 3
         ids = [r[0] for r in conn.execute("SELECT id FROM model_history ORDER BY changed_at, id")]
         assert len(ids) == len(set(ids))  # one sequence for every partition
+
+
+def test_small_first_loads_add_no_partition_their_rows_join_the_changes(database_url, monkeypatch):
+    """A new provider with a few models must not add a partition that every history query visits."""
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 81)
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        load(conn, SPECS, 40)  # 80 'added' rows: one fewer than a batch
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 80)}
+        assert conn.execute("SELECT to_regclass('model_history_building')").fetchone()[0] is None
+        rows = conn.execute("SELECT provider_slug, model_id, changes, run_id FROM model_history").fetchall()
+        assert sorted(rows) == sorted((spec.slug, model_id, ["added"], "first") for spec in SPECS for model_id in prices(40))
 
 
 def test_a_database_migrated_from_the_plain_history_table_keeps_its_rows_and_ids(database_url, tmp_path, monkeypatch):

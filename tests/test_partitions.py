@@ -24,7 +24,9 @@ FINGERPRINT = ("SELECT count(*), md5(string_agg(provider || model_id || content_
 _REFRESH = """
 import sys
 from modelsync_pipeline import db
+from modelsync_pipeline.db import refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
+refresh_models.HISTORY_BATCH_MIN_ROWS = 1  # its 'added' rows are attached as a batch of model_history too
 with db.connect(sys.argv[1]) as conn:
     db.refresh_models_table(conn, PROVIDERS[:3], "killed-first-load")
 """
@@ -80,6 +82,10 @@ def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_re
                 "SELECT mode FROM pg_locks WHERE relation = 'models'::regclass AND granted "
                 "AND pid <> pg_backend_pid()")}
             assert "ShareUpdateExclusiveLock" in locks, locks
+            history_locks = {mode for (mode,) in reader.execute(
+                "SELECT mode FROM pg_locks WHERE relation = 'model_history'::regclass AND granted "
+                "AND pid <> pg_backend_pid()")}
+            assert "ShareUpdateExclusiveLock" in history_locks, history_locks  # its history batch is attached
             reader.execute("SET lock_timeout = '200ms'")  # a blocked read fails instead of waiting
             assert reader.execute(FINGERPRINT).fetchone() == old
             with reader.transaction():

@@ -122,11 +122,18 @@ def split_fresh(conn: psycopg.Connection, sql: dict[str, str], slugs: Sequence[s
     return fresh, [slug for slug in slugs if slug not in built]
 
 
+# The 'added' rows of a refresh's first loads become a partition of model_history of their own from this
+# many on (migration 0010); fewer are moved into model_history_changes, so that small first loads (a new
+# provider with a few models) do not add a partition each, which every query of a model's history visits.
+HISTORY_BATCH_MIN_ROWS = 10_000
+
+
 def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Sequence[tuple[int, str]], run_id: str) -> dict[str, int]:
     """Load each (provider id, slug) in `fresh`, a provider with no rows and no partition yet, into a new
     unindexed table, then attach it as the provider's partition (indexes built once, foreign key checked in
     one pass; readers are not blocked). Their 'added' history rows are built the same way, into one new
-    partition of model_history for the whole refresh (migration 0010). Rows per provider."""
+    partition of model_history for the whole refresh (migration 0010), or moved into model_history_changes
+    when there are fewer than HISTORY_BATCH_MIN_ROWS. Rows per provider."""
     if not fresh:
         return {}
     conn.execute(sql["tune_build"])
@@ -141,7 +148,11 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
         conn.execute(sql["any_scans"])
         faults.point("refresh:before_attach")
         conn.execute(sql["attach_building"], params)
-    conn.execute(sql["attach_history_building"], {"batch": batch})
+    if sum(counts.values()) >= HISTORY_BATCH_MIN_ROWS:
+        conn.execute(sql["attach_history_building"], {"batch": batch})
+    else:
+        conn.execute(sql["merge_history_building"])
+        conn.execute(sql["drop_history_building"])
     return counts
 
 

@@ -1,6 +1,7 @@
 -- model_history becomes a table partitioned by `batch`: the 'added' rows of the providers a refresh loads
 -- whole into new partitions of models (a first sync, a new provider, a reset) are written into a new
--- unindexed table of their own, whose indexes are built once when it is attached as model_history_b<batch>.
+-- unindexed table of their own, whose indexes are built once when it is attached as model_history_b<batch>
+-- (when there are enough of them: refresh_models.HISTORY_BATCH_MIN_ROWS; fewer join batch 0).
 -- Every other change (updates, removals, additions to a provider's existing rows, restores) goes on into
 -- model_history_changes (batch 0), as before.
 --
