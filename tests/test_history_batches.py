@@ -10,25 +10,9 @@ from modelsync_pipeline.db import migrate, refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .test_bulk_path import catalog
-from .test_partitions import apply_migrations_before, load, prices
+from .test_partitions import apply_migrations_before, history_partitions, load, prices
 
 SPECS = PROVIDERS[:2]
-HISTORY_PARTITIONS = "SELECT inhrelid FROM pg_inherits WHERE inhparent = 'model_history'::regclass"
-
-
-def history_partitions(conn) -> dict[str, tuple[list[str], int]]:
-    """Each partition of model_history: (its index definitions, from USING on), its row count."""
-    names = [r[0] for r in conn.execute(f"SELECT relname FROM pg_class WHERE oid IN ({HISTORY_PARTITIONS}) ORDER BY 1")]
-    return {
-        name: (
-            sorted(r[0].split(" USING ")[1] for r in conn.execute(
-                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass", (name,))),
-            conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0],
-        )
-        for name in names
-    }
-
-
 INDEXES = ["btree (id)", "btree (provider_slug, model_id, changed_at)", "btree (run_id)"]
 
 

@@ -53,9 +53,20 @@ def partitions(conn) -> dict[str, tuple[list[str], int]]:
     return {name: ([d.split(" USING ")[1] for d in defs or []], fks) for name, defs, fks in rows}
 
 
-def history_partitions(conn) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                       "WHERE i.inhparent = 'model_history'::regclass ORDER BY 1")]
+HISTORY_PARTITIONS = "SELECT inhrelid FROM pg_inherits WHERE inhparent = 'model_history'::regclass"
+
+
+def history_partitions(conn) -> dict[str, tuple[list[str], int]]:
+    """Each partition of model_history: (its index definitions, from USING on), its row count."""
+    names = [r[0] for r in conn.execute(f"SELECT relname FROM pg_class WHERE oid IN ({HISTORY_PARTITIONS}) ORDER BY 1")]
+    return {
+        name: (
+            sorted(r[0].split(" USING ")[1] for r in conn.execute(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass", (name,))),
+            conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0],
+        )
+        for name in names
+    }
 
 
 def provider_ids(conn) -> dict[str, int]:
