@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import psycopg
+import psycopg.sql
 
 from .. import faults
 from ..providers.registry import ProviderSpec
@@ -141,13 +142,15 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
     batch = conn.execute(sql["create_history_building"]).fetchone()[0]
     counts = {}
     for provider_id, slug in fresh:
-        conn.execute(sql["create_building"])
+        conn.execute(psycopg.sql.SQL(sql["create_building"]).format(psycopg.sql.Literal(provider_id)))
         params = {"provider_id": provider_id, "slug": slug, "run_id": run_id}
         conn.execute(sql["bitmap_scans_only"])
-        counts[slug] = conn.execute(sql["fill_building"], params).fetchone()[0]
+        counts[slug] = conn.execute(sql["fill_building"], params).rowcount
         conn.execute(sql["any_scans"])
+        conn.execute(sql["log_building"], params)
         faults.point("refresh:before_attach")
-        conn.execute(sql["attach_building"], params)
+        partition = conn.execute(sql["attach_building"], params).fetchone()[1]
+        conn.execute(psycopg.sql.SQL(sql["drop_building_check"]).format(psycopg.sql.Identifier(partition)))
     if sum(counts.values()) >= HISTORY_BATCH_MIN_ROWS:
         conn.execute(sql["attach_history_building"], {"batch": batch})
     else:
