@@ -205,13 +205,12 @@ SET LOCAL enable_seqscan TO DEFAULT;
 -- as a partition once they are all in (migration 0010); the batch number.
 SELECT create_history_batch('model_history_building');
 
+-- name: reserve_ids
+-- The ids of a refresh's first loads, reserved up front (migration 0011): the first of them.
+SELECT reserve_model_ids(%(count)s);
+
 -- name: create_building
--- The placeholder is the provider's id, composed as a literal (psycopg.sql; DDL takes no parameters). The
--- CHECK is the partition's constraint: with it ATTACH PARTITION knows every row belongs and skips its scan of
--- the new rows (0.3-0.4 s at 1M); attach_building drops it again, as the partition constraint enforces it.
-CREATE TABLE models_building (LIKE models INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
-                              CONSTRAINT models_building_provider CHECK (provider_id = {}))
-WITH (fillfactor = 90);
+SELECT create_models_building('models_building', %(provider_id)s);
 
 -- name: fill_building
 INSERT INTO models_building (provider_id, model_id, model_name, context_length, input_price_per_mtok,
@@ -223,25 +222,83 @@ SELECT %(provider_id)s, c.model_id, c.model_name, c.context_length, c.input_pric
 FROM provider_catalogs c
 WHERE c.provider_slug = %(slug)s;
 
+-- name: tune_beside
+-- With the history connection at work beside it, no index build adds workers of its own.
+SET LOCAL max_parallel_maintenance_workers = 0;
+
+-- name: fill_building_numbered
+-- The same, when a second connection builds the 'added' history rows (HistoryBatchBuilder): the provider's
+-- rows are numbered by their place in staging from its first reserved id, as history_batch_fill numbers
+-- them, from the same snapshot.
+INSERT INTO models_building (id, provider_id, model_id, model_name, context_length, input_price_per_mtok,
+                             output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
+                             raw_name, name_rule, name_steps, sync_run_id, content_hash)
+SELECT %(first_id)s + row_number() OVER (ORDER BY c.ctid) - 1, %(provider_id)s, c.model_id, c.model_name,
+       c.context_length, c.input_price_per_mtok, c.output_price_per_mtok, c.modality, c.is_free, c.quantization,
+       c.release_stage, c.metadata, c.raw_name, c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
+FROM provider_catalogs c
+WHERE c.provider_slug = %(slug)s;
+
 -- name: log_building
--- The 'added' row of every model just built, read back from the new table (still in memory) rather than taken
--- from the fill's RETURNING: a CTE holds every returned row in a tuplestore first, 1.8 s more at 1M here.
+-- The 'added' row of every model just built, when this connection writes them (too few to be built on the
+-- side, or a write that does not run in one snapshot), read back from the new table: taking them from the
+-- fill's RETURNING held every returned row in a tuplestore first, 1.8 s more at 1M here.
 INSERT INTO model_history_building (run_id, provider_slug, model_id, model_row_id, changes)
 SELECT %(run_id)s, %(slug)s, b.model_id, b.id, ARRAY['added'] FROM models_building b;
 
 -- name: attach_building
 -- Builds the primary key and the (provider_id, model_id) unique index (a duplicate id fails the refresh
--- here) and checks the foreign key, then makes the rows part of models; the partition's name.
-SELECT attach_models_partition('models_building', %(provider_id)s), models_partition(%(provider_id)s);
+-- here) and checks the foreign key, then makes the rows part of models.
+SELECT attach_models_partition('models_building', %(provider_id)s);
 
--- name: drop_building_check
--- The placeholder is the new partition's name (models_partition), composed as an identifier.
-ALTER TABLE {} DROP CONSTRAINT models_building_provider;
+-- name: staged_row_count
+-- How many rows the provider's staged catalog holds, as its version recorded in the same transaction.
+SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
+
+-- name: isolation
+SELECT current_setting('transaction_isolation'), now();
+
+-- name: export_snapshot
+SELECT pg_export_snapshot();
 
 -- name: attach_history_building
 -- Builds the batch's primary key and model_history's two indexes on it, then makes its rows part of
 -- model_history.
 SELECT attach_history_batch('model_history_building', %(batch)s);
+
+-- The history connection (HistoryBatchBuilder): the 'added' rows of a refresh's first loads, built in a table
+-- of its own from the refresh's snapshot while the refresh fills models (migration 0011).
+
+-- name: history_batch_snapshot
+-- The placeholder is the snapshot the refresh exported, composed as a literal (SET takes no parameters).
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+SET TRANSACTION SNAPSHOT {};
+
+-- name: history_batch_create
+SELECT create_history_batch('model_history_loading');
+
+-- name: history_batch_fill
+-- Numbered as fill_building numbers the models rows: same snapshot, same order, same first id.
+INSERT INTO model_history_loading (run_id, changed_at, provider_slug, model_id, model_row_id, changes)
+SELECT %(run_id)s, %(changed_at)s, %(slug)s, c.model_id, %(first_id)s + row_number() OVER (ORDER BY c.ctid) - 1,
+       ARRAY['added']
+FROM provider_catalogs c
+WHERE c.provider_slug = %(slug)s;
+
+-- name: history_batch_index
+-- model_history's two indexes (migration 0010) and the partition's primary key, so the refresh only attaches.
+SET LOCAL maintenance_work_mem = '256MB';
+SET LOCAL max_parallel_maintenance_workers = 0;
+ALTER TABLE model_history_loading ADD PRIMARY KEY (id);
+CREATE INDEX ON model_history_loading (provider_slug, model_id, changed_at);
+CREATE INDEX ON model_history_loading (run_id);
+
+-- name: attach_history_loading
+SELECT attach_history_batch('model_history_loading', %(batch)s);
+
+-- name: drop_history_loading
+-- A batch built for a refresh that then failed or was killed: never attached, never seen by readers.
+DROP TABLE IF EXISTS model_history_loading;
 
 -- name: merge_history_building
 -- A batch too small for a partition of its own (HISTORY_BATCH_MIN_ROWS): its rows, ids kept, join the changes.

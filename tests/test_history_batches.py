@@ -5,6 +5,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
+
 from modelsync_pipeline import db
 from modelsync_pipeline.db import migrate, refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
@@ -54,6 +56,65 @@ def test_first_loads_log_their_added_rows_into_a_batch_and_changes_into_model_hi
         assert len(ids) == len(set(ids))  # one sequence for every partition
 
 
+ADDED_ROWS = """
+SELECT h.model_row_id, m.id, h.changed_at, m.created_at
+FROM model_history h
+JOIN providers p ON p.slug = h.provider_slug
+LEFT JOIN models m ON m.provider_id = p.id AND m.model_id = h.model_id
+WHERE h.changes = ARRAY['added'] AND h.run_id = %s
+"""
+
+
+def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database_url, monkeypatch):
+    """The second connection (migration 0011) numbers each provider's staged rows as the refresh numbers its
+    models rows. Staging is made to hold them out of model-id order (a catalog re-staged by its changes before
+    its first refresh), so numbering by anything else than the rows' place would pair ids wrongly."""
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 50)
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+        changed = prices(40)
+        for model_id in ("model-0001", "model-0017", "model-0030"):
+            changed[model_id] += 5
+        del changed["model-0009"]
+        changed["model-0000-new"] = 3.0
+        db.stage_provider_catalog(conn, SPECS[0], catalog(SPECS[0].slug, changed), "restaged")
+        staged = [r[0] for r in conn.execute("SELECT model_id FROM provider_catalogs WHERE provider_slug = %s "
+                                             "ORDER BY ctid", (SPECS[0].slug,))]
+        assert staged != sorted(staged)  # the changed rows sit at the end of the table
+
+        result = db.refresh_models_table(conn, SPECS, "first")
+        assert result.inserted == {SPECS[0].slug: 40, SPECS[1].slug: 40}
+        added = conn.execute(ADDED_ROWS, ("first",)).fetchall()
+        assert len(added) == 80
+        assert [(row_id, changed_at) for row_id, _, changed_at, _ in added] == \
+            [(model_row, created_at) for _, model_row, _, created_at in added]  # its row, at the same moment
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 80)}
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modelsync history batch'"
+                            ).fetchone()[0] == 0
+
+
+def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monkeypatch):
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 1)
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(30)), "staged")
+        monkeypatch.setenv("MODELSYNC_FAULT", "refresh:history_batch_built=raise")
+        with pytest.raises(RuntimeError, match="building the 'added' history rows of the first loads failed: "
+                                               "fault injected at refresh:history_batch_built"):
+            db.refresh_models_table(conn, SPECS, "failed")
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM providers").fetchone()[0] == 0
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0)}
+        assert conn.execute("SELECT to_regclass('model_history_loading')").fetchone()[0] is None  # rolled back
+
+        monkeypatch.delenv("MODELSYNC_FAULT")
+        assert db.refresh_models_table(conn, SPECS, "again").inserted == {spec.slug: 30 for spec in SPECS}
+        assert len(conn.execute(ADDED_ROWS, ("again",)).fetchall()) == 60
+
+
 def test_small_first_loads_add_no_partition_their_rows_join_the_changes(database_url, monkeypatch):
     """A new provider with a few models must not add a partition that every history query visits."""
     monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 81)
@@ -78,7 +139,7 @@ def test_a_database_migrated_from_the_plain_history_table_keeps_its_rows_and_ids
         as_of = conn.execute("SELECT model_as_of('p', 'm3', now() - interval '20 days')").fetchone()[0]
 
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
-    assert db.apply_migrations(database_url) == ["0010_history_partition_per_load"]
+    assert db.apply_migrations(database_url)[0] == "0010_history_partition_per_load"
     with db.connect(database_url) as conn:
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'model_history'").fetchone()[0] == "p"
         assert history_partitions(conn) == {"model_history_changes": (INDEXES, 50)}

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from modelsync_pipeline import db
-from modelsync_pipeline.db import migrate
+from modelsync_pipeline.db import migrate, refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .faults import kill_at
@@ -112,9 +112,13 @@ def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_re
         assert conn.execute("SELECT to_regclass('model_history_building')").fetchone()[0] is None
         assert conn.execute("SELECT * FROM model_history ORDER BY id").fetchall() == history
         assert history_partitions(conn) == history_layout
+        # the 'added' rows were built and committed by the refresh's second connection (migration 0011), but
+        # never attached: readers do not see them, and the next refresh drops them
+        assert conn.execute("SELECT to_regclass('model_history_loading')").fetchone()[0] is not None
 
         result = db.refresh_models_table(conn, SPECS, "second")
         assert result.inserted == {SPECS[2].slug: 70}
+        assert conn.execute("SELECT to_regclass('model_history_loading')").fetchone()[0] is None
         new_id = provider_ids(conn)[SPECS[2].slug]
         layout = partitions(conn)
         assert layout[f"models_p{new_id}"] == (
@@ -130,19 +134,31 @@ def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_re
                          "content_hash) VALUES (%s, 'model-0001', 'x', 'text', 'id', 'r', 'h')", (new_id,))
 
 
-def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(database_url):
+@pytest.mark.parametrize("history", ["built by the refresh", "built beside it"])
+def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(database_url, monkeypatch, history):
     """Staging is unique per (provider, model id) by the catalog checks; if a duplicate got there anyway,
-    the partition's unique index refuses it at attach, the refresh fails and nothing is published."""
+    the partition's unique index refuses it at attach, the refresh fails and nothing is published. When a
+    second connection builds the history rows (a batch, migration 0011), the refresh finds first that staging
+    holds more rows than its version says, and stops that connection too."""
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 1 if history == "built beside it" else 10_000)
     db.apply_migrations(database_url)
     spec = SPECS[0]
     with db.connect(database_url) as conn:
         db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(20)), "first")
         conn.execute("INSERT INTO provider_catalogs SELECT * FROM provider_catalogs WHERE model_id = 'model-0003'")
-        with pytest.raises(psycopg.errors.UniqueViolation, match="model-0003"):
+        if history == "built beside it":
+            error = pytest.raises(RuntimeError, match=f"staged catalog of {spec.slug} has 21 rows but its version says 20")
+        else:
+            error = pytest.raises(psycopg.errors.UniqueViolation, match="model-0003")
+        with error:
             db.refresh_models_table(conn, [spec], "first")
         assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM model_history").fetchone()[0] == 0
         assert partitions(conn) == {}
-        assert conn.execute("SELECT to_regclass('models_building')").fetchone()[0] is None
+        for table in ("models_building", "model_history_building", "model_history_loading"):
+            assert conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None, table
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modelsync history batch'"
+                            ).fetchone()[0] == 0
 
 
 def test_partitions_of_deleted_providers_are_dropped_unless_a_reader_holds_models(database_url):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import psycopg
+import psycopg.conninfo
 import psycopg.sql
 
 from .. import faults
@@ -132,36 +134,138 @@ HISTORY_BATCH_MIN_ROWS = 10_000
 def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Sequence[tuple[int, str]], run_id: str) -> dict[str, int]:
     """Load each (provider id, slug) in `fresh`, a provider with no rows and no partition yet, into a new
     unindexed table, then attach it as the provider's partition (indexes built once, foreign key checked in
-    one pass; readers are not blocked). Their 'added' history rows are built the same way, into one new
-    partition of model_history for the whole refresh (migration 0010), or moved into model_history_changes
-    when there are fewer than HISTORY_BATCH_MIN_ROWS. Rows per provider."""
+    one pass; readers are not blocked). Their 'added' history rows become one new partition of model_history
+    for the whole write (migration 0010): built by a second connection at the same time when the write runs
+    in one snapshot (a refresh; migration 0011), else by this one after each fill; fewer than
+    HISTORY_BATCH_MIN_ROWS are moved into model_history_changes. Rows per provider."""
     if not fresh:
         return {}
     conn.execute(sql["tune_build"])
     conn.execute(sql["summarize_staging"])
-    batch = conn.execute(sql["create_history_building"]).fetchone()[0]
-    counts = {}
-    for provider_id, slug in fresh:
-        conn.execute(psycopg.sql.SQL(sql["create_building"]).format(psycopg.sql.Literal(provider_id)))
-        params = {"provider_id": provider_id, "slug": slug, "run_id": run_id}
-        conn.execute(sql["bitmap_scans_only"])
-        counts[slug] = conn.execute(sql["fill_building"], params).rowcount
-        conn.execute(sql["any_scans"])
-        conn.execute(sql["log_building"], params)
-        faults.point("refresh:before_attach")
-        partition = conn.execute(sql["attach_building"], params).fetchone()[1]
-        conn.execute(psycopg.sql.SQL(sql["drop_building_check"]).format(psycopg.sql.Identifier(partition)))
-    if sum(counts.values()) >= HISTORY_BATCH_MIN_ROWS:
-        conn.execute(sql["attach_history_building"], {"batch": batch})
+    loads = [{"provider_id": provider_id, "slug": slug, "run_id": run_id,
+              "rows": conn.execute(sql["staged_row_count"], {"slug": slug}).fetchone()[0]}
+             for provider_id, slug in fresh]
+    total = sum(load["rows"] for load in loads)
+    isolation, started_at = conn.execute(sql["isolation"]).fetchone()
+    beside = None
+    if total >= HISTORY_BATCH_MIN_ROWS and isolation in ("repeatable read", "serializable"):
+        first_id = conn.execute(sql["reserve_ids"], {"count": total}).fetchone()[0]
+        for load in loads:
+            load["first_id"], first_id = first_id, first_id + load["rows"]
+        beside = HistoryBatchBuilder(conn, sql, loads, started_at)
+        conn.execute(sql["tune_beside"])
     else:
-        conn.execute(sql["merge_history_building"])
-        conn.execute(sql["drop_history_building"])
+        batch = conn.execute(sql["create_history_building"]).fetchone()[0]
+    counts = {}
+    try:
+        for load in loads:
+            slug = load["slug"]
+            conn.execute(sql["create_building"], load)
+            conn.execute(sql["bitmap_scans_only"])
+            counts[slug] = conn.execute(sql["fill_building" if beside is None else "fill_building_numbered"], load).rowcount
+            conn.execute(sql["any_scans"])
+            if beside is None:
+                conn.execute(sql["log_building"], load)
+            elif counts[slug] != load["rows"]:  # its numbers would run into the next provider's reserved ids
+                raise RuntimeError(f"the staged catalog of {slug} has {counts[slug]} rows but its version says "
+                                   f"{load['rows']}: staging is inconsistent; nothing was published")
+            faults.point("refresh:before_attach")
+            conn.execute(sql["attach_building"], load)
+        if beside is not None:
+            beside.attach()
+        elif total >= HISTORY_BATCH_MIN_ROWS:
+            conn.execute(sql["attach_history_building"], {"batch": batch})
+        else:
+            conn.execute(sql["merge_history_building"])
+            conn.execute(sql["drop_history_building"])
+    finally:
+        if beside is not None:
+            beside.close()
     return counts
+
+
+class HistoryBatchBuilder:
+    """The 'added' history rows of a refresh's first loads, built by a second connection while the refresh's
+    own connection fills the new partitions of models (migration 0011): both read staging through the
+    refresh's snapshot and number each provider's rows alike, from the ids the refresh reserved.
+
+    The second connection fills model_history_loading and indexes it, then waits; `attach` lets it commit and
+    attaches the table in the refresh's transaction. `close` (always called) stops it if the refresh failed
+    first: it rolls back, and a table committed by a refresh that died before its COMMIT is dropped by the
+    next refresh (drop_orphan_partitions)."""
+
+    def __init__(self, conn: psycopg.Connection, sql: dict[str, str], loads: list[dict], changed_at):
+        self._owner, self._sql = conn, sql
+        self._snapshot = conn.execute(sql["export_snapshot"]).fetchone()[0]
+        self._conninfo = psycopg.conninfo.make_conninfo(conn.info.dsn, password=conn.info.password)
+        self._loads = [{**load, "changed_at": changed_at} for load in loads]
+        self._conn: psycopg.Connection | None = None
+        self._built = threading.Event()
+        self._commit = threading.Event()
+        self._stop = False
+        self._batch: int | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="modelsync-history-batch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sql = self._sql
+        try:
+            with psycopg.connect(self._conninfo, autocommit=True, application_name="modelsync history batch") as conn:
+                self._conn = conn
+                with conn.transaction():
+                    conn.execute(psycopg.sql.SQL(sql["history_batch_snapshot"]).format(psycopg.sql.Literal(self._snapshot)))
+                    conn.execute(sql["bitmap_scans_only"])
+                    batch = conn.execute(sql["history_batch_create"]).fetchone()[0]
+                    for load in self._loads:
+                        conn.execute(sql["history_batch_fill"], load)
+                    conn.execute(sql["history_batch_index"])
+                    faults.point("refresh:history_batch_built")
+                    self._batch = batch
+                    self._built.set()
+                    self._commit.wait()
+                    if self._stop:
+                        raise _Stopped()
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the refresh's thread by attach()
+            self._error = exc
+        finally:
+            self._conn = None
+            self._built.set()
+
+    def attach(self) -> None:
+        """Wait for the batch, let its connection commit it, and attach it in the refresh's transaction."""
+        self._built.wait()
+        if self._error is None:
+            self._commit.set()
+            self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"building the 'added' history rows of the first loads failed: {self._error}") \
+                from self._error
+        faults.point("refresh:before_attach_history")
+        self._owner.execute(self._sql["attach_history_loading"], {"batch": self._batch})
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._stop = True
+            conn = self._conn
+            if conn is not None and not self._built.is_set():
+                conn.cancel_safe()
+            self._commit.set()
+            self._thread.join()
+
+
+class _Stopped(Exception):
+    pass
 
 
 def drop_orphan_partitions(conn: psycopg.Connection, sql: dict[str, str]) -> list[str]:
     """Drop the partitions of deleted providers, in a short transaction of its own (DROP locks readers out
-    while it waits and runs); if readers hold models longer than the lock timeout, leave them for next time."""
+    while it waits and runs); if readers hold models longer than the lock timeout, leave them for next time.
+    A history batch left by a refresh that died after its second connection committed it goes first: no
+    reader ever sees it, and the next batch is built under its name."""
+    conn.execute(sql["drop_history_loading"])
     try:
         with conn.transaction():
             conn.execute(sql["orphans_lock_timeout"])
