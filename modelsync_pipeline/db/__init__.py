@@ -8,7 +8,8 @@
 
 Every write that must be all-or-nothing is one transaction in these modules; the lifecycle around a write
 to the catalog tables (guard, audit, counts) is `modelsync_pipeline.writes`. Python binds parameters and
-never formats values into SQL.
+never formats values into SQL by hand: what a statement cannot take as a parameter (a database name, an
+exported snapshot) is composed with psycopg.sql.
 """
 
 from .admin import (
