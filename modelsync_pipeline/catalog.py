@@ -74,6 +74,25 @@ def storable(value: Any) -> Any:
     return value
 
 
+def encodable(value: Any) -> Any:
+    """The upstream value with every lone UTF-16 surrogate replaced by U+FFFD, as a UTF-8 decoder replaces a
+    broken sequence. JSON may escape one ("\\ud800"), json.loads keeps it, and no UTF-8 text can hold it:
+    left in, it failed the catalog's hashing and would fail PostgreSQL's text and jsonb."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(v) for v in value]
+    return value
+
+
 def content_hash(row: dict) -> str:
     material = json.dumps([row[c] for c in HASHED_COLUMNS], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.md5(material.encode("utf-8"), usedforsecurity=False).hexdigest()
@@ -81,6 +100,7 @@ def content_hash(row: dict) -> str:
 
 def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
     """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
+    records = [encodable(record) for record in records]
     kept = [r for r in records if spec.keep is None or not isinstance(r, dict) or spec.keep(r)]
     if spec.duplicates_keep_largest:
         kept = _newest_per_id(spec, kept)

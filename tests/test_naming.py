@@ -4,12 +4,13 @@ in the recorded provider payloads."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modelsync_pipeline.naming import (
@@ -502,6 +503,8 @@ def test_id_only_catalogs_of_unseen_styles_get_names_the_checks_accept(ids):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(field_values, field_values), min_size=1, max_size=12))
+@example([(None, "\ud800")])  # a lone surrogate ("\\ud800" in JSON): no UTF-8 text can hold it
+@example([("Model \udfff X", "\ud83d\ude00 \ud800\udc00")])
 def test_catalogs_with_any_upstream_names_get_names_the_checks_accept(names):
     """Whatever a provider sends as display_name and name (brackets of any kind, prefixes, control characters,
     ids, duplicates), the names the rule derives pass the blocking contract: only a broken id blocks a catalog.
@@ -513,6 +516,8 @@ def test_catalogs_with_any_upstream_names_get_names_the_checks_accept(names):
     records = [{"id": f"vendor/model-{i}", "display_name": display, "name": name} for i, (display, name) in enumerate(names)]
     frame = build_catalog(PROVIDERS_BY_SLUG["cerebras"], records)  # reads both display_name and name
     assert [v.as_dict() for v in validate_catalog(frame)] == []
+    for column in ("model_name", "raw_name", "metadata"):  # what staging sends to PostgreSQL as UTF-8
+        json.dumps(frame[column].tolist(), ensure_ascii=False).encode("utf-8")
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
