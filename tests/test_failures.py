@@ -158,9 +158,15 @@ def test_every_provider_that_fails_to_fetch_keeps_its_last_good_catalog(database
     assert _staged(database_url) == before
 
 
+@pytest.mark.parametrize("message, recorded", [
+    ("disk full", "RuntimeError: disk full"),
+    # a message quoting upstream text that PostgreSQL's text cannot hold (NUL, a lone surrogate)
+    ("bad name 'Ctrl\x00 Model' \ud800", "RuntimeError: bad name 'Ctrl\\u0000 Model' \ufffd"),
+])
 def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failure(
-        database_url, redis_url, replay_dir, monkeypatch):
-    """A crash in one provider's staging (after its checks passed) fails that provider, not the run."""
+        database_url, redis_url, replay_dir, monkeypatch, message, recorded):
+    """A crash in one provider's staging (after its checks passed) fails that provider, not the run, and is
+    recorded whatever its message holds."""
     from modelsync_pipeline.defs import provider_catalogs
 
     assert sync(database_url, redis_url, replay_dir).success
@@ -169,7 +175,7 @@ def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failur
 
     def stage(conn, spec, frame, run_id):
         if spec.slug == "groq":
-            raise RuntimeError("disk full")
+            raise RuntimeError(message)
         return real(conn, spec, frame, run_id)
 
     monkeypatch.setattr(provider_catalogs, "stage_provider_catalog", stage)
@@ -182,4 +188,4 @@ def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failur
         k: v for k, v in before.items() if k[0] == "groq"}
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT outcome, step, error FROM sync_attempts WHERE provider_slug = 'groq' "
-                            "ORDER BY id DESC LIMIT 1").fetchone() == ("process_failed", "process", "RuntimeError: disk full")
+                            "ORDER BY id DESC LIMIT 1").fetchone() == ("process_failed", "process", recorded)

@@ -171,10 +171,16 @@ def last_good_facts(conn: psycopg.Connection, slug: str) -> dict[str, tuple]:
 
 
 def record_failed_attempt(conn: psycopg.Connection, slug: str, run_id: str, outcome: str, step: str, error: str) -> None:
+    """The audit row of a provider that failed. `error` may quote upstream text (an exception's message): a NUL
+    or a lone surrogate in it, which text refuses, is stored as a visible escape or U+FFFD (catalog.storable,
+    catalog.encodable), so recording the failure cannot fail in turn."""
+    from ..catalog import encodable, storable
+
     with conn.transaction():
         conn.execute(
             statements("stage_catalog")["record_attempt"],
-            {"slug": slug, "run_id": run_id, "outcome": outcome, "row_count": None, "step": step, "error": error[:4000]},
+            {"slug": slug, "run_id": run_id, "outcome": outcome, "row_count": None, "step": step,
+             "error": storable(encodable(error[:4000]))},
         )
 
 
