@@ -46,12 +46,6 @@ def audit_rows(database_url) -> list[dict]:
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-@pytest.fixture
-def synced(database_url, redis_url):
-    assert sync(database_url, redis_url).success
-    return database_url
-
-
 @pytest.mark.parametrize("confirm", ["", "delete_all_models", "DELETE_ALL_MODELS "])
 def test_flush_models_without_the_exact_confirmation_is_refused(synced, redis_url, confirm):
     before = snapshot(synced)

@@ -17,7 +17,7 @@ from modelsync_pipeline.definitions import defs
 
 from .pipeline import approval_for, resources, step_failures
 from .test_cli import REPO_ROOT
-from .test_admin import audit_rows, run_admin, snapshot, synced  # noqa: F401  (fixture)
+from .test_admin import audit_rows, run_admin, snapshot
 
 
 def test_codes_are_bound_to_the_secret_the_job_the_arguments_and_a_time_window(admin_secret):
