@@ -63,8 +63,8 @@ def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):
     assert "unknown provider(s): nope" in proc.stderr
 
 
-def test_explain_traces_a_name_back_to_its_raw_upstream_value(tmp_path, database_url, redis_url):
-    assert run_cli(tmp_path, database_url, redis_url).returncode == 0
+def test_explain_traces_a_name_back_to_its_raw_upstream_value(synced):
+    database_url = synced  # a full sync (the run itself is test_run_prints_progress_...'s)
     with psycopg.connect(database_url) as conn:
         run_id = conn.execute(
             "SELECT sync_run_id FROM models WHERE model_id = 'deepseek/deepseek-prover-v2:free'").fetchone()[0]
@@ -87,8 +87,8 @@ def test_explain_traces_a_name_back_to_its_raw_upstream_value(tmp_path, database
     assert missing.returncode == 1 and "no model 'no/such-model'" in missing.stderr
 
 
-def test_status_prints_the_sql_report(tmp_path, database_url, redis_url):
-    assert run_cli(tmp_path, database_url, redis_url).returncode == 0
+def test_status_prints_the_sql_report(synced):
+    database_url = synced
     proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT,
                           env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -100,9 +100,9 @@ def test_status_prints_the_sql_report(tmp_path, database_url, redis_url):
     assert "by modality: text" in proc.stdout
 
 
-def test_status_names_a_stale_provider_and_since_when(tmp_path, database_url, redis_url):
+def test_status_names_a_stale_provider_and_since_when(synced):
     """A provider whose last good catalog is older than its max age (cadence.yaml) is flagged STALE."""
-    assert run_cli(tmp_path, database_url, redis_url).returncode == 0
+    database_url = synced
     with psycopg.connect(database_url) as conn:  # openrouter's last good fetch was 5 hours ago (max age 3 h)
         conn.execute("UPDATE sync_attempts SET attempted_at = now() - interval '5 hours' "
                      "WHERE provider_slug = 'openrouter'")
