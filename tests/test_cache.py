@@ -61,8 +61,8 @@ def test_cached_form_equals_the_table_field_by_field_and_the_metadata_says_so(da
     assert all(redis_client.ttl(k) == -1 for k in version_keys(redis_client, version))
 
 
-def test_a_new_version_expires_the_previous_one_and_nothing_else(database_url, redis_url, redis_client):
-    assert sync(database_url, redis_url).success
+def test_a_new_version_expires_the_previous_one_and_nothing_else(synced, redis_url, redis_client):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     first = cache.current_version(redis_client)
     first_keys = version_keys(redis_client, first)
     with db.connect(database_url) as conn:
@@ -91,8 +91,8 @@ with db.connect(sys.argv[1]) as conn:
 """
 
 
-def test_a_version_left_by_a_killed_publish_is_expired_by_the_next_one(database_url, redis_url, redis_client, tmp_path):
-    assert sync(database_url, redis_url).success
+def test_a_version_left_by_a_killed_publish_is_expired_by_the_next_one(synced, redis_url, redis_client, tmp_path):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     current = cache.current_version(redis_client)
 
     ready = tmp_path / "ready"
@@ -126,8 +126,8 @@ def test_a_version_left_by_a_killed_publish_is_expired_by_the_next_one(database_
     assert cached_rows(redis_client) == table_rows(database_url)
 
 
-def test_a_failed_write_before_the_switch_gives_its_own_keys_a_ttl(database_url, redis_url, redis_client, monkeypatch):
-    assert sync(database_url, redis_url).success
+def test_a_failed_write_before_the_switch_gives_its_own_keys_a_ttl(synced, redis_url, redis_client, monkeypatch):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     current = cache.current_version(redis_client)
     monkeypatch.setenv("MODELSYNC_FAULT", "cache:before_switch=raise")
     result = sync(database_url, redis_url, selection=[dg.AssetKey("models_cache")])

@@ -26,8 +26,8 @@ def _shrink(replay_dir: Path, slug: str, keep: int) -> None:
 
 
 @pytest.mark.parametrize("breakage", ["http_500", "malformed_json"])
-def test_failing_provider_is_named_and_keeps_its_previous_catalog(database_url, redis_url, replay_dir, breakage):
-    assert sync(database_url, redis_url).success
+def test_failing_provider_is_named_and_keeps_its_previous_catalog(synced, redis_url, replay_dir, breakage):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before = table_rows(database_url)
 
     spec = PROVIDERS_BY_SLUG["groq"]
@@ -57,16 +57,16 @@ def test_failing_provider_is_named_and_keeps_its_previous_catalog(database_url, 
     assert outcome == ("fetch_failed", "fetch" if breakage == "http_500" else "decode")
 
 
-def test_a_provider_never_turns_into_success_with_zero_models(database_url, redis_url, replay_dir):
-    assert sync(database_url, redis_url).success
+def test_a_provider_never_turns_into_success_with_zero_models(synced, redis_url, replay_dir):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     _shrink(replay_dir, "cerebras", 0)
     result = sync(database_url, redis_url, replay_dir, selection=providers("cerebras"))
     assert "empty model list" in provider_failures(result)["cerebras_catalog"]
     assert counts_by_provider(database_url)["cerebras"] == expected_counts()["cerebras"]
 
 
-def test_exception_inside_refresh_leaves_table_and_cache_as_they_were(database_url, redis_url, redis_client, replay_dir, monkeypatch):
-    assert sync(database_url, redis_url).success
+def test_exception_inside_refresh_leaves_table_and_cache_as_they_were(synced, redis_url, redis_client, replay_dir, monkeypatch):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before, cached_before = table_rows(database_url), cached_rows(redis_client)
     _shrink(replay_dir, "openrouter", 5)
     assert sync(database_url, redis_url, replay_dir, selection=[providers("openrouter")[0]], force=True).success
@@ -84,8 +84,8 @@ def test_exception_inside_refresh_leaves_table_and_cache_as_they_were(database_u
     assert cached_rows(redis_client) == table_rows(database_url)
 
 
-def test_exception_before_the_cache_switch_keeps_readers_on_the_old_version(database_url, redis_url, redis_client, replay_dir, monkeypatch):
-    assert sync(database_url, redis_url).success
+def test_exception_before_the_cache_switch_keeps_readers_on_the_old_version(synced, redis_url, redis_client, replay_dir, monkeypatch):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     version, cached_before = cache.current_version(redis_client), cached_rows(redis_client)
     _shrink(replay_dir, "mistral", 3)
     monkeypatch.setenv("MODELSYNC_FAULT", "cache:before_switch=raise")
@@ -109,8 +109,8 @@ sys.exit(0 if result.success else 1)
 
 
 @pytest.mark.parametrize("point", ["refresh:before_delete", "refresh:after_delete", "refresh:after_update", "refresh:after_insert", "refresh:before_commit"])
-def test_sigkill_inside_refresh_leaves_the_previous_table(database_url, redis_url, redis_client, replay_dir, tmp_path, point):
-    assert sync(database_url, redis_url).success
+def test_sigkill_inside_refresh_leaves_the_previous_table(synced, redis_url, redis_client, replay_dir, tmp_path, point):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before, cached_before = table_rows(database_url), cached_rows(redis_client)
     _shrink(replay_dir, "nebius", 7)
     assert sync(database_url, redis_url, replay_dir, selection=[providers("nebius")[0]], force=True).success

@@ -58,8 +58,8 @@ def test_hostile_names_are_cleaned_and_stored_safely(database_url, redis_url, re
         assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 5 + len(HOSTILE_NAMES)
 
 
-def test_missing_and_duplicate_ids_block_the_provider_and_report_every_row(database_url, redis_url, replay_dir):
-    assert sync(database_url, redis_url).success
+def test_missing_and_duplicate_ids_block_the_provider_and_report_every_row(synced, redis_url, replay_dir):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before = {k: v for k, v in table_rows(database_url).items() if k[0] == "openrouter"}
 
     records = _base_records()

@@ -58,8 +58,8 @@ def test_sensor_leaves_a_providers_only_run_alone(database_url, redis_url, repla
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
-def test_sensor_never_turns_a_failed_reset_into_a_refresh(database_url, redis_url, replay_dir):
-    assert sync(database_url, redis_url, replay_dir).success
+def test_sensor_never_turns_a_failed_reset_into_a_refresh(synced, redis_url, replay_dir):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     (replay_dir / "groq.status").write_text("503")
     with dg.instance_for_test() as instance:
         result = sync(database_url, redis_url, replay_dir, instance=instance, mode="reset")

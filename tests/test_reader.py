@@ -51,8 +51,8 @@ def assert_answers_match_the_table(reader: CatalogReader, database_url: str, sou
     assert reader.get_models(provider="no-such-provider") == []
 
 
-def test_filters_and_lookups_match_sql_from_redis_and_from_the_database(database_url, redis_url):
-    assert sync(database_url, redis_url).success
+def test_filters_and_lookups_match_sql_from_redis_and_from_the_database(synced, redis_url):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     with CatalogReader(redis_url, database_url, local_ttl_seconds=0) as reader:
         assert reader.version() is not None
         assert_answers_match_the_table(reader, database_url, "redis")
@@ -61,8 +61,8 @@ def test_filters_and_lookups_match_sql_from_redis_and_from_the_database(database
         assert_answers_match_the_table(reader, database_url, "database")
 
 
-def test_in_process_layer_serves_the_current_version_and_bridges_a_redis_outage(database_url, redis_url, redis_client):
-    assert sync(database_url, redis_url).success
+def test_in_process_layer_serves_the_current_version_and_bridges_a_redis_outage(synced, redis_url, redis_client):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     with CatalogReader(redis_url, database_url, local_ttl_seconds=60, redis_retry_seconds=0) as reader:
         first = reader.lookup_model("groq", "llama-3.1-8b-instant")
         again = reader.lookup_model("groq", "llama-3.1-8b-instant")
@@ -82,8 +82,8 @@ def _groq_catalog(keep: int | None):
     return build_catalog(spec, recorded_items(spec)[:keep])
 
 
-def test_readers_see_one_whole_version_throughout_20_refreshes(database_url, redis_url, redis_client):
-    assert sync(database_url, redis_url).success
+def test_readers_see_one_whole_version_throughout_20_refreshes(synced, redis_url, redis_client):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     snapshots = {cache.current_version(redis_client): table_list(database_url)}
     stop = threading.Event()
     answers: list[tuple[str, object, object]] = []
