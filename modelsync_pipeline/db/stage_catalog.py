@@ -126,7 +126,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                 conn.execute(sql["prune_changes"], params)
                 rows = None
             else:
-                rows = copy_rows(frame, run_id)  # a whole catalog: streamed, not held in memory
+                rows = copy_rows(_in_key_order(frame, keys), run_id)  # a whole catalog: streamed
                 if has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
                     conn.execute(sql["delete_all"], params)
                     conn.execute(sql["forget_delta"], params)
@@ -144,6 +144,17 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
             {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},
         )
     return StageResult(spec.slug, params["row_count"], changed, previous_rows)
+
+
+def _in_key_order(frame: pd.DataFrame, keys):
+    """The frame's rows in the order staging's row-key index sorts them (the key's 8 bytes read big-endian and
+    signed, as in _diff_against_staged). Copied in that order, the random keys fill the index leaf after leaf
+    instead of landing on a random leaf each: a first stage of 300k rows costs the server ~1 s less here
+    (4.2 s against 3.2 s; 1.9 s without the index). Nothing reads staging in its physical order but the
+    numbering of a first load's models rows (fill_building_numbered), which only has to be the same twice."""
+    import numpy as np
+
+    return frame.take(np.argsort(np.frombuffer(keys.tobytes(), dtype=">i8"), kind="stable"))
 
 
 def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, keys) -> tuple[list[int], pd.DataFrame]:
