@@ -99,9 +99,9 @@ def redis_client(redis_url):
     client.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def synced_template(servers):
-    """One full sync of the recorded payloads per test module, kept as a template: its database (copied by
+    """One full sync of the recorded payloads per session, kept as a template: its database (copied by
     CREATE DATABASE ... TEMPLATE) and the Redis keys it published (DUMP, with their time to live)."""
     from .pipeline import sync
 
@@ -114,7 +114,7 @@ def synced_template(servers):
 
 @pytest.fixture
 def synced(servers, synced_template, redis_url):
-    """A fresh database and an empty Redis holding exactly what a full sync wrote (copied from the module's
+    """A fresh database and an empty Redis holding exactly what a full sync wrote (copied from the session's
     synced_template in well under a second; a sync takes 7-10 s here). Yields the database URL."""
     template, keys = synced_template
     with redis.Redis.from_url(redis_url) as client:

@@ -70,8 +70,8 @@ def test_full_sync_publishes_every_provider_with_clean_names(database_url, redis
     assert int(manifest["row_count"]) == len(rows)
 
 
-def test_second_run_changes_nothing(database_url, redis_url, redis_client):
-    assert sync(database_url, redis_url).success
+def test_second_run_changes_nothing(synced, redis_url, redis_client):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before = table_rows(database_url)
     with psycopg.connect(database_url) as conn:
         ids_before = conn.execute("SELECT id, updated_at FROM models ORDER BY id").fetchall()
@@ -86,8 +86,8 @@ def test_second_run_changes_nothing(database_url, redis_url, redis_client):
     assert cached_rows(redis_client) == before
 
 
-def test_prices_are_usd_per_million_tokens_and_unknowns_stay_null(database_url, redis_url):
-    assert sync(database_url, redis_url).success
+def test_prices_are_usd_per_million_tokens_and_unknowns_stay_null(synced, redis_url):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     rows = table_rows(database_url)
     gpt41 = rows[("openrouter", "openai/gpt-4.1")]
     assert float(gpt41["input_price_per_mtok"]) == 2.0  # "0.000002" per token upstream
@@ -98,8 +98,8 @@ def test_prices_are_usd_per_million_tokens_and_unknowns_stay_null(database_url, 
     assert float(rows[("deepinfra", "Qwen/Qwen3.5-27B")]["output_price_per_mtok"]) == 2.6
 
 
-def test_partial_resync_keeps_everyone_elses_models(database_url, redis_url):
-    assert sync(database_url, redis_url).success
+def test_partial_resync_keeps_everyone_elses_models(synced, redis_url):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before = counts_by_provider(database_url)
     result = sync(database_url, redis_url, selection=providers("groq"))
     assert result.success
