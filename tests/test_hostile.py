@@ -87,10 +87,10 @@ def test_missing_and_duplicate_ids_block_the_provider_and_report_every_row(synce
     assert {k: v for k, v in table_rows(database_url).items() if k[0] == "openrouter"} == before
 
 
-def test_a_name_the_rule_cannot_fix_blocks_only_that_provider(database_url, redis_url, replay_dir, monkeypatch):
+def test_a_name_the_rule_cannot_fix_blocks_only_that_provider(synced, redis_url, replay_dir, monkeypatch):
     """Two ids whose names collide even after disambiguation can only come from a broken parser; simulate
     one by making the parser return a bracketed name, and check the block end to end."""
-    assert sync(database_url, redis_url).success
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     before = table_rows(database_url)
     import modelsync_pipeline.catalog as catalog_module
 
