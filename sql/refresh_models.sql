@@ -183,22 +183,12 @@ WHERE p.slug = ANY(%(slugs)s) AND to_regclass(models_partition(p.id)) IS NULL
 ORDER BY p.id;
 
 -- name: tune_build
--- Each partition's two btrees are built in memory, not by an external sort on disk.
+-- Each partition's two btrees are built in memory, not by an external sort on disk, and so is the numbering's
+-- sort of a provider's staged rows by their place (fill_building_numbered; it spilled 27 MB to disk per
+-- 100,000 rows at 4 MB). Each build reads one provider's staged rows as its partition of staging (migration
+-- 0012), chosen by the planner from the slug.
 SET LOCAL maintenance_work_mem = '256MB';
-
--- name: summarize_staging
--- Each build reads one provider's staged rows through the block-range index on provider_slug, which is not
--- summarized during the COPY into staging (migration 0009), and an unsummarized range is read by every
--- provider's scan: summarize the new ranges first, once.
-SELECT brin_summarize_new_values('provider_catalogs_provider_brin');
-
--- name: bitmap_scans_only
--- With staging's statistics stale after a COPY the planner costs the block-range scan like a full scan and
--- picked the full scan: one read of all of staging per provider (0.25 s each at 1M staged rows here).
-SET LOCAL enable_seqscan = off;
-
--- name: any_scans
-SET LOCAL enable_seqscan TO DEFAULT;
+SET LOCAL work_mem = '256MB';
 
 -- name: create_history_building
 -- The 'added' rows of every provider built in this refresh go into one new table, attached to model_history
@@ -276,6 +266,10 @@ SET TRANSACTION SNAPSHOT {};
 
 -- name: history_batch_create
 SELECT create_history_batch('model_history_loading');
+
+-- name: history_batch_tune
+-- As tune_build.
+SET LOCAL work_mem = '256MB';
 
 -- name: history_batch_fill
 -- Numbered as fill_building numbers the models rows: same snapshot, same order, same first id.

@@ -38,7 +38,7 @@ def write(action: str, url: str, *extra: str) -> None:
             db.flush_providers(conn, "killed-run")
         elif action == "restore":
             db.restore_backup(conn, int(extra[0]), "killed-run")
-        elif action == "stage":
+        elif action in ("stage", "first_stage"):
             spec = PROVIDERS_BY_SLUG["openai"]
             db.stage_provider_catalog(conn, spec, build_catalog(spec, recorded_items(spec)[:7]), "killed-run")
 
@@ -53,11 +53,14 @@ KILL_POINTS = [
     ("restore", "restore:after_backup"), ("restore", "restore:after_delete"), ("restore", "restore:after_insert"),
     ("restore", "restore:before_commit"),
     ("stage", "stage:after_clear"), ("stage", "stage:after_copy"),
+    ("first_stage", "stage:after_clear"), ("first_stage", "stage:after_copy"),  # into a new partition of staging
 ]
 
 
-def stage_all(conn, run_id: str, shrink: dict[str, int] | None = None) -> None:
+def stage_all(conn, run_id: str, shrink: dict[str, int] | None = None, skip: str = "") -> None:
     for spec in PROVIDERS:
+        if spec.slug == skip:
+            continue
         items = recorded_items(spec)[: (shrink or {}).get(spec.slug)]
         db.stage_provider_catalog(conn, spec, build_catalog(spec, items), run_id)
 
@@ -67,15 +70,18 @@ def state(database_url) -> dict:
     with psycopg.connect(database_url) as conn:
         return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
                 for table in ("providers", "models", "model_history", "backups", "provider_catalogs",
-                              "provider_catalog_versions", "provider_catalog_changes", "provider_catalog_delta")}
+                              "provider_catalog_versions", "provider_catalog_changes", "provider_catalog_delta")} | {
+            # every table, attached or not (a first stage creates its partition of staging)
+            "tables": conn.execute("SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
+                                   "AND relnamespace = 'public'::regnamespace ORDER BY 1").fetchall()}
 
 
-@pytest.mark.parametrize("action,point", KILL_POINTS, ids=[p for _, p in KILL_POINTS])
+@pytest.mark.parametrize("action,point", KILL_POINTS, ids=[p if a != "first_stage" else f"first-{p}" for a, p in KILL_POINTS])
 def test_sigkill_at_any_point_leaves_exactly_the_old_catalog(database_url, tmp_path, action, point):
     db.apply_migrations(database_url)
     extra = []
     with db.connect(database_url) as conn:
-        stage_all(conn, "run-a")
+        stage_all(conn, "run-a", skip="openai" if action == "first_stage" else "")
         db.refresh_models_table(conn, PROVIDERS, "run-a")
         if action in ("refresh", "reset"):
             stage_all(conn, "run-b", shrink={"openrouter": 10, "mistral": 20})  # a new catalog waits in staging

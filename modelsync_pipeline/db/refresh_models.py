@@ -141,7 +141,6 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
     if not fresh:
         return {}
     conn.execute(sql["tune_build"])
-    conn.execute(sql["summarize_staging"])
     loads = [{"provider_id": provider_id, "slug": slug, "run_id": run_id,
               "rows": conn.execute(sql["staged_row_count"], {"slug": slug}).fetchone()[0]}
              for provider_id, slug in fresh]
@@ -161,9 +160,7 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
         for load in loads:
             slug = load["slug"]
             conn.execute(sql["create_building"], load)
-            conn.execute(sql["bitmap_scans_only"])
             counts[slug] = conn.execute(sql["fill_building" if beside is None else "fill_building_numbered"], load).rowcount
-            conn.execute(sql["any_scans"])
             if beside is None:
                 conn.execute(sql["log_building"], load)
             elif counts[slug] != load["rows"]:  # its numbers would run into the next provider's reserved ids
@@ -215,7 +212,7 @@ class HistoryBatchBuilder:
                 self._conn = conn
                 with conn.transaction():
                     conn.execute(psycopg.sql.SQL(sql["history_batch_snapshot"]).format(psycopg.sql.Literal(self._snapshot)))
-                    conn.execute(sql["bitmap_scans_only"])
+                    conn.execute(sql["history_batch_tune"])
                     batch = conn.execute(sql["history_batch_create"]).fetchone()[0]
                     for load in self._loads:
                         conn.execute(sql["history_batch_fill"], load)

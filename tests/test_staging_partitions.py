@@ -1,0 +1,198 @@
+"""Staging (provider_catalogs) is partitioned per provider (migration 0012): a provider's first stage copies its
+catalog into a new unindexed table, builds the row-key index once and attaches it, without blocking readers, a
+refresh or other providers' stages; a killed first stage leaves no table; later stages write into the partition;
+a database staged before the migration keeps every staged row and its delta path. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import psycopg
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from modelsync_pipeline import db
+from modelsync_pipeline.db import migrate, stage_catalog
+from modelsync_pipeline.db.statements import statements
+from modelsync_pipeline.providers.registry import PROVIDERS
+
+from .faults import kill_at
+from .test_bulk_path import catalog, frame_rows, published, staged_rows
+from .test_partitions import apply_migrations_before
+
+SPECS = PROVIDERS[:3]
+
+# The first stage of SPECS[2], in a fresh process, so the test can stop it inside its transaction and SIGKILL it.
+_FIRST_STAGE = """
+import sys
+from modelsync_pipeline import db
+from modelsync_pipeline.providers.registry import PROVIDERS
+from tests.test_bulk_path import catalog
+with db.connect(sys.argv[1]) as conn:
+    db.stage_provider_catalog(conn, PROVIDERS[2], catalog(PROVIDERS[2].slug, {f"model-{i:04d}": 1.0 + i for i in range(300)}), "killed")
+"""
+
+
+def prices(n: int, start: float = 1.0) -> dict[str, float]:
+    return {f"model-{i:04d}": start + i for i in range(n)}
+
+
+def staging_partitions(conn) -> dict[str, tuple[str, list[str]]]:
+    """Each partition of provider_catalogs: (its bound, its index definitions from USING on)."""
+    rows = conn.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), "
+        "       (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY 1) FROM pg_index i WHERE i.indrelid = c.oid) "
+        "FROM pg_class c JOIN pg_inherits h ON h.inhrelid = c.oid "
+        "WHERE h.inhparent = 'provider_catalogs'::regclass ORDER BY 1").fetchall()
+    return {name: (bound, [d.split(" USING ")[1] for d in defs or []]) for name, bound, defs in rows}
+
+
+def staging_tables(conn) -> list[str]:
+    """Every table whose name starts like a staging partition, attached or not."""
+    return [r[0] for r in conn.execute(
+        "SELECT relname FROM pg_class WHERE relname LIKE 'provider\\_catalogs\\_%' AND relkind = 'r' ORDER BY 1")]
+
+
+def row_key_index(conn) -> list[str]:
+    """The parent's row-key index (migration 0007), as every partition must have it."""
+    return [conn.execute("SELECT pg_get_indexdef('provider_catalogs_row_key_idx'::regclass)").fetchone()[0]
+            .split(" USING ")[1]]
+
+
+def partition_name(conn, slug: str) -> str:
+    return conn.execute("SELECT staging_partition(%s)", (slug,)).fetchone()[0]
+
+
+def test_a_first_stage_is_attached_as_the_providers_partition_without_blocking_anyone(database_url, tmp_path):
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS[:2]:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(50)), "first")
+        db.refresh_models_table(conn, SPECS, "first")
+        layout = staging_partitions(conn)
+        assert layout == {partition_name(conn, s.slug): (f"FOR VALUES IN ('{s.slug}')", row_key_index(conn))
+                          for s in SPECS[:2]}
+    changed = catalog(SPECS[0].slug, prices(50, start=2.0))
+
+    def others_go_on():
+        # the first stage of SPECS[2] has copied its catalog and attached its partition, and holds its locks
+        with psycopg.connect(database_url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '2s'")  # blocked, a statement fails instead of waiting
+            assert other.execute("SELECT count(*) FROM provider_catalogs").fetchone()[0] == 100
+            assert db.stage_provider_catalog(other, SPECS[0], changed, "beside").changed  # another provider's stage
+            result = db.refresh_models_table(other, SPECS, "beside")  # and a refresh
+            assert result.delta_providers == [SPECS[0].slug]
+            assert {slug for slug, _ in published(other)} == {s.slug for s in SPECS[:2]}
+
+    kill_at("stage:after_copy", _FIRST_STAGE, [database_url], tmp_path, others_go_on)
+    with db.connect(database_url) as conn:
+        assert staging_partitions(conn) == layout  # no partition, and no table, left by the killed stage
+        assert staging_tables(conn) == sorted(layout)
+        assert conn.execute("SELECT count(*) FROM provider_catalogs WHERE provider_slug = %s",
+                            (SPECS[2].slug,)).fetchone()[0] == 0
+        assert staged_rows(conn, SPECS[0].slug) == frame_rows(changed)
+
+        # the same first stage, not killed, then a later one of the same provider, written into its partition
+        frame = catalog(SPECS[2].slug, prices(300))
+        db.stage_provider_catalog(conn, SPECS[2], frame, "again")
+        assert staging_partitions(conn)[partition_name(conn, SPECS[2].slug)] == (
+            f"FOR VALUES IN ('{SPECS[2].slug}')", row_key_index(conn))
+        assert staged_rows(conn, SPECS[2].slug) == frame_rows(frame)
+        frame = catalog(SPECS[2].slug, {**prices(290), "model-9999": 5.0, "model-0003": 8.5})
+        db.stage_provider_catalog(conn, SPECS[2], frame, "later")
+        assert staged_rows(conn, SPECS[2].slug) == frame_rows(frame)
+        assert len(staging_partitions(conn)) == 3 and len(staging_tables(conn)) == 3
+        result = db.refresh_models_table(conn, SPECS, "later")
+        assert result.inserted[SPECS[2].slug] == 291
+        assert {k[1]: v[0] for k, v in published(conn).items() if k[0] == SPECS[2].slug} == dict(
+            zip(frame["model_id"], frame["content_hash"]))
+
+
+def test_a_catalog_listed_out_of_order_is_staged_whole_and_exactly(database_url):
+    """The stage copies a whole catalog in model_id order (for the refresh's index builds): a provider that lists
+    its models in any order still has exactly its catalog staged and published."""
+    db.apply_migrations(database_url)
+    frame = catalog(SPECS[0].slug, {f"m-{i:05d}": 1.0 + i for i in range(0, 2000, 7)})
+    shuffled = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    assert not shuffled["model_id"].is_monotonic_increasing
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, SPECS[0], shuffled, "shuffled")
+        assert staged_rows(conn, SPECS[0].slug) == frame_rows(frame)
+        db.refresh_models_table(conn, SPECS[:1], "shuffled")
+        ordered = conn.execute("SELECT model_id FROM models ORDER BY id").fetchall()
+        assert [r[0] for r in ordered] == sorted(frame["model_id"])  # ids follow model_id on a first load
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(slugs=st.lists(st.text(min_size=1, max_size=90).filter(lambda s: "\x00" not in s), min_size=2, max_size=6,
+                      unique=True))
+@example(slugs=["a-b", "a_b", "A-B", "a--b", "a.b"])
+@example(slugs=["x" * 90, "x" * 89 + "y"])
+def test_every_slug_has_a_partition_name_of_its_own(database_url, slugs):
+    """Partition names are identifiers PostgreSQL keeps whole (63 bytes) and never quotes, and distinct slugs
+    get distinct names, whatever characters or length a slug has."""
+    db.apply_migrations(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        names = [partition_name(conn, slug) for slug in slugs]
+    assert len(set(names)) == len(names), dict(zip(slugs, names))
+    for name in names:
+        assert re.fullmatch(r"provider_catalogs_[a-z0-9_]{0,24}_[0-9a-f]{8}", name), name
+        assert len(name.encode()) <= 63
+
+
+def test_a_provider_with_an_unusual_slug_is_staged_into_its_partition(database_url):
+    db.apply_migrations(database_url)
+    spec = dataclasses.replace(SPECS[0], slug="Acme.AI — Ünïcode/Provider with a rather long slug")
+    frame = catalog(spec.slug, prices(20))
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, frame, "odd")
+        assert staged_rows(conn, spec.slug) == frame_rows(frame)
+        assert staging_partitions(conn)[partition_name(conn, spec.slug)][0] == f"FOR VALUES IN ('{spec.slug}')"
+
+
+def stage_as_before_0012(conn, frame, run_id: str) -> None:
+    """A first stage as the code before migration 0012 wrote it: the rows copied into the one staging table,
+    and the version with the catalog's checksum and row keys."""
+    slug = frame["provider_slug"].iloc[0]
+    with conn.transaction():
+        with conn.cursor().copy(statements("stage_catalog")["copy"]) as copy:
+            for values in stage_catalog.copy_rows(frame, run_id):
+                copy.write_row(values)
+        conn.execute(statements("stage_catalog")["record_version"], {
+            "slug": slug, "run_id": run_id, "row_count": len(frame), "checksum": stage_catalog.catalog_checksum(frame),
+            "row_keys": stage_catalog.row_keys(frame).tobytes()})
+
+
+def test_a_database_staged_before_the_migration_keeps_every_staged_row_and_its_delta_path(database_url, tmp_path,
+                                                                                         monkeypatch):
+    apply_migrations_before(database_url, "0012", tmp_path, monkeypatch)
+    frames = {spec.slug: catalog(spec.slug, prices(40 + 10 * n)) for n, spec in enumerate(SPECS[:2])}
+    with db.connect(database_url) as conn:
+        for spec in SPECS[:2]:
+            stage_as_before_0012(conn, frames[spec.slug], "before")
+        db.refresh_models_table(conn, SPECS[:2], "before")
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'provider_catalogs'").fetchone()[0] == "r"
+        staged = {spec.slug: staged_rows(conn, spec.slug) for spec in SPECS[:2]}
+        ids = published(conn)
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
+    assert "0012_staging_partition_per_provider" in db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'provider_catalogs'").fetchone()[0] == "p"
+        assert staging_partitions(conn) == {partition_name(conn, s.slug): (f"FOR VALUES IN ('{s.slug}')", row_key_index(conn))
+                                            for s in SPECS[:2]}
+        assert {spec.slug: staged_rows(conn, spec.slug) for spec in SPECS[:2]} == staged
+        assert conn.execute("SELECT to_regclass('provider_catalogs_unpartitioned')").fetchone()[0] is None
+
+        # the next stage compares with the staged keys and the refresh takes the delta path, ids kept
+        changed = catalog(SPECS[0].slug, {**prices(40), "model-0001": 99.0})
+        db.stage_provider_catalog(conn, SPECS[0], changed, "after")
+        assert staged_rows(conn, SPECS[0].slug) == frame_rows(changed)
+        result = db.refresh_models_table(conn, SPECS[:2], "after")
+        assert result.delta_providers == [SPECS[0].slug] and result.updated == {SPECS[0].slug: 1}
+        after = published(conn)
+        assert {k: v[1] for k, v in after.items()} == {k: v[1] for k, v in ids.items()}
+        # and a provider staged for the first time after the migration gets its own partition
+        db.stage_provider_catalog(conn, SPECS[2], catalog(SPECS[2].slug, prices(5)), "after")
+        assert len(staging_partitions(conn)) == 3
