@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modelsync_pipeline import db
+from modelsync_pipeline.db import stage_catalog
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 SPECS = PROVIDERS[:3]
@@ -257,3 +258,17 @@ def test_name_steps_and_metadata_are_staged_exactly_as_sent(database_url, steps,
         changed["metadata"] = pd.Series([meta, {"list": [meta, steps]}])
         assert db.stage_provider_catalog(conn, spec, changed, "delta").changed
         assert staged_rows(conn, spec.slug) == frame_rows(changed)
+
+
+def test_a_catalog_longer_than_an_encoding_step_is_staged_exactly(database_url, monkeypatch):
+    """copy_rows encodes a catalog a step at a time (COPY_CHUNK_ROWS): every step's rows arrive, the last partial
+    one included, on a first stage and on a re-stage of its changes."""
+    monkeypatch.setattr(stage_catalog, "COPY_CHUNK_ROWS", 7)
+    db.apply_migrations(database_url)
+    frame = catalog(SPECS[0].slug, {f"model-{i:04d}": 1.0 + i for i in range(50)})
+    changed = catalog(SPECS[0].slug, {f"model-{i:04d}": 1.0 + i + (i % 3 == 0) for i in range(3, 60)})
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, SPECS[0], frame, "first")
+        assert staged_rows(conn, SPECS[0].slug) == frame_rows(frame)
+        db.stage_provider_catalog(conn, SPECS[0], changed, "second")
+        assert staged_rows(conn, SPECS[0].slug) == frame_rows(changed)

@@ -64,10 +64,22 @@ def _text_array(values) -> str:
     return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
+# Rows encoded per step of copy_rows: the server parses one step's rows while the next is encoded.
+COPY_CHUNK_ROWS = 4096
+
+
 def copy_rows(frame: pd.DataFrame, run_id: str) -> Iterable[tuple]:
     """The frame as COPY tuples in `provider_catalogs` column order, built column-wise (~4x faster than
     itertuples): every value is a str, int, float, bool or None, so psycopg formats the row in C; the
-    jsonb and text[] columns are sent as their text input."""
+    jsonb and text[] columns are sent as their text input. Encoded COPY_CHUNK_ROWS at a time, as the COPY
+    consumes them: encoded whole first, the server sat idle while a catalog's columns were encoded (a first
+    stage of 1M rows in 10 catalogs: 6.8-7.1 s against 7.0-7.8 s in A/B runs here, the raw COPY beside them
+    varying 5.2-7.7 s: a small gain, within this machine's noise)."""
+    for start in range(0, len(frame), COPY_CHUNK_ROWS):
+        yield from _copy_chunk(frame.iloc[start:start + COPY_CHUNK_ROWS], run_id)
+
+
+def _copy_chunk(frame: pd.DataFrame, run_id: str) -> Iterable[tuple]:
     n = len(frame)
     return zip(
         frame["provider_slug"].tolist(),
