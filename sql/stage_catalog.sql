@@ -33,21 +33,16 @@ DELETE FROM provider_catalog_delta WHERE provider_slug = %(slug)s;
 SELECT to_regclass(staging_partition(%(slug)s)) IS NOT NULL;
 
 -- name: create_partition
--- A provider's first stage: a new unindexed table to copy the catalog into (copy_into), attached once full.
+-- A provider's first stage: a new unindexed table to copy the catalog into (copy), attached once full.
 SELECT create_staging_partition(%(slug)s);
-
--- name: copy_into
--- The placeholder is the new table's name (create_partition), composed as an identifier.
-COPY {} (provider_slug, model_id, model_name, context_length, input_price_per_mtok, output_price_per_mtok, modality,
-        is_free, quantization, release_stage, metadata, raw_name, name_rule, name_steps, sync_run_id, content_hash)
-FROM STDIN;
 
 -- name: attach_partition
 -- Builds the row-key index once, over the whole catalog, and makes the table the provider's partition.
 SELECT attach_staging_partition(%(slug)s);
 
 -- name: copy
-COPY provider_catalogs (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
+-- The placeholder is the table copied into: provider_catalogs, or a first stage's new table (create_partition).
+COPY {} (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
                        output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
                        raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;

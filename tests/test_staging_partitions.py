@@ -9,6 +9,7 @@ import dataclasses
 import re
 
 import psycopg
+import psycopg.sql
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .faults import kill_at
 from .test_bulk_path import catalog, frame_rows, published, staged_rows
-from .test_partitions import apply_migrations_before
+from .test_partitions import apply_migrations_before, prices
 
 SPECS = PROVIDERS[:3]
 
@@ -32,10 +33,6 @@ from tests.test_bulk_path import catalog
 with db.connect(sys.argv[1]) as conn:
     db.stage_provider_catalog(conn, PROVIDERS[2], catalog(PROVIDERS[2].slug, {f"model-{i:04d}": 1.0 + i for i in range(300)}), "killed")
 """
-
-
-def prices(n: int, start: float = 1.0) -> dict[str, float]:
-    return {f"model-{i:04d}": start + i for i in range(n)}
 
 
 def staging_partitions(conn) -> dict[str, tuple[str, list[str]]]:
@@ -156,7 +153,8 @@ def stage_as_before_0012(conn, frame, run_id: str) -> None:
     and the version with the catalog's checksum and row keys."""
     slug = frame["provider_slug"].iloc[0]
     with conn.transaction():
-        with conn.cursor().copy(statements("stage_catalog")["copy"]) as copy:
+        copy_sql = psycopg.sql.SQL(statements("stage_catalog")["copy"]).format(psycopg.sql.Identifier("provider_catalogs"))
+        with conn.cursor().copy(copy_sql) as copy:
             for values in stage_catalog.copy_rows(frame, run_id):
                 copy.write_row(values)
         conn.execute(statements("stage_catalog")["record_version"], {

@@ -152,9 +152,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
             if rows is None:
                 conn.execute(sql["stage_changes"], params)
             else:
-                into = sql["copy"] if new_partition is None else \
-                    psycopg.sql.SQL(sql["copy_into"]).format(psycopg.sql.Identifier(new_partition))
-                with conn.cursor().copy(into) as copy:
+                into = psycopg.sql.Identifier(new_partition or "provider_catalogs")
+                with conn.cursor().copy(psycopg.sql.SQL(sql["copy"]).format(into)) as copy:
                     for values in rows:
                         copy.write_row(values)
                 if new_partition is not None:

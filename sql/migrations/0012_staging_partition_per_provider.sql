@@ -40,12 +40,11 @@ BEGIN
     RETURN staging_partition(p_slug);
 END $$;
 
--- Builds the partition's row-key index (the parent's index then takes it rather than building another) and
--- attaches the table as the provider's partition.
+-- Attaches the table as the provider's partition; the attach builds the parent's row-key index on it, once,
+-- over every row already copied in.
 CREATE FUNCTION attach_staging_partition(p_slug text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('CREATE INDEX ON %I (((''x'' || left(content_hash, 16))::bit(64)::bigint))', staging_partition(p_slug));
     EXECUTE format('ALTER TABLE provider_catalogs ATTACH PARTITION %I FOR VALUES IN (%L)', staging_partition(p_slug), p_slug);
     EXECUTE format('ALTER TABLE %I DROP CONSTRAINT staging_partition_slug', staging_partition(p_slug));
 END $$;
