@@ -91,7 +91,7 @@ SELECT coalesce(c.provider_slug, m.slug) AS provider,
        count(*) FILTER (WHERE c.model_id IS NULL) AS removed,
        count(*) FILTER (WHERE m.id IS NOT NULL AND c.model_id IS NOT NULL AND m.content_hash <> c.content_hash) AS changed,
        count(*) FILTER (WHERE m.id IS NOT NULL AND c.model_id IS NOT NULL AND m.content_hash = c.content_hash) AS unchanged
-FROM (SELECT * FROM provider_catalogs WHERE provider_slug = ANY(%(slugs)s)) c
+FROM (SELECT * FROM staged_catalogs WHERE provider_slug = ANY(%(slugs)s)) c
 FULL JOIN (SELECT m.*, p.slug FROM models m JOIN providers p ON p.id = m.provider_id
            WHERE p.slug = ANY(%(slugs)s)) m
      ON m.slug = c.provider_slug AND m.model_id = c.model_id
@@ -104,7 +104,7 @@ SELECT kind, provider, model_id, old_name, new_name FROM (
            m.model_name AS old_name, c.model_name AS new_name,
            row_number() OVER (PARTITION BY CASE WHEN m.id IS NULL THEN 1 WHEN c.model_id IS NULL THEN 2 ELSE 3 END
                               ORDER BY coalesce(c.provider_slug, m.slug), coalesce(c.model_id, m.model_id)) AS n
-    FROM (SELECT * FROM provider_catalogs WHERE provider_slug = ANY(%(slugs)s)) c
+    FROM (SELECT * FROM staged_catalogs WHERE provider_slug = ANY(%(slugs)s)) c
     FULL JOIN (SELECT m.*, p.slug FROM models m JOIN providers p ON p.id = m.provider_id
                WHERE p.slug = ANY(%(slugs)s)) m
          ON m.slug = c.provider_slug AND m.model_id = c.model_id

@@ -13,12 +13,16 @@ SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = 
 SELECT row_keys, v.provider_slug IS NOT NULL
 FROM (SELECT %(slug)s AS slug) s LEFT JOIN provider_catalog_versions v ON v.provider_slug = s.slug;
 
--- name: delete_keys
--- Rows that left the catalog or whose content changed (the changed ones are copied back below), by key:
--- the first 16 hex digits of content_hash as a bigint (indexed, migration 0007).
-DELETE FROM provider_catalogs
+-- name: stale_ids
+-- The ids of the staged rows that left the catalog or whose content changed, by key: the first 16 hex digits
+-- of content_hash as a bigint, looked up among the staged rows (indexed, migration 0007) and the provider's
+-- pending changes (migration 0013). A key stands for an id and its content together, so a key found among
+-- rows a pending change overrides still names the right id. Read only: the staged rows are not rewritten.
+SELECT model_id FROM provider_catalogs
 WHERE (('x' || left(content_hash, 16))::bit(64)::bigint) = ANY(%(keys)s::bigint[]) AND provider_slug = %(slug)s
-RETURNING model_id;
+UNION
+SELECT model_id FROM pending_catalog_changes
+WHERE (('x' || left(content_hash, 16))::bit(64)::bigint) = ANY(%(keys)s::bigint[]) AND provider_slug = %(slug)s;
 
 -- name: delete_all
 -- A staged catalog without keys (staged before migration 0007) is replaced whole, and its refresh takes
@@ -57,45 +61,68 @@ SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug =
 COPY provider_catalog_changes (provider_slug, model_id, removed) FROM STDIN;
 
 -- name: copy_changed
--- The rows this stage added or changed, as staged, for the same refresh.
+-- The rows this stage added or changed, as staged: for the same refresh, and laid over the staged rows until
+-- they are folded into them (migration 0013).
 COPY provider_catalog_changes (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
                                output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
                                raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;
 
--- name: stage_changes
--- The rows this stage added or changed, staged from the changes just listed (not encoded and sent twice).
+-- name: pending_changes
+-- How many changes of the provider are not folded into its staged rows yet (migration 0013).
+SELECT count(*) FROM pending_catalog_changes WHERE provider_slug = %(slug)s;
+
+-- name: fold_delete
+-- Folding the pending changes into the staged rows: the rows they override go ...
+DELETE FROM provider_catalogs c
+USING (SELECT DISTINCT model_id FROM pending_catalog_changes WHERE provider_slug = %(slug)s) x
+WHERE c.provider_slug = %(slug)s AND c.model_id = x.model_id;
+
+-- name: fold_insert
+-- ... and the latest pending change of each id that is still listed takes their place (fold_mark: then none is
+-- pending).
 INSERT INTO provider_catalogs (provider_slug, model_id, model_name, context_length, input_price_per_mtok,
                                output_price_per_mtok, modality, is_free, quantization, release_stage, metadata,
                                raw_name, name_rule, name_steps, sync_run_id, content_hash)
 SELECT provider_slug, model_id, model_name, context_length, input_price_per_mtok, output_price_per_mtok,
        modality, is_free, quantization, release_stage, metadata, raw_name, name_rule, name_steps, sync_run_id,
        content_hash
-FROM provider_catalog_changes
-WHERE provider_slug = %(slug)s AND seq > %(after_seq)s AND NOT removed
-ORDER BY seq;
+FROM (SELECT DISTINCT ON (model_id) * FROM pending_catalog_changes WHERE provider_slug = %(slug)s
+      ORDER BY model_id, seq DESC) x
+WHERE NOT x.removed;
+
+-- name: fold_mark
+UPDATE provider_catalog_versions
+SET folded_seq = (SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s)
+WHERE provider_slug = %(slug)s;
 
 -- name: prune_changes
--- Ids a refresh has already applied are not needed again.
+-- Changes a refresh has already applied and that are folded into the staged rows are not needed again.
 DELETE FROM provider_catalog_changes c
-USING provider_catalog_delta d
-WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND c.seq <= d.applied_seq;
+USING provider_catalog_delta d, provider_catalog_versions v
+WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND v.provider_slug = c.provider_slug
+  AND c.seq <= least(d.applied_seq, v.folded_seq);
 
 -- name: record_version
-INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys)
-VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(row_keys)s)
+-- A whole catalog (whole: true) replaced the staged rows: every change listed before it is folded (superseded).
+-- Changes listed by this stage (whole: false) stay pending, laid over the staged rows (migration 0013).
+INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys, folded_seq)
+VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(row_keys)s,
+        (SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s))
 ON CONFLICT (provider_slug) DO UPDATE
 SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at, row_count = EXCLUDED.row_count,
-    checksum = EXCLUDED.checksum, row_keys = EXCLUDED.row_keys;
+    checksum = EXCLUDED.checksum, row_keys = EXCLUDED.row_keys,
+    folded_seq = CASE WHEN %(whole)s THEN EXCLUDED.folded_seq ELSE provider_catalog_versions.folded_seq END;
 
 -- name: record_attempt
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)
 VALUES (%(slug)s, %(run_id)s, %(outcome)s, %(row_count)s, %(step)s, %(error)s);
 
 -- name: last_good_facts
--- What the catalog-truth check compares a new catalog with: the provider's last good catalog.
+-- What the catalog-truth check compares a new catalog with: the provider's last good catalog. Run with hash
+-- joins only (refresh_models.sql hash_joins_only), as every read of a whole staged catalog (migration 0013).
 SELECT model_id, context_length, input_price_per_mtok::float8, output_price_per_mtok::float8
-FROM provider_catalogs WHERE provider_slug = %(slug)s;
+FROM staged_catalogs WHERE provider_slug = %(slug)s;
 
 -- name: last_good_row_count
 SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;

@@ -1,4 +1,4 @@
-"""Atomicity: a SIGKILL at any of 22 points inside a write leaves exactly the old catalog; readers
+"""Atomicity: a SIGKILL at any of 25 points inside a write leaves exactly the old catalog; readers
 polling during repeated refreshes only ever see a whole catalog."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ KILL_POINTS = [
     ("flush_providers", "flush_providers:after_backup"), ("flush_providers", "flush_providers:after_delete"),
     ("restore", "restore:after_backup"), ("restore", "restore:after_delete"), ("restore", "restore:after_insert"),
     ("restore", "restore:before_commit"),
-    ("stage", "stage:after_clear"), ("stage", "stage:after_copy"),
+    ("stage", "stage:after_clear"), ("stage", "stage:after_fold"), ("stage", "stage:after_copy"),
     ("first_stage", "stage:after_clear"), ("first_stage", "stage:after_copy"),  # into a new partition of staging
 ]
 

@@ -43,7 +43,8 @@ def published(conn) -> dict[tuple[str, str], tuple[str, int]]:
 
 
 def staged(conn) -> dict[tuple[str, str], str]:
-    rows = conn.execute("SELECT provider_slug, model_id, content_hash FROM provider_catalogs").fetchall()
+    """The staged catalogs as every reader reads them: staged rows with pending changes laid over (migration 0013)."""
+    rows = conn.execute("SELECT provider_slug, model_id, content_hash FROM staged_catalogs").fetchall()
     return {(slug, model_id): digest for slug, model_id, digest in rows}
 
 
@@ -81,7 +82,10 @@ def test_every_refresh_publishes_exactly_the_staged_catalogs_whatever_came_betwe
             if op == "stage":
                 spec = rng.choice(SPECS)
                 prices[spec.slug] = mutate(rng, prices[spec.slug], next_id)
-                db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices[spec.slug]), run_id)
+                frame = catalog(spec.slug, prices[spec.slug])
+                db.stage_provider_catalog(conn, spec, frame, run_id)
+                assert {k[1]: v for k, v in staged(conn).items() if k[0] == spec.slug} == dict(
+                    zip(frame["model_id"], frame["content_hash"])), (seed, step, "staged")
                 continue
             before = published(conn)
             if op == "refresh":
@@ -137,16 +141,18 @@ def test_a_one_percent_change_is_applied_from_the_changed_ids_alone(database_url
         history = dict(conn.execute("SELECT changes[1], count(*) FROM model_history WHERE run_id = 'second' "
                                     "GROUP BY 1").fetchall())
         assert history == {"price_changed": len(changed), "removed": 1, "added": 1}
-        # the applied ids are pruned by the next stage; a re-sync with nothing changed writes nothing
+        # applied, the changes stay listed while they are laid over the staged rows (12 of 1000: not folded,
+        # migration 0013); a re-sync with one more change writes that one
         db.stage_provider_catalog(conn, spec, catalog(spec.slug, {**prices, "model-0002": 9.0}), "third")
-        assert conn.execute("SELECT count(*) FROM provider_catalog_changes").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM provider_catalog_changes").fetchone()[0] == len(changed) + 3
         again = db.refresh_models_table(conn, [spec], "third")
         assert again.rows_written == 1 and again.delta_providers == [spec.slug]
 
 
-def staged_rows(conn, slug: str) -> list[tuple]:
-    """Every column of the provider's staged rows, as Python values, in model_id order."""
-    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM provider_catalogs WHERE provider_slug = %s ORDER BY model_id",
+def staged_rows(conn, slug: str, source: str = "staged_catalogs") -> list[tuple]:
+    """Every column of the provider's staged catalog (`source`: as readers read it, or a table's rows), as
+    Python values, in model_id order."""
+    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM {source} WHERE provider_slug = %s ORDER BY model_id",
                         (slug,)).fetchall()
     return [tuple(float(v) if col.endswith("per_mtok") else v for col, v in zip(COLUMNS, row)) for row in rows]
 
@@ -184,6 +190,85 @@ def test_a_changed_catalog_is_staged_column_for_column(database_url):
                                (spec.slug,)).fetchone()[0]
         assert pending == 3  # staged through the changes: the repriced, the removed and the added id
         assert staged_rows(conn, spec.slug) == frame_rows(frame)
+
+
+def raw_rows(conn, slug: str) -> list[tuple]:
+    """The provider's partition of provider_catalogs as stored: where each row version sits and who wrote it."""
+    partition = conn.execute("SELECT staging_partition(%s)", (slug,)).fetchone()[0]
+    return conn.execute(f"SELECT ctid::text, xmin::text, model_id, content_hash FROM {partition} ORDER BY ctid").fetchall()
+
+
+def pending_changes(conn, slug: str) -> int:
+    return conn.execute("SELECT count(*) FROM pending_catalog_changes WHERE provider_slug = %s", (slug,)).fetchone()[0]
+
+
+def test_a_re_stage_rewrites_no_staged_row_and_every_reader_reads_its_changes(database_url):
+    """A re-stage lists its changes and leaves the staged rows as they are (migration 0013): the catalog that
+    readers read (the truth check, the refresh's delta and whole paths, the plan) is the staged rows with the
+    pending changes laid over them, column for column."""
+    db.apply_migrations(database_url)
+    spec = SPECS[0]
+    prices = {f"model-{i:04d}": 1.0 + i for i in range(1000)}
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
+        db.refresh_models_table(conn, [spec], "first")
+        stored = raw_rows(conn, spec.slug)
+        prices.update({m: 0.5 for m in list(prices)[3::100]})  # 10 repriced
+        del prices["model-0004"]
+        prices["model-new"] = 7.0
+        frame = catalog(spec.slug, prices)
+        assert db.stage_provider_catalog(conn, spec, frame, "second").changed
+        assert raw_rows(conn, spec.slug) == stored  # not one staged row deleted, moved or rewritten
+        assert pending_changes(conn, spec.slug) == 12
+        assert staged_rows(conn, spec.slug) == frame_rows(frame)
+        assert db.last_good_facts(conn, spec.slug) == {m: (8192, p, p * 2) for m, p in prices.items()}
+        [plan] = db.plan_refresh(conn, [spec]).per_provider
+        assert (plan["added"], plan["removed"], plan["changed"]) == (1, 1, 10)
+        result = db.refresh_models_table(conn, [spec], "second")
+        assert result.delta_providers == [spec.slug]
+        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+        db.flush_models(conn, "flush")  # the next refresh reads the whole catalog: rows and pending changes merged
+        result = db.refresh_models_table(conn, [spec], "after-flush")
+        assert result.delta_providers == [] and result.inserted == {spec.slug: len(prices)}
+        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+
+
+def test_pending_changes_are_folded_into_the_staged_rows_once_they_outnumber_a_tenth_of_the_catalog(database_url):
+    """Changes stay pending while they are at most a tenth of the catalog (stage_catalog.FOLD_FRACTION); the
+    stage that passes it folds them into the staged rows: the latest change of each id wins, a removed id is
+    gone, an id removed and listed again is back. Changes applied by a refresh and folded are then pruned."""
+    db.apply_migrations(database_url)
+    spec = SPECS[1]
+    prices = {f"model-{i:03d}": 1.0 + i for i in range(100)}
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
+        db.refresh_models_table(conn, [spec], "first")
+        stored = raw_rows(conn, spec.slug)
+        prices.update({"model-001": 50.0, "model-002": 50.0, "model-003": 50.0})
+        del prices["model-004"], prices["model-005"]
+        prices["model-new-a"] = 3.0
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "second")  # 6 changes: pending
+        assert raw_rows(conn, spec.slug) == stored and pending_changes(conn, spec.slug) == 6
+        result = db.refresh_models_table(conn, [spec], "second")
+        assert result.delta_providers == [spec.slug] and result.rows_written == 6
+
+        prices.update({"model-001": 60.0, "model-004": 4.5, "model-010": 9.5, "model-011": 9.5})  # 001 again, 004 back
+        del prices["model-new-a"], prices["model-012"]
+        frame = catalog(spec.slug, prices)
+        db.stage_provider_catalog(conn, spec, frame, "third")  # 6 + 6 > 10: folded
+        assert pending_changes(conn, spec.slug) == 0
+        assert staged_rows(conn, spec.slug, conn.execute("SELECT staging_partition(%s)", (spec.slug,)).fetchone()[0]) \
+            == staged_rows(conn, spec.slug) == frame_rows(frame)
+        result = db.refresh_models_table(conn, [spec], "third")
+        assert result.delta_providers == [spec.slug]
+        assert (result.updated, result.deleted, result.inserted) == (
+            {spec.slug: 3}, {spec.slug: 2}, {spec.slug: 1})  # 001, 010, 011; new-a, 012; 004
+        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+
+        prices["model-020"] = 0.25
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "fourth")
+        assert conn.execute("SELECT count(*) FROM provider_catalog_changes WHERE provider_slug = %s",
+                            (spec.slug,)).fetchone()[0] == 1  # applied and folded: pruned
 
 
 # models is partitioned per provider (migration 0008): its rows, statistics and scans are its partitions'.

@@ -128,7 +128,7 @@ def test_sigkill_inside_refresh_leaves_the_previous_table(synced, redis_url, red
 def _staged(database_url) -> dict[str, list]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT provider_slug, model_id, content_hash FROM provider_catalogs ORDER BY 1, 2").fetchall()
+            "SELECT provider_slug, model_id, content_hash FROM staged_catalogs ORDER BY 1, 2").fetchall()
     staged: dict[str, list] = {}
     for slug, model_id, digest in rows:
         staged.setdefault(slug, []).append((model_id, digest))

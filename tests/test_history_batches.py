@@ -65,32 +65,44 @@ WHERE h.changes = ARRAY['added'] AND h.run_id = %s
 """
 
 
-def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database_url, monkeypatch):
+@pytest.mark.parametrize("restage", ["folded", "pending"])
+def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database_url, monkeypatch, restage):
     """The second connection (migration 0011) numbers each provider's staged rows as the refresh numbers its
-    models rows. Staging is made to hold them out of model-id order (a catalog re-staged by its changes before
-    its first refresh), so numbering by anything else than the rows' place would pair ids wrongly."""
+    models rows, in model id order, from the same snapshot. The provider's catalog is re-staged by its changes
+    before its first refresh: folded into its staged rows (5 changes of 40, more than a tenth: the changed rows
+    sit at the end of the table, out of id order), or laid over them as pending changes (2 of 40, migration
+    0013), so that numbering by where the rows sit would pair ids wrongly."""
     monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 50)
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
         for spec in SPECS:
             db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
         changed = prices(40)
-        for model_id in ("model-0001", "model-0017", "model-0030"):
+        for model_id in ("model-0001", "model-0017", "model-0030") if restage == "folded" else ("model-0017",):
             changed[model_id] += 5
-        del changed["model-0009"]
+        if restage == "folded":
+            del changed["model-0009"]
         changed["model-0000-new"] = 3.0
         db.stage_provider_catalog(conn, SPECS[0], catalog(SPECS[0].slug, changed), "restaged")
+        pending = conn.execute("SELECT count(*) FROM pending_catalog_changes WHERE provider_slug = %s",
+                               (SPECS[0].slug,)).fetchone()[0]
         staged = [r[0] for r in conn.execute("SELECT model_id FROM provider_catalogs WHERE provider_slug = %s "
                                              "ORDER BY ctid", (SPECS[0].slug,))]
-        assert staged != sorted(staged)  # the changed rows sit at the end of the table
+        if restage == "folded":
+            assert pending == 0 and staged != sorted(staged)  # the changed rows sit at the end of the table
+        else:
+            assert pending == 2 and "model-0000-new" not in staged
 
         result = db.refresh_models_table(conn, SPECS, "first")
-        assert result.inserted == {SPECS[0].slug: 40, SPECS[1].slug: 40}
+        assert result.inserted == {SPECS[0].slug: len(changed), SPECS[1].slug: 40}
+        assert {(s, m): h for s, m, h in conn.execute(
+            "SELECT p.slug, m.model_id, m.content_hash FROM models m JOIN providers p ON p.id = m.provider_id")} == {
+            (s, m): h for s, m, h in conn.execute("SELECT provider_slug, model_id, content_hash FROM staged_catalogs")}
         added = conn.execute(ADDED_ROWS, ("first",)).fetchall()
-        assert len(added) == 80
+        assert len(added) == 40 + len(changed)
         assert [(row_id, changed_at) for row_id, _, changed_at, _ in added] == \
             [(model_row, created_at) for _, model_row, _, created_at in added]  # its row, at the same moment
-        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 80)}
+        assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 40 + len(changed))}
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modelsync history batch'"
                             ).fetchone()[0] == 0
 

@@ -157,9 +157,14 @@ def stage_as_before_0012(conn, frame, run_id: str) -> None:
         with conn.cursor().copy(copy_sql) as copy:
             for values in stage_catalog.copy_rows(frame, run_id):
                 copy.write_row(values)
-        conn.execute(statements("stage_catalog")["record_version"], {
-            "slug": slug, "run_id": run_id, "row_count": len(frame), "checksum": stage_catalog.catalog_checksum(frame),
-            "row_keys": stage_catalog.row_keys(frame).tobytes()})
+        record_version_as_before_0013(conn, frame, run_id)
+
+
+def record_version_as_before_0013(conn, frame, run_id: str) -> None:
+    conn.execute("INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys) "
+                 "VALUES (%s, %s, now(), %s, %s, %s)",
+                 (frame["provider_slug"].iloc[0], run_id, len(frame), stage_catalog.catalog_checksum(frame),
+                  stage_catalog.row_keys(frame).tobytes()))
 
 
 def test_a_database_staged_before_the_migration_keeps_every_staged_row_and_its_delta_path(database_url, tmp_path,
@@ -169,10 +174,8 @@ def test_a_database_staged_before_the_migration_keeps_every_staged_row_and_its_d
     with db.connect(database_url) as conn:
         for spec in SPECS[:2]:
             stage_as_before_0012(conn, frames[spec.slug], "before")
-        db.refresh_models_table(conn, SPECS[:2], "before")
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'provider_catalogs'").fetchone()[0] == "r"
-        staged = {spec.slug: staged_rows(conn, spec.slug) for spec in SPECS[:2]}
-        ids = published(conn)
+        staged = {spec.slug: staged_rows(conn, spec.slug, "provider_catalogs") for spec in SPECS[:2]}
 
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
     assert "0012_staging_partition_per_provider" in db.apply_migrations(database_url)
@@ -182,6 +185,8 @@ def test_a_database_staged_before_the_migration_keeps_every_staged_row_and_its_d
                                             for s in SPECS[:2]}
         assert {spec.slug: staged_rows(conn, spec.slug) for spec in SPECS[:2]} == staged
         assert conn.execute("SELECT to_regclass('provider_catalogs_unpartitioned')").fetchone()[0] is None
+        db.refresh_models_table(conn, SPECS[:2], "first")  # (the refresh reads staging as migration 0013 has it)
+        ids = published(conn)
 
         # the next stage compares with the staged keys and the refresh takes the delta path, ids kept
         changed = catalog(SPECS[0].slug, {**prices(40), "model-0001": 99.0})
@@ -194,3 +199,33 @@ def test_a_database_staged_before_the_migration_keeps_every_staged_row_and_its_d
         # and a provider staged for the first time after the migration gets its own partition
         db.stage_provider_catalog(conn, SPECS[2], catalog(SPECS[2].slug, prices(5)), "after")
         assert len(staging_partitions(conn)) == 3
+
+
+def test_changes_listed_before_migration_0013_are_not_laid_over_the_staged_rows(database_url, tmp_path, monkeypatch):
+    """Before migration 0013 a stage wrote its changes into the staged rows, and a catalog replaced whole later
+    left the earlier changes listed. The migration counts every listed change as folded: the staged catalog
+    reads as the staged rows, not with stale changes laid over them."""
+    apply_migrations_before(database_url, "0013", tmp_path, monkeypatch)
+    frame = catalog(SPECS[0].slug, prices(30))
+    slug = SPECS[0].slug
+    with db.connect(database_url) as conn, conn.transaction():
+        partition = conn.execute("SELECT create_staging_partition(%s)", (slug,)).fetchone()[0]
+        copy_sql = psycopg.sql.SQL(statements("stage_catalog")["copy"]).format(psycopg.sql.Identifier(partition))
+        with conn.cursor().copy(copy_sql) as copy:
+            for values in stage_catalog.copy_rows(frame, "whole"):
+                copy.write_row(values)
+        conn.execute("SELECT attach_staging_partition(%s)", (slug,))
+        record_version_as_before_0013(conn, frame, "whole")
+        # listed by earlier stages, superseded by the whole catalog above
+        conn.execute("INSERT INTO provider_catalog_changes (provider_slug, model_id, removed) VALUES (%s, 'model-0002', true)",
+                     (slug,))
+        conn.execute("INSERT INTO provider_catalog_changes (provider_slug, model_id, model_name, modality, is_free, metadata, "
+                     "name_rule, name_steps, sync_run_id, content_hash) "
+                     "VALUES (%s, 'model-0005', 'Stale', 'text', false, '{}', 'id', '{}', 'old', 'stale')", (slug,))
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
+    assert db.apply_migrations(database_url) == ["0013_staged_changes_overlay"]
+    with db.connect(database_url) as conn:
+        assert staged_rows(conn, slug) == staged_rows(conn, slug, partition) == frame_rows(frame)
+        db.refresh_models_table(conn, SPECS[:1], "first")
+        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))

@@ -202,9 +202,11 @@ def plan_refresh(conn: psycopg.Connection, specs: Sequence[ProviderSpec], limit:
     slugs = [s for s in staged_providers(conn) if s in {spec.slug for spec in specs}]
     params = {"slugs": slugs, "limit": limit}
     cols = ("provider", "added", "removed", "changed", "unchanged")
-    per_provider = [dict(zip(cols, row)) for row in conn.execute(sql["plan"], params)]
     sample_cols = ("kind", "provider", "model_id", "old_name", "new_name")
-    samples = [dict(zip(sample_cols, row)) for row in conn.execute(sql["plan_samples"], params)]
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["hash_joins_only"])  # whole staged catalogs (migration 0013)
+        per_provider = [dict(zip(cols, row)) for row in conn.execute(sql["plan"], params)]
+        samples = [dict(zip(sample_cols, row)) for row in conn.execute(sql["plan_samples"], params)]
     return Plan(per_provider, samples)
 
 

@@ -101,21 +101,29 @@ def _copy_chunk(frame: pd.DataFrame, run_id: str) -> Iterable[tuple]:
     )
 
 
+# A provider's pending changes (migration 0013) are folded into its staged rows once they outnumber this
+# fraction of its catalog.
+FOLD_FRACTION = 0.1
+
+
 def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: pd.DataFrame, run_id: str) -> StageResult:
     """Make `frame` (already validated) the provider's latest good catalog, in one transaction.
 
     A catalog identical to the staged one is not touched. Otherwise only the rows that differ are
-    written: rows gone from the catalog or changed are deleted, changed and new rows copied in, so
-    unchanged rows keep the run that wrote them and a 1%-changed catalog writes about 1% of its rows.
+    written: the ids that left the catalog and the rows new or changed are listed as changes, laid over
+    the staged rows (migration 0013), so unchanged rows keep the run that wrote them and a 1%-changed
+    catalog writes about 1% of its rows, once. The pending changes are folded into the staged rows once
+    they outnumber FOLD_FRACTION of the catalog.
     """
     import pandas as pd
 
     sql = statements("stage_catalog")
     keys = row_keys(frame)
-    unique_keys = pd.Index(keys).is_unique  # two rows sharing a key (md5 prefix) cannot be told apart by it
+    key_index = pd.Index(keys)
+    unique_keys = key_index.is_unique  # two rows sharing a key (md5 prefix) cannot be told apart by it
     checksum = _checksum_of(keys)
     params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum,
-              "row_keys": keys.tobytes() if unique_keys else None}
+              "row_keys": keys.tobytes() if unique_keys else None, "whole": True}
     with conn.transaction():
         conn.execute(sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
@@ -124,34 +132,39 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
         if changed:
             staged_keys, has_rows = conn.cursor(binary=True).execute(sql["staged_keys"], params).fetchone()
             if staged_keys is not None and unique_keys:
-                stale_keys, frame = _diff_against_staged(staged_keys, frame, keys)
-                stale_ids = [r[0] for r in conn.execute(sql["delete_keys"], {**params, "keys": stale_keys})]
+                stale_keys, frame = _diff_against_staged(staged_keys, frame, key_index)
+                stale_ids = [r[0] for r in conn.execute(sql["stale_ids"], {**params, "keys": stale_keys})]
                 removed_ids = sorted(set(stale_ids).difference(frame["model_id"].tolist()))
-                # What this stage removed, added and changed, for the refresh's delta path; the changed rows
-                # are sent once, to the changes, and staged from there by the server (stage_changes).
+                # What this stage removed, added and changed: for the refresh's delta path, and laid over the
+                # staged rows as the catalog's new state until folded into them.
                 params["after_seq"] = conn.execute(sql["last_change"], params).fetchone()[0]
-                with conn.cursor().copy(sql["copy_removed"]) as copy:
-                    for model_id in removed_ids:
-                        copy.write_row((spec.slug, model_id, True))
+                if removed_ids:
+                    with conn.cursor().copy(sql["copy_removed"]) as copy:
+                        for model_id in removed_ids:
+                            copy.write_row((spec.slug, model_id, True))
                 with conn.cursor().copy(sql["copy_changed"]) as copy:
                     for values in copy_rows(frame, run_id):
                         copy.write_row(values)
+                params["whole"] = False
+                faults.point("stage:after_clear")
+                pending = conn.execute(sql["pending_changes"], params).fetchone()[0]
+                if pending > FOLD_FRACTION * params["row_count"]:
+                    conn.execute(sql["fold_delete"], params)
+                    conn.execute(sql["fold_insert"], params)
+                    faults.point("stage:after_fold")
+                    conn.execute(sql["fold_mark"], params)
                 conn.execute(sql["prune_changes"], params)
-                rows = None
             else:
                 rows = copy_rows(_in_id_order(frame), run_id)  # a whole catalog: streamed
                 if has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
                     conn.execute(sql["delete_all"], params)
                     conn.execute(sql["forget_delta"], params)
-            # A provider's first catalog goes into a new table of its own, unindexed, attached once full
-            # (migration 0012); any later whole catalog into its partition, through the row-key index.
-            new_partition = None
-            if rows is not None and not conn.execute(sql["has_partition"], params).fetchone()[0]:
-                new_partition = conn.execute(sql["create_partition"], params).fetchone()[0]
-            faults.point("stage:after_clear")
-            if rows is None:
-                conn.execute(sql["stage_changes"], params)
-            else:
+                # A provider's first catalog goes into a new table of its own, unindexed, attached once full
+                # (migration 0012); any later whole catalog into its partition, through the row-key index.
+                new_partition = None
+                if not conn.execute(sql["has_partition"], params).fetchone()[0]:
+                    new_partition = conn.execute(sql["create_partition"], params).fetchone()[0]
+                faults.point("stage:after_clear")
                 into = psycopg.sql.Identifier(new_partition or "provider_catalogs")
                 with conn.cursor().copy(psycopg.sql.SQL(sql["copy"]).format(into)) as copy:
                     for values in rows:
@@ -189,15 +202,17 @@ def _in_id_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.take(np.argsort(ids.to_numpy(dtype=object), kind="stable"))
 
 
-def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, keys) -> tuple[list[int], pd.DataFrame]:
-    """(keys of the staged rows to delete, as bigints; the rows to copy) against the staged catalog,
-    compared on row keys alone (hash-table lookups, vectorised; no staged row is read)."""
+def _diff_against_staged(staged_keys: bytes, frame: pd.DataFrame, key_index: pd.Index) -> tuple[list[int], pd.DataFrame]:
+    """(keys of the staged rows that left or changed, as bigints; the rows to list as changes) against the
+    staged catalog, compared on row keys alone: the new catalog's keys (key_index, unique, so its hash table
+    is built once and serves both directions) looked up, vectorised; no staged row is read."""
     import numpy as np
-    import pandas as pd
 
     staged = np.frombuffer(staged_keys, dtype="<u8")
-    stale = staged[~pd.Index(staged).isin(keys)]  # left the catalog, or its content changed
-    differs = ~pd.Index(keys).isin(staged)        # new, or its content changed
+    found = key_index.get_indexer(staged)  # each staged key's row in the new catalog, -1: not in it
+    stale = staged[found < 0]              # left the catalog, or its content changed
+    differs = np.ones(len(key_index), dtype=bool)
+    differs[found[found >= 0]] = False     # new, or its content changed
     return _as_bigints(stale).tolist(), frame[differs]
 
 
@@ -208,7 +223,9 @@ def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
 
 def last_good_facts(conn: psycopg.Connection, slug: str) -> dict[str, tuple]:
     """model_id -> (context_length, input price, output price) of the provider's last good catalog."""
-    rows = conn.execute(statements("stage_catalog")["last_good_facts"], {"slug": slug}).fetchall()
+    with conn.transaction():
+        conn.execute(statements("refresh_models")["hash_joins_only"])
+        rows = conn.execute(statements("stage_catalog")["last_good_facts"], {"slug": slug}).fetchall()
     return {model_id: (context, input_price, output_price) for model_id, context, input_price, output_price in rows}
 
 
