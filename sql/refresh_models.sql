@@ -279,9 +279,12 @@ SET TRANSACTION SNAPSHOT {};
 SELECT create_history_batch('model_history_loading');
 
 -- name: history_batch_tune
--- As tune_build.
+-- As tune and tune_build. No JIT: with nested loops off, the one the view staged_catalogs cannot do without
+-- (a provider's pending changes are those past its version's folded_seq) is costed as disabled, which passed
+-- the JIT thresholds: compiling took 0.5 s per statement, 10 x 10,000 rows took 3.8 s instead of 0.4 s.
 SET LOCAL work_mem = '256MB';
 SET LOCAL enable_nestloop = off;
+SET LOCAL jit = off;
 
 -- name: history_batch_fill
 -- Numbered as fill_building numbers the models rows: same snapshot, same order, same first id.

@@ -118,9 +118,15 @@ SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at, row_count = 
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)
 VALUES (%(slug)s, %(run_id)s, %(outcome)s, %(row_count)s, %(step)s, %(error)s);
 
+-- name: whole_catalog_plans
+-- For a statement that reads a whole staged catalog (migration 0013): its staged rows less those its pending
+-- changes override, by a hash join whatever the statistics say (see refresh_models.sql hash_joins_only), and no
+-- JIT (history_batch_tune). Both last until the end of the transaction.
+SET LOCAL enable_nestloop = off;
+SET LOCAL jit = off;
+
 -- name: last_good_facts
--- What the catalog-truth check compares a new catalog with: the provider's last good catalog. Run with hash
--- joins only (refresh_models.sql hash_joins_only), as every read of a whole staged catalog (migration 0013).
+-- What the catalog-truth check compares a new catalog with: the provider's last good catalog (whole_catalog_plans).
 SELECT model_id, context_length, input_price_per_mtok::float8, output_price_per_mtok::float8
 FROM staged_catalogs WHERE provider_slug = %(slug)s;
 

@@ -204,7 +204,7 @@ def plan_refresh(conn: psycopg.Connection, specs: Sequence[ProviderSpec], limit:
     cols = ("provider", "added", "removed", "changed", "unchanged")
     sample_cols = ("kind", "provider", "model_id", "old_name", "new_name")
     with conn.transaction():
-        conn.execute(statements("refresh_models")["hash_joins_only"])  # whole staged catalogs (migration 0013)
+        conn.execute(statements("stage_catalog")["whole_catalog_plans"])  # whole staged catalogs (migration 0013)
         per_provider = [dict(zip(cols, row)) for row in conn.execute(sql["plan"], params)]
         samples = [dict(zip(sample_cols, row)) for row in conn.execute(sql["plan_samples"], params)]
     return Plan(per_provider, samples)

@@ -223,9 +223,10 @@ def last_good_row_count(conn: psycopg.Connection, slug: str) -> int | None:
 
 def last_good_facts(conn: psycopg.Connection, slug: str) -> dict[str, tuple]:
     """model_id -> (context_length, input price, output price) of the provider's last good catalog."""
+    sql = statements("stage_catalog")
     with conn.transaction():
-        conn.execute(statements("refresh_models")["hash_joins_only"])
-        rows = conn.execute(statements("stage_catalog")["last_good_facts"], {"slug": slug}).fetchall()
+        conn.execute(sql["whole_catalog_plans"])
+        rows = conn.execute(sql["last_good_facts"], {"slug": slug}).fetchall()
     return {model_id: (context, input_price, output_price) for model_id, context, input_price, output_price in rows}
 
 
