@@ -146,9 +146,10 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                     for values in copy_rows(frame, run_id):
                         copy.write_row(values)
                 params["whole"] = False
-                faults.point("stage:after_clear")
+                faults.point("stage:after_clear")  # (nothing is cleared on this path: the changes are listed)
                 pending = conn.execute(sql["pending_changes"], params).fetchone()[0]
                 if pending > FOLD_FRACTION * params["row_count"]:
+                    conn.execute(sql["whole_catalog_plans"])  # the fold joins the whole catalog with its changes
                     conn.execute(sql["fold_delete"], params)
                     conn.execute(sql["fold_insert"], params)
                     faults.point("stage:after_fold")
