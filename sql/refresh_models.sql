@@ -82,17 +82,16 @@ WITH gone AS (
 SELECT slug, count(*) FROM gone GROUP BY slug;
 
 -- name: changed_rows
--- The rows whose content changed, with their models row's content (old_values, for the history) and their
--- staged row: filled from the whole catalogs (collect_changed) and from the listed changes
--- (delta_collect_changed), both of which read the models row already, and applied by one statement
--- (update_changed), which then reads models only to write it.
-CREATE TEMP TABLE refresh_changed (id bigint NOT NULL, provider_id bigint NOT NULL, old_values jsonb NOT NULL,
-                                   LIKE provider_catalogs)
+-- The staged rows that may change a models row of their provider: filled from the whole catalogs
+-- (collect_changed: the rows whose content differs) and from the listed changes (delta_collect_changed: every
+-- row listed, new ones included), and applied by one statement per provider (update_changed), which looks each
+-- models row up once, by provider and model id, and skips those whose content is the staged one.
+CREATE TEMP TABLE refresh_changed (provider_id bigint NOT NULL, LIKE provider_catalogs)
 ON COMMIT DROP;
 
 -- name: collect_changed
 INSERT INTO refresh_changed
-SELECT m.id, m.provider_id, model_snapshot(m), c.*
+SELECT m.provider_id, c.*
 FROM models m
 JOIN providers p ON p.id = m.provider_id
 JOIN staged_catalogs c ON c.provider_slug = p.slug AND c.model_id = m.model_id
@@ -100,9 +99,9 @@ WHERE p.slug = ANY(%(slugs)s)
   AND m.content_hash <> c.content_hash;
 
 -- name: analyze_changed
--- The statistics update_changed is planned from: how many rows, and of which providers and ids. Sampling every
--- column (the two jsonb documents of each row among them) took 0.13-0.2 s of a 1% re-sync of 1M models.
-ANALYZE refresh_changed (provider_id, id);
+-- The statistics update_changed is planned from: how many rows, of which providers and ids. Sampling every
+-- column (each row's metadata document among them) took 0.13-0.2 s of a 1% re-sync of 1M models.
+ANALYZE refresh_changed (provider_id, model_id);
 
 -- name: changed_providers
 -- update_changed runs once per provider: with the provider a constant, the planner reads one partition and
@@ -129,8 +128,10 @@ WITH updated AS (
         content_hash = ch.content_hash,
         updated_at = now()
     FROM refresh_changed ch
-    WHERE m.provider_id = %(provider_id)s AND ch.provider_id = %(provider_id)s AND m.id = ch.id
-    RETURNING ch.provider_slug, ch.model_id, m.id, ch.old_values, model_snapshot(m) AS new_values
+    JOIN models o ON o.provider_id = %(provider_id)s AND o.model_id = ch.model_id  -- the row as it was
+    WHERE ch.provider_id = %(provider_id)s AND o.content_hash <> ch.content_hash
+      AND m.provider_id = %(provider_id)s AND m.id = o.id
+    RETURNING ch.provider_slug, ch.model_id, m.id, model_snapshot(o) AS old_values, model_snapshot(m) AS new_values
 ), logged AS (
     INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values, new_values)
     SELECT %(run_id)s, u.provider_slug, u.model_id, u.id,
@@ -340,26 +341,17 @@ FROM providers p JOIN provider_catalog_delta d ON d.provider_slug = p.slug
 WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum;
 
 -- name: delta_rows
--- Each id staged since the last refresh, as its latest listed change carries it (model_id NULL: it left
--- the catalog), with the id, content_hash and content (old_values of a change) of its models row if it has
--- one: one lookup per id through the models unique index, which the three statements below share (no
--- statement of the delta path reads staging, nor looks models up again).
+-- Each id staged since the last refresh, as its latest listed change carries it (removed: it left the catalog).
+-- models is not read here: each statement below looks up only the rows it needs, the update one provider's
+-- partition at a time (reading every listed id's models row here, through all partitions, and keeping its
+-- content for the update took 0.46 s of bench_refresh.py (c) at 1M models; the update reading it itself, 0.13 s more).
 CREATE TEMP TABLE refresh_delta ON COMMIT DROP AS
-SELECT c.*, m.id AS existing_id, m.content_hash AS existing_hash, CASE WHEN m.id IS NOT NULL THEN model_snapshot(m) END AS existing_values
-FROM (
-    SELECT DISTINCT ON (c.provider_slug, c.model_id)
-           p.id AS delta_provider_id, c.provider_slug AS delta_slug, c.model_id AS delta_model_id,
-           c.provider_slug, CASE WHEN c.removed THEN NULL ELSE c.model_id END AS model_id, c.model_name,
-           c.context_length, c.input_price_per_mtok, c.output_price_per_mtok, c.modality, c.is_free,
-           c.quantization, c.release_stage, c.metadata, c.raw_name, c.name_rule, c.name_steps, c.sync_run_id,
-           c.content_hash
-    FROM provider_catalog_changes c
-    JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
-    JOIN providers p ON p.slug = c.provider_slug
-    WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
-    ORDER BY c.provider_slug, c.model_id, c.seq DESC
-) c
-LEFT JOIN models m ON m.provider_id = c.delta_provider_id AND m.model_id = c.delta_model_id;
+SELECT DISTINCT ON (c.provider_slug, c.model_id) p.id AS delta_provider_id, c.*
+FROM provider_catalog_changes c
+JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
+JOIN providers p ON p.slug = c.provider_slug
+WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
+ORDER BY c.provider_slug, c.model_id, c.seq DESC;
 
 -- name: tune_delta
 -- A few thousand ids are looked up through the models unique index, not by a scan of every model; the
@@ -370,8 +362,8 @@ SET LOCAL random_page_cost = 1.1;
 WITH gone AS (
     DELETE FROM models m
     USING refresh_delta r
-    WHERE m.id = r.existing_id AND m.provider_id = r.delta_provider_id AND r.model_id IS NULL
-    RETURNING r.delta_slug AS slug, m.model_id, m.id, model_snapshot(m) AS old_values
+    WHERE r.removed AND m.provider_id = r.delta_provider_id AND m.model_id = r.model_id
+    RETURNING r.provider_slug AS slug, m.model_id, m.id, model_snapshot(m) AS old_values
 ), logged AS (
     INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values)
     SELECT %(run_id)s, slug, model_id, id, ARRAY['removed'], old_values FROM gone
@@ -380,11 +372,11 @@ SELECT slug, count(*) FROM gone GROUP BY slug;
 
 -- name: delta_collect_changed
 INSERT INTO refresh_changed
-SELECT c.existing_id, c.delta_provider_id, c.existing_values, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
+SELECT c.delta_provider_id, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
        c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata, c.raw_name,
        c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
 FROM refresh_delta c
-WHERE c.model_id IS NOT NULL AND c.existing_hash <> c.content_hash;
+WHERE NOT c.removed;
 
 -- name: delta_insert_new
 WITH added AS (
@@ -395,7 +387,8 @@ WITH added AS (
            c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata,
            c.raw_name, c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
     FROM refresh_delta c
-    WHERE c.model_id IS NOT NULL AND c.existing_id IS NULL
+    WHERE NOT c.removed
+      AND NOT EXISTS (SELECT 1 FROM models m WHERE m.provider_id = c.delta_provider_id AND m.model_id = c.model_id)
     RETURNING models.id, models.model_id, models.provider_id
 ), logged AS (
     INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes)

@@ -77,6 +77,10 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         faults.point("refresh:before_delete")
         result.deleted = _apply(conn, sql, "delete_removed", full, delta)
         faults.point("refresh:after_delete")
+        # New ids before changed ones: the delta path checks each listed id for a models row, which an index-only
+        # scan answers while the pages are all-visible, before the update writes them (0.1-0.19 s after it at 1M).
+        result.inserted = _apply(conn, sql, "insert_new", full, delta)
+        faults.point("refresh:after_insert")
         conn.execute(sql["changed_rows"])
         if full["slugs"]:
             whole_catalogs(conn, sql, "collect_changed", full)
@@ -86,9 +90,7 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         for (provider_id,) in conn.execute(sql["changed_providers"]).fetchall():
             result.updated.update(conn.execute(sql["update_changed"], {**full, "provider_id": provider_id}).fetchall())
         faults.point("refresh:after_update")
-        result.inserted = _apply(conn, sql, "insert_new", full, delta)
         result.inserted.update(build_partitions(conn, sql, fresh, run_id))
-        faults.point("refresh:after_insert")
         params = {"slugs": changed, "run_id": run_id}
         conn.execute(sql["mark_published"], params)
         conn.execute(sql["rebase"], params)
