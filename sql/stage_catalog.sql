@@ -51,11 +51,6 @@ COPY {} (provider_slug, model_id, model_name, context_length, input_price_per_mt
                        raw_name, name_rule, name_steps, sync_run_id, content_hash)
 FROM STDIN;
 
--- name: last_change
--- Where this stage's changes begin: every change of the provider listed after it is this stage's (the
--- stage holds the provider's lock).
-SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s;
-
 -- name: copy_removed
 -- The ids this stage removed, for a refresh that applies only what changed.
 COPY provider_catalog_changes (provider_slug, model_id, removed) FROM STDIN;
@@ -87,9 +82,8 @@ INSERT INTO provider_catalogs (provider_slug, model_id, model_name, context_leng
 SELECT provider_slug, model_id, model_name, context_length, input_price_per_mtok, output_price_per_mtok,
        modality, is_free, quantization, release_stage, metadata, raw_name, name_rule, name_steps, sync_run_id,
        content_hash
-FROM (SELECT DISTINCT ON (model_id) * FROM pending_catalog_changes WHERE provider_slug = %(slug)s
-      ORDER BY model_id, seq DESC) x
-WHERE NOT x.removed;
+FROM latest_pending_changes
+WHERE provider_slug = %(slug)s AND NOT removed;
 
 -- name: fold_mark
 UPDATE provider_catalog_versions

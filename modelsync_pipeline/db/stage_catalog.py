@@ -137,7 +137,6 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                 removed_ids = sorted(set(stale_ids).difference(frame["model_id"].tolist()))
                 # What this stage removed, added and changed: for the refresh's delta path, and laid over the
                 # staged rows as the catalog's new state until folded into them.
-                params["after_seq"] = conn.execute(sql["last_change"], params).fetchone()[0]
                 if removed_ids:
                     with conn.cursor().copy(sql["copy_removed"]) as copy:
                         for model_id in removed_ids:

@@ -27,6 +27,12 @@ FROM provider_catalog_changes c
 JOIN provider_catalog_versions v ON v.provider_slug = c.provider_slug
 WHERE c.seq > v.folded_seq;
 
+-- The latest pending change of each id: its staged state (removed: it left the catalog).
+CREATE VIEW latest_pending_changes AS
+SELECT DISTINCT ON (provider_slug, model_id) *
+FROM pending_catalog_changes
+ORDER BY provider_slug, model_id, seq DESC;
+
 -- Each provider's staged catalog as it reads: its staged rows not overridden by a pending change, and the
 -- latest pending change of each id that did not remove it. A query on provider_slug reads the provider's
 -- partition of provider_catalogs and its pending changes (the filter reaches both branches).
@@ -41,7 +47,5 @@ UNION ALL
 SELECT x.provider_slug, x.model_id, x.model_name, x.context_length, x.input_price_per_mtok,
        x.output_price_per_mtok, x.modality, x.is_free, x.quantization, x.release_stage, x.metadata, x.raw_name,
        x.name_rule, x.name_steps, x.sync_run_id, x.content_hash
-FROM (SELECT DISTINCT ON (provider_slug, model_id) *
-      FROM pending_catalog_changes
-      ORDER BY provider_slug, model_id, seq DESC) x
+FROM latest_pending_changes x
 WHERE NOT x.removed;
