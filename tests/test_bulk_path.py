@@ -198,6 +198,14 @@ def raw_rows(conn, slug: str) -> list[tuple]:
     return conn.execute(f"SELECT ctid::text, xmin::text, model_id, content_hash FROM {partition} ORDER BY ctid").fetchall()
 
 
+def published_hashes(conn, slug: str) -> dict[str, str]:
+    return {model_id: digest for (s, model_id), (digest, _) in published(conn).items() if s == slug}
+
+
+def hashes(frame: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(frame["model_id"], frame["content_hash"]))
+
+
 def pending_changes(conn, slug: str) -> int:
     return conn.execute("SELECT count(*) FROM pending_catalog_changes WHERE provider_slug = %s", (slug,)).fetchone()[0]
 
@@ -226,11 +234,11 @@ def test_a_re_stage_rewrites_no_staged_row_and_every_reader_reads_its_changes(da
         assert (plan["added"], plan["removed"], plan["changed"]) == (1, 1, 10)
         result = db.refresh_models_table(conn, [spec], "second")
         assert result.delta_providers == [spec.slug]
-        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+        assert published_hashes(conn, spec.slug) == hashes(frame)
         db.flush_models(conn, "flush")  # the next refresh reads the whole catalog: rows and pending changes merged
         result = db.refresh_models_table(conn, [spec], "after-flush")
         assert result.delta_providers == [] and result.inserted == {spec.slug: len(prices)}
-        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+        assert published_hashes(conn, spec.slug) == hashes(frame)
 
 
 def test_pending_changes_are_folded_into_the_staged_rows_once_they_outnumber_a_tenth_of_the_catalog(database_url):
@@ -263,7 +271,7 @@ def test_pending_changes_are_folded_into_the_staged_rows_once_they_outnumber_a_t
         assert result.delta_providers == [spec.slug]
         assert (result.updated, result.deleted, result.inserted) == (
             {spec.slug: 3}, {spec.slug: 2}, {spec.slug: 1})  # 001, 010, 011; new-a, 012; 004
-        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+        assert published_hashes(conn, spec.slug) == hashes(frame)
 
         prices["model-020"] = 0.25
         db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "fourth")

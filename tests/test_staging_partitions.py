@@ -19,7 +19,7 @@ from modelsync_pipeline.db.statements import statements
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .faults import kill_at
-from .test_bulk_path import catalog, frame_rows, published, staged_rows
+from .test_bulk_path import catalog, frame_rows, hashes, published, published_hashes, staged_rows
 from .test_partitions import apply_migrations_before, prices
 
 SPECS = PROVIDERS[:3]
@@ -151,7 +151,6 @@ def test_a_provider_with_an_unusual_slug_is_staged_into_its_partition(database_u
 def stage_as_before_0012(conn, frame, run_id: str) -> None:
     """A first stage as the code before migration 0012 wrote it: the rows copied into the one staging table,
     and the version with the catalog's checksum and row keys."""
-    slug = frame["provider_slug"].iloc[0]
     with conn.transaction():
         copy_sql = psycopg.sql.SQL(statements("stage_catalog")["copy"]).format(psycopg.sql.Identifier("provider_catalogs"))
         with conn.cursor().copy(copy_sql) as copy:
@@ -228,4 +227,4 @@ def test_changes_listed_before_migration_0013_are_not_laid_over_the_staged_rows(
     with db.connect(database_url) as conn:
         assert staged_rows(conn, slug) == staged_rows(conn, slug, partition) == frame_rows(frame)
         db.refresh_models_table(conn, SPECS[:1], "first")
-        assert {k[1]: v[0] for k, v in published(conn).items()} == dict(zip(frame["model_id"], frame["content_hash"]))
+        assert published_hashes(conn, slug) == hashes(frame)
