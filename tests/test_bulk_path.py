@@ -365,3 +365,23 @@ def test_a_catalog_longer_than_an_encoding_step_is_staged_exactly(database_url, 
         assert staged_rows(conn, SPECS[0].slug) == frame_rows(frame)
         db.stage_provider_catalog(conn, SPECS[0], changed, "second")
         assert staged_rows(conn, SPECS[0].slug) == frame_rows(changed)
+
+
+def test_a_change_reverted_before_the_refresh_writes_nothing(database_url):
+    """A price that moved in one stage and moved back in the next, both before a refresh: the listed changes
+    are the row as published, so the delta path updates nothing and logs no history for it."""
+    db.apply_migrations(database_url)
+    spec = SPECS[2]
+    prices = {f"model-{i:03d}": 1.0 + i for i in range(200)}
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
+        db.refresh_models_table(conn, [spec], "first")
+        ids = {k: v[1] for k, v in published(conn).items()}
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, {**prices, "model-007": 99.0}), "moved")
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, {**prices, "model-008": 98.0}), "back")
+        result = db.refresh_models_table(conn, [spec], "back")
+        assert result.delta_providers == [spec.slug]
+        assert (result.updated, result.inserted, result.deleted) == ({spec.slug: 1}, {}, {})  # model-008 only
+        assert published_hashes(conn, spec.slug) == hashes(catalog(spec.slug, {**prices, "model-008": 98.0}))
+        assert {k: v[1] for k, v in published(conn).items()} == ids
+        assert conn.execute("SELECT model_id FROM model_history WHERE run_id = 'back'").fetchall() == [("model-008",)]
