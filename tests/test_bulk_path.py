@@ -206,6 +206,13 @@ def hashes(frame: pd.DataFrame) -> dict[str, str]:
     return dict(zip(frame["model_id"], frame["content_hash"]))
 
 
+def first_sync(conn, spec, prices: dict[str, float]) -> list[tuple]:
+    """Stage the catalog and refresh from it (a first load); the provider's staged rows as stored."""
+    db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
+    db.refresh_models_table(conn, [spec], "first")
+    return raw_rows(conn, spec.slug)
+
+
 def pending_changes(conn, slug: str) -> int:
     return conn.execute("SELECT count(*) FROM pending_catalog_changes WHERE provider_slug = %s", (slug,)).fetchone()[0]
 
@@ -218,9 +225,7 @@ def test_a_re_stage_rewrites_no_staged_row_and_every_reader_reads_its_changes(da
     spec = SPECS[0]
     prices = {f"model-{i:04d}": 1.0 + i for i in range(1000)}
     with db.connect(database_url) as conn:
-        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
-        db.refresh_models_table(conn, [spec], "first")
-        stored = raw_rows(conn, spec.slug)
+        stored = first_sync(conn, spec, prices)
         prices.update({m: 0.5 for m in list(prices)[3::100]})  # 10 repriced
         del prices["model-0004"]
         prices["model-new"] = 7.0
@@ -249,9 +254,7 @@ def test_pending_changes_are_folded_into_the_staged_rows_once_they_outnumber_a_t
     spec = SPECS[1]
     prices = {f"model-{i:03d}": 1.0 + i for i in range(100)}
     with db.connect(database_url) as conn:
-        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
-        db.refresh_models_table(conn, [spec], "first")
-        stored = raw_rows(conn, spec.slug)
+        stored = first_sync(conn, spec, prices)
         prices.update({"model-001": 50.0, "model-002": 50.0, "model-003": 50.0})
         del prices["model-004"], prices["model-005"]
         prices["model-new-a"] = 3.0
@@ -374,8 +377,7 @@ def test_a_change_reverted_before_the_refresh_writes_nothing(database_url):
     spec = SPECS[2]
     prices = {f"model-{i:03d}": 1.0 + i for i in range(200)}
     with db.connect(database_url) as conn:
-        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices), "first")
-        db.refresh_models_table(conn, [spec], "first")
+        first_sync(conn, spec, prices)
         ids = {k: v[1] for k, v in published(conn).items()}
         db.stage_provider_catalog(conn, spec, catalog(spec.slug, {**prices, "model-007": 99.0}), "moved")
         db.stage_provider_catalog(conn, spec, catalog(spec.slug, {**prices, "model-008": 98.0}), "back")
