@@ -212,8 +212,9 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
             kinds={"postgres"},
             owners=OWNERS,
             deps=[spec.asset_name for spec in PROVIDERS],
-            description="The staging table provider_catalogs: every provider's latest good catalog (the ones "
-                        "that failed in a run keep their previous one). models_table reads it.",
+            description="Staging: every provider's latest good catalog (the ones that failed in a run keep their "
+                        "previous one), read through the view staged_catalogs (provider_catalogs with the changes "
+                        "listed since laid over it). models_table reads it.",
         ),
     ],
     check_specs=[check for spec in PROVIDERS for check in _check_specs(spec)],
