@@ -152,11 +152,16 @@ def stage_as_before_0012(conn, frame, run_id: str) -> None:
     """A first stage as the code before migration 0012 wrote it: the rows copied into the one staging table,
     and the version with the catalog's checksum and row keys."""
     with conn.transaction():
-        copy_sql = psycopg.sql.SQL(statements("stage_catalog")["copy"]).format(psycopg.sql.Identifier("provider_catalogs"))
-        with conn.cursor().copy(copy_sql) as copy:
-            for values in stage_catalog.copy_rows(frame, run_id):
-                copy.write_row(values)
+        copy_into(conn, "provider_catalogs", frame, run_id)
         record_version_as_before_0013(conn, frame, run_id)
+
+
+def copy_into(conn, table: str, frame, run_id: str) -> None:
+    """The frame's rows copied into `table` with the stage's own COPY statement and encoder."""
+    copy_sql = psycopg.sql.SQL(statements("stage_catalog")["copy"]).format(psycopg.sql.Identifier(table))
+    with conn.cursor().copy(copy_sql) as copy:
+        for values in stage_catalog.copy_rows(frame, run_id):
+            copy.write_row(values)
 
 
 def record_version_as_before_0013(conn, frame, run_id: str) -> None:
@@ -209,10 +214,7 @@ def test_changes_listed_before_migration_0013_are_not_laid_over_the_staged_rows(
     slug = SPECS[0].slug
     with db.connect(database_url) as conn, conn.transaction():
         partition = conn.execute("SELECT create_staging_partition(%s)", (slug,)).fetchone()[0]
-        copy_sql = psycopg.sql.SQL(statements("stage_catalog")["copy"]).format(psycopg.sql.Identifier(partition))
-        with conn.cursor().copy(copy_sql) as copy:
-            for values in stage_catalog.copy_rows(frame, "whole"):
-                copy.write_row(values)
+        copy_into(conn, partition, frame, "whole")
         conn.execute("SELECT attach_staging_partition(%s)", (slug,))
         record_version_as_before_0013(conn, frame, "whole")
         # listed by earlier stages, superseded by the whole catalog above
