@@ -83,9 +83,12 @@ SELECT slug, count(*) FROM gone GROUP BY slug;
 
 -- name: changed_rows
 -- The staged rows that may change a models row of their provider: filled from the whole catalogs
--- (collect_changed: the rows whose content differs) and from the listed changes (delta_collect_changed: every
--- row listed, new ones included), and applied by one statement per provider (apply_changed).
+-- (collect_changed: the rows whose content differs) and from the listed changes (delta_rows: the latest change of
+-- every id listed, new ones included), and applied by one statement per provider (apply_changed).
 CREATE TEMP TABLE refresh_changed (provider_id bigint NOT NULL, LIKE provider_catalogs)
+ON COMMIT DROP;
+-- The ids the listed changes removed (delta_rows), for delta_delete_removed.
+CREATE TEMP TABLE refresh_removed (provider_id bigint NOT NULL, provider_slug text NOT NULL, model_id text NOT NULL)
 ON COMMIT DROP;
 
 -- name: collect_changed
@@ -365,17 +368,28 @@ FROM providers p JOIN provider_catalog_delta d ON d.provider_slug = p.slug
 WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum;
 
 -- name: delta_rows
--- Each id staged since the last refresh, as its latest listed change carries it (removed: it left the catalog).
--- models is not read here: each statement below looks up only the rows it needs, the update one provider's
+-- Each id staged since the last refresh, as its latest listed change carries it: the ids that left the catalog
+-- into refresh_removed, the others (new or changed) straight into refresh_changed, where apply_changed finds them
+-- (copying them there from a table of every listed change took 8-17 ms of bench_refresh.py (c) at 1M models).
+-- models is not read here: each statement after looks up only the rows it needs, apply_changed one provider's
 -- partition at a time (reading every listed id's models row here, through all partitions, and keeping its
--- content for the update took 0.46 s of bench_refresh.py (c) at 1M models; the update reading it itself, 0.13 s more).
-CREATE TEMP TABLE refresh_delta ON COMMIT DROP AS
-SELECT DISTINCT ON (c.provider_slug, c.model_id) p.id AS delta_provider_id, c.*
-FROM provider_catalog_changes c
-JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
-JOIN providers p ON p.slug = c.provider_slug
-WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
-ORDER BY c.provider_slug, c.model_id, c.seq DESC;
+-- content for the update took 0.46 s of (c); the update reading it itself, 0.13 s more).
+WITH latest AS (
+    SELECT DISTINCT ON (c.provider_slug, c.model_id) p.id AS provider_id, c.*
+    FROM provider_catalog_changes c
+    JOIN provider_catalog_delta d ON d.provider_slug = c.provider_slug
+    JOIN providers p ON p.slug = c.provider_slug
+    WHERE c.provider_slug = ANY(%(slugs)s) AND c.seq > d.applied_seq
+    ORDER BY c.provider_slug, c.model_id, c.seq DESC
+), removed AS (
+    INSERT INTO refresh_removed SELECT provider_id, provider_slug, model_id FROM latest WHERE removed
+)
+INSERT INTO refresh_changed
+SELECT c.provider_id, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
+       c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata, c.raw_name,
+       c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
+FROM latest c
+WHERE NOT c.removed;
 
 -- name: tune_delta
 -- A few thousand ids are looked up through the models unique index, not by a scan of every model; the
@@ -385,22 +399,14 @@ SET LOCAL random_page_cost = 1.1;
 -- name: delta_delete_removed
 WITH gone AS (
     DELETE FROM models m
-    USING refresh_delta r
-    WHERE r.removed AND m.provider_id = r.delta_provider_id AND m.model_id = r.model_id
+    USING refresh_removed r
+    WHERE m.provider_id = r.provider_id AND m.model_id = r.model_id
     RETURNING r.provider_slug AS slug, m.model_id, m.id, model_snapshot(m) AS old_values
 ), logged AS (
     INSERT INTO model_history (run_id, provider_slug, model_id, model_row_id, changes, old_values)
     SELECT %(run_id)s, slug, model_id, id, ARRAY['removed'], old_values FROM gone
 )
 SELECT slug, count(*) FROM gone GROUP BY slug;
-
--- name: delta_collect_changed
-INSERT INTO refresh_changed
-SELECT c.delta_provider_id, c.provider_slug, c.model_id, c.model_name, c.context_length, c.input_price_per_mtok,
-       c.output_price_per_mtok, c.modality, c.is_free, c.quantization, c.release_stage, c.metadata, c.raw_name,
-       c.name_rule, c.name_steps, c.sync_run_id, c.content_hash
-FROM refresh_delta c
-WHERE NOT c.removed;
 
 -- name: rebase
 -- The published providers' rows are now exactly their staged catalog, with every change staged so far

@@ -71,6 +71,7 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         fresh, whole = split_fresh(conn, sql, [slug for slug in changed if slug not in delta])
         full = {"slugs": whole, "run_id": run_id}
         result.delta_providers = delta
+        conn.execute(sql["changed_rows"])
         if delta:
             conn.execute(sql["tune_delta"])
             conn.execute(sql["delta_rows"], {"slugs": delta})
@@ -81,11 +82,8 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         # looks each listed id up once.
         result.inserted = dict(whole_catalogs(conn, sql, "insert_new", full)) if full["slugs"] else {}
         faults.point("refresh:after_insert")
-        conn.execute(sql["changed_rows"])
         if full["slugs"]:
             whole_catalogs(conn, sql, "collect_changed", full)
-        if delta:
-            conn.execute(sql["delta_collect_changed"])
         conn.execute(sql["analyze_changed"])
         for (provider_id,) in conn.execute(sql["changed_providers"]).fetchall():
             for kind, slug, count in conn.execute(sql["apply_changed"], {**full, "provider_id": provider_id}):
