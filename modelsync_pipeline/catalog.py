@@ -7,6 +7,7 @@ reader can see, so the refresh can tell an unchanged row from a changed one with
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .naming import DisplayName, make_names_unique, resolve_display_name
-from .providers.parsers import UpstreamModel
+from .providers.parsers import UpstreamModel, reading_problems
 from .providers.registry import ProviderSpec
 
 COLUMNS = [
@@ -36,18 +37,39 @@ COLUMNS = [
 ]
 # What `content_hash` covers: all of the above but the hash itself.
 HASHED_COLUMNS = COLUMNS[:-1]
+# The column beside them that says what in a record could not be read (schema.CatalogSchema refuses it).
+PROBLEMS = "reading_problems"
 
 
 def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
-    """The parser's reading of one record; a record it cannot read becomes a row without an id, which the
-    contract reports (with the record in lineage) instead of one bad record crashing the whole catalog."""
+    """The parser's reading of one record, with the problems noted while reading it (a value sent in a form no
+    rule reads). A record it cannot read at all becomes a row whose problem says why, under the record's "id"
+    when it has one (for the report only: the contract refuses any row with a problem), instead of one bad
+    record crashing the whole catalog."""
     if not isinstance(record, dict):
-        return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]})
+        return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]},
+                             problems=(f"the record is a {type(record).__name__}, not an object",))
+    with reading_problems() as problems:
+        try:
+            model = spec.parse(record)
+        except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            return UpstreamModel(model_id=record.get("id"),
+                                 upstream={"unparsable_record": repr(record)[:500], "parse_error": error},
+                                 problems=(f"the parser could not read the record: {error}",))
+    return dataclasses.replace(model, problems=tuple(problems)) if problems else model
+
+
+def _kept(spec: ProviderSpec, record: Any) -> bool:
+    """Whether the spec's documented filter keeps the record. A filter that cannot read a record fails the
+    catalog naming the record, rather than crashing without a name or guessing."""
+    if spec.keep is None or not isinstance(record, dict):
+        return True
     try:
-        return spec.parse(record)
-    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
-        return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500],
-                                                      "parse_error": f"{type(exc).__name__}: {exc}"[:500]})
+        return bool(spec.keep(record))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ValueError(f"the filter ({spec.keep_rule}) could not read the record with id "
+                         f"{record.get('id')!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _model_id(value: Any) -> str | None:
@@ -101,7 +123,7 @@ def content_hash(row: dict) -> str:
 def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
     """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
     records = [encodable(record) for record in records]
-    kept = [r for r in records if spec.keep is None or not isinstance(r, dict) or spec.keep(r)]
+    kept = [r for r in records if _kept(spec, r)]
     if spec.duplicates_keep_largest:
         kept = _newest_per_id(spec, kept)
     parsed = [_parse(spec, record) for record in kept]
@@ -140,6 +162,8 @@ def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
         rows.append(row)
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    # What could not be read, per row ("" when nothing): checked by the contract, never hashed nor staged.
+    frame[PROBLEMS] = pd.Series(["; ".join(model.problems) for model in parsed], index=frame.index, dtype=object)
     frame["context_length"] = frame["context_length"].astype("Int64")
     for column in ("input_price_per_mtok", "output_price_per_mtok"):
         frame[column] = frame[column].astype("float64")

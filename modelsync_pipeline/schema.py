@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 import pandas as pd
 import pandera.pandas as pa
@@ -19,6 +20,9 @@ from .providers.parsers import MODALITIES
 
 NAME_RULES = ("display_name", "name", "derived_from_id")
 MODEL_ID_MAX_LENGTH = 512
+# models' prices are numeric(20, 6): 14 digits before the point. A larger "price" is refused here, naming the
+# model, instead of failing the stage with a numeric overflow that names nothing.
+PRICE_MAX = 10**14 - 1
 
 # What a clean display name never contains; each is its own check so a report says which rule broke.
 COMPANY_PREFIX = re.compile(r"^[^:\s][^:]*:\s")
@@ -32,11 +36,17 @@ class CatalogSchema(pa.DataFrameModel):
     raw_name: Series[str] = pa.Field(nullable=True)
     name_rule: Series[str] = pa.Field(isin=NAME_RULES)
     context_length: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    input_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
-    output_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
+    input_price_per_mtok: Series[float] = pa.Field(ge=0, le=PRICE_MAX, nullable=True)
+    output_price_per_mtok: Series[float] = pa.Field(ge=0, le=PRICE_MAX, nullable=True)
     modality: Series[str] = pa.Field(isin=MODALITIES)
     is_free: Series[bool]
     content_hash: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{32}$")  # md5 hex: its first 8 bytes key the row
+    # What the parser could not read in the row's record (catalog.build_catalog): "" when nothing.
+    reading_problems: Optional[Series[str]]
+
+    @pa.check("reading_problems", name="values_readable", element_wise=True)
+    def values_readable(cls, problems: str) -> bool:
+        return problems == ""
 
     @pa.check("model_name", name="no_company_prefix", element_wise=True)
     def no_company_prefix(cls, name: str) -> bool:
@@ -96,6 +106,7 @@ class Violation:
     rule: str | None
     check: str
     column: str | None
+    detail: str | None = None  # what could not be read (values_readable)
 
     def as_dict(self) -> dict:
         return {
@@ -106,6 +117,7 @@ class Violation:
             "rule": self.rule,
             "check": self.check,
             "column": self.column,
+            "detail": _short(self.detail, 300),
         }
 
 
@@ -146,5 +158,6 @@ def validate_catalog(frame: pd.DataFrame) -> list[Violation]:
             rule=row.get("name_rule"),
             check=check,
             column=column,
+            detail=row.get("reading_problems") or None,
         )
     return sorted(violations.values(), key=lambda v: (v.row, v.check))

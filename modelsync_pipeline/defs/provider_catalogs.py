@@ -156,7 +156,12 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
     if violations:
         rows = sorted({v.row for v in violations})
         reason = (f"{len(violations)} check violations in {len(rows)} of {len(frame)} rows; first: "
-                  + "; ".join(f"{v.model_id!r} {v.check}" for v in violations[:5]))
+                  + "; ".join(f"{v.model_id!r} {v.check}" + (f" ({v.detail})" if v.detail else "")
+                              for v in violations[:5]))
+        raise _HeldBack(CHECK_NAME, "validate", reason, contract)
+    if frame.empty:  # every record fetched was dropped by the filter: never "success, 0 models"
+        reason = (f"none of the {len(records)} records fetched is a model the catalog keeps (filter: "
+                  f"{spec.keep_rule}); the previous catalog is kept")
         raise _HeldBack(CHECK_NAME, "validate", reason, contract)
     yield dg.AssetCheckResult(asset_key=key, check_name=CHECK_NAME, passed=True, metadata=contract)
 

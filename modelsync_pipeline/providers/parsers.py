@@ -1,18 +1,23 @@
 """Parsers: one function per provider, from one upstream model record to the common entry.
 
 A parser reads only the record it is given and never guesses: a field the provider does not send stays
-`None` (unknown), never 0. Prices come out in the one unit the catalog uses everywhere, USD per 1M tokens.
+`None` (unknown), never 0. A field it sends in a form no rule reads ("$0.50", "128k", true as a price) is
+not turned into None either: it is noted as a problem of the record (`reading_problems`), and the contract
+refuses the catalog naming the model, so a provider changing its number format cannot wipe every price.
+Prices come out in the one unit the catalog uses everywhere, USD per 1M tokens.
 Display names are not decided here; `naming.resolve_display_name` does that from the `display_name` and
 `name` values a parser hands over, so every provider goes through the same seed rule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import contextvars
 import math
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 # Modality values the catalog knows; `schema.CatalogSchema` refuses anything else.
 MODALITIES = ("text", "multimodal", "image", "embedding", "audio", "video", "moderation", "rerank")
@@ -33,23 +38,64 @@ class UpstreamModel:
     modality: str = "text"
     is_free: bool = False
     upstream: dict = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # values sent in a form no rule reads (catalog._parse fills it)
 
 
 Parser = Callable[[dict], UpstreamModel]
 
 
-def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
-    """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent or a sentinel.
+# The problems noted while one record is parsed (catalog._parse opens the list): a parser's helpers note a value
+# they cannot read here rather than every parser threading a list through each call.
+_problems: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("reading_problems", default=None)
 
-    OpenRouter marks variable pricing (`openrouter/auto`) with "-1": that is "unknown", not a price.
-    """
-    if value is None or isinstance(value, bool):
+
+@contextlib.contextmanager
+def reading_problems() -> Iterator[list[str]]:
+    """The problems noted by the helpers below while the block parses one record."""
+    problems: list[str] = []
+    token = _problems.set(problems)
+    try:
+        yield problems
+    finally:
+        _problems.reset(token)
+
+
+def _note(problem: str) -> None:
+    problems = _problems.get()
+    if problems is not None:
+        problems.append(problem)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# OpenRouter's mark of variable pricing (`openrouter/auto`): "unknown", not a price and not a problem.
+PRICE_SENTINEL = Decimal(-1)
+
+
+def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
+    """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent ("" or null), the
+    sentinel -1, NaN or out of float range. Any other value (a word, "$0.50", "0,0000015", a boolean, another
+    negative number, an object) is noted as a problem of the record and gives None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        _note(f"price {_shown(value)} is not a number")
         return None
     try:
-        amount = Decimal(str(value)) * scale
+        amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
+        _note(f"price {_shown(value)} is not a number")
         return None
-    if not amount.is_finite() or amount < 0:
+    if amount.is_nan() or amount == PRICE_SENTINEL:
+        return None
+    if amount < 0:
+        _note(f"price {_shown(value)} is negative")
+        return None
+    amount *= scale
+    if not amount.is_finite():
         return None
     result = round(float(amount), 6)
     return result if math.isfinite(result) else None  # "1e400" is finite as a Decimal, not as a float
@@ -66,14 +112,19 @@ def _list(value: Any) -> list:
 
 
 def _int(value: Any) -> int | None:
+    """A whole number sent as a number or a numeric string ("8192", "8192.0", "1e5"); None for anything else."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and value.strip():
+        try:
+            number = Decimal(value.strip())
+        except (InvalidOperation, ValueError):
+            return None
+        return int(number) if number.is_finite() and number == number.to_integral_value() else None
     return None
 
 
@@ -82,12 +133,44 @@ MAX_CONTEXT = 2**31 - 1  # models.context_length is a PostgreSQL integer; a larg
 
 def _context(*values: Any) -> int | None:
     """The first plausible token count among `values`: 0, a missing field or an impossible number is "not
-    said" (None), never 0."""
+    said" (None), never 0. A value sent in a form no rule reads ("128k", "8,192", 8192.5, a list) is noted as
+    a problem of the record, also when another field gives the count: a format change is reported, not
+    papered over by a fallback field."""
+    found = None
     for value in values:
         number = _int(value)
-        if number is not None and 0 < number <= MAX_CONTEXT:
-            return number
+        if number is None and value is not None and not (isinstance(value, str) and not value.strip()):
+            _note(f"context length {_shown(value)} is not a whole number")
+        elif found is None and number is not None and 0 < number <= MAX_CONTEXT:
+            found = number
+    return found
+
+
+_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
+
+
+def flag(value: Any) -> bool | None:
+    """A yes/no field as sent: a boolean, 0/1, or a word ("false", "False", "0", "yes"); None when absent or
+    anything else. `bool("false")` is True: every flag a filter or parser reads goes through here."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().casefold()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
     return None
+
+
+def label(value: Any, default: str) -> str:
+    """A type/category label compared as a word: stripped and casefolded; `default` when absent (null, "")."""
+    if isinstance(value, str) and value.strip():
+        return value.strip().casefold()
+    return default
 
 
 # --- modality: what the provider declares first, the id last -----------------------------------------
@@ -432,7 +515,7 @@ def parse_huggingface(record: dict) -> UpstreamModel:
             modality_from_type(record.get("pipeline_tag")),
             model_id=model_id,
         ),
-        is_free=bool(live) and all(p.get("is_free") for p in live),
+        is_free=bool(live) and all(flag(p.get("is_free")) is True for p in live),
         upstream=record,
     )
 

@@ -87,6 +87,17 @@ class ProviderSpec:
         return environ.get(self.base_url_env) or self.base_url
 
 
+def _nested(record: dict, *path: str) -> Any:
+    """The value at `path` in a record, None where any step is absent or not an object (a filter reads
+    whatever the provider sent, a string where an object was documented included)."""
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         slug="openrouter",
@@ -130,7 +141,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="GROQ_API_KEY"),
         recorded="groq.json",
-        keep=lambda record: record.get("active") is not False,
+        keep=lambda record: parsers.flag(record.get("active")) is not False,
         keep_rule="drop records with active == false (Groq lists retired models as inactive)",
     ),
     ProviderSpec(
@@ -258,7 +269,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="FEATHERLESS_API_KEY", required=False),
         recorded="featherless.json",
-        keep=lambda record: record.get("available_on_current_plan") is not False,
+        keep=lambda record: parsers.flag(record.get("available_on_current_plan")) is not False,
         keep_rule="drop records with available_on_current_plan == false (calling them answers 403)",
         name_source="derived from id (`name` repeats the id)",
     ),
@@ -305,7 +316,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         auth=Auth(env_var="FAL_KEY", prefix="Key "),
         pagination=Cursor(page_size=100),
         recorded="fal.json",
-        keep=lambda record: (record.get("metadata") or {}).get("category") != "training",
+        keep=lambda record: parsers.label(_nested(record, "metadata", "category"), "") != "training",
         keep_rule="drop records whose metadata.category is training (fine-tuning jobs, not models)",
         name_source="`metadata.display_name`",
     ),
@@ -420,8 +431,8 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="ONEROUTER_API_KEY", required=False),  # the catalog answers without a key
         recorded="onerouter.json",
-        keep=lambda record: not record.get("is_display_only")
-        and str(record.get("category_type", "LLM")).casefold() == "llm",
+        keep=lambda record: parsers.flag(record.get("is_display_only")) is not True
+        and parsers.label(record.get("category_type"), "llm") == "llm",
         keep_rule="drop is_display_only records and category_type other than LLM",
         price_unit="USD per 1M tokens (`min_prompt_price`, the lowest across upstreams)",
         name_source="`display_name`, else derived from id (`model@version`)",
@@ -447,7 +458,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="MORPHEUS_API_KEY", required=False),
         recorded="morpheus.json",
-        keep=lambda record: str(record.get("modelType", "LLM")).casefold() == "llm",
+        keep=lambda record: parsers.label(record.get("modelType"), "llm") == "llm",
         keep_rule="drop records whose modelType is not LLM; an id registered twice keeps its newest registration",
         duplicates_keep_largest="created",
     ),

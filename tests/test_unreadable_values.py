@@ -1,0 +1,200 @@
+"""A value a provider sends in a form no rule reads is reported, naming the model; it is never stored as
+"unknown" in silence, and a flag or a label sent as a word is read as one.
+
+The class: every numeric field of every recorded payload, each replaced by values in forms a provider might
+drift to ("$0.50", "12k", a word, a boolean, an object, a negative number). Either the catalog's row is what it
+was (the parser does not read that field) or the contract refuses the catalog naming the model; never a price or
+a context length that quietly became unknown.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pandas as pd
+import psycopg
+import pytest
+
+from modelsync_pipeline.catalog import build_catalog
+from modelsync_pipeline.providers import parsers
+from modelsync_pipeline.providers.http import recorded_items
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+from modelsync_pipeline.schema import PRICE_MAX, validate_catalog
+
+from .pipeline import provider_failures, providers, sync
+
+DRIFTED = ("$0.50", "12k", "n/a", True, {"value": 1}, -0.5)
+READ = ("context_length", "input_price_per_mtok", "output_price_per_mtok")
+RECORDS_PER_PROVIDER = 2
+
+
+def _numeric_paths(value, path=()):
+    """The paths of the leaves of a record that hold a number, or a string that reads as one."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numeric_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _numeric_paths(item, (*path, index))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield path
+    elif isinstance(value, str) and value.strip():
+        try:
+            float(value)
+        except ValueError:
+            return
+        yield path
+
+
+def _replaced(record, path, value):
+    changed = copy.deepcopy(record)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return changed
+
+
+def _read(frame):
+    return [tuple(None if pd.isna(v) else v for v in row) for row in frame[list(READ)].itertuples(index=False)]
+
+
+def _good_records(spec):
+    """The first records of the provider's recorded payload that make a valid row each."""
+    records = []
+    for record in recorded_items(spec):
+        frame = build_catalog(spec, [record])
+        if len(frame) == 1 and not validate_catalog(frame):
+            records.append(record)
+        if len(records) == RECORDS_PER_PROVIDER:
+            break
+    return records
+
+
+@pytest.mark.parametrize("spec", PROVIDERS, ids=lambda spec: spec.slug)
+def test_a_numeric_field_in_a_form_no_rule_reads_is_reported_never_wiped(spec):
+    records = _good_records(spec)
+    assert records, f"{spec.slug}: no recorded record makes a valid row"
+    probed = 0
+    for record in records:
+        before = _read(build_catalog(spec, [record]))
+        for path in _numeric_paths(record):
+            for value in DRIFTED:
+                frame = build_catalog(spec, [_replaced(record, path, value)])
+                assert len(frame) == 1, (spec.slug, path, value, "the record was dropped")
+                if _read(frame) == before:
+                    continue
+                probed += 1
+                reported = [v for v in validate_catalog(frame) if v.check == "values_readable"]
+                assert reported, (spec.slug, path, value, before, _read(frame), "changed without a report")
+                assert reported[0].model_id == frame["model_id"][0] and reported[0].detail, reported
+    if any(before != [(None, None, None)] for before in (_read(build_catalog(spec, [r])) for r in records)):
+        assert probed, f"{spec.slug}: no field the catalog reads was probed"
+
+
+def test_the_report_quotes_the_value_and_the_catalog_step_names_it():
+    spec = PROVIDERS_BY_SLUG["openrouter"]
+    record = _good_records(spec)[0]
+    drifted = _replaced(_replaced(record, ("pricing", "prompt"), "$0.000002"), ("context_length",), "128k")
+    drifted.setdefault("top_provider", {})["context_length"] = None
+    [violation] = validate_catalog(build_catalog(spec, [drifted]))
+    assert violation.check == "values_readable" and violation.model_id == record["id"]
+    assert "'$0.000002'" in violation.detail and "'128k'" in violation.detail
+    assert violation.as_dict()["detail"] == violation.detail
+
+
+def test_openrouters_variable_price_sentinel_and_absent_values_are_unknown_not_problems():
+    with parsers.reading_problems() as problems:
+        assert parsers._price("-1") is None and parsers._price(-1) is None
+        assert parsers._price(None) is None and parsers._price("") is None and parsers._price(" ") is None
+        assert parsers._price("0.000002", parsers.PER_TOKEN_TO_PER_MTOK) == 2.0
+        assert parsers._context(None, "", 0) is None and parsers._context("8192.0") == 8192
+        assert parsers._context("1e5") == 100_000 and parsers._context(" 4096 ") == 4096
+    assert problems == []
+    with parsers.reading_problems() as problems:
+        assert parsers._price("-0.5") is None and parsers._price(True) is None and parsers._price("$1") is None
+        assert parsers._context("8,192") is None and parsers._context(8192.5) is None and parsers._context("²") is None
+    assert len(problems) == 6, problems
+
+
+def test_a_record_the_parser_cannot_read_is_reported_with_its_id_and_the_error():
+    def broken(record):
+        raise ValueError("no such field 'pricing'")
+
+    spec = dataclasses.replace(PROVIDERS_BY_SLUG["groq"], parse=broken)
+    frame = build_catalog(spec, [{"id": "llama-x", "object": "model"}, "not an object"])
+    violations = [v for v in validate_catalog(frame) if v.check == "values_readable"]
+    assert {v.model_id for v in violations} == {"llama-x", None}
+    detail = {v.model_id: v.detail for v in violations}
+    assert "ValueError: no such field 'pricing'" in detail["llama-x"]
+    assert "a str, not an object" in detail[None]
+
+
+def test_a_price_beyond_the_columns_range_is_refused_naming_the_model():
+    spec = PROVIDERS_BY_SLUG["openrouter"]
+    record = _good_records(spec)[0]
+    frame = build_catalog(spec, [_replaced(record, ("pricing", "prompt"), "100000000")])  # 1e14 per 1M tokens
+    assert frame["input_price_per_mtok"][0] > PRICE_MAX
+    assert [(v.model_id, v.column) for v in validate_catalog(frame)] == [(record["id"], "input_price_per_mtok")]
+
+
+@pytest.mark.parametrize("word, kept", [(True, False), ("true", False), ("True", False), ("1", False), (1, False),
+                                        (False, True), ("false", True), ("False", True), ("0", True), (0, True),
+                                        ("no", True), (None, True)])
+def test_a_flag_sent_as_a_word_is_read_as_a_flag(word, kept):
+    onerouter, groq = PROVIDERS_BY_SLUG["onerouter"], PROVIDERS_BY_SLUG["groq"]
+    featherless = PROVIDERS_BY_SLUG["featherless"]
+    assert onerouter.keep({"id": "x", "is_display_only": word, "category_type": "LLM"}) is kept
+    # active / available_on_current_plan: the opposite sense, and absent (None) keeps the record
+    assert groq.keep({"id": "x", "active": word}) is (not kept or word is None)
+    assert featherless.keep({"id": "x", "available_on_current_plan": word}) is (not kept or word is None)
+
+
+def test_hugging_face_is_free_only_when_every_live_provider_says_so_as_a_flag():
+    def record(*flags):
+        return {"id": "org/model", "providers": [
+            {"status": "live", "is_free": flag, "pricing": {"input": 3.0, "output": 4.0}} for flag in flags]}
+
+    assert parsers.parse_huggingface(record("false")).is_free is False
+    assert parsers.parse_huggingface(record("true", "False")).is_free is False
+    assert parsers.parse_huggingface(record("true", True, 1)).is_free is True
+
+
+@pytest.mark.parametrize("spec_slug, field, values", [
+    ("onerouter", "category_type", [None, "", "LLM ", "llm", "Llm"]),
+    ("morpheus", "modelType", [None, "", " LLM", "llm"]),
+])
+def test_an_absent_or_padded_label_keeps_the_record(spec_slug, field, values):
+    spec = PROVIDERS_BY_SLUG[spec_slug]
+    for value in values:
+        assert spec.keep({"id": "x", field: value}), (spec_slug, field, value)
+    assert not spec.keep({"id": "x", field: "embedding"})
+
+
+@pytest.mark.parametrize("metadata", ["a string", 5, [1, 2], None, {"category": "Training "}])
+def test_fals_filter_reads_any_metadata_without_crashing(metadata):
+    spec = PROVIDERS_BY_SLUG["fal"]
+    kept = spec.keep({"endpoint_id": "fal-ai/x", "metadata": metadata})
+    assert kept is (not isinstance(metadata, dict))
+
+
+def test_a_first_catalog_the_filter_empties_fails_instead_of_staging_nothing(database_url, redis_url, replay_dir):
+    """Every record a display-only entry (the flag sent as the word "true") on a provider's first sync, when no
+    shrink guard has a previous catalog to compare with: a failure that says so, not "success, 0 models"."""
+    spec = PROVIDERS_BY_SLUG["onerouter"]
+    payload = json.loads((replay_dir / spec.recorded).read_text())
+    for record in spec.items_in(payload):
+        record["is_display_only"] = "true"
+    (replay_dir / spec.recorded).write_text(json.dumps(payload))
+
+    result = sync(database_url, redis_url, replay_dir, selection=providers("onerouter"))
+    failures = provider_failures(result)
+    assert list(failures) == ["onerouter_catalog"]
+    assert "failed at validate" in failures["onerouter_catalog"]
+    assert f"none of the {len(spec.items_in(payload))} records fetched" in failures["onerouter_catalog"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM provider_catalog_versions").fetchone()[0] == 0
+        assert conn.execute("SELECT outcome, step FROM sync_attempts WHERE provider_slug = 'onerouter'").fetchall() \
+            == [("check_failed", "validate")]
