@@ -48,6 +48,12 @@ class CatalogSchema(pa.DataFrameModel):
     def values_readable(cls, problems: str) -> bool:
         return problems == ""
 
+    @pa.check("model_id", name="id_without_padding_or_invisible_characters", element_wise=True)
+    def id_is_clean(cls, model_id: str) -> bool:
+        """An id is sent back upstream as given: "gpt-4 " or "gpt-4\u200b" beside "gpt-4" would be two models
+        that look alike in every listing, one of which no request reaches."""
+        return model_id == model_id.strip() and not CONTROL_OR_INVISIBLE.search(model_id)
+
     @pa.check("model_name", name="no_company_prefix", element_wise=True)
     def no_company_prefix(cls, name: str) -> bool:
         return not COMPANY_PREFIX.match(name)

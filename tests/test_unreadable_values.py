@@ -198,3 +198,11 @@ def test_a_first_catalog_the_filter_empties_fails_instead_of_staging_nothing(dat
         assert conn.execute("SELECT count(*) FROM provider_catalog_versions").fetchone()[0] == 0
         assert conn.execute("SELECT outcome, step FROM sync_attempts WHERE provider_slug = 'onerouter'").fetchall() \
             == [("check_failed", "validate")]
+
+
+@pytest.mark.parametrize("model_id", ["gpt-4 ", " gpt-4", "gpt-4\t", "gpt\u200b-4", "gpt-4\ufeff", "\u202egpt-4"])
+def test_an_id_with_padding_or_invisible_characters_is_refused_naming_it(model_id):
+    frame = build_catalog(PROVIDERS_BY_SLUG["openai"], [{"id": "gpt-4"}, {"id": model_id}, {"object": "model"}])
+    violations = validate_catalog(frame)  # the record without an id is reported too, without a crash
+    assert [v.model_id for v in violations if v.check == "id_without_padding_or_invisible_characters"] == [model_id]
+    assert any(v.model_id is None for v in violations)
