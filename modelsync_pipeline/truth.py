@@ -5,6 +5,10 @@ wrong field reads a context window as a tenth of itself or worse. Real repricing
 far smaller than 10x, so a model whose price moved more than `factor` times, or whose context fell to less
 than 1/`factor` of the last good catalog's, is held back like a shrunk catalog until an operator forces it.
 
+A field the provider renamed or moved leaves every model without it: each one alone reads as "not said", which
+is no change, so the guard also holds back a catalog in which more than LOST_FRACTION of the models that had a
+price or a context length (at least two) no longer have one.
+
 Pure logic: the last good facts come in as a dict, the new catalog as the DataFrame `build_catalog` made.
 """
 
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_FACTOR = 10.0
+LOST_FRACTION = 0.5
 
 # (model_id) -> (context_length, input_price_per_mtok, output_price_per_mtok) of the last good catalog.
 Facts = dict[str, tuple[int | None, float | None, float | None]]
@@ -28,7 +33,7 @@ class Implausible:
     model_id: str
     field: str
     previous: float
-    new: float
+    new: float | None  # None: the value became unknown
     change: str
 
     def as_dict(self) -> dict:
@@ -67,8 +72,11 @@ def _price_change(previous: float | None, new: float | None, factor: float) -> s
 
 def implausible_changes(previous: Facts, frame: pd.DataFrame, factor: float = DEFAULT_FACTOR) -> list[Implausible]:
     """Every model of `frame` whose price moved more than `factor` times or whose context fell below
-    1/`factor` of its last good value. Models new to the catalog have nothing to compare with."""
+    1/`factor` of its last good value, and, per field, every model that lost a value when more than
+    LOST_FRACTION of those that had it did. Models new to the catalog have nothing to compare with."""
     found: list[Implausible] = []
+    known: dict[str, int] = {}  # field -> models of both catalogs that had it
+    lost: dict[str, list[Implausible]] = {}
     columns = zip(frame["model_id"], frame["context_length"], frame["input_price_per_mtok"], frame["output_price_per_mtok"])
     for model_id, context, input_price, output_price in columns:
         before = previous.get(model_id)
@@ -84,4 +92,14 @@ def implausible_changes(previous: Facts, frame: pd.DataFrame, factor: float = DE
             change = _price_change(old, new, factor)
             if change:
                 found.append(Implausible(model_id, field, old, new, change))
+        for field, old, new in (("context_length", old_context, new_context),
+                                ("input_price_per_mtok", old_input, _number(input_price)),
+                                ("output_price_per_mtok", old_output, _number(output_price))):
+            if old is not None:
+                known[field] = known.get(field, 0) + 1
+                if new is None:
+                    lost.setdefault(field, []).append(Implausible(model_id, field, old, None, "became unknown"))
+    for field, models in lost.items():
+        if len(models) >= 2 and len(models) > LOST_FRACTION * known[field]:
+            found.extend(models)
     return found

@@ -1,5 +1,6 @@
 """The catalog-truth check: a price that moved more than 10x, or a context that fell to a tenth, against the
-last good catalog is held back (a unit or field bug upstream) unless the run forces it."""
+last good catalog is held back (a unit or field bug upstream) unless the run forces it; so is a price or a context
+length that most of the models that had one lost at once (a field the provider renamed)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,41 @@ def test_implausible_changes_flags_unit_bugs_and_leaves_real_changes_alone():
     assert implausible_changes(previous, frame, factor=2_000_000) == [
         c for c in implausible_changes(previous, frame) if c.change == "fell to 0"
     ]
+
+
+def test_a_value_most_models_lost_is_held_back_one_model_losing_it_is_not():
+    previous = {f"m{i}": (8192, 1.0, 2.0) for i in range(10)}
+    renamed = _frame([(f"m{i}", 8192, None, 2.0) for i in range(10)])  # input price renamed upstream: all lost
+    found = implausible_changes(previous, renamed)
+    assert {(c.model_id, c.field, c.new, c.change) for c in found} == {
+        (f"m{i}", "input_price_per_mtok", None, "became unknown") for i in range(10)}
+
+    one = _frame([(f"m{i}", None if i == 3 else 8192, None if i == 3 else 1.0, 2.0) for i in range(10)])
+    assert implausible_changes(previous, one) == []  # one model no longer priced: the provider's say
+    half = _frame([(f"m{i}", 8192, None if i < 5 else 1.0, 2.0) for i in range(10)])
+    assert implausible_changes(previous, half) == []  # not more than half
+    alone = {"only": (8192, 1.0, 2.0)}
+    assert implausible_changes(alone, _frame([("only", None, None, None)])) == []  # too few to tell
+
+
+def test_a_renamed_price_field_is_held_back_until_forced(database_url, redis_url, replay_dir):
+    assert sync(database_url, redis_url, replay_dir, selection=providers("openrouter")).success
+
+    def rename_prompt_price(items):
+        for item in items:
+            pricing = item.get("pricing")
+            if isinstance(pricing, dict) and "prompt" in pricing:
+                pricing["input"] = pricing.pop("prompt")
+
+    _rewrite(replay_dir, "openrouter", rename_prompt_price)
+    result = sync(database_url, redis_url, replay_dir, selection=providers("openrouter"))
+    failure = provider_failures(result)["openrouter_catalog"]
+    assert "failed at truth_guard" in failure and "input_price_per_mtok" in failure and "-> unknown" in failure
+    with psycopg.connect(database_url) as conn:
+        priced = "SELECT count(input_price_per_mtok) FROM models"
+        assert conn.execute(priced).fetchone()[0] > 0  # the last good catalog stays
+        assert sync(database_url, redis_url, replay_dir, selection=providers("openrouter"), force=True).success
+        assert conn.execute(priced).fetchone()[0] == 0
 
 
 def _rewrite(replay_dir, slug, change):

@@ -10,9 +10,11 @@ materialization history and metadata, its own checks, and it can be selected alo
 
 Per provider, in order, nothing written until every check passed:
     catalog_fetched      the list arrived, whole and non-empty, within the provider's deadline
-    catalog_contract     the pandera CatalogSchema (names above all): every offending row in the metadata
+    catalog_contract     the pandera CatalogSchema (names above all, every value readable): every offending row
+                         in the metadata; a list whose every record the provider's filter drops fails here
     catalog_not_shrunk   not smaller than (1 - max_shrink_fraction) of the last good catalog, unless forced
-    catalog_truth        no price moved more than max_change_factor x, no context fell below 1/x, unless forced
+    catalog_truth        no price moved more than max_change_factor x, no context fell below 1/x, no price or
+                         context lost by most of the models that had it (truth.LOST_FRACTION), unless forced
 A provider that fails one is not staged (it keeps its last good catalog), its failed check says why, and
 the attempt is recorded; the others are staged and published in the same run. The checks gate staging in
 code rather than through Dagster's `blocking` flag, which would skip the table for everyone when one
@@ -102,12 +104,15 @@ def _check_specs(spec: ProviderSpec) -> list[dg.AssetCheckSpec]:
         FETCH_CHECK: "the model list arrived whole and non-empty within the provider's deadline "
                      "(ProviderApi.deadline_seconds, across retries)",
         CHECK_NAME: "pandera CatalogSchema: clean unique names (no prefix, brackets, '/', '@', doubled word, "
-                    "another model's id), unique ids, non-negative context and prices, known modality",
+                    "another model's id), unique clean ids, non-negative context and prices within range, known "
+                    "modality, every value readable (none sent in a form no rule reads); at least one model kept",
         SHRINK_CHECK: "the catalog did not shrink by more than max_shrink_fraction (default 50%) against the "
                       "last good one, unless the run forces it",
         TRUTH_CHECK: "no price moved more than max_change_factor (default 10x) and no context length fell "
                      "below 1/max_change_factor against the last good catalog (a unit or field bug "
-                     "upstream), unless the run forces it; the offending rows are in the metadata",
+                     "upstream), and no price or context length was lost by more than half of the models "
+                     "that had it (a renamed field), unless the run forces it; the offending rows are in the "
+                     "metadata",
     }
     return [dg.AssetCheckSpec(name, asset=spec.asset_name, description=text) for name, text in described.items()]
 
@@ -180,9 +185,10 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
     truth = {"implausible_changes": len(implausible), "max_change_factor": config.max_change_factor,
              "forced": forced and bool(implausible), "offending_rows": dg.MetadataValue.md(_markdown(offending))}
     if implausible and not forced:
-        reason = (f"{len(implausible)} implausible changes against the last good catalog (more than "
-                  f"{config.max_change_factor:g}x); first: "
-                  + "; ".join(f"{c.model_id!r} {c.field} {c.previous:g} -> {c.new:g}" for c in implausible[:3])
+        reason = (f"{len(implausible)} implausible changes against the last good catalog (a move of more than "
+                  f"{config.max_change_factor:g}x, or a value most models lost); first: "
+                  + "; ".join(f"{c.model_id!r} {c.field} {c.previous:g} -> "
+                              + ("unknown" if c.new is None else f"{c.new:g}") for c in implausible[:3])
                   + "; re-run with config force: true to accept them")
         raise _HeldBack(TRUTH_CHECK, "truth_guard", reason, truth)
     yield dg.AssetCheckResult(asset_key=key, check_name=TRUTH_CHECK, passed=True, metadata=truth)
