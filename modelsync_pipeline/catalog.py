@@ -122,7 +122,7 @@ def content_hash(row: dict) -> str:
 
 def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
     """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
-    records = [encodable(record) for record in records]
+    records = _without_repeats([encodable(record) for record in records])
     kept = [r for r in records if _kept(spec, r)]
     if spec.duplicates_keep_largest:
         kept = _newest_per_id(spec, kept)
@@ -169,6 +169,24 @@ def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
         frame[column] = frame[column].astype("float64")
     frame["is_free"] = frame["is_free"].astype(bool)
     return frame
+
+
+def _without_repeats(records: list[Any]) -> list[Any]:
+    """The records as listed, each exact repeat of an earlier one left out. A list read across pages holds a
+    record twice when the listing shifts between two requests, and one record listed twice is one model: a
+    duplicate id must not block a catalog for that (the old system's batches failed on it). Two different
+    records under one id are both kept, for the contract to refuse: which of them is the model is not ours to
+    guess (unless the spec says, `duplicates_keep_largest`)."""
+    seen: set[str] = set()
+    unique = []
+    for record in records:
+        if isinstance(record, dict):
+            key = json.dumps(record, sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(record)
+    return unique
 
 
 def _newest_per_id(spec: ProviderSpec, records: list[Any]) -> list[Any]:

@@ -66,7 +66,7 @@ def test_missing_and_duplicate_ids_block_the_provider_and_report_every_row(synce
     records.append({"name": "No Id Model"})                      # missing id
     records.append({"id": None, "name": "Null Id"})              # null id
     records.append({"id": 42, "name": "Numeric Id"})             # non-string id
-    records.append(dict(records[0]))                             # duplicate id
+    records.append({**records[0], "name": "Another Name"})       # duplicate id, another record
     records.append("not even an object")
     _write_openrouter(replay_dir, records)
 
@@ -85,6 +85,14 @@ def test_missing_and_duplicate_ids_block_the_provider_and_report_every_row(synce
     # the others published in the same run; openrouter keeps exactly its previous rows
     assert result.success
     assert {k: v for k, v in table_rows(database_url).items() if k[0] == "openrouter"} == before
+
+
+def test_a_record_listed_twice_is_one_model_not_a_blocked_catalog():
+    """The same record twice in one list (a listing that shifted between two pages): one row, no violation."""
+    records = _base_records()[:3]
+    frame = build_catalog(OPENROUTER, records + [json.loads(json.dumps(records[1])), records[0]])
+    assert list(frame["model_id"]) == [r["id"] for r in records]
+    assert validate_catalog(frame) == []
 
 
 def test_a_name_the_rule_cannot_fix_blocks_only_that_provider(synced, redis_url, replay_dir, monkeypatch):
