@@ -6,7 +6,12 @@ client runs over `ReplayTransport`, which serves the recorded payloads and split
 the provider would, so request building, pagination and parsing all run without a network.
 
 Every failure is a `ProviderFetchError` naming the provider, the step and the reason; keys never appear in
-it (they travel in headers, and URLs are shown without their query string).
+it (they travel in headers, URLs are shown without their query string, and every reason is redacted of the
+key before it leaves `fetch_records`, since a reason may quote a provider's answer or a library's message).
+
+Keys are read from the environment stripped of surrounding whitespace (a k8s secret file or a CRLF .env
+leaves a newline on them), and go only to the origin (scheme, host, port) of the provider's base URL: a
+redirect to another origin is followed without them, a next-page link to another origin is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import email.utils
 import functools
 import json
+import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +37,14 @@ RECORDED_DIR = Path(__file__).resolve().parent.parent / "recorded"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # catalogs of providers with no list API
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_PAGES = 1000
+# What h11 accepts in a header value once the ends are stripped: visible ASCII, spaces and tabs.
+HEADER_SAFE = re.compile(r"[\t\x20-\x7e]*")
+# Shorter values are redacted nowhere: no provider issues a key that short, and replacing a value like "k"
+# (what tests use) in a reason would mangle every word holding that letter.
+MIN_REDACTED_LENGTH = 8
+REDACTED = "[redacted]"
+QUOTED_MESSAGE_CHARS = 200
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class ProviderFetchError(RuntimeError):
@@ -51,20 +66,25 @@ class RetryPolicy:
         if response is not None and (retry_after := response.headers.get("Retry-After")):
             seconds = _retry_after_seconds(retry_after)
             if seconds is not None:
-                return min(max(seconds, 0.0), self.max_backoff_seconds)
+                return min(seconds, self.max_backoff_seconds)
         return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
 
 
 def _retry_after_seconds(value: str) -> float | None:
+    """The wait a Retry-After value asks for: a finite, non-negative number of seconds, or an HTTP date (one
+    already past is 0). Anything else (nan, inf, a negative, garbage) is None, so the normal backoff applies:
+    `time.sleep(nan)` raises, and a negative number is no instruction a server can mean."""
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(when.timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return when.timestamp() - time.time()
 
 
 @functools.cache
@@ -84,7 +104,51 @@ def prepare_http() -> None:
 
 
 def _safe_url(url: httpx.URL) -> str:
-    return str(url.copy_with(query=None))
+    """A URL fit for an error: no query string (a key may travel there), fragment or user:password."""
+    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one spelled out): what credentials are bound to."""
+    return url.scheme, url.host, url.port or DEFAULT_PORTS.get(url.scheme)
+
+
+def _show_origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+
+
+def _json_kind(value: Any) -> str:
+    """A decoded JSON value's kind in JSON's words (never Python's `NoneType`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _error_message(error: Any) -> str:
+    """The text of an API error object: its `message` when it has one (OpenAI style), else the whole value."""
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return error if isinstance(error, str) else json.dumps(error, default=str)[:10 * QUOTED_MESSAGE_CHARS]
+
+
+def _shown_keys(body: dict) -> str:
+    keys = [repr(str(key)[:40]) for key in list(body)[:8]]
+    return ", ".join(keys) + (", ..." if len(body) > 8 else "") if keys else "none"
+
+
+class _BodyPastDeadline(Exception):
+    """The deadline passed while a response body was still arriving."""
+
+    def __init__(self, received: int):
+        super().__init__(f"the body was still arriving ({received} bytes read)")
 
 
 class ProviderClient:
@@ -113,13 +177,17 @@ class ProviderClient:
         self._clock = clock
         self._deadline: float | None = None
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        base_url = spec.resolved_base_url(self._environ)
+        self._origin = _origin(httpx.URL(base_url))
         self._client = httpx.Client(
-            base_url=spec.resolved_base_url(self._environ),
+            base_url=base_url,
             transport=transport,
             verify=True if transport is not None else _tls_context(),
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": "modelsync/0.1", **spec.headers},
             follow_redirects=True,
+            # Runs before every request httpx sends, each hop of a redirect included.
+            event_hooks={"request": [self._drop_credentials_off_origin]},
         )
 
     def __enter__(self) -> "ProviderClient":
@@ -131,22 +199,76 @@ class ProviderClient:
     def fetch_records(self) -> list[dict]:
         if self._deadline_seconds is not None:
             self._deadline = self._clock() + self._deadline_seconds
-        records: list[dict] = []
-        for page in self._pages():
-            records.extend(page)
-        return records
+        try:
+            records: list[dict] = []
+            for page in self._pages():
+                records.extend(page)
+            return records
+        except ProviderFetchError as exc:
+            error = ProviderFetchError(exc.provider, exc.step, self._redact(exc.reason))
+        # Raised outside the handler: the error chained to it (an httpx or h11 exception) may quote a header
+        # value, and a traceback renders the chain.
+        raise error
+
+    # -- secrets ----------------------------------------------------------------------------------
+
+    def _secret_forms(self) -> set[str]:
+        """Every way the key may be written in a text: as set, stripped, and escaped the way repr() of a
+        str or of bytes shows it (how h11 quotes a header value it refuses)."""
+        auth = self.spec.auth
+        raw = self._environ.get(auth.env_var) if auth is not None else None
+        if not raw:
+            return set()
+        forms = set()
+        for value in {raw, raw.strip()}:
+            forms |= {value, value.encode("unicode_escape").decode("ascii"),
+                      repr(value.encode("utf-8", "backslashreplace"))[2:-1]}
+        return {form for form in forms if len(form) >= MIN_REDACTED_LENGTH}
+
+    def _redact(self, text: str) -> str:
+        """`text` with the provider's key replaced, longest form first (the raw key contains the stripped one)."""
+        for secret in sorted(self._secret_forms(), key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def _drop_credentials_off_origin(self, request: httpx.Request) -> None:
+        """Credentials go only to the origin of the provider's base URL. httpx drops `Authorization` on a
+        cross-origin redirect but forwards `x-api-key` / `x-goog-api-key`; this drops every credential
+        header (and a query-parameter key) from any request to another origin, so such a redirect is
+        followed without them (a public list still arrives; a private one answers 401 from that host)."""
+        if _origin(request.url) == self._origin:
+            return
+        auth = self.spec.auth
+        for name in {"Authorization", *([auth.header] if auth is not None and auth.header else [])}:
+            request.headers.pop(name, None)
+        if auth is not None and auth.query_param and auth.query_param in request.url.params:
+            request.url = request.url.copy_remove_param(auth.query_param)
 
     # -- request building -------------------------------------------------------------------------
+
+    def _key(self) -> str | None:
+        """The provider's key from the environment, stripped; None when unset or blank. A key that still
+        cannot be a header value is refused here, naming the variable: sent, h11 would raise an error that
+        quotes the whole header, key included."""
+        auth = self.spec.auth
+        key = (self._environ.get(auth.env_var) or "").strip()
+        if key and not auth.query_param and not HEADER_SAFE.fullmatch(key):
+            raise ProviderFetchError(
+                self.spec.slug, "auth",
+                f"environment variable {auth.env_var} holds a value that cannot be sent in an HTTP header "
+                "(a control or non-ASCII character inside it); the value is not shown",
+            )
+        return key or None
 
     def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
         auth = self.spec.auth
         if auth is None:
             return {}, {}
-        key = self._environ.get(auth.env_var)
+        key = self._key()
         if not key:
             if auth.required and self._require_key:
                 raise ProviderFetchError(
-                    self.spec.slug, "auth", f"environment variable {auth.env_var} is not set"
+                    self.spec.slug, "auth", f"environment variable {auth.env_var} is not set (or is blank)"
                 )
             return {}, {}
         if auth.query_param:
@@ -156,7 +278,7 @@ class ProviderClient:
     def _path(self) -> str:
         values = {}
         for placeholder, env_var in self.spec.path_params_env.items():
-            value = self._environ.get(env_var)
+            value = (self._environ.get(env_var) or "").strip()
             if not value:
                 if self._require_key:
                     raise ProviderFetchError(
@@ -172,36 +294,69 @@ class ProviderClient:
         target: str = self._path()
         params: dict[str, Any] = spec.pagination.first_params()
         requested: set[str] = set()
+        received = 0
         for _ in range(MAX_PAGES):
             request_key = f"{target}?{sorted(params.items())}"
             if request_key in requested:
                 raise ProviderFetchError(spec.slug, "paginate", "the next page is one already read; refusing to loop")
             requested.add(request_key)
-            response = self._get(target, {**params, **auth_params}, headers)
-            body = self._decode(response)
+            response, content = self._get(target, {**params, **auth_params}, headers)
+            body = self._decode(response, content)
             items = self._items(body)
+            received += len(items)
             yield items
             try:
-                following = spec.pagination.next_page(body, response, items, params)
+                following = spec.pagination.next_page(body, response, items, params, received)
             except PaginationError as exc:
                 raise ProviderFetchError(spec.slug, "paginate", str(exc)) from None
             if following is None:
                 return
             if following.url is not None:
-                # A Link header hands out the whole next URL, query included: follow it as given.
+                # A Link header hands out the whole next URL, query included: follow it as given, but only
+                # on the provider's own origin (the request carries its credentials).
+                self._refuse_foreign_link(httpx.URL(following.url))
                 target, params = following.url, {}
             else:
                 params = following.params or {}
         raise ProviderFetchError(spec.slug, "paginate", f"more than {MAX_PAGES} pages; refusing to go on")
 
+    def _refuse_foreign_link(self, url: httpx.URL) -> None:
+        """A next-page link to another origin is refused rather than followed: the page would carry the
+        provider's credentials there, and a catalog continued on someone else's host is not the provider's."""
+        if _origin(url) != self._origin:
+            own = _show_origin(httpx.URL(self.spec.resolved_base_url(self._environ)))
+            raise ProviderFetchError(
+                self.spec.slug, "paginate",
+                f"the next-page link points at another host, {_show_origin(url)} (the provider is {own}); "
+                "refusing to follow it with the provider's credentials",
+            )
+
     def _items(self, body: Any) -> list[dict]:
         items = self.spec.items_in(body)
         if not isinstance(items, list):
             where = "a top-level array" if self.spec.items_key is None else f"a list at {self.spec.items_key!r}"
-            raise ProviderFetchError(
-                self.spec.slug, "decode", f"expected {where}, got {type(items).__name__}"
-            )
+            raise ProviderFetchError(self.spec.slug, "decode", f"expected {where}, got {self._received(body)}")
         return items
+
+    def _received(self, body: Any) -> str:
+        """What a body holds instead of the list, in words an operator can act on: an API error object's
+        message (redacted, then cut short), a bare list where an envelope was expected, or the keys there."""
+        key = self.spec.items_key
+        if isinstance(body, dict) and "error" in body:
+            message = self._redact(_error_message(body["error"]))
+            if len(message) > QUOTED_MESSAGE_CHARS:
+                message = message[:QUOTED_MESSAGE_CHARS] + "..."
+            return f"an error object: {message!r}"
+        if not isinstance(body, dict):
+            return _json_kind(body) if key is None else f"{_json_kind(body)} (not an object holding {key!r})"
+        if key is None:
+            return f"an object (keys: {_shown_keys(body)})"
+        node: Any = body
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return f"an object without {key!r} (keys: {_shown_keys(body)})"
+            node = node[part]
+        return f"{_json_kind(node)} at {key!r}"
 
     # -- transport with retries -------------------------------------------------------------------
 
@@ -224,9 +379,9 @@ class ProviderClient:
             f"({attempt} attempt{'s' if attempt != 1 else ''}; last: {reason})",
         )
 
-    def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
-        """One successful (< 400) response, after bounded retries of 429/5xx and transport errors,
-        all within the provider's deadline when it has one."""
+    def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        """One successful (< 400) response and its whole body, after bounded retries of 429/5xx, transport
+        errors and bodies that would not decompress, all within the provider's deadline when it has one."""
         slug = self.spec.slug
         reason = "none"
         for attempt in range(1, self._retry.max_attempts + 1):
@@ -234,16 +389,26 @@ class ProviderClient:
             if remaining is not None and remaining <= 0:
                 raise self._past_deadline(attempt - 1, reason)
             response = None
+            # No params at all (not {}) keeps the query of a URL handed out by a Link header.
+            request = self._client.build_request("GET", target, params=params or None, headers=headers,
+                                                 timeout=self._request_timeout())
             try:
-                # No params at all (not {}) keeps the query of a URL handed out by a Link header.
-                response = self._client.get(target, params=params or None, headers=headers,
-                                            timeout=self._request_timeout())
-            except httpx.TransportError as exc:
+                response, content = self._exchange(request)
+            except _BodyPastDeadline as exc:
+                raise self._past_deadline(attempt, f"{exc} from {_safe_url(request.url)}") from None
+            except httpx.TooManyRedirects:
+                raise ProviderFetchError(slug, "fetch", f"too many redirects from {_safe_url(request.url)}") from None
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                # A corrupt or cut compressed body (DecodingError) is as transient as a cut connection.
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if isinstance(exc, httpx.DecodingError):
+                    reason += f" (the body from {_safe_url(request.url)})"
             else:
                 if response.status_code < 400:
-                    return response
+                    return response, content
                 reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
+                if response.history and _origin(response.url) != self._origin:
+                    reason += " (redirected to another origin, where the provider's credentials are not sent)"
                 if response.status_code not in RETRY_STATUSES:
                     raise ProviderFetchError(slug, "fetch", reason)
             remaining = self._remaining()
@@ -259,13 +424,41 @@ class ProviderClient:
             self._sleep(delay)
         raise AssertionError("unreachable")
 
-    def _decode(self, response: httpx.Response) -> Any:
+    def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        """Send `request` and read the whole body of a successful answer, the deadline checked between
+        chunks: httpx's timeouts bound each read, not their sum, so a body trickling in a byte at a time
+        would outlive any deadline. (A single read still waits up to the read timeout, itself capped at what
+        was left of the deadline when the request started.)"""
+        response = self._client.send(request, stream=True)
         try:
-            return response.json()
+            if response.status_code >= 400:
+                return response, b""  # not read: the status is the answer
+            chunks: list[bytes] = []
+            received = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                received += len(chunk)
+                remaining = self._remaining()
+                if remaining is not None and remaining <= 0:
+                    raise _BodyPastDeadline(received)
+            return response, b"".join(chunks)
+        finally:
+            response.close()
+
+    def _decode(self, response: httpx.Response, content: bytes) -> Any:
+        """The decoded body. JSON's decoder raises more than JSONDecodeError: ValueError for an integer of
+        more than 4300 digits, RecursionError for deep nesting; each is this provider's decode error."""
+        url = _safe_url(response.url)
+        try:
+            return json.loads(content)
+        except RecursionError:
+            reason = f"malformed JSON from {url}: nested deeper than the decoder can follow"
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ProviderFetchError(
-                self.spec.slug, "decode", f"malformed JSON from {_safe_url(response.url)}: {exc}"
-            ) from None
+            reason = f"malformed JSON from {url}: {exc}"
+        except ValueError as exc:
+            # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
+            reason = f"malformed JSON from {url}: a value Python cannot decode ({str(exc).split(';')[0]})"
+        raise ProviderFetchError(self.spec.slug, "decode", reason)
 
 
 def recorded_items(spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR) -> list:

@@ -5,8 +5,12 @@ response (`next_page`), and how a server cuts a full list into pages for a reque
 `ProviderClient` uses the first two; `ReplayTransport` and the test tooling's fake provider server use
 `serve`, so replayed pagination cannot drift from what the client expects: a style is written once.
 
-A style that cannot make sense of a response raises `PaginationError` with the reason; the client turns it
-into a `ProviderFetchError` at step `paginate`.
+`next_page` is also told how many records the client has received so far, so a style whose responses
+state a total keeps asking until it has that many. A style stops only when the response says it is the
+last page; when the response says there is more (a total not reached, `has_more`, a cursor) but gives no
+way to get it, or says it in a way the style cannot read, it raises `PaginationError` with the reason
+(the client turns it into a `ProviderFetchError` at step `paginate`): a truncated catalog is never a
+success.
 """
 
 from __future__ import annotations
@@ -21,6 +25,20 @@ import httpx
 
 class PaginationError(ValueError):
     """The response does not say where the next page is, in the way this style expects."""
+
+
+def _flag(body: Any, name: str) -> bool | None:
+    """A boolean field of the body (`has_more`): None when absent, an error when not a boolean, since
+    reading "false" as true (or 0 as false) would turn a wrong guess into a short or looping catalog."""
+    value = body.get(name) if isinstance(body, dict) else None
+    if value is None or isinstance(value, bool):
+        return value
+    raise PaginationError(f"{name} is {value!r} ({type(value).__name__}), not a boolean true/false")
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer count from the body, or None (absent, or not an integer)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -52,7 +70,8 @@ class NoPagination:
     def first_params(self) -> dict:
         return {}
 
-    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
+                  received: int) -> NextPage | None:
         return None
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
@@ -87,7 +106,8 @@ class PageToken:
     def first_params(self) -> dict:
         return {self.size_param: self.page_size}
 
-    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
+                  received: int) -> NextPage | None:
         token = body.get(self.next_field) if isinstance(body, dict) else None
         if not token:
             return None
@@ -116,8 +136,9 @@ class AfterId:
     def first_params(self) -> dict:
         return {self.limit_param: self.page_size}
 
-    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
-        if not (isinstance(body, dict) and body.get("has_more")):
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
+                  received: int) -> NextPage | None:
+        if not _flag(body, "has_more"):
             return None
         last_id = body.get("last_id")
         if not last_id:
@@ -140,7 +161,13 @@ class AfterId:
 
 @dataclass(frozen=True)
 class PageNumber:
-    """Cloudflare: numbered pages; `result_info.total_count` says how many there are in all."""
+    """Cloudflare: numbered pages; `result_info.total_count` says how many there are in all.
+
+    With a total, the client asks for the next page until it has that many records: a server may send
+    fewer than asked per page (it caps `per_page`), so a short page is not the last one, and an empty page
+    before the total is an error. Without one, a page shorter than the server's page size (the
+    `result_info.per_page` it reports, else the one asked for) or an empty page is the last.
+    """
 
     page_param: str = "page"
     size_param: str = "per_page"
@@ -152,14 +179,21 @@ class PageNumber:
     def first_params(self) -> dict:
         return {self.size_param: self.page_size, self.page_param: 1}
 
-    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
+                  received: int) -> NextPage | None:
         number = int(params.get(self.page_param, 1))
-        info = (body.get("result_info") if isinstance(body, dict) else None) or {}
-        total = info.get("total_count")
-        if not items or len(items) < self.page_size:
+        info = body.get("result_info") if isinstance(body, dict) else None
+        info = info if isinstance(info, dict) else {}
+        total = _count(info.get("total_count"))
+        if total is None:
+            size = _count(info.get("per_page")) or self.page_size
+            return None if len(items) < size else NextPage(params={**params, self.page_param: number + 1})
+        if received >= total:
             return None
-        if isinstance(total, int) and not isinstance(total, bool) and number * self.page_size >= total:
-            return None
+        if not items:
+            raise PaginationError(
+                f"page {number} was empty but the response says total_count {total}; got {received}"
+            )
         return NextPage(params={**params, self.page_param: number + 1})
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
@@ -172,7 +206,12 @@ class PageNumber:
 
 @dataclass(frozen=True)
 class Cursor:
-    """fal: `next_cursor` and `has_more` in the body; the next request passes the cursor back."""
+    """fal: `next_cursor` and `has_more` in the body; the next request passes the cursor back.
+
+    fal's pages carry both (the recorded first page ends in `"next_cursor": "Mg", "has_more": true`).
+    `has_more: false` ends the list; when `has_more` is absent the cursor decides, so a page that names a
+    next cursor is followed rather than taken for the last one.
+    """
 
     limit_param: str = "limit"
     cursor_param: str = "cursor"
@@ -185,10 +224,12 @@ class Cursor:
     def first_params(self) -> dict:
         return {self.limit_param: self.page_size}
 
-    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
-        if not isinstance(body, dict) or not body.get("has_more"):
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
+                  received: int) -> NextPage | None:
+        more = _flag(body, "has_more")
+        cursor = body.get(self.next_field) if isinstance(body, dict) else None
+        if more is False or (more is None and not cursor):
             return None
-        cursor = body.get(self.next_field)
         if not cursor:
             raise PaginationError(f"has_more is true but {self.next_field} is missing")
         if cursor == params.get(self.cursor_param):
@@ -227,11 +268,15 @@ class LinkHeader:
     def first_params(self) -> dict:
         return {self.limit_param: self.page_size}
 
-    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict) -> NextPage | None:
+    def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
+                  received: int) -> NextPage | None:
         target = next_link(response.headers.get("Link"))
         if not target:
             return None
-        url = response.url.join(target)
+        try:
+            url = response.url.join(target)
+        except httpx.InvalidURL as exc:
+            raise PaginationError(f"Link rel=next is not a URL ({exc})") from None
         if url == response.url:
             raise PaginationError(f"Link rel=next points at the page just read ({url.copy_with(query=None)})")
         return NextPage(url=str(url))

@@ -1,0 +1,336 @@
+"""Faults of the fetch layer, each over a real loopback socket: what an operator sees, and what leaks.
+
+Every test points the production `ProviderClient` at a tiny scriptable HTTP server (`Loopback`), the way an
+operator points it at a real host with `MODELSYNC_<SLUG>_BASE_URL`, so requests, redirects, pagination,
+retries, the deadline and decoding all run as they do against a live provider. A second server stands in
+for another origin (a redirect target or a next link on someone else's host).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from modelsync_pipeline.providers.http import ProviderClient, ProviderFetchError, RetryPolicy
+from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+
+KEY = "gsk_SECRET_3f9c2a7e1b5d4c6a"
+
+
+class Loopback:
+    """`routes[path] = answer(query) -> (status, headers, body)`; body may be an iterator of byte chunks,
+    sent one at a time (`drip`). Every request is kept in `seen` as (path, query, headers)."""
+
+    def __init__(self):
+        self.routes: dict = {}
+        self.seen: list[tuple[str, dict, dict]] = []
+        loopback = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                loopback.seen.append((parts.path, query, {k.lower(): v for k, v in self.headers.items()}))
+                answer = loopback.routes.get(parts.path)
+                status, headers, body = answer(query) if answer else (404, {}, b'{"error": "no route"}')
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    if isinstance(body, bytes):
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                    self.end_headers()
+                    for chunk in body:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: nothing more to send
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        # A short poll interval: shutdown() waits for one, and every test stops one or two servers.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def server():
+    loopback = Loopback()
+    yield loopback
+    loopback.close()
+
+
+@pytest.fixture
+def foreign():
+    """Another origin: same loopback address, another port."""
+    loopback = Loopback()
+    yield loopback
+    loopback.close()
+
+
+def as_json(obj, status: int = 200, **headers):
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(obj).encode()
+
+
+def client(slug: str, server: Loopback, *, key: str | None = KEY, **kwargs) -> ProviderClient:
+    """The production client for `slug`, pointed at `server` as an operator would point it at a host."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    environ = {spec.base_url_env: f"{server.origin}/{slug}"}
+    if spec.auth is not None and key is not None:
+        environ[spec.auth.env_var] = key
+    for env_var in spec.path_params_env.values():
+        environ[env_var] = "acct"
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=2, backoff_seconds=0.01))
+    return ProviderClient(spec, environ=environ, **kwargs)
+
+
+def fetch_error(slug: str, server: Loopback, **kwargs) -> ProviderFetchError:
+    with client(slug, server, **kwargs) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    return caught.value
+
+
+def rendered(error: BaseException) -> str:
+    """Everything an operator's log could show of an error: str, repr, and the whole chain with traceback."""
+    return "\n".join([str(error), repr(error), *traceback.format_exception(error)])
+
+
+MODELS = {"data": [{"id": "llama-3.1-8b-instant"}, {"id": "gemma2-9b-it"}]}
+
+
+# -- 1. the key never reaches an error text -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("padding", ["\r\n", "\n", " ", "\t"], ids=["crlf", "lf", "space", "tab"])
+def test_a_key_with_surrounding_whitespace_is_sent_stripped(server, padding):
+    """A k8s secret file or a CRLF .env leaves a newline on the key: it is stripped, not sent (or leaked)."""
+    server.routes["/groq/models"] = lambda q: as_json(MODELS)
+    with client("groq", server, key=padding + KEY + padding) as c:
+        assert [r["id"] for r in c.fetch_records()] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
+    assert [headers["authorization"] for _, _, headers in server.seen] == [f"Bearer {KEY}"]
+
+
+@pytest.mark.parametrize("bad_key", [KEY[:10] + "\r\n" + KEY[10:], KEY + "\u00e9", KEY[:10] + "\x00" + KEY[10:]],
+                         ids=["inner-newline", "non-ascii", "nul"])
+def test_a_key_that_cannot_be_a_header_names_the_variable_never_the_value(server, bad_key):
+    server.routes["/groq/models"] = lambda q: as_json(MODELS)
+    error = fetch_error("groq", server, key=bad_key)
+    assert (error.provider, error.step) == ("groq", "auth")
+    assert "GROQ_API_KEY" in str(error)
+    text = rendered(error)
+    for fragment in (bad_key, bad_key.strip(), KEY[:10], KEY[10:]):
+        assert fragment not in text
+    assert server.seen == []  # nothing was sent anywhere
+
+
+def test_an_answer_that_echoes_the_key_is_redacted_from_the_error(server):
+    """Defense in depth: whatever a reason quotes (here a provider's error message echoing the key, sent
+    with a trailing newline) is redacted of the key, raw and stripped, before it leaves the client."""
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"message": f"Invalid API Key: {KEY}"}})
+    error = fetch_error("groq", server, key=KEY + "\r\n")
+    text = rendered(error)
+    assert KEY not in text
+    assert "Invalid API Key" in str(error)
+
+
+# -- 2. credentials go only to the provider's own origin ----------------------------------------------
+
+
+@pytest.mark.parametrize("slug,header", [("google", "x-goog-api-key"), ("anthropic", "x-api-key"),
+                                         ("groq", "authorization")])
+def test_a_redirect_to_another_origin_is_followed_without_credentials(server, foreign, slug, header):
+    server.routes[f"/{slug}/models"] = lambda q: (302, {"Location": f"{foreign.origin}/elsewhere"}, b"")
+    foreign.routes["/elsewhere"] = lambda q: as_json({"models": [{"name": "models/x"}], "data": [{"id": "x"}]})
+    with client(slug, server) as c:
+        c.fetch_records()
+    sent_here = [headers.get(header) for _, _, headers in server.seen]
+    assert sent_here == [KEY if header != "authorization" else f"Bearer {KEY}"]
+    assert len(foreign.seen) == 1
+    sent_there = foreign.seen[0][2]
+    assert header not in sent_there and "authorization" not in sent_there
+    assert KEY not in json.dumps(foreign.seen)
+
+
+def test_a_redirect_within_the_origin_keeps_credentials(server):
+    server.routes["/anthropic/models"] = lambda q: (307, {"Location": "/anthropic/v2/models"}, b"")
+    server.routes["/anthropic/v2/models"] = lambda q: as_json({"data": [{"id": "claude"}], "has_more": False})
+    with client("anthropic", server) as c:
+        assert c.fetch_records() == [{"id": "claude"}]
+    assert [headers.get("x-api-key") for _, _, headers in server.seen] == [KEY, KEY]
+
+
+def test_a_next_link_to_another_host_is_refused(server, foreign):
+    server.routes["/huggingface/models"] = lambda q: (
+        200, {"Content-Type": "application/json", "Link": f'<{foreign.origin}/next?cursor=2>; rel="next"'},
+        json.dumps({"data": [{"id": "org/a"}]}).encode())
+    foreign.routes["/next"] = lambda q: as_json({"data": [{"id": "org/b"}]})
+    error = fetch_error("huggingface", server)
+    assert (error.provider, error.step) == ("huggingface", "paginate")
+    assert foreign.origin.removeprefix("http://") in error.reason
+    assert foreign.seen == []
+    assert KEY not in rendered(error)
+
+
+# -- 3. pagination never returns a truncated catalog as success ---------------------------------------
+
+CF_PATH = "/cloudflare-workers-ai/accounts/acct/ai/models/search"
+
+
+def test_page_numbers_continue_until_the_total_when_the_server_caps_the_page_size(server):
+    names = [f"@cf/m{i}" for i in range(120)]
+
+    def capped(query):  # asked for 100 a page, the server sends 50 and says so
+        page, size = int(query.get("page", 1)), min(int(query.get("per_page", 20)), 50)
+        chunk = names[(page - 1) * size : page * size]
+        return as_json({"success": True, "result": [{"name": n} for n in chunk],
+                        "result_info": {"page": page, "per_page": size, "count": len(chunk), "total_count": 120}})
+
+    server.routes[CF_PATH] = capped
+    with client("cloudflare-workers-ai", server) as c:
+        assert [r["name"] for r in c.fetch_records()] == names
+
+
+def test_an_empty_page_before_the_total_is_an_error_not_a_short_catalog(server):
+    def gap(query):
+        page = int(query.get("page", 1))
+        chunk = [] if page == 2 else [{"name": f"@cf/p{page}-{i}"} for i in range(100)]
+        return as_json({"success": True, "result": chunk,
+                        "result_info": {"page": page, "per_page": 100, "count": len(chunk), "total_count": 300}})
+
+    server.routes[CF_PATH] = gap
+    error = fetch_error("cloudflare-workers-ai", server)
+    assert (error.provider, error.step) == ("cloudflare-workers-ai", "paginate")
+    assert "page 2 was empty" in error.reason and "total_count 300" in error.reason and "got 100" in error.reason
+
+
+def test_a_cursor_without_has_more_is_followed(server):
+    """fal's pages carry `has_more` beside `next_cursor`; one without `has_more` still names a next page."""
+    def pages(query):
+        cursor = int(query.get("cursor", 0))
+        return as_json({"models": [{"endpoint_id": f"fal-ai/m{cursor}"}],
+                        "next_cursor": str(cursor + 1) if cursor < 3 else None})
+
+    server.routes["/fal/models"] = pages
+    with client("fal", server) as c:
+        assert [r["endpoint_id"] for r in c.fetch_records()] == [f"fal-ai/m{i}" for i in range(4)]
+
+
+@pytest.mark.parametrize("slug,body", [
+    ("fal", {"models": [{"endpoint_id": "fal-ai/a"}], "has_more": "false", "next_cursor": None}),
+    ("anthropic", {"data": [{"id": "a"}], "has_more": "false", "last_id": "a"}),
+], ids=["fal", "anthropic"])
+def test_a_has_more_that_is_not_a_boolean_is_named(server, slug, body):
+    server.routes[f"/{slug}/models"] = lambda q: as_json(body)
+    error = fetch_error(slug, server)
+    assert error.step == "paginate"
+    assert "has_more" in error.reason and "'false'" in error.reason and "boolean" in error.reason
+
+
+# -- 4. every fault is the module's own error, naming provider and URL --------------------------------
+
+
+def test_a_corrupt_gzip_body_is_retried_then_a_fetch_error(server):
+    server.routes["/groq/models"] = lambda q: (
+        200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00not-gzip-at-all")
+    error = fetch_error("groq", server)
+    assert (error.provider, error.step) == ("groq", "fetch")
+    assert "DecodingError" in error.reason and f"{server.origin}/groq/models" in error.reason
+    assert "2 attempts" in error.reason and len(server.seen) == 2
+
+
+def test_a_gzip_body_that_is_fine_still_decodes(server):
+    server.routes["/groq/models"] = lambda q: (
+        200, {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        gzip.compress(json.dumps(MODELS).encode()))
+    with client("groq", server) as c:
+        assert c.fetch_records() == MODELS["data"]
+
+
+@pytest.mark.parametrize("body,what", [
+    (b'{"models": [{"name": "models/a", "inputTokenLimit": ' + b"9" * 5000 + b"}]}", "digits"),
+    (b'{"models": [{"name": "models/a", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", "nested"),
+], ids=["huge-integer", "deep-nesting"])
+def test_json_python_cannot_decode_is_a_decode_error_naming_the_url(server, body, what):
+    server.routes["/google/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    error = fetch_error("google", server)
+    assert (error.provider, error.step) == ("google", "decode")
+    assert f"{server.origin}/google/models" in error.reason and "pageSize" not in error.reason  # no query
+    assert what in error.reason
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-5", "1e400", "NaN"])
+def test_a_retry_after_that_is_not_a_finite_wait_falls_back_to_the_backoff(server, retry_after):
+    answers = iter([as_json({"error": "slow down"}, 429, **{"Retry-After": retry_after})])
+    server.routes["/groq/models"] = lambda q: next(answers, None) or as_json(MODELS)
+    sleeps = []
+    with client("groq", server, sleep=sleeps.append,
+                retry=RetryPolicy(max_attempts=3, backoff_seconds=0.25)) as c:
+        assert c.fetch_records() == MODELS["data"]
+    assert sleeps == [0.25]
+
+
+# -- 5. the deadline bounds the body too ---------------------------------------------------------------
+
+
+def test_a_body_that_trickles_in_ends_at_the_deadline(server):
+    body = json.dumps(MODELS).encode()  # ~70 bytes at 0.1 s each: ~7 s to arrive whole
+
+    def drip(query):
+        return 200, {"Content-Type": "application/json", "Content-Length": str(len(body))}, (
+            (time.sleep(0.1), body[i : i + 1])[1] for i in range(len(body)))
+
+    server.routes["/groq/models"] = drip
+    started = time.monotonic()
+    error = fetch_error("groq", server, deadline_seconds=1.0)
+    took = time.monotonic() - started
+    assert (error.provider, error.step) == ("groq", "fetch")
+    assert "deadline" in error.reason
+    assert took < 2.5, f"took {took:.1f} s with a 1 s deadline"
+
+
+# -- 6. a wrong 200 body says what it was -------------------------------------------------------------
+
+
+def test_an_error_object_in_a_200_is_quoted(server):
+    message = "Invalid API Key " + "x" * 400
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"message": message, "type": "invalid_request_error"}})
+    error = fetch_error("groq", server)
+    assert error.step == "decode"
+    assert "Invalid API Key" in error.reason and "NoneType" not in error.reason
+    assert len(error.reason) < 400  # the message is quoted, truncated
+
+
+@pytest.mark.parametrize("slug,body,expected", [
+    ("groq", [{"id": "a"}], "got a list"),
+    ("groq", {"data": None}, "got null"),
+    ("groq", {"models": [{"id": "a"}]}, "'models'"),
+    ("together", {"data": [{"id": "a"}]}, "got an object"),
+], ids=["bare-list", "null", "other-key", "envelope-for-bare-array"])
+def test_a_wrong_shape_says_what_was_received(server, slug, body, expected):
+    server.routes[f"/{slug}/models"] = lambda q: as_json(body)
+    error = fetch_error(slug, server)
+    assert error.step == "decode"
+    assert expected in error.reason and "NoneType" not in error.reason
