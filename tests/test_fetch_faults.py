@@ -226,6 +226,17 @@ def test_an_empty_page_before_the_total_is_an_error_not_a_short_catalog(server):
     assert "page 2 was empty" in error.reason and "total_count 300" in error.reason and "got 100" in error.reason
 
 
+def test_a_server_that_ignores_the_page_number_is_an_error_not_the_first_page_repeated(server):
+    def first_page_always(query):  # asked for page 2, 3, ... it answers page 1 again, total and all
+        return as_json({"success": True, "result": [{"name": f"@cf/m{i}"} for i in range(50)],
+                        "result_info": {"page": 1, "per_page": 50, "count": 50, "total_count": 120}})
+
+    server.routes[CF_PATH] = first_page_always
+    error = fetch_error("cloudflare-workers-ai", server)
+    assert (error.provider, error.step) == ("cloudflare-workers-ai", "paginate")
+    assert "page 2 repeats the page before it (50 records)" in error.reason
+
+
 def test_a_cursor_without_has_more_is_followed(server):
     """fal's pages carry `has_more` beside `next_cursor`; one without `has_more` still names a next page."""
     def pages(query):

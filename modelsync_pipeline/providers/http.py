@@ -295,7 +295,8 @@ class ProviderClient:
         params: dict[str, Any] = spec.pagination.first_params()
         requested: set[str] = set()
         received = 0
-        for _ in range(MAX_PAGES):
+        previous: list | None = None
+        for number in range(1, MAX_PAGES + 1):
             request_key = f"{target}?{sorted(params.items())}"
             if request_key in requested:
                 raise ProviderFetchError(spec.slug, "paginate", "the next page is one already read; refusing to loop")
@@ -303,6 +304,12 @@ class ProviderClient:
             response, content = self._get(target, {**params, **auth_params}, headers)
             body = self._decode(response, content)
             items = self._items(body)
+            if items and items == previous:
+                # A server that ignores the page parameter answers the first page again: its records repeated
+                # up to a stated total would read as a whole catalog once the repeats are left out.
+                raise ProviderFetchError(spec.slug, "paginate", f"page {number} repeats the page before it "
+                                         f"({len(items)} records): the server ignores the paging parameter?")
+            previous = items
             received += len(items)
             yield items
             try:
