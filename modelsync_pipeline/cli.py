@@ -188,6 +188,8 @@ _STEP_MEANING = {
     "disambiguated": "added words from the id so two ids do not share one name",
     "drop_doubled_word": "removed a word that followed itself",
     "drop_id_path": 'removed an id path ("vendor/") or a "/" or "@" from the name',
+    "read_other_colon": 'read a full-width colon ("\uff1a") as ":"',
+    "drop_bedrock_namespace": 'removed a Bedrock namespace ("us.", "anthropic.") from the id',
 }
 
 

@@ -22,13 +22,17 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   instead of the canonical one plus disambiguation noise. One exception: when the model id is a UUID (a
   Cloudflare record id) the id-like value is the real model id, so it is derived, with rule `name` (or
   `display_name`), `raw` set to that value and the step `derived_from_id_like_name`.
-- A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters).
-  The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
+- A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters)
+  and holds no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"):
+  "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
+  "AI21: Jamba 1.5" drops "AI21". A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
+  `read_other_colon`). The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
   letter followed by a digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while
   "OpenAI: o3" becomes "o3". Any other colon followed by whitespace becomes " - " so no name ever reads as
   "Something: rest"; a colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
-- Brackets never survive: "(...)", "[...]", "{...}" and their full-width and CJK forms ("（...）", "【...】",
-  BRACKETS below, which the contract in schema.py refuses). "(free)" sets `is_free` and goes; a quantisation such as
+- Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
+  "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
+  schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as
   "(FP8)" sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
   models apart). Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
   a plain capitalised word, always: Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
@@ -40,7 +44,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   whitespace into single spaces, applies NFC, trims stray punctuation at the ends and truncates names longer
   than NAME_MAX_LENGTH at a word boundary (step `truncated`).
 - Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot
-  inside a version stays). ":free" variants set `is_free` and add no word; other variants (":thinking")
+  inside a version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
+  `drop_bedrock_namespace`), and only that: a dot before a word that is not a hyphenated model id is part of
+  the name ("dots.llm1.inst" -> "Dots Llm1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
+  quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`. ":free" variants set `is_free` and add no word; other variants (":thinking")
   become a word. Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); every other word gets its first letter capitalised and nothing else (never
@@ -78,7 +85,8 @@ class DisplayName:
 
 # --- vocabularies ---------------------------------------------------------------------------------------
 
-_QUANTIZATION_TOKEN = re.compile(r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf", re.I)
+_QUANTIZATION_TOKEN = re.compile(
+    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
 
 # Stages recognised inside brackets. Plain words are only read for the unambiguous ones: "New" or "Old"
 # without brackets is more likely part of a product name than a stage.
@@ -88,7 +96,7 @@ _BRACKETED_RELEASE_STAGES = {
 _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legacy", "deprecated"}
 
 _BRAND_SPELLINGS = {
-    "ai": "AI", "api": "API", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
+    "ai": "AI", "ai21": "AI21", "api": "API", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
     "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
     "embeddinggemma": "EmbeddingGemma",
     "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",
@@ -133,10 +141,20 @@ _EDGE_PUNCTUATION = " :;,.|/\\-\u2013\u2014\u00b7\u2022_"
 _COMPANY_PREFIX = re.compile(r"^(?P<company>[^:\s][^:]*?)\s*:(?=\s|$)\s*(?P<rest>.*)$", re.S)
 _COMPANY_MAX_WORDS = 4
 _COMPANY_MAX_CHARS = 40
+# A word that makes the part before ": " a model rather than a company: a number, version or size ("2.5", "3",
+# "4o", "70B", "v2") or a word with a hyphen before a digit ("GPT-4o", "Phi-4"). Companies with digits ("AI21",
+# "01.AI") have none: "Gemini 2.5 Flash: Thinking" keeps its model, "AI21: Jamba 1.5" drops its company.
+_MODEL_WORD_BEFORE_COLON = re.compile(r"v?\d+(?:\.\d+)*[a-z]?|\d+(?:\.\d+)?[bmkt]|\S*-\d\S*", re.I)
+# Colons other scripts write: full-width (CJK text), small and presentation forms. Read as ":".
+_OTHER_COLONS = re.compile("[\uff1a\ufe55\ufe13]")
 _VERSION_LIKE_START = re.compile(r"^(?:\d|[A-Z]\d)")
 # Every bracket a name may arrive with, as (opening, closing) pairs: one list for the rule that flattens them
 # and the contract that refuses them (schema.no_brackets), so no bracket the rule leaves can block a catalog.
-BRACKETS = ("()", "[]", "{}", "\uff08\uff09", "\uff3b\uff3d", "\uff5b\uff5d", "\u3010\u3011", "\u3014\u3015", "\u3016\u3017")
+BRACKETS = ("()", "[]", "{}", "<>", "\uff08\uff09", "\uff3b\uff3d", "\uff5b\uff5d", "\uff1c\uff1e", "\u3010\u3011",
+            "\u3014\u3015", "\u3016\u3017", "\u3008\u3009", "\u300a\u300b", "\u300c\u300d", "\u300e\u300f", "\u00ab\u00bb",
+            "\u2039\u203a", "\u27e8\u27e9")
+# (ASCII, full-width and CJK round, square, curly and angle brackets, CJK corner and title marks 「」『』《》〈〉,
+# guillemets «» ‹›, mathematical angles ⟨⟩.)
 BRACKET_CHARACTERS = "".join(BRACKETS)
 _OPENING = re.escape("".join(pair[0] for pair in BRACKETS))
 _CLOSING = re.escape("".join(pair[1] for pair in BRACKETS))
@@ -228,6 +246,8 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
     company, rest = match.group("company").strip(), match.group("rest").strip()
     if len(company) > _COMPANY_MAX_CHARS or len(company.split()) > _COMPANY_MAX_WORDS:
         return text  # prose with a colon, not a company; the colon is neutralised later
+    if any(_MODEL_WORD_BEFORE_COLON.fullmatch(word) for word in company.split()):
+        return text  # "Gemini 2.5 Flash: Thinking": a model and its variant; the colon is neutralised later
     _add_step(steps, "strip_company_prefix")
     if not rest:
         return ""  # "OpenAI:" names a company, not a model
@@ -313,6 +333,10 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
         steps.append("collapse_whitespace")
     text = collapsed
 
+    colons = _OTHER_COLONS.sub(": ", text)
+    if colons != text:
+        _add_step(steps, "read_other_colon")
+        text = _collapse_whitespace(colons)
     text = _strip_company_prefix(text, steps)
     text = _flatten_brackets(text, steps, attrs)
     text = _without_path_characters(text, steps)
@@ -336,16 +360,33 @@ def _last_id_segment(model_id: str) -> str:
     return segments[-1].strip() if segments else model_id.strip()
 
 
-# Bedrock-style namespaces: "mistral.mixtral-8x7b", "amazon.titan-text" (a dot between two letters).
-_NAMESPACE_PREFIX = re.compile(r"^(?:[a-z][a-z0-9-]*\.(?=[a-z]))+")
+# Bedrock ids: "[region.]vendor.model" ("anthropic.claude-3-5-sonnet-20240620-v1:0", "us.amazon.nova-pro-v1:0",
+# "qwen.qwen3-vl-235b-a22b"): the namespace is dropped when what follows the last dot is a hyphenated model id
+# starting with a letter. A dot before anything else is part of the model's own name: "dots.llm1.inst",
+# "dots.ocr", "minicpm.v4", "llama-3-8b.gguf", "phi-2.q8_0.gguf" (no hyphen after the dot), "gpt-3.5-turbo"
+# (a digit after it).
+_BEDROCK_ID = re.compile(r"(?P<namespace>(?:[a-z][a-z0-9-]*\.)+)(?P<model>[a-z][a-z0-9_]*-[^.]*)")
+# A model part that starts with a bare version ("r1", "v3") names nothing alone: its vendor word stays
+# ("deepseek.r1-v1:0" -> "DeepSeek R1 v1.0"), as "DeepSeek: R1" keeps its family word.
+_BARE_VERSION_START = re.compile(r"[a-z]?\d", re.I)
+
+
+def _without_namespace(segment: str) -> str:
+    match = _BEDROCK_ID.fullmatch(segment)
+    if not match:
+        return segment
+    model = match.group("model")
+    if _BARE_VERSION_START.match(model):
+        return f"{match.group('namespace').rstrip('.').rsplit('.', 1)[-1]}-{model}"
+    return model
 
 
 def _split_variants(model_id: str) -> tuple[str, list[str]]:
-    """The id's last segment without its namespace, and its ":variant" parts.
+    """The id's last segment without its Bedrock namespace, and its ":variant" parts.
 
     A numeric variant right after a version is its minor part ("v1:0" is v1.0, "20b-1:0" is 1.0).
     """
-    base, *variants = _NAMESPACE_PREFIX.sub("", _last_id_segment(model_id)).split(":")
+    base, *variants = _without_namespace(_last_id_segment(model_id)).split(":")
     variants = [v for v in variants if v.strip()]
     while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
         base = f"{base}.{variants.pop(0).strip()}"
@@ -356,10 +397,23 @@ def _has_free_variant(model_id: str) -> bool:
     return any(v.strip().casefold() == "free" for v in _split_variants(model_id)[1])
 
 
+# llama.cpp's quantisation names ("q4_K_M", "Q8_0", "IQ4_XS", "q6_k"): one word, upper-cased as written in every
+# GGUF listing, never read as a version ("Q8.0") or split into letters ("Q4 K M").
+_GGUF_QUANT = re.compile(r"(?<![a-z0-9])(i?q[1-8](?:_[a-z0-9]{1,3}){1,3})(?![a-z0-9])", re.I)
+
+
 def _split_id_words(text: str) -> list[str]:
+    words = []
+    for index, part in enumerate(_GGUF_QUANT.split(text)):
+        words.extend([part.upper()] if index % 2 else _split_plain_id_words(part))
+    return words
+
+
+def _split_plain_id_words(text: str) -> list[str]:
     text = re.sub(r"(?<=\d)_(?=\d)", ".", text)  # "Llama-3_1" means 3.1
     text = _P_FOR_DOT.sub(".", text)
     text = re.sub(r"(?<=[a-z])\.(?=[a-z])", " ", text, flags=re.I)  # "moonshot.kimi": a dot between letters parts words
+    text = re.sub(r"(?<=\d)\.(?=[a-z]{2})", " ", text, flags=re.I)  # "llm1.inst": so does one before a word
     words = []
     for word in re.split(r"(?:[^\w.]|_)+", text):
         word = word.strip(".")
@@ -478,6 +532,8 @@ def _id_words(model_id: str, *, include_free_variant: bool) -> list[str]:
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
     name, steps, attrs = clean_upstream_name(" ".join(_id_words(model_id, include_free_variant=False)))
+    if _BEDROCK_ID.fullmatch(_last_id_segment(model_id)):
+        steps = ("drop_bedrock_namespace", *steps)
     attrs["is_free"] = attrs["is_free"] or _has_free_variant(model_id)
     return name, steps, attrs
 

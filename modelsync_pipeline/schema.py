@@ -25,7 +25,8 @@ MODEL_ID_MAX_LENGTH = 512
 PRICE_MAX = 10**14 - 1
 
 # What a clean display name never contains; each is its own check so a report says which rule broke.
-COMPANY_PREFIX = re.compile(r"^[^:\s][^:]*:\s")
+# ": " after the first word, or a full-width "：" (written without a space in CJK text; naming reads it as ":").
+COMPANY_PREFIX = re.compile(r"^[^:\uff1a\s][^:\uff1a]*(?::\s|\uff1a)")
 CONTROL_OR_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 

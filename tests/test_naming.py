@@ -26,8 +26,9 @@ from modelsync_pipeline.naming import (
 from modelsync_pipeline.providers.http import RECORDED_DIR as RECORDED, STATIC_DIR, recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
+from modelsync_pipeline.schema import COMPANY_PREFIX
+
 from .test_golden_names import EXTRA_PAYLOADS
-COMPANY_PREFIX = re.compile(r"^[^:\s][^:]*:\s")
 
 
 def assert_clean_name(name: str) -> None:
@@ -550,3 +551,80 @@ def test_disambiguation_uses_words_of_the_differing_id_parts_never_the_raw_id():
     ids = ["vendor/x/model-a", "model-a", "other/model-a"]
     names = {mid: d.name for mid, d in zip(ids, make_names_unique([(m, resolve_display_name(m)) for m in ids]))}
     assert names == {"model-a": "Model A", "vendor/x/model-a": "Model A Vendor X", "other/model-a": "Model A Other"}
+
+
+# --- classes found by a sweep of styles no recorded payload has --------------------------------------------
+
+_WORDS = st.from_regex(r"[a-z]{3,8}", fullmatch=True).filter(lambda w: w not in ("gguf", "free"))
+
+
+@FAST
+@given(family=st.sampled_from(["Gemini", "GPT", "Llama", "Sonar", "Mistral Small", "Qwen", "Acme Chat"]),
+       version=st.from_regex(r"\d{1,2}(\.\d)?[a-z]?|v\d|\d{1,3}[bB]|[a-z]{2,5}-\d[a-z]?", fullmatch=True),
+       variant=st.from_regex(r"[A-Z][a-z]{2,8}( [A-Z][a-z]{2,8})?", fullmatch=True).filter(
+           lambda v: len(set(v.casefold().split())) == len(v.split())))  # "Aaa Aaa" would lose its doubled word
+@example(family="Gemini", version="2.5", variant="Thinking")
+@example(family="GPT", version="4o", variant="Mini")
+def test_a_model_name_before_a_colon_is_never_taken_for_a_company(family, version, variant):
+    """"Gemini 2.5 Flash: Thinking" is a model and its variant: a part with a version or size is no company."""
+    name, steps, _ = clean_upstream_name(f"{family} {version}: {variant}")
+    assert "strip_company_prefix" not in steps
+    assert name.split() == [*family.split(), version, "-", *variant.split()], name
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("AI21: Jamba 1.5 Large", "Jamba 1.5 Large"),   # a company whose name has digits, but no version
+    ("01.AI: Yi Large", "Yi Large"),
+    ("Z.ai: GLM 4.6", "GLM 4.6"),
+    ("OpenAI\uff1aGPT-4o", "GPT-4o"),               # a full-width colon, no space, as CJK text writes it
+    ("\u767e\u5ea6\uff1a\u6587\u5fc3\u4e00\u8a00 4.0", "\u6587\u5fc3\u4e00\u8a00 4.0"),
+])
+def test_a_company_prefix_is_still_dropped(raw, expected):
+    name, steps, _ = clean_upstream_name(raw)
+    assert name == expected and "strip_company_prefix" in steps
+    assert not COMPANY_PREFIX.match(name)
+    assert COMPANY_PREFIX.match(raw)  # the contract would have refused the raw value
+
+
+@pytest.mark.parametrize("pair", BRACKETS)
+def test_every_bracket_pair_is_flattened_and_refused_by_the_contract(pair):
+    opening, closing = pair
+    assert clean_upstream_name(f"Mistral {opening}7B{closing} Instruct {opening}beta{closing}")[0] == "Mistral 7B Instruct Beta"
+    for char in pair:
+        assert char in BRACKET_CHARACTERS
+
+
+@FAST
+@given(st.lists(_WORDS, min_size=2, max_size=4), st.integers(1, 9))
+@example(["dots", "llm", "inst"], 1)
+def test_a_dot_in_an_id_that_is_not_bedrocks_loses_no_word(words, digit):
+    """"rednote-hilab/dots.llm1.inst" and "openbmb/minicpm.v4": every dotted part is part of the name."""
+    model_id = f"org/{words[0]}.{words[1]}{digit}." + ".".join(words[2:] or ["chat"])
+    name = derive_name_from_id(model_id).casefold()
+    for word in [*words, str(digit)]:
+        assert word in name, (model_id, name)
+
+
+@pytest.mark.parametrize(("model_id", "expected", "dropped"), [
+    ("x/llama-3-8b.gguf", "Llama 3 8B GGUF", False),
+    ("openbmb/minicpm.v4", "Minicpm v4", False),
+    ("rednote-hilab/dots.ocr", "Dots OCR", False),
+    ("gpt-3.5-turbo", "GPT-3.5 Turbo", False),
+    ("deepseek.r1-v1:0", "DeepSeek R1 V1.0", True),          # the model a bare version: its vendor word stays
+    ("us.deepseek.r1-v1:0", "DeepSeek R1 V1.0", True),
+    ("apac.ai21.jamba-1-5-large-v1:0", "Jamba 1.5 Large v1.0", True),
+    ("aws-bedrock/qwen.qwen3-vl-235b-a22b", "Qwen3 VL 235B A22B", True),
+])
+def test_only_a_bedrock_namespace_is_dropped(model_id, expected, dropped):
+    derived = resolve_display_name(model_id)
+    assert derived.name == expected
+    assert ("drop_bedrock_namespace" in derived.steps) is dropped
+
+
+@pytest.mark.parametrize("quant", ["q4_K_M", "Q8_0", "iq4_xs", "q5_k_s", "Q6_K", "q3_K_L", "IQ2_XXS", "q4_0"])
+@pytest.mark.parametrize("template", ["llama3.1:70b-instruct-{q}", "org/Qwen2.5-7B-Instruct-{q}", "org/phi-2.{q}.gguf",
+                                      "accounts/x/models/mistral-7b-{q}"])
+def test_a_gguf_quantisation_is_one_word_and_sets_quantization(template, quant):
+    derived = resolve_display_name(template.format(q=quant))
+    assert quant.upper() in derived.name.split(), derived.name
+    assert derived.quantization == quant.casefold()
