@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from typing import Mapping
@@ -28,6 +29,12 @@ SECRET_ENV = "MODELSYNC_ADMIN_TOKEN"
 DEFAULT_TTL_SECONDS = 600
 CLOCK_SKEW_SECONDS = 60
 MIN_SECRET_LENGTH = 16
+
+
+# issue() writes the time as int() prints it: ASCII digits, no leading zero. int() also reads "0179...", "٠١٧٩..."
+# (other scripts' digits) and " 179..." as the same time, and each such spelling of a used code would have
+# been a new code to the record of used ones.
+_CANONICAL_TIME = re.compile(r"[1-9][0-9]*")
 
 
 class ApprovalRefused(ValueError):
@@ -70,7 +77,7 @@ def verify(secret: str | None, code: str, job: str, args: Mapping[str, object], 
         raise ApprovalRefused(f"config approval is empty: run `modelsync approve {job} ...` where {SECRET_ENV} is "
                               f"set and paste the code it prints")
     parts = code.strip().split(".")
-    if len(parts) != 3 or not parts[0].isdigit():
+    if len(parts) != 3 or not _CANONICAL_TIME.fullmatch(parts[0]):
         raise ApprovalRefused("config approval is not a code printed by `modelsync approve`")
     issued_at, nonce, mac = int(parts[0]), parts[1], parts[2]
     expected = _mac(secret, _message(job, args, issued_at, nonce))
@@ -82,4 +89,6 @@ def verify(secret: str | None, code: str, job: str, args: Mapping[str, object], 
         raise ApprovalRefused("the approval code was issued in the future; check the clocks")
     if now - issued_at > ttl_seconds:
         raise ApprovalRefused(f"the approval code expired ({int(now - issued_at)} s old; codes last {ttl_seconds} s)")
-    return hashlib.sha256(code.strip().encode()).hexdigest()
+    # The fingerprint of what the MAC covers, not of the text pasted: no other spelling of an accepted code
+    # (which _CANONICAL_TIME also refuses) can be recorded as a new one and run the job again.
+    return hashlib.sha256(f"{issued_at}.{nonce}.{mac}".encode()).hexdigest()

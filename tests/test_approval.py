@@ -82,6 +82,23 @@ def test_a_code_is_accepted_once(synced, redis_url):
     replay = _flush(synced, redis_url, code)
     assert not replay.success and "already used" in step_failures(replay)["models_table"]
     assert snapshot(synced) == before
+    # Other spellings of the same code: int() reads each as the same time, so each would have been "new".
+    issued_at, rest = code.split(".", 1)
+    arabic = "".join(chr(0x0660 + int(d)) for d in issued_at)
+    for spelling in (f"0{code}", f"00{code}", f"{arabic}.{rest}", f"+{code}", f" {code}\n"):
+        replay = _flush(synced, redis_url, spelling)
+        assert not replay.success, spelling
+        failure = step_failures(replay)["models_table"]
+        assert "already used" in failure or "not a code printed by" in failure, (spelling, failure)
+    assert snapshot(synced) == before
+
+
+def test_the_fingerprint_is_of_the_code_not_of_its_spelling(admin_secret):
+    code = approval.issue(admin_secret, "flush_models", {})
+    assert approval.verify(admin_secret, f"  {code}\n", "flush_models", {}) == approval.verify(admin_secret, code, "flush_models", {})
+    for spelling in (f"0{code}", f"+{code}", "".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in code[:3]) + code[3:]):
+        with pytest.raises(approval.ApprovalRefused, match="not a code printed by"):
+            approval.verify(admin_secret, spelling, "flush_models", {})
 
 
 def sync_again(database_url, redis_url) -> bool:
