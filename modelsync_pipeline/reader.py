@@ -11,6 +11,11 @@ gives the manifest its TTL first; so a reader that still finds the version's man
 keys knows it read the whole version. If the manifest is gone (the version expired mid-read), the call
 starts again from the pointer; after `MAX_ATTEMPTS` it reads the database.
 
+A version can also lose keys while it is current: Redis evicts under memory pressure (an `allkeys-*` policy),
+or an operator deletes one. Every answer is checked against the version's manifest (how many models in all,
+per provider, per modality): a list shorter than the manifest says, a listed model whose key is missing, or a
+model listed in `all` whose key is gone reads the database instead of answering from a damaged version.
+
 The in-process layer keeps answers for `local_ttl_seconds`, keyed by version: while Redis answers, a
 kept answer is used only if the current version is still the one it came from (so it is never stale);
 while Redis is unreachable or has no current version, a kept answer younger than the TTL is used before
@@ -21,6 +26,7 @@ in one query and returns the same dicts as the cache: both are `row_to_json` of 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +40,9 @@ from redis.retry import Retry
 from . import cache, db
 
 MAX_ATTEMPTS = 3
+# schema.CatalogSchema's provider_slug. A provider holding anything else (":" in particular, which model keys use
+# as a separator: "p:a/b" + "c" is the key of "p" + "a/b:c") names no provider; the database answers it.
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 MGET_CHUNK = 10_000
 DATABASE_SOURCE = "database"
 
@@ -47,6 +56,17 @@ class CatalogAnswer:
 
 class _VersionGone(Exception):
     """The version read from the pointer expired while we read it."""
+
+
+class _VersionDamaged(Exception):
+    """The current version lacks keys its manifest counts (evicted or deleted): the database answers."""
+
+
+def _text(name: str, value: object) -> str:
+    """An argument that must be a str: the same TypeError whichever path (Redis or the database) answers."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
 
 
 class CatalogReader:
@@ -87,16 +107,26 @@ class CatalogReader:
         return rows[0] if rows else None
 
     def lookup_models(self, provider: str | None = None, modality: str | None = None) -> CatalogAnswer:
-        return self._answer(("models", provider, modality),
-                            lambda v: self._redis_models(v, provider, modality),
-                            lambda: self._query(db.statements("catalog_read")["reader_models"],
-                                               {"provider": provider, "modality": modality}))
+        provider = None if provider is None else _text("provider", provider)
+        modality = None if modality is None else _text("modality", modality)
+
+        def from_database():
+            return self._query(db.statements("catalog_read")["reader_models"], {"provider": provider, "modality": modality})
+
+        if provider is not None and not _SLUG.fullmatch(provider):
+            return CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE)  # not a slug: no cache key
+        return self._answer(("models", provider, modality), lambda v: self._redis_models(v, provider, modality),
+                            from_database)
 
     def lookup_model(self, provider: str, model_id: str) -> CatalogAnswer:
-        return self._answer(("model", provider, model_id),
-                            lambda v: self._redis_model(v, provider, model_id),
-                            lambda: self._query(db.statements("catalog_read")["reader_model"],
-                                               {"provider": provider, "model_id": model_id}))
+        provider, model_id = _text("provider", provider), _text("model_id", model_id)
+        def from_database():
+            return self._query(db.statements("catalog_read")["reader_model"], {"provider": provider, "model_id": model_id})
+
+        if not _SLUG.fullmatch(provider):
+            return CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE)  # not a slug: no cache key
+        return self._answer(("model", provider, model_id), lambda v: self._redis_model(v, provider, model_id),
+                            from_database)
 
     def version(self) -> str | None:
         """The cache version readers are on now; None if Redis has none or does not answer."""
@@ -132,6 +162,8 @@ class CatalogReader:
                 rows = from_redis(version)
             except _VersionGone:
                 continue
+            except _VersionDamaged:
+                break  # reading it again finds the same keys missing
             except cache.REDIS_ERRORS:
                 self._redis_down_until = time.monotonic() + self._redis_retry
                 break
@@ -161,12 +193,15 @@ class CatalogReader:
             if version is not None and answer.version != version:
                 return None
             self._local.move_to_end(query)
-        return CatalogAnswer(answer.rows, answer.version, "local")
+        return CatalogAnswer(_copied(answer.rows), answer.version, "local")
 
     def _keep(self, query: tuple, answer: CatalogAnswer) -> CatalogAnswer:
+        """Keep `answer` and return it; the kept rows are a copy, so a caller editing its rows (or its list)
+        changes nothing another caller is given."""
         if self._local_ttl > 0:
+            kept = CatalogAnswer(_copied(answer.rows), answer.version, answer.source)
             with self._lock:
-                self._local[query] = (time.monotonic(), answer)
+                self._local[query] = (time.monotonic(), kept)
                 self._local.move_to_end(query)
                 while len(self._local) > self._local_max:
                     self._local.popitem(last=False)
@@ -175,12 +210,17 @@ class CatalogReader:
     # -- Redis ---------------------------------------------------------------------------------------------
 
     def _redis_model(self, version: str, provider: str, model_id: str) -> list[dict]:
+        all_key = cache.version_key(version, "all")
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(cache.model_key(version, provider, model_id))
-        pipe.exists(cache.version_key(version, "manifest"))
-        value, alive = pipe.execute()
-        if not alive:
+        pipe.zscore(all_key, f"{provider}{cache.SEP}{model_id}")
+        pipe.exists(all_key)
+        pipe.hget(cache.version_key(version, "manifest"), "row_count")
+        value, listed, all_exists, row_count = pipe.execute()
+        if row_count is None:
             raise _VersionGone(version)
+        if value is None and (listed is not None or (not all_exists and int(row_count) > 0)):
+            raise _VersionDamaged(version)  # listed (or the list itself gone) but its key missing
         return [json.loads(value)] if value is not None else []
 
     def _redis_models(self, version: str, provider: str | None, modality: str | None) -> list[dict]:
@@ -192,10 +232,19 @@ class CatalogReader:
             pipe.zrangebylex(cache.version_key(version, "all"), *cache.provider_range(provider))
         else:
             pipe.zrange(cache.version_key(version, "all"), 0, -1)
-        pipe.exists(manifest_key)
-        found, alive = pipe.execute()
-        if not alive:
+        pipe.hmget(manifest_key, ["row_count", "providers", "modalities"])
+        found, manifest = pipe.execute()
+        if manifest[0] is None:
             raise _VersionGone(version)
+        # What the manifest counts for this question: fewer members means evicted or deleted keys.
+        if modality is not None:
+            expected = json.loads(manifest[2] or "{}").get(modality, 0)
+        elif provider is not None:
+            expected = json.loads(manifest[1] or "{}").get(provider, 0)
+        else:
+            expected = int(manifest[0])
+        if len(found) != expected:
+            raise _VersionDamaged(version)
         if modality is not None:
             found = sorted(found)  # a set: put it in the order of `all`
             if provider is not None:
@@ -208,8 +257,10 @@ class CatalogReader:
         pipe.exists(manifest_key)
         *chunks, alive = pipe.execute()
         values = [v for chunk in chunks for v in chunk]
-        if not alive or any(v is None for v in values):
+        if not alive:
             raise _VersionGone(version)
+        if any(v is None for v in values):
+            raise _VersionDamaged(version)
         return [json.loads(v) for v in values]
 
     # -- PostgreSQL ----------------------------------------------------------------------------------------
@@ -232,3 +283,7 @@ class CatalogReader:
             with self._lock:
                 self._db_conns.append(conn)
         return conn
+
+
+def _copied(rows: list[dict]) -> list[dict]:
+    return [dict(row) for row in rows]

@@ -77,6 +77,70 @@ def test_in_process_layer_serves_the_current_version_and_bridges_a_redis_outage(
         assert answer.source == "database" and answer.rows == [other]
 
 
+def _damage(redis_client, version: str, how: str, row: dict) -> None:
+    """Keys of the live version lost the way Redis loses them: evicted (allkeys-* under memory pressure) or
+    deleted by hand."""
+    if how == "model key":
+        redis_client.delete(cache.model_key(version, row["provider"], row["model_id"]))
+    elif how == "all":
+        redis_client.delete(cache.version_key(version, "all"))
+    elif how == "modality set":
+        redis_client.delete(cache.version_key(version, "modality", row["modality"]))
+    elif how == "random fifth":  # what allkeys-random does: a scatter of keys of every kind
+        keys = sorted(redis_client.scan_iter(match=cache.version_key(version, "*"), count=1000))
+        keys = [k for k in keys if not k.endswith(":manifest")]
+        redis_client.delete(*keys[::5])
+
+
+@pytest.mark.parametrize("how", ["model key", "all", "modality set", "random fifth"])
+def test_a_version_that_lost_keys_sends_the_question_to_the_database(synced, redis_url, redis_client, how):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    everything = table_list(database_url)
+    row = next(r for r in everything if r["provider"] == "groq")
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=0) as reader:
+        _damage(redis_client, reader.version(), how, row)
+        hit = {"model key": lambda: reader.lookup_model("groq", row["model_id"]), "all": reader.lookup_models,
+               "modality set": lambda: reader.lookup_models(modality=row["modality"]),
+               "random fifth": reader.lookup_models}[how]()
+        assert hit.source == "database"  # the question the lost keys answered went to the database
+        assert reader.get_models() == everything
+        assert reader.get_models(provider="groq") == table_list(database_url, "WHERE provider = 'groq'")
+        assert reader.get_models(modality=row["modality"]) == table_list(
+            database_url, "WHERE modality = %s", (row["modality"],))
+        assert reader.get_model("groq", row["model_id"]) == row
+        assert reader.get_model("groq", "no-such-model") is None
+
+
+def test_a_provider_that_is_no_slug_never_reads_another_models_key(synced, redis_url):
+    """Model keys join provider and id with ":", which ids may hold: "p:a/b" + "c" would be the key of
+    ("p", "a/b:c"). Only a slug is looked up in Redis; anything else names no provider."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    row = next(r for r in table_list(database_url) if ":" in r["model_id"])
+    head, tail = row["model_id"].rsplit(":", 1)
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=0) as reader:
+        assert reader.get_model(row["provider"], row["model_id"]) == row
+        assert reader.get_model(f"{row['provider']}:{head}", tail) is None
+        assert reader.get_models(provider=f"{row['provider']}:x") == []
+        for bad in (5, None, ["groq"]):
+            with pytest.raises(TypeError, match="must be a str"):
+                reader.get_model(bad, "x")
+        with pytest.raises(TypeError, match="modality must be a str"):
+            reader.get_models(modality=["audio"])
+
+
+def test_an_answer_kept_in_process_is_not_changed_by_what_a_caller_does_to_it(synced, redis_url):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=60) as reader:
+        rows = reader.get_models(provider="groq")
+        expected = [dict(r) for r in rows]
+        rows[0]["model_name"] = "edited"
+        rows.pop()
+        again = reader.lookup_models(provider="groq")
+        assert again.source == "local" and again.rows == expected
+        again.rows[0]["model_name"] = "edited again"
+        assert reader.get_models(provider="groq") == expected
+
+
 def _groq_catalog(keep: int | None):
     spec = PROVIDERS_BY_SLUG["groq"]
     return build_catalog(spec, recorded_items(spec)[:keep])
