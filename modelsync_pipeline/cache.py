@@ -54,6 +54,21 @@ class CacheMismatch(RuntimeError):
     """What was written to Redis does not match the table snapshot it was read from; readers were not switched."""
 
 
+class SwitchUncertain(RuntimeError):
+    """Redis failed while switching readers and could not be asked afterwards which version they are on."""
+
+
+def _eviction_policy(client: redis.Redis) -> str | None:
+    try:
+        return client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.ResponseError:  # a managed Redis may refuse CONFIG
+        return None
+
+
+def _evicted_keys(client: redis.Redis) -> int:
+    return int(client.info("stats").get("evicted_keys", 0))
+
+
 def version_key(version: str, *parts: str) -> str:
     return ":".join((PREFIX, "v", version, *parts))
 
@@ -80,6 +95,10 @@ class CachePublication:
     cached_row_count: int  # ZCARD of the version's `all`, read back before the switch
     matches_table: bool  # row count and checksum of what was written equal the snapshot's
     orphans_expired: tuple[str, ...] = ()
+    # False when Redis failed after the switch, before the previous version got its TTL: a later publish
+    # expires it (expire_orphans, after DEFAULT_ORPHAN_GRACE).
+    previous_expired: bool = True
+    eviction_policy: str | None = None  # Redis' maxmemory-policy, None if CONFIG GET is not allowed
 
 
 # Rows are streamed in bytewise order (sql/catalog_read.sql), the order of `all`: Redis inserts each member
@@ -178,6 +197,11 @@ def publish_cache(
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
     version = new_version(run_id)
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
+    # A policy that may evict keys without a TTL (allkeys-*, or one CONFIG does not tell) may evict the keys of
+    # the version being written, which has none: any eviction while it is written refuses the switch. (Under
+    # volatile-* only keys with a TTL go: earlier versions'.)
+    policy = _eviction_policy(client)
+    evicted_before = _evicted_keys(client)
     client.zadd(VERSIONS_KEY, {version: time.time()})
     try:
         with conn.transaction():
@@ -200,6 +224,12 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                 "modalities": json.dumps(modalities, sort_keys=True),
             },
         )
+        evicted = _evicted_keys(client) - evicted_before
+        if evicted > 0 and not (policy or "").startswith("volatile-") and policy != "noeviction":
+            raise CacheMismatch(
+                f"Redis evicted {evicted} keys while cache version {version} was written (maxmemory-policy "
+                f"{policy or 'unknown'}): keys of the new version may be among them. Give Redis more memory "
+                f"(maxmemory) or a policy that keeps keys without a TTL (noeviction, volatile-lru)")
         cached_row_count = _verify(client, version, int(row_count), checksum, written)
         bytes_used = _bytes_used(client, version, cached_row_count)
         faults.point("cache:before_switch")
@@ -212,10 +242,17 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
             pass
         raise
     # The switch: one SET. GET hands back the version readers used until now.
-    previous = client.set(CURRENT_KEY, version, get=True)
+    try:
+        previous = client.set(CURRENT_KEY, version, get=True)
+    except REDIS_ERRORS as exc:
+        previous = _after_failed_switch(client, version, exc)
+    previous_expired = True
     if previous and previous != version:
-        expire_version(client, previous, previous_version_ttl)
-        client.zrem(VERSIONS_KEY, previous)
+        try:
+            expire_version(client, previous, previous_version_ttl)
+            client.zrem(VERSIONS_KEY, previous)
+        except REDIS_ERRORS:
+            previous_expired = False  # readers are on the new version; a later publish expires this one
     return CachePublication(
         version=version,
         previous_version=previous,
@@ -228,7 +265,25 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         cached_row_count=cached_row_count,
         matches_table=True,
         orphans_expired=tuple(orphans),
+        previous_expired=previous_expired,
+        eviction_policy=policy,
     )
+
+
+def _after_failed_switch(client: redis.Redis, version: str, error: BaseException) -> str | None:
+    """The SET of the switch raised (the connection dropped): it may or may not have been applied. Ask Redis
+    again. Switched: the publish succeeded, and which version was current before is unknown (None: nothing is
+    expired now; a later publish expires it). Not switched: the error stands, readers are on the previous
+    version. No answer: SwitchUncertain."""
+    try:
+        switched = current_version(client) == version
+    except REDIS_ERRORS:
+        raise SwitchUncertain(
+            f"Redis failed while switching readers to cache version {version} ({type(error).__name__}: {error}) "
+            f"and did not answer afterwards: readers are on that version or on the previous one") from None
+    if not switched:
+        raise error
+    return None
 
 
 def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> dict:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import pytest
+import redis
 
 from modelsync_pipeline import cache, db
 
@@ -157,3 +159,60 @@ def test_a_models_table_materialized_alone_schedules_the_cache(database_url, red
     assert second.get_num_requested(cache_key) == 1
     sensor = defs.resolve_sensor_def("cache_fan_out")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_publish_into_a_redis_that_evicts_keys_without_a_ttl_is_refused(synced, redis_url, redis_client):
+    """allkeys-random under memory pressure: the new version (keys without a TTL) may lose keys as it is
+    written; a sample of 200 keys may not notice. Any eviction while it is written refuses the switch."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    first = cache.current_version(redis_client)
+    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    pipe = redis_client.pipeline(transaction=False)
+    for i in range(20_000):
+        pipe.set(f"filler:{i}", "y" * 100)
+    pipe.execute()
+    try:
+        redis_client.config_set("maxmemory-policy", "allkeys-random")
+        # a version of the recorded catalog needs ~2.6 MB: with 1 MB to spare, something must be evicted
+        redis_client.config_set("maxmemory", str(redis_client.info("memory")["used_memory"] + 1_000_000))
+        with db.connect(database_url) as conn, pytest.raises(cache.CacheMismatch, match="evicted .* allkeys-random"):
+            cache.publish_cache(conn, redis_client, "evicting-run")
+    finally:
+        redis_client.config_set("maxmemory", "0")
+        redis_client.config_set("maxmemory-policy", policy)
+    assert cache.current_version(redis_client) == first  # readers never switched to it
+
+
+class _ReplyLostAfter(redis.Redis):
+    """A client whose connection drops right after Redis applied a command (`lose` names it): the way a
+    network cut between the reply and the client looks from here. Redis itself is real."""
+
+    lose: str = "set"
+
+    def execute_command(self, *args, **options):
+        reply = super().execute_command(*args, **options)
+        if str(args[0]).casefold() == self.lose:
+            raise redis.ConnectionError("connection lost after the command (test)")
+        return reply
+
+
+def test_a_switch_whose_reply_is_lost_is_a_publish_that_happened(synced, redis_url):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    client = _ReplyLostAfter.from_url(redis_url, decode_responses=True)
+    first = cache.current_version(client)
+    with db.connect(database_url) as conn:
+        published = cache.publish_cache(conn, client, "lost-reply-run")
+    assert cache.current_version(client) == published.version != first
+    assert published.previous_version is None and published.previous_expired  # unknown: a later publish expires it
+    assert cached_rows(client) == table_rows(database_url)
+
+
+def test_redis_failing_after_the_switch_leaves_a_publish_that_says_so(synced, redis_url, redis_client):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    client = _ReplyLostAfter.from_url(redis_url, decode_responses=True)
+    client.lose = "zrem"  # the previous version's cleanup, after the switch
+    first = cache.current_version(client)
+    with db.connect(database_url) as conn:
+        published = cache.publish_cache(conn, client, "cleanup-fails-run")
+    assert cache.current_version(redis_client) == published.version and published.previous_version == first
+    assert published.previous_expired is False  # the run's metadata and log say so; readers are on the new one

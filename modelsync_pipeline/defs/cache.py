@@ -38,8 +38,14 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
         raise dg.Failure(description=f"the new cache version was refused: {exc}. Readers stay on the previous "
                                      "cache version; the models table is untouched by this step (a change models_table "
                                      "made in this run stays committed). Materialize models_cache to heal it.") from None
+    except cache.SwitchUncertain as exc:
+        raise dg.Failure(description=f"{exc}. Both versions are whole and checked against the table, so readers see "
+                                     "a whole catalog either way. Materialize models_cache to publish a new one.") from None
     finally:
         client.close()
+    if not published.previous_expired:
+        context.log.warning(f"models_cache: readers are on version {published.version}, but Redis failed before the "
+                            f"previous version {published.previous_version} got its TTL; a later publish expires it")
     context.log.info(
         f"models_cache: version {published.version} with {published.row_count} models "
         f"({published.key_count} keys, ~{published.bytes_used / 2**20:.1f} MiB) in {published.seconds:.2f} s"
@@ -61,6 +67,8 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
             "seconds": dg.MetadataValue.float(round(published.seconds, 3)),
             "previous_version_ttl_seconds": dg.MetadataValue.int(published.previous_version_ttl),
             "orphan_versions_expired": dg.MetadataValue.int(len(published.orphans_expired)),
+            "previous_version_expired": dg.MetadataValue.bool(published.previous_expired),
+            "maxmemory_policy": published.eviction_policy or "unknown",
         }
     )
 
