@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  database: {endpoints.summary().splitlines()[0]}")
         print(f"  cache:    {endpoints.summary().splitlines()[1]}")
         print(f"  provider source: {args.source}")
+        from . import db
+
+        # Unreachable: one line now (main), not after a dozen seconds of Dagster's storage retries.
+        db.connect(endpoints.database_url).close()
         return _run_jobs(args)
 
 
@@ -315,7 +319,41 @@ def main(argv: list[str] | None = None) -> int:
     approve_parser.add_argument("--backup-id", type=int, help="restore_backup: the backup_id of its config")
     approve_parser.set_defaults(func=approve)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - only an unreachable database is answered here; the rest re-raised
+        if not _database_unreachable(exc):
+            raise
+        where = _without_password(os.environ.get("DATABASE_URL", ""))
+        print(f"modelsync {args.command}: PostgreSQL is unreachable ({where or 'DATABASE_URL not set'}): "
+              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", file=sys.stderr)
+        return 2
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says PostgreSQL could not be reached: psycopg's OperationalError, or
+    dagster-postgres giving up on its run storage."""
+    import psycopg
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, psycopg.OperationalError):
+            return True
+        postgres = sys.modules.get("dagster_postgres.utils")
+        if postgres is not None and isinstance(exc, postgres.DagsterPostgresException):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,24 @@ def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):
     assert "unknown provider(s): nope" in proc.stderr
 
 
+def test_an_unreachable_database_is_one_clear_line_and_exit_2_for_every_command(tmp_path, redis_url):
+    """Nothing listens on port 1: each command says so in one line, without the password, and exits 2 (the
+    table could not be refreshed), not 1 (some provider failed) after a traceback."""
+    dead = "postgresql://root:s3cret-pw@127.0.0.1:1/modelsync"
+    commands = {
+        "run": ["run", "--state-dir", str(tmp_path / "state"), "--providers", "groq"],
+        "status": ["status"],
+        "explain": ["explain", "groq", "llama-3.1-8b-instant"],
+    }
+    for command, args in commands.items():
+        proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", *args], cwd=REPO_ROOT, timeout=120,
+                              env={**os.environ, "DATABASE_URL": dead, "REDIS_URL": redis_url},
+                              capture_output=True, text=True)
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        assert f"modelsync {command}: PostgreSQL is unreachable (postgresql://root:***@127.0.0.1:1/modelsync)" in proc.stderr
+        assert "Traceback" not in proc.stderr and "s3cret-pw" not in proc.stdout + proc.stderr, command
+
+
 def test_explain_traces_a_name_back_to_its_raw_upstream_value(synced):
     database_url = synced  # a full sync (the run itself is test_run_prints_progress_...'s)
     with psycopg.connect(database_url) as conn:
