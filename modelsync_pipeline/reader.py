@@ -210,18 +210,26 @@ class CatalogReader:
     # -- Redis ---------------------------------------------------------------------------------------------
 
     def _redis_model(self, version: str, provider: str, model_id: str) -> list[dict]:
-        all_key = cache.version_key(version, "all")
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(cache.model_key(version, provider, model_id))
+        pipe.exists(cache.version_key(version, "manifest"))
+        value, alive = pipe.execute()
+        if not alive:
+            raise _VersionGone(version)
+        if value is not None:
+            return [json.loads(value)]
+        # No key: no such model, or its key evicted or deleted. Only a miss pays this second round trip.
+        all_key = cache.version_key(version, "all")
+        pipe = self._redis.pipeline(transaction=False)
         pipe.zscore(all_key, f"{provider}{cache.SEP}{model_id}")
         pipe.exists(all_key)
         pipe.hget(cache.version_key(version, "manifest"), "row_count")
-        value, listed, all_exists, row_count = pipe.execute()
+        listed, all_exists, row_count = pipe.execute()
         if row_count is None:
             raise _VersionGone(version)
-        if value is None and (listed is not None or (not all_exists and int(row_count) > 0)):
+        if listed is not None or (not all_exists and int(row_count) > 0):
             raise _VersionDamaged(version)  # listed (or the list itself gone) but its key missing
-        return [json.loads(value)] if value is not None else []
+        return []
 
     def _redis_models(self, version: str, provider: str | None, modality: str | None) -> list[dict]:
         manifest_key = cache.version_key(version, "manifest")
