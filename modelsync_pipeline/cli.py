@@ -194,6 +194,7 @@ _STEP_MEANING = {
     "drop_id_path": 'removed an id path ("vendor/") or a "/" or "@" from the name',
     "read_other_colon": 'read a full-width colon ("\uff1a") as ":"',
     "drop_bedrock_namespace": 'removed a Bedrock namespace ("us.", "anthropic.") from the id',
+    "read_company_separator": 'read "Company - " or "Company | " as "Company: " (the id names that organisation)',
 }
 
 

@@ -26,7 +26,9 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   and holds no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"):
   "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
   "AI21: Jamba 1.5" drops "AI21". A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
-  `read_other_colon`). The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
+  `read_other_colon`), and so does another separator ("Meta - Llama 3", "Mistral AI | Mixtral", "OpenAI – GPT-4o")
+  when the id itself names that organisation ("meta-llama/...": step `read_company_separator`); without that
+  evidence it stays, since "Llama 3 - Instruct" is one model's name. The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
   letter followed by a digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while
   "OpenAI: o3" becomes "o3". Any other colon followed by whitespace becomes " - " so no name ever reads as
   "Something: rest"; a colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
@@ -566,6 +568,30 @@ def _looks_like_model_id(value: str, model_id: str) -> bool:
     return has_lower and not has_upper and ("-" in value or "_" in value)
 
 
+# "Meta - Llama 3", "Mistral AI | Mixtral 8x7B", "OpenAI – GPT-4o", "OpenAI › GPT-4o": a company before a separator
+# other than ": " ("-" or "/" only with spaces around: "GPT-4o", "Qwen-Max" are names).
+_SEPARATED_PREFIX = re.compile(r"^(?P<left>[^:]{1,40}?)(?:\s+[-/]\s+|\s*[\u2013\u2014|\u203a\u00bb]\s*)(?P<rest>\S.*)$", re.S)
+
+
+def _letters_and_digits(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def _company_separator_as_colon(value: str, model_id: str) -> str:
+    """`value` with its separator read as ": " when what stands before it is the organisation the id itself names
+    (a path segment before the last: "meta-llama/...", "mistralai/...", "@cf/meta/..."), so the company-prefix
+    rule decides as for "Company: Model" (family word kept before a bare version, never a model's own words).
+    Without that evidence the separator is left alone: "Llama 3 - Instruct" is one model's name."""
+    match = _SEPARATED_PREFIX.match(value.strip())
+    if not match:
+        return value
+    left = _letters_and_digits(match.group("left"))
+    orgs = [_letters_and_digits(seg) for seg in model_id.strip().split("/")[:-1]]
+    if len(left) >= 2 and any(org and (org.startswith(left) or left.startswith(org)) for org in orgs):
+        return f"{match.group('left').strip()}: {match.group('rest')}"
+    return value
+
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
@@ -595,7 +621,9 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
             continue
-        cleaned, steps, attrs = clean_upstream_name(value)
+        cleaned, steps, attrs = clean_upstream_name(_company_separator_as_colon(value, model_id))
+        if cleaned and value != _company_separator_as_colon(value, model_id):
+            steps = ("read_company_separator", *steps)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
         # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
         # kept as that name, so lineage shows the raw upstream value rather than the id.

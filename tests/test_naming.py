@@ -628,3 +628,23 @@ def test_a_gguf_quantisation_is_one_word_and_sets_quantization(template, quant):
     derived = resolve_display_name(template.format(q=quant))
     assert quant.upper() in derived.name.split(), derived.name
     assert derived.quantization == quant.casefold()
+
+
+@pytest.mark.parametrize(("model_id", "raw", "expected"), [
+    ("meta-llama/llama-3-8b", "Meta - Llama 3", "Llama 3"),
+    ("mistralai/mixtral-8x7b", "Mistral AI | Mixtral 8x7B", "Mixtral 8x7B"),
+    ("openai/gpt-4o", "OpenAI \u2013 GPT-4o", "GPT-4o"),
+    ("openai/gpt-4o", "OpenAI \u203a GPT-4o", "GPT-4o"),
+    ("google/gemma-2-9b", "Google / Gemma 2 9B", "Gemma 2 9B"),
+    ("@cf/meta/llama-3-8b", "Meta | Llama 3 8B", "Llama 3 8B"),
+    ("deepseek/deepseek-r1", "DeepSeek | R1", "DeepSeek R1"),          # the family word before a bare version
+    # no evidence that the left part is a company: a model's own words stay
+    ("meta-llama/llama-3-8b", "Llama 3 - Instruct", "Llama 3 - Instruct"),
+    ("x/y", "Meta - Llama 3", "Meta - Llama 3"),
+    ("qwen/qwen-max", "Qwen-Max", "Qwen-Max"),
+    ("openai/gpt-4o", "GPT-4o \u2013 Mini", "GPT-4o \u2013 Mini"),
+])
+def test_a_company_before_another_separator_goes_when_the_id_names_it(model_id, raw, expected):
+    derived = resolve_display_name(model_id, display_name=raw)
+    assert derived.name == expected
+    assert ("read_company_separator" in derived.steps) is (expected != raw)
