@@ -511,6 +511,10 @@ def _format_id_words(words: list[str]) -> list[str]:
             formatted.append("DALL-E")
             i += 2
             continue
+        if low == "gpt" and following == "35":
+            formatted.append("GPT-3.5")  # Azure deployment names drop the dot: "gpt-35-turbo" (no GPT-35 exists)
+            i += 2
+            continue
         if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():
             version = re.sub(r"(?<=\d)v$", "V", following)  # GLM writes its vision models "GLM-4.5V"
             formatted.append(f"{_BRAND_SPELLINGS[low]}-{version}")  # "GPT-4o", "GLM-4.5"

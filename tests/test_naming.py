@@ -542,6 +542,7 @@ def test_every_kind_of_bracket_is_flattened(raw, expected):
     ("xyz-7b-chat", "XYZ 7B Chat"),
     ("aws-bedrock/mistral.mixtral-8x7b-instruct-v0:1", "Mixtral 8x7B Instruct v0.1"),
     ("claude-3-5-sonnet@20240620", "Claude 3.5 Sonnet 20240620"),
+    ("gpt-35-turbo-16k", "GPT-3.5 Turbo 16K"),  # Azure deployment names drop the dot
 ])
 def test_versions_and_acronyms_read_the_way_providers_write_them(model_id, expected):
     assert derive_name_from_id(model_id) == expected
