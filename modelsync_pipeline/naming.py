@@ -98,7 +98,7 @@ _BRACKETED_RELEASE_STAGES = {
 _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legacy", "deprecated"}
 
 _BRAND_SPELLINGS = {
-    "ai": "AI", "ai21": "AI21", "api": "API", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
+    "ai": "AI", "ai21": "AI21", "api": "API", "apac": "APAC", "eu": "EU", "us": "US", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
     "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
     "embeddinggemma": "EmbeddingGemma",
     "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",

@@ -649,3 +649,11 @@ def test_a_company_before_another_separator_goes_when_the_id_names_it(model_id, 
     derived = resolve_display_name(model_id, display_name=raw)
     assert derived.name == expected
     assert ("read_company_separator" in derived.steps) is (expected != raw)
+
+
+def test_bedrock_cross_region_ids_beside_their_base_id_are_told_apart_by_region_and_vendor():
+    ids = ["us.anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic.claude-3-5-sonnet-20240620-v1:0",
+           "apac.ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-large-v1:0"]
+    names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
+    assert names == ["Claude 3.5 Sonnet 20240620 v1.0 US Anthropic", "Claude 3.5 Sonnet 20240620 v1.0",
+                     "Jamba 1.5 Large v1.0 APAC AI21", "Jamba 1.5 Large v1.0"]
