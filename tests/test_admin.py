@@ -291,3 +291,51 @@ def test_a_reset_in_which_a_provider_failed_fails_whole_and_changes_nothing(sync
     assert snapshot(synced) == before
     last = audit_rows(synced)[-1]
     assert (last["action"], last["outcome"]) == ("reset_and_resync", "failed") and "groq" in last["error"]
+
+
+def test_a_catalog_staged_while_a_reset_runs_is_loaded_or_left_for_the_next_refresh(synced, tmp_path, monkeypatch):
+    """The reset stands after loading the rows; meanwhile a changed groq catalog is staged and committed. Either
+    way the reset goes, the refresh after it must bring groq's rows to the staged catalog: never rows of the
+    old catalog marked published as the new one (which every later refresh would take as done)."""
+    import threading
+    import time
+
+    from modelsync_pipeline import db
+    from modelsync_pipeline.catalog import build_catalog
+    from modelsync_pipeline.providers.http import recorded_items
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    ready, go_on = tmp_path / "ready", tmp_path / "continue"
+    monkeypatch.setenv("MODELSYNC_FAULT", "reset:after_insert=wait")
+    monkeypatch.setenv("MODELSYNC_FAULT_READY", str(ready))
+    monkeypatch.setenv("MODELSYNC_FAULT_CONTINUE", str(go_on))
+    errors = []
+
+    def reset():
+        try:
+            with db.connect(database_url, autocommit=True) as conn:
+                db.reset_models_table(conn, PROVIDERS, "reset-run")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            errors.append(exc)
+
+    spec = PROVIDERS_BY_SLUG["groq"]
+    changed = build_catalog(spec, recorded_items(spec)[:-2])  # two models left the catalog upstream
+    resetting = threading.Thread(target=reset)
+    resetting.start()
+    deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+    while not ready.exists():
+        assert dt.datetime.now() < deadline and resetting.is_alive(), errors
+        time.sleep(0.02)
+    with db.connect(database_url, autocommit=True) as conn:
+        db.stage_provider_catalog(conn, spec, changed, "stage-run")  # commits while the reset stands
+    go_on.write_text("go")
+    resetting.join(timeout=120)
+    assert not errors, errors
+
+    monkeypatch.delenv("MODELSYNC_FAULT")
+    with db.connect(database_url, autocommit=True) as conn:
+        db.refresh_models_table(conn, PROVIDERS, "refresh-run")
+        rows = {r[0] for r in conn.execute(
+            "SELECT m.model_id FROM models m JOIN providers p ON p.id = m.provider_id WHERE p.slug = 'groq'")}
+    assert rows == set(changed["model_id"])

@@ -85,11 +85,28 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
 
     Readers see the old catalog until COMMIT; any failure rolls back the flush with the reload.
     Unlike the refresh, every row gets a new id (that is what a reset is for).
+
+    Like the refresh, it reads staging through ONE snapshot (REPEATABLE READ, taken after the models lock):
+    a catalog staged while the reset runs is either wholly loaded and marked published, or wholly left for
+    the next refresh. Read committed, the rows came from one moment and the published checksums from a later
+    one, so a provider staged in between was marked published with its old rows, and no refresh applied it.
     """
+    refresh = statements("refresh_models")
+    conn.execute(refresh["session_lock"])
+    try:
+        return _reset_locked(conn, specs, run_id, keep)
+    finally:
+        if not conn.closed:
+            conn.execute(refresh["session_unlock"])
+
+
+def _reset_locked(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_id: str,
+                  keep: int) -> tuple[AdminResult, RefreshResult]:
     sql = statements("admin")
     refresh = statements("refresh_models")
     by_slug = {spec.slug: spec for spec in specs}
     with conn.transaction():
+        conn.execute(refresh["snapshot"])
         conn.execute(refresh["lock"])
         before = counts(conn)
         backup = take_backup(conn, run_id, "reset_and_resync", keep)
