@@ -90,25 +90,31 @@ def _run_jobs(args: argparse.Namespace) -> int:
         )
         run_ids = [result.run_id]
         run = instance.get_run_by_id(result.run_id)
-        publish_failed = False
+        publish = None
         if not result.success and should_publish_after(instance, run):
-            print("\nsome providers failed; publishing the catalogs that passed (publish_catalog):")
+            print("\nmodels_table was not refreshed by this run; publishing the catalogs that were staged "
+                  "(publish_catalog):")
             publish = defs.resolve_job_def("publish_catalog").execute_in_process(
                 instance=instance, raise_on_error=False, run_config=quiet,
                 tags={"modelsync/after_run": result.run_id, "modelsync/launched_by": "cli"},
             )
             run_ids.append(publish.run_id)
-            publish_failed = not publish.success
-            failures = _failures(publish)
-        else:
-            failures = []
-        failures = _failures(result) + failures
+        publish_failed = publish is not None and not publish.success
+        published_after = publish is not None and publish.success
+        failures = _failures(result) + (_failures(publish) if publish is not None else [])
+        # The table and the cache are what the last write left: the publish after a failed run, if there was one.
+        last_write = _failures(publish) if publish is not None else _failures(result)
 
     with db.connect(os.environ["DATABASE_URL"]) as conn:
         attempts, in_table = _summary(conn, run_ids)
         cache_info = _cache_summary()
     failed_providers = [a for a in attempts if a[1] in ("fetch_failed", "check_failed", "process_failed")]
-    table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in failures)
+    table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write)
+    # A failed step anywhere fails the run (a provider's own failure does not: it is a failed check), and is
+    # never exit 0: 1 when the catalogs staged before it were published after it ("the rest published"), else
+    # 2. Read from the run's own result, which this process holds: a database that went away mid-run may not
+    # have recorded the step's failure, nor the providers' attempts.
+    run_failed = not result.success
 
     print("\nsummary")
     width = max([len(s) for s, _ in in_table] + [8])
@@ -126,12 +132,13 @@ def _run_jobs(args: argparse.Namespace) -> int:
     print(f"  {'total':<{width}}  {sum(c for _, c in in_table):>7}")
     print(f"  cache: {cache_info}")
     for step, message in failures:
-        if step in ("models_table", "models_cache"):
-            print(f"  FAILED {step}: {message}")
+        print(f"  FAILED {step}: {message}")
+    if run_failed and not failures:
+        print("  FAILED: the run did not succeed, and no step says why (see the run in the UI)")
     print(f"  runs: {', '.join(run_ids)} (open them in the Dagster UI: make ui)")
-    if table_or_cache_failed:
+    if table_or_cache_failed or (run_failed and not published_after):
         return 2
-    return 1 if failed_providers else 0
+    return 1 if failed_providers or run_failed else 0
 
 
 def step_failures(result) -> dict[str, str]:
@@ -322,29 +329,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except Exception as exc:  # noqa: BLE001 - only an unreachable database is answered here; the rest re-raised
-        if not _database_unreachable(exc):
+    except Exception as exc:  # noqa: BLE001 - only PostgreSQL's errors are answered here; the rest re-raised
+        problem = _database_problem(exc)
+        if problem is None:
             raise
-        where = _without_password(os.environ.get("DATABASE_URL", ""))
-        print(f"modelsync {args.command}: PostgreSQL is unreachable ({where or 'DATABASE_URL not set'}): "
-              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", file=sys.stderr)
+        print(f"modelsync {args.command}: {problem}", file=sys.stderr)
         return 2
 
 
-def _database_unreachable(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) says PostgreSQL could not be reached: psycopg's OperationalError, or
-    dagster-postgres giving up on its run storage."""
+# SQLSTATEs of a server that is not there: connection exceptions (class 08), and one shutting down, crashed or
+# starting (57P01-57P03). A connection that never opened has none. Any other error is a statement that failed.
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """What `exc` (or what caused it) says went wrong with PostgreSQL, in one line; None when it is not
+    PostgreSQL's: unreachable (psycopg, or dagster-postgres giving up on its run storage), or a statement it
+    failed (a statement or lock timeout, ...), which is not the same thing to an operator."""
     import psycopg
 
+    where = _without_password(os.environ.get("DATABASE_URL", "")) or "DATABASE_URL not set"
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, psycopg.OperationalError):
-            return True
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, psycopg.Error):
+            state = exc.sqlstate
+            if state is None or state.startswith(_UNREACHABLE_STATES):
+                return f"PostgreSQL is unreachable ({where}): {first_line}"
+            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {first_line}"
         postgres = sys.modules.get("dagster_postgres.utils")
         if postgres is not None and isinstance(exc, postgres.DagsterPostgresException):
-            return True
+            return f"PostgreSQL is unreachable ({where}): {first_line}"
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return None
 
 
 def _without_password(url: str) -> str:

@@ -57,6 +57,45 @@ def test_failing_provider_exits_1_names_it_and_publishes_the_rest(tmp_path, data
     assert published == expected
 
 
+def test_a_statement_postgresql_refused_is_not_called_unreachable(monkeypatch):
+    import psycopg
+
+    from modelsync_pipeline.cli import _database_problem
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db.example:5432/d")
+    timeout = psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+    assert _database_problem(timeout) == ("PostgreSQL failed a statement (postgresql://u:***@db.example:5432/d): "
+                                          "QueryCanceled: canceling statement due to statement timeout")
+    wrapped = RuntimeError("step failed")
+    wrapped.__cause__ = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    assert _database_problem(wrapped).startswith("PostgreSQL is unreachable (postgresql://u:***@db.example:5432/d)")
+    assert _database_problem(ValueError("not PostgreSQL's")) is None
+
+
+def test_a_run_whose_step_failed_never_exits_0(tmp_path, database_url, redis_url, replay_dir):
+    """A step that fails outside the table and the cache (here the provider step, whose failure record the
+    database refuses) fails the run: exit 1 when the catalogs staged before it were published after it, else 2,
+    and the summary names the step, even when the database kept no trace of the providers' attempts."""
+    from modelsync_pipeline import db
+
+    db.apply_migrations(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION refuse_fetch_failures() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.outcome = 'fetch_failed' THEN RAISE EXCEPTION 'sync_attempts refuses (test)'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_fetch_failures BEFORE INSERT ON sync_attempts
+            FOR EACH ROW EXECUTE FUNCTION refuse_fetch_failures();""")
+    (replay_dir / "groq.status").write_text("503")
+    proc = run_cli(tmp_path, database_url, redis_url, MODELSYNC_REPLAY_DIR=str(replay_dir))
+    out = proc.stdout
+    assert proc.returncode in (1, 2), out + proc.stderr
+    assert "FAILED fetch_provider_catalogs: " in out and "sync_attempts refuses (test)" in out
+    assert (proc.returncode == 1) == ("publishing the catalogs that were staged" in out)
+
+
 def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):
     proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq,nope")
     assert proc.returncode == 2
