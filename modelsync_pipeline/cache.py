@@ -241,9 +241,15 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         except REDIS_ERRORS:
             pass
         raise
-    # The switch: one SET. GET hands back the version readers used until now.
+    # The switch: one SET, made only while the version's manifest exists (a Redis restarted empty after the
+    # checks above must not be left pointing readers at nothing). GET hands back the version readers used.
     try:
-        previous = client.set(CURRENT_KEY, version, get=True)
+        previous = client.eval(_SWITCH, 2, CURRENT_KEY, version_key(version, "manifest"), version)
+    except redis.ResponseError as exc:
+        if "MANIFEST_GONE" not in str(exc):
+            raise
+        raise CacheMismatch(f"cache version {version} lost its manifest between its checks and the switch (Redis "
+                            f"restarted or evicted it); readers were not switched to it") from None
     except REDIS_ERRORS as exc:
         previous = _after_failed_switch(client, version, exc)
     previous_expired = True
@@ -268,6 +274,13 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         previous_expired=previous_expired,
         eviction_policy=policy,
     )
+
+
+# KEYS[1] the pointer, KEYS[2] the new version's manifest, ARGV[1] the new version. SET ... GET: Redis >= 6.2.
+_SWITCH = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('MANIFEST_GONE') end
+return redis.call('SET', KEYS[1], ARGV[1], 'GET')
+"""
 
 
 def _after_failed_switch(client: redis.Redis, version: str, error: BaseException) -> str | None:

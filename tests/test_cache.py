@@ -183,11 +183,28 @@ def test_a_publish_into_a_redis_that_evicts_keys_without_a_ttl_is_refused(synced
     assert cache.current_version(redis_client) == first  # readers never switched to it
 
 
+class _RestartedBeforeTheSwitch(redis.Redis):
+    """A Redis without persistence restarted between the publish's checks and its switch: empty again. The
+    client empties the real database at that moment (the switch is the one EVAL of a publish)."""
+
+    def eval(self, *args, **kwargs):
+        self.flushdb()
+        return super().eval(*args, **kwargs)
+
+
+def test_a_redis_restarted_empty_before_the_switch_is_never_pointed_at_nothing(synced, redis_url):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    client = _RestartedBeforeTheSwitch.from_url(redis_url, decode_responses=True)
+    with db.connect(database_url) as conn, pytest.raises(cache.CacheMismatch, match="lost its manifest"):
+        cache.publish_cache(conn, client, "restarted-run")
+    assert cache.current_version(client) is None  # no pointer at all: readers ask the database
+
+
 class _ReplyLostAfter(redis.Redis):
     """A client whose connection drops right after Redis applied a command (`lose` names it): the way a
     network cut between the reply and the client looks from here. Redis itself is real."""
 
-    lose: str = "set"
+    lose: str = "eval"  # the switch
 
     def execute_command(self, *args, **options):
         reply = super().execute_command(*args, **options)
