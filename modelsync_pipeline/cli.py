@@ -63,7 +63,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from . import db
-    from .defs.jobs import should_publish_after
+    from .defs.jobs import fail_runs_of_dead_processes, process_tags, should_publish_after
     from .definitions import defs
 
     quiet = {"loggers": {"progress": {}}}  # progress lines only; the full event log is in the UI
@@ -72,6 +72,8 @@ def _run_jobs(args: argparse.Namespace) -> int:
         # of a new PostgreSQL connection per event (dagster-postgres' default for short-lived processes).
         # The provider step does the same for runs launched from the UI.
         instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+        for run_id in fail_runs_of_dead_processes(instance):
+            print(f"run {run_id} was left STARTED by a killed modelsync run: marked failed")
         selection = None
         if args.providers:
             from .providers.registry import PROVIDERS_BY_SLUG
@@ -86,7 +88,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
         print("\nsync_all:")
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=quiet, asset_selection=selection,
-            tags={"modelsync/launched_by": "cli"},
+            tags={"modelsync/launched_by": "cli", **process_tags()},
         )
         run_ids = [result.run_id]
         run = instance.get_run_by_id(result.run_id)
@@ -96,7 +98,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
                   "(publish_catalog):")
             publish = defs.resolve_job_def("publish_catalog").execute_in_process(
                 instance=instance, raise_on_error=False, run_config=quiet,
-                tags={"modelsync/after_run": result.run_id, "modelsync/launched_by": "cli"},
+                tags={"modelsync/after_run": result.run_id, "modelsync/launched_by": "cli", **process_tags()},
             )
             run_ids.append(publish.run_id)
         publish_failed = publish is not None and not publish.success

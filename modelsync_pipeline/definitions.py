@@ -16,7 +16,14 @@ from .defs.admin import admin_jobs, catalog_status
 from .defs.cache import cache_fan_out, models_cache
 from .defs.cadence import provider_schedules
 from .defs.catalog import models_table
-from .defs.jobs import daily_sync, publish_after_partial_sync, publish_catalog, reset_and_resync, sync_all
+from .defs.jobs import (
+    daily_sync,
+    fail_runs_of_killed_processes,
+    publish_after_partial_sync,
+    publish_catalog,
+    reset_and_resync,
+    sync_all,
+)
 from .defs.progress import progress_logger
 from .defs.provider_catalogs import provider_catalog_assets
 from .resources import PostgresResource, ProviderApi, RedisResource
@@ -38,7 +45,7 @@ defs = dg.Definitions(
     assets=[*provider_catalog_assets, models_table, models_cache, catalog_status],
     jobs=[sync_all, publish_catalog, reset_and_resync, *admin_jobs],
     schedules=[daily_sync, *provider_schedules],
-    sensors=[publish_after_partial_sync, cache_fan_out],
+    sensors=[publish_after_partial_sync, cache_fan_out, fail_runs_of_killed_processes],
     resources=build_resources(),
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     # Runs launched from the UI execute in the run worker's own process: no fresh interpreter (and code

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from .test_pipeline import expected_counts
 
@@ -94,6 +95,30 @@ def test_a_run_whose_step_failed_never_exits_0(tmp_path, database_url, redis_url
     assert proc.returncode in (1, 2), out + proc.stderr
     assert "FAILED fetch_provider_catalogs: " in out and "sync_attempts refuses (test)" in out
     assert (proc.returncode == 1) == ("publishing the catalogs that were staged" in out)
+
+
+def test_a_run_whose_process_was_killed_is_marked_failed_not_left_started(tmp_path, database_url, redis_url):
+    """Killed mid-run, `modelsync run` leaves its run STARTED (no launcher watches the process), and such runs
+    held the queue's concurrent-run slots forever. The next CLI run (or the sensor) marks it failed."""
+    from .faults import kill_at
+
+    script = "import sys; from modelsync_pipeline.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["run", "--state-dir", str(tmp_path / "state"), "--providers", "groq"]
+    environ = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environ.items():
+            patch.setenv(name, value)
+        kill_at("refresh:before_commit", script, args, tmp_path)
+
+    def statuses():
+        with psycopg.connect(database_url) as conn:
+            return [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY create_timestamp").fetchall()]
+
+    assert statuses() == ["STARTED"]
+    proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "was left STARTED by a killed modelsync run: marked failed" in proc.stdout
+    assert statuses() == ["FAILURE", "SUCCESS"]
 
 
 def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):

@@ -6,6 +6,8 @@ other providers' fresh catalogs are staged all the same; `publish_after_partial_
 failed provider keeps its last good catalog.
 """
 
+import os
+import socket
 
 import dagster as dg
 
@@ -65,3 +67,50 @@ def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provi
 def publish_after_partial_sync(context: dg.RunFailureSensorContext):
     if should_publish_after(context.instance, context.dagster_run):
         yield dg.RunRequest(run_key=context.dagster_run.run_id, tags={"modelsync/after_run": context.dagster_run.run_id})
+
+
+# A run `modelsync run` executes in its own process carries these tags. No run launcher watches that process:
+# killed, its run stayed STARTED, and counted against the run queue's max_concurrent_runs, forever (four such
+# runs and no scheduled or UI run started again).
+PROCESS_TAG, HOST_TAG = "modelsync/pid", "modelsync/host"
+
+
+def process_tags() -> dict[str, str]:
+    return {PROCESS_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every STARTED run whose own process (PROCESS_TAG, on this host) no longer exists; the run
+    ids. A process on another host is not judged from here."""
+    host = socket.gethostname()
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: host})):
+        pid = int(run.tags.get(PROCESS_TAG) or 0)
+        if pid <= 0 or pid == os.getpid() or _process_exists(pid):
+            continue
+        instance.report_run_failed(run, message=f"the process that ran it (pid {pid} on {host}) ended without "
+                                                "ending the run: it was killed")
+        failed.append(run.run_id)
+    return failed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+@dg.sensor(
+    name="fail_runs_of_killed_processes",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed a run whose `modelsync run` process was killed (on this host), so it does not "
+                "hold one of the queue's concurrent-run slots forever.",
+)
+def fail_runs_of_killed_processes(context: dg.SensorEvaluationContext):
+    failed = fail_runs_of_dead_processes(context.instance)
+    return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run of a killed process")
