@@ -93,6 +93,7 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
             raise
         raise WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {error}") from exc
     after = db.counts(conn)
+    before = written.before or before
     audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
                       details=written.details)
     return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
@@ -172,22 +173,25 @@ class _Written:
     backup_id: int | None
     refresh: db.RefreshResult | None
     details: dict
+    # (providers, models) as the write found them, counted under its lock: the counts write_catalog took
+    # before waiting for the lock can be another writer's "before" (a refresh queued behind a restore).
+    before: tuple[int, int] | None = None
 
 
 def _refresh(conn, request: WriteRequest, specs) -> _Written:
     result = db.refresh_models_table(conn, specs, request.run_id)
-    return _Written(None, result, _changes(result))
+    return _Written(None, result, _changes(result), result.before)
 
 
 def _reset(conn, request: WriteRequest, specs) -> _Written:
     admin, result = db.reset_models_table(conn, specs, request.run_id, request.backup_retention)
-    return _Written(admin.backup.id, result, _changes(result))
+    return _Written(admin.backup.id, result, _changes(result), admin.before)
 
 
 def _admin(write):
     def run(conn, request: WriteRequest, specs) -> _Written:
         result = write(conn, request, specs)
-        return _Written(result.backup.id if result.backup else None, None, result.details)
+        return _Written(result.backup.id if result.backup else None, None, result.details, result.before)
     return run
 
 

@@ -339,3 +339,50 @@ def test_a_catalog_staged_while_a_reset_runs_is_loaded_or_left_for_the_next_refr
         rows = {r[0] for r in conn.execute(
             "SELECT m.model_id FROM models m JOIN providers p ON p.id = m.provider_id WHERE p.slug = 'groq'")}
     assert rows == set(changed["model_id"])
+
+
+def test_a_write_queued_behind_another_audits_the_counts_it_found_not_the_ones_before_the_queue(
+        synced, tmp_path, monkeypatch):
+    """A refresh launched while a flush_models holds the lock waits for it; its audit row's "before" is the
+    flushed table it then wrote to (0 models), not the full one it saw while waiting."""
+    import threading
+    import time
+
+    from modelsync_pipeline import db, writes
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    full = sum(expected_counts().values())
+    ready, go_on = tmp_path / "ready", tmp_path / "continue"
+    monkeypatch.setenv("MODELSYNC_FAULT", "flush_models:after_delete=wait")
+    monkeypatch.setenv("MODELSYNC_FAULT_READY", str(ready))
+    monkeypatch.setenv("MODELSYNC_FAULT_CONTINUE", str(go_on))
+    errors = []
+
+    def in_thread(write):
+        def run():
+            try:
+                with db.connect(database_url, autocommit=True) as conn:
+                    write(conn)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+                errors.append(exc)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    flushing = in_thread(lambda conn: db.flush_models(conn, "flush-run"))
+    while not ready.exists():
+        assert flushing.is_alive(), errors
+        time.sleep(0.02)
+    refreshing = in_thread(lambda conn: writes.write_catalog(
+        conn, writes.WriteRequest(mode="refresh", run_id="refresh-run", launched_by="test"), PROVIDERS))
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        while not watcher.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0]:
+            assert refreshing.is_alive(), errors
+            time.sleep(0.02)
+    go_on.write_text("go")
+    flushing.join(timeout=60)
+    refreshing.join(timeout=120)
+    assert not errors, errors
+    refresh = [r for r in audit_rows(database_url) if r["action"] == "refresh"][-1]
+    assert (refresh["outcome"], refresh["models_before"], refresh["models_after"]) == ("succeeded", 0, full)

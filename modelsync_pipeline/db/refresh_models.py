@@ -24,6 +24,7 @@ class RefreshResult:
     deleted: dict[str, int] = field(default_factory=dict)
     rows_per_provider: dict[str, int] = field(default_factory=dict)
     delta_providers: list[str] = field(default_factory=list)  # applied from their staged changes only
+    before: tuple[int, int] | None = None  # (providers, models) in the refresh's snapshot, before it wrote
 
     @property
     def rows_written(self) -> int:
@@ -58,6 +59,8 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         conn.execute(sql["tune"])
         slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
         result = RefreshResult(run_id=run_id, providers=slugs)
+        providers, models = conn.execute(statements("admin")["counts"]).fetchone()
+        result.before = (int(providers), int(models))
         for slug in slugs:
             spec = by_slug[slug]
             conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
