@@ -129,3 +129,25 @@ def test_the_progress_line_shows_the_url_really_requested(fake, database_url, re
     fetching = [m for m in messages if m.startswith("deepinfra: fetching")]
     assert fetching == [f"deepinfra: fetching {fake.base_url('deepinfra')}/models (live)"]
     assert not any("api.deepinfra.com" in m for m in messages)
+
+
+def test_a_credential_in_a_base_url_override_is_used_and_never_shown_or_stored(fake, database_url, redis_url,
+                                                                                monkeypatch):
+    """A proxy's "http://user:token@host/..." in MODELSYNC_<SLUG>_BASE_URL: the request carries it; the
+    progress line, the run's logs and providers.base_url show the URL without it."""
+    import dagster as dg
+    import psycopg
+
+    base = fake.base_url("deepinfra")
+    scheme, rest = base.split("://", 1)
+    monkeypatch.setenv("MODELSYNC_DEEPINFRA_BASE_URL", f"{scheme}://proxy-user:pr0xy-t0ken@{rest}")
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, selection=providers("deepinfra"), instance=instance,
+                      provider_api={"source": "live"})
+        assert result.success
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert f"deepinfra: fetching {base}/models (live)" in messages
+    assert not any("pr0xy-t0ken" in m or "proxy-user" in m for m in messages)
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute("SELECT base_url FROM providers WHERE slug = 'deepinfra'").fetchone()[0]
+    assert stored == base

@@ -121,7 +121,7 @@ def _reset_locked(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_i
             raise RuntimeError("reset refused: no provider has a good catalog to reload; nothing was changed")
         for slug in slugs:
             spec = by_slug[slug]
-            conn.execute(refresh["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
+            conn.execute(refresh["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.public_base_url()})
         faults.point("reset:after_providers")
         conn.execute(refresh["tune"])
         conn.execute(refresh["analyze_providers"])
@@ -247,6 +247,6 @@ def sync_providers(conn: psycopg.Connection, specs: Sequence[ProviderSpec]) -> A
         before = counts(conn)
         for spec in specs:
             conn.execute(refresh["upsert_provider"],
-                         {"name": spec.display_name, "slug": spec.slug, "base_url": spec.resolved_base_url()})
+                         {"name": spec.display_name, "slug": spec.slug, "base_url": spec.public_base_url()})
         after = counts(conn)
     return AdminResult("sync_providers", None, before, after, {"providers_added": after[0] - before[0]})

@@ -63,7 +63,7 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         result.before = (int(providers), int(models))
         for slug in slugs:
             spec = by_slug[slug]
-            conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.resolved_base_url()})
+            conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.public_base_url()})
         conn.execute(sql["analyze_providers"])
         # Only providers whose staged catalog changed since their rows were last refreshed are touched: those
         # whose rows are exactly the catalog they were last refreshed to get only the ids staged since (the

@@ -114,7 +114,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 
 def _show_origin(url: httpx.URL) -> str:
-    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+    """scheme://host[:port], never the user:password a URL may carry."""
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
 
 
 def _json_kind(value: Any) -> str:

@@ -8,6 +8,7 @@ that holds its key, and `http.ProviderClient` reads it at request time.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -85,6 +86,17 @@ class ProviderSpec:
     def resolved_base_url(self, environ: dict[str, str] | None = None) -> str:
         environ = os.environ if environ is None else environ
         return environ.get(self.base_url_env) or self.base_url
+
+    def public_base_url(self, environ: dict[str, str] | None = None) -> str:
+        """The base URL as logs, metadata and `providers.base_url` show it: without user:password, query or
+        fragment. An override may carry a credential there (a proxy's "https://user:token@host/..."), which the
+        requests use and nothing stores."""
+        parts = urlsplit(self.resolved_base_url(environ))
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # IPv6
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _nested(record: dict, *path: str) -> Any:
