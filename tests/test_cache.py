@@ -180,7 +180,8 @@ def test_a_publish_into_a_redis_that_evicts_keys_without_a_ttl_is_refused(synced
     finally:
         redis_client.config_set("maxmemory", "0")
         redis_client.config_set("maxmemory-policy", policy)
-    assert cache.current_version(redis_client) == first  # readers never switched to it
+    # readers never switched to it (allkeys-random may have evicted the pointer itself: then they read the database)
+    assert cache.current_version(redis_client) in (first, None)
 
 
 class _RestartedBeforeTheSwitch(redis.Redis):
