@@ -206,3 +206,12 @@ def test_an_id_with_padding_or_invisible_characters_is_refused_naming_it(model_i
     violations = validate_catalog(frame)  # the record without an id is reported too, without a crash
     assert [v.model_id for v in violations if v.check == "id_without_padding_or_invisible_characters"] == [model_id]
     assert any(v.model_id is None for v in violations)
+
+
+def test_numbers_of_absurd_size_are_out_of_range_not_built():
+    """"1e1000000" is nine characters: as a whole number it has a million digits, which int() took seconds to
+    build (in the step every provider shares), and scaling it overflowed. Neither is computed now."""
+    with parsers.reading_problems() as problems:
+        assert parsers._context("1e1000000") is None and parsers._context("9" * 4000) is None
+        assert parsers._price("1e999999", parsers.PER_TOKEN_TO_PER_MTOK) is None
+    assert problems == ["price '1e999999' is out of range"]

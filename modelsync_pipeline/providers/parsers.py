@@ -73,6 +73,11 @@ def _shown(value: Any) -> str:
 
 # OpenRouter's mark of variable pricing (`openrouter/auto`): "unknown", not a price and not a problem.
 PRICE_SENTINEL = Decimal(-1)
+# Digits before the point past which a price is no price (models.*_price_per_mtok hold 14).
+_PRICE_MAX_DIGITS = 30
+# A whole number this large stands for any larger one: int() of "1e1000000" builds a million digits (seconds of
+# CPU per value, in the step every provider shares), and no count a catalog holds comes near 10**18.
+_TOO_LARGE = 10**19
 
 
 def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
@@ -93,6 +98,9 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
         return None
     if amount < 0:
         _note(f"price {_shown(value)} is negative")
+        return None
+    if amount.is_finite() and amount.adjusted() > _PRICE_MAX_DIGITS:
+        _note(f"price {_shown(value)} is out of range")  # "1e999999" overflows the scaling below
         return None
     amount *= scale
     if not amount.is_finite():
@@ -124,7 +132,9 @@ def _int(value: Any) -> int | None:
             number = Decimal(value.strip())
         except (InvalidOperation, ValueError):
             return None
-        return int(number) if number.is_finite() and number == number.to_integral_value() else None
+        if not number.is_finite() or number != number.to_integral_value():
+            return None
+        return _TOO_LARGE if number.adjusted() > 18 else int(number)
     return None
 
 
