@@ -252,7 +252,10 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                             f"restarted or evicted it); readers were not switched to it") from None
     except REDIS_ERRORS as exc:
         previous = _after_failed_switch(client, version, exc)
-    previous_expired = True
+        switch_reply_lost = True
+    else:
+        switch_reply_lost = False
+    previous_expired = not switch_reply_lost  # which version was current before is unknown then
     if previous and previous != version:
         try:
             expire_version(client, previous, previous_version_ttl)
