@@ -582,18 +582,24 @@ def _letters_and_digits(text: str) -> str:
 
 
 def _company_separator_as_colon(value: str, model_id: str) -> str:
-    """`value` with its separator read as ": " when what stands before it is the organisation the id itself names
-    (a path segment before the last: "meta-llama/...", "mistralai/...", "@cf/meta/..."), so the company-prefix
-    rule decides as for "Company: Model" (family word kept before a bare version, never a model's own words).
-    Without that evidence the separator is left alone: "Llama 3 - Instruct" is one model's name."""
+    """`value` with its separator read, when what stands before it is the organisation the id itself names (a
+    path segment before the last: "meta-llama/...", "mistralai/...", "@cf/meta/..."): as ": " when the rest
+    starts the way the model's own id segment does ("Meta - Llama 3" for ".../llama-3-8b": the company-prefix
+    rule then decides as for "Company: Model"), else as a space, the organisation being the model's family
+    word ("DeepSeek - Chat" for "deepseek/deepseek-chat" reads "DeepSeek Chat"). Without that evidence the
+    separator is left alone: "Llama 3 - Instruct" is one model's name."""
     match = _SEPARATED_PREFIX.match(value.strip())
     if not match:
         return value
     left = _letters_and_digits(match.group("left"))
-    orgs = [_letters_and_digits(seg) for seg in model_id.strip().split("/")[:-1]]
-    if len(left) >= 2 and any(org and (org.startswith(left) or left.startswith(org)) for org in orgs):
-        return f"{match.group('left').strip()}: {match.group('rest')}"
-    return value
+    *orgs, last = [_letters_and_digits(seg) for seg in model_id.strip().split("/")]
+    if len(left) < 2 or not any(org and (org.startswith(left) or left.startswith(org)) for org in orgs):
+        return value
+    rest = match.group("rest")
+    first_word = _letters_and_digits(rest.split()[0])
+    if first_word and last.startswith(first_word):
+        return f"{match.group('left').strip()}: {rest}"
+    return f"{match.group('left').strip()} {rest}"
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)

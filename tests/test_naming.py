@@ -638,7 +638,10 @@ def test_a_gguf_quantisation_is_one_word_and_sets_quantization(template, quant):
     ("openai/gpt-4o", "OpenAI \u203a GPT-4o", "GPT-4o"),
     ("google/gemma-2-9b", "Google / Gemma 2 9B", "Gemma 2 9B"),
     ("@cf/meta/llama-3-8b", "Meta | Llama 3 8B", "Llama 3 8B"),
-    ("deepseek/deepseek-r1", "DeepSeek | R1", "DeepSeek R1"),          # the family word before a bare version
+    ("deepseek/deepseek-r1", "DeepSeek | R1", "DeepSeek R1"),          # the organisation is the family word:
+    ("deepseek/deepseek-chat", "DeepSeek - Chat", "DeepSeek Chat"),    # the id's own segment starts with it
+    ("mistralai/mistral-small", "Mistral - Small", "Mistral Small"),
+    ("qwen/qwen-max", "Qwen \u2013 Max", "Qwen Max"),
     # no evidence that the left part is a company: a model's own words stay
     ("meta-llama/llama-3-8b", "Llama 3 - Instruct", "Llama 3 - Instruct"),
     ("x/y", "Meta - Llama 3", "Meta - Llama 3"),

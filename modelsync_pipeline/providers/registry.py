@@ -89,8 +89,9 @@ class ProviderSpec:
 
     def public_base_url(self, environ: dict[str, str] | None = None) -> str:
         """The base URL as logs, metadata and `providers.base_url` show it: without user:password, query or
-        fragment. An override may carry a credential there (a proxy's "https://user:token@host/..."), which the
-        requests use and nothing stores."""
+        fragment. An override may carry a credential there ("https://user:token@host/..."), which nothing
+        stores. (httpx sends it as HTTP Basic auth in `Authorization`, replacing a provider key sent in that
+        header; a proxy of its own is better given as HTTPS_PROXY, which httpx reads.)"""
         parts = urlsplit(self.resolved_base_url(environ))
         host = parts.hostname or ""
         if ":" in host:
