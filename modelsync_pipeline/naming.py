@@ -27,8 +27,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
   "AI21: Jamba 1.5" drops "AI21". A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
   `read_other_colon`), and so does another separator ("Meta - Llama 3", "Mistral AI | Mixtral", "OpenAI – GPT-4o")
-  when the id itself names that organisation ("meta-llama/...": step `read_company_separator`); without that
-  evidence it stays, since "Llama 3 - Instruct" is one model's name. The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
+  when the id itself names that organisation ("meta-llama/...": step `read_company_separator`) and the rest
+  starts as the id's own segment does; when it does not, the organisation is the family word and stays, the
+  separator read as a space ("DeepSeek - Chat" for "deepseek/deepseek-chat" -> "DeepSeek Chat"); without that
+  evidence the separator stays, since "Llama 3 - Instruct" is one model's name. The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
   letter followed by a digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while
   "OpenAI: o3" becomes "o3". Any other colon followed by whitespace becomes " - " so no name ever reads as
   "Something: rest"; a colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
