@@ -103,9 +103,11 @@ def _run_jobs(args: argparse.Namespace) -> int:
             run_ids.append(publish.run_id)
         publish_failed = publish is not None and not publish.success
         published_after = publish is not None and publish.success
-        failures = _failures(result) + (_failures(publish) if publish is not None else [])
+        sync_failures = _failures(result)
+        publish_failures = _failures(publish) if publish is not None else []
+        failures = sync_failures + publish_failures
         # The table and the cache are what the last write left: the publish after a failed run, if there was one.
-        last_write = _failures(publish) if publish is not None else _failures(result)
+        last_write = publish_failures if publish is not None else sync_failures
 
     with db.connect(os.environ["DATABASE_URL"]) as conn:
         attempts, in_table = _summary(conn, run_ids)

@@ -633,8 +633,9 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
             continue
-        cleaned, steps, attrs = clean_upstream_name(_company_separator_as_colon(value, model_id))
-        if cleaned and value != _company_separator_as_colon(value, model_id):
+        separated = _company_separator_as_colon(value, model_id)
+        cleaned, steps, attrs = clean_upstream_name(separated)
+        if cleaned and separated != value:
             steps = ("read_company_separator", *steps)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
         # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
