@@ -25,7 +25,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters)
   and holds no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"):
   "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
-  "AI21: Jamba 1.5" drops "AI21". A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
+  "AI21: Jamba 1.5" drops "AI21". A company the id's own model part starts with is the family word and stays
+  ("Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba", step `keep_family_word`). A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
   `read_other_colon`), and so does another separator ("Meta - Llama 3", "Mistral AI | Mixtral", "OpenAI – GPT-4o")
   when the id itself names that organisation ("meta-llama/...": step `read_company_separator`) and the rest
   starts as the id's own segment does; when it does not, the organisation is the family word and stays, the
@@ -52,9 +53,14 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   `drop_bedrock_namespace`), and only that: a dot before a word that is not a hyphenated model id is part of
   the name ("dots.llm1.inst" -> "Dots Llm1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
   quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`. ":free" variants set `is_free` and add no word; other variants (":thinking")
-  become a word. Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
+  become a word; a variant that pins a build (a hex digest, a fine-tune's job id) adds none, and a fine-tune
+  id ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last
+  segment that names no model (only versions, variants or a task: "fal-ai/flux-pro/v1.1",
+  ".../deepseek-r1/community") is read with the segment before it, never with the first (the organisation).
+  Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
-  casing ("DeepSeek", "Qwen3"); every other word gets its first letter capitalised and nothing else (never
+  casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
+  "CodeLlama"); every other word gets its first letter capitalised and nothing else (never
   str.title(), which turns "4o" into "4O"). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). Claude
   ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5".
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
@@ -90,7 +96,7 @@ class DisplayName:
 # --- vocabularies ---------------------------------------------------------------------------------------
 
 _QUANTIZATION_TOKEN = re.compile(
-    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
+    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
 
 # Stages recognised inside brackets. Plain words are only read for the unambiguous ones: "New" or "Old"
 # without brackets is more likely part of a product name than a stage.
@@ -111,7 +117,13 @@ _BRAND_SPELLINGS = {
     "openai": "OpenAI", "openrouter": "OpenRouter", "oss": "OSS", "palm": "PaLM", "phi": "Phi", "pixtral": "Pixtral", "qwen": "Qwen",
     "qwq": "QwQ", "r1": "R1", "sdxl": "SDXL", "sonar": "Sonar", "tts": "TTS", "vit": "ViT", "vl": "VL",
     "whisper": "Whisper", "wizardlm": "WizardLM",
+    "chatglm": "ChatGLM", "internlm": "InternLM", "ernie": "ERNIE", "mimo": "MiMo", "olmo": "OLMo",
+    "starcoder": "StarCoder", "longcat": "LongCat", "mythomax": "MythoMax", "lora": "LoRA",
 }
+# A word that ends with one of these brands after a prefix of its own is spelled as one word of two capitals
+# ("codellama" -> "CodeLlama", "tinyllama" -> "TinyLlama", "openhermes" -> "OpenHermes", "codeqwen1.5").
+_COMPOUND_BRANDS = ("llama", "gemma", "qwen", "hermes", "mistral", "whisper", "claude", "gemini", "mixtral")
+_COMPOUND_BRAND_WORD = re.compile(rf"([a-z]{{3,}}?)({'|'.join(_COMPOUND_BRANDS)})(\d+(?:\.\d+)*)?")
 # Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
 _BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
 # Families written with a space before the version even when the id glues them ("llama3.1" -> "Llama 3.1").
@@ -364,12 +376,43 @@ def _last_id_segment(model_id: str) -> str:
     return segments[-1].strip() if segments else model_id.strip()
 
 
+# Words that name a version, a variant or a task of a model, never a model by themselves ("fal-ai/flux/dev",
+# "deepseek/deepseek-r1/community", "fal-ai/recraft/v3/text-to-image"): a last id segment made only of them, and
+# of versions, sizes and quantisations, is read with the segment before it.
+_VARIANT_WORDS = {
+    "dev", "community", "latest", "preview", "beta", "alpha", "stable", "base", "edit", "fast", "turbo", "lite",
+    "pro", "max", "ultra", "standard", "hd", "instruct", "chat", "free", "default", "text", "image", "video",
+    "audio", "speech", "to", "upscale", "inpaint",
+}
+
+
+def _names_no_model(segment: str) -> bool:
+    words = [w.casefold() for w in _split_id_words(segment.split(":")[0])]
+    return bool(words) and all(
+        w in _VARIANT_WORDS or re.fullmatch(r"v?\d+(?:\.\d+)*", w) or _SIZE_TOKEN.fullmatch(w)
+        or _QUANTIZATION_TOKEN.fullmatch(w) for w in words)
+
+
+def _model_segment(model_id: str) -> str:
+    """The part of the id that names the model: its last segment, with the segments before it while that
+    segment names no model (_names_no_model), never the first one (the organisation: "org/v2" stays "v2")."""
+    segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
+    start = len(segments) - 1
+    while start >= 2 and _names_no_model(segments[start]):
+        start -= 1
+    return "-".join(segments[start:]) if segments else model_id.strip()
+
+
 # Bedrock ids: "[region.]vendor.model" ("anthropic.claude-3-5-sonnet-20240620-v1:0", "us.amazon.nova-pro-v1:0",
 # "qwen.qwen3-vl-235b-a22b"): the namespace is dropped when what follows the last dot is a hyphenated model id
 # starting with a letter. A dot before anything else is part of the model's own name: "dots.llm1.inst",
 # "dots.ocr", "minicpm.v4", "llama-3-8b.gguf", "phi-2.q8_0.gguf" (no hyphen after the dot), "gpt-3.5-turbo"
 # (a digit after it).
-_BEDROCK_ID = re.compile(r"(?P<namespace>(?:[a-z][a-z0-9-]*\.)+)(?P<model>[a-z][a-z0-9_]*-[^.]*)")
+# The model part may hold a dotted version between digits ("zai.glm-4.7", "us.openai.gpt-5.4"). After a region
+# and a vendor ("us.deepseek.v3.2"), a bare version is the model too: the vendor word then stays, as below.
+_BEDROCK_ID = re.compile(
+    r"(?P<namespace>(?:[a-z][a-z0-9-]*\.)+)(?P<model>[a-z][a-z0-9_]*-(?:[^.]|(?<=\d)\.(?=\d))*)"
+    r"|(?P<region>(?:us|eu|apac|us-gov|global|jp|au|ca)\.[a-z][a-z0-9-]*\.)(?P<version>v\d+(?:\.\d+)*(?::\d+)?)")
 # A model part that starts with a bare version ("r1", "v3") names nothing alone: its vendor word stays
 # ("deepseek.r1-v1:0" -> "DeepSeek R1 v1.0"), as "DeepSeek: R1" keeps its family word.
 _BARE_VERSION_START = re.compile(r"[a-z]?\d", re.I)
@@ -379,19 +422,39 @@ def _without_namespace(segment: str) -> str:
     match = _BEDROCK_ID.fullmatch(segment)
     if not match:
         return segment
+    if match.group("version"):
+        return f"{match.group('region').rstrip('.').rsplit('.', 1)[-1]}-{match.group('version')}"
     model = match.group("model")
     if _BARE_VERSION_START.match(model):
         return f"{match.group('namespace').rstrip('.').rsplit('.', 1)[-1]}-{model}"
     return model
 
 
-def _split_variants(model_id: str) -> tuple[str, list[str]]:
+# A ":variant" that pins a build rather than naming a variant: a hex digest (Replicate's 64-digit version
+# hashes) or an opaque mixed-case job id (OpenAI's fine-tunes, "ft:...::9vJqzpUH"). It tells builds apart only,
+# so it is left out of the name and comes back through make_names_unique when two builds would collide.
+_OPAQUE_VARIANT_CASED = re.compile(r"(?=\w*[a-z])(?=\w*[A-Z])(?=\w*\d)[a-zA-Z0-9]{8,}")
+_FINE_TUNE_PREFIX = "ft"  # OpenAI's fine-tuned models: "ft:<base model>:<organisation>:<suffix>:<job id>"
+FINE_TUNED_WORD = "Fine-Tuned"
+
+
+def _is_opaque_variant(variant: str) -> bool:
+    variant = variant.strip()
+    return bool(re.fullmatch(r"[0-9a-f]{12,}", variant, re.I) or _OPAQUE_VARIANT_CASED.fullmatch(variant))
+
+
+def _split_variants(model_id: str, *, keep_opaque: bool = False) -> tuple[str, list[str]]:
     """The id's last segment without its Bedrock namespace, and its ":variant" parts.
 
-    A numeric variant right after a version is its minor part ("v1:0" is v1.0, "20b-1:0" is 1.0).
+    A numeric variant right after a version is its minor part ("v1:0" is v1.0, "20b-1:0" is 1.0). A variant
+    that pins a build (_is_opaque_variant) is dropped unless `keep_opaque`. A fine-tune id
+    ("ft:gpt-4o-mini:acme::AbCdEf12") has its base model as the base, and FINE_TUNED_WORD before its
+    organisation and suffix.
     """
-    base, *variants = _without_namespace(_last_id_segment(model_id)).split(":")
-    variants = [v for v in variants if v.strip()]
+    base, *variants = _without_namespace(_model_segment(model_id)).split(":")
+    variants = [v for v in variants if v.strip() and (keep_opaque or not _is_opaque_variant(v))]
+    if base.strip().casefold() == _FINE_TUNE_PREFIX and variants:
+        base, variants = variants[0], [FINE_TUNED_WORD, *variants[1:]]
     while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
         base = f"{base}.{variants.pop(0).strip()}"
     return base, variants
@@ -485,6 +548,10 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
             return spelling + word[len(brand) :]  # "qwen2.5" -> "Qwen2.5"
     if any(c.isupper() for c in word):
         return word  # the id already has deliberate casing ("DeepSeek", "A22B", "V2")
+    compound = _COMPOUND_BRAND_WORD.fullmatch(low)
+    if compound:
+        prefix, brand, version = compound.groups()
+        return prefix.capitalize() + _BRAND_SPELLINGS[brand] + (version or "")
     if _VERSION_TOKEN.fullmatch(low):
         return ("V" if after_deepseek else "v") + low[1:]
     if (
@@ -492,7 +559,7 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         or _QUANTIZATION_TOKEN.fullmatch(low)
         or _RELEASE_CANDIDATE_TOKEN.fullmatch(low)
     ):
-        return low.upper().replace("X", "x")  # "70B", "8x7B", "16E", "FP8", "RC5"
+        return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
     if _ACRONYM.fullmatch(low):
         return low.upper()  # "xyz" -> "XYZ": nobody says a vowel-less token as a word
     return word[:1].upper() + word[1:]
@@ -528,18 +595,22 @@ def _format_id_words(words: list[str]) -> list[str]:
     return formatted
 
 
-def _id_words(model_id: str, *, include_free_variant: bool) -> list[str]:
-    base, variants = _split_variants(model_id)
+def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
+    # every_variant (make_names_unique): the ":free" and build-pinning variants too, which can tell ids apart
+    base, variants = _split_variants(model_id, keep_opaque=every_variant)
     words = _format_id_words(_join_dates_and_claude_versions(_split_id_words(base)))
     for variant in variants:
-        if variant.strip().casefold() == "free" and not include_free_variant:
+        if variant.strip().casefold() == "free" and not every_variant:
             continue  # free is an attribute, like "(free)" in a display name
-        words.extend(_format_id_words(_split_id_words(variant)))
+        if variant == FINE_TUNED_WORD:
+            words.append(variant)
+            continue
+        words.extend(_format_id_words(_join_dates_and_claude_versions(_split_id_words(variant))))
     return words
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
-    name, steps, attrs = clean_upstream_name(" ".join(_id_words(model_id, include_free_variant=False)))
+    name, steps, attrs = clean_upstream_name(" ".join(_id_words(model_id, every_variant=False)))
     if _BEDROCK_ID.fullmatch(_last_id_segment(model_id)):
         steps = ("drop_bedrock_namespace", *steps)
     attrs["is_free"] = attrs["is_free"] or _has_free_variant(model_id)
@@ -604,6 +675,21 @@ def _company_separator_as_colon(value: str, model_id: str) -> str:
     return f"{match.group('left').strip()} {rest}"
 
 
+def _company_as_family_word(value: str, model_id: str) -> str:
+    """"Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba": the word before ": " is a company, but
+    the id's own model part starts with it (and the rest does not), so it is the model's family word, as
+    "DeepSeek - Chat" is for "deepseek/deepseek-chat". Otherwise `value` as it was."""
+    match = _COMPANY_PREFIX.match(_OTHER_COLONS.sub(": ", value.strip()))
+    if not match or len(match.group("company").split()) > _COMPANY_MAX_WORDS:
+        return value
+    company, rest = match.group("company").strip(), match.group("rest").strip()
+    family, first_word = _letters_and_digits(company), _letters_and_digits(rest.split()[0]) if rest else ""
+    model = _letters_and_digits(_without_namespace(_model_segment(model_id)).split(":")[0])
+    if len(family) < 3 or not first_word or first_word.startswith(family) or not model.startswith(family):
+        return value
+    return f"{company} {rest}"
+
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
@@ -634,7 +720,10 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
         if not isinstance(value, str) or not value.strip():
             continue
         separated = _company_separator_as_colon(value, model_id)
-        cleaned, steps, attrs = clean_upstream_name(separated)
+        family = _company_as_family_word(separated, model_id)
+        cleaned, steps, attrs = clean_upstream_name(family)
+        if cleaned and family != separated:
+            steps = ("keep_family_word", *steps)
         if cleaned and separated != value:
             steps = ("read_company_separator", *steps)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
@@ -703,7 +792,7 @@ def _colliding_groups(ids: list[str], names: list[str]) -> list[list[int]]:
 
 def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) -> None:
     group_ids = sorted({ids[i] for i in group})
-    words_by_id = {mid: _id_words(mid, include_free_variant=True) for mid in group_ids}
+    words_by_id = {mid: _id_words(mid, every_variant=True) for mid in group_ids}
     shared = set.intersection(*({w.casefold() for w in words} for words in words_by_id.values()))
     for index in group:
         name = names[index]
@@ -735,7 +824,7 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
     name_of = {ids[i]: names[i] for i in sorted(group, key=lambda i: names[i])}
 
     def mentioned_words(mid: str) -> int:
-        return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, include_free_variant=True))
+        return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, every_variant=True))
 
     keeper = min(group_ids, key=lambda mid: (-mentioned_words(mid), len(mid), mid))
     paths = {mid: [seg for seg in mid.split("/") if seg.strip()] for mid in group_ids}

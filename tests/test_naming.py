@@ -660,3 +660,101 @@ def test_bedrock_cross_region_ids_beside_their_base_id_are_told_apart_by_region_
     names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
     assert names == ["Claude 3.5 Sonnet 20240620 v1.0 US Anthropic", "Claude 3.5 Sonnet 20240620 v1.0",
                      "Jamba 1.5 Large v1.0 APAC AI21", "Jamba 1.5 Large v1.0"]
+
+
+# --- classes found by a sweep of 4,500 ids from litellm's price list (every provider prefix it knows) ----------
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("zai.glm-4.7", "GLM-4.7"),                      # a Bedrock model part with a dotted version
+    ("us.openai.gpt-5.4", "GPT-5.4"),
+    ("global.xai.grok-4.6", "Grok 4.6"),
+    ("moonshotai.kimi-k2.5", "Kimi K2.5"),
+    ("eu.mistral.pixtral-large-2502-v1:0", "Pixtral Large 2502 v1.0"),
+    ("us.deepseek.v3.2", "DeepSeek V3.2"),           # a bare version after a region and a vendor keeps the vendor
+])
+def test_a_bedrock_namespace_goes_whatever_version_the_model_writes(model_id, expected):
+    derived = resolve_display_name(model_id)
+    assert derived.name == expected
+    assert "drop_bedrock_namespace" in derived.steps
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    # Replicate pins a version with its 64-digit hash; OpenAI fine-tunes end with a job id
+    ("meta/llama-2-70b-chat:02e509c789964a7ea8736978a43525956ef40397be9033abf9fd2badfe68c9e3", "Llama 2 70B Chat"),
+    ("stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b", "SDXL"),
+    ("ft:gpt-4o-mini-2024-07-18:acme::AbCdEf12", "GPT-4o Mini 2024-07-18 Fine-Tuned Acme"),
+    ("ft:gpt-3.5-turbo-0125:my-org:support-bot:9vJqzpUH", "GPT-3.5 Turbo 0125 Fine-Tuned My Org Support Bot"),
+    ("llama3:8b-2024-07-18", "Llama 3 8B 2024-07-18"),  # a date in a variant reads as a date
+])
+def test_a_version_hash_or_fine_tune_id_is_not_part_of_the_name(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
+
+
+def test_versions_of_one_model_pinned_by_hash_are_still_told_apart():
+    ids = ["meta/llama-2-70b-chat:02e509c789964a7ea8736978a43525956ef40397be9033abf9fd2badfe68c9e3",
+           "meta/llama-2-70b-chat:2d19859030ff705a87c746f7e96eea03aefb71f166725aee39692f1476566d48"]
+    names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
+    assert len({n.casefold() for n in names}) == 2 and all(n.startswith("Llama 2 70B Chat") for n in names)
+    for name in names:
+        assert_clean_name(name)
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("fal-ai/flux-pro/v1.1", "FLUX Pro v1.1"),       # the last part is only a version, a variant or a task:
+    ("fal-ai/ideogram/v3", "Ideogram v3"),           # the model is the part before it
+    ("fal-ai/flux/dev", "FLUX Dev"),
+    ("deepseek/deepseek-r1/community", "DeepSeek R1 Community"),
+    ("fal-ai/recraft/v3/text-to-image", "Recraft v3 Text To Image"),
+    ("acme/widget-7b/latest", "Widget 7B Latest"),
+    # a last part that names a model is the name, as before
+    ("fal-ai/flux/schnell", "Schnell"),
+    ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama v3.1 8B Instruct"),
+    ("@cf/meta/llama-3-8b-instruct", "Llama 3 8B Instruct"),
+    ("org/v2", "v2"),                                 # two parts: the first is the organisation, never the model
+])
+def test_a_last_id_part_that_names_no_model_takes_the_part_before_it(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "raw", "expected"), [
+    ("mistralai/mistral-saba", "Mistral: Saba", "Mistral Saba"),      # the company is the family word of the id
+    ("mistralai/mistral-tiny", "Mistral: Tiny", "Mistral Tiny"),
+    ("tencent/hunyuan-turbos", "Hunyuan: TurboS", "Hunyuan TurboS"),
+    ("openai/gpt-4o", "OpenAI: GPT-4o", "GPT-4o"),                    # a company the id's model does not start with
+    ("mistralai/mistral-nemo", "Mistral: Mistral Nemo", "Mistral Nemo"),
+    ("meta-llama/llama-3-8b", "Meta: Llama 3 8B", "Llama 3 8B"),
+])
+def test_a_company_that_is_the_models_family_word_stays(model_id, raw, expected):
+    derived = resolve_display_name(model_id, display_name=raw)
+    assert derived.name == expected
+    assert_clean_name(derived.name)
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("codellama/codellama-34b-instruct", "CodeLlama 34B Instruct"),  # a brand inside a compound word
+    ("google/codegemma-7b-it", "CodeGemma 7B IT"),
+    ("tinyllama-1.1b-chat", "TinyLlama 1.1B Chat"),
+    ("teknium/openhermes-2.5-mistral-7b", "OpenHermes 2.5 Mistral 7B"),
+    ("qwen/codeqwen1.5-7b-chat", "CodeQwen1.5 7B Chat"),
+    ("thudm/chatglm3-6b", "ChatGLM3 6B"),
+    ("internlm/internlm2_5-7b-chat", "InternLM2.5 7B Chat"),
+    ("baidu/ernie-4.5-21b-a3b", "ERNIE 4.5 21B A3B"),
+    ("xiaomi/mimo-v2-flash", "MiMo v2 Flash"),
+    ("allenai/olmo-2-13b", "OLMo 2 13B"),
+    ("bigcode/starcoder2-15b", "StarCoder2 15B"),
+    ("openai/gpt-oss-120b-mxfp4", "GPT-OSS 120B MXFP4"),            # only an "x" between digits stays lower case
+    ("mistralai/mixtral-8x22b", "Mixtral 8x22B"),
+    ("sophia-7b", "Sophia 7B"),                                      # "phi" inside a word is no brand
+])
+def test_brands_are_spelled_their_way_inside_compound_words(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "quantization"), [
+    ("unsloth/llama-3-8b-bnb", "bnb"),
+    ("turboderp/llama3-70b-exl2", "exl2"),
+    ("org/qwen2.5-7b-mxfp4", "mxfp4"),
+])
+def test_more_quantisation_formats_set_quantization(model_id, quantization):
+    assert resolve_display_name(model_id).quantization == quantization
