@@ -647,7 +647,8 @@ def _looks_like_model_id(value: str, model_id: str) -> bool:
 
 # "Meta - Llama 3", "Mistral AI | Mixtral 8x7B", "OpenAI – GPT-4o", "OpenAI › GPT-4o": a company before a separator
 # other than ": " ("-" or "/" only with spaces around: "GPT-4o", "Qwen-Max" are names).
-_SEPARATED_PREFIX = re.compile(r"^(?P<left>[^:]{1,40}?)(?:\s+[-/]\s+|\s*[\u2013\u2014|\u203a\u00bb]\s*)(?P<rest>\S.*)$", re.S)
+_SEPARATOR = r"(?:\s+[-/]\s+|\s*[\u2013\u2014|\u203a\u00bb]\s*)"
+_SEPARATED_PREFIX = re.compile(rf"^(?P<left>[^:]{{1,40}}?){_SEPARATOR}(?P<rest>\S.*)$", re.S)
 
 
 def _letters_and_digits(text: str) -> str:
@@ -662,8 +663,10 @@ def _company_separator_as_colon(value: str, model_id: str) -> str:
     word ("DeepSeek - Chat" for "deepseek/deepseek-chat" reads "DeepSeek Chat"). Without that evidence the
     separator is left alone: "Llama 3 - Instruct" is one model's name."""
     match = _SEPARATED_PREFIX.match(value.strip())
-    if not match:
-        return value
+    if not match or len(re.findall(_SEPARATOR, value.strip())) > 1:
+        return value  # "A - B - C": which part is a company is anyone's guess; the separators stay
+    if any(_MODEL_WORD_BEFORE_COLON.fullmatch(word) for word in match.group("left").split()):
+        return value  # a number or version before it: a model's own words ("Llama 3 - Instruct"), as for ": "
     left = _letters_and_digits(match.group("left"))
     *orgs, last = [_letters_and_digits(seg) for seg in model_id.strip().split("/")]
     if len(left) < 2 or not any(org and (org.startswith(left) or left.startswith(org)) for org in orgs):
@@ -688,6 +691,33 @@ def _company_as_family_word(value: str, model_id: str) -> str:
     if len(family) < 3 or not first_word or first_word.startswith(family) or not model.startswith(family):
         return value
     return f"{company} {rest}"
+
+
+def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[str, ...], dict]:
+    """clean_upstream_name of `value` with the id's evidence about companies read first (a separator before
+    the organisation the id names, a company that is the id's family word), repeated on the cleaned name
+    until it holds: cleaning can make a separator ("A0:) x" becomes "A0 - x"), and a name fed back must come
+    out as it went in."""
+    steps: list[str] = []
+    attrs: dict = {"is_free": False, "quantization": None, "release_stage": None}
+    text = value
+    for _ in range(3):
+        separated = _company_separator_as_colon(text, model_id)
+        family = _company_as_family_word(separated, model_id)
+        if text is not value and family == text:
+            break
+        cleaned, cleaning, found = clean_upstream_name(family)
+        if separated != text:
+            _add_step(steps, "read_company_separator")
+        if family != separated:
+            _add_step(steps, "keep_family_word")
+        for step in cleaning:
+            _add_step(steps, step)
+        attrs = {key: attrs[key] or found[key] for key in attrs}
+        text = cleaned
+        if not cleaned:
+            break
+    return text, tuple(steps), attrs
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -719,13 +749,7 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
             continue
-        separated = _company_separator_as_colon(value, model_id)
-        family = _company_as_family_word(separated, model_id)
-        cleaned, steps, attrs = clean_upstream_name(family)
-        if cleaned and family != separated:
-            steps = ("keep_family_word", *steps)
-        if cleaned and separated != value:
-            steps = ("read_company_separator", *steps)
+        cleaned, steps, attrs = _clean_with_company_evidence(value, model_id)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
         # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
         # kept as that name, so lineage shows the raw upstream value rather than the id.

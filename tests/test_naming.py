@@ -758,3 +758,9 @@ def test_brands_are_spelled_their_way_inside_compound_words(model_id, expected):
 ])
 def test_more_quantisation_formats_set_quantization(model_id, quantization):
     assert resolve_display_name(model_id).quantization == quantization
+
+
+@pytest.mark.parametrize(("model_id", "name"), [("0/", ("00: word") * 3), ("00/x", "00: word"), ("acme2/x", "Acme2 - Y")])
+def test_a_name_with_a_number_before_its_separator_is_stable_when_fed_back(model_id, name):
+    first = resolve_display_name(model_id, name=name).name
+    assert resolve_display_name(model_id, display_name=first).name == first
