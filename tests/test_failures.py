@@ -162,6 +162,8 @@ def test_every_provider_that_fails_to_fetch_keeps_its_last_good_catalog(database
     ("disk full", "RuntimeError: disk full"),
     # a message quoting upstream text that PostgreSQL's text cannot hold (NUL, a lone surrogate)
     ("bad name 'Ctrl\x00 Model' \ud800", "RuntimeError: bad name 'Ctrl\\u0000 Model' \ufffd"),
+    # a library's message quoting the provider's key (in a URL, percent-encoded): redacted like a fetch error
+    ("GET https://x/?key=gsk%2FLEAK%2B0123456789 refused", "RuntimeError: GET https://x/?key=[redacted] refused"),
 ])
 def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failure(
         database_url, redis_url, replay_dir, monkeypatch, message, recorded):
@@ -169,6 +171,7 @@ def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failur
     recorded whatever its message holds."""
     from modelsync_pipeline.defs import provider_catalogs
 
+    monkeypatch.setenv("GROQ_API_KEY", "gsk/LEAK+0123456789")
     assert sync(database_url, redis_url, replay_dir).success
     before = table_rows(database_url)
     real = provider_catalogs.stage_provider_catalog

@@ -345,3 +345,117 @@ def test_a_wrong_shape_says_what_was_received(server, slug, body, expected):
     error = fetch_error(slug, server)
     assert error.step == "decode"
     assert expected in error.reason and "NoneType" not in error.reason
+
+
+# -- 7. a key never leaks in any encoding a server or a URL can give it -----------------------------------
+
+import base64  # noqa: E402
+from urllib.parse import quote, quote_plus  # noqa: E402
+
+from modelsync_pipeline.resources import ProviderApi  # noqa: E402
+
+# Characters base64 tokens and generated passwords hold, that URLs and JSON encode.
+NASTY_KEY = 'sk-NASTY/+=%2F"q\\ 7f3a9c1e5b'
+LONG_KEY = "ya29." + "Zq9x" * 520  # OAuth access tokens run to 2,000+ characters
+
+
+def leaked_forms(secret: str, text: str) -> list[str]:
+    """Every form of `secret` that `text` holds: raw, percent-encoded (path and query styles), JSON-escaped,
+    base64, or a 24-character start or end of it (what a cut-short quote keeps)."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1],
+             base64.b64encode(secret.encode()).decode(), secret[:24], secret[-24:]}
+    return sorted(form for form in forms if form in text)
+
+
+@pytest.mark.parametrize("key", [NASTY_KEY, KEY], ids=["nasty", "plain"])
+def test_a_redirect_whose_path_quotes_the_key_does_not_leak_it(server, key):
+    server.routes["/groq/models"] = lambda q: (302, {"Location": f"/groq/echo/{quote('Bearer ' + key, safe='')}/models"}, b"")
+    error = fetch_error("groq", server, key=key)
+    assert error.step == "fetch" and "404" in error.reason
+    assert leaked_forms(key, rendered(error)) == []
+
+
+@pytest.mark.parametrize("quoting", [lambda k: quote(k, safe=""), quote, quote_plus, lambda k: json.dumps(k)[1:-1], str],
+                         ids=["percent", "percent-path", "plus", "json", "raw"])
+def test_an_error_message_that_quotes_the_key_in_any_encoding_does_not_leak_it(server, quoting):
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"message": f"Invalid key for /v1/models?api_key={quoting(NASTY_KEY)}"}})
+    error = fetch_error("groq", server, key=NASTY_KEY)
+    assert "Invalid key" in error.reason
+    assert leaked_forms(NASTY_KEY, rendered(error)) == []
+
+
+def test_an_error_object_without_a_message_holding_the_key_does_not_leak_it(server):
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"code": 401, "key": f"Bearer {NASTY_KEY}"}})
+    error = fetch_error("groq", server, key=NASTY_KEY)
+    assert "401" in error.reason
+    assert leaked_forms(NASTY_KEY, rendered(error)) == []
+
+
+@pytest.mark.parametrize("body", [{"error": {"code": 401, "token": LONG_KEY}}, {LONG_KEY: "unexpected"}],
+                         ids=["error-object", "top-level-key"])
+def test_a_long_key_cut_short_in_a_quote_does_not_leak_its_start(server, body):
+    server.routes["/groq/models"] = lambda q: as_json(body)
+    error = fetch_error("groq", server, key=LONG_KEY)
+    assert error.step == "decode"
+    assert leaked_forms(LONG_KEY, rendered(error)) == []
+
+
+PASSWORD = "pw-SECRET-0f7e3d9a2c"
+
+
+def test_a_password_in_a_base_url_override_never_reaches_an_error(server):
+    """A base URL with user:password: the password is neither in a next-link message nor in an answer that
+    echoes the Basic credential httpx sends for it."""
+    spec = PROVIDERS_BY_SLUG["huggingface"]
+    base = f"http://ops:{PASSWORD}@{server.origin.removeprefix('http://')}/huggingface"
+    server.routes["/huggingface/models"] = lambda q: as_json(
+        {"data": [{"id": "a"}]}, Link=f'<{base}/models>; rel="next"')
+    with ProviderClient(spec, environ={spec.base_url_env: base}, retry=RetryPolicy(max_attempts=1)) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert caught.value.step == "paginate"
+    assert leaked_forms(PASSWORD, rendered(caught.value)) == [] and "ops:" not in rendered(caught.value)
+
+    server.routes["/huggingface/models"] = lambda q: as_json({"error": {"code": 403, "echo": server.seen[-1][2].get("authorization")}})
+    with ProviderClient(spec, environ={spec.base_url_env: base}, retry=RetryPolicy(max_attempts=1)) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    basic = base64.b64encode(f"ops:{PASSWORD}".encode()).decode()
+    assert server.seen[-1][2]["authorization"] == f"Basic {basic}"  # what the server was able to echo
+    text = rendered(caught.value)
+    assert leaked_forms(PASSWORD, text) == [] and basic not in text
+
+
+@pytest.mark.parametrize("override", [f"http://ops:{PASSWORD}/x@127.0.0.1:9/cohere", f"http://ops:{PASSWORD}?x@127.0.0.1:9/cohere",
+                                      "http://127.0.0.1:notaport/cohere"], ids=["slash", "question-mark", "bad-port"])
+def test_a_base_url_override_that_does_not_parse_fails_its_provider_naming_the_variable(override):
+    """One provider's unreadable override fails that provider (at `request`, naming the variable), never the
+    step that fetches everyone, and its value (a password in it) is shown nowhere."""
+    spec = PROVIDERS_BY_SLUG["cohere"]
+    environ = {spec.base_url_env: override, spec.auth.env_var: KEY}
+    assert PASSWORD not in spec.public_base_url(environ) and "ops" not in spec.public_base_url(environ)
+    with pytest.raises(ProviderFetchError) as caught:
+        with ProviderClient(spec, environ=environ) as c:
+            c.fetch_records()
+    assert caught.value.step == "request" and spec.base_url_env in caught.value.reason
+    assert leaked_forms(PASSWORD, rendered(caught.value)) == []
+
+
+def test_the_progress_line_of_an_unreadable_override_names_the_variable(monkeypatch):
+    spec = PROVIDERS_BY_SLUG["cohere"]
+    monkeypatch.setenv(spec.base_url_env, f"http://ops:{PASSWORD}/x@127.0.0.1:9/cohere")
+    shown = ProviderApi(source="live").endpoint(spec)
+    assert spec.base_url_env in shown and PASSWORD not in shown
+
+
+def test_records_that_echo_the_key_are_stored_without_it(server):
+    """A record is stored whole as the model's metadata: a provider echoing the caller's key into its records
+    (a debug field, an owner) must not put it in the database."""
+    server.routes["/groq/models"] = lambda q: as_json({"data": [
+        {"id": "llama-3.1-8b-instant", "owned_by": f"Bearer {NASTY_KEY}", "debug": {"auth": [quote(NASTY_KEY)]}},
+        {"id": "gemma2-9b-it", "owned_by": "Google"}]})
+    with client("groq", server, key=NASTY_KEY) as c:
+        records = c.fetch_records()
+    assert [r["id"] for r in records] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
+    assert leaked_forms(NASTY_KEY, json.dumps(records, ensure_ascii=False)) == []
+    assert records[1]["owned_by"] == "Google"

@@ -28,6 +28,7 @@ by the same step whenever it runs, so the table downstream never waits on a prov
 import collections
 import concurrent.futures
 import time
+import traceback
 
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ from pydantic import Field
 
 from ..cadence import load_cadence
 from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog
-from ..providers.http import ProviderFetchError, prepare_http
+from ..providers.http import ProviderFetchError, prepare_http, provider_secrets, redact, secret_forms
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
 from ..truth import DEFAULT_FACTOR, implausible_changes
@@ -261,8 +262,10 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                 if isinstance(exc, ProviderFetchError):
                     exc = _HeldBack(FETCH_CHECK, exc.step, exc.reason)
                 elif not isinstance(exc, _HeldBack):
-                    context.log.exception(f"{spec.slug}: unexpected error")
-                    exc = _HeldBack(FETCH_CHECK, "process", f"{type(exc).__name__}: {exc}")
+                    # Any library's message may quote a request or a header: redacted like a fetch error.
+                    forms = secret_forms(provider_secrets(spec))
+                    context.log.error(redact(f"{spec.slug}: unexpected error\n{traceback.format_exc()}", forms))
+                    exc = _HeldBack(FETCH_CHECK, "process", redact(f"{type(exc).__name__}: {exc}", forms))
                 outcome = ("process_failed" if exc.step == "process"
                            else "fetch_failed" if exc.check == FETCH_CHECK else "check_failed")
                 record_failed_attempt(conn, spec.slug, context.run.run_id, outcome, exc.step, exc.reason)

@@ -7,7 +7,9 @@ the provider would, so request building, pagination and parsing all run without 
 
 Every failure is a `ProviderFetchError` naming the provider, the step and the reason; keys never appear in
 it (they travel in headers, URLs are shown without their query string, and every reason is redacted of the
-key before it leaves `fetch_records`, since a reason may quote a provider's answer or a library's message).
+key, and of a password or query value in a base URL override, before it leaves `fetch_records`, since a reason
+may quote a provider's answer or a library's message: in every encoding a server or URL gives it, percent,
+JSON or base64, and before any quote is cut short). A record that holds a secret is stored without it.
 
 Keys are read from the environment stripped of surrounding whitespace (a k8s secret file or a CRLF .env
 leaves a newline on them), and go only to the origin (scheme, host, port) of the provider's base URL: a
@@ -25,8 +27,8 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
-from urllib.parse import parse_qs
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 
 import httpx
 
@@ -104,8 +106,67 @@ def prepare_http() -> None:
 
 
 def _safe_url(url: httpx.URL) -> str:
-    """A URL fit for an error: no query string (a key may travel there), fragment or user:password."""
-    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+    """A URL fit for an error: no query string (a key may travel there), fragment or user:password, and its
+    path decoded, so that a key a server echoed into a redirect's path reads as written and is redacted."""
+    return f"{_show_origin(url)}{url.path}"
+
+
+def secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Every way each secret may be written in a text, longest first: as set and stripped, percent-encoded
+    (path, component and form styles), JSON-escaped, escaped the way repr() of a str or of bytes shows it
+    (how h11 quotes a header value it refuses), and base64 (how HTTP Basic sends user:password)."""
+    import base64
+
+    forms: set[str] = set()
+    for secret in secrets:
+        for value in {secret, secret.strip()}:
+            if not value:
+                continue
+            forms |= {value, value.encode("unicode_escape").decode("ascii"),
+                      repr(value.encode("utf-8", "backslashreplace"))[2:-1], quote(value, safe=""), quote(value),
+                      quote_plus(value), json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+                      base64.b64encode(value.encode("utf-8", "surrogatepass")).decode("ascii")}
+    return sorted((form for form in forms if len(form) >= MIN_REDACTED_LENGTH), key=len, reverse=True)
+
+
+def redact(text: str, forms: list[str]) -> str:
+    """`text` with every form of every secret replaced. Redact before cutting a text short: a cut secret is
+    no longer found."""
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def _scrubbed(value: Any, forms: list[str]) -> Any:
+    """A decoded JSON value with every string (and object key) that holds a secret redacted."""
+    if isinstance(value, str):
+        return redact(value, forms)
+    if isinstance(value, list):
+        return [_scrubbed(item, forms) for item in value]
+    if isinstance(value, dict):
+        return {redact(key, forms): _scrubbed(item, forms) for key, item in value.items()}
+    return value
+
+
+def provider_secrets(spec: ProviderSpec, environ: dict[str, str] | None = None) -> list[str]:
+    """A provider's secrets as the environment holds them: its key, and what its base URL override carries."""
+    environ = os.environ if environ is None else environ
+    key = environ.get(spec.auth.env_var) if spec.auth is not None else None
+    override = environ.get(spec.base_url_env)
+    return [*([key] if key else []), *(base_url_secrets(override) if override else [])]
+
+
+def base_url_secrets(base_url: str) -> list[str]:
+    """What a base URL override may carry that is secret: its password (and user:password, which HTTP Basic
+    sends base64-encoded) and its query values."""
+    try:
+        parts = urlsplit(base_url)
+        secrets = [unquote(value) for _, value in (pair.partition("=")[::2] for pair in parts.query.split("&")) if value]
+        if parts.password:
+            secrets += [unquote(parts.password), f"{unquote(parts.username or '')}:{unquote(parts.password)}"]
+        return secrets
+    except ValueError:
+        return [base_url]  # unreadable: the whole value is treated as secret
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -134,14 +195,15 @@ def _json_kind(value: Any) -> str:
 
 
 def _error_message(error: Any) -> str:
-    """The text of an API error object: its `message` when it has one (OpenAI style), else the whole value."""
+    """The text of an API error object: its `message` when it has one (OpenAI style), else the whole value
+    (uncut: it is redacted before it is cut short)."""
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return error["message"]
-    return error if isinstance(error, str) else json.dumps(error, default=str)[:10 * QUOTED_MESSAGE_CHARS]
+    return error if isinstance(error, str) else json.dumps(error, default=str)
 
 
-def _shown_keys(body: dict) -> str:
-    keys = [repr(str(key)[:40]) for key in list(body)[:8]]
+def _shown_keys(body: dict, forms: list[str]) -> str:
+    keys = [repr(redact(str(key), forms)[:40]) for key in list(body)[:8]]
     return ", ".join(keys) + (", ..." if len(body) > 8 else "") if keys else "none"
 
 
@@ -179,7 +241,16 @@ class ProviderClient:
         self._deadline: float | None = None
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         base_url = spec.resolved_base_url(self._environ)
-        self._origin = _origin(httpx.URL(base_url))
+        self._forms = self._secret_forms()
+        problem = spec.base_url_problem(self._environ)
+        if problem is None:
+            try:
+                self._origin = _origin(httpx.URL(base_url))
+            except (httpx.InvalidURL, ValueError, TypeError):
+                problem = "httpx cannot read it as a URL"
+        if problem is not None:  # never quoted: a password in it would be
+            raise ProviderFetchError(spec.slug, "request", f"{spec.base_url_env} is not a URL modelsync can request "
+                                     f"({problem}); its value is not shown")
         self._client = httpx.Client(
             base_url=base_url,
             transport=transport,
@@ -213,24 +284,12 @@ class ProviderClient:
 
     # -- secrets ----------------------------------------------------------------------------------
 
-    def _secret_forms(self) -> set[str]:
-        """Every way the key may be written in a text: as set, stripped, and escaped the way repr() of a
-        str or of bytes shows it (how h11 quotes a header value it refuses)."""
-        auth = self.spec.auth
-        raw = self._environ.get(auth.env_var) if auth is not None else None
-        if not raw:
-            return set()
-        forms = set()
-        for value in {raw, raw.strip()}:
-            forms |= {value, value.encode("unicode_escape").decode("ascii"),
-                      repr(value.encode("utf-8", "backslashreplace"))[2:-1]}
-        return {form for form in forms if len(form) >= MIN_REDACTED_LENGTH}
+    def _secret_forms(self) -> list[str]:
+        """secret_forms of the provider's key and of what its base URL override carries (base_url_secrets)."""
+        return secret_forms(provider_secrets(self.spec, self._environ))
 
     def _redact(self, text: str) -> str:
-        """`text` with the provider's key replaced, longest form first (the raw key contains the stripped one)."""
-        for secret in sorted(self._secret_forms(), key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, self._forms)
 
     def _drop_credentials_off_origin(self, request: httpx.Request) -> None:
         """Credentials go only to the origin of the provider's base URL. httpx drops `Authorization` on a
@@ -304,6 +363,8 @@ class ProviderClient:
             requested.add(request_key)
             response, content = self._get(target, {**params, **auth_params}, headers)
             body = self._decode(response, content)
+            if any(form.encode("utf-8", "surrogatepass") in content for form in self._forms):
+                body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
             items = self._items(body)
             if items and items == previous:
                 # A server that ignores the page parameter answers the first page again: its records repeated
@@ -351,18 +412,18 @@ class ProviderClient:
         message (redacted, then cut short), a bare list where an envelope was expected, or the keys there."""
         key = self.spec.items_key
         if isinstance(body, dict) and "error" in body:
-            message = self._redact(_error_message(body["error"]))
+            message = self._redact(_error_message(body["error"])[:1_000_000])
             if len(message) > QUOTED_MESSAGE_CHARS:
                 message = message[:QUOTED_MESSAGE_CHARS] + "..."
             return f"an error object: {message!r}"
         if not isinstance(body, dict):
             return _json_kind(body) if key is None else f"{_json_kind(body)} (not an object holding {key!r})"
         if key is None:
-            return f"an object (keys: {_shown_keys(body)})"
+            return f"an object (keys: {_shown_keys(body, self._forms)})"
         node: Any = body
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
-                return f"an object without {key!r} (keys: {_shown_keys(body)})"
+                return f"an object without {key!r} (keys: {_shown_keys(body, self._forms)})"
             node = node[part]
         return f"{_json_kind(node)} at {key!r}"
 

@@ -278,7 +278,8 @@ class LinkHeader:
         except httpx.InvalidURL as exc:
             raise PaginationError(f"Link rel=next is not a URL ({exc})") from None
         if url == response.url:
-            raise PaginationError(f"Link rel=next points at the page just read ({url.copy_with(query=None)})")
+            raise PaginationError("Link rel=next points at the page just read "
+                                  f"({url.copy_with(query=None, fragment=None, userinfo=b'')})")
         return NextPage(url=str(url))
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:

@@ -87,11 +87,26 @@ class ProviderSpec:
         environ = os.environ if environ is None else environ
         return environ.get(self.base_url_env) or self.base_url
 
+    def base_url_problem(self, environ: dict[str, str] | None = None) -> str | None:
+        """What makes the base URL (override) unusable, in words that quote nothing of it; None when usable."""
+        try:
+            parts = urlsplit(self.resolved_base_url(environ))
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            return "its host or port cannot be read: a password holding '/', '?', '#' or '@' must be percent-encoded"
+        if parts.scheme not in ("http", "https"):
+            return "its scheme is not http or https"
+        if not parts.hostname:
+            return "it names no host"
+        return None
+
     def public_base_url(self, environ: dict[str, str] | None = None) -> str:
         """The base URL as logs, metadata and `providers.base_url` show it: without user:password, query or
         fragment. An override may carry a credential there ("https://user:token@host/..."), which nothing
         stores. (httpx sends it as HTTP Basic auth in `Authorization`, replacing a provider key sent in that
         header; a proxy of its own is better given as HTTPS_PROXY, which httpx reads.)"""
+        if self.base_url_problem(environ) is not None:
+            return f"(unusable {self.base_url_env}, not shown)"
         parts = urlsplit(self.resolved_base_url(environ))
         host = parts.hostname or ""
         if ":" in host:
