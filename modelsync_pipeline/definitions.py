@@ -31,11 +31,11 @@ from .resources import PostgresResource, ProviderApi, RedisResource
 
 def build_resources(environ: dict[str, str] | None = None) -> dict:
     environ = os.environ if environ is None else environ
-    api_config = {"source": environ.get("MODELSYNC_SOURCE", "replay")}
-    if environ.get("MODELSYNC_REPLAY_DIR"):
-        api_config["replay_dir"] = environ["MODELSYNC_REPLAY_DIR"]
+    if environ.get("MODELSYNC_SOURCE", "replay") not in ("live", "replay"):  # fail the load, not the first run
+        raise ValueError(f"MODELSYNC_SOURCE must be 'live' or 'replay', not {environ['MODELSYNC_SOURCE']!r}")
     return {
-        "provider_api": ProviderApi(**api_config),
+        # source and replay_dir are read from the environment when used (see ProviderApi.source)
+        "provider_api": ProviderApi(),
         "postgres": PostgresResource(database_url=dg.EnvVar("DATABASE_URL")),
         "redis": RedisResource(redis_url=dg.EnvVar("REDIS_URL")),
     }

@@ -6,6 +6,7 @@ environment at request time by the provider client and never become resource con
 
 from __future__ import annotations
 
+import os
 import threading
 
 import dagster as dg
@@ -27,8 +28,12 @@ class ProviderApi(dg.ConfigurableResource):
     Both go through the same `ProviderClient` (request building, pagination, retries, decoding).
     """
 
-    source: str = "replay"
-    replay_dir: str = str(RECORDED_DIR)
+    # None: from the environment when used (MODELSYNC_SOURCE, default replay; MODELSYNC_REPLAY_DIR, default the
+    # shipped payloads), not when the code location loaded. A run that overrides another field of this resource
+    # (deadline_seconds in the Launchpad) gets the unset fields' defaults: a fixed default here would turn a
+    # live deployment's run into a replay of the recorded payloads.
+    source: str | None = None
+    replay_dir: str | None = None
     timeout_seconds: float = 30.0
     max_attempts: int = 4
     backoff_seconds: float = 0.5
@@ -38,12 +43,21 @@ class ProviderApi(dg.ConfigurableResource):
     # first round: at 16, 37 providers need three rounds of their slowest answer.
     max_concurrency: int = 64
 
+    @property
+    def resolved_source(self) -> str:
+        source = self.source or os.environ.get("MODELSYNC_SOURCE") or "replay"
+        if source not in ("live", "replay"):
+            raise ValueError(f"ProviderApi.source (or MODELSYNC_SOURCE) must be 'live' or 'replay', not {source!r}")
+        return source
+
+    @property
+    def resolved_replay_dir(self) -> str:
+        return self.replay_dir or os.environ.get("MODELSYNC_REPLAY_DIR") or str(RECORDED_DIR)
+
     def client(self, spec: ProviderSpec) -> ProviderClient:
-        if self.source not in ("live", "replay"):
-            raise ValueError(f"ProviderApi.source must be 'live' or 'replay', not {self.source!r}")
-        replay = self.source == "replay"
+        replay = self.resolved_source == "replay"
         # A provider with no list API is served from its static file in every mode.
-        transport = ReplayTransport(spec, self.replay_dir) if replay or spec.static else None
+        transport = ReplayTransport(spec, self.resolved_replay_dir) if replay or spec.static else None
         return ProviderClient(
             spec,
             transport=transport,

@@ -6,6 +6,7 @@ import dagster as dg
 
 from modelsync_pipeline.definitions import defs
 from modelsync_pipeline.defs.jobs import publish_after_partial_sync
+from modelsync_pipeline.resources import ProviderApi
 
 from .pipeline import PUBLISH, step_failures, sync
 
@@ -78,3 +79,26 @@ def test_jobs_and_schedule():
     for asset in defs.assets:
         for spec in asset.specs:
             assert spec.description and spec.group_name and spec.owners and spec.kinds, spec.key
+
+
+def test_overriding_one_provider_api_field_in_the_launchpad_keeps_the_deployments_source(monkeypatch, tmp_path):
+    """A run that sets `deadline_seconds` on provider_api (as the Launchpad lets an operator) gets Dagster's
+    defaults for the other fields: the source must still be the deployment's (live), never the recorded
+    payloads it would silently publish instead."""
+    import dagster as dg
+
+    from modelsync_pipeline.definitions import build_resources
+
+    monkeypatch.setenv("MODELSYNC_SOURCE", "live")
+    monkeypatch.setenv("MODELSYNC_REPLAY_DIR", str(tmp_path))
+    seen = {}
+
+    @dg.asset
+    def probe(provider_api: ProviderApi):
+        seen.update(source=provider_api.resolved_source, replay_dir=provider_api.resolved_replay_dir,
+                    deadline=provider_api.deadline_seconds)
+
+    resources = {"provider_api": build_resources()["provider_api"]}
+    config = {"resources": {"provider_api": {"config": {"deadline_seconds": 120}}}}
+    assert dg.materialize([probe], resources=resources, run_config=config).success
+    assert seen == {"source": "live", "replay_dir": str(tmp_path), "deadline": 120}

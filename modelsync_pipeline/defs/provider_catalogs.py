@@ -245,7 +245,7 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         prepare_http()
         pending = {}
         for spec in selected:
-            context.log.info(f"{spec.slug}: fetching {provider_api.endpoint(spec)} ({provider_api.source})")
+            context.log.info(f"{spec.slug}: fetching {provider_api.endpoint(spec)} ({provider_api.resolved_source})")
             pending[pool.submit(_fetch, provider_api, spec)] = spec
         for future in concurrent.futures.as_completed(pending):
             spec = pending[future]
