@@ -45,7 +45,9 @@ class WriteRequest:
     approval: str = ""
     provider_count: int = -1  # flush_providers: must equal the current count
     backup_id: int = -1  # restore: the backup to bring back
-    failed_providers: Sequence[str] = ()  # reset: "<slug> failed at <step>: <error>" for this run's failures
+    # reset: why a provider's catalog is not from this run ("<slug> failed at <step>: <error>", "<slug> was not
+    # fetched in this run")
+    failed_providers: Sequence[str] = ()
     backup_retention: int = db.DEFAULT_BACKUP_RETENTION
 
     @property
@@ -134,16 +136,17 @@ def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> None:
         fingerprint = approval.verify(os.environ.get(approval.SECRET_ENV), request.approval, request.action, args)
     except approval.ApprovalRefused as refused:
         _refuse(conn, request, before, str(refused))
-    if not db.use_approval(conn, fingerprint, request.action, request.run_id):
-        _refuse(conn, request, before, "the approval code was already used; approve this run anew")
     if request.mode == "reset" and request.failed_providers:
         # A reset reloads everything from this run's catalogs; one that is missing would leave that provider
-        # on an old catalog under new ids. It fails whole, and never becomes a refresh.
+        # on an old catalog under new ids. It fails whole, and never becomes a refresh. Checked before the code
+        # is used: a reset that wrote nothing leaves its code for the launch after the outage.
         reason = "; ".join(request.failed_providers)
         _audit(conn, request, "failed", before,
                error=f"not every provider was fetched and checked in this run: {reason}")
         raise WriteFailed(f"reset_and_resync failed whole, nothing was flushed: not every provider was fetched "
                           f"and checked in this run ({reason})")
+    if not db.use_approval(conn, fingerprint, request.action, request.run_id):
+        _refuse(conn, request, before, "the approval code was already used; approve this run anew")
 
 
 def _plan(conn, request: WriteRequest, specs, before) -> WriteOutcome:

@@ -283,7 +283,8 @@ def test_a_reset_in_which_a_provider_failed_fails_whole_and_changes_nothing(sync
     turns into a refresh of the others."""
     before = snapshot(synced)
     (replay_dir / "groq.status").write_text("503")
-    result = sync(synced, redis_url, replay_dir, mode="reset")
+    code = approval_for("reset_and_resync")
+    result = sync(synced, redis_url, replay_dir, mode="reset", approval=code)
     assert not result.success
     assert list(provider_failures(result)) == ["groq_catalog"]
     message = step_failures(result)["models_table"]
@@ -291,6 +292,31 @@ def test_a_reset_in_which_a_provider_failed_fails_whole_and_changes_nothing(sync
     assert snapshot(synced) == before
     last = audit_rows(synced)[-1]
     assert (last["action"], last["outcome"]) == ("reset_and_resync", "failed") and "groq" in last["error"]
+
+    # The outage ends: the code that approved a reset which wrote nothing still approves one, once.
+    (replay_dir / "groq.status").unlink()
+    assert sync(synced, redis_url, replay_dir, mode="reset", approval=code).success
+    assert audit_rows(synced)[-1]["outcome"] == "succeeded"
+    again = sync(synced, redis_url, replay_dir, mode="reset", approval=code)
+    assert not again.success and "already used" in step_failures(again)["models_table"]
+
+
+@pytest.mark.parametrize("selection", [["models_table"], ["models_table", "models_cache"], ["groq_catalog", "models_table"]],
+                         ids=["table-alone", "re-executed-from-the-table", "one-provider"])
+def test_a_reset_that_did_not_fetch_every_provider_in_its_run_fails_whole(synced, redis_url, replay_dir, selection):
+    """A reset re-executed from its failed table step (or the table launched alone in reset mode) fetches
+    nothing: it would flush everything and reload last run's catalogs under new ids. It fails whole, audited,
+    naming what was not fetched."""
+    before = snapshot(synced)
+    result = sync(synced, redis_url, replay_dir, selection=[dg.AssetKey(key) for key in selection], mode="reset")
+    assert not result.success
+    message = step_failures(result)["models_table"]
+    assert "reset_and_resync failed whole, nothing was flushed" in message
+    assert "openai was not fetched in this run" in message
+    assert ("groq was not fetched" in message) is ("groq_catalog" not in selection)
+    assert snapshot(synced) == before
+    last = audit_rows(synced)[-1]
+    assert (last["action"], last["outcome"]) == ("reset_and_resync", "failed") and "not fetched" in last["error"]
 
 
 def test_a_catalog_staged_while_a_reset_runs_is_loaded_or_left_for_the_next_refresh(synced, tmp_path, monkeypatch):

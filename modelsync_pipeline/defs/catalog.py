@@ -49,10 +49,25 @@ def _stale_providers(conn, run_id: str) -> list[dict]:
     ]
 
 
+def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
+    """Why a reset in run `run_id` cannot reload every provider from this run's catalogs: a provider that
+    failed in this run, or one not fetched in it at all (the table launched alone, a reset re-executed from
+    its table step), whose rows would come back from an older catalog under new ids."""
+    latest = {slug: (outcome, step, error, attempt_run)
+              for slug, outcome, step, error, attempt_run, _ in conn.execute(db.statements("stage_catalog")["stale_providers"])}
+    problems = []
+    for spec in PROVIDERS:
+        outcome, step, error, attempt_run = latest.get(spec.slug, (None, None, None, None))
+        if attempt_run != run_id:
+            problems.append(f"{spec.slug} was not fetched in this run")
+        elif outcome not in ("staged", "unchanged"):
+            problems.append(f"{spec.slug} failed at {step}: {(error or '')[:300]}")
+    return problems
+
+
 def _request(context, config: ModelsTableConfig, conn, retention: int) -> writes.WriteRequest:
     run = context.run
-    failed = [f"{f['provider']} failed at {f['step']}: {f['error']}"
-              for f in _stale_providers(conn, run.run_id) if f["in_this_run"]] if config.mode == "reset" else []
+    failed = _not_fetched_for_reset(conn, run.run_id) if config.mode == "reset" else []
     return writes.WriteRequest(
         mode=config.mode, run_id=run.run_id, launched_by=launched_by(run),
         automated="dagster/schedule_name" in run.tags or "dagster/sensor_name" in run.tags,
