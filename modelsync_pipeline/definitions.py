@@ -20,6 +20,7 @@ from .defs.jobs import (
     daily_sync,
     fail_runs_of_killed_processes,
     publish_after_partial_sync,
+    publish_after_recovery,
     publish_catalog,
     reset_and_resync,
     sync_all,
@@ -45,7 +46,7 @@ defs = dg.Definitions(
     assets=[*provider_catalog_assets, models_table, models_cache, catalog_status],
     jobs=[sync_all, publish_catalog, reset_and_resync, *admin_jobs],
     schedules=[daily_sync, *provider_schedules],
-    sensors=[publish_after_partial_sync, cache_fan_out, fail_runs_of_killed_processes],
+    sensors=[publish_after_partial_sync, publish_after_recovery, cache_fan_out, fail_runs_of_killed_processes],
     resources=build_resources(),
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     # Runs launched from the UI execute in the run worker's own process: no fresh interpreter (and code

@@ -53,7 +53,8 @@ def run_config(force: bool = False, **models_table) -> dict:
 
 
 def sync(database_url: str, redis_url: str, replay_dir=None, selection=None, instance=None,
-         force: bool = False, provider_api: dict | None = None, **models_table) -> dg.ExecuteInProcessResult:
+         force: bool = False, provider_api: dict | None = None, tags: dict | None = None,
+         **models_table) -> dg.ExecuteInProcessResult:
     """Materialize every asset (or `selection`), like the sync_all job; failures are returned, not raised."""
     config = run_config(force, **models_table)
     if selection is not None:  # config only for the ops that run
@@ -68,6 +69,7 @@ def sync(database_url: str, redis_url: str, replay_dir=None, selection=None, ins
         instance=instance,
         raise_on_error=False,
         run_config=config,
+        tags=tags,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from modelsync_pipeline.definitions import defs
-from modelsync_pipeline.defs.jobs import publish_after_partial_sync
+from modelsync_pipeline.defs.jobs import publish_after_partial_sync, publish_after_recovery
 from modelsync_pipeline.resources import ProviderApi
 
 from .pipeline import PUBLISH, step_failures, sync
@@ -66,6 +66,34 @@ def test_sensor_never_turns_a_failed_reset_into_a_refresh(synced, redis_url, rep
         result = sync(database_url, redis_url, replay_dir, instance=instance, mode="reset")
         assert not result.success and "reset_and_resync failed whole" in step_failures(result)["models_table"]
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
+
+
+def _success_context(instance, result):
+    run = instance.get_run_by_id(result.run_id)
+    success = next(e for e in result.all_events if e.event_type_value in ("RUN_SUCCESS", "PIPELINE_SUCCESS"))
+    return dg.build_run_status_sensor_context(
+        sensor_name=publish_after_recovery.name, dagster_event=success, dagster_instance=instance, dagster_run=run)
+
+
+def test_a_re_execution_of_the_providers_a_sync_failed_on_gets_published(database_url, redis_url, replay_dir):
+    """After an outage the UI offers "re-execute from asset failure": a run of the failed provider assets
+    alone, green, that stages their catalogs and does not touch the table. The sensor publishes them; a fresh
+    selection of providers without the table, and a sync that did publish, are left alone."""
+    groq = [dg.AssetKey("groq_catalog")]
+    with dg.instance_for_test() as instance:
+        (replay_dir / "groq.status").write_text("500")
+        outage = sync(database_url, redis_url, replay_dir, instance=instance)
+        assert outage.success and "groq_catalog" not in {str(e.asset_key.path[-1]) for e in outage.get_asset_materialization_events()}
+        assert list(publish_after_recovery(_success_context(instance, outage))) == []  # it published the others
+        (replay_dir / "groq.status").unlink()
+        recovery = sync(database_url, redis_url, replay_dir, selection=groq, instance=instance,
+                        tags={"dagster/parent_run_id": outage.run_id, "dagster/root_run_id": outage.run_id})
+        assert recovery.success
+        requests = list(publish_after_recovery(_success_context(instance, recovery)))
+        assert [r.run_key for r in requests] == [recovery.run_id]
+        assert publish_after_recovery.job_name == "publish_catalog"
+        fresh = sync(database_url, redis_url, replay_dir, selection=groq, instance=instance)
+        assert fresh.success and list(publish_after_recovery(_success_context(instance, fresh))) == []
 
 
 def test_jobs_and_schedule():

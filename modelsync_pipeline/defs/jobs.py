@@ -1,9 +1,9 @@
-"""Jobs, the daily schedule, and the sensor that publishes the good catalogs of a partly failed sync.
+"""Jobs, the daily schedule, and the sensors that publish good catalogs a run staged and did not publish.
 
-A failed provider check is blocking, so in the run where it fails Dagster skips `models_table`. The
-other providers' fresh catalogs are staged all the same; `publish_after_partial_sync` then runs
-`publish_catalog` so they reach the table and cache without waiting for the next schedule, while the
-failed provider keeps its last good catalog.
+A provider that fails keeps its last good catalog and does not fail the run. A run that fails at or before
+its table step has staged the other providers' fresh catalogs all the same; `publish_after_partial_sync` then
+runs `publish_catalog` so they reach the table and cache without waiting for the next schedule. `publish_after_recovery` does the same after a successful
+re-execution that fetched only provider assets of a sync (the UI's "from asset failure" after an outage).
 """
 
 import os
@@ -44,18 +44,49 @@ daily_sync = dg.ScheduleDefinition(
 PROVIDER_KEYS = frozenset(PROVIDER_ASSET_KEYS)
 
 
+def _table_config(run: dg.DagsterRun) -> dict:
+    return ((run.run_config or {}).get("ops", {}).get("models_table") or {}).get("config") or {}
+
+
+def _is_reset(run: dg.DagsterRun) -> bool:
+    return run.job_name == "reset_and_resync" or _table_config(run).get("mode") == "reset"
+
+
+def _plans_table(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    return plan is not None and models_table.key.to_python_identifier() in plan.step_keys_to_execute
+
+
+def _materialized(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set:
+    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    return {r.event_log_entry.dagster_event.asset_key for r in records}
+
+
 def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
     """True when the failed run meant to refresh the table, staged at least one provider catalog, and
-    never refreshed it (a run that selected only provider assets, or a reset, is left as the operator chose)."""
-    models_table_config = ((run.run_config or {}).get("ops", {}).get("models_table") or {}).get("config") or {}
-    if run.job_name == "reset_and_resync" or models_table_config.get("mode") == "reset":
+    never refreshed it (a run that selected only provider assets, or a reset, is left as the operator chose),
+    unless a re-execution of it has already succeeded."""
+    if _is_reset(run) or not _plans_table(instance, run):
         return False  # a failed reset fails whole; publishing now would be a refresh nobody asked for
-    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    if plan is None or models_table.key.to_python_identifier() not in plan.step_keys_to_execute:
+    materialized = _materialized(instance, run)
+    if not materialized & provider_keys or models_table.key in materialized:
         return False
-    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    materialized = {r.event_log_entry.dagster_event.asset_key for r in records}
-    return bool(materialized & provider_keys) and models_table.key not in materialized
+    recovered = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id},
+                                                       statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
+    return not recovered
+
+
+def should_publish_after_recovery(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
+    """True when the successful run re-executed only provider assets of a run that meant to refresh the table
+    (the UI's "re-execute from asset failure" after an outage selects the failed providers alone), staged at
+    least one, and so left their new catalogs unpublished. A fresh selection of providers without the table
+    is left as the operator chose; so is a reset or a dry run."""
+    parent = instance.get_run_by_id(run.tags.get("dagster/parent_run_id") or "") if run.tags.get("dagster/parent_run_id") else None
+    if parent is None or _is_reset(run) or _is_reset(parent) or _table_config(parent).get("dry_run"):
+        return False
+    if _plans_table(instance, run) or not _plans_table(instance, parent):
+        return False
+    return bool(_materialized(instance, run) & provider_keys)
 
 
 @dg.run_failure_sensor(
@@ -66,6 +97,19 @@ def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provi
 )
 def publish_after_partial_sync(context: dg.RunFailureSensorContext):
     if should_publish_after(context.instance, context.dagster_run):
+        yield dg.RunRequest(run_key=context.dagster_run.run_id, tags={"modelsync/after_run": context.dagster_run.run_id})
+
+
+@dg.run_status_sensor(
+    name="publish_after_recovery",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    request_job=publish_catalog,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a re-execution that fetched only the providers a sync had failed on (from asset failure), "
+                "publish their new catalogs: the table and the cache would otherwise wait for the next schedule.",
+)
+def publish_after_recovery(context: dg.RunStatusSensorContext):
+    if should_publish_after_recovery(context.instance, context.dagster_run):
         yield dg.RunRequest(run_key=context.dagster_run.run_id, tags={"modelsync/after_run": context.dagster_run.run_id})
 
 
