@@ -27,14 +27,21 @@ def test_sensor_publishes_after_a_run_whose_table_step_failed(database_url, redi
     def refresh_fails(*args, **kwargs):
         raise RuntimeError("lock timeout")
 
+    real_refresh = catalog.db.refresh_models_table
     monkeypatch.setattr(catalog.db, "refresh_models_table", refresh_fails)
     with dg.instance_for_test() as instance:
         result = sync(database_url, redis_url, replay_dir, instance=instance)
         assert not result.success and "lock timeout" in step_failures(result)["models_table"]
         requests = list(publish_after_partial_sync(_failure_context(instance, result)))
-    assert len(requests) == 1
-    assert publish_after_partial_sync.job_name == "publish_catalog"
-    assert requests[0].run_key == result.run_id
+        assert len(requests) == 1
+        assert publish_after_partial_sync.job_name == "publish_catalog"
+        assert requests[0].run_key == result.run_id
+        # Re-executed from failure and recovered before the sensor ran: nothing left to publish.
+        monkeypatch.setattr(catalog.db, "refresh_models_table", real_refresh)
+        recovered = sync(database_url, redis_url, replay_dir, selection=PUBLISH, instance=instance,
+                         tags={"dagster/parent_run_id": result.run_id, "dagster/root_run_id": result.run_id})
+        assert recovered.success
+        assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
 def test_sensor_stays_quiet_when_nothing_was_staged(database_url, redis_url, replay_dir):
