@@ -137,3 +137,23 @@ def test_overriding_one_provider_api_field_in_the_launchpad_keeps_the_deployment
     config = {"resources": {"provider_api": {"config": {"deadline_seconds": 120}}}}
     assert dg.materialize([probe], resources=resources, run_config=config).success
     assert seen == {"source": "live", "replay_dir": str(tmp_path), "deadline": 120}
+
+
+def test_a_re_execution_someone_launched_is_not_audited_as_the_schedule():
+    """A re-execution inherits its parent's tags, dagster/schedule_name included: it is the operator's run
+    (audited as a re-execution, not refused as automated); Dagster's own retries stay automated."""
+    from modelsync_pipeline.defs.catalog import is_automated, launched_by
+
+    scheduled = {"dagster/schedule_name": "daily_sync"}
+    clicked = dg.DagsterRun(job_name="sync_all", run_id="b", tags={**scheduled, "dagster/parent_run_id": "a"})
+    retried = dg.DagsterRun(job_name="sync_all", run_id="c", tags={**clicked.tags, "dagster/retry_number": "1"})
+    assert (launched_by(clicked), is_automated(clicked)) == ("ui-or-cli (no user recorded): re-execution of run a", False)
+    assert (launched_by(retried), is_automated(retried)) == ("schedule:daily_sync", True)
+    original = dg.DagsterRun(job_name="sync_all", run_id="a", tags=scheduled)
+    assert (launched_by(original), is_automated(original)) == ("schedule:daily_sync", True)
+
+
+def test_the_staging_asset_alone_is_refused_not_a_success_with_nothing_staged(database_url, redis_url, replay_dir):
+    result = sync(database_url, redis_url, replay_dir, selection=[dg.AssetKey("provider_catalogs")])
+    assert not result.success
+    assert "select at least one of them" in step_failures(result)["fetch_provider_catalogs"]

@@ -11,12 +11,27 @@ from .provider_catalogs import OWNERS, STAGING_ASSET, _markdown
 GROUP = "catalog"
 
 
+def _manual_re_execution(run: dg.DagsterRun) -> bool:
+    """A re-execution someone launched (the UI's Re-execute): it inherits the parent's tags, a schedule's or
+    sensor's name included, but no schedule or sensor launched it. Dagster's own retries say so
+    (dagster/retry_number)."""
+    return bool(run.tags.get("dagster/parent_run_id")) and not run.tags.get("dagster/retry_number")
+
+
+def is_automated(run: dg.DagsterRun) -> bool:
+    """Launched by a schedule or a sensor (destructive modes refuse such runs)."""
+    tags = run.tags
+    return ("dagster/schedule_name" in tags or "dagster/sensor_name" in tags) and not _manual_re_execution(run)
+
+
 def launched_by(run: dg.DagsterRun) -> str:
     """Who launched the run, from what Dagster records: a user tag, the schedule, sensor or backfill."""
     tags = run.tags
     for key in ("dagster/user", "user", "modelsync/launched_by"):
         if tags.get(key):
             return tags[key]
+    if _manual_re_execution(run):
+        return f"ui-or-cli (no user recorded): re-execution of run {tags['dagster/parent_run_id']}"
     for key, kind in (("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"), ("dagster/backfill", "backfill")):
         if tags.get(key):
             return f"{kind}:{tags[key]}"
@@ -70,7 +85,7 @@ def _request(context, config: ModelsTableConfig, conn, retention: int) -> writes
     failed = _not_fetched_for_reset(conn, run.run_id) if config.mode == "reset" else []
     return writes.WriteRequest(
         mode=config.mode, run_id=run.run_id, launched_by=launched_by(run),
-        automated="dagster/schedule_name" in run.tags or "dagster/sensor_name" in run.tags,
+        automated=is_automated(run),
         dry_run=config.dry_run, confirm=config.confirm, approval=config.approval,
         provider_count=config.provider_count, backup_id=config.backup_id, failed_providers=failed,
         backup_retention=retention,

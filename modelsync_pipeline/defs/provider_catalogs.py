@@ -238,6 +238,9 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
     # instead of dagster-postgres' connection per event (a no-op for other storages).
     context.instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
     selected = [PROVIDER_KEYS[key] for key in context.selected_asset_keys if key in PROVIDER_KEYS]
+    if not selected:  # never "success, 0 providers staged"
+        raise dg.Failure(description="provider_catalogs is staged by the provider assets: select at least one of "
+                                     "them with it (or launch sync_all); nothing was fetched or staged")
     outcomes: dict[str, str] = {}
     with postgres.connect() as conn, concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(provider_api.max_concurrency, len(selected))), thread_name_prefix="fetch"
