@@ -334,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - only PostgreSQL's errors are answered here; the rest re-raised
+        from .db import MigrationError
+
+        if isinstance(exc, MigrationError):
+            print(f"modelsync {args.command}: the catalog schema cannot be brought up to date: {exc}", file=sys.stderr)
+            return 2
         problem = _database_problem(exc)
         if problem is None:
             raise

@@ -1,8 +1,28 @@
 -- The migration runner's own statements (modelsync_pipeline.db.apply_migrations); the migrations are in
 -- sql/migrations/, applied in file order and recorded with a checksum.
 
--- name: lock
-SELECT pg_advisory_lock(%(key)s);
+-- name: try_lock
+SELECT pg_try_advisory_lock(%(key)s);
+
+-- name: lock_holder
+-- Who holds the migration lock (an advisory lock on one bigint key: classid is its high half, objid its low).
+SELECT pid, coalesce(application_name, ''), state, now() - xact_start
+FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %(key)s >> 32 AND l.objid::bigint = %(key)s & 4294967295
+LIMIT 1;
+
+-- name: lock_timeout
+-- A migration waits at most this long for a table lock (a long transaction of a reader, or a killed migration's
+-- session still waiting) and then fails, naming it.
+SELECT set_config('lock_timeout', %(lock_timeout)s, false);
+
+-- name: check_client
+-- PostgreSQL 14+: a client that went away (a killed process) is noticed within seconds, even mid-statement.
+SELECT set_config('client_connection_check_interval', '5s', false);
+
+-- name: orphaned_schema
+-- modelsync's tables without schema_migrations: a database restored or copied without it.
+SELECT to_regclass('schema_migrations') IS NULL AND to_regclass('providers') IS NOT NULL;
 
 -- name: unlock
 SELECT pg_advisory_unlock(%(key)s);

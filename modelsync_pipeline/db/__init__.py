@@ -17,7 +17,7 @@ from .admin import (
     flush_providers, plan_refresh, reset_models_table, restore_backup, sync_providers, take_backup, use_approval,
 )
 from .catalog_read import table_checksum
-from .migrate import apply_migrations
+from .migrate import MigrationError, apply_migrations
 from .refresh_models import RefreshResult, refresh_models_table
 from .stage_catalog import (
     StageResult, catalog_checksum, copy_rows, last_good_facts, last_good_row_count, record_failed_attempt,
@@ -27,7 +27,7 @@ from .statements import MIGRATIONS_DIR, SQL_DIR, connect, statements
 
 __all__ = [
     "DEFAULT_BACKUP_RETENTION", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "Plan", "RefreshResult",
-    "StageResult", "apply_migrations", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
+    "MigrationError", "StageResult", "apply_migrations", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
     "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
     "record_failed_attempt", "refresh_models_table", "reset_models_table", "restore_backup",
     "stage_provider_catalog", "staged_providers", "statements", "sync_providers", "table_checksum", "take_backup",

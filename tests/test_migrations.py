@@ -1,0 +1,71 @@
+"""The migration runner refuses what it cannot bring to this code's schema, naming it, and changes nothing:
+a database ahead of the code, tables without their schema_migrations, a table a long transaction holds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from modelsync_pipeline import db
+from modelsync_pipeline.db import migrate
+
+from .test_cli import REPO_ROOT
+
+
+def tables(database_url: str) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def test_a_database_ahead_of_the_code_is_refused(database_url):
+    db.apply_migrations(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, checksum) VALUES ('9999_from_a_newer_release', 'x')")
+    with pytest.raises(migrate.MigrationError, match="at migration 9999_from_a_newer_release, newer than this code's latest"):
+        db.apply_migrations(database_url)
+
+    # and the read-only commands say so in one line, not a traceback
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT,
+                          env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "newer than this code's latest" in proc.stderr
+
+
+def test_tables_without_schema_migrations_are_refused_and_left_as_they_were(database_url):
+    db.apply_migrations(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE schema_migrations")
+    before = tables(database_url)
+    with pytest.raises(migrate.MigrationError, match="schema_migrations does not"):
+        db.apply_migrations(database_url)
+    assert tables(database_url) == before  # no empty schema_migrations left behind
+
+
+def test_a_migration_blocked_by_a_long_transaction_fails_naming_itself(database_url, tmp_path, monkeypatch):
+    (tmp_path / "0001_table.sql").write_text("CREATE TABLE t (a int);")
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    monkeypatch.setattr(migrate, "LOCK_TIMEOUT", "500ms")
+    assert db.apply_migrations(database_url) == ["0001_table"]
+    (tmp_path / "0002_column.sql").write_text("ALTER TABLE t ADD COLUMN b int;")
+    with psycopg.connect(database_url) as reader:
+        reader.execute("LOCK TABLE t IN ACCESS SHARE MODE")  # a reader's transaction, left open
+        started = time.monotonic()
+        with pytest.raises(migrate.MigrationError, match="0002_column.sql could not lock a table within 500ms"):
+            db.apply_migrations(database_url)
+        assert time.monotonic() - started < 30
+    assert db.apply_migrations(database_url) == ["0002_column"]  # retried once the reader is gone
+
+
+def test_a_migration_lock_held_too_long_names_its_holder(database_url, monkeypatch):
+    db.apply_migrations(database_url)
+    monkeypatch.setattr(migrate, "LOCK_WAIT_SECONDS", 0.5)
+    with psycopg.connect(database_url, autocommit=True, application_name="stuck migrator") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrate._MIGRATION_LOCK,))
+        pid = holder.info.backend_pid
+        with pytest.raises(migrate.MigrationError, match=f"server process {pid} \\(stuck migrator"):
+            db.apply_migrations(database_url)
