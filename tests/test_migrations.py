@@ -69,3 +69,19 @@ def test_a_migration_lock_held_too_long_names_its_holder(database_url, monkeypat
         pid = holder.info.backend_pid
         with pytest.raises(migrate.MigrationError, match=f"server process {pid} \\(stuck migrator"):
             db.apply_migrations(database_url)
+
+
+def test_released_migrations_are_never_edited():
+    """A migration is applied once and recorded with its checksum: editing it after a release strands every
+    database that applied the old text (apply_migrations refuses them). sql/migrations.sha256 is the
+    released text of each; a change to the schema is a new migration, and a line added to that list."""
+    listed = {}
+    for line in (migrate.MIGRATIONS_DIR.parent / "migrations.sha256").read_text().splitlines():
+        checksum, name = line.split()
+        listed[name] = checksum
+    import hashlib
+
+    files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in migrate.MIGRATIONS_DIR.glob("*.sql")}
+    edited = sorted(name for name in listed if name in files and files[name] != listed[name])
+    assert not edited, f"released migrations edited: {edited}; add a new migration instead"
+    assert sorted(files) == sorted(listed), "a new migration: add its line to sql/migrations.sha256"
