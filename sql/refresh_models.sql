@@ -347,9 +347,14 @@ FROM model_history_building ORDER BY id;
 DROP TABLE model_history_building;
 
 -- name: mark_synced
-UPDATE providers
+-- "Last synced" is when the table last took a catalog the provider answered with: a provider whose latest
+-- attempt failed keeps its last good catalog, and its last_synced_at too (the status report's "last synced").
+UPDATE providers p
 SET last_synced_at = now(), last_sync_run_id = %(run_id)s
-WHERE slug = ANY(%(slugs)s);
+WHERE p.slug = ANY(%(slugs)s)
+  AND coalesce((SELECT a.outcome FROM sync_attempts a WHERE a.provider_slug = p.slug
+                ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1), 'staged')
+      NOT IN ('fetch_failed', 'check_failed', 'process_failed');
 
 -- name: rows_per_provider
 -- A provider whose rows were refreshed to its staged catalog has exactly that catalog's row count; only

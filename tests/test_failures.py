@@ -192,3 +192,19 @@ def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failur
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT outcome, step, error FROM sync_attempts WHERE provider_slug = 'groq' "
                             "ORDER BY id DESC LIMIT 1").fetchone() == ("process_failed", "process", recorded)
+
+
+def test_last_synced_moves_only_for_providers_that_answered(synced, redis_url, replay_dir):
+    """`make status` shows providers.last_synced_at as "last synced": a provider that failed keeps its last
+    good catalog in the table, and the time it was last synced with it."""
+    def last_synced():
+        with psycopg.connect(synced) as conn:
+            return dict(conn.execute("SELECT slug, (last_synced_at, last_sync_run_id) FROM providers").fetchall())
+
+    before = last_synced()
+    (replay_dir / "groq.status").write_text("503")
+    result = sync(synced, redis_url, replay_dir)
+    assert result.success
+    after = last_synced()
+    assert after["groq"] == before["groq"]
+    assert after["openai"] != before["openai"] and after["openai"][1] == result.run_id
