@@ -206,7 +206,26 @@ _STEP_MEANING = {
     "read_other_colon": 'read a full-width colon ("\uff1a") as ":"',
     "drop_bedrock_namespace": 'removed a Bedrock namespace ("us.", "anthropic.") from the id',
     "read_company_separator": 'read "Company - " or "Company | " as "Company: " (the id names that organisation)',
+    "derived_from_id_like_name": "the name field held an id (the model id is a UUID): the name was derived from it",
+    "no_readable_text": "nothing readable was left (no letter or digit)",
+    "not_a_string": "the field was not text",
+    "id_unreadable": "no readable word in the id: the name is 'Model' and a short hash of the id",
 }
+# Steps named after the field they passed over ("ignored_id_like_display_name", "fallback_from_name").
+_STEP_PREFIX_MEANING = {
+    "ignored_id_like_": "passed over the field {}: it held an id, not a name",
+    "fallback_from_": "the field {} cleaned to nothing readable: the next source was used",
+}
+
+
+def step_meaning(step: str) -> str:
+    """What a lineage step (models.name_steps) did, in words; '' for a step with no description."""
+    if step in _STEP_MEANING:
+        return _STEP_MEANING[step]
+    for prefix, meaning in _STEP_PREFIX_MEANING.items():
+        if step.startswith(prefix):
+            return meaning.format(step[len(prefix):])
+    return ""
 
 
 def _catalog_database(command: str):
@@ -242,7 +261,7 @@ def explain(args: argparse.Namespace) -> int:
                   "derived_from_id": "derived from the model id (the provider sends no usable name)"}.get(rule, rule)
         print(f"  rule        {rule}: {source}")
         for step in steps or []:
-            print(f"  step        {step}: {_STEP_MEANING.get(step, '')}".rstrip(": "))
+            print(f"  step        {step}: {step_meaning(step)}".rstrip(": "))
         flags = [f for f, on in (("free", free), (f"quantization={quant}", quant), (f"release_stage={stage}", stage)) if on]
         if flags:
             print(f"  flags       {', '.join(flags)}")

@@ -764,3 +764,19 @@ def test_more_quantisation_formats_set_quantization(model_id, quantization):
 def test_a_name_with_a_number_before_its_separator_is_stable_when_fed_back(model_id, name):
     first = resolve_display_name(model_id, name=name).name
     assert resolve_display_name(model_id, display_name=first).name == first
+
+
+def test_every_lineage_step_the_naming_records_is_explained():
+    """`make explain` prints what each step of a name's lineage did: every step naming.py can record has words."""
+    import inspect
+
+    from modelsync_pipeline import naming
+    from modelsync_pipeline.cli import step_meaning
+
+    source = inspect.getsource(naming)
+    literal = set(re.findall(r'_add_step\(steps, "([a-z_]+)"\)', source))
+    literal |= set(re.findall(r'steps = \(\s*"([a-z_]+)"', source)) | set(re.findall(r'\("([a-z_]+)",\)', source))
+    literal |= set(re.findall(r'steps\.append\("([a-z_]+)"\)', source)) | {"disambiguated"}
+    dynamic = {f"{prefix}{field}" for prefix in ("ignored_id_like_", "fallback_from_") for field in ("display_name", "name")}
+    assert len(literal) > 15
+    assert {step for step in literal | dynamic if not step_meaning(step)} == set()
