@@ -106,7 +106,7 @@ _BRACKETED_RELEASE_STAGES = {
 _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legacy", "deprecated"}
 
 _BRAND_SPELLINGS = {
-    "ai": "AI", "ai21": "AI21", "api": "API", "apac": "APAC", "eu": "EU", "us": "US", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
+    "ai": "AI", "ai21": "AI21", "api": "API", "apac": "APAC", "eu": "EU", "us": "US", "au": "AU", "moonshotai": "Moonshot AI", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
     "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
     "embeddinggemma": "EmbeddingGemma",
     "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",
@@ -834,8 +834,18 @@ def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) ->
 
 
 def _segment_words(segment: str) -> list[str]:
-    """Readable words of one id path segment: never a "/" or "@", always cased like a derived name."""
-    return _format_id_words(_join_dates_and_claude_versions(_split_id_words(segment)))
+    """Readable words of one id path segment: never a "/" or "@", always cased like a derived name, with its
+    ":variants" read as a derived name reads them ("gpt-oss-120b-1:0" says "1.0", not "1" and "0")."""
+    base, *variants = segment.split(":")
+    variants = [v for v in variants if v.strip()]
+    while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
+        base = f"{base}.{variants.pop(0).strip()}"
+    return [word for part in (base, *variants)
+            for word in _format_id_words(_join_dates_and_claude_versions(_split_id_words(part)))]
+
+
+# Path segments that say where a model lives in an API, never which model it is ("accounts/fireworks/models/x").
+_PATH_BOILERPLATE = {"accounts", "models", "model", "publishers"}
 
 
 def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> None:
@@ -857,9 +867,17 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
         if ids[index] == keeper:
             continue
         path = paths[ids[index]]
-        differing = [seg for seg in path if seg not in shared] or path[-1:]
-        words = [w for seg in differing for w in _segment_words(seg)]
-        fresh = [w for w in words if not _name_mentions(names[index], w)]
+        last = len(path) - 1
+        differing = [(i, seg) for i, seg in enumerate(path)
+                     if seg not in shared and seg.strip().casefold() not in _PATH_BOILERPLATE] or [(last, path[-1])]
+        fresh: list[str] = []
+        for position, seg in differing:
+            words = _segment_words(seg)
+            new = [w for w in words if not _name_mentions(names[index], w)]
+            # An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI"); the model's own
+            # segment only for what the name does not say yet.
+            taken = words if new and position != last else new
+            fresh.extend(w for w in taken if w not in fresh)
         if fresh:
             names[index] = _append_words(names[index], fresh)
         else:

@@ -780,3 +780,16 @@ def test_every_lineage_step_the_naming_records_is_explained():
     dynamic = {f"{prefix}{field}" for prefix in ("ignored_id_like_", "fallback_from_") for field in ("display_name", "name")}
     assert len(literal) > 15
     assert {step for step in literal | dynamic if not step_meaning(step)} == set()
+
+
+@pytest.mark.parametrize(("ids", "expected"), [
+    (["us-gov.openai.gpt-oss-120b-1:0", "openai.gpt-oss-120b-1:0"], ["GPT-OSS 120B 1.0 US Gov OpenAI", "GPT-OSS 120B 1.0"]),
+    (["deepseek-ai/DeepSeek-V3", "deepseek-v3"], ["DeepSeek V3 DeepSeek AI", "DeepSeek V3"]),
+    (["accounts/fireworks/models/glm-4p7", "glm-4p7"], ["GLM-4.7 Fireworks", "GLM-4.7"]),
+    (["au.anthropic.claude-opus-4-7", "anthropic.claude-opus-4-7"], ["Claude Opus 4.7 AU Anthropic", "Claude Opus 4.7"]),
+    (["moonshotai/kimi-k3", "kimi-k3"], ["Kimi K3 Moonshot AI", "Kimi K3"]),
+])
+def test_words_that_tell_ids_apart_are_whole_words_never_path_boilerplate(ids, expected):
+    """An organisation is named whole ("DeepSeek AI", never "AI"), a ":0" reads "1.0" as in the name, and a path's
+    boilerplate ("accounts", "models") is never a word of a name."""
+    assert [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])] == expected
