@@ -78,6 +78,8 @@ EXPECTED = [
     ("canopywave", "moonshotai/kimi-k2.5", 262144, 0.5, 2.8, "text"),  # context_size; *_price_per_m
     ("simplismart", "deepseek-ai/DeepSeek-R1", 131072, 3.9, 3.9, "text"),  # "0.0000039" per token
     ("cloudflare-ai-gateway", "google-ai-studio/gemini-3-flash-preview", None, 0.5, 3.0, "text"),  # 5e-07 / 3e-06
+    ("cloudflare-ai-gateway", "mistral/mistral-small-creative", None, 0.1, 0.3, "text"),  # 1e-07 / 3e-07: under 5e-7
+    ("cloudflare-ai-gateway", "azure-openai/text-embedding-ada-002", None, 0.1, 0.0, "embedding"),  # 1e-07 / 0
     ("deepseek", "deepseek-chat", None, None, None, "text"),
     ("sambanova", "Meta-Llama-3.3-70B-Instruct", 131072, 0.6, 1.2, "text"),  # 6e-07 / 1.2e-06 per token
     ("moonshotai", "moonshot-v1-128k", None, None, None, "text"),

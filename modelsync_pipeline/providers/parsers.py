@@ -749,12 +749,15 @@ def parse_cloudflare_ai_gateway(record: dict) -> UpstreamModel:
     A price of 0 for both sides is the gateway's "not priced", not a free model: both become unknown.
     """
     model_id = record.get("id")
-    cost_in, cost_out = record.get("cost_in"), record.get("cost_out")
-    unpriced = _price(cost_in) == 0 and _price(cost_out) == 0
+    # Judged on the prices per 1M tokens: a per-token price rounds to 0 at 1e-6 long before it is 0 ($0.10 per 1M
+    # is 1e-7 per token), and every model under $0.50 per 1M would read as "not priced".
+    price_in = _price(record.get("cost_in"), PER_TOKEN_TO_PER_MTOK)
+    price_out = _price(record.get("cost_out"), PER_TOKEN_TO_PER_MTOK)
+    unpriced = price_in == 0 and price_out == 0
     return UpstreamModel(
         model_id=model_id,
-        input_price_per_mtok=None if unpriced else _price(cost_in, PER_TOKEN_TO_PER_MTOK),
-        output_price_per_mtok=None if unpriced else _price(cost_out, PER_TOKEN_TO_PER_MTOK),
+        input_price_per_mtok=None if unpriced else price_in,
+        output_price_per_mtok=None if unpriced else price_out,
         modality=id_modality(model_id),
         upstream=record,
     )
