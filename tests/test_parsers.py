@@ -253,3 +253,22 @@ def test_payload_is_present_and_builds_a_catalog_with_unique_ids(spec):
     catalog = build_catalog(spec, recorded_items(spec))
     assert len(catalog) >= 1 and catalog["model_id"].notna().all()
     assert not catalog["model_id"].duplicated().any(), catalog["model_id"][catalog["model_id"].duplicated()].tolist()
+
+
+@pytest.mark.parametrize(("slug", "record", "expected"), [
+    # a declared generic type says nothing of purpose: the id's embedding, rerank or moderation wins
+    ("vercel-ai-gateway", {"id": "cohere/rerank-v3.5", "name": "Rerank 3.5", "type": "language"}, "rerank"),
+    ("vercel-ai-gateway", {"id": "cohere/embed-v4.0", "name": "Embed v4.0", "type": "language"}, "embedding"),
+    ("openrouter", {"id": "meta-llama/llama-guard-4-12b", "name": "Meta: Llama Guard 4 12B",
+                    "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]}}, "moderation"),
+    # ids that say audio or reading images in words the table lacked
+    ("alibaba", {"id": "qwen3-asr-flash"}, "audio"),
+    ("cloudflare-ai-gateway", {"id": "aws-bedrock/mistral.voxtral-mini-3b-2507"}, "audio"),
+    ("mistral", {"id": "mistral-ocr-2505"}, "multimodal"),
+    # Claude 2 takes no images; Gemini's Live models list bidiGenerateContent alone
+    ("anthropic", {"id": "claude-2.1", "display_name": "Claude 2.1"}, "text"),
+    ("anthropic", {"id": "claude-3-haiku-20240307", "display_name": "Claude Haiku 3"}, "multimodal"),
+    ("google", {"name": "models/gemini-2.0-flash-live-001", "supportedGenerationMethods": ["bidiGenerateContent"]}, "multimodal"),
+])
+def test_modality_says_what_a_model_is_for(slug, record, expected):
+    assert PROVIDERS_BY_SLUG[slug].parse(record).modality == expected

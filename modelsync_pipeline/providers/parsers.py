@@ -243,8 +243,9 @@ _ID_MODALITY_TOKENS: tuple[tuple[str, frozenset[str]], ...] = (
     ("image", frozenset({"image", "imagine", "imagen", "flux", "sdxl", "dall", "seedream", "diffusion", "kontext",
                          "ideogram", "recraft", "playground", "bria", "inpainting", "upscale", "upscaler"})),
     ("audio", frozenset({"whisper", "tts", "transcribe", "audio", "realtime", "speech", "stt", "voice", "kokoro",
-                         "orpheus", "music", "lyria", "aura", "melotts", "nova-2"})),
-    ("multimodal", frozenset({"vision", "vl", "vlm", "omni", "llava", "pixtral", "qvq", "janus", "multimodal"})),
+                         "orpheus", "music", "lyria", "aura", "melotts", "nova-2", "asr", "voxtral"})),
+    ("multimodal", frozenset({"vision", "vl", "vlm", "omni", "llava", "pixtral", "qvq", "janus", "multimodal",
+                              "ocr"})),
 )
 _ID_MODALITY_PHRASES = (("embedding", "text-embedding"), ("image", "stable-diffusion"), ("image", "dall-e"),
                         ("image", "gpt-image"), ("embedding", "embedding"))
@@ -254,7 +255,8 @@ _VISION_VERSION = re.compile(r"\d+(?:\.\d+)?v")  # "glm-4.5v": GLM's vision mode
 def id_modality(model_id: Any) -> str:
     """Modality from the words of an id: the last resort, for providers whose list says nothing else."""
     text = str(model_id).casefold()
-    tokens = set(_ID_TOKEN_SPLIT.split(text.rsplit("/", 1)[-1])) | set(_ID_TOKEN_SPLIT.split(text))
+    # Dots stay inside a token for versions ("glm-4.5v"); a dot between words parts them ("mistral.voxtral-mini").
+    tokens = set(_ID_TOKEN_SPLIT.split(text)) | set(re.split(r"[^a-z0-9]+", text))
     stems = {t.rstrip("0123456789.") for t in tokens}
     for modality, words in _ID_MODALITY_TOKENS:
         if tokens & words or stems & words:
@@ -267,15 +269,25 @@ def id_modality(model_id: Any) -> str:
     return "text"
 
 
+# What a model is for, which an id says more precisely than a generic declared "text" or "multimodal" (a gateway
+# lists Cohere's rerankers as type "language", Llama Guard's inputs as text and image).
+_PURPOSE_MODALITIES = frozenset({"embedding", "rerank", "moderation"})
+
+
 def _modality(*candidates: str | None, model_id: Any) -> str:
     """The first declared modality among `candidates`, else the id's.
 
     A declared "text" ("chat", "language") says nothing about image input, so a vision id ("-VL-",
-    "vision") still makes it multimodal; no other declared value is overridden by the id.
+    "vision") still makes it multimodal; and a declared "text" or "multimodal" says nothing of purpose, so an
+    embedding, rerank or moderation id ("embed-v4.0", "rerank-v3.5", "llama-guard-4") is that. No other
+    declared value is overridden by the id.
     """
     for candidate in candidates:
         if candidate in MODALITIES:
-            if candidate == "text" and id_modality(model_id) == "multimodal":
+            from_id = id_modality(model_id)
+            if candidate in ("text", "multimodal") and from_id in _PURPOSE_MODALITIES:
+                return from_id
+            if candidate == "text" and from_id == "multimodal":
                 return "multimodal"
             return candidate
     return id_modality(model_id)
@@ -369,8 +381,8 @@ def _google_modality(methods: set, model_id: Any) -> str:
     declared = id_modality(model_id)
     if declared != "text":
         return declared
-    if "generateContent" in methods and str(model_id).startswith(("gemini", "learnlm")):
-        return "multimodal"
+    if methods & {"generateContent", "bidiGenerateContent"} and str(model_id).startswith(("gemini", "learnlm")):
+        return "multimodal"  # the Live API's models list bidiGenerateContent alone
     return "text"
 
 
@@ -406,7 +418,8 @@ def parse_anthropic(record: dict) -> UpstreamModel:
     return UpstreamModel(
         model_id=record.get("id"),
         display_name=record.get("display_name"),
-        modality="multimodal",  # every Claude model in the list takes images
+        # Claude 3 and later take images; Claude 2 and Instant do not
+        modality="text" if re.match(r"claude-(?:2|instant)\b", str(record.get("id"))) else "multimodal",
         upstream=record,
     )
 
