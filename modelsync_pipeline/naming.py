@@ -326,8 +326,17 @@ def _read_plain_word_attributes(text: str, attrs: dict) -> None:
     for word in text.casefold().split():
         if attrs["release_stage"] is None and word in _PLAIN_WORD_RELEASE_STAGES:
             attrs["release_stage"] = word
-        if attrs["quantization"] is None and _QUANTIZATION_TOKEN.fullmatch(word):
-            attrs["quantization"] = word
+    if attrs["quantization"] is None:
+        attrs["quantization"] = _quantization_in(text)
+
+
+def _quantization_in(text: str) -> str | None:
+    """The first quantisation among the words of `text`, hyphenated or path parts included
+    ("Llama-4-Scout-17B-16E-Instruct-FP8", "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8"); a GGUF one whole."""
+    gguf = _GGUF_QUANT.search(text)
+    if gguf:  # more precise than the file format's own word ("Q8_0" beside "GGUF")
+        return gguf.group(1).casefold()
+    return next((word for word in re.split(r"[^a-z0-9]+", text.casefold()) if _QUANTIZATION_TOKEN.fullmatch(word)), None)
 
 
 def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
@@ -761,6 +770,8 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
             cleaned, steps, attrs = _derive(value)
             steps = ("derived_from_id_like_name", *steps)
         if cleaned:
+            if attrs["quantization"] is None:  # a name that leaves it out: the id may still say it
+                attrs = {**attrs, "quantization": _quantization_in(model_id)}
             return _display_name(cleaned, rule, value, (*fallback_steps, *steps), attrs, free=id_is_free)
         fallback_steps.append(f"fallback_from_{rule}")
 

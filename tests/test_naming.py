@@ -793,3 +793,13 @@ def test_words_that_tell_ids_apart_are_whole_words_never_path_boilerplate(ids, e
     """An organisation is named whole ("DeepSeek AI", never "AI"), a ":0" reads "1.0" as in the name, and a path's
     boilerplate ("accounts", "models") is never a word of a name."""
     assert [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])] == expected
+
+
+@pytest.mark.parametrize(("model_id", "fields", "expected"), [
+    ("Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", {"display_name": "Qwen3 Coder 480B A35B Instruct"}, "fp8"),  # the id says it
+    ("meta/llama-4-scout", {"name": "Llama-4-Scout-17B-16E-Instruct-FP8"}, "fp8"),  # a hyphenated word of the name
+    ("org/phi-2.Q8_0.gguf", {}, "q8_0"),
+    ("openai/gpt-4o", {"display_name": "GPT-4o"}, None),
+])
+def test_quantization_is_read_from_the_id_and_hyphenated_names_too(model_id, fields, expected):
+    assert resolve_display_name(model_id, **fields).quantization == expected
