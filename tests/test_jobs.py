@@ -92,9 +92,13 @@ def test_a_re_execution_of_the_providers_a_sync_failed_on_gets_published(databas
         outage = sync(database_url, redis_url, replay_dir, instance=instance)
         assert outage.success and "groq_catalog" not in {str(e.asset_key.path[-1]) for e in outage.get_asset_materialization_events()}
         assert list(publish_after_recovery(_success_context(instance, outage))) == []  # it published the others
+        # the first try comes too early (still 500): nothing staged, nothing to publish
+        early = sync(database_url, redis_url, replay_dir, selection=groq, instance=instance,
+                     tags={"dagster/parent_run_id": outage.run_id, "dagster/root_run_id": outage.run_id})
+        assert early.success and list(publish_after_recovery(_success_context(instance, early))) == []
         (replay_dir / "groq.status").unlink()
         recovery = sync(database_url, redis_url, replay_dir, selection=groq, instance=instance,
-                        tags={"dagster/parent_run_id": outage.run_id, "dagster/root_run_id": outage.run_id})
+                        tags={"dagster/parent_run_id": early.run_id, "dagster/root_run_id": outage.run_id})
         assert recovery.success
         requests = list(publish_after_recovery(_success_context(instance, recovery)))
         assert [r.run_key for r in requests] == [recovery.run_id]
@@ -157,3 +161,26 @@ def test_the_staging_asset_alone_is_refused_not_a_success_with_nothing_staged(da
     result = sync(database_url, redis_url, replay_dir, selection=[dg.AssetKey("provider_catalogs")])
     assert not result.success
     assert "select at least one of them" in step_failures(result)["fetch_provider_catalogs"]
+
+
+def test_a_re_execution_of_a_cli_run_is_neither_killed_nor_credited_to_the_cli():
+    """A UI re-execution of a `modelsync run` run inherits its modelsync/pid and modelsync/launched_by tags: the
+    killed-process sensor must not fail it for its parent's dead process, nor the audit call it the CLI's."""
+    from modelsync_pipeline.defs.catalog import launched_by
+    from modelsync_pipeline.defs.jobs import HOST_TAG, PROCESS_TAG, fail_runs_of_dead_processes
+
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    cli_tags = {PROCESS_TAG: str(dead.pid), HOST_TAG: socket.gethostname(), "modelsync/launched_by": "cli"}
+    with dg.instance_for_test() as instance:
+        killed = dg.DagsterRun(job_name="sync_all", run_id="killed", status=dg.DagsterRunStatus.STARTED, tags=cli_tags)
+        clicked = dg.DagsterRun(job_name="sync_all", run_id="clicked", status=dg.DagsterRunStatus.STARTED,
+                                tags={**cli_tags, "dagster/parent_run_id": "killed", "dagster/root_run_id": "killed"})
+        instance.add_run(killed)
+        instance.add_run(clicked)
+        assert fail_runs_of_dead_processes(instance) == ["killed"]
+        assert instance.get_run_by_id("clicked").status == dg.DagsterRunStatus.STARTED
+    assert launched_by(clicked).endswith("re-execution of run killed") and launched_by(killed) == "cli"

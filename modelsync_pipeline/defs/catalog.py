@@ -27,11 +27,13 @@ def is_automated(run: dg.DagsterRun) -> bool:
 def launched_by(run: dg.DagsterRun) -> str:
     """Who launched the run, from what Dagster records: a user tag, the schedule, sensor or backfill."""
     tags = run.tags
-    for key in ("dagster/user", "user", "modelsync/launched_by"):
+    if tags.get("dagster/user"):
+        return tags["dagster/user"]
+    if _manual_re_execution(run):  # before the tags it inherited from its parent ("modelsync/launched_by": cli)
+        return f"ui-or-cli (no user recorded): re-execution of run {tags['dagster/parent_run_id']}"
+    for key in ("user", "modelsync/launched_by"):
         if tags.get(key):
             return tags[key]
-    if _manual_re_execution(run):
-        return f"ui-or-cli (no user recorded): re-execution of run {tags['dagster/parent_run_id']}"
     for key, kind in (("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"), ("dagster/backfill", "backfill")):
         if tags.get(key):
             return f"{kind}:{tags[key]}"

@@ -71,9 +71,8 @@ def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provi
     materialized = _materialized(instance, run)
     if not materialized & provider_keys or models_table.key in materialized:
         return False
-    recovered = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id},
-                                                       statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
-    return not recovered
+    return not any(instance.get_runs(filters=dg.RunsFilter(tags={tag: run.run_id}, statuses=[dg.DagsterRunStatus.SUCCESS]),
+                                     limit=1) for tag in ("dagster/parent_run_id", "dagster/root_run_id"))
 
 
 def should_publish_after_recovery(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
@@ -81,10 +80,13 @@ def should_publish_after_recovery(instance: dg.DagsterInstance, run: dg.DagsterR
     (the UI's "re-execute from asset failure" after an outage selects the failed providers alone), staged at
     least one, and so left their new catalogs unpublished. A fresh selection of providers without the table
     is left as the operator chose; so is a reset or a dry run."""
-    parent = instance.get_run_by_id(run.tags.get("dagster/parent_run_id") or "") if run.tags.get("dagster/parent_run_id") else None
-    if parent is None or _is_reset(run) or _is_reset(parent) or _table_config(parent).get("dry_run"):
+    # The run the re-executions started from: a recovery that took two tries (the outage outlasted the first)
+    # has a parent that fetched providers only, and the root that meant to refresh the table.
+    origin_id = run.tags.get("dagster/root_run_id") or run.tags.get("dagster/parent_run_id")
+    origin = instance.get_run_by_id(origin_id) if origin_id else None
+    if origin is None or _is_reset(run) or _is_reset(origin) or _table_config(origin).get("dry_run"):
         return False
-    if _plans_table(instance, run) or not _plans_table(instance, parent):
+    if _plans_table(instance, run) or not _plans_table(instance, origin):
         return False
     return bool(_materialized(instance, run) & provider_keys)
 
@@ -129,6 +131,8 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
     host = socket.gethostname()
     failed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: host})):
+        if run.tags.get("dagster/parent_run_id"):
+            continue  # a re-execution inherits its parent's tags: the process they name never ran it
         pid = int(run.tags.get(PROCESS_TAG) or 0)
         if pid <= 0 or pid == os.getpid() or _process_exists(pid):
             continue
