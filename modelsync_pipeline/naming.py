@@ -872,7 +872,7 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
         return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, every_variant=True))
 
     keeper = min(group_ids, key=lambda mid: (-mentioned_words(mid), len(mid), mid))
-    paths = {mid: [seg for seg in mid.split("/") if seg.strip()] for mid in group_ids}
+    paths = {mid: [seg for seg in mid.split("/") if seg.strip()] or [mid] for mid in group_ids}
     shared = set.intersection(*(set(path) for path in paths.values()))
     for index in group:
         if ids[index] == keeper:
