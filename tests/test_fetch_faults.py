@@ -459,3 +459,32 @@ def test_records_that_echo_the_key_are_stored_without_it(server):
     assert [r["id"] for r in records] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
     assert leaked_forms(NASTY_KEY, json.dumps(records, ensure_ascii=False)) == []
     assert records[1]["owned_by"] == "Google"
+
+
+def test_a_key_echoed_with_json_escapes_or_lowercase_percent_still_does_not_leak(server):
+    """JSON encoders escape "/" (PHP, Jackson) or "&" (Go), and percent-encoding's hex may be lower case."""
+    escaped = json.dumps(f"Bearer {NASTY_KEY}")[1:-1].replace("/", "\\/")
+    body = ('{"data": [{"id": "llama-3.1-8b-instant", "owned_by": "' + escaped + '"}, {"id": "gemma2-9b-it"}]}').encode()
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    with client("groq", server, key=NASTY_KEY) as c:
+        records = c.fetch_records()
+    assert NASTY_KEY not in json.dumps(records, ensure_ascii=False) and records[0]["owned_by"] == "Bearer [redacted]"
+
+    lower = quote(NASTY_KEY, safe="").replace("%2F", "%2f").replace("%2B", "%2b")
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"message": f"bad key {lower}"}})
+    assert lower not in rendered(fetch_error("groq", server, key=NASTY_KEY))
+
+
+def test_an_overrides_plain_query_values_are_data_and_a_user_alone_is_a_credential(server):
+    """An override's api-version=2024-10-21 is no secret (redacting it would rewrite every date in the stored
+    records); a token given as the URL's user ("https://sk-...@host", sent as HTTP Basic) is one."""
+    spec = PROVIDERS_BY_SLUG["groq"]
+    token = "sk-USERONLY-5e1f2a9c"
+    base = f"http://{token}@{server.origin.removeprefix('http://')}/groq?api-version=2024-10-21"
+    server.routes["/groq/models"] = lambda q: as_json({"data": [
+        {"id": "llama-3.1-8b-instant", "created": "2024-10-21", "note": f"seen {token}"}, {"id": "gemma2-9b-it"}]})
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        records = c.fetch_records()
+    assert records[0]["created"] == "2024-10-21"
+    assert token not in json.dumps(records)
+    assert server.seen[-1][0] == "/groq/models" and server.seen[-1][1] == {"api-version": "2024-10-21"}

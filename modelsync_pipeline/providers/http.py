@@ -122,19 +122,41 @@ def secret_forms(secrets: Iterable[str]) -> list[str]:
         for value in {secret, secret.strip()}:
             if not value:
                 continue
+            escaped = json.dumps(value)[1:-1]
             forms |= {value, value.encode("unicode_escape").decode("ascii"),
                       repr(value.encode("utf-8", "backslashreplace"))[2:-1], quote(value, safe=""), quote(value),
-                      quote_plus(value), json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+                      quote_plus(value), escaped, json.dumps(value, ensure_ascii=False)[1:-1],
+                      escaped.replace("/", "\\/"),  # PHP's and Jackson's JSON escape "/"
+                      re.sub(r"[<>&']", lambda m: f"\\u{ord(m.group(0)):04x}", escaped),  # Go's escapes "<", ">", "&"
                       base64.b64encode(value.encode("utf-8", "surrogatepass")).decode("ascii")}
     return sorted((form for form in forms if len(form) >= MIN_REDACTED_LENGTH), key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _redaction_pattern(forms: tuple[str, ...]) -> re.Pattern:
+    """One pattern for every form, longest first; a percent-escape's hex digits in either case ("%2F", "%2f")."""
+    def pattern(form: str) -> str:
+        return re.sub(r"%([0-9A-F])([0-9A-F])",
+                      lambda m: "%" + "".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in m.groups()),
+                      re.escape(form))
+    return re.compile("|".join(pattern(form) for form in forms))
 
 
 def redact(text: str, forms: list[str]) -> str:
     """`text` with every form of every secret replaced. Redact before cutting a text short: a cut secret is
     no longer found."""
-    for form in forms:
-        text = text.replace(form, REDACTED)
-    return text
+    return _redaction_pattern(tuple(forms)).sub(REDACTED, text) if forms else text
+
+
+def _holds_secret(content: bytes, body: Any, forms: list[str]) -> bool:
+    """Whether a response holds a secret: in its bytes as sent, or, when the JSON escapes characters ("\\/",
+    "\\u0026"), once decoded."""
+    if any(form.encode("utf-8", "surrogatepass") in content for form in forms):
+        return True
+    if b"\\" not in content:
+        return False
+    decoded = json.dumps(body, ensure_ascii=False)
+    return any(form in decoded for form in forms)
 
 
 def _scrubbed(value: Any, forms: list[str]) -> Any:
@@ -156,14 +178,22 @@ def provider_secrets(spec: ProviderSpec, environ: dict[str, str] | None = None) 
     return [*([key] if key else []), *(base_url_secrets(override) if override else [])]
 
 
+# Query parameters of a base URL override that carry a credential (Azure's "api-version=2024-10-21" does not,
+# and redacting its value would rewrite every date in the stored records).
+_CREDENTIAL_PARAM = re.compile(r"(?:.*[_-])?(?:key|apikey|token|secret|password|passwd|pwd|sig|signature|auth|"
+                               r"authorization|credential|credentials|code)", re.I)
+
+
 def base_url_secrets(base_url: str) -> list[str]:
-    """What a base URL override may carry that is secret: its password (and user:password, which HTTP Basic
-    sends base64-encoded) and its query values."""
+    """What a base URL override may carry that is secret: its user:password (and the pair, which HTTP Basic
+    sends base64-encoded; a user alone is a token too: "https://sk-...@host"), and the values of its query
+    parameters named like a credential (_CREDENTIAL_PARAM)."""
     try:
         parts = urlsplit(base_url)
-        secrets = [unquote(value) for _, value in (pair.partition("=")[::2] for pair in parts.query.split("&")) if value]
-        if parts.password:
-            secrets += [unquote(parts.password), f"{unquote(parts.username or '')}:{unquote(parts.password)}"]
+        pairs = (pair.partition("=")[::2] for pair in parts.query.split("&"))
+        secrets = [unquote(value) for name, value in pairs if value and _CREDENTIAL_PARAM.fullmatch(unquote(name))]
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        secrets += [s for s in (user, password, f"{user}:{password}" if password else "") if s]
         return secrets
     except ValueError:
         return [base_url]  # unreadable: the whole value is treated as secret
@@ -245,14 +275,18 @@ class ProviderClient:
         problem = spec.base_url_problem(self._environ)
         if problem is None:
             try:
-                self._origin = _origin(httpx.URL(base_url))
+                url = httpx.URL(base_url)
+                self._origin = _origin(url)
             except (httpx.InvalidURL, ValueError, TypeError):
                 problem = "httpx cannot read it as a URL"
         if problem is not None:  # never quoted: a password in it would be
             raise ProviderFetchError(spec.slug, "request", f"{spec.base_url_env} is not a URL modelsync can request "
                                      f"({problem}); its value is not shown")
         self._client = httpx.Client(
-            base_url=base_url,
+            # A query on the base URL ("?api-version=2024-10-21") is sent with every request: httpx would
+            # otherwise append the list's path to the query string.
+            base_url=url.copy_with(query=None),
+            params=url.params,
             transport=transport,
             verify=True if transport is not None else _tls_context(),
             timeout=timeout,
@@ -363,7 +397,7 @@ class ProviderClient:
             requested.add(request_key)
             response, content = self._get(target, {**params, **auth_params}, headers)
             body = self._decode(response, content)
-            if any(form.encode("utf-8", "surrogatepass") in content for form in self._forms):
+            if self._forms and _holds_secret(content, body, self._forms):
                 body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
             items = self._items(body)
             if items and items == previous:
