@@ -395,6 +395,10 @@ _VARIANT_WORDS = {
 }
 
 
+# Path segments that say where a model lives in an API, never which model it is ("accounts/fireworks/models/x").
+_PATH_BOILERPLATE = {"accounts", "models", "model", "publishers"}
+
+
 def _names_no_model(segment: str) -> bool:
     words = [w.casefold() for w in _split_id_words(segment.split(":")[0])]
     return bool(words) and all(
@@ -407,7 +411,7 @@ def _model_segment(model_id: str) -> str:
     segment names no model (_names_no_model), never the first one (the organisation: "org/v2" stays "v2")."""
     segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
     start = len(segments) - 1
-    while start >= 2 and _names_no_model(segments[start]):
+    while start >= 2 and _names_no_model(segments[start]) and segments[start - 1].casefold() not in _PATH_BOILERPLATE:
         start -= 1
     return "-".join(segments[start:]) if segments else model_id.strip()
 
@@ -449,7 +453,8 @@ FINE_TUNED_WORD = "Fine-Tuned"
 
 def _is_opaque_variant(variant: str) -> bool:
     variant = variant.strip()
-    return bool(re.fullmatch(r"[0-9a-f]{12,}", variant, re.I) or _OPAQUE_VARIANT_CASED.fullmatch(variant))
+    # A hex digest has a letter; twelve digits alone are more likely a time stamp ("202406201234"), which stays.
+    return bool(re.fullmatch(r"(?=\d*[a-f])[0-9a-f]{12,}", variant, re.I) or _OPAQUE_VARIANT_CASED.fullmatch(variant))
 
 
 def _split_variants(model_id: str, *, keep_opaque: bool = False) -> tuple[str, list[str]]:
@@ -855,8 +860,6 @@ def _segment_words(segment: str) -> list[str]:
             for word in _format_id_words(_join_dates_and_claude_versions(_split_id_words(part)))]
 
 
-# Path segments that say where a model lives in an API, never which model it is ("accounts/fireworks/models/x").
-_PATH_BOILERPLATE = {"accounts", "models", "model", "publishers"}
 
 
 def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> None:

@@ -6,9 +6,12 @@ SELECT pg_try_advisory_lock(%(key)s);
 
 -- name: lock_holder
 -- Who holds the migration lock (an advisory lock on one bigint key: classid is its high half, objid its low).
-SELECT pid, coalesce(application_name, ''), state, now() - xact_start
+-- (objsubid 1: a lock on one bigint, not on two ints with the same halves). The age is of its transaction, or,
+-- idle between migrations, of its last state change.
+SELECT pid, coalesce(application_name, ''), state, now() - coalesce(xact_start, state_change)
 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %(key)s >> 32 AND l.objid::bigint = %(key)s & 4294967295
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = %(key)s >> 32 AND l.objid::bigint = %(key)s & 4294967295
 LIMIT 1;
 
 -- name: lock_timeout

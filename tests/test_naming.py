@@ -803,3 +803,11 @@ def test_words_that_tell_ids_apart_are_whole_words_never_path_boilerplate(ids, e
 ])
 def test_quantization_is_read_from_the_id_and_hyphenated_names_too(model_id, fields, expected):
     assert resolve_display_name(model_id, **fields).quantization == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("openai/gpt-4o:202406201234", "GPT-4o 202406201234"),   # twelve digits are a time stamp, not a digest
+    ("accounts/fireworks/models/pro", "Pro"),                 # the walk back never takes path boilerplate
+])
+def test_a_time_stamp_variant_stays_and_path_boilerplate_is_never_the_model(model_id, expected):
+    assert derive_name_from_id(model_id) == expected

@@ -33,7 +33,10 @@ def apply_migrations(database_url: str) -> list[str]:
     with connect(database_url, autocommit=True) as conn:
         conn.execute(sql["lock_timeout"], {"lock_timeout": LOCK_TIMEOUT})
         if conn.info.server_version >= 140000:
-            conn.execute(sql["check_client"])
+            try:
+                conn.execute(sql["check_client"])
+            except psycopg.errors.InvalidParameterValue:
+                pass  # a server that cannot tell a closed socket (not Linux): a killed client is noticed later
         _lock(conn, sql)
         try:
             if conn.execute(sql["orphaned_schema"]).fetchone()[0]:
@@ -41,8 +44,12 @@ def apply_migrations(database_url: str) -> list[str]:
                     "modelsync's tables exist but schema_migrations does not (a database restored or copied without "
                     "it?): restore schema_migrations from the same backup, or record the applied versions by hand; "
                     "nothing was changed")
-            conn.execute(sql["create_schema_migrations"])
-            done = dict(conn.execute(sql["applied"]).fetchall())
+            try:
+                conn.execute(sql["create_schema_migrations"])
+                done = dict(conn.execute(sql["applied"]).fetchall())
+            except psycopg.errors.LockNotAvailable as exc:
+                raise MigrationError(f"schema_migrations could not be locked within {LOCK_TIMEOUT} (a long "
+                                     "transaction holds it: see pg_stat_activity); nothing was changed") from exc
             paths = sorted(MIGRATIONS_DIR.glob("*.sql"))
             unknown = sorted(set(done) - {path.stem for path in paths})
             if unknown:
@@ -79,8 +86,8 @@ def _lock(conn: psycopg.Connection, sql: dict[str, str]) -> None:
     while not conn.execute(sql["try_lock"], {"key": _MIGRATION_LOCK}).fetchone()[0]:
         if time.monotonic() > deadline:
             holder = conn.execute(sql["lock_holder"], {"key": _MIGRATION_LOCK}).fetchone()
-            who = (f"server process {holder[0]} ({holder[1] or 'no application name'}, {holder[2]}, in its "
-                   f"transaction for {holder[3]})" if holder else "another session")
+            who = (f"server process {holder[0]} ({holder[1] or 'no application name'}, {holder[2]} for {holder[3]})"
+                   if holder else "another session")
             raise MigrationError(f"{who} has held the migration lock for over {LOCK_WAIT_SECONDS:g} s; "
                                  "if it belongs to a process that was killed, end it with pg_terminate_backend")
         time.sleep(0.2)
