@@ -36,6 +36,12 @@ def test_sensor_publishes_after_a_run_whose_table_step_failed(database_url, redi
         assert len(requests) == 1
         assert publish_after_partial_sync.job_name == "publish_catalog"
         assert requests[0].run_key == result.run_id
+        # A re-execution on its way publishes itself: a publish beside it would be a second refresh.
+        instance.add_run(dg.DagsterRun(job_name="sync_all", run_id="re-executing", status=dg.DagsterRunStatus.STARTED,
+                                       tags={"dagster/parent_run_id": result.run_id, "dagster/root_run_id": result.run_id}))
+        assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
+        instance.report_run_failed(instance.get_run_by_id("re-executing"))
+        assert len(list(publish_after_partial_sync(_failure_context(instance, result)))) == 1
         # Re-executed from failure and recovered before the sensor ran: nothing left to publish.
         monkeypatch.setattr(catalog.db, "refresh_models_table", real_refresh)
         recovered = sync(database_url, redis_url, replay_dir, selection=PUBLISH, instance=instance,
@@ -115,6 +121,9 @@ def test_jobs_and_schedule():
     assert {k.to_user_string() for k in publish.asset_layer.executable_asset_keys} == {"models_table", "models_cache"}
     schedule = defs.resolve_schedule_def("daily_sync")
     assert schedule.job_name == "sync_all" and schedule.cron_schedule == "0 4 * * *"
+    # on from the start: a deployment syncs on its schedules without anyone switching them on in the UI
+    assert {s.name: s.default_status for s in defs.schedules} == {
+        s.name: dg.DefaultScheduleStatus.RUNNING for s in defs.schedules}
     for asset in defs.assets:
         for spec in asset.specs:
             assert spec.description and spec.group_name and spec.owners and spec.kinds, spec.key
@@ -184,3 +193,14 @@ def test_a_re_execution_of_a_cli_run_is_neither_killed_nor_credited_to_the_cli()
         assert fail_runs_of_dead_processes(instance) == ["killed"]
         assert instance.get_run_by_id("clicked").status == dg.DagsterRunStatus.STARTED
     assert launched_by(clicked).endswith("re-execution of run killed") and launched_by(killed) == "cli"
+
+
+def test_a_selection_without_downstream_says_it_published_nothing(database_url, redis_url, replay_dir):
+    groq = [dg.AssetKey("groq_catalog")]
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, replay_dir, selection=groq, instance=instance)
+        assert result.success
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == 30]  # logging.WARNING
+        assert any("staged only, not published: groq" in m and "publish_catalog" in m for m in warnings), warnings
+        everything = sync(database_url, redis_url, replay_dir, instance=instance)
+        assert not [e for e in instance.all_logs(everything.run_id) if "staged only" in (e.user_message or "")]

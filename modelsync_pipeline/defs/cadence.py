@@ -24,6 +24,7 @@ def _provider_schedule(slug: str) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name=f"{name}_schedule", job=job, cron_schedule=cadence.cron, execution_timezone="UTC",
         description=f"{spec.display_name} on its own cadence from cadence.yaml: {cadence.cron} (UTC).",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
     )
 
 

@@ -39,6 +39,7 @@ publish_catalog = dg.define_asset_job(
 daily_sync = dg.ScheduleDefinition(
     name="daily_sync", job=sync_all, cron_schedule="0 4 * * *", execution_timezone="UTC",
     description="Daily full sync at 04:00 UTC. Destructive jobs are never scheduled.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,  # the catalog is synced on a schedule without a click
 )
 
 PROVIDER_KEYS = frozenset(PROVIDER_ASSET_KEYS)
@@ -71,8 +72,14 @@ def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provi
     materialized = _materialized(instance, run)
     if not materialized & provider_keys or models_table.key in materialized:
         return False
-    return not any(instance.get_runs(filters=dg.RunsFilter(tags={tag: run.run_id}, statuses=[dg.DagsterRunStatus.SUCCESS]),
-                                     limit=1) for tag in ("dagster/parent_run_id", "dagster/root_run_id"))
+    # A re-execution that succeeded, or is still on its way, publishes itself: a publish beside it would be a
+    # second refresh and cache version.
+    return not any(instance.get_runs(filters=dg.RunsFilter(tags={tag: run.run_id}, statuses=_RECOVERING), limit=1)
+                   for tag in ("dagster/parent_run_id", "dagster/root_run_id"))
+
+
+_RECOVERING = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+               dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
 def should_publish_after_recovery(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:

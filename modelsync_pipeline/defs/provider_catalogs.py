@@ -280,6 +280,12 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                         metadata={"provider": spec.slug, "step": exc.step, "failure": message, **exc.metadata},
                     )
                 outcomes[spec.slug] = f"FAILED at {exc.step}"
+    staged = sorted(slug for slug, outcome in outcomes.items() if outcome == "staged")
+    plan = context.instance.get_execution_plan_snapshot(context.run.execution_plan_snapshot_id) if staged else None
+    if plan is not None and "models_table" not in plan.step_keys_to_execute:
+        # A selection without downstream: green, and the table and cache still show the previous catalogs.
+        context.log.warning(f"staged only, not published: {', '.join(staged)} (models_table is not in this run); "
+                            "publish_catalog, or the next sync, publishes them")
     if dg.AssetKey(STAGING_ASSET) in context.selected_asset_keys:
         failed = {slug: o for slug, o in outcomes.items() if o != "staged"}
         yield dg.MaterializeResult(
