@@ -72,12 +72,12 @@ EXPECTED = [
     ("near", "Qwen/Qwen3-Reranker-0.6B", None, None, None, "rerank"),
     ("sybil", "deepseek-ai/DeepSeek-V3-0324", 163840, 1.9, 2.0, "text"),  # "0.00000190"/"0.00000200" per token
     ("sybil", "Qwen/Qwen3-Embedding-8B", None, None, None, "embedding"),  # output_modalities ["embedding"]
-    ("onerouter", "claude-opus-4-5@20251101", 200000, 5.0, 25.0, "text"),  # min_*_price per 1M as is
-    ("anannas", "openai/gpt-5-mini", None, None, None, "text"),
+    ("onerouter", "claude-opus-4-5@20251101", 200000, 5.0, 25.0, "multimodal"),  # min_*_price per 1M as is; Claude takes images
+    ("anannas", "openai/gpt-5-mini", None, None, None, "multimodal"),  # an id-only list: GPT-5 takes images
     ("morpheus", "mistral-31-24b-web", None, None, None, "text"),
     ("canopywave", "moonshotai/kimi-k2.5", 262144, 0.5, 2.8, "text"),  # context_size; *_price_per_m
     ("simplismart", "deepseek-ai/DeepSeek-R1", 131072, 3.9, 3.9, "text"),  # "0.0000039" per token
-    ("cloudflare-ai-gateway", "google-ai-studio/gemini-3-flash-preview", None, 0.5, 3.0, "text"),  # 5e-07 / 3e-06
+    ("cloudflare-ai-gateway", "google-ai-studio/gemini-3-flash-preview", None, 0.5, 3.0, "multimodal"),  # 5e-07 / 3e-06
     ("cloudflare-ai-gateway", "mistral/mistral-small-creative", None, 0.1, 0.3, "text"),  # 1e-07 / 3e-07: under 5e-7
     ("cloudflare-ai-gateway", "azure-openai/text-embedding-ada-002", None, 0.1, 0.0, "embedding"),  # 1e-07 / 0
     ("deepseek", "deepseek-chat", None, None, None, "text"),
@@ -272,3 +272,16 @@ def test_payload_is_present_and_builds_a_catalog_with_unique_ids(spec):
 ])
 def test_modality_says_what_a_model_is_for(slug, record, expected):
     assert PROVIDERS_BY_SLUG[slug].parse(record).modality == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("gpt-4o", "multimodal"), ("gpt-4o-mini-2024-07-18", "multimodal"), ("chatgpt-4o-latest", "multimodal"),
+    ("gpt-4.1-nano", "multimodal"), ("gpt-4-turbo-2024-04-09", "multimodal"), ("o1", "multimodal"),
+    ("o1-pro", "multimodal"), ("o4-mini", "multimodal"),
+    # their text-only siblings, and models of other kinds, as before
+    ("o1-mini", "text"), ("o3-mini", "text"), ("gpt-4o-search-preview", "text"), ("gpt-4-turbo-preview", "text"),
+    ("gpt-3.5-turbo", "text"), ("gpt-4o-audio-preview", "audio"), ("text-embedding-3-small", "embedding"),
+])
+def test_an_id_only_list_gives_a_vision_family_the_modality_other_providers_declare(model_id, expected):
+    """OpenAI lists ids only: GPT-4o is multimodal there as at OpenRouter, which declares its image input."""
+    assert PROVIDERS_BY_SLUG["openai"].parse({"id": model_id, "object": "model"}).modality == expected

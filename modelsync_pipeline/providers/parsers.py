@@ -274,6 +274,23 @@ def id_modality(model_id: Any) -> str:
 _PURPOSE_MODALITIES = frozenset({"embedding", "rerank", "moderation"})
 
 
+# Families that take images, for lists that say nothing but the id (OpenAI's own, the OpenAI-compatible
+# gateways): the same model must not be "multimodal" at one provider and "text" at the next. Conservative:
+# the dated and sized variants of these families, not their text-only siblings (o1-mini, o3-mini, the search
+# and turbo-preview models).
+_VISION_FAMILY = re.compile(
+    r"(?:^|[./])(?:(?:chat)?gpt-4o(?!.*search)|gpt-4\.1|gpt-4\.5|gpt-5|gpt-4-turbo(?!-preview)"
+    r"|o1(?:-pro)?(?:-\d{4}-\d\d-\d\d)?$|o3(?!-mini)|o4-mini|claude-(?:3|(?:opus|sonnet|haiku)-[4-9])|gemini-|llama-4)")
+
+
+def _id_only_modality(model_id: Any) -> str:
+    """id_modality, and a model of a family that takes images (_VISION_FAMILY) is multimodal."""
+    from_id = id_modality(model_id)
+    if from_id == "text" and _VISION_FAMILY.search(str(model_id).casefold()):
+        return "multimodal"
+    return from_id
+
+
 def _modality(*candidates: str | None, model_id: Any) -> str:
     """The first declared modality among `candidates`, else the id's.
 
@@ -290,7 +307,7 @@ def _modality(*candidates: str | None, model_id: Any) -> str:
             if candidate == "text" and from_id == "multimodal":
                 return "multimodal"
             return candidate
-    return id_modality(model_id)
+    return _id_only_modality(model_id)
 
 
 PER_1K_TO_PER_MTOK = Decimal(1_000)
@@ -366,7 +383,7 @@ def parse_groq(record: dict) -> UpstreamModel:
         model_id=model_id,
         # Groq calls it context_window; reading context_length gives nothing.
         context_length=_context(record.get("context_window")),
-        modality=id_modality(model_id),
+        modality=_id_only_modality(model_id),
         upstream=record,
     )
 
@@ -771,6 +788,6 @@ def parse_cloudflare_ai_gateway(record: dict) -> UpstreamModel:
         model_id=model_id,
         input_price_per_mtok=None if unpriced else price_in,
         output_price_per_mtok=None if unpriced else price_out,
-        modality=id_modality(model_id),
+        modality=_id_only_modality(model_id),
         upstream=record,
     )
