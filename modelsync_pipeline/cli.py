@@ -210,6 +210,7 @@ _STEP_MEANING = {
     "no_readable_text": "nothing readable was left (no letter or digit)",
     "not_a_string": "the field was not text",
     "id_unreadable": "no readable word in the id: the name is 'Model' and a short hash of the id",
+    "read_dash": 'read a spaced en or em dash (" – ") as " - "',
 }
 # Steps named after the field they passed over ("ignored_id_like_display_name", "fallback_from_name").
 _STEP_PREFIX_MEANING = {

@@ -178,6 +178,7 @@ _CLOSING = re.escape("".join(pair[1] for pair in BRACKETS))
 _INNERMOST_BRACKET_GROUP = re.compile(f"[{_OPENING}]([^{re.escape(BRACKET_CHARACTERS)}]*)[{_CLOSING}]")
 _BRACKET_CHARS = re.compile(f"[{re.escape(BRACKET_CHARACTERS)}]")
 _COLON_BEFORE_SPACE = re.compile(r"\s*:+(?:\s+|$)")
+_SPACED_DASH = re.compile(r"\s+[\u2013\u2014\u2012\u2015]\s+")  # en, em, figure dash, bar between words
 # Deeper nesting than this is junk; the remaining bracket characters are simply removed.
 _MAX_BRACKET_DEPTH = 16
 
@@ -246,10 +247,13 @@ def _add_step(steps: list[str], step: str) -> None:
 
 
 def _capitalise_lowercase_words(text: str) -> str:
-    """'self-moderated' -> 'Self-Moderated'; words with digits or capitals ('17Bx128E', 'December') stay."""
+    """'self-moderated' -> 'Self-Moderated'; words with digits or capitals ('17Bx128E', 'December') stay, and
+    so does a connector after the first word ('best for prompt' -> 'Best for Prompt')."""
     words = []
     for word in text.split():
-        if word.islower() and all(c.isalpha() or c == "-" for c in word):
+        if words and word in _CONNECTORS:
+            pass
+        elif word.islower() and all(c.isalpha() or c == "-" for c in word):
             word = "-".join(part[:1].upper() + part[1:] for part in word.split("-"))
         words.append(word)
     return " ".join(words)
@@ -368,7 +372,10 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
     neutralised = _COLON_BEFORE_SPACE.sub(" - ", text)
     if neutralised != text:
         _add_step(steps, "neutralise_colon")
-    text = _finish(neutralised, steps)
+    dashed = _SPACED_DASH.sub(" - ", neutralised)  # one separator in every name, as the colon rule writes it
+    if dashed != neutralised:
+        _add_step(steps, "read_dash")
+    text = _finish(dashed, steps)
 
     if not any(c.isalnum() for c in text):
         _add_step(steps, "no_readable_text")
@@ -603,7 +610,9 @@ def _format_id_words(words: list[str]) -> list[str]:
             formatted.append(f"{_BRAND_SPELLINGS[low]}-{version}")  # "GPT-4o", "GLM-4.5"
             i += 2
             continue
-        formatted.append(_format_id_word(words[i], is_first=not formatted, after_deepseek=after_deepseek))
+        # "o3" stays lower case first and after its maker's name ("OpenAI o3 Mini")
+        formatted.append(_format_id_word(words[i], is_first=not formatted or formatted[-1] == "OpenAI",
+                                         after_deepseek=after_deepseek))
         after_deepseek = after_deepseek or low == "deepseek"
         i += 1
     return formatted
@@ -707,6 +716,20 @@ def _company_as_family_word(value: str, model_id: str) -> str:
     return f"{company} {rest}"
 
 
+_ORG_PATH_PREFIX = re.compile(r"^(?P<org>[^/\s]{2,40})/(?P<rest>\S.*)$", re.S)
+
+
+def _without_org_path(value: str, model_id: str) -> str:
+    """"X-Ai/Grok 4.1 Fast" for "x-ai/grok-4.1-fast" reads "Grok 4.1 Fast": an upstream name written as the id's
+    own organisation, a "/" and the model (in any case or punctuation) loses the organisation."""
+    match = _ORG_PATH_PREFIX.match(value.strip())
+    if not match:
+        return value
+    org = _letters_and_digits(match.group("org"))
+    orgs = [_letters_and_digits(seg) for seg in model_id.strip().split("/")[:-1]]
+    return match.group("rest") if org and org in orgs else value
+
+
 def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[str, ...], dict]:
     """clean_upstream_name of `value` with the id's evidence about companies read first (a separator before
     the organisation the id names, a company that is the id's family word), repeated on the cleaned name
@@ -716,12 +739,15 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
     attrs: dict = {"is_free": False, "quantization": None, "release_stage": None}
     text = value
     for _ in range(3):
-        separated = _company_separator_as_colon(text, model_id)
+        unpathed = _without_org_path(text, model_id)
+        if unpathed != text:
+            _add_step(steps, "drop_id_path")
+        separated = _company_separator_as_colon(unpathed, model_id)
         family = _company_as_family_word(separated, model_id)
         if text is not value and family == text:
             break
         cleaned, cleaning, found = clean_upstream_name(family)
-        if separated != text:
+        if separated != unpathed:
             _add_step(steps, "read_company_separator")
         if family != separated:
             _add_step(steps, "keep_family_word")
@@ -897,7 +923,12 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
         else:
             # The shared name already says everything this id says (it was written for a longer id):
             # the id's own derived name tells the two apart; the hash step settles any collision left.
-            names[index] = _derive(ids[index])[0] or names[index]
+            derived = _derive(ids[index])[0]
+            id_text = " ".join(w for seg in path for w in _segment_words(seg))
+            lost = [word for word in names[index].split() if not _name_mentions(derived, word)]
+            # Never at the cost of a word the id itself says (SiliconFlow's "Pro/..." tier): the hash settles that.
+            if derived and not any(_name_mentions(id_text, word) for word in lost):
+                names[index] = derived
 
 
 def _separate_by_hash(ids: list[str], names: list[str]) -> None:

@@ -646,7 +646,7 @@ def test_a_gguf_quantisation_is_one_word_and_sets_quantization(template, quant):
     ("meta-llama/llama-3-8b", "Llama 3 - Instruct", "Llama 3 - Instruct"),
     ("x/y", "Meta - Llama 3", "Meta - Llama 3"),
     ("qwen/qwen-max", "Qwen-Max", "Qwen-Max"),
-    ("openai/gpt-4o", "GPT-4o \u2013 Mini", "GPT-4o \u2013 Mini"),
+    ("openai/gpt-4o", "GPT-4o - Mini", "GPT-4o - Mini"),  # (a spaced en dash reads " - " too: read_dash)
 ])
 def test_a_company_before_another_separator_goes_when_the_id_names_it(model_id, raw, expected):
     derived = resolve_display_name(model_id, display_name=raw)
@@ -811,3 +811,30 @@ def test_quantization_is_read_from_the_id_and_hyphenated_names_too(model_id, fie
 ])
 def test_a_time_stamp_variant_stays_and_path_boilerplate_is_never_the_model(model_id, expected):
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "raw", "expected"), [
+    ("x-ai/grok-4.1-fast-reasoning", "X-Ai/Grok 4.1 Fast Reasoning", "Grok 4.1 Fast Reasoning"),  # "Org/Model"
+    ("z-ai/glm-4.6", "Z-AI/GLM 4.6", "GLM 4.6"),
+    ("stepfun/step-3.5-flash", "Stepfun/Step-3.5 Flash", "Step-3.5 Flash"),
+    ("openrouter/auto", "Auto Router (best for prompt)", "Auto Router Best for Prompt"),  # connectors stay lower case
+    ("nano/gemini-2.5-flash-thinking", "Gemini 2.5 Flash Preview (09/2025) \u2013 Thinking",
+     "Gemini 2.5 Flash Preview 09-2025 - Thinking"),                                      # one separator everywhere
+    ("x/dall-e-3", "DALL\u00b7E 3", "DALL\u00b7E 3"),                                       # a middle dot is a spelling
+])
+def test_upstream_names_from_a_sweep_of_7000_real_names(model_id, raw, expected):
+    assert resolve_display_name(model_id, display_name=raw).name == expected
+
+
+def test_an_o_series_id_after_its_makers_name_stays_lower_case():
+    assert derive_name_from_id("openai-o3-mini") == "OpenAI o3 Mini"
+
+
+def test_a_fallback_name_never_says_less_than_the_name_it_replaces():
+    """SiliconFlow lists its Pro tier beside the standard model, ids differing only in case: the Pro one must
+    not take the standard model's name."""
+    ids = ["Pro/zai-org/glm-5.1", "Pro/zai-org/GLM-5.1", "zai-org/GLM-5.1"]
+    names = {m: d.name for m, d in zip(ids, make_names_unique(
+        [(m, resolve_display_name(m, display_name="GLM-5.1" if not m.startswith("Pro/") else "GLM-5.1 (Pro)")) for m in ids]))}
+    assert names["zai-org/GLM-5.1"] == "GLM-5.1"
+    assert all("Pro" in names[m] for m in ids[:2]) and len(set(names.values())) == 3
