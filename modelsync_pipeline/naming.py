@@ -76,6 +76,10 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 NAME_MAX_LENGTH = 200
+# Text longer than this is cut (at a word boundary) before any rule reads it: a name is at most NAME_MAX_LENGTH
+# and an id at most schema.MODEL_ID_MAX_LENGTH anyway, and several rules cost the square of their input (a
+# 100,000-character display name took 40 s of the step every provider shares).
+LONGEST_READ = 4 * NAME_MAX_LENGTH
 
 RULE_DISPLAY_NAME = "display_name"
 RULE_NAME = "name"
@@ -648,7 +652,7 @@ def derive_name_from_id(model_id: str) -> str:
     """A readable name from a model id alone: "meta-llama/Llama-3.3-70B-Instruct" -> "Llama 3.3 70B Instruct"."""
     if not isinstance(model_id, str) or not model_id.strip():
         raise ValueError("model_id must be a non-blank string")
-    return _derive(model_id)[0] or _unreadable_id_name(model_id)
+    return _derive(_read_part(model_id))[0] or _unreadable_id_name(model_id)
 
 
 # --- the seed rule ---------------------------------------------------------------------------------------
@@ -784,11 +788,15 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     """
     if not isinstance(model_id, str) or not model_id.strip():
         raise ValueError("model_id must be a non-blank string")
+    full_id, model_id = model_id, _read_part(model_id)  # an over-long id is refused by the contract
     id_is_free = _has_free_variant(model_id)
     fallback_steps: list[str] = []
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
             continue
+        if len(value) > LONGEST_READ:
+            value = _read_part(value)
+            fallback_steps.append("truncated")
         cleaned, steps, attrs = _clean_with_company_evidence(value, model_id)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
         # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
@@ -808,10 +816,23 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
 
     derived, steps, attrs = _derive(model_id)
     if not derived:
-        derived, steps = _unreadable_id_name(model_id), ("id_unreadable",)
+        derived, steps = _unreadable_id_name(full_id), ("id_unreadable",)
     return _display_name(
-        derived, RULE_DERIVED_FROM_ID, model_id, (*fallback_steps, *steps), attrs, free=id_is_free
+        derived, RULE_DERIVED_FROM_ID, full_id, (*fallback_steps, *steps), attrs, free=id_is_free
     )
+
+
+def _read_id(model_id: str) -> str:
+    """An id cut like _read_part, ending with a digest of the whole so that distinct ids stay distinct."""
+    if len(model_id) <= LONGEST_READ:
+        return model_id
+    digest = hashlib.sha256(model_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{model_id[:LONGEST_READ - 9]}-{digest}"
+
+
+def _read_part(text: str) -> str:
+    """`text` cut to LONGEST_READ characters, at a word boundary when there is one."""
+    return text if len(text) <= LONGEST_READ else _truncate_at_word_boundary(text, LONGEST_READ)
 
 
 # --- one provider, one name per id -----------------------------------------------------------------------
@@ -961,7 +982,7 @@ def make_names_unique(items: list[tuple[str, DisplayName]]) -> list[DisplayName]
     short hash. Appended words are always readable words, never an id with its "/" or "@". Records step 'disambiguated'.
     The result depends only on the set of items, not their order.
     """
-    ids = [model_id for model_id, _ in items]
+    ids = [_read_id(model_id) for model_id, _ in items]  # an over-long id is refused by the contract
     names = [display.name for _, display in items]
     # A name the path step gives back (the id's own derived name) may collide anew: the id words settle it.
     strategies = (_separate_by_id_words, _separate_by_id_words, _separate_by_id_path, _separate_by_id_words)

@@ -838,3 +838,24 @@ def test_a_fallback_name_never_says_less_than_the_name_it_replaces():
         [(m, resolve_display_name(m, display_name="GLM-5.1" if not m.startswith("Pro/") else "GLM-5.1 (Pro)")) for m in ids]))}
     assert names["zai-org/GLM-5.1"] == "GLM-5.1"
     assert all("Pro" in names[m] for m in ids[:2]) and len(set(names.values())) == 3
+
+
+@pytest.mark.parametrize("field", ["display_name", "name", "model_id"])
+def test_no_rule_reads_more_than_longest_read_characters(monkeypatch, field):
+    """Several rules cost the square of their input: a 100,000-character display name took 40 s of the step
+    every provider shares. What reaches them is cut first, and the name still comes out clean."""
+    from modelsync_pipeline import naming
+
+    seen = []
+    real = naming.clean_upstream_name
+    monkeypatch.setattr(naming, "clean_upstream_name", lambda raw: (seen.append(len(raw)), real(raw))[1])
+    huge = "a-(x " * 25_000
+    fields = {"model_id": huge if field == "model_id" else "acme/model-7b"}
+    if field != "model_id":
+        fields[field] = huge
+    model_id = fields.pop("model_id")
+    result = resolve_display_name(model_id, **fields)
+    assert seen and max(seen) <= naming.LONGEST_READ + 20, max(seen)
+    assert_clean_name(result.name)
+    names = make_names_unique([(model_id, result), (model_id + "b", result)])
+    assert len({d.name for d in names}) == 2
