@@ -96,10 +96,19 @@ def storable(value: Any) -> Any:
     return value
 
 
-def encodable(value: Any) -> Any:
+# Deeper than this, a part of an upstream record is kept as a marker, not as data: JSON allows ~990 levels, and
+# every walk of a record (this one, storable, the hashing) would otherwise run out of Python's stack on it.
+MAX_NESTING = 64
+TOO_DEEP = f"[nested deeper than {MAX_NESTING} levels: not kept]"
+
+
+def encodable(value: Any, depth: int = 0) -> Any:
     """The upstream value with every lone UTF-16 surrogate replaced by U+FFFD, as a UTF-8 decoder replaces a
     broken sequence. JSON may escape one ("\\ud800"), json.loads keeps it, and no UTF-8 text can hold it:
-    left in, it failed the catalog's hashing and would fail PostgreSQL's text and jsonb."""
+    left in, it failed the catalog's hashing and would fail PostgreSQL's text and jsonb. A part nested deeper
+    than MAX_NESTING becomes the visible marker TOO_DEEP."""
+    if depth > MAX_NESTING and isinstance(value, (dict, list, tuple)):
+        return TOO_DEEP
     if isinstance(value, str):
         if value.isascii():
             return value
@@ -109,9 +118,9 @@ def encodable(value: Any) -> Any:
         except UnicodeEncodeError:
             return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if isinstance(value, dict):
-        return {encodable(k): encodable(v) for k, v in value.items()}
+        return {encodable(k): encodable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [encodable(v) for v in value]
+        return [encodable(v, depth + 1) for v in value]
     return value
 
 

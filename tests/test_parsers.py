@@ -8,6 +8,7 @@ field fails here. Pure: no database, no network.
 from __future__ import annotations
 
 import copy
+import json
 import functools
 import math
 
@@ -285,3 +286,56 @@ def test_modality_says_what_a_model_is_for(slug, record, expected):
 def test_an_id_only_list_gives_a_vision_family_the_modality_other_providers_declare(model_id, expected):
     """OpenAI lists ids only: GPT-4o is multimodal there as at OpenRouter, which declares its image input."""
     assert PROVIDERS_BY_SLUG["openai"].parse({"id": model_id, "object": "model"}).modality == expected
+
+
+def test_a_record_nested_deeper_than_any_walk_can_follow_is_kept_with_a_marker():
+    """JSON allows ~990 levels; every walk of a record (surrogates, storable values, hashing) ran out of Python's
+    stack at ~500 and failed the provider with a RecursionError naming nothing."""
+    from modelsync_pipeline.catalog import TOO_DEEP
+
+    deep: dict = {}
+    node = deep
+    for _ in range(900):
+        node["a"] = {}
+        node = node["a"]
+    frame = build_catalog(PROVIDERS_BY_SLUG["openai"], [{"id": "gpt-4o", "x": deep}, {"id": "gpt-4o-mini", "y": [[[[]]]]}])
+    assert list(frame["model_id"]) == ["gpt-4o", "gpt-4o-mini"]
+    assert TOO_DEEP in json.dumps(frame.loc[0, "metadata"])
+
+
+@pytest.mark.parametrize(("slug", "field"), [
+    ("aihubmix", "pricing"), ("openrouter", "pricing"), ("together", "pricing"), ("vercel-ai-gateway", "pricing"),
+    ("chutes", "price"), ("deepinfra", "metadata"), ("huggingface", "providers"), ("cloudflare-workers-ai", "properties"),
+    ("openrouter", "architecture"),
+])
+@pytest.mark.parametrize("wrong", ["x", 1, True, [1, 2]], ids=["string", "number", "boolean", "list"])
+def test_a_nested_object_sent_as_another_type_is_reported_not_read_as_empty(slug, field, wrong):
+    """Read as {}, a "pricing" sent as a string wiped both prices with every check passing."""
+    from modelsync_pipeline.catalog import PROBLEMS
+    from modelsync_pipeline.schema import validate_catalog
+
+    spec = PROVIDERS_BY_SLUG[slug]
+    record = copy.deepcopy(next(r for r in recorded_items(spec) if field in r))
+    if isinstance(record[field], list) and isinstance(wrong, list):
+        wrong = {"a": 1}  # a list where a list belongs is no fault: send an object instead
+    record[field] = wrong
+    frame = build_catalog(spec, [record])
+    assert field in frame.loc[0, PROBLEMS], frame.loc[0, PROBLEMS]
+    assert any(v.check == "values_readable" for v in validate_catalog(frame))
+
+
+@pytest.mark.parametrize(("slug", "record", "expected"), [
+    ("fireworks", {"id": "accounts/fireworks/models/llama-v3p1-8b-instruct", "supports_image_input": "false",
+                   "supports_chat": True}, "text"),
+    ("mistral", {"id": "mistral-small-2501", "capabilities": {"vision": "false", "completion_chat": True}}, "text"),
+])
+def test_a_flag_written_as_a_word_is_read_as_the_word(slug, record, expected):
+    assert PROVIDERS_BY_SLUG[slug].parse(record).modality == expected
+
+
+def test_a_flag_that_is_neither_yes_nor_no_is_reported():
+    from modelsync_pipeline.catalog import PROBLEMS
+
+    frame = build_catalog(PROVIDERS_BY_SLUG["fireworks"], [
+        {"id": "accounts/fireworks/models/llama-v3p1-8b-instruct", "supports_image_input": "maybe"}])
+    assert "supports_image_input" in frame.loc[0, PROBLEMS]

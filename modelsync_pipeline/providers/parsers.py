@@ -109,14 +109,24 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     return result if math.isfinite(result) else None  # "1e400" is finite as a Decimal, not as a float
 
 
-def _dict(value: Any) -> dict:
-    """A nested object, or {} when the provider sent anything else there (null, a string, a list)."""
-    return value if isinstance(value, dict) else {}
+def _dict(value: Any, what: str = "a field") -> dict:
+    """A nested object, or {} when absent (null, "", or the [] PHP writes for an empty object). Anything else
+    (a string, a number, a list of things) is noted as a problem of the record: read as {}, every price or
+    context under it would be lost in silence."""
+    if isinstance(value, dict):
+        return value
+    if value is not None and value != "" and value != []:
+        _note(f"{what} {_shown(value)} is not an object")
+    return {}
 
 
-def _list(value: Any) -> list:
-    """A nested array, or [] when the provider sent anything else there."""
-    return value if isinstance(value, list) else []
+def _list(value: Any, what: str = "a field") -> list:
+    """A nested array, or [] when absent (null, "", {}); anything else is noted, as for _dict."""
+    if isinstance(value, list):
+        return value
+    if value is not None and value != "" and value != {}:
+        _note(f"{what} {_shown(value)} is not a list")
+    return []
 
 
 def _int(value: Any) -> int | None:
@@ -176,6 +186,15 @@ def flag(value: Any) -> bool | None:
     return None
 
 
+def _yes(value: Any, what: str) -> bool:
+    """A flag a parser reads (flag()): True only for a yes; a value present that is neither yes nor no is noted
+    as a problem of the record, never read by its truthiness ("false" is a non-empty string)."""
+    result = flag(value)
+    if result is None and value is not None and value != "":
+        _note(f"{what} {_shown(value)} is not a yes/no value")
+    return bool(result)
+
+
 def label(value: Any, default: str) -> str:
     """A type/category label compared as a word: stripped and casefolded; `default` when absent (null, "")."""
     if isinstance(value, str) and value.strip():
@@ -213,8 +232,8 @@ def modality_from_type(*labels: Any) -> str | None:
 
 def modality_from_io(inputs: Any, outputs: Any) -> str | None:
     """Modality from declared input/output modality lists (OpenRouter, Hugging Face, Helicone)."""
-    ins = {v.casefold() for v in _list(inputs) if isinstance(v, str)}
-    outs = {v.casefold() for v in _list(outputs) if isinstance(v, str)}
+    ins = {v.casefold() for v in _list(inputs, "input modalities") if isinstance(v, str)}
+    outs = {v.casefold() for v in _list(outputs, "output modalities") if isinstance(v, str)}
     if not ins and not outs:
         return None
     if outs & {"embedding", "embeddings", "vector"}:
@@ -315,8 +334,8 @@ PER_1K_TO_PER_MTOK = Decimal(1_000)
 
 def parse_openrouter(record: dict) -> UpstreamModel:
     """OpenRouter and the gateways that copy its shape (name "Company: Model", prices USD per token)."""
-    arch = _dict(record.get("architecture"))
-    pricing = _dict(record.get("pricing"))
+    arch = _dict(record.get("architecture"), "architecture")
+    pricing = _dict(record.get("pricing"), "pricing")
     inputs, outputs = arch.get("input_modalities"), arch.get("output_modalities")
     if not inputs and isinstance(arch.get("modality"), str):
         left, _, right = arch["modality"].partition("->")
@@ -325,7 +344,8 @@ def parse_openrouter(record: dict) -> UpstreamModel:
     return UpstreamModel(
         model_id=model_id,
         name=record.get("name"),
-        context_length=_context(record.get("context_length"), _dict(record.get("top_provider")).get("context_length")),
+        context_length=_context(record.get("context_length"),
+                                _dict(record.get("top_provider"), "top_provider").get("context_length")),
         input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
         output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_io(inputs, outputs), model_id=model_id),
@@ -335,9 +355,9 @@ def parse_openrouter(record: dict) -> UpstreamModel:
 
 
 def parse_deepinfra(record: dict) -> UpstreamModel:
-    meta = _dict(record.get("metadata"))
-    pricing = _dict(meta.get("pricing"))
-    tags = {str(t).casefold() for t in _list(meta.get("tags"))}
+    meta = _dict(record.get("metadata"), "metadata")
+    pricing = _dict(meta.get("pricing"), "metadata.pricing")
+    tags = {str(t).casefold() for t in _list(meta.get("tags"), "metadata.tags")}
     model_id = record.get("id")
     if not meta:
         # DeepInfra's OpenAI-compatible list gives metadata only to text-generation models; the others are
@@ -411,7 +431,7 @@ def parse_google(record: dict) -> UpstreamModel:
         display_name=record.get("displayName"),
         context_length=_context(record.get("inputTokenLimit")),
         modality=_google_modality(
-            {m for m in _list(record.get("supportedGenerationMethods")) if isinstance(m, str)}, model_id),
+            {m for m in _list(record.get("supportedGenerationMethods"), "supportedGenerationMethods") if isinstance(m, str)}, model_id),
         upstream=record,
     )
 
@@ -442,11 +462,12 @@ def parse_anthropic(record: dict) -> UpstreamModel:
 
 
 def parse_mistral(record: dict) -> UpstreamModel:
-    caps = _dict(record.get("capabilities"))
+    caps = _dict(record.get("capabilities"), "capabilities")
     model_id = record.get("id")
-    if caps.get("vision"):
+    if _yes(caps.get("vision"), "capabilities.vision"):
         modality = "multimodal"
-    elif caps.get("classification") and not caps.get("completion_chat"):
+    elif _yes(caps.get("classification"), "capabilities.classification") and not _yes(
+            caps.get("completion_chat"), "capabilities.completion_chat"):
         modality = "moderation"
     else:
         modality = id_modality(model_id)
@@ -478,10 +499,10 @@ def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
 def parse_cloudflare(record: dict) -> UpstreamModel:
     properties = {
         p.get("property_id"): p.get("value")
-        for p in _list(record.get("properties"))
+        for p in _list(record.get("properties"), "properties")
         if isinstance(p, dict) and isinstance(p.get("property_id"), str)
     }
-    task = _dict(record.get("task")).get("name")
+    task = _dict(record.get("task"), "task").get("name")
     model_id = record.get("name")
     input_price, output_price = _cloudflare_prices(properties.get("price"))
     return UpstreamModel(
@@ -497,7 +518,7 @@ def parse_cloudflare(record: dict) -> UpstreamModel:
 
 def parse_together(record: dict) -> UpstreamModel:
     """Together: a bare array; `type` is chat, language, embedding, image, rerank...; prices USD per 1M."""
-    pricing = _dict(record.get("pricing"))
+    pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
@@ -513,9 +534,9 @@ def parse_together(record: dict) -> UpstreamModel:
 def parse_fireworks(record: dict) -> UpstreamModel:
     """Fireworks: ids are account paths ("accounts/fireworks/models/llama-v3p1-8b-instruct"); no prices."""
     model_id = record.get("id")
-    if record.get("supports_image_input"):
+    if _yes(record.get("supports_image_input"), "supports_image_input"):
         declared = "multimodal"
-    elif record.get("supports_chat"):
+    elif _yes(record.get("supports_chat"), "supports_chat"):
         declared = "text"
     else:
         declared = modality_from_type(record.get("kind"))
@@ -533,12 +554,13 @@ def parse_huggingface(record: dict) -> UpstreamModel:
     Context is the largest a live provider serves; prices are those of the provider with the lowest input
     price (USD per 1M), the one a price-routed request would reach.
     """
-    arch = _dict(record.get("architecture"))
-    providers = [p for p in _list(record.get("providers")) if isinstance(p, dict)]
+    arch = _dict(record.get("architecture"), "architecture")
+    providers = [p for p in _list(record.get("providers"), "providers") if isinstance(p, dict)]
     live = [p for p in providers if p.get("status", "live") == "live"] or providers
     contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
     priced = [
-        (_price(_dict(p.get("pricing")).get("input")), _price(_dict(p.get("pricing")).get("output")))
+        (_price(_dict(p.get("pricing"), "providers[].pricing").get("input")),
+         _price(_dict(p.get("pricing"), "providers[].pricing").get("output")))
         for p in live
         if isinstance(p.get("pricing"), dict)
     ]
@@ -582,11 +604,11 @@ def parse_chutes(record: dict) -> UpstreamModel:
 
     Newer payloads split it as `price.input.usd` / `price.output.usd`; both shapes are read.
     """
-    price = _dict(record.get("price"))
+    price = _dict(record.get("price"), "price")
     model_id = record.get("id")
     if isinstance(price.get("input"), dict) or isinstance(price.get("output"), dict):
-        input_price = _price(_dict(price.get("input")).get("usd"))
-        output_price = _price(_dict(price.get("output")).get("usd"))
+        input_price = _price(_dict(price.get("input"), "price.input").get("usd"))
+        output_price = _price(_dict(price.get("output"), "price.output").get("usd"))
     else:
         input_price = output_price = _price(price.get("usd"))
     return UpstreamModel(
@@ -606,7 +628,7 @@ def parse_fal(record: dict) -> UpstreamModel:
     A category "<input>-to-<output>" is read as declared inputs and outputs ("speech-to-text" is audio,
     "image-to-video" is video); a single word ("llm", "vision") as a type.
     """
-    meta = _dict(record.get("metadata"))
+    meta = _dict(record.get("metadata"), "metadata")
     model_id = record.get("endpoint_id")
     category = meta.get("category") if isinstance(meta.get("category"), str) else ""
     source, arrow, target = category.casefold().partition("-to-")
@@ -623,7 +645,7 @@ def parse_fal(record: dict) -> UpstreamModel:
 
 def parse_vercel(record: dict) -> UpstreamModel:
     """Vercel AI Gateway: `name`, `context_window`, `type` (language, embedding, image); USD per token strings."""
-    pricing = _dict(record.get("pricing"))
+    pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     declared = modality_from_type(record.get("type"))
     return UpstreamModel(
@@ -653,7 +675,7 @@ def parse_helicone(record: dict) -> UpstreamModel:
 def parse_cohere(record: dict) -> UpstreamModel:
     """Cohere: `name` is the id; `endpoints` (chat, embed, rerank, classify) says what a model does."""
     model_id = record.get("name")
-    endpoints = [str(e) for e in _list(record.get("endpoints")) if isinstance(e, str)]
+    endpoints = [str(e) for e in _list(record.get("endpoints"), "endpoints") if isinstance(e, str)]
     declared = None
     for endpoint, modality in (("embed", "embedding"), ("rerank", "rerank"), ("classify", "moderation"),
                                ("chat", "text"), ("generate", "text")):
@@ -670,7 +692,7 @@ def parse_cohere(record: dict) -> UpstreamModel:
 
 def parse_sybil(record: dict) -> UpstreamModel:
     """Sybil: OpenRouter-style `name`, top-level `input_modalities`/`output_modalities`, USD per token."""
-    pricing = _dict(record.get("pricing"))
+    pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
@@ -703,7 +725,7 @@ def parse_onerouter(record: dict) -> UpstreamModel:
 def parse_per_token_prices(record: dict) -> UpstreamModel:
     """Anannas, SambaNova: `name`, `context_length` (`context_window` in Anannas's detailed form),
     `pricing.prompt`/`completion` in USD per token (strings or numbers)."""
-    pricing = _dict(record.get("pricing"))
+    pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
@@ -711,7 +733,7 @@ def parse_per_token_prices(record: dict) -> UpstreamModel:
         context_length=_context(record.get("context_length"), record.get("context_window")),
         input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
         output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
-        modality=_modality(modality_from_type(*(_list(record.get("capabilities")))), model_id=model_id),
+        modality=_modality(modality_from_type(*(_list(record.get("capabilities"), "capabilities"))), model_id=model_id),
         upstream=record,
     )
 
@@ -742,7 +764,7 @@ def parse_aihubmix(record: dict) -> UpstreamModel:
     Its docs label `pricing.input`/`output` USD per 1K tokens, but the values are USD per 1M (gpt-5 at
     1.25 / 10, OpenAI's per-1M list price); they are read as per 1M.
     """
-    pricing = _dict(record.get("pricing"))
+    pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("model_id")
     types = _comma_list(record.get("types"))
     declared = modality_from_type(*types)
@@ -760,7 +782,7 @@ def parse_aihubmix(record: dict) -> UpstreamModel:
 
 def parse_static(record: dict) -> UpstreamModel:
     """A static catalog file kept in the repo (`name`, `context_length`, `pricing` USD per token strings)."""
-    pricing = _dict(record.get("pricing"))
+    pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     return UpstreamModel(
         model_id=model_id,
