@@ -155,7 +155,15 @@ _DAYS = {f"{d:02d}" for d in range(1, 32)}
 
 # --- text cleaning ---------------------------------------------------------------------------------------
 
-_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs"}  # controls, format marks (zero-width, bidi, BOM), lone surrogates
+# Characters a reader cannot see: controls, format marks (zero-width, bidi, BOM, soft hyphen, tags), lone
+# surrogates, private use, unassigned, line and paragraph separators, and the fillers that render as nothing.
+# Cleaning removes them and the contract (schema.has_invisible) refuses them in ids: one definition for both.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
+
+
+def is_invisible(char: str) -> bool:
+    return char in BLANK_FILLERS or unicodedata.category(char) in INVISIBLE_CATEGORIES
 # Punctuation that means nothing at either end of a name ("Model:", "- Foo", "Answering.").
 _EDGE_PUNCTUATION = " :;,.|/\\-\u2013\u2014\u00b7\u2022_"
 _COMPANY_PREFIX = re.compile(r"^(?P<company>[^:\s][^:]*?)\s*:(?=\s|$)\s*(?P<rest>.*)$", re.S)
@@ -192,7 +200,7 @@ def _remove_invisible_characters(text: str) -> str:
     for char in text:
         if char.isspace():
             kept.append(" ")
-        elif unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
+        elif not is_invisible(char):
             kept.append(char)
     return "".join(kept)
 
@@ -358,7 +366,7 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
         return "", ("not_a_string",), attrs
 
     text = _remove_invisible_characters(raw)
-    if any(not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in raw):
+    if any(not c.isspace() and is_invisible(c) for c in raw):
         steps.append("remove_invisible_characters")
     text = unicodedata.normalize("NFC", text)
     collapsed = _collapse_whitespace(text)
@@ -864,7 +872,8 @@ _CONNECTORS = {"to", "and", "of", "with", "for", "from", "in", "on", "by"}
 
 
 def _append_words(name: str, words: list[str]) -> str:
-    suffix = _truncate_at_word_boundary(" ".join(words), NAME_MAX_LENGTH // 2)
+    # Words taken from an id are cleaned like a name: an id may hold a character no reader sees.
+    suffix = _truncate_at_word_boundary(_remove_invisible_characters(" ".join(words)), NAME_MAX_LENGTH // 2)
     base = _truncate_at_word_boundary(name, NAME_MAX_LENGTH - len(suffix) - 1)
     return _finish(f"{base} {suffix}", [])
 

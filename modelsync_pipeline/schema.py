@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from .naming import BRACKET_CHARACTERS, NAME_MAX_LENGTH
+from .naming import BRACKET_CHARACTERS, NAME_MAX_LENGTH, is_invisible
 from .providers.parsers import MODALITIES
 
 NAME_RULES = ("display_name", "name", "derived_from_id")
@@ -28,6 +29,14 @@ PRICE_MAX = 10**14 - 1
 # ": " after the first word, or a full-width "：" (written without a space in CJK text; naming reads it as ":").
 COMPANY_PREFIX = re.compile(r"^[^:\uff1a\s][^:\uff1a]*(?::\s|\uff1a)")
 CONTROL_OR_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def has_invisible(text: str) -> bool:
+    """Whether `text` holds a character a reader cannot see (naming.is_invisible: by Unicode category, and the
+    fillers that render as nothing)."""
+    if CONTROL_OR_INVISIBLE.search(text):
+        return True
+    return not text.isascii() and any(is_invisible(c) for c in text if not c.isascii())
 
 
 class CatalogSchema(pa.DataFrameModel):
@@ -53,7 +62,7 @@ class CatalogSchema(pa.DataFrameModel):
     def id_is_clean(cls, model_id: str) -> bool:
         """An id is sent back upstream as given: "gpt-4 " or "gpt-4\u200b" beside "gpt-4" would be two models
         that look alike in every listing, one of which no request reaches."""
-        return model_id == model_id.strip() and not CONTROL_OR_INVISIBLE.search(model_id)
+        return model_id == model_id.strip() and not has_invisible(model_id)
 
     @pa.check("model_name", name="no_company_prefix", element_wise=True)
     def no_company_prefix(cls, name: str) -> bool:
@@ -69,7 +78,7 @@ class CatalogSchema(pa.DataFrameModel):
 
     @pa.check("model_name", name="no_control_characters", element_wise=True)
     def no_control_characters(cls, name: str) -> bool:
-        return not CONTROL_OR_INVISIBLE.search(name)
+        return not has_invisible(name)
 
     @pa.check("model_name", name="no_id_path_characters", element_wise=True)
     def no_id_path_characters(cls, name: str) -> bool:
@@ -94,6 +103,17 @@ class CatalogSchema(pa.DataFrameModel):
     @pa.dataframe_check(name="unique_provider_model_id")
     def unique_model_id(cls, frame: pd.DataFrame) -> Series[bool]:
         return ~frame.duplicated(["provider_slug", "model_id"], keep=False)
+
+    @pa.dataframe_check(name="ids_that_read_alike")
+    def ids_that_read_alike(cls, frame: pd.DataFrame) -> Series[bool]:
+        """Two ids equal once Unicode-normalised (NFKC: "modèle" composed and decomposed, full-width "ｇｐｔ-4o"
+        and "gpt-4o") are two rows every listing shows as one model, only one of which a request reaches.
+        (Ids that differ in case are real: SiliconFlow lists "Pro/zai-org/glm-5.1" and "Pro/zai-org/GLM-5.1".)"""
+        ids = frame["model_id"]
+        normalised = ids.map(lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v)
+        alike = frame.assign(_n=normalised).duplicated(["provider_slug", "_n"], keep=False)
+        exact = frame.duplicated(["provider_slug", "model_id"], keep=False)
+        return ~(alike & ~exact)
 
     @pa.dataframe_check(name="unique_provider_model_name")
     def unique_model_name(cls, frame: pd.DataFrame) -> Series[bool]:

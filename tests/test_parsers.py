@@ -339,3 +339,29 @@ def test_a_flag_that_is_neither_yes_nor_no_is_reported():
     frame = build_catalog(PROVIDERS_BY_SLUG["fireworks"], [
         {"id": "accounts/fireworks/models/llama-v3p1-8b-instruct", "supports_image_input": "maybe"}])
     assert "supports_image_input" in frame.loc[0, PROBLEMS]
+
+
+@pytest.mark.parametrize("invisible", ["\u00ad", "\u2060", "\u061c", "\U000e0041", "\u3164", "\ue000", "\u034f"],
+                         ids=["soft-hyphen", "word-joiner", "arabic-mark", "tag", "hangul-filler", "private-use", "cgj"])
+def test_an_id_holding_a_character_no_reader_sees_is_refused_and_never_left_in_a_name(invisible):
+    from modelsync_pipeline.schema import validate_catalog
+
+    spec = PROVIDERS_BY_SLUG["openai"]
+    frame = build_catalog(spec, [{"id": "gpt-4o"}, {"id": f"gpt-4o{invisible}"}])
+    assert [v.check for v in validate_catalog(frame)] == ["id_without_padding_or_invisible_characters"]
+    assert all(invisible not in name for name in frame["model_name"])
+    named = build_catalog(spec, [{"id": "gpt-4o", "display_name": f"GPT-4o{invisible} Preview"}])
+    assert named.loc[0, "model_name"] == "GPT-4o Preview" and validate_catalog(named) == []
+
+
+@pytest.mark.parametrize(("first", "second", "refused"), [
+    ("mod\u00e8le-7b", "mode\u0300le-7b", True),      # one id composed, one decomposed: the same to every reader
+    ("gpt-4o", "\uff47\uff50\uff54-4o", True),        # full-width letters
+    ("Pro/zai-org/glm-5.1", "Pro/zai-org/GLM-5.1", False),  # case differs: SiliconFlow lists both, two models
+])
+def test_ids_that_read_alike_once_normalised_are_refused(first, second, refused):
+    from modelsync_pipeline.schema import validate_catalog
+
+    frame = build_catalog(PROVIDERS_BY_SLUG["openai"], [{"id": first}, {"id": second}])
+    checks = {v.check for v in validate_catalog(frame)}
+    assert ("ids_that_read_alike" in checks) is refused, checks
