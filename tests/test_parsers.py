@@ -365,3 +365,25 @@ def test_ids_that_read_alike_once_normalised_are_refused(first, second, refused)
     frame = build_catalog(PROVIDERS_BY_SLUG["openai"], [{"id": first}, {"id": second}])
     checks = {v.check for v in validate_catalog(frame)}
     assert ("ids_that_read_alike" in checks) is refused, checks
+
+
+@pytest.mark.parametrize("price", ["1_5", "\uff11\uff12", "\u0661\u0662", "Infinity", "NaN", "inf", float("inf")],
+                         ids=["underscore", "full-width", "arabic-indic", "infinity", "nan", "inf", "float-inf"])
+def test_a_price_python_would_read_but_no_provider_writes_is_reported(price):
+    """Decimal() reads "1_5" as 15 and full-width digits as digits: a malformed price became a plausible one."""
+    with parsers.reading_problems() as problems:
+        assert parsers._price(price) is None
+    assert problems and "price" in problems[0]
+
+
+@pytest.mark.parametrize("context", [-5, 10**30, 1e308, "1e308", "1_024"])
+def test_a_context_out_of_range_is_reported_not_dropped_in_silence(context):
+    with parsers.reading_problems() as problems:
+        assert parsers._context(context) is None
+    assert problems, context
+
+
+def test_minus_one_and_zero_still_mean_not_said():
+    with parsers.reading_problems() as problems:
+        assert parsers._context(-1) is None and parsers._context(0) is None and parsers._price(-1) is None
+    assert problems == []

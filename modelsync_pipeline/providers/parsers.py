@@ -80,21 +80,32 @@ _PRICE_MAX_DIGITS = 30
 _TOO_LARGE = 10**19
 
 
+# A number as JSON or a provider writes one in text: ASCII digits, a point, an exponent. Python's Decimal and
+# int also take "1_5" (15), full-width or Arabic-Indic digits and "Infinity": none of them is a price.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
-    """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent ("" or null), the
-    sentinel -1, NaN or out of float range. Any other value (a word, "$0.50", "0,0000015", a boolean, another
+    """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent ("" or null) or the
+    sentinel -1. Any other value (a word, "$0.50", "0,0000015", "1_5", NaN, Infinity, a boolean, another
     negative number, an object) is noted as a problem of the record and gives None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         _note(f"price {_shown(value)} is not a number")
         return None
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value.strip()):
+        _note(f"price {_shown(value)} is not a number")  # "1_5", "１２", "Infinity" would all read as numbers
+        return None
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         _note(f"price {_shown(value)} is not a number")
         return None
-    if amount.is_nan() or amount == PRICE_SENTINEL:
+    if amount == PRICE_SENTINEL:
+        return None
+    if not amount.is_finite():
+        _note(f"price {_shown(value)} is not a finite number")
         return None
     if amount < 0:
         _note(f"price {_shown(value)} is negative")
@@ -138,6 +149,8 @@ def _int(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     if isinstance(value, str) and value.strip():
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+            return None
         try:
             number = Decimal(value.strip())
         except (InvalidOperation, ValueError):
@@ -161,7 +174,9 @@ def _context(*values: Any) -> int | None:
         number = _int(value)
         if number is None and value is not None and not (isinstance(value, str) and not value.strip()):
             _note(f"context length {_shown(value)} is not a whole number")
-        elif found is None and number is not None and 0 < number <= MAX_CONTEXT:
+        elif number is not None and (number < -1 or number > MAX_CONTEXT):
+            _note(f"context length {_shown(value)} is out of range")  # -1 is a common "unknown"; 0 is "not said"
+        elif found is None and number is not None and 0 < number:
             found = number
     return found
 
