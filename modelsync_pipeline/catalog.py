@@ -8,8 +8,11 @@ reader can see, so the refresh can tell an unchanged row from a changed one with
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
+import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -199,25 +202,50 @@ def _without_repeats(records: list[Any]) -> list[Any]:
 
 
 def _newest_per_id(spec: ProviderSpec, records: list[Any]) -> list[Any]:
-    """One record per model id: the one with the largest `spec.duplicates_keep_largest` (first on ties)."""
+    """One record per model id: the one with the latest `spec.duplicates_keep_largest` (first on ties). When a
+    duplicate's value is not a time this can read (a boolean, a word, "31/12/2024"), none of that id's records is
+    picked: all are kept, and the contract reports the id listed twice, naming it."""
     field = spec.duplicates_keep_largest
-    best: dict[Any, int] = {}
+    by_id: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         model_id = _model_id(_parse(spec, record).model_id)
-        if model_id is None:
+        if model_id is not None:
+            by_id.setdefault(model_id, []).append(index)
+    dropped: set[int] = set()
+    for indexes in by_id.values():
+        if len(indexes) < 2:
             continue
-        held = best.get(model_id)
-        if held is None or _order_key(record.get(field)) > _order_key(records[held].get(field)):
-            best[model_id] = index
-    kept = set(best.values())
-    return [r for i, r in enumerate(records) if i in kept or _model_id(_parse(spec, r).model_id) is None]
+        moments = [_moment(records[i].get(field)) for i in indexes]
+        if any(moment is None for moment in moments):
+            continue
+        newest = max(range(len(indexes)), key=lambda k: (moments[k], -k))
+        dropped |= {i for k, i in enumerate(indexes) if k != newest}
+    return [r for i, r in enumerate(records) if i not in dropped]
 
 
-def _order_key(value: Any) -> tuple:
-    """None < any number < any string; numbers compare as numbers (timestamps), strings as text (ISO dates)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (1, float(value), "")
-    return (0, 0.0, "") if value is None else (2, 0.0, str(value))
+_EPOCH_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def _moment(value: Any) -> float | None:
+    """A registration time as seconds: an epoch number (or its digits as text) or an ISO 8601 date; None for
+    anything else (a boolean, a list, a date in another order), which is not ordered against the others. A
+    registration without one is the oldest."""
+    if value is None or value == "":
+        return -math.inf
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _EPOCH_TEXT.fullmatch(text):
+            return float(text)
+        try:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return None
 
 
 def _raw_text(model: UpstreamModel) -> str | None:

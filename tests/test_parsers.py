@@ -387,3 +387,26 @@ def test_minus_one_and_zero_still_mean_not_said():
     with parsers.reading_problems() as problems:
         assert parsers._context(-1) is None and parsers._context(0) is None and parsers._price(-1) is None
     assert problems == []
+
+
+@pytest.mark.parametrize(("created", "kept"), [
+    ((1735689600, 1735689599), 0),              # epoch seconds: the later one
+    (("1735689599", 1735689600), 1),            # digits as text read as the number, not as text above numbers
+    (("2025-01-02", "2024-12-31T23:00:00Z"), 0),  # ISO dates as times
+    ((1735689600, "2020-01-01"), 0),            # a number and a date compare as times
+    ((None, "2020-01-01"), 1),                  # a registration without a time is the oldest
+])
+def test_morpheus_keeps_the_newest_registration_of_an_id_as_a_time(created, kept):
+    records = [{"id": "llama-3.3-70b", "modelType": "LLM", "created": c, "tag": i} for i, c in enumerate(created)]
+    frame = build_catalog(PROVIDERS_BY_SLUG["morpheus"], records)
+    assert list(frame["model_id"]) == ["llama-3.3-70b"] and frame.loc[0, "metadata"]["tag"] == kept
+
+
+@pytest.mark.parametrize("odd", [True, [1], "31/12/2024"], ids=["boolean", "list", "day-first"])
+def test_a_registration_time_that_cannot_be_read_picks_neither_and_the_id_is_reported(odd):
+    from modelsync_pipeline.schema import validate_catalog
+
+    records = [{"id": "llama-3.3-70b", "modelType": "LLM", "created": c} for c in (1735689600, odd)]
+    frame = build_catalog(PROVIDERS_BY_SLUG["morpheus"], records)
+    assert len(frame) == 2
+    assert any(v.check == "unique_provider_model_id" for v in validate_catalog(frame))
