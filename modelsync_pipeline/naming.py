@@ -70,6 +70,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -156,12 +157,17 @@ _DAYS = {f"{d:02d}" for d in range(1, 32)}
 # --- text cleaning ---------------------------------------------------------------------------------------
 
 # Characters a reader cannot see: controls, format marks (zero-width, bidi, BOM, soft hyphen, tags), lone
-# surrogates, private use, unassigned, line and paragraph separators, and the fillers that render as nothing.
-# Cleaning removes them and the contract (schema.has_invisible) refuses them in ids: one definition for both.
-INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# surrogates, private use, line and paragraph separators, and the fillers that render as nothing. Cleaning
+# removes them and the contract (schema.has_invisible) refuses them in ids: one definition for both.
+# (Not "unassigned": which characters are depends on the Python's Unicode version, and a payload must read the
+# same on every Python the project supports.)
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
+# Of those, what stands where a glyph would (private use, fillers) leaves a space: removed, "4\ue0005" read "45".
+_GLYPH_LIKE = frozenset({"Co"})
 
 
+@functools.lru_cache(maxsize=8192)
 def is_invisible(char: str) -> bool:
     return char in BLANK_FILLERS or unicodedata.category(char) in INVISIBLE_CATEGORIES
 # Punctuation that means nothing at either end of a name ("Model:", "- Foo", "Answering.").
@@ -202,6 +208,8 @@ def _remove_invisible_characters(text: str) -> str:
             kept.append(" ")
         elif not is_invisible(char):
             kept.append(char)
+        elif char in BLANK_FILLERS or unicodedata.category(char) in _GLYPH_LIKE:
+            kept.append(" ")
     return "".join(kept)
 
 
@@ -802,9 +810,8 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
             continue
-        if len(value) > LONGEST_READ:
-            value = _read_part(value)
-            fallback_steps.append("truncated")
+        cut = len(value) > LONGEST_READ
+        value = _read_part(value)
         cleaned, steps, attrs = _clean_with_company_evidence(value, model_id)
         # Judged after cleaning, so a name this function returns is never mistaken for an id when fed back.
         # A real upstream name that cleans to exactly what the id derives to ("OpenAI: o3" -> "o3") is
@@ -819,6 +826,8 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
         if cleaned:
             if attrs["quantization"] is None:  # a name that leaves it out: the id may still say it
                 attrs = {**attrs, "quantization": _quantization_in(model_id)}
+            if cut and "truncated" not in steps:
+                steps = (*steps, "truncated")
             return _display_name(cleaned, rule, value, (*fallback_steps, *steps), attrs, free=id_is_free)
         fallback_steps.append(f"fallback_from_{rule}")
 

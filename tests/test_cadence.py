@@ -13,9 +13,9 @@ from modelsync_pipeline.definitions import defs
 def test_the_shipped_cadence_syncs_openrouter_hourly_and_the_others_daily():
     default, cadence = load_cadence()
     assert default == Cadence("0 4 * * *", 26.0)
-    assert cadence["openrouter"] == Cadence("0 * * * *", 3.0) and cadence["groq"] == default
+    assert cadence["openrouter"] == Cadence("0 0-3,5-23 * * *", 3.0) and cadence["groq"] == default
     schedules = {s.name: s for s in defs.schedules}
-    assert schedules["sync_openrouter_schedule"].cron_schedule == "0 * * * *"
+    assert schedules["sync_openrouter_schedule"].cron_schedule == "0 0-3,5-23 * * *"  # not at 04:00: daily_sync syncs it then
     assert schedules["daily_sync"].job_name == "sync_all"
     job = defs.resolve_job_def("sync_openrouter")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= {

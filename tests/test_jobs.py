@@ -204,3 +204,21 @@ def test_a_selection_without_downstream_says_it_published_nothing(database_url, 
         assert any("staged only, not published: groq" in m and "publish_catalog" in m for m in warnings), warnings
         everything = sync(database_url, redis_url, replay_dir, instance=instance)
         assert not [e for e in instance.all_logs(everything.run_id) if "staged only" in (e.user_message or "")]
+
+
+def test_a_re_execution_that_fails_leaves_the_failed_runs_catalogs_to_the_failure_sensor(database_url, redis_url, replay_dir, monkeypatch):
+    """The failure sensor stays quiet while a re-execution is on its way; if that re-execution then fails too,
+    judged with the run it re-executes, the catalogs that run staged are still published."""
+    from modelsync_pipeline.defs import catalog
+
+    def refresh_fails(*args, **kwargs):
+        raise RuntimeError("lock timeout")
+
+    monkeypatch.setattr(catalog.db, "refresh_models_table", refresh_fails)
+    with dg.instance_for_test() as instance:
+        failed = sync(database_url, redis_url, replay_dir, instance=instance)
+        assert not failed.success
+        again = sync(database_url, redis_url, replay_dir, selection=PUBLISH, instance=instance,
+                     tags={"dagster/parent_run_id": failed.run_id, "dagster/root_run_id": failed.run_id})
+        assert not again.success  # the table still fails: nothing re-staged in it, nothing published
+        assert [r.run_key for r in publish_after_partial_sync(_failure_context(instance, again))] == [again.run_id]

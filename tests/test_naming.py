@@ -343,8 +343,9 @@ QUANT_GROUP = re.compile(
 
 
 def reference_text(raw: str) -> str:
-    kept = (" " if c.isspace() else c for c in raw)
-    text = "".join(c for c in kept if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    from modelsync_pipeline.naming import _remove_invisible_characters
+
+    text = _remove_invisible_characters(raw)  # the one definition of what a reader cannot see
     text = unicodedata.normalize("NFC", text)
     # Apply repeatedly, as nested groups are cleaned innermost first.
     while True:
@@ -859,3 +860,14 @@ def test_no_rule_reads_more_than_longest_read_characters(monkeypatch, field):
     assert_clean_name(result.name)
     names = make_names_unique([(model_id, result), (model_id + "b", result)])
     assert len({d.name for d in names}) == 2
+
+
+@pytest.mark.parametrize("glyph", ["\ue000", "\U000f0000", "\u3164"], ids=["private-use", "plane-15", "filler"])
+def test_a_character_standing_for_a_glyph_leaves_a_space_so_numbers_never_join(glyph):
+    assert resolve_display_name("x/gpt-45", display_name=f"GPT 4{glyph}5").name == "GPT 4 5"
+
+
+def test_truncated_is_recorded_only_for_the_name_that_was_cut():
+    long_id_like = "vendor/m" + "a" * 900
+    result = resolve_display_name("vendor/m", display_name=long_id_like, name="Nice Name")
+    assert result.name == "Nice Name" and "truncated" not in result.steps

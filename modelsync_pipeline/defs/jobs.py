@@ -66,11 +66,16 @@ def _materialized(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set:
 def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
     """True when the failed run meant to refresh the table, staged at least one provider catalog, and
     never refreshed it (a run that selected only provider assets, or a reset, is left as the operator chose),
-    unless a re-execution of it has already succeeded."""
-    if _is_reset(run) or not _plans_table(instance, run):
+    unless a re-execution of it has already succeeded or is on its way. A failed re-execution is judged with
+    the run it re-executes: that run's publish was left to it."""
+    origin_id = run.tags.get("dagster/root_run_id")
+    origin = instance.get_run_by_id(origin_id) if origin_id and origin_id != run.run_id else None
+    if _is_reset(run) or (origin is not None and _is_reset(origin)):
         return False  # a failed reset fails whole; publishing now would be a refresh nobody asked for
-    materialized = _materialized(instance, run)
-    if not materialized & provider_keys or models_table.key in materialized:
+    if not (_plans_table(instance, run) or (origin is not None and _plans_table(instance, origin))):
+        return False
+    materialized = _materialized(instance, run) | (_materialized(instance, origin) if origin is not None else set())
+    if not materialized & provider_keys or models_table.key in _materialized(instance, run):
         return False
     # A re-execution that succeeded, or is still on its way, publishes itself: a publish beside it would be a
     # second refresh and cache version.

@@ -285,7 +285,8 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
     if plan is not None and "models_table" not in plan.step_keys_to_execute:
         # A selection without downstream: green, and the table and cache still show the previous catalogs.
         context.log.warning(f"staged only, not published: {', '.join(staged)} (models_table is not in this run); "
-                            "publish_catalog, or the next sync, publishes them")
+                            "publish_catalog publishes them (the sensor publish_after_recovery launches it when "
+                            "this run re-executes a sync), or the next sync does")
     if dg.AssetKey(STAGING_ASSET) in context.selected_asset_keys:
         failed = {slug: o for slug, o in outcomes.items() if o != "staged"}
         yield dg.MaterializeResult(
