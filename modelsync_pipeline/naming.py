@@ -496,6 +496,12 @@ def _split_variants(model_id: str, *, keep_opaque: bool = False) -> tuple[str, l
     variants = [v for v in variants if v.strip() and (keep_opaque or not _is_opaque_variant(v))]
     if base.strip().casefold() == _FINE_TUNE_PREFIX and variants:
         base, variants = variants[0], [FINE_TUNED_WORD, *variants[1:]]
+    return _with_minor_version(base, variants)
+
+
+def _with_minor_version(base: str, variants: list[str]) -> tuple[str, list[str]]:
+    """A numeric variant right after a version is its minor part: ("v1", ["0"]) is ("v1.0", [])."""
+    variants = list(variants)
     while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
         base = f"{base}.{variants.pop(0).strip()}"
     return base, variants
@@ -918,9 +924,7 @@ def _segment_words(segment: str) -> list[str]:
     """Readable words of one id path segment: never a "/" or "@", always cased like a derived name, with its
     ":variants" read as a derived name reads them ("gpt-oss-120b-1:0" says "1.0", not "1" and "0")."""
     base, *variants = segment.split(":")
-    variants = [v for v in variants if v.strip()]
-    while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
-        base = f"{base}.{variants.pop(0).strip()}"
+    base, variants = _with_minor_version(base, [v for v in variants if v.strip()])
     return [word for part in (base, *variants)
             for word in _format_id_words(_join_dates_and_claude_versions(_split_id_words(part)))]
 
