@@ -2,8 +2,9 @@
 
 A provider that fails keeps its last good catalog and does not fail the run. A run that fails at or before
 its table step has staged the other providers' fresh catalogs all the same; `publish_after_partial_sync` then
-runs `publish_catalog` so they reach the table and cache without waiting for the next schedule. `publish_after_recovery` does the same after a successful
-re-execution that fetched only provider assets of a sync (the UI's "from asset failure" after an outage).
+runs `publish_catalog` so they reach the table and cache without waiting for the next schedule.
+`publish_after_recovery` does the same after a successful re-execution that fetched only provider assets of a
+sync (the UI's "from asset failure" after an outage).
 """
 
 import os
@@ -13,6 +14,7 @@ import dagster as dg
 
 from .cache import models_cache
 from .catalog import models_table
+from .plans import plans_step
 from .provider_catalogs import PROVIDER_KEYS as PROVIDER_ASSET_KEYS
 
 sync_all = dg.define_asset_job(
@@ -53,11 +55,6 @@ def _is_reset(run: dg.DagsterRun) -> bool:
     return run.job_name == "reset_and_resync" or _table_config(run).get("mode") == "reset"
 
 
-def _plans_table(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    return plan is not None and models_table.key.to_python_identifier() in plan.step_keys_to_execute
-
-
 def _materialized(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set:
     records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     return {r.event_log_entry.dagster_event.asset_key for r in records}
@@ -72,10 +69,11 @@ def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provi
     origin = instance.get_run_by_id(origin_id) if origin_id and origin_id != run.run_id else None
     if _is_reset(run) or (origin is not None and _is_reset(origin)):
         return False  # a failed reset fails whole; publishing now would be a refresh nobody asked for
-    if not (_plans_table(instance, run) or (origin is not None and _plans_table(instance, origin))):
+    if not (plans_step(instance, run) or (origin is not None and plans_step(instance, origin))):
         return False
-    materialized = _materialized(instance, run) | (_materialized(instance, origin) if origin is not None else set())
-    if not materialized & provider_keys or models_table.key in _materialized(instance, run):
+    in_run = _materialized(instance, run)
+    materialized = in_run | (_materialized(instance, origin) if origin is not None else set())
+    if not materialized & provider_keys or models_table.key in in_run:
         return False
     # A re-execution that succeeded, or is still on its way, publishes itself: a publish beside it would be a
     # second refresh and cache version.
@@ -98,7 +96,7 @@ def should_publish_after_recovery(instance: dg.DagsterInstance, run: dg.DagsterR
     origin = instance.get_run_by_id(origin_id) if origin_id else None
     if origin is None or _is_reset(run) or _is_reset(origin) or _table_config(origin).get("dry_run"):
         return False
-    if _plans_table(instance, run) or not _plans_table(instance, origin):
+    if plans_step(instance, run) or not plans_step(instance, origin):
         return False
     return bool(_materialized(instance, run) & provider_keys)
 

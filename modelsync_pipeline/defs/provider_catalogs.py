@@ -41,6 +41,7 @@ from ..providers.http import ProviderFetchError, prepare_http, provider_secrets,
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
 from ..truth import DEFAULT_FACTOR, implausible_changes
+from .plans import TABLE_STEP, plans_step
 
 if TYPE_CHECKING:  # pandas and pandera load in the step that needs them, not with the code location
     import pandas as pd
@@ -281,8 +282,7 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     )
                 outcomes[spec.slug] = f"FAILED at {exc.step}"
     staged = sorted(slug for slug, outcome in outcomes.items() if outcome == "staged")
-    plan = context.instance.get_execution_plan_snapshot(context.run.execution_plan_snapshot_id) if staged else None
-    if plan is not None and "models_table" not in plan.step_keys_to_execute:
+    if staged and not plans_step(context.instance, context.run, TABLE_STEP):
         # A selection without downstream: green, and the table and cache still show the previous catalogs.
         context.log.warning(f"staged only, not published: {', '.join(staged)} (models_table is not in this run); "
                             "publish_catalog publishes them (the sensor publish_after_recovery launches it when "
