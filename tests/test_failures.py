@@ -166,13 +166,13 @@ def test_every_provider_that_fails_to_fetch_keeps_its_last_good_catalog(database
     ("GET https://x/?key=gsk%2FLEAK%2B0123456789 refused", "RuntimeError: GET https://x/?key=[redacted] refused"),
 ])
 def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failure(
-        database_url, redis_url, replay_dir, monkeypatch, message, recorded):
+        synced, redis_url, replay_dir, monkeypatch, message, recorded):
     """A crash in one provider's staging (after its checks passed) fails that provider, not the run, and is
     recorded whatever its message holds."""
     from modelsync_pipeline.defs import provider_catalogs
 
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     monkeypatch.setenv("GROQ_API_KEY", "gsk/LEAK+0123456789")
-    assert sync(database_url, redis_url, replay_dir).success
     before = table_rows(database_url)
     real = provider_catalogs.stage_provider_catalog
 

@@ -19,9 +19,10 @@ def _failure_context(instance, result):
     ).for_run_failure()
 
 
-def test_sensor_publishes_after_a_run_whose_table_step_failed(database_url, redis_url, replay_dir, monkeypatch):
+def test_sensor_publishes_after_a_run_whose_table_step_failed(synced, redis_url, replay_dir, monkeypatch):
     """A provider's failure no longer fails the run (the others publish in it); a failed refresh does, and
     the sensor then republishes the staged catalogs."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     from modelsync_pipeline.defs import catalog
 
     def refresh_fails(*args, **kwargs):
@@ -88,10 +89,11 @@ def _success_context(instance, result):
         sensor_name=publish_after_recovery.name, dagster_event=success, dagster_instance=instance, dagster_run=run)
 
 
-def test_a_re_execution_of_the_providers_a_sync_failed_on_gets_published(database_url, redis_url, replay_dir):
+def test_a_re_execution_of_the_providers_a_sync_failed_on_gets_published(synced, redis_url, replay_dir):
     """After an outage the UI offers "re-execute from asset failure": a run of the failed provider assets
     alone, green, that stages their catalogs and does not touch the table. The sensor publishes them; a fresh
     selection of providers without the table, and a sync that did publish, are left alone."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     groq = [dg.AssetKey("groq_catalog")]
     with dg.instance_for_test() as instance:
         (replay_dir / "groq.status").write_text("500")
@@ -195,7 +197,8 @@ def test_a_re_execution_of_a_cli_run_is_neither_killed_nor_credited_to_the_cli()
     assert launched_by(clicked).endswith("re-execution of run killed") and launched_by(killed) == "cli"
 
 
-def test_a_selection_without_downstream_says_it_published_nothing(database_url, redis_url, replay_dir):
+def test_a_selection_without_downstream_says_it_published_nothing(synced, redis_url, replay_dir):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     groq = [dg.AssetKey("groq_catalog")]
     with dg.instance_for_test() as instance:
         result = sync(database_url, redis_url, replay_dir, selection=groq, instance=instance)
@@ -206,9 +209,10 @@ def test_a_selection_without_downstream_says_it_published_nothing(database_url, 
         assert not [e for e in instance.all_logs(everything.run_id) if "staged only" in (e.user_message or "")]
 
 
-def test_a_re_execution_that_fails_leaves_the_failed_runs_catalogs_to_the_failure_sensor(database_url, redis_url, replay_dir, monkeypatch):
+def test_a_re_execution_that_fails_leaves_the_failed_runs_catalogs_to_the_failure_sensor(synced, redis_url, replay_dir, monkeypatch):
     """The failure sensor stays quiet while a re-execution is on its way; if that re-execution then fails too,
     judged with the run it re-executes, the catalogs that run staged are still published."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     from modelsync_pipeline.defs import catalog
 
     def refresh_fails(*args, **kwargs):
@@ -222,3 +226,11 @@ def test_a_re_execution_that_fails_leaves_the_failed_runs_catalogs_to_the_failur
                      tags={"dagster/parent_run_id": failed.run_id, "dagster/root_run_id": failed.run_id})
         assert not again.success  # the table still fails: nothing re-staged in it, nothing published
         assert [r.run_key for r in publish_after_partial_sync(_failure_context(instance, again))] == [again.run_id]
+
+
+def test_the_plans_step_key_is_the_table_assets():
+    """The staging step and the sensors look for the table's step by this key; a renamed asset must rename it."""
+    from modelsync_pipeline.defs.catalog import models_table
+    from modelsync_pipeline.defs.plans import TABLE_STEP
+
+    assert TABLE_STEP == models_table.key.to_python_identifier()
