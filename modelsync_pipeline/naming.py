@@ -162,14 +162,20 @@ _DAYS = {f"{d:02d}" for d in range(1, 32)}
 # (Not "unassigned": which characters are depends on the Python's Unicode version, and a payload must read the
 # same on every Python the project supports.)
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
+BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+# Marks that change no glyph a reader tells apart (Unicode's default-ignorable marks): variation selectors
+# ("gpt-4o\ufe0f" reads "gpt-4o"), the combining grapheme joiner, Mongolian free variation selectors, Khmer's
+# inherent vowels.
+IGNORABLE_MARKS = frozenset("\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+                            + "".join(map(chr, range(0xFE00, 0xFE10))) + "".join(map(chr, range(0xE0100, 0xE01F0))))
 # Of those, what stands where a glyph would (private use, fillers) leaves a space: removed, "4\ue0005" read "45".
 _GLYPH_LIKE = frozenset({"Co"})
 
 
 @functools.lru_cache(maxsize=8192)
 def is_invisible(char: str) -> bool:
-    return char in BLANK_FILLERS or unicodedata.category(char) in INVISIBLE_CATEGORIES
+    return char in BLANK_FILLERS or char in IGNORABLE_MARKS or unicodedata.category(char) in INVISIBLE_CATEGORIES
+
 # Punctuation that means nothing at either end of a name ("Model:", "- Foo", "Answering.").
 _EDGE_PUNCTUATION = " :;,.|/\\-\u2013\u2014\u00b7\u2022_"
 _COMPANY_PREFIX = re.compile(r"^(?P<company>[^:\s][^:]*?)\s*:(?=\s|$)\s*(?P<rest>.*)$", re.S)

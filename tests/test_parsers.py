@@ -341,8 +341,10 @@ def test_a_flag_that_is_neither_yes_nor_no_is_reported():
     assert "supports_image_input" in frame.loc[0, PROBLEMS]
 
 
-@pytest.mark.parametrize("invisible", ["\u00ad", "\u2060", "\u061c", "\U000e0041", "\u3164", "\ue000", "\u034f"],
-                         ids=["soft-hyphen", "word-joiner", "arabic-mark", "tag", "hangul-filler", "private-use", "cgj"])
+@pytest.mark.parametrize("invisible", ["\u00ad", "\u2060", "\u061c", "\U000e0041", "\u3164", "\ue000", "\u034f",
+                                       "\ufe0f", "\U000e0100", "\u180b"],
+                         ids=["soft-hyphen", "word-joiner", "arabic-mark", "tag", "hangul-filler", "private-use", "cgj",
+                              "variation-selector", "variation-selector-17", "mongolian-fvs"])
 def test_an_id_holding_a_character_no_reader_sees_is_refused_and_never_left_in_a_name(invisible):
     from modelsync_pipeline.schema import validate_catalog
 
