@@ -324,6 +324,33 @@ def test_a_nested_object_sent_as_another_type_is_reported_not_read_as_empty(slug
     assert any(v.check == "values_readable" for v in validate_catalog(frame))
 
 
+def _with_cloudflare_price(value):
+    record = copy.deepcopy(next(r for r in recorded_items(PROVIDERS_BY_SLUG["cloudflare-workers-ai"])
+                                if any(p.get("property_id") == "price" for p in r.get("properties", []))))
+    for prop in record["properties"]:
+        if prop["property_id"] == "price":
+            prop["value"] = value
+    return record
+
+
+@pytest.mark.parametrize(("slug", "record", "field"), [
+    ("cloudflare-workers-ai", _with_cloudflare_price("$0.11 per M input tokens"), "price"),
+    ("cloudflare-workers-ai", _with_cloudflare_price({"unit": "per M input tokens", "price": 0.11}), "price"),
+    ("cloudflare-workers-ai", _with_cloudflare_price(["per M input tokens: 0.11"]), "price entry"),
+    ("aihubmix", {"model_id": "gpt-5", "types": 7, "pricing": {"input": 1.25, "output": 10}}, "types"),
+    ("aihubmix", {"model_id": "gpt-5", "types": "llm", "input_modalities": {"text": True}}, "input_modalities"),
+], ids=["price-string", "price-object", "price-entry-string", "types-number", "modalities-object"])
+def test_a_list_sent_as_another_type_is_reported_not_read_as_empty(slug, record, field):
+    """Cloudflare's prices and AIHubMix's type lists, read as [] when they came as another type, lost prices
+    and modality with every check passing."""
+    from modelsync_pipeline.catalog import PROBLEMS
+    from modelsync_pipeline.schema import validate_catalog
+
+    frame = build_catalog(PROVIDERS_BY_SLUG[slug], [record])
+    assert field in frame.loc[0, PROBLEMS], frame.loc[0, PROBLEMS]
+    assert any(v.check == "values_readable" for v in validate_catalog(frame))
+
+
 @pytest.mark.parametrize(("slug", "record", "expected"), [
     ("fireworks", {"id": "accounts/fireworks/models/llama-v3p1-8b-instruct", "supports_image_input": "false",
                    "supports_chat": True}, "text"),

@@ -500,8 +500,11 @@ def parse_mistral(record: dict) -> UpstreamModel:
 def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
     """Prices from the `price` property: a list of {unit, price, currency}; only per-M-token USD entries."""
     prices: dict[str, float | None] = {}
-    for entry in value if isinstance(value, list) else []:
-        if not isinstance(entry, dict) or str(entry.get("currency", "USD")).upper() != "USD":
+    for entry in _list(value, "price"):
+        if not isinstance(entry, dict):
+            _note(f"price entry {_shown(entry)} is not an object")
+            continue
+        if str(entry.get("currency", "USD")).upper() != "USD":
             continue
         unit = str(entry.get("unit") or "").casefold()
         if "per m " not in f"{unit} " or "token" not in unit:
@@ -767,10 +770,11 @@ def parse_per_mtok_fields(record: dict) -> UpstreamModel:
     )
 
 
-def _comma_list(value: Any) -> list[str]:
+def _comma_list(value: Any, what: str) -> list[str]:
+    """A comma-separated string or a list of strings; anything else is noted, as for _list."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(v) for v in value] if isinstance(value, list) else []
+    return [str(v) for v in _list(value, what)]
 
 
 def parse_aihubmix(record: dict) -> UpstreamModel:
@@ -781,10 +785,10 @@ def parse_aihubmix(record: dict) -> UpstreamModel:
     """
     pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("model_id")
-    types = _comma_list(record.get("types"))
+    types = _comma_list(record.get("types"), "types")
     declared = modality_from_type(*types)
     if declared == "text":
-        declared = modality_from_io(_comma_list(record.get("input_modalities")), ["text"])
+        declared = modality_from_io(_comma_list(record.get("input_modalities"), "input_modalities"), ["text"])
     return UpstreamModel(
         model_id=model_id,
         context_length=_context(record.get("context_length")),
