@@ -488,3 +488,25 @@ def test_an_overrides_plain_query_values_are_data_and_a_user_alone_is_a_credenti
     assert records[0]["created"] == "2024-10-21"
     assert token not in json.dumps(records)
     assert server.seen[-1][0] == "/groq/models" and server.seen[-1][1] == {"api-version": "2024-10-21"}
+
+
+@pytest.mark.parametrize("slug,path,body,named", [
+    ("cloudflare-workers-ai", CF_PATH, {"success": True, "result": [{"name": "@cf/a"}],
+                                        "result_info": {"page": 1, "per_page": 100, "total_count": "300"}},
+     "result_info.total_count is '300'"),
+    ("cloudflare-workers-ai", CF_PATH, {"success": True, "result": [{"name": "@cf/a"}], "result_info": "page 1 of 3"},
+     "result_info is 'page 1 of 3'"),
+    ("google", "/google/models", {"models": [{"name": "models/gemini-x"}], "nextPageToken": {"page": 2}},
+     "nextPageToken is {'page': 2}"),
+    ("fal", "/fal/models", {"models": [{"endpoint_id": "fal-ai/a"}], "has_more": True, "next_cursor": ["Mg"]},
+     "next_cursor is ['Mg']"),
+    ("anthropic", "/anthropic/models", {"data": [{"id": "a"}], "has_more": True, "last_id": True},
+     "last_id is True"),
+], ids=["total-as-text", "result-info-as-text", "token-as-object", "cursor-as-list", "last-id-as-boolean"])
+def test_a_page_field_of_the_wrong_type_is_named_not_read_as_the_last_page(server, slug, path, body, named):
+    """Read as absent, a total sent as text ended Cloudflare's list at a page-size guess, and a cursor sent as
+    an object ended the others' lists at their first page: a short catalog with every check passing."""
+    server.routes[path] = lambda q: as_json(body)
+    error = fetch_error(slug, server)
+    assert (error.provider, error.step) == (slug, "paginate")
+    assert named in error.reason, error.reason

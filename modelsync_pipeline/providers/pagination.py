@@ -36,9 +36,27 @@ def _flag(body: Any, name: str) -> bool | None:
     raise PaginationError(f"{name} is {value!r} ({type(value).__name__}), not a boolean true/false")
 
 
-def _count(value: Any) -> int | None:
-    """A non-negative integer count from the body, or None (absent, or not an integer)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+def _count(value: Any, name: str) -> int | None:
+    """A non-negative whole count from the body (120 or 120.0), or None when absent; an error otherwise, since
+    a total the style cannot read would end the list at a guess."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise PaginationError(f"{name} is {value!r} ({type(value).__name__}), not a count")
+
+
+def _token(body: Any, name: str) -> str | int | None:
+    """A page token or cursor from the body: a string or a whole number, None when absent, empty or 0; an
+    error for anything else (an object, a list, a boolean), which no next request could carry."""
+    value = body.get(name) if isinstance(body, dict) else None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return value or None
+    if value is None:
+        return None
+    raise PaginationError(f"{name} is {value!r} ({type(value).__name__}), not a page token")
 
 
 @dataclass(frozen=True)
@@ -108,8 +126,8 @@ class PageToken:
 
     def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
                   received: int) -> NextPage | None:
-        token = body.get(self.next_field) if isinstance(body, dict) else None
-        if not token:
+        token = _token(body, self.next_field)
+        if token is None:
             return None
         if token == params.get(self.token_param):
             raise PaginationError(f"{self.next_field} {token!r} repeats the token of the page just read")
@@ -140,8 +158,8 @@ class AfterId:
                   received: int) -> NextPage | None:
         if not _flag(body, "has_more"):
             return None
-        last_id = body.get("last_id")
-        if not last_id:
+        last_id = _token(body, "last_id")
+        if last_id is None:
             raise PaginationError("has_more is true but last_id is missing")
         if last_id == params.get(self.after_param):
             raise PaginationError(f"last_id {last_id!r} did not advance")
@@ -183,10 +201,12 @@ class PageNumber:
                   received: int) -> NextPage | None:
         number = int(params.get(self.page_param, 1))
         info = body.get("result_info") if isinstance(body, dict) else None
-        info = info if isinstance(info, dict) else {}
-        total = _count(info.get("total_count"))
+        if info is not None and not isinstance(info, dict):
+            raise PaginationError(f"result_info is {info!r} ({type(info).__name__}), not an object")
+        info = info or {}
+        total = _count(info.get("total_count"), "result_info.total_count")
         if total is None:
-            size = _count(info.get("per_page")) or self.page_size
+            size = _count(info.get("per_page"), "result_info.per_page") or self.page_size
             return None if len(items) < size else NextPage(params={**params, self.page_param: number + 1})
         if received >= total:
             return None
@@ -227,10 +247,10 @@ class Cursor:
     def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
                   received: int) -> NextPage | None:
         more = _flag(body, "has_more")
-        cursor = body.get(self.next_field) if isinstance(body, dict) else None
-        if more is False or (more is None and not cursor):
+        cursor = _token(body, self.next_field)
+        if more is False or (more is None and cursor is None):
             return None
-        if not cursor:
+        if cursor is None:
             raise PaginationError(f"has_more is true but {self.next_field} is missing")
         if cursor == params.get(self.cursor_param):
             raise PaginationError(f"{self.next_field} {cursor!r} did not advance")
