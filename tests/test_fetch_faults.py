@@ -510,3 +510,133 @@ def test_a_page_field_of_the_wrong_type_is_named_not_read_as_the_last_page(serve
     error = fetch_error(slug, server)
     assert (error.provider, error.step) == (slug, "paginate")
     assert named in error.reason, error.reason
+
+
+# -- 7. what the deadline, the size cap and the status cover beyond the body ---------------------------
+
+
+class RawServer:
+    """A server that writes whatever `answer(connection)` writes, byte by byte if it likes: for faults an
+    HTTP library would not let a handler commit (headers trickling in, a redirect hop's slow body)."""
+
+    def __init__(self, answer):
+        import socket
+
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self._stop = threading.Event()
+        self.origin = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+        def serve():
+            while not self._stop.is_set():
+                try:
+                    connection, _ = self._listener.accept()
+                except OSError:
+                    continue
+                threading.Thread(target=self._answer, args=(answer, connection), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def _answer(self, answer, connection):
+        with connection:
+            try:
+                connection.recv(65536)  # the request: one small GET
+                answer(connection, self._stop)
+            except OSError:
+                pass  # the client gave up
+
+    def close(self):
+        self._stop.set()
+        self._listener.close()
+
+
+def _raw_client(slug, origin, **kwargs):
+    spec = PROVIDERS_BY_SLUG[slug]
+    environ = {spec.base_url_env: f"{origin}/{slug}", spec.auth.env_var: KEY}
+    return ProviderClient(spec, environ=environ, retry=RetryPolicy(max_attempts=2, backoff_seconds=0.01), **kwargs)
+
+
+def _trickle(connection, stop, data: bytes, every: float = 0.1):
+    for i in range(len(data)):
+        if stop.is_set():
+            return
+        connection.sendall(data[i : i + 1])
+        time.sleep(every)
+
+
+BODY = json.dumps(MODELS).encode()
+SLOW_ANSWERS = {
+    # ~10 s of header bytes: each arrives well within a read timeout, so only a deadline over them all ends it
+    "headers": lambda c, stop: _trickle(c, stop, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: "
+                                        + b"a" * 100 + b"\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY),
+    # a redirect whose own body takes ~10 s: httpx reads it before following
+    "redirect-body": lambda c, stop: (c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /groq/v2\r\nContent-Length: 100\r\n\r\n"),
+                                      _trickle(c, stop, b"x" * 100)),
+    # every hop of a redirect chain answered after 0.6 s, up to httpx's limit of 20
+    "redirect-chain": lambda c, stop: (time.sleep(0.6),
+                                       c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /groq/again\r\nContent-Length: 0\r\n"
+                                                 b"Connection: close\r\n\r\n")),
+}
+
+
+@pytest.mark.parametrize("fault", list(SLOW_ANSWERS))
+def test_the_deadline_bounds_headers_and_redirect_hops_too(fault):
+    """A response whose headers, or a redirect's body, or a chain of slow hops, trickle in kept the run (and
+    every provider's publish, which waits for all fetches) for minutes past a provider's deadline."""
+    raw = RawServer(SLOW_ANSWERS[fault])
+    try:
+        started = time.monotonic()
+        with _raw_client("groq", raw.origin, deadline_seconds=1.5) as c:
+            with pytest.raises(ProviderFetchError) as caught:
+                c.fetch_records()
+        took = time.monotonic() - started
+    finally:
+        raw.close()
+    assert (caught.value.step, "1.5 s deadline" in caught.value.reason) == ("fetch", True), caught.value.reason
+    assert "body was still arriving" not in caught.value.reason  # what was slow is what it says
+    assert took < 4, f"took {took:.1f} s with a 1.5 s deadline"
+
+
+def test_a_body_too_large_to_be_a_model_list_is_refused_before_it_fills_memory(server):
+    """A gzip bomb: ~1 MB on the wire that decompresses to GBs took 2.1 GB of memory; the run's process, and
+    every provider in it, would be killed for a few MB more."""
+    bomb = gzip.compress(b'{"data": [' + b" " * (8 * 1024 * 1024) + b'{"id": "a"}]}', compresslevel=9)
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, bomb)
+    error = fetch_error("groq", server, max_body_bytes=4 * 1024 * 1024)
+    assert error.step == "fetch"
+    assert "more than 4,194,304 bytes once decompressed" in error.reason and len(bomb) < 64 * 1024
+
+
+def test_a_redirect_without_a_location_is_a_failure_not_the_catalog(server):
+    """A 302 carrying a model list and no Location was staged as the catalog (15 of 16 models, published)."""
+    server.routes["/groq/models"] = lambda q: (302, {"Content-Type": "application/json"}, json.dumps(MODELS).encode())
+    error = fetch_error("groq", server)
+    assert error.step == "fetch"
+    assert "HTTP 302" in error.reason and "without a Location" in error.reason
+
+
+@pytest.mark.parametrize("slug,path,body,cause", [
+    ("anthropic", "/anthropic/models", {"error": "quota exceeded for this key", "data": [], "has_more": False},
+     "quota exceeded for this key"),
+    ("groq", "/groq/models", {"error": {"message": "Rate limit reached for org"}, "data": []}, "Rate limit reached"),
+    ("cloudflare-workers-ai", CF_PATH, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}],
+                                       "result": []}, "Authentication error"),
+    ("cloudflare-workers-ai", CF_PATH, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}],
+                                       "result": None}, "Authentication error"),
+], ids=["error-string", "error-object", "cloudflare-errors", "cloudflare-errors-null-result"])
+def test_an_error_beside_an_empty_list_is_the_cause_reported(server, slug, path, body, cause):
+    """Reported as "the provider returned an empty model list", the quota or auth message was lost."""
+    server.routes[path] = lambda q: as_json(body)
+    error = fetch_error(slug, server)
+    assert cause in error.reason, error.reason
+
+
+def test_a_key_lower_cased_into_a_hostname_is_still_redacted(server):
+    """httpx lower-cases a host: a key a server put into a next-page link's host came out lower-cased,
+    and a case-sensitive redaction let every character of it through."""
+    server.routes["/huggingface/models"] = lambda q: (200, {
+        "Content-Type": "application/json", "Link": f"<http://{KEY}.example.net/next>; rel=\"next\""},
+        json.dumps({"data": [{"id": "org/model"}]}).encode())
+    error = fetch_error("huggingface", server)
+    assert error.step == "paginate"
+    assert KEY.lower() not in rendered(error).lower()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 
+import httpcore
 import httpx
 
 from .pagination import PaginationError
@@ -47,6 +48,11 @@ MIN_REDACTED_LENGTH = 8
 REDACTED = "[redacted]"
 QUOTED_MESSAGE_CHARS = 200
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# The most a response body may hold once decompressed. The largest list here is ~50 MB (Featherless, 18,000
+# models in one response); a gzip bomb of a few MB would otherwise grow into GBs and take the whole run's
+# process, every provider with it.
+MAX_BODY_BYTES = 512 * 1024 * 1024
+DEADLINE_PASSED = "the provider's deadline passed"
 
 
 class ProviderFetchError(RuntimeError):
@@ -134,12 +140,9 @@ def secret_forms(secrets: Iterable[str]) -> list[str]:
 
 @functools.lru_cache(maxsize=64)
 def _redaction_pattern(forms: tuple[str, ...]) -> re.Pattern:
-    """One pattern for every form, longest first; a percent-escape's hex digits in either case ("%2F", "%2f")."""
-    def pattern(form: str) -> str:
-        return re.sub(r"%([0-9A-F])([0-9A-F])",
-                      lambda m: "%" + "".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in m.groups()),
-                      re.escape(form))
-    return re.compile("|".join(pattern(form) for form in forms))
+    """One pattern for every form, longest first, in any case: a key that reaches a hostname is lower-cased
+    there (httpx, IDNA), and a percent-escape's hex digits come in either case ("%2F", "%2f")."""
+    return re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
 
 
 def redact(text: str, forms: list[str]) -> str:
@@ -237,6 +240,69 @@ def _shown_keys(body: dict, forms: list[str]) -> str:
     return ", ".join(keys) + (", ..." if len(body) > 8 else "") if keys else "none"
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most what is left of the provider's deadline: httpx's
+    timeouts bound each read, not their sum, so headers or a redirect's body trickling in a byte at a time
+    (up to 16 KB of headers, 20 hops) would otherwise outlive any deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, remaining: Callable[[], float | None]):
+        self._stream, self._remaining = stream, remaining
+
+    def _capped(self, timeout: float | None, error: type[Exception]) -> float | None:
+        remaining = self._remaining()
+        if remaining is None:
+            return timeout
+        if remaining <= 0:
+            raise error(DEADLINE_PASSED)
+        return remaining if timeout is None else min(timeout, remaining)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._capped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._capped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
+        stream = self._stream.start_tls(ssl_context, server_hostname, self._capped(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(stream, self._remaining)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens `_DeadlineStream`s: the deadline bounds connecting, sending, headers and every redirect hop."""
+
+    def __init__(self, backend: httpcore.NetworkBackend, remaining: Callable[[], float | None]):
+        self._backend, self._remaining = backend, remaining
+
+    def _capped(self, timeout: float | None) -> float | None:
+        return _DeadlineStream(None, self._remaining)._capped(timeout, httpcore.ConnectTimeout)
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        stream = self._backend.connect_tcp(host, port, self._capped(timeout), local_address, socket_options)
+        return _DeadlineStream(stream, self._remaining)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_unix_socket(path, self._capped(timeout), socket_options),
+                               self._remaining)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _bound_by(transport: Any, remaining: Callable[[], float | None]) -> None:
+    """Puts the deadline under an httpx transport's connections (its pool's network backend; httpx is pinned
+    to 0.28, where HTTPTransport keeps an httpcore pool in `_pool`). A transport of another kind (replay, a
+    test's mock) has no connections to bound."""
+    pool = getattr(transport, "_pool", None)
+    if isinstance(pool, httpcore.ConnectionPool):
+        pool._network_backend = _DeadlineBackend(pool._network_backend, remaining)
+
+
 class _BodyPastDeadline(Exception):
     """The deadline passed while a response body was still arriving."""
 
@@ -259,6 +325,7 @@ class ProviderClient:
         require_key: bool = True,
         deadline_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ):
         self.spec = spec
         self._environ = os.environ if environ is None else environ
@@ -269,6 +336,7 @@ class ProviderClient:
         self._deadline_seconds = deadline_seconds
         self._clock = clock
         self._deadline: float | None = None
+        self._max_body_bytes = max_body_bytes
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         base_url = spec.resolved_base_url(self._environ)
         self._forms = self._secret_forms()
@@ -295,6 +363,10 @@ class ProviderClient:
             # Runs before every request httpx sends, each hop of a redirect included.
             event_hooks={"request": [self._drop_credentials_off_origin]},
         )
+        self._bounded = transport is None
+        if self._bounded:  # the live path: its own connections, and a proxy's when the environment sets one
+            for live in (self._client._transport, *self._client._mounts.values()):
+                _bound_by(live, self._remaining)
 
     def __enter__(self) -> "ProviderClient":
         return self
@@ -439,17 +511,37 @@ class ProviderClient:
         if not isinstance(items, list):
             where = "a top-level array" if self.spec.items_key is None else f"a list at {self.spec.items_key!r}"
             raise ProviderFetchError(self.spec.slug, "decode", f"expected {where}, got {self._received(body)}")
+        if not items and (error := self._api_error(body)) is not None:
+            # {"error": "quota exceeded", "data": []}: the cause, not "an empty model list"
+            raise ProviderFetchError(self.spec.slug, "fetch", f"an empty list beside {error}")
         return items
+
+    def _api_error(self, body: Any) -> str | None:
+        """An API error the body reports beside or instead of the list, quoted (redacted, then cut short):
+        an `error` object or string (OpenAI style), or Cloudflare's `errors` list and `success: false`."""
+        if not isinstance(body, dict):
+            return None
+        error = body.get("error")
+        if error in (None, "", {}, []):
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors:
+                error = [_error_message(e) for e in errors[:3]]
+                error = "; ".join(error) + ("; ..." if len(errors) > 3 else "")
+            elif body.get("success") is False:
+                error = "success: false, no error given"
+            else:
+                return None
+        message = self._redact(_error_message(error)[:1_000_000])
+        if len(message) > QUOTED_MESSAGE_CHARS:
+            message = message[:QUOTED_MESSAGE_CHARS] + "..."
+        return f"an error object: {message!r}"
 
     def _received(self, body: Any) -> str:
         """What a body holds instead of the list, in words an operator can act on: an API error object's
         message (redacted, then cut short), a bare list where an envelope was expected, or the keys there."""
         key = self.spec.items_key
-        if isinstance(body, dict) and "error" in body:
-            message = self._redact(_error_message(body["error"])[:1_000_000])
-            if len(message) > QUOTED_MESSAGE_CHARS:
-                message = message[:QUOTED_MESSAGE_CHARS] + "..."
-            return f"an error object: {message!r}"
+        if (error := self._api_error(body)) is not None:
+            return error
         if not isinstance(body, dict):
             return _json_kind(body) if key is None else f"{_json_kind(body)} (not an object holding {key!r})"
         if key is None:
@@ -483,7 +575,7 @@ class ProviderClient:
         )
 
     def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
-        """One successful (< 400) response and its whole body, after bounded retries of 429/5xx, transport
+        """One successful (2xx) response and its whole body, after bounded retries of 429/5xx, transport
         errors and bodies that would not decompress, all within the provider's deadline when it has one."""
         slug = self.spec.slug
         reason = "none"
@@ -507,9 +599,11 @@ class ProviderClient:
                 if isinstance(exc, httpx.DecodingError):
                     reason += f" (the body from {_safe_url(request.url)})"
             else:
-                if response.status_code < 400:
+                if response.status_code < 300:
                     return response, content
                 reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
+                if response.status_code < 400:  # httpx follows every redirect that says where to
+                    raise ProviderFetchError(slug, "fetch", f"{reason}, a redirect without a Location to follow")
                 if response.history and _origin(response.url) != self._origin:
                     reason += " (redirected to another origin, where the provider's credentials are not sent)"
                 if response.status_code not in RETRY_STATUSES:
@@ -528,22 +622,32 @@ class ProviderClient:
         raise AssertionError("unreachable")
 
     def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
-        """Send `request` and read the whole body of a successful answer, the deadline checked between
-        chunks: httpx's timeouts bound each read, not their sum, so a body trickling in a byte at a time
-        would outlive any deadline. (A single read still waits up to the read timeout, itself capped at what
-        was left of the deadline when the request started.)"""
+        """Send `request` and read the whole body of a successful answer, at most MAX_BODY_BYTES once
+        decompressed. On the live path every read waits at most what is left of the deadline
+        (_DeadlineStream); over another transport the deadline is checked between chunks."""
         response = self._client.send(request, stream=True)
         try:
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 return response, b""  # not read: the status is the answer
             chunks: list[bytes] = []
             received = 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                received += len(chunk)
+            try:
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    received += len(chunk)
+                    if received > self._max_body_bytes:
+                        raise ProviderFetchError(
+                            self.spec.slug, "fetch",
+                            f"the body from {_safe_url(response.url)} holds more than {self._max_body_bytes:,} bytes "
+                            "once decompressed (no model list is that large); not read further")
+                    remaining = self._remaining()
+                    if not self._bounded and remaining is not None and remaining <= 0:
+                        raise _BodyPastDeadline(received)
+            except httpx.TimeoutException:
                 remaining = self._remaining()
                 if remaining is not None and remaining <= 0:
-                    raise _BodyPastDeadline(received)
+                    raise _BodyPastDeadline(received) from None
+                raise
             return response, b"".join(chunks)
         finally:
             response.close()
