@@ -19,7 +19,8 @@ model listed in `all` whose key is gone reads the database instead of answering 
 The in-process layer keeps answers for `local_ttl_seconds`, keyed by version: while Redis answers, a
 kept answer is used only if the current version is still the one it came from (so it is never stale);
 while Redis is unreachable or has no current version, a kept answer younger than the TTL is used before
-the database is asked (at most `local_ttl_seconds` old). The database path reads the `catalog_rows` view
+the database is asked (at most `local_ttl_seconds` old). A current version that is damaged (lost keys, or a
+value another writer left unreadable) is answered by the database, never by an answer kept from an older one. The database path reads the `catalog_rows` view
 in one query and returns the same dicts as the cache: both are `row_to_json` of the same view.
 """
 
@@ -162,15 +163,23 @@ class CatalogReader:
                 rows = from_redis(version)
             except _VersionGone:
                 continue
-            except _VersionDamaged:
-                break  # reading it again finds the same keys missing
+            except (_VersionDamaged, UnicodeDecodeError):  # lost keys, or a value that is not the text written
+                # Reading it again finds the same keys missing. Redis answers, and its current version is not
+                # the one a kept answer came from: the database answers, never an older version.
+                return self._from_database(query, from_database)
             except cache.REDIS_ERRORS:
                 self._redis_down_until = time.monotonic() + self._redis_retry
                 break
             return self._keep(query, CatalogAnswer(rows, version, "redis"))
+        else:
+            return self._from_database(query, from_database)  # every version read expired under us
+        # Redis unreachable, or no current version: a kept answer bridges it, for at most the TTL.
         kept = self._kept(query, None)
         if kept is not None:
             return kept
+        return self._from_database(query, from_database)
+
+    def _from_database(self, query: tuple, from_database) -> CatalogAnswer:
         return self._keep(query, CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE))
 
     def _current(self) -> str | None:
@@ -217,7 +226,7 @@ class CatalogReader:
         if not alive:
             raise _VersionGone(version)
         if value is not None:
-            return [json.loads(value)]
+            return [_decoded(value, version)]
         # No key: no such model, or its key evicted or deleted. Only a miss pays this second round trip.
         all_key = cache.version_key(version, "all")
         pipe = self._redis.pipeline(transaction=False)
@@ -246,11 +255,11 @@ class CatalogReader:
             raise _VersionGone(version)
         # What the manifest counts for this question: fewer members means evicted or deleted keys.
         if modality is not None:
-            expected = json.loads(manifest[2] or "{}").get(modality, 0)
+            expected = _count(_decoded(manifest[2] or "{}", version), modality, version)
         elif provider is not None:
-            expected = json.loads(manifest[1] or "{}").get(provider, 0)
+            expected = _count(_decoded(manifest[1] or "{}", version), provider, version)
         else:
-            expected = int(manifest[0])
+            expected = _count({"": _decoded(manifest[0], version)}, "", version)
         if len(found) != expected:
             raise _VersionDamaged(version)
         if modality is not None:
@@ -269,7 +278,7 @@ class CatalogReader:
             raise _VersionGone(version)
         if any(v is None for v in values):
             raise _VersionDamaged(version)
-        return [json.loads(v) for v in values]
+        return [_decoded(v, version) for v in values]
 
     # -- PostgreSQL ----------------------------------------------------------------------------------------
 
@@ -291,6 +300,23 @@ class CatalogReader:
             with self._lock:
                 self._db_conns.append(conn)
         return conn
+
+
+def _decoded(value: str, version: str):
+    """A value of the version as written (JSON); one another writer left unreadable is damage, as a lost key
+    is: the database answers."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise _VersionDamaged(version) from None
+
+
+def _count(counts, name: str, version: str) -> int:
+    """The manifest's count for `name` (0 when it lists none); a count of another kind is damage."""
+    count = counts.get(name, 0) if isinstance(counts, dict) else None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise _VersionDamaged(version)
+    return count
 
 
 def _copied(rows: list[dict]) -> list[dict]:

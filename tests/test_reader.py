@@ -265,3 +265,42 @@ def test_redis_stopped_mid_run_fails_the_cache_readers_use_the_database_and_the_
         assert cached_rows(client) == table_rows(database_url)
         client.close()
         assert_answers_match_the_table(reader, database_url, "redis")
+
+
+@pytest.mark.parametrize("how", ["model key", "all"])
+def test_a_damaged_version_is_never_answered_from_an_older_kept_answer(synced, redis_url, redis_client, how):
+    """A kept answer bridges a Redis outage only. With Redis answering and its current version damaged, an
+    answer kept from the version before served a model the database had deleted, for up to the TTL."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    row = next(r for r in table_list(database_url) if r["provider"] == "groq")
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=60) as reader:
+        assert reader.lookup_model("groq", row["model_id"]).rows == [row]
+        assert len(reader.lookup_models(provider="groq").rows) == len(table_list(database_url, "WHERE provider = 'groq'"))
+        with db.connect(database_url) as conn:  # the model leaves the table; the next version is published
+            conn.execute("DELETE FROM models m USING providers p WHERE m.provider_id = p.id "
+                         "AND p.slug = 'groq' AND m.model_id = %s", (row["model_id"],))
+            cache.publish_cache(conn, redis_client, "after-delete")
+        _damage(redis_client, reader.version(), how, row)
+        if how == "model key":  # its key was never written: damage a key the version does list
+            other = table_list(database_url, "WHERE provider = 'groq'")[0]
+            _damage(redis_client, reader.version(), how, other)
+        answer = reader.lookup_model("groq", row["model_id"])
+        assert answer.rows == [] and answer.source != "local", answer  # deleted: never the kept row
+        groq = reader.lookup_models(provider="groq")
+        assert groq.rows == table_list(database_url, "WHERE provider = 'groq'") and groq.source != "local"
+
+
+@pytest.mark.parametrize("value", [b"not json", b"\xff\xfe{}"], ids=["not-json", "not-utf8"])
+def test_a_value_another_writer_corrupted_is_answered_from_the_database(synced, redis_url, redis_client, value):
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    row = next(r for r in table_list(database_url) if r["provider"] == "groq")
+    with CatalogReader(redis_url, database_url, local_ttl_seconds=0) as reader:
+        version = reader.version()
+        with redis.Redis.from_url(redis_url) as raw:
+            raw.set(cache.model_key(version, row["provider"], row["model_id"]), value)
+        assert reader.lookup_model("groq", row["model_id"]).source == "database"
+        assert reader.get_model("groq", row["model_id"]) == row
+        assert reader.get_models(provider="groq") == table_list(database_url, "WHERE provider = 'groq'")
+        assert reader.get_models() == table_list(database_url)
+        redis_client.hset(cache.version_key(version, "manifest"), "providers", "[1, 2]")
+        assert reader.get_models(provider="groq") == table_list(database_url, "WHERE provider = 'groq'")
