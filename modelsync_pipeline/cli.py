@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+SOURCES = ("replay", "live")  # MODELSYNC_SOURCE (resources.ProviderApi)
+
 
 
 def _prepare_dagster_home(state_dir: Path) -> Path:
@@ -36,9 +38,25 @@ def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
     return attempts, sorted(in_table.items())
 
 
+def _unknown_providers(slugs: list[str]) -> str | None:
+    from .providers.registry import PROVIDERS_BY_SLUG
+
+    unknown = [p for p in slugs if p not in PROVIDERS_BY_SLUG]
+    return f"unknown provider(s): {', '.join(map(repr, unknown))}; known: {', '.join(PROVIDERS_BY_SLUG)}" if unknown else None
+
+
 def run(args: argparse.Namespace) -> int:
     from .local.services import services
 
+    # Mistakes in what was asked are one line before anything starts (argparse checks a --source given on
+    # the command line against its choices, not the default read from MODELSYNC_SOURCE).
+    if args.source not in SOURCES:
+        print(f"modelsync run: MODELSYNC_SOURCE (or --source) must be one of {', '.join(SOURCES)}, not {args.source!r}",
+              file=sys.stderr)
+        return 2
+    if args.providers and (problem := _unknown_providers(args.providers)):
+        print(problem, file=sys.stderr)
+        return 2
     state_dir = Path(args.state_dir)
     with services(state_dir) as endpoints:
         os.environ["DATABASE_URL"] = endpoints.database_url
@@ -78,10 +96,6 @@ def _run_jobs(args: argparse.Namespace) -> int:
         if args.providers:
             from .providers.registry import PROVIDERS_BY_SLUG
 
-            unknown = [p for p in args.providers if p not in PROVIDERS_BY_SLUG]
-            if unknown:
-                print(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDERS_BY_SLUG)}", file=sys.stderr)
-                return 2
             selection = [dg.AssetKey(PROVIDERS_BY_SLUG[p].asset_name) for p in args.providers]
             selection += [dg.AssetKey("models_table"), dg.AssetKey("models_cache")]
         job = defs.resolve_job_def("sync_all")
@@ -245,6 +259,9 @@ def explain(args: argparse.Namespace) -> int:
     """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
     from . import db
 
+    if problem := _unknown_providers([args.provider]):
+        print(f"modelsync explain: {problem}", file=sys.stderr)
+        return 2
     conn = _catalog_database("explain")
     if conn is None:
         return 2
@@ -334,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelsync", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="sync every provider (or --providers) into PostgreSQL and Redis")
-    run_parser.add_argument("--source", choices=("replay", "live"), default=os.environ.get("MODELSYNC_SOURCE", "replay"))
+    run_parser.add_argument("--source", choices=SOURCES, default=os.environ.get("MODELSYNC_SOURCE") or "replay")
     run_parser.add_argument("--providers", type=lambda s: [p for p in s.split(",") if p], default=None,
                             help="comma-separated provider slugs; the others keep their last good catalog")
     run_parser.add_argument("--state-dir", default=os.environ.get("MODELSYNC_STATE_DIR", ".modelsync"))

@@ -121,10 +121,23 @@ def test_a_run_whose_process_was_killed_is_marked_failed_not_left_started(tmp_pa
     assert statuses() == ["FAILURE", "SUCCESS"]
 
 
-def test_unknown_provider_is_refused(tmp_path, database_url, redis_url):
-    proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq,nope")
-    assert proc.returncode == 2
-    assert "unknown provider(s): nope" in proc.stderr
+@pytest.mark.parametrize("args,env,said", [
+    (["--providers", "groq,nope"], {}, "unknown provider(s): 'nope'; known: openrouter"),
+    ([], {"MODELSYNC_SOURCE": "lve"}, "MODELSYNC_SOURCE (or --source) must be one of replay, live, not 'lve'"),
+], ids=["provider", "source"])
+def test_a_mistake_in_what_was_asked_is_one_line_and_exit_2_before_anything_starts(tmp_path, args, env, said):
+    """A typo in MODELSYNC_SOURCE started the servers, then ended in a traceback and exit 1 ("some provider
+    failed"). Nothing is started: the state folder is not even made."""
+    proc = run_cli(tmp_path, "postgresql://root@127.0.0.1:1/x", "redis://127.0.0.1:1/0", *args, **env)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_explain_names_an_unknown_provider_rather_than_a_missing_model():
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "explain", "openruoter", "x/y"], cwd=REPO_ROOT,
+                          env={**os.environ, "DATABASE_URL": "postgresql://root@127.0.0.1:1/x"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown provider(s): 'openruoter'; known: openrouter" in proc.stderr
 
 
 def test_an_unreachable_database_is_one_clear_line_and_exit_2_for_every_command(tmp_path, redis_url):
