@@ -71,7 +71,7 @@ class ProviderApi(dg.ConfigurableResource):
         """The list URL this resource really requests for `spec` (after MODELSYNC_<SLUG>_BASE_URL)."""
         if spec.static:
             return f"static file modelsync_pipeline/static/{spec.recorded}"
-        return f"{spec.public_base_url().rstrip('/')}{spec.path}"
+        return f"{spec.public_base_url().rstrip('/')}{spec.public_path()}"
 
     def fetch_records(self, spec: ProviderSpec) -> list[dict]:
         with self.client(spec) as client:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import threading
 import time
 import traceback
@@ -446,6 +447,21 @@ def test_the_progress_line_of_an_unreadable_override_names_the_variable(monkeypa
     monkeypatch.setenv(spec.base_url_env, f"http://ops:{PASSWORD}/x@127.0.0.1:9/cohere")
     shown = ProviderApi(source="live").endpoint(spec)
     assert spec.base_url_env in shown and PASSWORD not in shown
+
+
+def test_the_progress_line_shows_the_path_really_requested(monkeypatch, server):
+    """The line printed "/accounts/{account_id}/ai/models/search", a template no request went to."""
+    spec = PROVIDERS_BY_SLUG["cloudflare-workers-ai"]
+    monkeypatch.setenv(spec.base_url_env, f"{server.origin}/cf")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acct-42")
+    assert ProviderApi(source="live").endpoint(spec) == f"{server.origin}/cf/accounts/acct-42/ai/models/search"
+    server.routes["/cf/accounts/acct-42/ai/models/search"] = lambda q: as_json(
+        {"success": True, "result": [], "result_info": {"total_count": 0}})
+    with ProviderClient(spec, environ={**os.environ, spec.auth.env_var: KEY}) as c:
+        c.fetch_records()  # the same path is the one requested
+    assert [path for path, _, _ in server.seen] == ["/cf/accounts/acct-42/ai/models/search"]
+    monkeypatch.delenv("CLOUDFLARE_ACCOUNT_ID")
+    assert ProviderApi(source="live").endpoint(spec).endswith("/accounts/{account_id}/ai/models/search")
 
 
 def test_records_that_echo_the_key_are_stored_without_it(server):

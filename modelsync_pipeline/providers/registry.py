@@ -100,6 +100,13 @@ class ProviderSpec:
             return "it names no host"
         return None
 
+    def public_path(self, environ: dict[str, str] | None = None) -> str:
+        """The list path as requested: each placeholder ("{account_id}") filled from its environment variable,
+        left as written where that is unset (a live fetch then fails at step `request`, naming it)."""
+        environ = os.environ if environ is None else environ
+        values = {name: (environ.get(var) or "").strip() or f"{{{name}}}" for name, var in self.path_params_env.items()}
+        return self.path.format(**values)
+
     def public_base_url(self, environ: dict[str, str] | None = None) -> str:
         """The base URL as logs, metadata and `providers.base_url` show it: without user:password, query or
         fragment. An override may carry a credential there ("https://user:token@host/..."), which nothing
