@@ -107,7 +107,10 @@ def _run_jobs(args: argparse.Namespace) -> int:
         run_ids = [result.run_id]
         run = instance.get_run_by_id(result.run_id)
         publish = None
-        if not result.success and should_publish_after(instance, run):
+        # Ctrl-C: Dagster turns it into a failed step and ends the run; the operator asked to stop, so nothing
+        # more is published here (the failure sensor, or the next run, publishes what was staged).
+        interrupted = _interrupted(result)
+        if not result.success and not interrupted and should_publish_after(instance, run):
             print("\nmodels_table was not refreshed by this run; publishing the catalogs that were staged "
                   "(publish_catalog):")
             publish = defs.resolve_job_def("publish_catalog").execute_in_process(
@@ -154,9 +157,30 @@ def _run_jobs(args: argparse.Namespace) -> int:
     if run_failed and not failures:
         print("  FAILED: the run did not succeed, and no step says why (see the run in the UI)")
     print(f"  runs: {', '.join(run_ids)} (open them in the Dagster UI: make ui)")
+    if interrupted:
+        print("  INTERRUPTED (Ctrl-C): nothing was published after it; the table and cache hold what they held "
+              "before the interrupted step. The next run (or publish_catalog) publishes the catalogs staged.")
+        return INTERRUPTED
     if table_or_cache_failed or (run_failed and not published_after):
         return 2
     return 1 if failed_providers or run_failed else 0
+
+
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+def _interrupted(result) -> bool:
+    """Whether a step of the run ended because the process was interrupted (SIGINT)."""
+    return any(event.event_type_value == "STEP_FAILURE"
+               and getattr(_innermost(event.step_failure_data.error), "cls_name", None) in (
+                   "DagsterExecutionInterruptedError", "KeyboardInterrupt")
+               for event in result.all_events)
+
+
+def _innermost(error):
+    while error is not None and error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    return error
 
 
 def step_failures(result) -> dict[str, str]:
@@ -169,9 +193,7 @@ def step_failures(result) -> dict[str, str]:
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE":
             continue
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
-            error = error.cause
+        error = _innermost(event.step_failure_data.error)
         if error is None:
             out[event.step_key] = event.message or ""
             continue

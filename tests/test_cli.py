@@ -235,3 +235,35 @@ def test_step_failures_names_the_innermost_error_of_each_failed_step():
         "refused": "flush_models needs confirm: DELETE_ALL_MODELS",
         "broken": "KeyError: 'metadata'",
     }
+
+
+def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, redis_url):
+    """Ctrl-C during the refresh went on to publish what was staged in a second run (publish_catalog): the
+    operator asked to stop. It stops, says so, leaves the table as it was, and exits 130."""
+    import signal
+    import time
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone()
+    ready = tmp_path / "ready"
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "MODELSYNC_FAULT": "refresh:before_delete=pause", "MODELSYNC_FAULT_READY": str(ready)}
+    proc = subprocess.Popen([sys.executable, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(tmp_path / "s"),
+                             "--providers", "groq"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "INTERRUPTED (Ctrl-C)" in out and "publishing the catalogs that were staged" not in out
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone() == before
+        assert conn.execute("SELECT pipeline_name FROM runs").fetchall() == [("sync_all",)]  # no publish run
