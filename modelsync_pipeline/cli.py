@@ -64,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
         os.environ["MODELSYNC_SOURCE"] = args.source
         from .local.services import sqlalchemy_url
 
-        os.environ["DAGSTER_PG_URL"] = sqlalchemy_url(endpoints.database_url)
+        try:
+            os.environ["DAGSTER_PG_URL"] = sqlalchemy_url(endpoints.database_url)
+        except ValueError as exc:  # libpq's key=value form: Dagster's storage takes a URL only
+            print(f"modelsync run: DATABASE_URL must be a postgresql:// URL (Dagster's run storage needs one): {exc}",
+                  file=sys.stderr)
+            return 2
         os.environ["DAGSTER_HOME"] = str(_prepare_dagster_home(state_dir))
         print("modelsync run")
         print(f"  database: {endpoints.summary().splitlines()[0]}")
@@ -428,18 +433,24 @@ def _database_problem(exc: BaseException) -> str | None:
         postgres = sys.modules.get("dagster_postgres.utils")
         if postgres is not None and isinstance(exc, postgres.DagsterPostgresException):
             return f"PostgreSQL is unreachable ({where}): {first_line}"
+        # Dagster's run and event storage: SQLAlchemy over psycopg2, whose error carries the SQLSTATE (none
+        # for a server that closed the connection or is not there).
+        sqlalchemy = sys.modules.get("sqlalchemy.exc")
+        if sqlalchemy is not None and isinstance(exc, sqlalchemy.DBAPIError):
+            state = getattr(exc.orig, "pgcode", None)
+            cause = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            if state is None or state.startswith(_UNREACHABLE_STATES):
+                return f"PostgreSQL is unreachable ({where}): {cause}"
+            return f"PostgreSQL failed a statement of Dagster's run storage ({where}): {type(exc.orig).__name__}: {cause}"
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
 
 
 def _without_password(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
+    """The URL, or libpq's key=value string ("host=... password=..."), with its password masked."""
+    from .local.services import redact_url
 
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(url)
 
 
 if __name__ == "__main__":

@@ -267,3 +267,28 @@ def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, r
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone() == before
         assert conn.execute("SELECT pipeline_name FROM runs").fetchall() == [("sync_all",)]  # no publish run
+
+
+def test_a_read_only_database_is_one_line_and_exit_2_not_dagsters_traceback(tmp_path, synced, redis_url):
+    """Dagster's run storage (SQLAlchemy over psycopg2) failing a statement printed 69 lines of traceback and
+    exited 1, which reads as "some provider failed, the rest published"."""
+    database_url = synced
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "read-only transaction" in proc.stderr, proc.stderr
+    assert "modelsync run: PostgreSQL failed a statement" in proc.stderr
+
+
+def test_a_key_value_connection_string_never_shows_its_password():
+    """`status` and `explain` quoted a libpq key=value DATABASE_URL whole, password and all; `run` ended in a
+    traceback."""
+    dsn = "host=127.0.0.1 port=1 dbname=x user=root password=Pa55wordLeak"
+    for args in (["status"], ["explain", "groq", "x"], ["run", "--providers", "groq"]):
+        proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", *args], cwd=REPO_ROOT, timeout=120,
+                              env={**os.environ, "DATABASE_URL": dsn, "REDIS_URL": "redis://127.0.0.1:1/0"},
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "Pa55wordLeak" not in proc.stdout + proc.stderr and "password=***" in proc.stderr, (args, proc.stderr)

@@ -216,3 +216,19 @@ def test_cli_run_gives_a_command_the_servers_and_stops_the_ones_it_started(tmp_p
 def test_endpoints_repr_hides_passwords():
     endpoints = Endpoints("postgresql://u:pw1@h/d", "redis://:pw2@h/0", "DATABASE_URL", "REDIS_URL")
     assert "pw1" not in repr(endpoints) and "pw2" not in repr(endpoints)
+
+
+def test_a_port_whose_last_connection_is_in_time_wait_is_free_to_a_restarted_server():
+    """After a crash the embedded PostgreSQL came back on another port (a running `make ui` lost its
+    database): the old port, its connections in TIME_WAIT, looked taken to a bind without SO_REUSEADDR,
+    which the servers themselves use."""
+    from modelsync_pipeline.local.services import _port_is_free
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    client.close()
+    listener.close()
+    assert _port_is_free(port)

@@ -338,7 +338,11 @@ def _choose_port(paths: _StatePaths, server: str, configured: int | None) -> int
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. With SO_REUSEADDR, as PostgreSQL and Redis bind: a port
+    whose last connections are in TIME_WAIT (a server killed a moment ago) is free to them, and the restart
+    keeps its URL."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:
