@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import psycopg
 
@@ -76,11 +76,17 @@ class WriteOutcome:
     details: dict = field(default_factory=dict)
 
 
-def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequence[ProviderSpec]) -> WriteOutcome:
-    """Guard, back up, write, audit and count one change to `providers` / `models` (see the module doc)."""
+def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequence[ProviderSpec],
+                  reconnect: Callable[[], psycopg.Connection] | None = None) -> WriteOutcome:
+    """Guard, back up, write, audit and count one change to `providers` / `models` (see the module doc).
+    `reconnect` opens a new connection to the same database: the audit row of a write whose connection was
+    lost is written through it."""
     if request.mode not in MODES:
         raise WriteRefused(f"mode must be one of {', '.join(MODES)}, not {request.mode!r}")
-    before = db.counts(conn)
+    try:
+        before = db.counts(conn)  # its first statement: a lock or statement timeout here is a failed write too
+    except psycopg.Error as exc:
+        _failed(conn, request, None, exc, reconnect)
     _guard(conn, request, before)
     if request.dry_run:
         return _plan(conn, request, specs, before)
@@ -89,17 +95,38 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         if written.refresh is not None and not written.refresh.providers:
             raise WriteFailed("no provider has a good catalog yet: nothing to publish")
     except Exception as exc:  # the write's own transaction has rolled back; record why
-        error = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}"
-        _audit(conn, request, "failed", before, error=error)
-        if isinstance(exc, WriteFailed):
-            raise
-        raise WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {error}") from exc
+        _failed(conn, request, before, exc, reconnect)
     after = db.counts(conn)
     before = written.before or before
     audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
                       details=written.details)
     return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
                         refresh=written.refresh, details=written.details)
+
+
+def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect) -> None:
+    """Audit a write that failed, and raise WriteFailed saying why. A write whose connection was lost is
+    audited through a new one (the lost one would raise instead, and hide the cause), with the counts read
+    there: PostgreSQL rolls back a transaction whose connection is lost before it commits."""
+    error = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}".strip()
+    message = error if isinstance(exc, WriteFailed) else (
+        f"{request.action} failed and was rolled back, nothing was changed: {error}")
+    if conn.broken or conn.closed:
+        message = f"{request.action} failed: the connection to PostgreSQL was lost ({error})"
+    try:
+        if not (conn.broken or conn.closed):
+            _audit(conn, request, "failed", before, error=error)
+        elif reconnect is None:
+            message += "; its audit row could not be written (no connection to write it with)"
+        else:
+            with reconnect() as fresh:
+                now = db.counts(fresh)
+                _audit(fresh, request, "failed", before, after=now, error=f"connection lost: {error}")
+            message += (f"; a transaction whose connection is lost before it commits is rolled back: providers/"
+                        f"models now {now}" + (f", before {before}" if before is not None else ""))
+    except psycopg.Error as audit_error:
+        message += f"; its audit row could not be written either ({type(audit_error).__name__}: {audit_error})"
+    raise WriteFailed(message) from exc
 
 
 def _audit(conn, request: WriteRequest, outcome: str, before, **fields) -> int:

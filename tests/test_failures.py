@@ -208,3 +208,123 @@ def test_last_synced_moves_only_for_providers_that_answered(synced, redis_url, r
     after = last_synced()
     assert after["groq"] == before["groq"]
     assert after["openai"] != before["openai"] and after["openai"][1] == result.run_id
+
+
+def _audit_rows(database_url):
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT action, outcome, error, models_before, models_after FROM audit_log "
+                            "ORDER BY id").fetchall()
+
+
+def test_a_write_whose_connection_is_lost_is_audited_through_another_and_says_what_happened(synced, tmp_path,
+                                                                                            monkeypatch):
+    """The connection terminated inside a refresh (pg_terminate_backend, a failover): the audit row was
+    written on the dead connection, which raised instead, so there was no audit row and the only reason left
+    was "the connection is lost", not whether anything had changed."""
+    import threading
+    import time
+
+    from modelsync_pipeline import db, writes
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    ready, go_on = tmp_path / "ready", tmp_path / "continue"
+    monkeypatch.setenv("MODELSYNC_FAULT", "refresh:after_delete=wait")
+    monkeypatch.setenv("MODELSYNC_FAULT_READY", str(ready))
+    monkeypatch.setenv("MODELSYNC_FAULT_CONTINUE", str(go_on))
+    audits_before = len(_audit_rows(database_url))
+    before = table_rows(database_url)
+    outcome = {}
+    conn = db.connect(database_url)
+
+    def write():
+        try:
+            writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="lost", launched_by="test"),
+                                 PROVIDERS, reconnect=lambda: db.connect(database_url))
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline and writer.is_alive(), outcome
+        time.sleep(0.02)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+    go_on.write_text("go")
+    writer.join(60)
+    conn.close()
+    error = outcome["error"]
+    assert isinstance(error, writes.WriteFailed), repr(error)
+    assert "refresh failed: the connection to PostgreSQL was lost" in str(error)
+    assert f"providers/models now (37, {len(before)})" in str(error)
+    assert table_rows(database_url) == before
+    [row] = _audit_rows(database_url)[audits_before:]
+    assert row[:2] == ("refresh", "failed") and row[2].startswith("connection lost: ") and row[3:] == (len(before),) * 2
+
+
+def test_a_write_whose_first_statement_fails_is_audited(synced):
+    """A lock or statement timeout on the write's first statement (reading the counts before it) failed the
+    step without an audit row."""
+    from modelsync_pipeline import db, writes
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    database_url = synced
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+        with db.connect(database_url) as conn:
+            conn.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(writes.WriteFailed, match="refresh failed and was rolled back.*LockNotAvailable"):
+                writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="t", launched_by="test"),
+                                     PROVIDERS)
+    assert _audit_rows(database_url)[-1][:2] == ("refresh", "failed")
+
+
+def test_a_connection_lost_while_staging_one_provider_fails_that_provider_alone(synced, redis_url, replay_dir,
+                                                                                 monkeypatch):
+    """The staging connection terminated under one provider: recording its failure on the dead connection
+    raised instead, so the step failed with "the connection is lost", no provider after it was staged, and
+    the real cause was only in a log line."""
+    from modelsync_pipeline.defs import provider_catalogs
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    real = provider_catalogs.stage_provider_catalog
+
+    def stage(conn, spec, frame, run_id):
+        if spec.slug == "groq":
+            with psycopg.connect(database_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        return real(conn, spec, frame, run_id)
+
+    monkeypatch.setattr(provider_catalogs, "stage_provider_catalog", stage)
+    _shrink(replay_dir, "openai", 10)
+    result = sync(database_url, redis_url, replay_dir, force=True)
+    assert result.success, step_failures(result)
+    assert "groq_catalog" not in materialized(result) and "openai_catalog" in materialized(result), provider_failures(result)
+    assert counts_by_provider(database_url)["openai"] == 10  # the providers after it were staged and published
+    with psycopg.connect(database_url) as conn:
+        outcome, error = conn.execute("SELECT outcome, error FROM sync_attempts WHERE provider_slug = 'groq' "
+                                      "ORDER BY id DESC LIMIT 1").fetchone()
+    assert outcome == "process_failed" and "AdminShutdown: terminating connection" in error
+
+
+def test_a_statement_failing_after_the_write_committed_still_materializes_and_publishes(synced, redis_url,
+                                                                                         redis_client, replay_dir,
+                                                                                         monkeypatch):
+    """The refresh committed, then a query describing it hit temp_file_limit: the step failed, so the change
+    had no materialization and the cache went on serving the catalog the table no longer held."""
+    from modelsync_pipeline.defs import catalog
+
+    def describing_fails(conn, run_id):
+        raise psycopg.errors.ConfigurationLimitExceeded("temporary file size exceeds temp_file_limit (0kB)")
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    monkeypatch.setattr(catalog, "_stale_providers", describing_fails)
+    _shrink(replay_dir, "openai", 10)
+    result = sync(database_url, redis_url, replay_dir, force=True)
+    assert result.success, step_failures(result)
+    assert {"models_table", "models_cache"} <= materialized(result)
+    assert counts_by_provider(database_url)["openai"] == 10
+    assert {k: v for k, v in cached_rows(redis_client).items() if k[0] == "openai"} == {
+        k: v for k, v in table_rows(database_url).items() if k[0] == "openai"}

@@ -1,6 +1,7 @@
 """`models_table`: every change to providers and models (the refresh, and the admin jobs as its modes)."""
 
 import dagster as dg
+import psycopg
 from pydantic import Field
 
 from .. import db, writes
@@ -126,7 +127,7 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
     with postgres.connect() as conn:
         request = _request(context, config, conn, postgres.backup_retention)
         try:
-            outcome = writes.write_catalog(conn, request, PROVIDERS)
+            outcome = writes.write_catalog(conn, request, PROVIDERS, reconnect=postgres.connect)
         except writes.WriteRefused as refused:
             raise dg.Failure(description=str(refused), metadata={"action": request.action, "refused": str(refused)}) from None
         except writes.WriteFailed as failed:
@@ -134,8 +135,16 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         if outcome.dry_run:
             context.log_event(_observe_plan(context, config, outcome))
             return
-        stale = _stale_providers(conn, request.run_id) if outcome.refresh is not None else []
-        row_count, checksum = db.table_checksum(conn)
+        # The write has committed: what follows only describes it. A statement failing here (a statement
+        # timeout on a large table, temp_file_limit) must not fail the step, or the change would have no
+        # materialization and the cache would never be republished from it.
+        try:
+            stale = _stale_providers(conn, request.run_id) if outcome.refresh is not None else []
+            row_count, checksum = db.table_checksum(conn)
+        except psycopg.Error as exc:
+            context.log.warning(f"models_table ({outcome.action}) committed (audit {outcome.audit_id}); its "
+                                f"checksum and stale providers could not be read: {type(exc).__name__}: {exc}")
+            stale, row_count, checksum = [], outcome.after[1], f"unavailable ({type(exc).__name__})"
     before, after = outcome.before, outcome.after
     context.log.info(f"models_table ({outcome.action}): providers/models {before} -> {after}; "
                      f"backup {outcome.backup_id}; audit {outcome.audit_id}")

@@ -27,6 +27,7 @@ by the same step whenever it runs, so the table downstream never waits on a prov
 
 import collections
 import concurrent.futures
+import contextlib
 import time
 import traceback
 
@@ -243,9 +244,10 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         raise dg.Failure(description="provider_catalogs is staged by the provider assets: select at least one of "
                                      "them with it (or launch sync_all); nothing was fetched or staged")
     outcomes: dict[str, str] = {}
-    with postgres.connect() as conn, concurrent.futures.ThreadPoolExecutor(
+    with contextlib.ExitStack() as connections, concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(provider_api.max_concurrency, len(selected))), thread_name_prefix="fetch"
     ) as pool:
+        conn = connections.enter_context(postgres.connect())
         prepare_http()
         pending = {}
         for spec in selected:
@@ -263,6 +265,10 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     yield event
                 outcomes[spec.slug] = "staged"
             except Exception as exc:  # noqa: BLE001 - one provider's failure is its own, whatever it is
+                if conn.broken or conn.closed:
+                    # The connection was lost under this provider (terminated, a failover): it fails with that
+                    # cause, recorded through a new connection, and the others go on with it.
+                    conn = connections.enter_context(postgres.connect())
                 if isinstance(exc, ProviderFetchError):
                     exc = _HeldBack(FETCH_CHECK, exc.step, exc.reason)
                 elif not isinstance(exc, _HeldBack):
