@@ -91,7 +91,7 @@ class CachePublication:
     key_count: int
     seconds: float
     previous_version_ttl: int
-    bytes_used: int  # estimate: see _bytes_used
+    bytes_used: int | None  # estimate: see _bytes_used (None: this Redis user may not run MEMORY USAGE)
     cached_row_count: int  # ZCARD of the version's `all`, read back before the switch
     matches_table: bool  # row count and checksum of what was written equal the snapshot's
     orphans_expired: tuple[str, ...] = ()
@@ -196,6 +196,7 @@ def publish_cache(
 
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
     version = new_version(run_id)
+    _check_permissions(client)
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
     # A policy that may evict keys without a TTL (allkeys-*, or one CONFIG does not tell) may evict the keys of
     # the version being written, which has none: any eviction while it is written refuses the switch. (Under
@@ -385,10 +386,22 @@ def _verify(client: redis.Redis, version: str, row_count: int, checksum: str, wr
     return cached_rows
 
 
-def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int:
+def _check_permissions(client: redis.Redis) -> None:
+    """Every command a publish needs beyond plain reads and writes, tried before anything is written: a Redis
+    user without ZSCAN (expiring old versions) or EVAL (the switch) wrote and checked a whole version, then
+    failed at the switch leaving it without a TTL, or published while no old version could ever expire. A
+    refusal (NoPermissionError) names the command."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zscan(VERSIONS_KEY, 0, count=1)
+    pipe.eval("return 1", 0)
+    pipe.execute()
+
+
+def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int | None:
     """Memory of a version, estimated: MEMORY USAGE of every index key and the manifest, plus the mean
     MEMORY USAGE of up to MEMORY_SAMPLE random model keys times the row count. A sampled model key that is
-    missing is a CacheMismatch."""
+    missing is a CacheMismatch. None when the Redis user may not run MEMORY USAGE: an estimate for the
+    metadata, never a reason to refuse a version that passed its checks."""
     index_keys = [version_key(version, part) for part in ("all", "indexes", "manifest")]
     index_keys += sorted(client.smembers(version_key(version, "indexes")))
     members = client.zrandmember(version_key(version, "all"), MEMORY_SAMPLE) if row_count else []
@@ -397,7 +410,10 @@ def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int:
         pipe.memory_usage(key)
     for member in members:
         pipe.memory_usage(model_key(version, *member.split(SEP, 1)))
-    replies = pipe.execute()
+    try:
+        replies = pipe.execute()
+    except redis.exceptions.NoPermissionError:
+        return None
     sampled = replies[len(index_keys):]
     missing = [m for m, used in zip(members, sampled) if used is None]
     if missing:

@@ -236,3 +236,48 @@ def test_redis_failing_after_the_switch_leaves_a_publish_that_says_so(synced, re
         published = cache.publish_cache(conn, client, "cleanup-fails-run")
     assert cache.current_version(redis_client) == published.version and published.previous_version == first
     assert published.previous_expired is False  # the run's metadata and log say so; readers are on the new one
+
+
+@pytest.fixture
+def acl_user(redis_client):
+    """A Redis user made for one test (ACLs are the server's, not a database's), removed afterwards."""
+    import uuid
+
+    made = []
+
+    def user(*rules: str) -> str:
+        name = f"modelsync_t_{uuid.uuid4().hex[:8]}"
+        redis_client.execute_command("ACL", "SETUSER", name, "on", ">pw", "~*", "&*", "+@all", *rules)
+        made.append(name)
+        return name
+
+    yield user
+    for name in made:
+        redis_client.execute_command("ACL", "DELUSER", name)
+
+
+def _as_user(redis_url: str, name: str) -> redis.Redis:
+    host_and_db = redis_url.split("://", 1)[1].split("@")[-1]
+    return redis.Redis.from_url(f"redis://{name}:pw@{host_and_db}", decode_responses=True)
+
+
+def test_a_redis_user_without_a_command_the_publish_needs_is_refused_before_anything_is_written(
+        synced, redis_url, redis_client, acl_user):
+    """Without ZSCAN a publish 'succeeded' leaving its previous version without a TTL, and every publish
+    after failed; without EVAL a whole version was written, then the switch failed. The command is named
+    before anything is written."""
+    for command in ("zscan", "eval"):
+        keys_before, current = sorted(redis_client.scan_iter(count=1000)), cache.current_version(redis_client)
+        with _as_user(redis_url, acl_user(f"-{command}")) as client, db.connect(synced) as conn:
+            with pytest.raises(redis.exceptions.NoPermissionError, match=command):
+                cache.publish_cache(conn, client, f"no-{command}")
+        assert sorted(redis_client.scan_iter(count=1000)) == keys_before
+        assert cache.current_version(redis_client) == current
+
+
+def test_a_redis_user_without_memory_usage_still_publishes(synced, redis_url, redis_client, acl_user):
+    """MEMORY USAGE only feeds the size estimate in the metadata: refusing it failed a publish that passed
+    every check."""
+    with _as_user(redis_url, acl_user("-memory")) as client, db.connect(synced) as conn:
+        published = cache.publish_cache(conn, client, "no-memory")
+    assert published.bytes_used is None and cache.current_version(redis_client) == published.version

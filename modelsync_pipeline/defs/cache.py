@@ -48,7 +48,7 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
                             f"previous version {published.previous_version} got its TTL; a later publish expires it")
     context.log.info(
         f"models_cache: version {published.version} with {published.row_count} models "
-        f"({published.key_count} keys, ~{published.bytes_used / 2**20:.1f} MiB) in {published.seconds:.2f} s"
+        f"({published.key_count} keys, ~{_mib(published.bytes_used)}) in {published.seconds:.2f} s"
     )
     return dg.MaterializeResult(
         metadata={
@@ -59,7 +59,8 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
             "checksum": published.checksum,
             "matches_table": dg.MetadataValue.bool(published.matches_table),
             "key_count": dg.MetadataValue.int(published.key_count),
-            "bytes_used": dg.MetadataValue.int(published.bytes_used),
+            "bytes_used": dg.MetadataValue.int(published.bytes_used) if published.bytes_used is not None
+            else "unknown: this Redis user may not run MEMORY USAGE",
             "bytes_used_method": (
                 f"estimate: MEMORY USAGE of every index key and the manifest + mean MEMORY USAGE of "
                 f"{cache.MEMORY_SAMPLE} random model keys x row count"
@@ -80,3 +81,7 @@ cache_fan_out = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=30,
     description="Republishes models_cache after any models_table materialization that did not include it.",
 )
+
+
+def _mib(used: int | None) -> str:
+    return "? MiB (MEMORY USAGE not permitted)" if used is None else f"{used / 2**20:.1f} MiB"
