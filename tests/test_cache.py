@@ -281,3 +281,14 @@ def test_a_redis_user_without_memory_usage_still_publishes(synced, redis_url, re
     with _as_user(redis_url, acl_user("-memory")) as client, db.connect(synced) as conn:
         published = cache.publish_cache(conn, client, "no-memory")
     assert published.bytes_used is None and cache.current_version(redis_client) == published.version
+
+
+def test_a_redis_url_that_is_no_redis_is_named_in_the_failure(synced):
+    """Pointed at PostgreSQL's port, the publish failed with 'Connection closed by server.', naming neither
+    the server nor that it is not Redis."""
+    from .pipeline import PUBLISH
+
+    port = int(psycopg.conninfo.conninfo_to_dict(synced).get("port") or synced.rsplit(":", 1)[1].split("/")[0])
+    url = f"redis://:secret-pw@127.0.0.1:{port}/0"
+    failure = step_failures(sync(synced, url, selection=PUBLISH))["models_cache"]
+    assert f"Redis at redis://:***@127.0.0.1:{port}/0 failed while publishing" in failure and "secret-pw" not in failure

@@ -246,7 +246,7 @@ def test_redis_stopped_mid_run_fails_the_cache_readers_use_the_database_and_the_
     result = sync(database_url, url, replay_dir)
     failures = step_failures(result)
     assert list(failures) == ["models_cache"]
-    assert "Redis failed while publishing the cache" in failures["models_cache"]
+    assert f"Redis at {url} failed while publishing the cache" in failures["models_cache"]
     assert "models table is untouched by this step" in failures["models_cache"]
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM catalog_rows WHERE provider = 'mistral'").fetchone()[0] == mistral

@@ -28,8 +28,13 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
         with postgres.connect() as conn:
             published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds)
     except cache.REDIS_ERRORS as exc:
+        from ..local.services import redact_url
+
+        # Which server: a URL pointing at something that is not Redis (PostgreSQL's port, an HTTP server)
+        # fails with words about a protocol or a closed connection that name neither.
         raise dg.Failure(
-            description=f"Redis failed while publishing the cache: {type(exc).__name__}: {exc}. "
+            description=f"Redis at {redact_url(redis.redis_url)} failed while publishing the cache: "
+            f"{type(exc).__name__}: {exc}. "
             "The models table is untouched by this step (a change models_table made in this run stays committed); "
             "readers keep the previous cache version (or fall back to the database). Materialize models_cache "
             "(or run publish_catalog) to publish a whole new version."
