@@ -347,14 +347,19 @@ FROM model_history_building ORDER BY id;
 DROP TABLE model_history_building;
 
 -- name: mark_synced
--- "Last synced" is when the table last took a catalog the provider answered with: a provider whose latest
--- attempt failed keeps its last good catalog, and its last_synced_at too (the status report's "last synced").
+-- "Last synced" (the status report's) is when the provider last answered with the catalog the table now
+-- holds: the time and run of its latest attempt, when that attempt was good and is newer than the one
+-- recorded. A provider whose latest attempt failed keeps its last good catalog and its last_synced_at; one
+-- not fetched in this run (`--providers`, publish_catalog) keeps its own, not this refresh's time.
 UPDATE providers p
-SET last_synced_at = now(), last_sync_run_id = %(run_id)s
-WHERE p.slug = ANY(%(slugs)s)
-  AND coalesce((SELECT a.outcome FROM sync_attempts a WHERE a.provider_slug = p.slug
-                ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1), 'staged')
-      NOT IN ('fetch_failed', 'check_failed', 'process_failed');
+SET last_synced_at = a.attempted_at, last_sync_run_id = a.run_id
+FROM (SELECT DISTINCT ON (provider_slug) provider_slug, outcome, attempted_at, run_id
+      FROM sync_attempts
+      WHERE provider_slug = ANY(%(slugs)s)
+      ORDER BY provider_slug, attempted_at DESC, id DESC) a
+WHERE p.slug = a.provider_slug
+  AND a.outcome NOT IN ('fetch_failed', 'check_failed', 'process_failed')
+  AND (p.last_synced_at IS NULL OR a.attempted_at > p.last_synced_at);
 
 -- name: rows_per_provider
 -- A provider whose rows were refreshed to its staged catalog has exactly that catalog's row count; only

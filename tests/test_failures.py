@@ -208,6 +208,13 @@ def test_last_synced_moves_only_for_providers_that_answered(synced, redis_url, r
     after = last_synced()
     assert after["groq"] == before["groq"]
     assert after["openai"] != before["openai"] and after["openai"][1] == result.run_id
+    # A run that fetched one provider refreshes the table with every catalog; the others were not synced in it.
+    (replay_dir / "groq.status").unlink()
+    only_groq = sync(synced, redis_url, replay_dir, selection=[dg.AssetKey("groq_catalog"), *PUBLISH])
+    assert only_groq.success
+    again = last_synced()
+    assert again["groq"][1] == only_groq.run_id and again["groq"][0] > after["openai"][0]
+    assert again["openai"] == after["openai"]
 
 
 def _audit_rows(database_url):
