@@ -330,9 +330,10 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> 
             (by_modality.get(modality) or by_modality.setdefault(modality, [])).append(member)
         rows_written += len(batch)
         commands = []
-        new_indexes = [modality_prefix + m for m in by_modality if m not in modalities]
-        if new_indexes:  # recorded before anything is written to them, so a failed write can be expired
-            commands.append(_command([b"SADD", indexes_key, *(k.encode() for k in new_indexes)], [], 0))
+        # Every set this batch writes is listed in `indexes` before it is written to, so a failed write can be
+        # expired. Each batch lists its own (SADD is idempotent): after a FLUSHDB mid-write, a set created
+        # again by a later batch would otherwise be in no index, and never expire.
+        commands.append(_command([b"SADD", indexes_key, *((modality_prefix + m).encode() for m in by_modality)], [], 0))
         # Indexes before values: a write cut short leaves index entries without keys, never keys no index finds.
         commands.append(_command([b"ZADD", all_key], members, 2 * len(members)))
         for modality, args in by_modality.items():
