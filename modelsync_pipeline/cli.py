@@ -326,6 +326,8 @@ def status(args: argparse.Namespace) -> int:
     totals = report["totals"]
     print(f"providers {totals['providers']} (with models {totals['with_models']}, without {totals['without_models']}); "
           f"models {totals['models']} (active {totals['active_models']})")
+    if not totals["providers"]:
+        print("  no catalog yet: `make run` syncs every provider")
     from .cadence import load_cadence, stale_since
 
     default, cadence = load_cadence()
@@ -397,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`make status | head`): nothing more to say. Python's recipe: point stdout at
+        # /dev/null, so the flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - only PostgreSQL's errors are answered here; the rest re-raised
         from .db import MigrationError
 

@@ -292,3 +292,17 @@ def test_a_key_value_connection_string_never_shows_its_password():
                               capture_output=True, text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
         assert "Pa55wordLeak" not in proc.stdout + proc.stderr and "password=***" in proc.stderr, (args, proc.stderr)
+
+
+def test_status_into_a_reader_that_goes_away_is_no_traceback(synced):
+    """`make status | head` ended in a BrokenPipeError traceback."""
+    proc = subprocess.run(f"'{sys.executable}' -m modelsync_pipeline.cli status | true; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "DATABASE_URL": synced}, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_status_of_an_empty_catalog_says_how_to_fill_it(database_url):
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT, timeout=120,
+                          env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True)
+    assert proc.returncode == 0 and "no catalog yet: `make run` syncs every provider" in proc.stdout, proc.stderr
