@@ -87,7 +87,7 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         before = db.counts(conn)  # its first statement: a lock or statement timeout here is a failed write too
     except psycopg.Error as exc:
         _failed(conn, request, None, exc, reconnect)
-    _guard(conn, request, before)
+    fingerprint = _guard(conn, request, before)
     if request.dry_run:
         return _plan(conn, request, specs, before)
     try:
@@ -95,7 +95,7 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         if written.refresh is not None and not written.refresh.providers:
             raise WriteFailed("no provider has a good catalog yet: nothing to publish")
     except Exception as exc:  # the write's own transaction has rolled back; record why
-        _failed(conn, request, before, exc, reconnect)
+        _failed(conn, request, before, exc, reconnect, fingerprint)
     after = db.counts(conn)
     before = written.before or before
     audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
@@ -104,10 +104,13 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
                         refresh=written.refresh, details=written.details)
 
 
-def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect) -> None:
+def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,
+            fingerprint: str | None = None) -> None:
     """Audit a write that failed, and raise WriteFailed saying why. A write whose connection was lost is
     audited through a new one (the lost one would raise instead, and hide the cause), with the counts read
-    there: PostgreSQL rolls back a transaction whose connection is lost before it commits."""
+    there: PostgreSQL rolls back a transaction whose connection is lost before it commits. The approval code
+    of a write that rolled back is released (it changed nothing); of one whose connection was lost it stays
+    used, since whether the COMMIT reached the server cannot be told."""
     error = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}".strip()
     message = error if isinstance(exc, WriteFailed) else (
         f"{request.action} failed and was rolled back, nothing was changed: {error}")
@@ -116,6 +119,9 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
     try:
         if not (conn.broken or conn.closed):
             _audit(conn, request, "failed", before, error=error)
+            if fingerprint is not None:
+                db.release_approval(conn, fingerprint, request.run_id)
+                message += "; its approval code was not used up: launch it again once the cause is fixed"
         elif reconnect is None:
             message += "; its audit row could not be written (no connection to write it with)"
         else:
@@ -139,16 +145,17 @@ def _refuse(conn, request: WriteRequest, before, reason: str):
     raise WriteRefused(f"{request.action} refused, nothing was changed: {reason}")
 
 
-def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> None:
+def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> str | None:
+    """Refuses (audited) or returns the fingerprint of the approval code it used (None: no code needed)."""
     if request.mode not in DESTRUCTIVE:
-        return
+        return None
     if request.automated:
         _refuse(conn, request, before, "destructive jobs never run from a schedule or a sensor")
     if request.mode == "restore" and conn.execute(db.statements("admin")["backup_counts"],
                                                    {"backup_id": request.backup_id}).fetchone() is None:
         _refuse(conn, request, before, f"backup {request.backup_id} does not exist")
     if request.dry_run:
-        return  # a dry run changes nothing: it needs neither the phrase nor a code
+        return None  # a dry run changes nothing: it needs neither the phrase nor a code
     missing = []
     if request.mode in PHRASES and request.confirm != PHRASES[request.mode]:
         missing.append(f"config confirm must be {PHRASES[request.mode]!r} (got {request.confirm!r})")
@@ -174,6 +181,7 @@ def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> None:
                           f"and checked in this run ({reason})")
     if not db.use_approval(conn, fingerprint, request.action, request.run_id):
         _refuse(conn, request, before, "the approval code was already used; approve this run anew")
+    return fingerprint
 
 
 def _plan(conn, request: WriteRequest, specs, before) -> WriteOutcome:

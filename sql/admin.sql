@@ -141,6 +141,10 @@ INSERT INTO approvals_used (fingerprint, job, run_id) VALUES (%(fingerprint)s, %
 ON CONFLICT (fingerprint) DO NOTHING
 RETURNING fingerprint;
 
+-- name: release_approval
+-- A code whose write failed and rolled back changed nothing: it may be used again, by a run of its own job.
+DELETE FROM approvals_used WHERE fingerprint = %(fingerprint)s AND run_id = %(run_id)s;
+
 -- name: newest_backups
 SELECT id FROM backups ORDER BY id DESC LIMIT 20;
 

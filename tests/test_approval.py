@@ -154,3 +154,18 @@ def test_the_secret_is_never_stored_or_logged(tmp_path, database_url, redis_url,
         value = (client.get(key) if kind == b"string" else str(client.zrange(key, 0, -1) if kind == b"zset" else
                  client.smembers(key) if kind == b"set" else client.hgetall(key)).encode())
         assert secret.encode() not in (value or b"")
+
+
+def test_a_code_whose_write_failed_and_rolled_back_can_be_used_again(synced, redis_url, monkeypatch):
+    """A flush that failed inside its transaction changed nothing, yet its code was used up: the operator
+    needed a new one to retry."""
+    code = approval_for("flush_models")
+    before = snapshot(synced)
+    monkeypatch.setenv("MODELSYNC_FAULT", "flush_models:after_delete=raise")
+    failed = _flush(synced, redis_url, code)
+    assert not failed.success and "not used up" in step_failures(failed)["models_table"]
+    assert snapshot(synced) == before
+    monkeypatch.delenv("MODELSYNC_FAULT")
+    assert _flush(synced, redis_url, code).success  # the same code, once
+    replay = _flush(synced, redis_url, code)
+    assert not replay.success and "already used" in step_failures(replay)["models_table"]

@@ -14,7 +14,8 @@ exported snapshot) is composed with psycopg.sql.
 
 from .admin import (
     DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, audit, catalog_status, counts, flush_models,
-    flush_providers, plan_refresh, reset_models_table, restore_backup, sync_providers, take_backup, use_approval,
+    flush_providers, plan_refresh, release_approval, reset_models_table, restore_backup, sync_providers, take_backup,
+    use_approval,
 )
 from .catalog_read import table_checksum
 from .migrate import MigrationError, apply_migrations
@@ -29,7 +30,7 @@ __all__ = [
     "DEFAULT_BACKUP_RETENTION", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "Plan", "RefreshResult",
     "MigrationError", "StageResult", "apply_migrations", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
     "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
-    "record_failed_attempt", "refresh_models_table", "reset_models_table", "restore_backup",
+    "record_failed_attempt", "refresh_models_table", "release_approval", "reset_models_table", "restore_backup",
     "stage_provider_catalog", "staged_providers", "statements", "sync_providers", "table_checksum", "take_backup",
     "use_approval",
 ]

@@ -189,6 +189,11 @@ def use_approval(conn: psycopg.Connection, fingerprint: str, job: str, run_id: s
     return row is not None
 
 
+def release_approval(conn: psycopg.Connection, fingerprint: str, run_id: str) -> None:
+    """Make a code this run used usable again: its write rolled back."""
+    conn.execute(statements("admin")["release_approval"], {"fingerprint": fingerprint, "run_id": run_id})
+
+
 def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str, outcome: str,
           dry_run: bool = False, before: tuple[int, int] | None = None, after: tuple[int, int] | None = None,
           backup_id: int | None = None, details: dict | None = None, error: str | None = None) -> int:
