@@ -130,6 +130,8 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
                 _audit(fresh, request, "failed", before, after=now, error=f"connection lost: {error}")
             message += (f"; a transaction whose connection is lost before it commits is rolled back: providers/"
                         f"models now {now}" + (f", before {before}" if before is not None else ""))
+            if fingerprint is not None:
+                message += "; its approval code stays used (a COMMIT may have been lost with it): approve anew"
     except psycopg.Error as audit_error:
         message += f"; its audit row could not be written either ({type(audit_error).__name__}: {audit_error})"
     raise WriteFailed(message) from exc
