@@ -240,6 +240,16 @@ def _shown_keys(body: dict, forms: list[str]) -> str:
     return ", ".join(keys) + (", ..." if len(body) > 8 else "") if keys else "none"
 
 
+def _capped(remaining: Callable[[], float | None], timeout: float | None, error: type[Exception]) -> float | None:
+    """`timeout` cut to what is left of the deadline; `error` once nothing is left."""
+    left = remaining()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise error(DEADLINE_PASSED)
+    return left if timeout is None else min(timeout, left)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     """A connection whose every read and write waits at most what is left of the provider's deadline: httpx's
     timeouts bound each read, not their sum, so headers or a redirect's body trickling in a byte at a time
@@ -248,25 +258,18 @@ class _DeadlineStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream, remaining: Callable[[], float | None]):
         self._stream, self._remaining = stream, remaining
 
-    def _capped(self, timeout: float | None, error: type[Exception]) -> float | None:
-        remaining = self._remaining()
-        if remaining is None:
-            return timeout
-        if remaining <= 0:
-            raise error(DEADLINE_PASSED)
-        return remaining if timeout is None else min(timeout, remaining)
-
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._capped(timeout, httpcore.ReadTimeout))
+        return self._stream.read(max_bytes, _capped(self._remaining, timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._capped(timeout, httpcore.WriteTimeout))
+        self._stream.write(buffer, _capped(self._remaining, timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._stream.close()
 
     def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
-        stream = self._stream.start_tls(ssl_context, server_hostname, self._capped(timeout, httpcore.ConnectTimeout))
+        stream = self._stream.start_tls(ssl_context, server_hostname,
+                                        _capped(self._remaining, timeout, httpcore.ConnectTimeout))
         return _DeadlineStream(stream, self._remaining)
 
     def get_extra_info(self, info: str) -> Any:
@@ -279,16 +282,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self, backend: httpcore.NetworkBackend, remaining: Callable[[], float | None]):
         self._backend, self._remaining = backend, remaining
 
-    def _capped(self, timeout: float | None) -> float | None:
-        return _DeadlineStream(None, self._remaining)._capped(timeout, httpcore.ConnectTimeout)
-
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        stream = self._backend.connect_tcp(host, port, self._capped(timeout), local_address, socket_options)
-        return _DeadlineStream(stream, self._remaining)
+        timeout = _capped(self._remaining, timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options),
+                               self._remaining)
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        return _DeadlineStream(self._backend.connect_unix_socket(path, self._capped(timeout), socket_options),
-                               self._remaining)
+        timeout = _capped(self._remaining, timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options), self._remaining)
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
