@@ -297,31 +297,16 @@ def test_a_redis_url_that_is_no_redis_is_named_in_the_failure(synced):
 def test_a_flushdb_during_a_publish_leaves_no_key_without_a_ttl(synced, redis_client, tmp_path, monkeypatch):
     """Someone's FLUSHDB while a version was written: the publish was refused, but the modality sets later
     batches created again were listed in no index (only a set's first batch listed it) and never expired."""
-    import threading
+    from .faults import paused_at
 
     monkeypatch.setattr(cache, "BATCH", 200)
-    ready, go_on = tmp_path / "ready", tmp_path / "continue"
-    monkeypatch.setenv("MODELSYNC_FAULT", "cache:mid_write=wait")
-    monkeypatch.setenv("MODELSYNC_FAULT_READY", str(ready))
-    monkeypatch.setenv("MODELSYNC_FAULT_CONTINUE", str(go_on))
-    failure = {}
 
     def publish():
-        try:
-            with db.connect(synced) as conn:
-                cache.publish_cache(conn, redis_client, "flushed")
-        except Exception as exc:  # noqa: BLE001 - the test reads it
-            failure["error"] = exc
+        with db.connect(synced) as conn:
+            return cache.publish_cache(conn, redis_client, "flushed")
 
-    writer = threading.Thread(target=publish)
-    writer.start()
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert time.monotonic() < deadline and writer.is_alive(), failure
-        time.sleep(0.02)
-    redis_client.flushdb()
-    go_on.write_text("go")
-    writer.join(60)
+    with paused_at("cache:mid_write", publish, tmp_path, monkeypatch) as failure:
+        redis_client.flushdb()
     assert isinstance(failure.get("error"), cache.CacheMismatch), failure
     left = list(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000))  # the later batches' keys
     assert left and [k for k in left if redis_client.ttl(k) == -1] == []

@@ -228,39 +228,23 @@ def test_a_write_whose_connection_is_lost_is_audited_through_another_and_says_wh
     """The connection terminated inside a refresh (pg_terminate_backend, a failover): the audit row was
     written on the dead connection, which raised instead, so there was no audit row and the only reason left
     was "the connection is lost", not whether anything had changed."""
-    import threading
-    import time
-
     from modelsync_pipeline import db, writes
     from modelsync_pipeline.providers.registry import PROVIDERS
 
+    from .faults import paused_at
+
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
-    ready, go_on = tmp_path / "ready", tmp_path / "continue"
-    monkeypatch.setenv("MODELSYNC_FAULT", "refresh:after_delete=wait")
-    monkeypatch.setenv("MODELSYNC_FAULT_READY", str(ready))
-    monkeypatch.setenv("MODELSYNC_FAULT_CONTINUE", str(go_on))
     audits_before = len(_audit_rows(database_url))
     before = table_rows(database_url)
-    outcome = {}
     conn = db.connect(database_url)
 
     def write():
-        try:
-            writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="lost", launched_by="test"),
-                                 PROVIDERS, reconnect=lambda: db.connect(database_url))
-        except Exception as exc:  # noqa: BLE001 - the test reads it
-            outcome["error"] = exc
+        return writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="lost", launched_by="test"),
+                                    PROVIDERS, reconnect=lambda: db.connect(database_url))
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert time.monotonic() < deadline and writer.is_alive(), outcome
-        time.sleep(0.02)
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
-    go_on.write_text("go")
-    writer.join(60)
+    with paused_at("refresh:after_delete", write, tmp_path, monkeypatch) as outcome:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
     conn.close()
     error = outcome["error"]
     assert isinstance(error, writes.WriteFailed), repr(error)
