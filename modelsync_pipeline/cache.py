@@ -235,9 +235,11 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         bytes_used = _bytes_used(client, version, cached_row_count)
         faults.point("cache:before_switch")
     except BaseException:
-        # Nobody reads this version; give it a TTL now if Redis still answers, else a later publish will.
+        # Nobody reads this version: delete it now if Redis still answers (EXPIRE 0), else a later publish
+        # expires it. Kept for the hour a superseded version gets, it took memory from the live one, and
+        # under an allkeys-* policy pushed the live version's keys out.
         try:
-            expire_version(client, version, previous_version_ttl)
+            expire_version(client, version, 0)
             client.zrem(VERSIONS_KEY, version)
         except REDIS_ERRORS:
             pass
