@@ -77,31 +77,43 @@ class WriteOutcome:
 
 
 def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequence[ProviderSpec],
-                  reconnect: Callable[[], psycopg.Connection] | None = None) -> WriteOutcome:
+                  reconnect: Callable[[], psycopg.Connection] | None = None,
+                  log: Callable[[str], None] | None = None) -> WriteOutcome:
     """Guard, back up, write, audit and count one change to `providers` / `models` (see the module doc).
     `reconnect` opens a new connection to the same database: the audit row of a write whose connection was
-    lost is written through it."""
+    lost is written through it, and the lock watch (db.locks) reads through it what the write waits for,
+    reporting to `log`; a wait for a holder outside modelsync ends after MODELSYNC_LOCK_WAIT_SECONDS."""
     if request.mode not in MODES:
         raise WriteRefused(f"mode must be one of {', '.join(MODES)}, not {request.mode!r}")
-    try:
-        before = db.counts(conn)  # its first statement: a lock or statement timeout here is a failed write too
-    except psycopg.Error as exc:
-        _failed(conn, request, None, exc, reconnect)
-    fingerprint = _guard(conn, request, before)
-    if request.dry_run:
-        return _plan(conn, request, specs, before)
-    try:
-        written = _WRITERS[request.mode](conn, request, specs)
-        if written.refresh is not None and not written.refresh.providers:
-            raise WriteFailed("no provider has a good catalog yet: nothing to publish")
-    except Exception as exc:  # the write's own transaction has rolled back; record why
-        _failed(conn, request, before, exc, reconnect, fingerprint)
+    with db.watch_locks(conn, reconnect, request.action, log) as watch:
+        try:
+            before = db.counts(conn)  # its first statement: a lock or statement timeout here is a failed write too
+        except psycopg.Error as exc:
+            _failed(conn, request, None, _gave_up(watch, request, exc), reconnect)
+        fingerprint = _guard(conn, request, before)
+        if request.dry_run:
+            return _plan(conn, request, specs, before)
+        try:
+            written = _WRITERS[request.mode](conn, request, specs)
+            if written.refresh is not None and not written.refresh.providers:
+                raise WriteFailed("no provider has a good catalog yet: nothing to publish")
+        except Exception as exc:  # the write's own transaction has rolled back; record why
+            _failed(conn, request, before, _gave_up(watch, request, exc), reconnect, fingerprint)
     after = db.counts(conn)
     before = written.before or before
     audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
                       details=written.details)
     return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
                         refresh=written.refresh, details=written.details)
+
+
+def _gave_up(watch: db.LockWatch, request: WriteRequest, exc: Exception) -> Exception:
+    """The statement the lock watch cancelled, as the wait it ended; any other error as it is."""
+    if watch.gave_up and isinstance(exc, psycopg.errors.QueryCanceled):
+        failed = WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {watch.gave_up}")
+        failed.__cause__ = exc
+        return failed
+    return exc
 
 
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,

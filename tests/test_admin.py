@@ -18,7 +18,7 @@ from .test_failures import _shrink
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
 
 
-def run_admin(job: str, database_url, redis_url, config: dict | None = None, tags=None, retention=None):
+def run_admin(job: str, database_url, redis_url, config: dict | None = None, tags=None, retention=None, instance=None):
     res = resources(database_url, redis_url)
     if retention is not None:
         res["postgres"] = PostgresResource(database_url=database_url, backup_retention=retention)
@@ -29,7 +29,7 @@ def run_admin(job: str, database_url, redis_url, config: dict | None = None, tag
         config = {**config, "approval": approval_for(job, bound)}
     run_config = config if config is not None else {}
     return defs.resolve_job_def(job).execute_in_process(
-        run_config=run_config, resources=res, raise_on_error=False, tags=tags or {})
+        run_config=run_config, resources=res, raise_on_error=False, tags=tags or {}, instance=instance)
 
 
 def snapshot(database_url) -> tuple:

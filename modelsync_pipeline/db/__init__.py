@@ -5,6 +5,7 @@
     refresh_models  sql/refresh_models.sql              providers and models from the staged catalogs, one transaction
     admin           sql/admin.sql                       backups, flushes, reset, restore, approvals, audit, status
     catalog_read    sql/catalog_read.sql                what readers see, summarised for table and cache alike
+    locks           sql/locks.sql                       what a waiting write waits for; a bound on holders outside modelsync
 
 Every write that must be all-or-nothing is one transaction in these modules; the lifecycle around a write
 to the catalog tables (guard, audit, counts) is `modelsync_pipeline.writes`. Python binds parameters and
@@ -18,6 +19,7 @@ from .admin import (
     use_approval,
 )
 from .catalog_read import table_checksum
+from .locks import LockWatch, watch_locks
 from .migrate import MigrationError, apply_migrations
 from .refresh_models import RefreshResult, refresh_models_table
 from .stage_catalog import (
@@ -27,10 +29,10 @@ from .stage_catalog import (
 from .statements import MIGRATIONS_DIR, SQL_DIR, connect, statements
 
 __all__ = [
-    "DEFAULT_BACKUP_RETENTION", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "Plan", "RefreshResult",
+    "DEFAULT_BACKUP_RETENTION", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "LockWatch", "Plan", "RefreshResult",
     "MigrationError", "StageResult", "apply_migrations", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
     "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
     "record_failed_attempt", "refresh_models_table", "release_approval", "reset_models_table", "restore_backup",
     "stage_provider_catalog", "staged_providers", "statements", "sync_providers", "table_checksum", "take_backup",
-    "use_approval",
+    "use_approval", "watch_locks",
 ]

@@ -127,7 +127,8 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
     with postgres.connect() as conn:
         request = _request(context, config, conn, postgres.backup_retention)
         try:
-            outcome = writes.write_catalog(conn, request, PROVIDERS, reconnect=postgres.connect)
+            outcome = writes.write_catalog(conn, request, PROVIDERS, reconnect=postgres.connect,
+                                           log=context.log.warning)
         except writes.WriteRefused as refused:
             raise dg.Failure(description=str(refused), metadata={"action": request.action, "refused": str(refused)}) from None
         except writes.WriteFailed as failed:
