@@ -109,8 +109,9 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
 
 def _gave_up(watch: db.LockWatch, request: WriteRequest, exc: Exception) -> Exception:
     """The statement the lock watch cancelled, as the wait it ended; any other error as it is."""
-    if watch.gave_up and isinstance(exc, psycopg.errors.QueryCanceled):
-        failed = WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {watch.gave_up}")
+    reason = watch.cancelled(exc)
+    if reason is not None:
+        failed = WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {reason}")
         failed.__cause__ = exc
         return failed
     return exc

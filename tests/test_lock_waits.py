@@ -9,6 +9,7 @@ audited, and the holder named.
 from __future__ import annotations
 
 import threading
+import time
 
 import dagster as dg
 import psycopg
@@ -18,7 +19,7 @@ from modelsync_pipeline import db, writes
 from modelsync_pipeline.db import locks
 from modelsync_pipeline.providers.registry import PROVIDERS
 
-from .pipeline import step_failures
+from .pipeline import providers, step_failures, sync
 from .test_admin import audit_rows, run_admin, snapshot
 
 
@@ -78,3 +79,27 @@ def test_a_bad_wait_bound_is_named(monkeypatch, raw):
     monkeypatch.setenv(locks.WAIT_ENV, raw)
     with pytest.raises(ValueError, match=f"MODELSYNC_LOCK_WAIT_SECONDS must be a number of seconds above 0, not '{raw}'"):
         locks.wait_bound()
+
+
+def test_staging_behind_an_outside_lock_fails_each_provider_once_naming_the_holder(database_url, redis_url, monkeypatch):
+    monkeypatch.setenv(locks.WAIT_ENV, "2")
+    slugs = ("groq", "cerebras", "mistral")
+    with psycopg.connect(database_url, application_name="psql-operator") as holder:
+        db.apply_migrations(database_url)
+        holder.execute("LOCK TABLE provider_catalogs IN SHARE MODE")
+        pid = holder.info.backend_pid
+        started = time.monotonic()
+        result = sync(database_url, redis_url, selection=providers(*slugs))
+        took = time.monotonic() - started
+    assert not result.success
+    with psycopg.connect(database_url) as conn:
+        attempts = conn.execute("SELECT provider_slug, outcome, step, error FROM sync_attempts").fetchall()
+    assert sorted(slug for slug, *_ in attempts) == sorted(slugs), attempts
+    for slug, outcome, step, error in attempts:
+        assert (outcome, step) == ("process_failed", "stage"), (slug, outcome, step)
+        assert error.startswith("staging waited") and f"server process {pid} (psql-operator" in error, error
+    # the holder was given the bound once, not once per provider
+    assert took < 2 + 15, took
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM provider_catalogs").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0

@@ -47,11 +47,19 @@ class Holder:
 
 
 class LockWatch:
-    """What the watch saw: `gave_up` is the reason it cancelled the write's statement, if it did."""
+    """What the watch saw: `gave_up` is the reason it last cancelled the write's statement, if it did."""
 
     def __init__(self) -> None:
         self.gave_up: str | None = None
         self.error: str | None = None  # the watch itself failed (its connection): the write went on unwatched
+
+    def cancelled(self, exc: BaseException) -> str | None:
+        """Why the watch cancelled the statement that raised `exc`, or None: `exc` is something else (a
+        statement timeout raises the same QueryCanceled). Each cancellation is told once."""
+        if not isinstance(exc, psycopg.errors.QueryCanceled) or self.gave_up is None:
+            return None
+        reason, self.gave_up = self.gave_up, None
+        return reason
 
 
 def wait_bound() -> float:
@@ -95,9 +103,11 @@ def watch_locks(conn: psycopg.Connection, connect: Callable[[], psycopg.Connecti
 def _watch(pid: int, connect, what: str, log, bound: float, every: float, stop: threading.Event,
            watch: LockWatch) -> None:
     sql = statements("locks")
+    first = min(5.0, every)  # a short wait (another write's commit) is not worth a line
     try:
         with connect() as watcher:
             since = reported = None
+            seen: dict[int, float] = {}  # holder pid -> when the write was first seen waiting for it
             while not stop.wait(_POLL_SECONDS):
                 holders = [Holder(*row) for row in watcher.execute(sql["blockers"], {"pid": pid})]
                 now = time.monotonic()
@@ -106,17 +116,22 @@ def _watch(pid: int, connect, what: str, log, bound: float, every: float, stop: 
                     continue
                 since = since or now
                 waited = now - since
-                outside = [h for h in holders if not h.is_modelsync]
-                if outside and waited >= bound:
-                    watch.gave_up = (f"{what} waited {waited:.0f} s ({WAIT_ENV}={bound:g}) for a lock held by "
-                                     + "; ".join(map(str, outside))
+                for holder in holders:
+                    seen.setdefault(holder.pid, now)
+                # A holder outside modelsync is given `bound` seconds in all: a write that waits for it again
+                # (the next provider's stage) is cancelled at once.
+                overdue = [h for h in holders if not h.is_modelsync and now - seen[h.pid] >= bound]
+                if overdue:
+                    watch.gave_up = (f"{what} waited {now - seen[overdue[0].pid]:.0f} s ({WAIT_ENV}={bound:g}) for "
+                                     "a lock held by " + "; ".join(map(str, overdue))
                                      + ": end that transaction (or pg_terminate_backend it) and launch again")
                     log(watch.gave_up)
                     watcher.execute(sql["cancel"], {"pid": pid})
-                    return
-                first = min(5.0, every)  # a short wait (another write's commit) is not worth a line
+                    since = reported = None
+                    continue
                 if (reported is None and waited >= first) or (reported is not None and now - reported >= every):
                     reported = now
+                    outside = any(not h.is_modelsync for h in holders)
                     limit = (f"; it gives up after {bound:g} s ({WAIT_ENV})" if outside else
                              "; another modelsync write goes first, however long it takes")
                     log(f"{what} has waited {waited:.0f} s for a lock held by "

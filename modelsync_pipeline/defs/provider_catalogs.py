@@ -37,7 +37,7 @@ import dagster as dg
 from pydantic import Field
 
 from ..cadence import load_cadence
-from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog
+from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog, watch_locks
 from ..providers.http import ProviderFetchError, prepare_http, provider_secrets, redact, secret_forms
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
@@ -248,6 +248,9 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         max_workers=max(1, min(provider_api.max_concurrency, len(selected))), thread_name_prefix="fetch"
     ) as pool:
         conn = connections.enter_context(postgres.connect())
+        # Staging waits behind another run's stage of the same provider (legitimate) and behind whoever locks
+        # the staging tables; the watch reports the wait and bounds the second kind (db/locks.py).
+        watch = connections.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
         prepare_http()
         pending = {}
         for spec in selected:
@@ -269,14 +272,17 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     # The connection was lost under this provider (terminated, a failover): it fails with that
                     # cause, recorded through a new connection, and the others go on with it.
                     conn = connections.enter_context(postgres.connect())
+                    watch = connections.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
                 if isinstance(exc, ProviderFetchError):
                     exc = _HeldBack(FETCH_CHECK, exc.step, exc.reason)
+                elif (waited := watch.cancelled(exc)) is not None:
+                    exc = _HeldBack(FETCH_CHECK, "stage", waited)
                 elif not isinstance(exc, _HeldBack):
                     # Any library's message may quote a request or a header: redacted like a fetch error.
                     forms = secret_forms(provider_secrets(spec))
                     context.log.error(redact(f"{spec.slug}: unexpected error\n{traceback.format_exc()}", forms))
                     exc = _HeldBack(FETCH_CHECK, "process", redact(f"{type(exc).__name__}: {exc}", forms))
-                outcome = ("process_failed" if exc.step == "process"
+                outcome = ("process_failed" if exc.step in ("process", "stage")
                            else "fetch_failed" if exc.check == FETCH_CHECK else "check_failed")
                 record_failed_attempt(conn, spec.slug, context.run.run_id, outcome, exc.step, exc.reason)
                 message = f"provider {spec.slug!r} failed at {exc.step}: {exc.reason}"
