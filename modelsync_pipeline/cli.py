@@ -332,17 +332,23 @@ def status(args: argparse.Namespace) -> int:
 
     default, cadence = load_cadence()
     width = max([len(p["provider"]) for p in report["providers"]] + [8])
-    print(f"  {'provider':<{width}}  {'models':>7}  {'last synced':<32}  last attempt")
+    print(f"  {'provider':<{width}}  {'models':>7}  {'source':<7}  {'last synced':<32}  last attempt")
     stale = []
     for p in report["providers"]:
         synced = p["last_synced_at"].isoformat(timespec="seconds") if p["last_synced_at"] else "never"
         flag = stale_since(cadence.get(p["provider"], default), p["last_good_attempt"])
         if flag:
             stale.append(p["provider"])
-        print(f"  {p['provider']:<{width}}  {p['models']:>7}  {synced:<32}  {p['last_attempt'] or ''}"
+        print(f"  {p['provider']:<{width}}  {p['models']:>7}  {p['source'] if p['last_good_catalog'] else '':<7}  "
+              f"{synced:<32}  {p['last_attempt'] or ''}"
               + (f"  {flag}" if flag else ""))
     if stale:
         print(f"  stale (last good catalog older than its max age in cadence.yaml): {', '.join(stale)}")
+    from .defs.catalog import replayed_beside_live
+
+    replayed = replayed_beside_live({p["provider"]: p["source"] for p in report["providers"] if p["last_good_catalog"]})
+    if replayed:
+        print(f"  replayed beside live (recorded payloads, not fetched live since): {', '.join(replayed)}")
     print("  by modality: " + ", ".join(f"{m} {n}" for m, n in report["modalities"].items()))
     return 0
 

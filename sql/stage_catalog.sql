@@ -100,13 +100,19 @@ WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND v.pro
 -- name: record_version
 -- A whole catalog (whole: true) replaced the staged rows: every change listed before it is folded (superseded).
 -- Changes listed by this stage (whole: false) stay pending, laid over the staged rows (migration 0013).
-INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys, folded_seq)
+INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys, folded_seq,
+                                       source)
 VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(row_keys)s,
-        (SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s))
+        (SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s), %(source)s)
 ON CONFLICT (provider_slug) DO UPDATE
 SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at, row_count = EXCLUDED.row_count,
-    checksum = EXCLUDED.checksum, row_keys = EXCLUDED.row_keys,
+    checksum = EXCLUDED.checksum, row_keys = EXCLUDED.row_keys, source = EXCLUDED.source,
     folded_seq = CASE WHEN %(whole)s THEN EXCLUDED.folded_seq ELSE provider_catalog_versions.folded_seq END;
+
+-- name: record_source
+-- The same catalog fetched another way (live, after replay runs): the rows stay, where they came from changes.
+UPDATE provider_catalog_versions SET source = %(source)s
+WHERE provider_slug = %(slug)s AND source IS DISTINCT FROM %(source)s;
 
 -- name: record_attempt
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)
@@ -129,6 +135,10 @@ SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
 -- name: staged_providers
 SELECT provider_slug FROM provider_catalog_versions ORDER BY 1;
+
+-- name: catalog_sources
+-- Where the latest good catalog of each provider came from (migration 0014; NULL: staged before it).
+SELECT provider_slug, source FROM provider_catalog_versions ORDER BY 1;
 
 -- name: stale_providers
 -- Providers whose latest attempt failed (the table keeps their last good catalog), with when that was.

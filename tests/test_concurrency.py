@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
 
 from modelsync_pipeline.providers.http import ProviderClient, ProviderFetchError, RetryPolicy
@@ -151,3 +152,35 @@ def test_a_credential_in_a_base_url_override_is_used_and_never_shown_or_stored(f
     with psycopg.connect(database_url) as conn:
         stored = conn.execute("SELECT base_url FROM providers WHERE slug = 'deepinfra'").fetchone()[0]
     assert stored == base
+
+
+def test_a_live_run_records_where_each_catalog_came_from_and_names_replayed_ones_it_keeps(
+        synced, redis_url, fake, monkeypatch, capsys):
+    """`synced` staged every catalog from the recorded payloads (replay). A live run in which groq fails keeps
+    groq's replayed catalog: it used to stay in the table beside live data, unmarked."""
+    from modelsync_pipeline import cli
+    from modelsync_pipeline.db import statements
+
+    fake.set("groq", fault="500")
+    result = sync(synced, redis_url, provider_api={"source": "live"})
+    assert provider_failures(result).keys() == {"groq_catalog"}
+    with psycopg.connect(synced) as conn:
+        sources = dict(conn.execute(statements("stage_catalog")["catalog_sources"]).fetchall())
+    # the others were fetched live; their content equals the recorded one, so only where it came from changed
+    assert sources == {spec.slug: "replay" if spec.slug == "groq" else "static" if spec.static else "live"
+                       for spec in PROVIDERS}
+    table = [m.metadata for m in result.asset_materializations_for_node("models_table")]
+    assert len(table) == 1 and table[0]["replayed_beside_live"].value == ["groq"]
+    assert table[0]["catalog_sources"].value == {"live": len(PROVIDERS) - 2, "replay": 1, "static": 1}
+    stale = table[0]["stale_providers"].value
+    assert "groq" in stale and "replay" in stale
+    for spec in PROVIDERS[:3]:
+        staged = [m for m in result.asset_materializations_for_node("fetch_provider_catalogs")
+                  if m.asset_key.path == [spec.asset_name]]
+        assert spec.slug == "groq" or staged[0].metadata["source"].value == ("static" if spec.static else "live")
+    monkeypatch.setenv("DATABASE_URL", synced)
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "replayed beside live (recorded payloads, not fetched live since): groq" in out
+    groq = next(line for line in out.splitlines() if line.split()[:1] == ["groq"])
+    assert groq.split()[2] == "replay", groq

@@ -225,7 +225,7 @@ def test_changes_listed_before_migration_0013_are_not_laid_over_the_staged_rows(
                      "VALUES (%s, 'model-0005', 'Stale', 'text', false, '{}', 'id', '{}', 'old', 'stale')", (slug,))
 
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
-    assert db.apply_migrations(database_url) == ["0013_staged_changes_overlay"]
+    assert "0013_staged_changes_overlay" in db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
         assert staged_rows(conn, slug) == staged_rows(conn, slug, partition) == frame_rows(frame)
         db.refresh_models_table(conn, SPECS[:1], "first")

@@ -106,15 +106,22 @@ def _copy_chunk(frame: pd.DataFrame, run_id: str) -> Iterable[tuple]:
 FOLD_FRACTION = 0.1
 
 
-def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: pd.DataFrame, run_id: str) -> StageResult:
+SOURCES = ("live", "replay", "static")  # where a catalog came from (migration 0014)
+
+
+def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: pd.DataFrame, run_id: str,
+                           source: str | None = None) -> StageResult:
     """Make `frame` (already validated) the provider's latest good catalog, in one transaction.
 
     A catalog identical to the staged one is not touched. Otherwise only the rows that differ are
     written: the ids that left the catalog and the rows new or changed are listed as changes, laid over
     the staged rows (migration 0013), so unchanged rows keep the run that wrote them and a 1%-changed
     catalog writes about 1% of its rows, once. The pending changes are folded into the staged rows once
-    they outnumber FOLD_FRACTION of the catalog.
+    they outnumber FOLD_FRACTION of the catalog. `source` (one of SOURCES) is recorded with the catalog,
+    an unchanged one included; None: not known.
     """
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     import pandas as pd
 
     sql = statements("stage_catalog")
@@ -123,7 +130,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     unique_keys = key_index.is_unique  # two rows sharing a key (md5 prefix) cannot be told apart by it
     checksum = _checksum_of(keys)
     params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum,
-              "row_keys": keys.tobytes() if unique_keys else None, "whole": True}
+              "row_keys": keys.tobytes() if unique_keys else None, "whole": True, "source": source}
     with conn.transaction():
         conn.execute(sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
@@ -173,6 +180,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                     conn.execute(sql["attach_partition"], params)
             faults.point("stage:after_copy")
             conn.execute(sql["record_version"], params)
+        elif source is not None:
+            conn.execute(sql["record_source"], params)
         conn.execute(
             sql["record_attempt"],
             {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},

@@ -56,15 +56,30 @@ class ModelsTableConfig(dg.Config):
     backup_id: int = Field(default=-1, description="restore: id from the backups table")
 
 
-def _stale_providers(conn, run_id: str) -> list[dict]:
-    """Providers whose latest attempt failed: the table keeps their last good catalog."""
+def _stale_providers(conn, run_id: str, sources: dict[str, str]) -> list[dict]:
+    """Providers whose latest attempt failed: the table keeps their last good catalog (from `sources`)."""
     rows = conn.execute(db.statements("stage_catalog")["stale_providers"]).fetchall()
     return [
         {"provider": slug, "outcome": outcome, "step": step, "error": (error or "")[:300],
-         "in_this_run": attempt_run == run_id, "last_good_catalog": str(validated) if validated else "never"}
+         "in_this_run": attempt_run == run_id, "last_good_catalog": str(validated) if validated else "never",
+         "last_good_source": sources.get(slug, "unknown")}
         for slug, outcome, step, error, attempt_run, validated in rows
         if outcome in ("fetch_failed", "check_failed", "process_failed")
     ]
+
+
+def _catalog_sources(conn) -> dict[str, str]:
+    """{provider: where its latest good catalog came from: live, replay, static, or unknown (staged before
+    migration 0014)}."""
+    return {slug: source or "unknown" for slug, source in conn.execute(db.statements("stage_catalog")["catalog_sources"])}
+
+
+def replayed_beside_live(sources: dict[str, str]) -> list[str]:
+    """Providers whose latest good catalog is a recorded payload while others' came live: a live deployment
+    serving, for these, what a replay run staged (they have not been fetched live successfully since)."""
+    if "live" not in sources.values():
+        return []
+    return sorted(slug for slug, source in sources.items() if source == "replay")
 
 
 def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
@@ -140,18 +155,24 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         # timeout on a large table, temp_file_limit) must not fail the step, or the change would have no
         # materialization and the cache would never be republished from it.
         try:
-            stale = _stale_providers(conn, request.run_id) if outcome.refresh is not None else []
+            sources = _catalog_sources(conn) if outcome.refresh is not None else {}
+            stale = _stale_providers(conn, request.run_id, sources) if outcome.refresh is not None else []
             row_count, checksum = db.table_checksum(conn)
         except psycopg.Error as exc:
             context.log.warning(f"models_table ({outcome.action}) committed (audit {outcome.audit_id}); its "
                                 f"checksum and stale providers could not be read: {type(exc).__name__}: {exc}")
-            stale, row_count, checksum = [], outcome.after[1], f"unavailable ({type(exc).__name__})"
+            sources, stale, row_count, checksum = {}, [], outcome.after[1], f"unavailable ({type(exc).__name__})"
     before, after = outcome.before, outcome.after
     context.log.info(f"models_table ({outcome.action}): providers/models {before} -> {after}; "
                      f"backup {outcome.backup_id}; audit {outcome.audit_id}")
     for s in stale:
         context.log.warning(f"{s['provider']}: latest attempt {s['outcome']} at {s['step']}; "
-                            f"keeping its catalog from {s['last_good_catalog']}")
+                            f"keeping its catalog from {s['last_good_catalog']} ({s['last_good_source']})")
+    replayed = replayed_beside_live(sources)
+    if replayed:
+        context.log.warning(f"published beside live catalogs, {len(replayed)} providers' catalogs are recorded payloads "
+                            f"(replay), not fetched live: {', '.join(replayed)}; they stay until a live fetch of each "
+                            "succeeds (set MODELSYNC_SOURCE=live in every process of a deployment)")
     metadata = {
         "action": outcome.action,
         "row_count": dg.MetadataValue.int(row_count),
@@ -173,6 +194,9 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
             "providers_published": dg.MetadataValue.int(len(result.providers)),
             "per_provider": dg.MetadataValue.md(_markdown(per_provider)),
             "stale_providers": dg.MetadataValue.md(_markdown(stale)),
+            "catalog_sources": {source: sum(1 for s in sources.values() if s == source)
+                                for source in sorted(set(sources.values()))},
+            "replayed_beside_live": replayed,
         })
     else:
         metadata.update({k: str(v) for k, v in outcome.details.items()})

@@ -144,8 +144,10 @@ def _fetch(provider_api: ProviderApi, spec: ProviderSpec) -> tuple[list, float]:
     return provider_api.fetch_records(spec), time.monotonic() - started
 
 
-def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: float, config: ProviderCatalogConfig):
-    """The checks of one fetched catalog, each result yielded before anything is written, then staging."""
+def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: float, config: ProviderCatalogConfig,
+                     source: str):
+    """The checks of one fetched catalog, each result yielded before anything is written, then staging (with
+    where the catalog came from: live, replay or static)."""
     from ..catalog import build_catalog
     from ..schema import validate_catalog
 
@@ -196,7 +198,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
         raise _HeldBack(TRUTH_CHECK, "truth_guard", reason, truth)
     yield dg.AssetCheckResult(asset_key=key, check_name=TRUTH_CHECK, passed=True, metadata=truth)
 
-    staged = stage_provider_catalog(conn, spec, frame, run_id)
+    staged = stage_provider_catalog(conn, spec, frame, run_id, source)
     context.log.info(f"{spec.slug}: {len(records)} records, {staged.row_count} models staged "
                      f"({'changed' if staged.changed else 'unchanged'}) in {seconds:.2f} s")
     preview = frame[["model_id", "model_name", "raw_name", "name_rule", "modality", "context_length"]].head(10)
@@ -204,6 +206,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
         asset_key=key,
         metadata={
             "provider": spec.slug,
+            "source": source,
             "row_count": dg.MetadataValue.int(len(frame)),
             "records_fetched": dg.MetadataValue.int(len(records)),
             "fetch_seconds": round(seconds, 3),
@@ -262,7 +265,8 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
             reported: set[str] = set()  # checks already yielded for this provider (each is yielded once)
             try:
                 records, seconds = future.result()
-                for event in _check_and_stage(context, conn, spec, records, seconds, config):
+                source = "static" if spec.static else provider_api.resolved_source
+                for event in _check_and_stage(context, conn, spec, records, seconds, config, source):
                     if isinstance(event, dg.AssetCheckResult):
                         reported.add(event.check_name)
                     yield event
