@@ -160,8 +160,41 @@ def _refuse(conn, request: WriteRequest, before, reason: str):
     raise WriteRefused(f"{request.action} refused, nothing was changed: {reason}")
 
 
+def preflight(conn: psycopg.Connection, request: WriteRequest) -> None:
+    """The guard of a destructive write, run before its job fetches anything: a launch its table step would
+    refuse (from a schedule or a sensor, without the confirmation or a valid code, with a code already used)
+    is refused now, audited, before it fetches every provider. Uses nothing up: the code is used, and every
+    check made again, at the table step."""
+    if request.mode not in DESTRUCTIVE or request.dry_run:
+        return
+    before = db.counts(conn)
+    fingerprint = _checked(conn, request, before)
+    if fingerprint is not None and db.approval_used(conn, fingerprint):
+        _refuse(conn, request, before, "the approval code was already used; approve this run anew")
+
+
 def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> str | None:
     """Refuses (audited) or returns the fingerprint of the approval code it used (None: no code needed)."""
+    fingerprint = _checked(conn, request, before)
+    if fingerprint is None:
+        return None
+    if request.mode == "reset" and request.failed_providers:
+        # A reset reloads everything from this run's catalogs; one that is missing would leave that provider
+        # on an old catalog under new ids. It fails whole, and never becomes a refresh. Checked before the code
+        # is used: a reset that wrote nothing leaves its code for the launch after the outage.
+        reason = "; ".join(request.failed_providers)
+        _audit(conn, request, "failed", before,
+               error=f"not every provider was fetched and checked in this run: {reason}")
+        raise WriteFailed(f"reset_and_resync failed whole, nothing was flushed: not every provider was fetched "
+                          f"and checked in this run ({reason})")
+    if not db.use_approval(conn, fingerprint, request.action, request.run_id):
+        _refuse(conn, request, before, "the approval code was already used; approve this run anew")
+    return fingerprint
+
+
+def _checked(conn, request: WriteRequest, before: tuple[int, int]) -> str | None:
+    """The guard's checks that use nothing up: refuses (audited), or returns the fingerprint of the valid
+    approval code (None: no code needed, or a dry run)."""
     if request.mode not in DESTRUCTIVE:
         return None
     if request.automated:
@@ -185,17 +218,6 @@ def _guard(conn, request: WriteRequest, before: tuple[int, int]) -> str | None:
         fingerprint = approval.verify(os.environ.get(approval.SECRET_ENV), request.approval, request.action, args)
     except approval.ApprovalRefused as refused:
         _refuse(conn, request, before, str(refused))
-    if request.mode == "reset" and request.failed_providers:
-        # A reset reloads everything from this run's catalogs; one that is missing would leave that provider
-        # on an old catalog under new ids. It fails whole, and never becomes a refresh. Checked before the code
-        # is used: a reset that wrote nothing leaves its code for the launch after the outage.
-        reason = "; ".join(request.failed_providers)
-        _audit(conn, request, "failed", before,
-               error=f"not every provider was fetched and checked in this run: {reason}")
-        raise WriteFailed(f"reset_and_resync failed whole, nothing was flushed: not every provider was fetched "
-                          f"and checked in this run ({reason})")
-    if not db.use_approval(conn, fingerprint, request.action, request.run_id):
-        _refuse(conn, request, before, "the approval code was already used; approve this run anew")
     return fingerprint
 
 

@@ -141,6 +141,10 @@ INSERT INTO approvals_used (fingerprint, job, run_id) VALUES (%(fingerprint)s, %
 ON CONFLICT (fingerprint) DO NOTHING
 RETURNING fingerprint;
 
+-- name: approval_used
+-- Whether a code was used already (read only: a destructive job's preflight, before its fetch).
+SELECT EXISTS (SELECT 1 FROM approvals_used WHERE fingerprint = %(fingerprint)s);
+
 -- name: release_approval
 -- A code whose write failed and rolled back changed nothing: it may be used again, by a run of its own job.
 DELETE FROM approvals_used WHERE fingerprint = %(fingerprint)s AND run_id = %(run_id)s;

@@ -298,7 +298,7 @@ def test_a_reset_in_which_a_provider_failed_fails_whole_and_changes_nothing(sync
     assert sync(synced, redis_url, replay_dir, mode="reset", approval=code).success
     assert audit_rows(synced)[-1]["outcome"] == "succeeded"
     again = sync(synced, redis_url, replay_dir, mode="reset", approval=code)
-    assert not again.success and "already used" in step_failures(again)["models_table"]
+    assert not again.success and "already used" in step_failures(again)["fetch_provider_catalogs"]  # before fetching
 
 
 @pytest.mark.parametrize("selection", [["models_table"], ["models_table", "models_cache"], ["groq_catalog", "models_table"]],

@@ -112,8 +112,28 @@ def test_a_reset_needs_its_own_code(synced, redis_url):
 
     before = snapshot(synced)
     result = sync(synced, redis_url, mode="reset", approval=approval_for("flush_models"))
-    assert not result.success and "not valid for reset_and_resync" in step_failures(result)["models_table"]
+    assert not result.success
+    # refused before fetching: not after fetching and staging every provider
+    message = step_failures(result)["fetch_provider_catalogs"]
+    assert "not valid for reset_and_resync" in message and message.endswith("nothing was fetched")
+    assert "models_table" not in step_failures(result)
+    assert not result.get_asset_materialization_events()
     assert snapshot(synced) == before
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT action, outcome FROM audit_log ORDER BY id DESC LIMIT 1").fetchone() == (
+            "reset_and_resync", "refused")
+        assert conn.execute("SELECT count(*) FROM sync_attempts WHERE run_id = %s", (result.run_id,)).fetchone()[0] == 0
+
+
+def test_a_reset_with_a_used_code_is_refused_before_fetching(synced, redis_url):
+    from .pipeline import sync
+
+    code = approval_for("reset_and_resync")
+    assert sync(synced, redis_url, mode="reset", approval=code).success
+    result = sync(synced, redis_url, mode="reset", approval=code)
+    assert not result.success
+    assert "already used" in step_failures(result)["fetch_provider_catalogs"]
+    assert not result.get_asset_materialization_events()
 
 
 def test_the_secret_is_never_stored_or_logged(tmp_path, database_url, redis_url, admin_secret, capfd):

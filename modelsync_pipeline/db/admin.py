@@ -189,6 +189,11 @@ def use_approval(conn: psycopg.Connection, fingerprint: str, job: str, run_id: s
     return row is not None
 
 
+def approval_used(conn: psycopg.Connection, fingerprint: str) -> bool:
+    """Whether the code of this fingerprint was used already (nothing is recorded)."""
+    return bool(conn.execute(statements("admin")["approval_used"], {"fingerprint": fingerprint}).fetchone()[0])
+
+
 def release_approval(conn: psycopg.Connection, fingerprint: str, run_id: str) -> None:
     """Make a code this run used usable again: its write rolled back."""
     conn.execute(statements("admin")["release_approval"], {"fingerprint": fingerprint, "run_id": run_id})

@@ -7,6 +7,7 @@ from pydantic import Field
 from .. import db, writes
 from ..providers.registry import PROVIDERS
 from ..resources import PostgresResource
+from .plans import TABLE_STEP, plans_step, table_config
 from .provider_catalogs import OWNERS, STAGING_ASSET, _markdown
 
 GROUP = "catalog"
@@ -98,9 +99,27 @@ def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
     return problems
 
 
-def _request(context, config: ModelsTableConfig, conn, retention: int) -> writes.WriteRequest:
+def preflight(context, conn, retention: int) -> None:
+    """Before a run fetches anything: if it is a destructive write (a reset), its guard, so a launch the table
+    step would refuse is refused now (writes.preflight), not after fetching every provider. dg.Failure if so."""
     run = context.run
-    failed = _not_fetched_for_reset(conn, run.run_id) if config.mode == "reset" else []
+    if not plans_step(context.instance, run, TABLE_STEP):
+        return
+    table = table_config(run)
+    mode = table.get("mode") or ("reset" if run.job_name == "reset_and_resync" else "refresh")
+    if mode not in writes.DESTRUCTIVE:
+        return
+    request = _request(context, ModelsTableConfig(**{**table, "mode": mode}), conn, retention, preflight=True)
+    try:
+        writes.preflight(conn, request)
+    except writes.WriteRefused as refused:
+        raise dg.Failure(description=f"{refused}; nothing was fetched",
+                         metadata={"action": request.action, "refused": str(refused)}) from None
+
+
+def _request(context, config: ModelsTableConfig, conn, retention: int, preflight: bool = False) -> writes.WriteRequest:
+    run = context.run
+    failed = _not_fetched_for_reset(conn, run.run_id) if config.mode == "reset" and not preflight else []
     return writes.WriteRequest(
         mode=config.mode, run_id=run.run_id, launched_by=launched_by(run),
         automated=is_automated(run),

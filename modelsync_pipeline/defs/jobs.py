@@ -14,7 +14,7 @@ import dagster as dg
 
 from .cache import models_cache
 from .catalog import models_table
-from .plans import plans_step
+from .plans import plans_step, table_config
 from .provider_catalogs import PROVIDER_KEYS as PROVIDER_ASSET_KEYS
 
 sync_all = dg.define_asset_job(
@@ -47,12 +47,8 @@ daily_sync = dg.ScheduleDefinition(
 PROVIDER_KEYS = frozenset(PROVIDER_ASSET_KEYS)
 
 
-def _table_config(run: dg.DagsterRun) -> dict:
-    return ((run.run_config or {}).get("ops", {}).get("models_table") or {}).get("config") or {}
-
-
 def _is_reset(run: dg.DagsterRun) -> bool:
-    return run.job_name == "reset_and_resync" or _table_config(run).get("mode") == "reset"
+    return run.job_name == "reset_and_resync" or table_config(run).get("mode") == "reset"
 
 
 def _materialized(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set:
@@ -94,7 +90,7 @@ def should_publish_after_recovery(instance: dg.DagsterInstance, run: dg.DagsterR
     # has a parent that fetched providers only, and the root that meant to refresh the table.
     origin_id = run.tags.get("dagster/root_run_id") or run.tags.get("dagster/parent_run_id")
     origin = instance.get_run_by_id(origin_id) if origin_id else None
-    if origin is None or _is_reset(run) or _is_reset(origin) or _table_config(origin).get("dry_run"):
+    if origin is None or _is_reset(run) or _is_reset(origin) or table_config(origin).get("dry_run"):
         return False
     if plans_step(instance, run) or not plans_step(instance, origin):
         return False

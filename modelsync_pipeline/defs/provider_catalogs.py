@@ -251,6 +251,9 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         max_workers=max(1, min(provider_api.max_concurrency, len(selected))), thread_name_prefix="fetch"
     ) as pool:
         conn = connections.enter_context(postgres.connect())
+        from .catalog import preflight  # (defs.catalog imports this module)
+
+        preflight(context, conn, postgres.backup_retention)  # a reset that will be refused fetches nothing
         # Staging waits behind another run's stage of the same provider (legitimate) and behind whoever locks
         # the staging tables; the watch reports the wait and bounds the second kind (db/locks.py).
         watch = connections.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
