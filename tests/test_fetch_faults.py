@@ -656,3 +656,36 @@ def test_a_key_lower_cased_into_a_hostname_is_still_redacted(server):
     error = fetch_error("huggingface", server)
     assert error.step == "paginate"
     assert KEY.lower() not in rendered(error).lower()
+
+
+@pytest.mark.parametrize("body,named", [
+    (b'{"data": [{"id": "a", "context_length": 8192, "context_length": 128000}]}',
+     "key \"context_length\" is given twice in one object with different values, 8192 and 128000 "
+     "(the object whose id is \"a\")"),
+    (b'{"data": [{"id": "a"}], "data": [{"id": "b"}]}', "key \"data\" is given twice"),
+    (b'{"data": [{"name": "Llama", "id": "x", "id": "y"}]}',
+     "key \"id\" is given twice in one object with different values, \"x\" and \"y\" (the object whose name is \"Llama\")"),
+], ids=["field", "envelope", "id"])
+def test_a_key_given_twice_with_two_values_is_a_decode_error_naming_both(server, body, named):
+    """Python's decoder kept the last of two values silently: a provider's "8192 and 128000" became 128000."""
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    error = fetch_error("groq", server)
+    assert (error.provider, error.step) == ("groq", "decode")
+    assert f"ambiguous JSON from {server.origin}/groq/models" in error.reason and named in error.reason
+
+
+def test_a_key_given_twice_with_one_value_is_harmless(server):
+    body = b'{"data": [{"id": "a", "owned_by": "x", "owned_by": "x"}, {"id": "b"}]}'
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    with client("groq", server) as c:
+        assert [r["id"] for r in c.fetch_records()] == ["a", "b"]
+
+
+def test_an_ambiguous_key_echoing_the_key_does_not_leak_it(server):
+    long_key = KEY + "X" * 80  # longer than the cut: redacted before it is cut short
+    body = json.dumps({"data": [{"id": "a", "note": long_key}]}).encode().replace(
+        b'"note"', b'"note": "other", "note"')
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    error = fetch_error("groq", server, key=long_key)
+    assert error.step == "decode" and "ambiguous JSON" in error.reason
+    assert KEY[:12] not in rendered(error)

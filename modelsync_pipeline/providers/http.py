@@ -655,10 +655,14 @@ class ProviderClient:
 
     def _decode(self, response: httpx.Response, content: bytes) -> Any:
         """The decoded body. JSON's decoder raises more than JSONDecodeError: ValueError for an integer of
-        more than 4300 digits, RecursionError for deep nesting; each is this provider's decode error."""
+        more than 4300 digits, RecursionError for deep nesting; each is this provider's decode error. So is a
+        key given twice in one object with two values: which one the provider meant cannot be told (Python's
+        decoder keeps the last, others the first), and a name or price picked silently is worse than none."""
         url = _safe_url(response.url)
         try:
-            return json.loads(content)
+            return json.loads(content, object_pairs_hook=_unambiguous_object)
+        except _AmbiguousKey as exc:
+            reason = f"ambiguous JSON from {url}: {exc.describe(self._redact)}"
         except RecursionError:
             reason = f"malformed JSON from {url}: nested deeper than the decoder can follow"
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -667,6 +671,37 @@ class ProviderClient:
             # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
             reason = f"malformed JSON from {url}: a value Python cannot decode ({str(exc).split(';')[0]})"
         raise ProviderFetchError(self.spec.slug, "decode", reason)
+
+
+class _AmbiguousKey(ValueError):
+    """A key given twice in one object with two values: the key, both values, and the object's own name."""
+
+    def __init__(self, key: str, first: Any, second: Any, obj: dict):
+        super().__init__(key)
+        self.key, self.values = key, (first, second)
+        self.label = next(((name, obj[name]) for name in ("id", "name", "model")
+                           if name != key and isinstance(obj.get(name), str)), None)
+
+    def describe(self, redacted: Callable[[str], str]) -> str:
+        """The message, each quoted value redacted before it is cut short (a cut secret is no longer found)."""
+        def quoted(value: Any) -> str:
+            text = redacted(json.dumps(value, ensure_ascii=False))
+            return text if len(text) <= 60 else text[:57] + "..."
+        where = f" (the object whose {self.label[0]} is {quoted(self.label[1])})" if self.label else ""
+        return (f"key {quoted(self.key)} is given twice in one object with different values, "
+                f"{quoted(self.values[0])} and {quoted(self.values[1])}{where}")
+
+
+def _unambiguous_object(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object as a dict; a key given twice with the same value is harmless, with two values it is not."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        first: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in first and first[key] != value:
+                raise _AmbiguousKey(key, first[key], value, obj)
+            first.setdefault(key, value)
+    return obj
 
 
 def recorded_items(spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR) -> list:
