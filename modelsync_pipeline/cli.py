@@ -434,7 +434,9 @@ def _database_problem(exc: BaseException) -> str | None:
     failed (a statement or lock timeout, ...), which is not the same thing to an operator."""
     import psycopg
 
-    where = _without_password(os.environ.get("DATABASE_URL", "")) or "DATABASE_URL not set"
+    from .local.services import redact_url
+
+    where = redact_url(os.environ.get("DATABASE_URL", "")) or "DATABASE_URL not set"
     seen = 0
     while exc is not None and seen < 10:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -457,13 +459,6 @@ def _database_problem(exc: BaseException) -> str | None:
             return f"PostgreSQL failed a statement of Dagster's run storage ({where}): {type(exc.orig).__name__}: {cause}"
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
-
-
-def _without_password(url: str) -> str:
-    """The URL, or libpq's key=value string ("host=... password=..."), with its password masked."""
-    from .local.services import redact_url
-
-    return redact_url(url)
 
 
 if __name__ == "__main__":

