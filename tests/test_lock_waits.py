@@ -42,7 +42,7 @@ def test_a_flush_behind_an_outside_lock_gives_up_naming_the_holder(synced, redis
     last = audit_rows(synced)[-1]
     assert (last["action"], last["outcome"]) == ("flush_models", "failed") and f"server process {pid}" in last["error"]
     # the run's log says it too, from the watch itself
-    assert any(line.startswith(f"flush_models waited") and f"server process {pid}" in line for line in logged), logged
+    assert any(line.startswith("flush_models waited") and f"server process {pid}" in line for line in logged), logged
 
 
 def test_a_refresh_behind_another_modelsync_write_waits_and_says_so(synced, monkeypatch):
