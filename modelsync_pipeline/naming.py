@@ -940,8 +940,12 @@ def _segment_words(segment: str) -> list[str]:
 def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> None:
     """Words from the path segments the colliding ids do not share ("vendor/x/model-a" vs "model-a").
 
-    The id the name describes best keeps its name; the others gain the words of their differing segments,
-    or of their last segment when every segment is shared in another order.
+    An id the name describes whole keeps its name ("deepseek/deepseek-v3.2", not "TEE/deepseek-v3.2", which
+    also says "TEE"; before, the shorter id kept it). When each id says something the name does not
+    ("stealth/claude-opus-4.6" and "anthropic/claude-opus-4.6"; "google-ai-studio/gemini-3-flash-preview" and
+    "openrouter/google/gemini-3-flash-preview"), none keeps it: which one is the maker's own cannot be told.
+    The others gain the words of their differing segments, or of their last segment when every segment is
+    shared in another order.
     """
     group_ids = sorted({ids[i] for i in group})
     name_of = {ids[i]: names[i] for i in sorted(group, key=lambda i: names[i])}
@@ -949,9 +953,33 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
     def mentioned_words(mid: str) -> int:
         return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, every_variant=True))
 
-    keeper = min(group_ids, key=lambda mid: (-mentioned_words(mid), len(mid), mid))
+    def unsaid_words(mid: str) -> frozenset[str]:  # over every segment: the organisation's too ("TEE")
+        return frozenset(w.casefold() for seg in mid.split("/") if seg.strip()
+                         and seg.strip().casefold() not in _PATH_BOILERPLATE
+                         for w in _segment_words(seg) if not _name_mentions(name_of[mid], w))
+
+    # An id may keep the name when every word it says that the name does not, every other id says too
+    # ("anthropic" of "anthropic.claude-..." beside "us.anthropic.claude-...", "qwen" of "Qwen/..." beside
+    # "qwen/..."): the name then describes it as well as it describes any of them.
+    unsaid = {mid: unsaid_words(mid) for mid in group_ids}
+    best = [mid for mid in group_ids if all(unsaid[mid] <= words for words in unsaid.values())]
+    by_mention = lambda mid: (-mentioned_words(mid), len(mid), mid)  # noqa: E731
     paths = {mid: [seg for seg in mid.split("/") if seg.strip()] or [mid] for mid in group_ids}
-    shared = set.intersection(*(set(path) for path in paths.values()))
+    renamed = _renamed_by_path(ids, names, group, min(best, key=by_mention) if best else None, paths)
+    if not best and _colliding_groups([ids[i] for i in group], [renamed[i] for i in group]):
+        # Without a keeper, two of them would gain the same words (aliases of one model under one organisation,
+        # "anthropic/claude-opus-4-5" and "anthropic/claude-opus-4.5"): the one the name mentions most, then the
+        # shortest, keeps it rather than both ending on a hash.
+        renamed = _renamed_by_path(ids, names, group, min(group_ids, key=by_mention), paths)
+    for index in group:
+        names[index] = renamed[index]
+
+
+def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper: str | None,
+                     paths: dict[str, list[str]]) -> dict[int, str]:
+    """The group's names once each id but the keeper gained the words of its differing path segments."""
+    renamed = {index: names[index] for index in group}
+    shared = set.intersection(*(set(paths[ids[index]]) for index in group))
     for index in group:
         if ids[index] == keeper:
             continue
@@ -968,7 +996,7 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
             taken = words if new and position != last else new
             fresh.extend(w for w in taken if w not in fresh)
         if fresh:
-            names[index] = _append_words(names[index], fresh)
+            renamed[index] = _append_words(names[index], fresh)
         else:
             # The shared name already says everything this id says (it was written for a longer id):
             # the id's own derived name tells the two apart; the hash step settles any collision left.
@@ -977,7 +1005,8 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
             lost = [word for word in names[index].split() if not _name_mentions(derived, word)]
             # Never at the cost of a word the id itself says (SiliconFlow's "Pro/..." tier): the hash settles that.
             if derived and not any(_name_mentions(id_text, word) for word in lost):
-                names[index] = derived
+                renamed[index] = derived
+    return renamed
 
 
 def _separate_by_hash(ids: list[str], names: list[str]) -> None:

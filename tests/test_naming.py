@@ -555,6 +555,37 @@ def test_disambiguation_uses_words_of_the_differing_id_parts_never_the_raw_id():
     assert names == {"model-a": "Model A", "vendor/x/model-a": "Model A Vendor X", "other/model-a": "Model A Other"}
 
 
+@pytest.mark.parametrize(("ids", "expected"), [
+    # the maker's own id says nothing its name does not: it keeps the name, the reseller's copy is labelled
+    (["TEE/deepseek-v3.2", "deepseek/deepseek-v3.2"], ["DeepSeek V3.2 TEE", "DeepSeek V3.2"]),
+    # each says something else: which one is the maker's cannot be told, and neither gets the plain name
+    (["stealth/claude-opus-4.6", "anthropic/claude-opus-4.6"], ["Claude Opus 4.6 Stealth", "Claude Opus 4.6 Anthropic"]),
+    (["azure-openai/kimi-k2-thinking", "aws-bedrock/moonshot.kimi-k2-thinking"],
+     ["Kimi K2 Thinking Azure OpenAI", "Kimi K2 Thinking AWS Bedrock Moonshot"]),
+])
+def test_the_plain_name_goes_to_an_id_it_describes_whole_never_to_the_shorter_reseller_id(ids, expected):
+    """Before, the shorter id kept the plain name, so a reseller's or an enclave's copy ("TEE/...", "stealth/...")
+    read as the model itself and the maker's own id got a hash or an organisation word."""
+    assert [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])] == expected
+
+
+@FAST
+@given(model=st.from_regex(r"[a-z]{4,8}-[1-9](\.[1-9])?", fullmatch=True),
+       orgs=st.lists(st.from_regex(r"[a-z]{4,9}", fullmatch=True), min_size=2, max_size=4, unique=True))
+def test_ids_of_one_model_under_different_organisations_never_give_one_of_them_the_plain_name(model, orgs):
+    """A name an id does not describe whole is never kept by it while another id says something else."""
+    if any(org in model for org in orgs):
+        return
+    ids = [f"{org}/{model}" for org in orgs]
+    plain = resolve_display_name(model).name
+    names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
+    assert len({n.casefold() for n in names}) == len(names), names
+    assert plain.casefold() not in {n.casefold() for n in names}, names
+    ids.append(model)  # the bare id says nothing else: it keeps the plain name
+    names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
+    assert names[-1] == plain and len({n.casefold() for n in names}) == len(names), names
+
+
 # --- classes found by a sweep of styles no recorded payload has --------------------------------------------
 
 _WORDS = st.from_regex(r"[a-z]{3,8}", fullmatch=True).filter(lambda w: w not in ("gguf", "free"))
