@@ -144,7 +144,7 @@ _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
 _P_FOR_DOT = re.compile(r"(?<=\d)p(?=\d)")
 _SINGLE_DIGIT = re.compile(r"\d")
 _V_VERSION = re.compile(r"v\d+", re.I)
-_VERSION_GLUED_TO_NAME = re.compile(r"v\d+|[a-z]{2,}\d", re.I)  # "v0", "qwen2": a single digit may follow
+_VERSION_GLUED_TO_NAME = re.compile(r"v\d+|[a-z]+\d", re.I)  # "v0", "qwen2", "k2": a single digit may follow
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # Read letter by letter: a short token with no vowel ("xyz", "lfm", "mpt", "rwkv"); a "y" at the end of a
 # longer token is a vowel ("sky", "fly"), so those stay words.

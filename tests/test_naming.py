@@ -555,6 +555,25 @@ def test_disambiguation_uses_words_of_the_differing_id_parts_never_the_raw_id():
     assert names == {"model-a": "Model A", "vendor/x/model-a": "Model A Vendor X", "other/model-a": "Model A Other"}
 
 
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("kimi-k2-6", "Kimi K2.6"),            # real id-only ids (Venice, Tinfoil): a minor version after a letter
+    ("minimax-m2-7", "MiniMax M2.7"),      # and a digit, as "qwen2-5" already read as Qwen2.5
+    ("deepseek-r1-1776", "DeepSeek R1 1776"),  # more than one digit is no minor version
+    ("moonshotai/kimi-k2-0905", "Kimi K2 0905"),
+    ("t5-3b", "T5 3B"),                    # a size stays a size
+])
+def test_a_single_digit_after_a_letter_and_digit_word_is_its_minor_version(model_id, expected):
+    assert resolve_display_name(model_id).name == expected
+
+
+@FAST
+@given(letter=st.sampled_from("kmrst"), major=st.integers(1, 9), minor=st.integers(0, 9),
+       family=st.from_regex(r"[a-z]{4,7}", fullmatch=True))
+def test_any_letter_digit_version_with_a_hyphenated_minor_reads_dotted(letter, major, minor, family):
+    name = resolve_display_name(f"{family}-{letter}{major}-{minor}").name
+    assert name.endswith(f"{letter.upper()}{major}.{minor}"), name
+
+
 @pytest.mark.parametrize(("ids", "expected"), [
     # the maker's own id says nothing its name does not: it keeps the name, the reseller's copy is labelled
     (["TEE/deepseek-v3.2", "deepseek/deepseek-v3.2"], ["DeepSeek V3.2 TEE", "DeepSeek V3.2"]),
