@@ -234,6 +234,7 @@ _STEP_MEANING = {
     "collapse_whitespace": "collapsed runs of spaces / trimmed the ends",
     "strip_company_prefix": 'removed the "Company: " prefix',
     "keep_family_word": "kept the company word because it names the model family",
+    "keep_company_word": "kept the company (or family) word: one word alone reads as a common word, not a model",
     "free_flag": 'moved "(free)" into is_free',
     "quantization_flag": "moved a quantisation tag into the quantization column",
     "release_stage_flag": "recorded a release stage (kept as a plain word)",

@@ -26,7 +26,11 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   and holds no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"):
   "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
   "AI21: Jamba 1.5" drops "AI21". A company the id's own model part starts with is the family word and stays
-  ("Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba", step `keep_family_word`). A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
+  ("Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba", step `keep_family_word`). So does a
+  company before one lone common word, which alone would name no model ("Venice: Uncensored" reads "Venice
+  Uncensored", step `keep_company_word`; an acronym such as "SDXL" names a model alone); a name derived from
+  an id keeps the segment before such a last segment the same way ("Bria/erase" -> "Bria Erase",
+  "fal-ai/flux/schnell" -> "FLUX Schnell"). A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
   `read_other_colon`), and so does another separator ("Meta - Llama 3", "Mistral AI | Mixtral", "OpenAI – GPT-4o")
   when the id itself names that organisation ("meta-llama/...": step `read_company_separator`) and the rest
   starts as the id's own segment does; when it does not, the organisation is the family word and stays, the
@@ -301,6 +305,11 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
         # "DeepSeek: R1 0528": "R1" alone names nothing; the family word is part of the model name.
         _add_step(steps, "keep_family_word")
         return f"{company} {rest}"
+    if _is_lone_word(_INNERMOST_BRACKET_GROUP.sub(" ", rest).strip()):
+        # "Venice: Uncensored", "OpenRouter: Fusion": one word alone reads as a common word, not a model
+        # (and "Venice: Uncensored (free)" is the same model, free).
+        _add_step(steps, "keep_company_word")
+        return f"{company} {rest}"
     return rest
 
 
@@ -439,6 +448,11 @@ def _names_no_model(segment: str) -> bool:
         or _QUANTIZATION_TOKEN.fullmatch(w) for w in words)
 
 
+# One word of letters alone ("erase", "schnell", "uncensored", "auto") reads as a common word, not as a model:
+# the word before it stays ("Bria Erase", "FLUX Schnell", "Venice Uncensored"; step keep_company_word).
+_LONE_WORD = re.compile(r"[^\W\d_]+")
+
+
 def _model_segment(model_id: str) -> str:
     """The part of the id that names the model: its last segment, with the segments before it while that
     segment names no model (_names_no_model), never the first one (the organisation: "org/v2" stays "v2")."""
@@ -447,6 +461,25 @@ def _model_segment(model_id: str) -> str:
     while start >= 2 and _names_no_model(segments[start]) and segments[start - 1].casefold() not in _PATH_BOILERPLATE:
         start -= 1
     return "-".join(segments[start:]) if segments else model_id.strip()
+
+
+def _is_lone_word(text: str) -> bool:
+    """One pronounceable word of letters (_LONE_WORD), not an acronym that names a model ("SDXL", "TTS")."""
+    return bool(_LONE_WORD.fullmatch(text)) and not _ACRONYM.fullmatch(text)
+
+
+def _word_before_lone_model_word(model_id: str) -> str | None:
+    """The id segment before a last segment that is one lone word ("Bria/erase", "fal-ai/flux/schnell"): the
+    organisation or family a derived name keeps in front of it. None when there is none, or it is API
+    boilerplate ("models") or a platform prefix ("@cf")."""
+    segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
+    if len(segments) < 2 or _BEDROCK_ID.fullmatch(segments[-1]) or _model_segment(model_id) != segments[-1]:
+        return None
+    before = segments[-2]
+    if not _is_lone_word(segments[-1].split(":")[0].strip()) or before.casefold() in _PATH_BOILERPLATE \
+            or before.startswith("@"):
+        return None
+    return before
 
 
 # Bedrock ids: "[region.]vendor.model" ("anthropic.claude-3-5-sonnet-20240620-v1:0", "us.amazon.nova-pro-v1:0",
@@ -665,9 +698,15 @@ def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
-    name, steps, attrs = clean_upstream_name(" ".join(_id_words(model_id, every_variant=False)))
+    words = _id_words(model_id, every_variant=False)
+    before = _word_before_lone_model_word(model_id)
+    if before is not None:
+        words = [*_segment_words(before), *words]
+    name, steps, attrs = clean_upstream_name(" ".join(words))
     if _BEDROCK_ID.fullmatch(_last_id_segment(model_id)):
         steps = ("drop_bedrock_namespace", *steps)
+    if before is not None:
+        steps = ("keep_company_word", *steps)
     attrs["is_free"] = attrs["is_free"] or _has_free_variant(model_id)
     return name, steps, attrs
 

@@ -10,7 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from modelsync_pipeline.naming import (
@@ -555,6 +555,35 @@ def test_disambiguation_uses_words_of_the_differing_id_parts_never_the_raw_id():
     assert names == {"model-a": "Model A", "vendor/x/model-a": "Model A Vendor X", "other/model-a": "Model A Other"}
 
 
+@pytest.mark.parametrize(("model_id", "display_name", "expected"), [
+    ("Bria/erase", None, "Bria Erase"),               # DeepInfra: the maker's word stays before a lone word
+    ("@cf/deepgram/flux", None, "Deepgram FLUX"),     # not Black Forest Labs' FLUX
+    ("fal-ai/flux/schnell", None, "FLUX Schnell"),    # the family before its variant word
+    ("openrouter/auto", None, "OpenRouter Auto"),
+    ("@cf/whisper", None, "Whisper"),                 # a platform prefix is no organisation
+    ("stability-ai/sdxl", None, "SDXL"),              # an acronym names a model alone
+    ("venice/uncensored:free", "Venice: Uncensored (free)", "Venice Uncensored"),
+    ("switchpoint/router", "Switchpoint: Router", "Switchpoint Router"),
+    ("openrouter/fusion", "OpenRouter: Fusion", "OpenRouter Fusion"),
+    ("openai/gpt-4o", "OpenAI: GPT-4o", "GPT-4o"),    # a model word with a version needs no company
+])
+def test_a_lone_common_word_keeps_the_company_or_family_before_it(model_id, display_name, expected):
+    """"Venice: Uncensored" read "Uncensored", "Bria/erase" read "Erase": a common word alone, no model."""
+    name = resolve_display_name(model_id, display_name=display_name)
+    assert name.name == expected
+    assert ("keep_company_word" in name.steps or "keep_family_word" in name.steps) == (expected.count(" ") > 0)
+
+
+@FAST
+@given(org=st.from_regex(r"[a-z]{4,9}", fullmatch=True), word=st.from_regex(r"[a-z]*[aeiou][a-z]*", fullmatch=True)
+       .filter(lambda w: 4 <= len(w) <= 10))
+def test_no_derived_or_cleaned_name_is_a_lone_common_word_when_an_organisation_is_known(org, word):
+    assume(org not in word and word not in org)  # "mistral/mistral" is one word said twice
+    for name in (resolve_display_name(f"{org}/{word}").name,
+                 resolve_display_name(f"{org}/{word}-x1", display_name=f"{org.title()}: {word.title()}").name):
+        assert len(name.split()) >= 2, name
+
+
 @pytest.mark.parametrize(("model_id", "expected"), [
     ("kimi-k2-6", "Kimi K2.6"),            # real id-only ids (Venice, Tinfoil): a minor version after a letter
     ("minimax-m2-7", "MiniMax M2.7"),      # and a digit, as "qwen2-5" already read as Qwen2.5
@@ -759,7 +788,7 @@ def test_versions_of_one_model_pinned_by_hash_are_still_told_apart():
     ("fal-ai/recraft/v3/text-to-image", "Recraft v3 Text To Image"),
     ("acme/widget-7b/latest", "Widget 7B Latest"),
     # a last part that names a model is the name, as before
-    ("fal-ai/flux/schnell", "Schnell"),
+    ("fal-ai/flux/schnell", "FLUX Schnell"),
     ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama v3.1 8B Instruct"),
     ("@cf/meta/llama-3-8b-instruct", "Llama 3 8B Instruct"),
     ("org/v2", "v2"),                                 # two parts: the first is the organisation, never the model
