@@ -517,6 +517,9 @@ _FINE_TUNE_PREFIX = "ft"  # OpenAI's fine-tuned models: "ft:<base model>:<organi
 FINE_TUNED_WORD = "Fine-Tuned"
 
 
+_SHORT_DIGEST = 12  # characters of a build digest kept where it tells ids apart (git's short hashes are 7-12)
+
+
 def _is_opaque_variant(variant: str) -> bool:
     variant = variant.strip()
     # A hex digest has a letter; twelve digits alone are more likely a time stamp ("202406201234"), which stays.
@@ -692,6 +695,11 @@ def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
             continue  # free is an attribute, like "(free)" in a display name
         if variant == FINE_TUNED_WORD:
             words.append(variant)
+            continue
+        if every_variant and _is_opaque_variant(variant) and len(variant.strip()) > _SHORT_DIGEST:
+            # A build digest tells two ids apart by its start, as a short hash does: a 64-character one whole
+            # made a name of it ("SDXL 39ed52f2a78e934b...").
+            words.append(variant.strip()[:_SHORT_DIGEST])
             continue
         words.extend(_format_id_words(_join_dates_and_claude_versions(_split_id_words(variant))))
     return words

@@ -555,6 +555,14 @@ def test_disambiguation_uses_words_of_the_differing_id_parts_never_the_raw_id():
     assert names == {"model-a": "Model A", "vendor/x/model-a": "Model A Vendor X", "other/model-a": "Model A Other"}
 
 
+def test_two_builds_of_one_model_are_told_apart_by_a_short_digest_not_a_64_character_one():
+    """Replicate pins builds with a 64-character digest: appended whole, it made the name of it."""
+    ids = ["stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b",
+           "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"]
+    names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
+    assert names == ["SDXL 39ed52f2a78e", "SDXL 7762fd07cf82"]
+
+
 @pytest.mark.parametrize(("model_id", "display_name", "expected"), [
     ("Bria/erase", None, "Bria Erase"),               # DeepInfra: the maker's word stays before a lone word
     ("@cf/deepgram/flux", None, "Deepgram FLUX"),     # not Black Forest Labs' FLUX
