@@ -90,9 +90,12 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
             before = db.counts(conn)  # its first statement: a lock or statement timeout here is a failed write too
         except psycopg.Error as exc:
             _failed(conn, request, None, _gave_up(watch, request, exc), reconnect)
-        fingerprint = _guard(conn, request, before)
-        if request.dry_run:
-            return _plan(conn, request, specs, before)
+        try:
+            fingerprint = _guard(conn, request, before)
+            if request.dry_run:
+                return _plan(conn, request, specs, before)
+        except psycopg.Error as exc:  # a statement of the guard or the plan: nothing was written, audit why
+            _failed(conn, request, before, _gave_up(watch, request, exc), reconnect)
         try:
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
@@ -160,16 +163,23 @@ def _refuse(conn, request: WriteRequest, before, reason: str):
     raise WriteRefused(f"{request.action} refused, nothing was changed: {reason}")
 
 
-def preflight(conn: psycopg.Connection, request: WriteRequest) -> None:
+def preflight(conn: psycopg.Connection, request: WriteRequest,
+              reconnect: Callable[[], psycopg.Connection] | None = None,
+              log: Callable[[str], None] | None = None) -> None:
     """The guard of a destructive write, run before its job fetches anything: a launch its table step would
     refuse (from a schedule or a sensor, without the confirmation or a valid code, with a code already used)
     is refused now, audited, before it fetches every provider. Uses nothing up: the code is used, and every
-    check made again, at the table step."""
+    check made again, at the table step. Its statements are watched like a write's (db.locks)."""
     if request.mode not in DESTRUCTIVE or request.dry_run:
         return
-    before = db.counts(conn)
-    fingerprint = _checked(conn, request, before)
-    if fingerprint is not None and db.approval_used(conn, fingerprint):
+    with db.watch_locks(conn, reconnect, f"{request.action} (before fetching)", log) as watch:
+        try:
+            before = db.counts(conn)
+            fingerprint = _checked(conn, request, before)
+            used = fingerprint is not None and db.approval_used(conn, fingerprint)
+        except psycopg.Error as exc:
+            _failed(conn, request, None, _gave_up(watch, request, exc), reconnect)
+    if used:
         _refuse(conn, request, before, "the approval code was already used; approve this run anew")
 
 

@@ -2,15 +2,22 @@
 -- connection of its own while the write's statement waits.
 
 -- name: blockers
--- The server processes the write's connection waits for, each once: a lock it holds or waits for ahead of the
--- write (pg_blocking_pids). The age is of its transaction or, idle, of its last state change. No query text: it
--- can hold another session's literals.
-SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), coalesce(a.state, ''),
-       extract(epoch FROM now() - coalesce(a.xact_start, a.state_change))::float8
+-- The server processes the write's connection waits for, each once (pg_blocking_pids): those that hold a lock
+-- it needs, and those queued ahead of it for one (`waiting`: itself waiting for a lock). `since` tells one
+-- transaction of a process from the next. Times and states of another role's sessions are hidden from a role
+-- without pg_read_all_stats: NULL then. A prepared transaction is process 0. No query text: it can hold
+-- another session's literals.
+SELECT b.pid,
+       CASE WHEN b.pid = 0 THEN 'a prepared transaction (pg_prepared_xacts)' ELSE coalesce(a.application_name, '') END,
+       coalesce(a.usename::text, ''), coalesce(a.state, ''),
+       extract(epoch FROM now() - coalesce(a.xact_start, a.state_change))::float8,
+       coalesce(a.xact_start, a.backend_start)::text,
+       coalesce(a.wait_event_type = 'Lock', false)
 FROM unnest(pg_blocking_pids(%(pid)s)) AS b(pid)
-JOIN pg_stat_activity a ON a.pid = b.pid
-ORDER BY a.pid;
+LEFT JOIN pg_stat_activity a ON a.pid = b.pid
+ORDER BY b.pid;
 
 -- name: cancel
--- Ends the statement the write waits in; its transaction rolls back.
-SELECT pg_cancel_backend(%(pid)s);
+-- Ends the statement the write waits in, only while it still waits for a lock: once the lock is granted the
+-- write goes on, and a cancel then would end whatever statement came next. Its transaction rolls back.
+SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = %(pid)s AND wait_event_type = 'Lock';

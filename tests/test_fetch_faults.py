@@ -665,7 +665,8 @@ def test_a_key_lower_cased_into_a_hostname_is_still_redacted(server):
     (b'{"data": [{"id": "a"}], "data": [{"id": "b"}]}', "key \"data\" is given twice"),
     (b'{"data": [{"name": "Llama", "id": "x", "id": "y"}]}',
      "key \"id\" is given twice in one object with different values, \"x\" and \"y\" (the object whose name is \"Llama\")"),
-], ids=["field", "envelope", "id"])
+    (b'{"data": [{"id": "a", "is_free": 1, "is_free": true}]}', "1 and true"),  # Python's == says equal
+], ids=["field", "envelope", "id", "number-and-boolean"])
 def test_a_key_given_twice_with_two_values_is_a_decode_error_naming_both(server, body, named):
     """Python's decoder kept the last of two values silently: a provider's "8192 and 128000" became 128000."""
     server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
@@ -674,8 +675,10 @@ def test_a_key_given_twice_with_two_values_is_a_decode_error_naming_both(server,
     assert f"ambiguous JSON from {server.origin}/groq/models" in error.reason and named in error.reason
 
 
-def test_a_key_given_twice_with_one_value_is_harmless(server):
-    body = b'{"data": [{"id": "a", "owned_by": "x", "owned_by": "x"}, {"id": "b"}]}'
+@pytest.mark.parametrize("same", [b'"owned_by": "x", "owned_by": "x"', b'"price": 1, "price": 1.0',
+                                  b'"tags": [1, {"a": null}], "tags": [1, {"a": null}]', b'"x": NaN, "x": NaN'])
+def test_a_key_given_twice_with_one_value_is_harmless(server, same):
+    body = b'{"data": [{"id": "a", ' + same + b'}, {"id": "b"}]}'
     server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
     with client("groq", server) as c:
         assert [r["id"] for r in c.fetch_records()] == ["a", "b"]

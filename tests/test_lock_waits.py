@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import dagster as dg
 import psycopg
+import psycopg.conninfo
 import pytest
 
 from modelsync_pipeline import db, writes
 from modelsync_pipeline.db import locks
 from modelsync_pipeline.providers.registry import PROVIDERS
 
-from .pipeline import providers, step_failures, sync
+from .pipeline import approval_for, providers, step_failures, sync
 from .test_admin import audit_rows, run_admin, snapshot
 
 
@@ -103,3 +105,153 @@ def test_staging_behind_an_outside_lock_fails_each_provider_once_naming_the_hold
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM provider_catalogs").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
+
+
+# --- found by review: another role's holder, the guard, the failure record, queues, one transaction at a time --
+
+
+@pytest.fixture
+def app_role(synced):
+    """A database URL for a role that is not a superuser, and a second such role for an operator: a role sees
+    neither the times nor the state of another role's sessions (pg_stat_activity), as in most deployments."""
+    suffix = uuid.uuid4().hex[:8]
+    app, operator = f"ms_app_{suffix}", f"ms_op_{suffix}"
+    with psycopg.connect(synced, autocommit=True) as admin:
+        for role in (app, operator):
+            admin.execute(f"CREATE ROLE {role} LOGIN")
+            admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+            admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+            admin.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+    urls = {role: psycopg.conninfo.make_conninfo(synced, user=role) for role in (app, operator)}
+    try:
+        yield urls[app], urls[operator]
+    finally:
+        with psycopg.connect(synced, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY(%s)",
+                          ([app, operator],))
+            for role in (app, operator):
+                admin.execute(f"DROP OWNED BY {role}")
+                admin.execute(f"DROP ROLE {role}")
+
+
+def _flush(url: str):
+    return writes.WriteRequest(mode="flush_models", run_id=f"flush-{uuid.uuid4().hex[:6]}", launched_by="test",
+                               confirm="DELETE_ALL_MODELS", approval=approval_for("flush_models"))
+
+
+def test_a_holder_of_another_role_is_named_and_the_wait_still_ends(synced, app_role, monkeypatch):
+    """Another role's session shows no times: formatting its age crashed the watch, and the write waited on."""
+    monkeypatch.setenv(locks.WAIT_ENV, "2")
+    app_url, operator_url = app_role
+    before = snapshot(synced)
+    with psycopg.connect(operator_url, application_name="psql-operator") as holder:
+        holder.execute("LOCK TABLE models IN SHARE MODE")
+        pid = holder.info.backend_pid
+        started = time.monotonic()
+        with db.connect(app_url) as conn, pytest.raises(writes.WriteFailed) as failed:
+            writes.write_catalog(conn, _flush(app_url), PROVIDERS, reconnect=lambda: db.connect(app_url))
+        took = time.monotonic() - started
+    assert took < 10, took
+    assert f"server process {pid} (psql-operator" in str(failed.value) and "unknown time" in str(failed.value)
+    assert snapshot(synced) == before
+
+
+def test_a_wait_in_the_guard_is_an_audited_failure_naming_the_holder(synced, monkeypatch):
+    """A restore's guard reads `backups`; locked (a VACUUM FULL), the cancel escaped unaudited and unexplained."""
+    monkeypatch.setenv(locks.WAIT_ENV, "2")
+    request = writes.WriteRequest(mode="restore", run_id="restore-guard", launched_by="test", confirm="RESTORE",
+                                  backup_id=1, approval=approval_for("restore_backup", {"backup_id": 1}))
+    with psycopg.connect(synced, application_name="vacuum-full") as holder:
+        holder.execute("LOCK TABLE backups IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        with db.connect(synced) as conn, pytest.raises(writes.WriteFailed) as failed:
+            writes.write_catalog(conn, request, PROVIDERS, reconnect=lambda: db.connect(synced))
+    assert f"server process {pid} (vacuum-full" in str(failed.value)
+    last = audit_rows(synced)[-1]
+    assert (last["action"], last["outcome"]) == ("restore_backup", "failed") and f"server process {pid}" in last["error"]
+
+
+def test_a_locked_attempts_table_fails_each_provider_not_the_staging_step(database_url, redis_url, monkeypatch):
+    """Recording a provider's failure waited for the same holder, was cut, and failed the whole step."""
+    monkeypatch.setenv(locks.WAIT_ENV, "2")
+    db.apply_migrations(database_url)
+    slugs = ("groq", "cerebras")
+    with psycopg.connect(database_url, application_name="psql-operator") as holder:
+        holder.execute("LOCK TABLE sync_attempts IN SHARE MODE")
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = sync(database_url, redis_url, selection=providers(*slugs), instance=instance)
+            logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert "fetch_provider_catalogs" not in step_failures(result), step_failures(result)
+    for slug in slugs:
+        assert any(line.startswith(f"provider '{slug}' failed at stage: staging waited")
+                   and "could not be recorded in sync_attempts" in line for line in logged), logged
+
+
+def test_the_bound_counts_from_the_current_wait_not_from_an_earlier_transaction_of_the_same_process(synced):
+    """A pooled connection that held a lock a while ago, in another transaction, is no holder overdue now."""
+    said = []
+    with psycopg.connect(synced, application_name="pooled-app", autocommit=True) as holder, \
+            db.connect(synced) as conn:
+        with locks.watch_locks(conn, lambda: db.connect(synced), "test", said.append, bound=2.5) as watch:
+            for _ in range(2):  # two waits of 1.5 s each, 3 s apart in all: each under the bound
+                holder.execute("BEGIN")
+                holder.execute("LOCK TABLE providers IN ACCESS EXCLUSIVE MODE")
+                threading.Timer(1.5, lambda: holder.execute("COMMIT")).start()
+                with conn.transaction():
+                    conn.execute("LOCK TABLE providers IN ACCESS SHARE MODE")
+                time.sleep(0.2)
+    assert watch.gave_up is None and not any("waited" in line and "ms" not in line for line in said
+                                             if line.startswith("test waited")), said
+
+
+def test_a_session_queued_ahead_behind_a_modelsync_write_is_not_cut_as_a_holder(synced):
+    """An operator's ALTER queued behind a modelsync write is ahead of the next write in the lock queue:
+    pg_blocking_pids names it, yet it holds nothing; the wait is the modelsync write's, and legitimate."""
+    said = []
+    with db.connect(synced, autocommit=False) as first, db.connect(synced) as second:
+        first.execute("LOCK TABLE providers IN SHARE UPDATE EXCLUSIVE MODE")
+        operator = psycopg.connect(synced, application_name="psql-operator")
+
+        def alter():  # what an ALTER TABLE takes, released as soon as it is granted
+            operator.execute("LOCK TABLE providers IN ACCESS EXCLUSIVE MODE")
+            operator.commit()
+
+        queued = threading.Thread(target=alter)
+        queued.start()
+        time.sleep(0.5)
+        threading.Timer(3.0, first.commit).start()
+        with locks.watch_locks(second, lambda: db.connect(synced), "test", said.append, bound=1.0, every=1.0) as watch:
+            with second.transaction():  # behind the ALTER, itself behind `first`
+                second.execute("LOCK TABLE providers IN ROW EXCLUSIVE MODE")
+        queued.join(timeout=10)
+        operator.close()
+    assert watch.gave_up is None and watch.error is None, (watch.gave_up, watch.error)
+    assert any("queued ahead of this write" in line for line in said), said
+
+
+@pytest.mark.parametrize(("message", "ours"), [
+    ("canceling statement due to user request", True),
+    ("canceling statement due to statement timeout", False),
+])
+def test_a_statement_timeout_is_never_reported_as_the_watchs_cancel(message, ours):
+    watch = locks.LockWatch()
+    watch.gave_up = "test waited 2 s for a lock held by ..."
+    assert (watch.cancelled(psycopg.errors.QueryCanceled(message)) is not None) == ours
+
+
+def test_a_reset_launched_with_only_its_code_resets_never_refreshes(synced, redis_url, monkeypatch):
+    """The launchpad's config replaces the job's default whole: `approval` alone ran models_table in its
+    default mode, a refresh, audited as one, the code never used."""
+    from modelsync_pipeline.definitions import defs
+
+    from .pipeline import resources
+
+    monkeypatch.setenv("DATABASE_URL", synced)  # the job's own resources read them
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("MODELSYNC_SOURCE", "replay")
+    result = defs.resolve_job_def("reset_and_resync").execute_in_process(
+        run_config={"ops": {"models_table": {"config": {"approval": approval_for("reset_and_resync")}}}},
+        resources=resources(synced, redis_url), raise_on_error=False)
+    assert result.success, step_failures(result)
+    last = audit_rows(synced)[-1]
+    assert (last["action"], last["outcome"]) == ("reset_and_resync", "succeeded") and last["backup_id"]

@@ -35,31 +35,58 @@ class Holder:
     application: str
     user: str
     state: str
-    age: float
+    age: float | None  # None: hidden from this role (another role's session, without pg_read_all_stats)
+    since: str | None  # when its transaction (or session) began: one transaction of a process from the next
+    waiting: bool  # itself waiting for a lock: queued ahead of the write, not holding what it needs
 
     @property
     def is_modelsync(self) -> bool:
         return self.application == APPLICATION_NAME
 
+    @property
+    def key(self) -> tuple[int, str | None]:
+        return self.pid, self.since
+
     def __str__(self) -> str:
         who = "a modelsync write" if self.is_modelsync else (self.application or "no application name")
-        return f"server process {self.pid} ({who}, user {self.user or '?'}, {self.state or 'state unknown'} for {self.age:.0f} s)"
+        age = "for an unknown time" if self.age is None else f"for {self.age:.0f} s"
+        queued = "; queued ahead of this write, itself waiting for a lock" if self.waiting else ""
+        return f"server process {self.pid} ({who}, user {self.user or '?'}, {self.state or 'state unknown'} {age}{queued})"
 
 
 class LockWatch:
-    """What the watch saw: `gave_up` is the reason it last cancelled the write's statement, if it did."""
+    """What the watch saw: `gave_up` is the reason it last cancelled the write's statement, if it did;
+    `error` why the watch itself stopped (the write then went on unwatched, and the log said so)."""
 
     def __init__(self) -> None:
         self.gave_up: str | None = None
-        self.error: str | None = None  # the watch itself failed (its connection): the write went on unwatched
+        self.error: str | None = None
+        self._stopped = False
+        self._lock = threading.Lock()  # held while deciding to cancel and cancelling, and to stop
 
     def cancelled(self, exc: BaseException) -> str | None:
         """Why the watch cancelled the statement that raised `exc`, or None: `exc` is something else (a
-        statement timeout raises the same QueryCanceled). Each cancellation is told once."""
+        statement timeout raises the same QueryCanceled, saying so). Each cancellation is told once."""
         if not isinstance(exc, psycopg.errors.QueryCanceled) or self.gave_up is None:
+            return None
+        if "statement timeout" in str(exc):
             return None
         reason, self.gave_up = self.gave_up, None
         return reason
+
+    def _cancel(self, watcher: psycopg.Connection, pid: int, reason: str) -> bool:
+        """Cancel the write's statement if it still waits for a lock and the watch is still running."""
+        with self._lock:
+            if self._stopped:
+                return False
+            if watcher.execute(statements("locks")["cancel"], {"pid": pid}).fetchone() is None:
+                return False  # the lock was granted meanwhile: the write goes on
+            self.gave_up = reason
+            return True
+
+    def _stop(self) -> None:
+        with self._lock:
+            self._stopped = True
 
 
 def wait_bound() -> float:
@@ -71,7 +98,7 @@ def wait_bound() -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not value > 0 or value == float("inf"):
         raise ValueError(f"{WAIT_ENV} must be a number of seconds above 0, not {raw!r}")
     return value
 
@@ -96,8 +123,9 @@ def watch_locks(conn: psycopg.Connection, connect: Callable[[], psycopg.Connecti
     try:
         yield watch
     finally:
+        watch._stop()  # from here on it cancels nothing, even if its thread is still connecting
         stop.set()
-        thread.join()
+        thread.join(timeout=2.0)
 
 
 def _watch(pid: int, connect, what: str, log, bound: float, every: float, stop: threading.Event,
@@ -107,34 +135,41 @@ def _watch(pid: int, connect, what: str, log, bound: float, every: float, stop: 
     try:
         with connect() as watcher:
             since = reported = None
-            seen: dict[int, float] = {}  # holder pid -> when the write was first seen waiting for it
+            seen: dict[tuple, float] = {}  # holder (process, transaction) -> when the write began to wait for it
+            overdue: set[tuple] = set()  # holders that used up the bound: the next wait for them is cut at once
             while not stop.wait(_POLL_SECONDS):
                 holders = [Holder(*row) for row in watcher.execute(sql["blockers"], {"pid": pid})]
                 now = time.monotonic()
+                current = {h.key for h in holders}
+                seen = {key: t for key, t in seen.items() if key in current}
                 if not holders:
                     since = reported = None
                     continue
                 since = since or now
                 waited = now - since
                 for holder in holders:
-                    seen.setdefault(holder.pid, now)
-                # A holder outside modelsync is given `bound` seconds in all: a write that waits for it again
-                # (the next provider's stage) is cancelled at once.
-                overdue = [h for h in holders if not h.is_modelsync and now - seen[h.pid] >= bound]
-                if overdue:
-                    watch.gave_up = (f"{what} waited {now - seen[overdue[0].pid]:.0f} s ({WAIT_ENV}={bound:g}) for "
-                                     "a lock held by " + "; ".join(map(str, overdue))
-                                     + ": end that transaction (or pg_terminate_backend it) and launch again")
-                    log(watch.gave_up)
-                    watcher.execute(sql["cancel"], {"pid": pid})
-                    since = reported = None
+                    seen.setdefault(holder.key, now)
+                # A holder outside modelsync that is not itself queued gets `bound` seconds in all: a write that
+                # waits for it again in the same transaction (the next provider's stage) is cut at once.
+                outside = [h for h in holders if not h.is_modelsync and not h.waiting]
+                late = [h for h in outside if h.key in overdue or now - seen[h.key] >= bound]
+                if late:
+                    reason = (f"{what} waited {now - seen[late[0].key]:.0f} s ({WAIT_ENV}={bound:g}) for a lock "
+                              "held by " + "; ".join(map(str, late))
+                              + ": end that transaction (or pg_terminate_backend it) and launch again")
+                    if watch._cancel(watcher, pid, reason):
+                        overdue.update(h.key for h in late)
+                        log(reason)
+                        since = reported = None
                     continue
                 if (reported is None and waited >= first) or (reported is not None and now - reported >= every):
                     reported = now
-                    outside = any(not h.is_modelsync for h in holders)
                     limit = (f"; it gives up after {bound:g} s ({WAIT_ENV})" if outside else
-                             "; another modelsync write goes first, however long it takes")
+                             "; another modelsync write goes first (with whoever queued behind it), however long "
+                             "it takes")
                     log(f"{what} has waited {waited:.0f} s for a lock held by "
                         + "; ".join(map(str, holders)) + limit)
-    except psycopg.Error as exc:
+    except Exception as exc:  # noqa: BLE001 - the write goes on unwatched; say so, never crash it
         watch.error = f"{type(exc).__name__}: {exc}"
+        if not stop.is_set():
+            log(f"{what}: the lock watch stopped ({watch.error}); a wait for a lock is no longer bounded")

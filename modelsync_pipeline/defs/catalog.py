@@ -99,29 +99,36 @@ def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
     return problems
 
 
-def preflight(context, conn, retention: int) -> None:
+def preflight(context, conn, postgres: PostgresResource) -> None:
     """Before a run fetches anything: if it is a destructive write (a reset), its guard, so a launch the table
     step would refuse is refused now (writes.preflight), not after fetching every provider. dg.Failure if so."""
     run = context.run
     if not plans_step(context.instance, run, TABLE_STEP):
         return
-    table = table_config(run)
-    mode = table.get("mode") or ("reset" if run.job_name == "reset_and_resync" else "refresh")
-    if mode not in writes.DESTRUCTIVE:
+    config = ModelsTableConfig(**table_config(run))
+    if _mode(run, config) not in writes.DESTRUCTIVE:
         return
-    request = _request(context, ModelsTableConfig(**{**table, "mode": mode}), conn, retention, preflight=True)
+    request = _request(context, config, conn, postgres.backup_retention, preflight=True)
     try:
-        writes.preflight(conn, request)
-    except writes.WriteRefused as refused:
+        writes.preflight(conn, request, reconnect=postgres.connect, log=context.log.warning)
+    except (writes.WriteRefused, writes.WriteFailed) as refused:
         raise dg.Failure(description=f"{refused}; nothing was fetched",
                          metadata={"action": request.action, "refused": str(refused)}) from None
 
 
+def _mode(run: dg.DagsterRun, config: ModelsTableConfig) -> str:
+    """The write a run asks for: a reset_and_resync run resets, whatever its config says. Dagster replaces an
+    asset job's default config whole with the launchpad's, so a launch that gave only `approval` ran the
+    models_table step with its default mode, refresh: a refresh the operator did not ask for, audited as one."""
+    return "reset" if run.job_name == "reset_and_resync" else config.mode
+
+
 def _request(context, config: ModelsTableConfig, conn, retention: int, preflight: bool = False) -> writes.WriteRequest:
     run = context.run
-    failed = _not_fetched_for_reset(conn, run.run_id) if config.mode == "reset" and not preflight else []
+    mode = _mode(run, config)
+    failed = _not_fetched_for_reset(conn, run.run_id) if mode == "reset" and not preflight else []
     return writes.WriteRequest(
-        mode=config.mode, run_id=run.run_id, launched_by=launched_by(run),
+        mode=mode, run_id=run.run_id, launched_by=launched_by(run),
         automated=is_automated(run),
         dry_run=config.dry_run, confirm=config.confirm, approval=config.approval,
         provider_count=config.provider_count, backup_id=config.backup_id, failed_providers=failed,
@@ -131,7 +138,7 @@ def _request(context, config: ModelsTableConfig, conn, retention: int, preflight
 
 def _observe_plan(context, config: ModelsTableConfig, outcome: writes.WriteOutcome) -> dg.AssetObservation:
     context.log.info(f"models_table dry run ({outcome.action}): {outcome.details}; nothing was written")
-    metadata = {"dry_run": True, "mode": config.mode, "audit_id": outcome.audit_id,
+    metadata = {"dry_run": True, "mode": _mode(context.run, config), "audit_id": outcome.audit_id,
                 **{k: (dg.MetadataValue.int(int(v)) if isinstance(v, int) else str(v)) for k, v in outcome.details.items()}}
     if outcome.plan is not None:
         for sample in outcome.plan.samples:

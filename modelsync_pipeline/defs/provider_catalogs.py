@@ -34,6 +34,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 import dagster as dg
+import psycopg
 from pydantic import Field
 
 from ..cadence import load_cadence
@@ -253,10 +254,11 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         conn = connections.enter_context(postgres.connect())
         from .catalog import preflight  # (defs.catalog imports this module)
 
-        preflight(context, conn, postgres.backup_retention)  # a reset that will be refused fetches nothing
+        preflight(context, conn, postgres)  # a reset that will be refused fetches nothing
         # Staging waits behind another run's stage of the same provider (legitimate) and behind whoever locks
         # the staging tables; the watch reports the wait and bounds the second kind (db/locks.py).
-        watch = connections.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
+        watching = connections.enter_context(contextlib.ExitStack())
+        watch = watching.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
         prepare_http()
         pending = {}
         for spec in selected:
@@ -279,7 +281,8 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     # The connection was lost under this provider (terminated, a failover): it fails with that
                     # cause, recorded through a new connection, and the others go on with it.
                     conn = connections.enter_context(postgres.connect())
-                    watch = connections.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
+                    watching.close()  # the lost connection's watch ends with it
+                    watch = watching.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
                 if isinstance(exc, ProviderFetchError):
                     exc = _HeldBack(FETCH_CHECK, exc.step, exc.reason)
                 elif (waited := watch.cancelled(exc)) is not None:
@@ -291,8 +294,16 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     exc = _HeldBack(FETCH_CHECK, "process", redact(f"{type(exc).__name__}: {exc}", forms))
                 outcome = ("process_failed" if exc.step in ("process", "stage")
                            else "fetch_failed" if exc.check == FETCH_CHECK else "check_failed")
-                record_failed_attempt(conn, spec.slug, context.run.run_id, outcome, exc.step, exc.reason)
                 message = f"provider {spec.slug!r} failed at {exc.step}: {exc.reason}"
+                try:
+                    record_failed_attempt(conn, spec.slug, context.run.run_id, outcome, exc.step, exc.reason)
+                except psycopg.errors.QueryCanceled as unrecorded:
+                    # sync_attempts locked by the holder this provider already waited for: the watch cuts the
+                    # insert at once. The failure stays in this run's log and checks; the others go on.
+                    waited = watch.cancelled(unrecorded)
+                    if waited is None:
+                        raise
+                    context.log.error(f"{message}. Its failure could not be recorded in sync_attempts: {waited}")
                 context.log.error(f"{message}. It keeps its last good catalog.")
                 if exc.check not in reported:  # an error after every check passed (staging) is logged only
                     yield dg.AssetCheckResult(

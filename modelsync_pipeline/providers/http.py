@@ -698,10 +698,25 @@ def _unambiguous_object(pairs: list[tuple[str, Any]]) -> dict:
     if len(obj) != len(pairs):
         first: dict[str, Any] = {}
         for key, value in pairs:
-            if key in first and first[key] != value:
+            if key in first and not _same_json(first[key], value):
                 raise _AmbiguousKey(key, first[key], value, obj)
             first.setdefault(key, value)
     return obj
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values: Python's == takes true for 1 and 1 for 1.0 (one number in JSON), and NaN for
+    nothing (Python's decoder accepts it, and one NaN twice is the same value)."""
+    number = (int, float)
+    if isinstance(a, number) and isinstance(b, number) and not isinstance(a, bool) and not isinstance(b, bool):
+        return a == b or (a != a and b != b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    return a == b
 
 
 def recorded_items(spec: ProviderSpec, replay_dir: Path | str = RECORDED_DIR) -> list:
