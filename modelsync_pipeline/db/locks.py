@@ -41,7 +41,9 @@ class Holder:
 
     @property
     def is_modelsync(self) -> bool:
-        return self.application == APPLICATION_NAME
+        """A modelsync connection: a write's ("modelsync"), its history batch's ("modelsync history batch") or a
+        reader's ("modelsync-reader")."""
+        return self.application.startswith(APPLICATION_NAME)
 
     @property
     def key(self) -> tuple[int, str | None]:
