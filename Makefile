@@ -71,11 +71,14 @@ status: install
 
 ## Run any job from the CLI on the same database, cache and run history as the UI:
 ##   make job J=flush_models C=config/flush_models.yaml
+# exec: the run's process is this shell's, so its tags name it; a killed `make job` run is then marked failed
+# (defs/jobs.py) instead of holding a slot of the run queue as STARTED for ever.
 job: install
 	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
-	  $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)")
+	  exec $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)") \
+	    --tags "{\"modelsync/pid\": \"$$$$\", \"modelsync/host\": \"$$(uname -n)\"}"
 
 ## A one-time code for a destructive job: make approve J=flush_providers A="--provider-count 37"
 approve: install

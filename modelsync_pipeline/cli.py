@@ -29,6 +29,25 @@ def _prepare_dagster_home(state_dir: Path) -> Path:
     return home
 
 
+def _read_summary(database_url: str, run_ids: list[str]) -> tuple[list[tuple], list[tuple], str | None]:
+    """_summary, watched like a write (db.locks): a lock on `models` taken since the run must not hold the
+    summary, and the exit code, for ever. (attempts, models per provider, why they could not be read)."""
+    import psycopg
+
+    from . import db
+
+    with db.connect(database_url) as conn:
+        try:
+            with db.watch_locks(conn, lambda: db.connect(database_url), "the run's summary",
+                                lambda line: print(f"  {line}", file=sys.stderr)) as watch:
+                return (*_summary(conn, run_ids), None)
+        except psycopg.errors.QueryCanceled as exc:
+            unread = watch.cancelled(exc)
+            if unread is None:
+                raise
+            return [], [], unread
+
+
 def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
     from . import db
 
@@ -85,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
 def _run_jobs(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from . import db
     from .defs.jobs import fail_runs_of_dead_processes, process_tags, should_publish_after
     from .definitions import defs
 
@@ -131,9 +149,8 @@ def _run_jobs(args: argparse.Namespace) -> int:
         # The table and the cache are what the last write left: the publish after a failed run, if there was one.
         last_write = publish_failures if publish is not None else sync_failures
 
-    with db.connect(os.environ["DATABASE_URL"]) as conn:
-        attempts, in_table = _summary(conn, run_ids)
-        cache_info = _cache_summary()
+    attempts, in_table, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
+    cache_info = _cache_summary()
     failed_providers = [a for a in attempts if a[1] in ("fetch_failed", "check_failed", "process_failed")]
     table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write)
     # A failed step anywhere fails the run (a provider's own failure does not: it is a failed check), and is
@@ -143,6 +160,8 @@ def _run_jobs(args: argparse.Namespace) -> int:
     run_failed = not result.success
 
     print("\nsummary")
+    if unread is not None:
+        print(f"  the table could not be read for this summary: {unread}")
     width = max([len(s) for s, _ in in_table] + [8])
     print(f"  {'provider':<{width}}  {'models':>7}  this run")
     outcome_by_slug = {a[0]: a for a in attempts}
@@ -168,7 +187,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
         return INTERRUPTED
     if table_or_cache_failed or (run_failed and not published_after):
         return 2
-    return 1 if failed_providers or run_failed else 0
+    return 1 if failed_providers or run_failed or unread is not None else 0
 
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT

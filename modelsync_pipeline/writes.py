@@ -102,7 +102,8 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")
         except Exception as exc:  # the write's own transaction has rolled back; record why
             _failed(conn, request, before, _gave_up(watch, request, exc), reconnect, fingerprint)
-    after = db.counts(conn)
+    # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table since.
+    after = written.after if written.after is not None else db.counts(conn)
     before = written.before or before
     audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
                       details=written.details)
@@ -261,22 +262,24 @@ class _Written:
     # (providers, models) as the write found them, counted under its lock: the counts write_catalog took
     # before waiting for the lock can be another writer's "before" (a refresh queued behind a restore).
     before: tuple[int, int] | None = None
+    after: tuple[int, int] | None = None  # and as it left them, counted before its COMMIT
 
 
 def _refresh(conn, request: WriteRequest, specs) -> _Written:
     result = db.refresh_models_table(conn, specs, request.run_id)
-    return _Written(None, result, _changes(result), result.before)
+    return _Written(None, result, _changes(result), result.before, result.after)
 
 
 def _reset(conn, request: WriteRequest, specs) -> _Written:
     admin, result = db.reset_models_table(conn, specs, request.run_id, request.backup_retention)
-    return _Written(admin.backup.id, result, _changes(result), admin.before)
+    return _Written(admin.backup.id, result, _changes(result), admin.before, admin.after)
 
 
 def _admin(write):
     def run(conn, request: WriteRequest, specs) -> _Written:
         result = write(conn, request, specs)
-        return _Written(result.backup.id if result.backup else None, None, result.details, result.before)
+        return _Written(result.backup.id if result.backup else None, None, result.details, result.before,
+                        result.after)
     return run
 
 

@@ -234,3 +234,51 @@ def test_the_plans_step_key_is_the_table_assets():
     from modelsync_pipeline.defs.plans import TABLE_STEP
 
     assert TABLE_STEP == models_table.key.to_python_identifier()
+
+
+def test_a_killed_make_job_run_is_marked_failed_not_left_holding_a_queue_slot(synced, redis_url, tmp_path,
+                                                                              monkeypatch):
+    """`make job` ran `dagster job execute` without the process tags: killed, its run stayed STARTED for ever,
+    and four of them filled the queue's four slots (the schedule's sync then never started)."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psycopg
+
+    from modelsync_pipeline.defs.jobs import PROCESS_TAG, fail_runs_of_dead_processes
+
+    from .faults import REPO_ROOT
+
+    ready = tmp_path / "ready"
+    state = tmp_path / "state"
+    env = {**os.environ, "DATABASE_URL": synced, "REDIS_URL": redis_url, "STATE": str(state),
+           "MODELSYNC_SOURCE": "replay", "MODELSYNC_FAULT": "refresh:before_delete=pause",
+           "MODELSYNC_FAULT_READY": str(ready)}
+    proc = subprocess.Popen(["make", "-s", "job", "J=publish_catalog"], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "make job never reached the refresh"
+            time.sleep(0.05)
+        with psycopg.connect(synced) as conn:
+            (run_id, pid), = conn.execute(
+                "SELECT r.run_id, t.value FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+                "WHERE r.status = 'STARTED' AND t.key = %s", (PROCESS_TAG,)).fetchall()
+        os.kill(int(pid), signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # make, and a run left paused if the test failed before its kill
+    from modelsync_pipeline.local.services import sqlalchemy_url
+
+    # The instance `make job` used: its DAGSTER_HOME under the state folder, its storage the catalog database.
+    monkeypatch.setenv("DAGSTER_HOME", str(state / "dagster_home"))
+    monkeypatch.setenv("DAGSTER_PG_URL", sqlalchemy_url(synced))
+    with dg.DagsterInstance.get() as instance:
+        assert fail_runs_of_dead_processes(instance) == [run_id]
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE

@@ -255,3 +255,72 @@ def test_a_reset_launched_with_only_its_code_resets_never_refreshes(synced, redi
     assert result.success, step_failures(result)
     last = audit_rows(synced)[-1]
     assert (last["action"], last["outcome"]) == ("reset_and_resync", "succeeded") and last["backup_id"]
+
+
+def test_a_first_loads_history_connection_is_watched_too(database_url, monkeypatch):
+    """The 'added' history rows of first loads are built on a second connection; its wait (model_history
+    locked) left the write's own connection idle in transaction, unseen by the watch: an unbounded hang."""
+    from modelsync_pipeline.db import refresh_models
+
+    from .test_bulk_path import catalog
+    from .test_partitions import prices
+
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 1)
+    monkeypatch.setenv(locks.WAIT_ENV, "2")
+    db.apply_migrations(database_url)
+    specs = PROVIDERS[:2]
+    with db.connect(database_url) as conn:
+        for spec in specs:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(30)), "staged")
+    with psycopg.connect(database_url, application_name="psql-operator") as holder:
+        holder.execute("LOCK TABLE model_history IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        started = time.monotonic()
+        with db.connect(database_url) as conn, pytest.raises(writes.WriteFailed) as failed:
+            writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="first", launched_by="test"),
+                                 specs, reconnect=lambda: db.connect(database_url))
+        assert time.monotonic() - started < 15
+    assert f"server process {pid} (psql-operator" in str(failed.value)
+    with db.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
+
+
+def test_a_lock_taken_right_after_the_commit_does_not_hold_the_write(synced, tmp_path, monkeypatch):
+    """The counts after a write were read after its COMMIT, outside the watch: an operator's LOCK TABLE queued
+    behind the refresh got the table next, and the committed write hung in that count, unbounded."""
+    from .faults import paused_at
+
+    done = {}
+
+    def refresh():
+        with db.connect(synced) as conn:
+            outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="r", launched_by="test"),
+                                           PROVIDERS, reconnect=lambda: db.connect(synced))
+        done["at"] = time.monotonic()
+        return outcome
+
+    holder = psycopg.connect(synced, application_name="psql-operator")
+    try:
+        with paused_at("refresh:before_commit", refresh, tmp_path, monkeypatch) as outcome:
+            locking = threading.Thread(target=lambda: holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE"))
+            locking.start()  # queued behind the refresh; granted at its COMMIT, then held
+            time.sleep(0.5)
+            released = time.monotonic()
+        locking.join(10)
+        assert "error" not in outcome, outcome.get("error")
+        assert outcome["result"].after == outcome["result"].before  # nothing changed; counted before COMMIT
+        assert done["at"] - released < 10
+    finally:
+        holder.close()
+
+
+def test_the_run_summary_gives_up_on_a_locked_table_and_says_why(synced, monkeypatch, capsys):
+    """`modelsync run` read its summary after its runs, unwatched: a lock on models held it (and its exit code)."""
+    from modelsync_pipeline import cli
+
+    monkeypatch.setenv(locks.WAIT_ENV, "1")
+    with psycopg.connect(synced, application_name="psql-operator") as holder:
+        holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        attempts, in_table, unread = cli._read_summary(synced, ["r"])
+    assert (attempts, in_table) == ([], [])
+    assert unread.startswith("the run's summary waited") and "psql-operator" in unread

@@ -11,11 +11,12 @@ and fails naming that holder. Waiting behind modelsync's own writes is reported 
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import psycopg
@@ -60,16 +61,33 @@ class LockWatch:
     """What the watch saw: `gave_up` is the reason it last cancelled the write's statement, if it did;
     `error` why the watch itself stopped (the write then went on unwatched, and the log said so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pid: int | None = None) -> None:
         self.gave_up: str | None = None
         self.error: str | None = None
         self._stopped = False
         self._lock = threading.Lock()  # held while deciding to cancel and cancelling, and to stop
+        # The server processes watched: the write's connection, and any other connection working for the same
+        # write while it waits (the refresh's history batch: `also`).
+        self.pids: set[int] = {pid} if pid is not None else set()
+
+    @contextmanager
+    def also(self, conn: psycopg.Connection) -> Iterator[None]:
+        """Watch `conn` too while the block runs: a connection of the same write, which the write waits for."""
+        pid = conn.info.backend_pid
+        self.pids.add(pid)
+        try:
+            yield
+        finally:
+            self.pids.discard(pid)
 
     def cancelled(self, exc: BaseException) -> str | None:
-        """Why the watch cancelled the statement that raised `exc`, or None: `exc` is something else (a
-        statement timeout raises the same QueryCanceled, saying so). Each cancellation is told once."""
-        if not isinstance(exc, psycopg.errors.QueryCanceled) or self.gave_up is None:
+        """Why the watch cancelled the statement that raised `exc` (or caused it: the history batch's error
+        reaches the write wrapped), or None: `exc` is something else (a statement timeout raises the same
+        QueryCanceled, saying so). Each cancellation is told once."""
+        seen = 0
+        while exc is not None and not isinstance(exc, psycopg.errors.QueryCanceled) and seen < 5:
+            exc, seen = exc.__cause__, seen + 1
+        if exc is None or not isinstance(exc, psycopg.errors.QueryCanceled) or self.gave_up is None:
             return None
         if "statement timeout" in str(exc):
             return None
@@ -89,6 +107,14 @@ class LockWatch:
     def _stop(self) -> None:
         with self._lock:
             self._stopped = True
+
+
+_CURRENT: contextvars.ContextVar[LockWatch | None] = contextvars.ContextVar("modelsync_lock_watch", default=None)
+
+
+def current() -> LockWatch | None:
+    """The watch of the write running in this thread, for a connection it opens to work for it."""
+    return _CURRENT.get()
 
 
 def wait_bound() -> float:
@@ -111,7 +137,7 @@ def watch_locks(conn: psycopg.Connection, connect: Callable[[], psycopg.Connecti
                 every: float | None = None) -> Iterator[LockWatch]:
     """Watch `conn` (the write's connection) while the block runs; see the module doc. Without `connect`
     (no way to open a second connection) the block runs unwatched."""
-    watch = LockWatch()
+    watch = LockWatch(conn.info.backend_pid)
     if connect is None:
         yield watch
         return
@@ -119,59 +145,71 @@ def watch_locks(conn: psycopg.Connection, connect: Callable[[], psycopg.Connecti
     every = REPORT_EVERY_SECONDS if every is None else every
     stop = threading.Event()
     thread = threading.Thread(target=_watch, name=f"lock watch: {what}", daemon=True,
-                              args=(conn.info.backend_pid, connect, what, log or (lambda _: None), bound, every,
-                                    stop, watch))
+                              args=(connect, what, log or (lambda _: None), bound, every, stop, watch))
     thread.start()
+    token = _CURRENT.set(watch)
     try:
         yield watch
     finally:
+        _CURRENT.reset(token)
         watch._stop()  # from here on it cancels nothing, even if its thread is still connecting
         stop.set()
         thread.join(timeout=2.0)
 
 
-def _watch(pid: int, connect, what: str, log, bound: float, every: float, stop: threading.Event,
-           watch: LockWatch) -> None:
-    sql = statements("locks")
+@dataclass
+class _Wait:
+    """One watched connection's current wait."""
+    since: float | None = None
+    reported: float | None = None
+    seen: dict = field(default_factory=dict)  # holder (process, transaction) -> when this wait began for it
+
+
+def _watch(connect, what: str, log, bound: float, every: float, stop: threading.Event, watch: LockWatch) -> None:
     first = min(5.0, every)  # a short wait (another write's commit) is not worth a line
     try:
         with connect() as watcher:
-            since = reported = None
-            seen: dict[tuple, float] = {}  # holder (process, transaction) -> when the write began to wait for it
+            waits: dict[int, _Wait] = {}
             overdue: set[tuple] = set()  # holders that used up the bound: the next wait for them is cut at once
             while not stop.wait(_POLL_SECONDS):
-                holders = [Holder(*row) for row in watcher.execute(sql["blockers"], {"pid": pid})]
-                now = time.monotonic()
-                current = {h.key for h in holders}
-                seen = {key: t for key, t in seen.items() if key in current}
-                if not holders:
-                    since = reported = None
-                    continue
-                since = since or now
-                waited = now - since
-                for holder in holders:
-                    seen.setdefault(holder.key, now)
-                # A holder outside modelsync that is not itself queued gets `bound` seconds in all: a write that
-                # waits for it again in the same transaction (the next provider's stage) is cut at once.
-                outside = [h for h in holders if not h.is_modelsync and not h.waiting]
-                late = [h for h in outside if h.key in overdue or now - seen[h.key] >= bound]
-                if late:
-                    reason = (f"{what} waited {now - seen[late[0].key]:.0f} s ({WAIT_ENV}={bound:g}) for a lock "
-                              "held by " + "; ".join(map(str, late))
-                              + ": end that transaction (or pg_terminate_backend it) and launch again")
-                    if watch._cancel(watcher, pid, reason):
-                        overdue.update(h.key for h in late)
-                        log(reason)
-                        since = reported = None
-                    continue
-                if (reported is None and waited >= first) or (reported is not None and now - reported >= every):
-                    reported = now
-                    limit = (f"; it gives up after {bound:g} s ({WAIT_ENV})" if outside else
-                             "; another modelsync write goes first (with whoever queued behind it), however long "
-                             "it takes")
-                    log(f"{what} has waited {waited:.0f} s for a lock held by "
-                        + "; ".join(map(str, holders)) + limit)
+                for pid in list(watch.pids):
+                    _look(watcher, pid, waits.setdefault(pid, _Wait()), overdue, what, log, bound, every, first, watch)
+                for pid in set(waits) - watch.pids:
+                    del waits[pid]
     except Exception as exc:  # noqa: BLE001 - the write goes on unwatched; say so, never crash it
         watch.error = f"{type(exc).__name__}: {exc}"
         if not stop.is_set():
             log(f"{what}: the lock watch stopped ({watch.error}); a wait for a lock is no longer bounded")
+
+
+def _look(watcher: psycopg.Connection, pid: int, wait: _Wait, overdue: set, what: str, log, bound: float,
+          every: float, first: float, watch: LockWatch) -> None:
+    """One look at what the connection `pid` waits for: report it, or cancel it (see the module doc)."""
+    holders = [Holder(*row) for row in watcher.execute(statements("locks")["blockers"], {"pid": pid})]
+    now = time.monotonic()
+    current = {h.key for h in holders}
+    wait.seen = {key: t for key, t in wait.seen.items() if key in current}
+    if not holders:
+        wait.since = wait.reported = None
+        return
+    wait.since = wait.since or now
+    waited = now - wait.since
+    for holder in holders:
+        wait.seen.setdefault(holder.key, now)
+    # A holder outside modelsync that is not itself queued gets `bound` seconds in all: a write that waits for it
+    # again in the same transaction (the next provider's stage) is cut at once.
+    outside = [h for h in holders if not h.is_modelsync and not h.waiting]
+    late = [h for h in outside if h.key in overdue or now - wait.seen[h.key] >= bound]
+    if late:
+        reason = (f"{what} waited {now - wait.seen[late[0].key]:.0f} s ({WAIT_ENV}={bound:g}) for a lock held by "
+                  + "; ".join(map(str, late)) + ": end that transaction (or pg_terminate_backend it) and launch again")
+        if watch._cancel(watcher, pid, reason):
+            overdue.update(h.key for h in late)
+            log(reason)
+            wait.since = wait.reported = None
+        return
+    if (wait.reported is None and waited >= first) or (wait.reported is not None and now - wait.reported >= every):
+        wait.reported = now
+        limit = (f"; it gives up after {bound:g} s ({WAIT_ENV})" if outside else
+                 "; another modelsync write goes first (with whoever queued behind it), however long it takes")
+        log(f"{what} has waited {waited:.0f} s for a lock held by " + "; ".join(map(str, holders)) + limit)

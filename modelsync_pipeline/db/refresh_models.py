@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -12,6 +13,7 @@ import psycopg.sql
 
 from .. import faults
 from ..providers.registry import ProviderSpec
+from . import locks
 from .stage_catalog import staged_providers
 from .statements import statements
 
@@ -25,6 +27,7 @@ class RefreshResult:
     rows_per_provider: dict[str, int] = field(default_factory=dict)
     delta_providers: list[str] = field(default_factory=list)  # applied from their staged changes only
     before: tuple[int, int] | None = None  # (providers, models) in the refresh's snapshot, before it wrote
+    after: tuple[int, int] | None = None  # and as it leaves them, counted in its transaction before COMMIT
 
     @property
     def rows_written(self) -> int:
@@ -98,6 +101,8 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         conn.execute(sql["rebase"], params)
         conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id})
         result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
+        providers, models = conn.execute(statements("admin")["counts"]).fetchone()
+        result.after = (int(providers), int(models))
         faults.point("refresh:before_commit")
     return result
 
@@ -206,13 +211,15 @@ class HistoryBatchBuilder:
         self._stop = False
         self._batch: int | None = None
         self._error: BaseException | None = None
+        self._watch = locks.current()  # the write's lock watch, if any: it watches this connection too
         self._thread = threading.Thread(target=self._run, name="modelsync-history-batch", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         sql = self._sql
         try:
-            with psycopg.connect(self._conninfo, autocommit=True, application_name="modelsync history batch") as conn:
+            with psycopg.connect(self._conninfo, autocommit=True, application_name="modelsync history batch") as conn, \
+                    (self._watch.also(conn) if self._watch is not None else contextlib.nullcontext()):
                 self._conn = conn
                 with conn.transaction():
                     conn.execute(psycopg.sql.SQL(sql["history_batch_snapshot"]).format(psycopg.sql.Literal(self._snapshot)))

@@ -180,10 +180,12 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         # The write has committed: what follows only describes it. A statement failing here (a statement
         # timeout on a large table, temp_file_limit) must not fail the step, or the change would have no
         # materialization and the cache would never be republished from it.
-        try:
-            sources = _catalog_sources(conn) if outcome.refresh is not None else {}
-            stale = _stale_providers(conn, request.run_id, sources) if outcome.refresh is not None else []
-            row_count, checksum = db.table_checksum(conn)
+        try:  # watched like the write: an operator's lock taken since the COMMIT must not hold the step
+            with db.watch_locks(conn, postgres.connect, f"models_table ({outcome.action}, after its commit)",
+                                context.log.warning):
+                sources = _catalog_sources(conn) if outcome.refresh is not None else {}
+                stale = _stale_providers(conn, request.run_id, sources) if outcome.refresh is not None else []
+                row_count, checksum = db.table_checksum(conn)
         except psycopg.Error as exc:
             context.log.warning(f"models_table ({outcome.action}) committed (audit {outcome.audit_id}); its "
                                 f"checksum and stale providers could not be read: {type(exc).__name__}: {exc}")
