@@ -99,9 +99,11 @@ class LockWatch:
         with self._lock:
             if self._stopped:
                 return False
+            # Told before the cancel is sent: the write's thread may read it the moment its statement raises.
+            previous, self.gave_up = self.gave_up, reason
             if watcher.execute(statements("locks")["cancel"], {"pid": pid}).fetchone() is None:
-                return False  # the lock was granted meanwhile: the write goes on
-            self.gave_up = reason
+                self.gave_up = previous  # the lock was granted meanwhile: nothing was cancelled, the write goes on
+                return False
             return True
 
     def _stop(self) -> None:
