@@ -1000,9 +1000,10 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
     def mentioned_words(mid: str) -> int:
         return sum(_name_mentions(name_of[mid], w) for w in _id_words(mid, every_variant=True))
 
+    paths = {mid: [seg for seg in mid.split("/") if seg.strip()] or [mid] for mid in group_ids}
+
     def unsaid_words(mid: str) -> frozenset[str]:  # over every segment: the organisation's too ("TEE")
-        return frozenset(w.casefold() for seg in mid.split("/") if seg.strip()
-                         and seg.strip().casefold() not in _PATH_BOILERPLATE
+        return frozenset(w.casefold() for seg in paths[mid] if seg.strip().casefold() not in _PATH_BOILERPLATE
                          for w in _segment_words(seg) if not _name_mentions(name_of[mid], w))
 
     # An id may keep the name when every word it says that the name does not, every other id says too
@@ -1011,7 +1012,6 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
     unsaid = {mid: unsaid_words(mid) for mid in group_ids}
     best = [mid for mid in group_ids if all(unsaid[mid] <= words for words in unsaid.values())]
     by_mention = lambda mid: (-mentioned_words(mid), len(mid), mid)  # noqa: E731
-    paths = {mid: [seg for seg in mid.split("/") if seg.strip()] or [mid] for mid in group_ids}
     renamed = _renamed_by_path(ids, names, group, min(best, key=by_mention) if best else None, paths)
     if not best and _colliding_groups([ids[i] for i in group], [renamed[i] for i in group]):
         # Without a keeper, two of them would gain the same words (aliases of one model under one organisation,

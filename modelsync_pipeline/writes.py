@@ -86,22 +86,20 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
     if request.mode not in MODES:
         raise WriteRefused(f"mode must be one of {', '.join(MODES)}, not {request.mode!r}")
     with db.watch_locks(conn, reconnect, request.action, log) as watch:
+        before = None
         try:
             before = db.counts(conn)  # its first statement: a lock or statement timeout here is a failed write too
-        except psycopg.Error as exc:
-            _failed(conn, request, None, _gave_up(watch, request, exc), reconnect)
-        try:
             fingerprint = _guard(conn, request, before)
             if request.dry_run:
                 return _plan(conn, request, specs, before)
         except psycopg.Error as exc:  # a statement of the guard or the plan: nothing was written, audit why
-            _failed(conn, request, before, _gave_up(watch, request, exc), reconnect)
+            _failed(conn, request, before, exc, reconnect, watch=watch)
         try:
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")
         except Exception as exc:  # the write's own transaction has rolled back; record why
-            _failed(conn, request, before, _gave_up(watch, request, exc), reconnect, fingerprint)
+            _failed(conn, request, before, exc, reconnect, fingerprint, watch)
     # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table since.
     after = written.after if written.after is not None else db.counts(conn)
     before = written.before or before
@@ -111,25 +109,17 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
                         refresh=written.refresh, details=written.details)
 
 
-def _gave_up(watch: db.LockWatch, request: WriteRequest, exc: Exception) -> Exception:
-    """The statement the lock watch cancelled, as the wait it ended; any other error as it is."""
-    reason = watch.cancelled(exc)
-    if reason is not None:
-        failed = WriteFailed(f"{request.action} failed and was rolled back, nothing was changed: {reason}")
-        failed.__cause__ = exc
-        return failed
-    return exc
-
-
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,
-            fingerprint: str | None = None) -> None:
-    """Audit a write that failed, and raise WriteFailed saying why. A write whose connection was lost is
-    audited through a new one (the lost one would raise instead, and hide the cause), with the counts read
-    there: PostgreSQL rolls back a transaction whose connection is lost before it commits. The approval code
-    of a write that rolled back is released (it changed nothing); of one whose connection was lost it stays
-    used, since whether the COMMIT reached the server cannot be told."""
-    error = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}".strip()
-    message = error if isinstance(exc, WriteFailed) else (
+            fingerprint: str | None = None, watch: db.LockWatch | None = None) -> None:
+    """Audit a write that failed, and raise WriteFailed saying why: for a statement the lock `watch`
+    cancelled, the wait it ended. A write whose connection was lost is audited through a new one (the lost
+    one would raise instead, and hide the cause), with the counts read there: PostgreSQL rolls back a
+    transaction whose connection is lost before it commits. The approval code of a write that rolled back is
+    released (it changed nothing); of one whose connection was lost it stays used, since whether the COMMIT
+    reached the server cannot be told."""
+    waited = watch.cancelled(exc) if watch is not None else None
+    error = waited or (str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}".strip())
+    message = error if isinstance(exc, WriteFailed) and waited is None else (
         f"{request.action} failed and was rolled back, nothing was changed: {error}")
     if conn.broken or conn.closed:
         message = f"{request.action} failed: the connection to PostgreSQL was lost ({error})"
@@ -179,7 +169,7 @@ def preflight(conn: psycopg.Connection, request: WriteRequest,
             fingerprint = _checked(conn, request, before)
             used = fingerprint is not None and db.approval_used(conn, fingerprint)
         except psycopg.Error as exc:
-            _failed(conn, request, None, _gave_up(watch, request, exc), reconnect)
+            _failed(conn, request, None, exc, reconnect, watch=watch)
     if used:
         _refuse(conn, request, before, "the approval code was already used; approve this run anew")
 

@@ -56,14 +56,14 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
 
 
 def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequence[ProviderSpec], run_id: str) -> RefreshResult:
+    from .admin import counts  # here, not at the top: db.admin imports this module
     by_slug = {spec.slug: spec for spec in specs}
     with conn.transaction():
         conn.execute(sql["snapshot"])
         conn.execute(sql["tune"])
         slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
         result = RefreshResult(run_id=run_id, providers=slugs)
-        providers, models = conn.execute(statements("admin")["counts"]).fetchone()
-        result.before = (int(providers), int(models))
+        result.before = counts(conn)
         for slug in slugs:
             spec = by_slug[slug]
             conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.public_base_url()})
@@ -101,8 +101,7 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         conn.execute(sql["rebase"], params)
         conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id})
         result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
-        providers, models = conn.execute(statements("admin")["counts"]).fetchone()
-        result.after = (int(providers), int(models))
+        result.after = counts(conn)
         faults.point("refresh:before_commit")
     return result
 

@@ -1,5 +1,7 @@
 """`models_table`: every change to providers and models (the refresh, and the admin jobs as its modes)."""
 
+import collections
+
 import dagster as dg
 import psycopg
 from pydantic import Field
@@ -183,8 +185,10 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         try:  # watched like the write: an operator's lock taken since the COMMIT must not hold the step
             with db.watch_locks(conn, postgres.connect, f"models_table ({outcome.action}, after its commit)",
                                 context.log.warning):
-                sources = _catalog_sources(conn) if outcome.refresh is not None else {}
-                stale = _stale_providers(conn, request.run_id, sources) if outcome.refresh is not None else []
+                sources, stale = {}, []
+                if outcome.refresh is not None:
+                    sources = _catalog_sources(conn)
+                    stale = _stale_providers(conn, request.run_id, sources)
                 row_count, checksum = db.table_checksum(conn)
         except psycopg.Error as exc:
             context.log.warning(f"models_table ({outcome.action}) committed (audit {outcome.audit_id}); its "
@@ -222,8 +226,7 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
             "providers_published": dg.MetadataValue.int(len(result.providers)),
             "per_provider": dg.MetadataValue.md(_markdown(per_provider)),
             "stale_providers": dg.MetadataValue.md(_markdown(stale)),
-            "catalog_sources": {source: sum(1 for s in sources.values() if s == source)
-                                for source in sorted(set(sources.values()))},
+            "catalog_sources": dict(sorted(collections.Counter(sources.values()).items())),
             "replayed_beside_live": replayed,
         })
     else:

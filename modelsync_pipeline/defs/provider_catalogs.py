@@ -257,8 +257,12 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         preflight(context, conn, postgres)  # a reset that will be refused fetches nothing
         # Staging waits behind another run's stage of the same provider (legitimate) and behind whoever locks
         # the staging tables; the watch reports the wait and bounds the second kind (db/locks.py).
-        watching = connections.enter_context(contextlib.ExitStack())
-        watch = watching.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
+        watching = connections.enter_context(contextlib.ExitStack())  # the watch of the current connection
+
+        def watched(conn):
+            return watching.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
+
+        watch = watched(conn)
         prepare_http()
         pending = {}
         for spec in selected:
@@ -282,7 +286,7 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     # cause, recorded through a new connection, and the others go on with it.
                     conn = connections.enter_context(postgres.connect())
                     watching.close()  # the lost connection's watch ends with it
-                    watch = watching.enter_context(watch_locks(conn, postgres.connect, "staging", context.log.warning))
+                    watch = watched(conn)
                 if isinstance(exc, ProviderFetchError):
                     exc = _HeldBack(FETCH_CHECK, exc.step, exc.reason)
                 elif (waited := watch.cancelled(exc)) is not None:
