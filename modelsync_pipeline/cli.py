@@ -168,7 +168,9 @@ def _run_jobs(args: argparse.Namespace) -> int:
     for slug, count in in_table:
         a = outcome_by_slug.get(slug)
         status = "not synced in this run" if a is None else (
-            a[1] if a[1] in ("staged", "unchanged") else f"FAILED at {a[2]}: {a[3]} (kept its last good catalog)"
+            a[1] if a[1] in ("staged", "unchanged")
+            else f"superseded: {a[3]}" if a[1] == "superseded"
+            else f"FAILED at {a[2]}: {a[3]} (kept its last good catalog)"
         )
         print(f"  {slug:<{width}}  {count:>7}  {status}")
     for slug, outcome, step, error in failed_providers:

@@ -115,6 +115,7 @@ SELECT kind, provider, model_id, old_name, new_name FROM (
 -- The status report: every known provider with its model counts and last sync; no row caps.
 SELECT p.slug, p.name, p.is_active, count(m.id) AS models, p.last_synced_at, p.last_sync_run_id,
        v.validated_at AS last_good_catalog, v.row_count AS last_good_rows, coalesce(v.source, 'unknown') AS source,
+       v.fetched_at AS last_good_fetched_at,
        (SELECT a.outcome || coalesce(' at ' || a.step || ': ' || left(a.error, 200), '')
         FROM sync_attempts a WHERE a.provider_slug = p.slug ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1) AS last_attempt,
        (SELECT max(a.attempted_at) FROM sync_attempts a
@@ -122,7 +123,7 @@ SELECT p.slug, p.name, p.is_active, count(m.id) AS models, p.last_synced_at, p.l
 FROM providers p
 LEFT JOIN models m ON m.provider_id = p.id
 LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
-GROUP BY p.id, v.validated_at, v.row_count, v.source
+GROUP BY p.id, v.validated_at, v.row_count, v.source, v.fetched_at
 ORDER BY p.slug;
 
 -- name: status_totals

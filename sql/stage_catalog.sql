@@ -5,7 +5,7 @@
 SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s));
 
 -- name: current_checksum
-SELECT checksum, row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
+SELECT checksum, row_count, fetched_at, run_id FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
 -- name: staged_keys
 -- The staged catalog's row keys (migration 0007), and whether one is staged at all (a version and its
@@ -101,18 +101,23 @@ WHERE c.provider_slug = %(slug)s AND d.provider_slug = c.provider_slug AND v.pro
 -- A whole catalog (whole: true) replaced the staged rows: every change listed before it is folded (superseded).
 -- Changes listed by this stage (whole: false) stay pending, laid over the staged rows (migration 0013).
 INSERT INTO provider_catalog_versions (provider_slug, run_id, validated_at, row_count, checksum, row_keys, folded_seq,
-                                       source)
+                                       source, fetched_at)
 VALUES (%(slug)s, %(run_id)s, now(), %(row_count)s, %(checksum)s, %(row_keys)s,
-        (SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s), %(source)s)
+        (SELECT coalesce(max(seq), 0) FROM provider_catalog_changes WHERE provider_slug = %(slug)s), %(source)s,
+        %(fetched_at)s)
 ON CONFLICT (provider_slug) DO UPDATE
 SET run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at, row_count = EXCLUDED.row_count,
     checksum = EXCLUDED.checksum, row_keys = EXCLUDED.row_keys, source = EXCLUDED.source,
+    fetched_at = EXCLUDED.fetched_at,
     folded_seq = CASE WHEN %(whole)s THEN EXCLUDED.folded_seq ELSE provider_catalog_versions.folded_seq END;
 
--- name: record_source
--- The same catalog fetched another way (live, after replay runs): the rows stay, where they came from changes.
-UPDATE provider_catalog_versions SET source = %(source)s
-WHERE provider_slug = %(slug)s AND source IS DISTINCT FROM %(source)s;
+-- name: record_unchanged
+-- The same catalog fetched again: the rows stay. Where it came from may change (live, after replay runs), and
+-- the fetch it now stands for is this later one (migration 0015). Each is kept when this stage does not know it.
+UPDATE provider_catalog_versions
+SET source = coalesce(%(source)s, source), fetched_at = coalesce(%(fetched_at)s, fetched_at)
+WHERE provider_slug = %(slug)s
+  AND (source IS DISTINCT FROM coalesce(%(source)s, source) OR fetched_at IS DISTINCT FROM coalesce(%(fetched_at)s, fetched_at));
 
 -- name: record_attempt
 INSERT INTO sync_attempts (provider_slug, run_id, outcome, row_count, step, error)

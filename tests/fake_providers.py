@@ -12,6 +12,8 @@ decoding all run over a real socket. Each provider can be given a latency and a 
     empty            the provider's envelope with an empty list
     truncated        the first half of the JSON body
 
+and `held` (a threading.Event): its answer waits until the test sets it.
+
 Used by the tests and by `bench/bench_e2e.py`.
 """
 
@@ -45,6 +47,7 @@ class Behaviour:
     fault: str | None = None
     times: int = 10**9          # how many requests the fault applies to (then the payload is served)
     retry_after: float = 1.0    # for 429
+    held: threading.Event | None = None  # answers (as otherwise) once the test sets it: a fetch it lets finish
 
 
 class FakeProviders:
@@ -120,6 +123,8 @@ class FakeProviders:
         behaviour = self.behaviour.get(slug, Behaviour())
         if behaviour.latency:
             time.sleep(behaviour.latency)
+        if behaviour.held is not None:
+            behaviour.held.wait(120)
         fault = behaviour.fault if count <= behaviour.times else None
         if fault == "hang":
             self._stopping.wait()  # until the server stops; the client's deadline must end the wait

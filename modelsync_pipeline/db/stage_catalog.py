@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
 import psycopg
@@ -46,6 +47,7 @@ class StageResult:
     row_count: int
     changed: bool
     previous_row_count: int | None
+    superseded_by: str | None = None  # not staged: why (a catalog fetched later is staged already)
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str).encode  # one encoder, not one per row
@@ -110,7 +112,7 @@ SOURCES = ("live", "replay", "static")  # where a catalog came from (migration 0
 
 
 def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: pd.DataFrame, run_id: str,
-                           source: str | None = None) -> StageResult:
+                           source: str | None = None, *, fetched_at: datetime | None = None) -> StageResult:
     """Make `frame` (already validated) the provider's latest good catalog, in one transaction.
 
     A catalog identical to the staged one is not touched. Otherwise only the rows that differ are
@@ -119,6 +121,10 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     catalog writes about 1% of its rows, once. The pending changes are folded into the staged rows once
     they outnumber FOLD_FRACTION of the catalog. `source` (one of SOURCES) is recorded with the catalog,
     an unchanged one included; None: not known.
+
+    `fetched_at` (aware) is when the catalog's fetch began. A catalog fetched before the one staged (another
+    run fetched the provider later and staged first) is not staged: the attempt is recorded as 'superseded'
+    and the result says by what (superseded_by), so the newer catalog stays. None: no order is known, staged.
     """
     if source is not None and source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -130,11 +136,17 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     unique_keys = key_index.is_unique  # two rows sharing a key (md5 prefix) cannot be told apart by it
     checksum = _checksum_of(keys)
     params = {"slug": spec.slug, "run_id": run_id, "row_count": len(frame), "checksum": checksum,
-              "row_keys": keys.tobytes() if unique_keys else None, "whole": True, "source": source}
+              "row_keys": keys.tobytes() if unique_keys else None, "whole": True, "source": source,
+              "fetched_at": fetched_at}
     with conn.transaction():
         conn.execute(sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
         previous_rows = current[1] if current else None
+        if fetched_at is not None and current is not None and current[2] is not None and fetched_at < current[2]:
+            why = (f"fetched at {fetched_at.isoformat()}, before the catalog staged by run {current[3]} "
+                   f"(fetched at {current[2].isoformat()}), which stays")
+            conn.execute(sql["record_attempt"], {**params, "outcome": "superseded", "step": "stage", "error": why})
+            return StageResult(spec.slug, params["row_count"], False, previous_rows, superseded_by=why)
         changed = current is None or current[0] != checksum
         if changed:
             staged_keys, has_rows = conn.cursor(binary=True).execute(sql["staged_keys"], params).fetchone()
@@ -180,8 +192,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                     conn.execute(sql["attach_partition"], params)
             faults.point("stage:after_copy")
             conn.execute(sql["record_version"], params)
-        elif source is not None:
-            conn.execute(sql["record_source"], params)
+        else:
+            conn.execute(sql["record_unchanged"], params)
         conn.execute(
             sql["record_attempt"],
             {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},

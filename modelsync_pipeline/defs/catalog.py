@@ -96,7 +96,7 @@ def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
         outcome, step, error, attempt_run = latest.get(spec.slug, (None, None, None, None))
         if attempt_run != run_id:
             problems.append(f"{spec.slug} was not fetched in this run")
-        elif outcome not in ("staged", "unchanged"):
+        elif outcome not in ("staged", "unchanged", "superseded"):  # superseded: a later fetch is staged
             problems.append(f"{spec.slug} failed at {step}: {(error or '')[:300]}")
     return problems
 

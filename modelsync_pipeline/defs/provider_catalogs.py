@@ -30,6 +30,8 @@ import concurrent.futures
 import contextlib
 import time
 import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from typing import TYPE_CHECKING
 
@@ -140,15 +142,25 @@ def _asset_spec(spec: ProviderSpec) -> dg.AssetSpec:
     )
 
 
-def _fetch(provider_api: ProviderApi, spec: ProviderSpec) -> tuple[list, float]:
-    started = time.monotonic()
-    return provider_api.fetch_records(spec), time.monotonic() - started
+@dataclass(frozen=True)
+class _Fetched:
+    records: list
+    seconds: float
+    began: datetime  # when the fetch began (aware): a catalog fetched earlier never replaces it (migration 0015)
 
 
-def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: float, config: ProviderCatalogConfig,
-                     source: str):
+def _fetch(provider_api: ProviderApi, spec: ProviderSpec) -> _Fetched:
+    began, started = datetime.now(timezone.utc), time.monotonic()
+    records = provider_api.fetch_records(spec)
+    return _Fetched(records, time.monotonic() - started, began)
+
+
+def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, config: ProviderCatalogConfig, source: str):
     """The checks of one fetched catalog, each result yielded before anything is written, then staging (with
-    where the catalog came from: live, replay or static)."""
+    where the catalog came from: live, replay or static, and when its fetch began). Returns the provider's
+    outcome: "staged", or "superseded" when another run had staged a catalog it fetched later (nothing is
+    written then, and the provider's asset is not materialized: its catalog is the other run's)."""
+    records, seconds = fetched.records, fetched.seconds
     from ..catalog import build_catalog
     from ..schema import validate_catalog
 
@@ -199,7 +211,10 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
         raise _HeldBack(TRUTH_CHECK, "truth_guard", reason, truth)
     yield dg.AssetCheckResult(asset_key=key, check_name=TRUTH_CHECK, passed=True, metadata=truth)
 
-    staged = stage_provider_catalog(conn, spec, frame, run_id, source)
+    staged = stage_provider_catalog(conn, spec, frame, run_id, source, fetched_at=fetched.began)
+    if staged.superseded_by is not None:
+        context.log.warning(f"{spec.slug}: not staged: this run's catalog was {staged.superseded_by}")
+        return "superseded"
     context.log.info(f"{spec.slug}: {len(records)} records, {staged.row_count} models staged "
                      f"({'changed' if staged.changed else 'unchanged'}) in {seconds:.2f} s")
     preview = frame[["model_id", "model_name", "raw_name", "name_rule", "modality", "context_length"]].head(10)
@@ -218,6 +233,20 @@ def _check_and_stage(context, conn, spec: ProviderSpec, records: list, seconds: 
             **_name_metadata(frame),
         },
     )
+    return "staged"
+
+
+def _noting_checks(events, reported: set[str]):
+    """Passes on one provider's events, adding the name of each check result to `reported`; returns what the
+    events' generator returns."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as done:
+            return done.value
+        if isinstance(event, dg.AssetCheckResult):
+            reported.add(event.check_name)
+        yield event
 
 
 @dg.multi_asset(
@@ -273,13 +302,9 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
             key = dg.AssetKey(spec.asset_name)
             reported: set[str] = set()  # checks already yielded for this provider (each is yielded once)
             try:
-                records, seconds = future.result()
                 source = "static" if spec.static else provider_api.resolved_source
-                for event in _check_and_stage(context, conn, spec, records, seconds, config, source):
-                    if isinstance(event, dg.AssetCheckResult):
-                        reported.add(event.check_name)
-                    yield event
-                outcomes[spec.slug] = "staged"
+                events = _check_and_stage(context, conn, spec, future.result(), config, source)
+                outcomes[spec.slug] = yield from _noting_checks(events, reported)
             except Exception as exc:  # noqa: BLE001 - one provider's failure is its own, whatever it is
                 if conn.broken or conn.closed:
                     # The connection was lost under this provider (terminated, a failover): it fails with that
@@ -322,12 +347,15 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                             "publish_catalog publishes them (the sensor publish_after_recovery launches it when "
                             "this run re-executes a sync), or the next sync does")
     if dg.AssetKey(STAGING_ASSET) in context.selected_asset_keys:
-        failed = {slug: o for slug, o in outcomes.items() if o != "staged"}
+        failed = {slug: o for slug, o in outcomes.items() if o not in ("staged", "superseded")}
+        superseded = sorted(slug for slug, o in outcomes.items() if o == "superseded")
         yield dg.MaterializeResult(
             asset_key=STAGING_ASSET,
-            metadata={"providers_staged": dg.MetadataValue.int(len(outcomes) - len(failed)),
+            metadata={"providers_staged": dg.MetadataValue.int(len(staged)),
                       "providers_failed": dg.MetadataValue.int(len(failed)),
-                      "failed": dg.MetadataValue.json(failed)},
+                      "failed": dg.MetadataValue.json(failed),
+                      # fetched before the catalog another run had staged, which stays (migration 0015)
+                      "providers_superseded": dg.MetadataValue.json(superseded)},
         )
 
 
