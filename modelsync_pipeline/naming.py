@@ -922,10 +922,15 @@ def _alnum(text: str) -> str:
     return "".join(c for c in text.casefold() if c.isalnum())
 
 
+_WORD_DOT_VERSION = re.compile(r"([^\W\d_]+)\.\d+(?:\.\d+)*")
+
+
 def _name_mentions(name: str, word: str) -> bool:
     """True when the name already says `word`, however it is spaced or punctuated ("Veo 3.1" says "Veo3.1")."""
     words = name.casefold().split()
     pieces = set(words) | {piece for w in words for piece in w.split("-")}
+    # A word written with its version after a dot says the word too ("FLUX.1" says "FLUX"; "3.5" stays whole).
+    pieces |= {m.group(1) for piece in list(pieces) if (m := _WORD_DOT_VERSION.fullmatch(piece))}
     if word.casefold() in pieces or all(piece in pieces for piece in word.casefold().split("-") if piece):
         return True
     target = _alnum(word)
@@ -964,10 +969,16 @@ def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) ->
         extras: list[str] = []
         for position, word in enumerate(id_words):
             if word.casefold() not in shared and not _name_mentions(name, word) and word not in extras:
+                connector = word.casefold() in _CONNECTORS
+                # A phrase around a connector is appended whole: with the word before it, even one the name
+                # says ("Kling Video" gains "Video To Image", not "To Image"), and the word after it, even
+                # one the phrase began with ("image-to-image" is "Image To Image", never "Image To").
+                before = id_words[position - 1] if position else None
+                if connector and before and extras[-1:] != [before]:
+                    extras.append(before)
                 extras.append(word)
-                # Complete a phrase cut after a connector with the id's next word.
                 following = id_words[position + 1] if position + 1 < len(id_words) else None
-                if word.casefold() in _CONNECTORS and following and following not in extras:
+                if connector and following:
                     extras.append(following)
         if extras:
             names[index] = _append_words(name, extras)

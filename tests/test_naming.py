@@ -226,6 +226,23 @@ def test_make_names_unique_appends_distinguishing_id_words(items, expected):
     assert [r.name for r in make_names_unique(resolved[::-1])] == expected[::-1]
 
 
+@given(source=st.sampled_from(["image", "video", "text", "speech", "audio", "reference", "sketch"]),
+       target=st.sampled_from(["image", "video", "text", "speech", "audio", "sketch"]),
+       connector=st.sampled_from(["to", "and", "with", "from"]),
+       family=st.sampled_from([("flux", "FLUX.1 [dev]", "FLUX.1 Dev"), ("veo3.1", "Veo 3.1 (dev)", "Veo 3.1 Dev"),
+                               ("kling-video", "Kling Video Dev", "Kling Video Dev")]))
+def test_a_task_phrase_told_apart_by_an_id_is_appended_whole(source, target, connector, family):
+    """A name shared by "org/family/dev" and "org/family/dev/<a>-<connector>-<b>" gains the whole phrase, <a>
+    and <b> alike or not ("FLUX.1 Dev Image To Image": it read "FLUX.1 Dev Image To", the repeated word
+    dropped), and the shorter id keeps the name: a family word the name writes with its version ("FLUX.1")
+    is said already (it read "FLUX.1 Dev FLUX")."""
+    slug, raw, name = family
+    ids = [f"fal-ai/{slug}/dev", f"fal-ai/{slug}/dev/{source}-{connector}-{target}"]
+    resolved = [(mid, resolve_display_name(mid, display_name=raw)) for mid in ids]
+    names = [r.name for r in make_names_unique(resolved)]
+    assert names == [name, f"{name} {source.title()} {connector.title()} {target.title()}"], names
+
+
 def test_make_names_unique_falls_back_to_the_id_segment_then_a_hash():
     same = DisplayName(name="Gemini Flash", rule="display_name", raw="Gemini Flash", steps=())
     result = make_names_unique([("gemini-flash", same), ("gemini-flash-alias", same), ("x/gemini-flash", same)])
