@@ -438,7 +438,10 @@ _VARIANT_WORDS = {
 
 
 # Path segments that say where a model lives in an API, never which model it is ("accounts/fireworks/models/x").
-_PATH_BOILERPLATE = {"accounts", "models", "model", "publishers"}
+_PATH_BOILERPLATE = {"accounts", "models", "model", "publishers", "versions", "revisions"}
+# A resource path that ends "<model>/versions/<v>" (Azure ML's "azureml://registries/azureml/models/
+# Phi-3-mini-4k-instruct/versions/20", which read "Versions 20") names that version of the model before it.
+_VERSION_COLLECTIONS = {"versions", "revisions"}
 
 
 def _names_no_model(segment: str) -> bool:
@@ -453,13 +456,26 @@ def _names_no_model(segment: str) -> bool:
 _LONE_WORD = re.compile(r"[^\W\d_]+")
 
 
+# A path segment that names a release ("v2.1", "v2.5-turbo", "v2.2-a14b", "1.5"): it says which release of the
+# family named in the segment before it. A bare integer ("projects/123") is an opaque id, not a release.
+_RELEASE_SEGMENT = re.compile(r"(?:v\d+(?:\.\d+)*|\d+\.\d+(?:\.\d+)*)(?:[-_.].*)?", re.I)
+
+
 def _model_segment(model_id: str) -> str:
     """The part of the id that names the model: its last segment, with the segments before it while that
-    segment names no model (_names_no_model), never the first one (the organisation: "org/v2" stays "v2")."""
+    segment names no model (_names_no_model), never the first one (the organisation: "org/v2" stays "v2").
+    A release segment before them brings in the family it belongs to, with everything after it:
+    "fal-ai/kling-video/v2.1/master/text-to-video" is the family's release and its variant, not "master"."""
     segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
+    if len(segments) >= 3 and segments[-2].casefold() in _VERSION_COLLECTIONS:
+        version = segments[-1]
+        segments = [*segments[:-3], f"{segments[-3]}-{'v' if version.isdigit() else ''}{version}"]
     start = len(segments) - 1
     while start >= 2 and _names_no_model(segments[start]) and segments[start - 1].casefold() not in _PATH_BOILERPLATE:
         start -= 1
+    release = next((i for i in range(2, start + 1) if _RELEASE_SEGMENT.fullmatch(segments[i])), None)
+    if release is not None and segments[release - 1].casefold() not in _PATH_BOILERPLATE:
+        start = release - 1
     return "-".join(segments[start:]) if segments else model_id.strip()
 
 
@@ -651,6 +667,9 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
     if _ACRONYM.fullmatch(low):
         return low.upper()  # "xyz" -> "XYZ": nobody says a vowel-less token as a word
+    numbered = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)*)", low)
+    if numbered and _ACRONYM.fullmatch(numbered.group(1)):
+        return numbered.group(1).upper() + numbered.group(2)  # "sd3" -> "SD3", "mt5" -> "MT5", as "xyz" above
     return word[:1].upper() + word[1:]
 
 

@@ -145,6 +145,9 @@ DERIVED_FROM_IDS = [
     ("accounts/fireworks/models/llama-v3p1-405b-instruct", "Llama v3.1 405B Instruct"),
     ("qwen/qwen3-32b:free", "Qwen3 32B"),
     ("mistral-small-128k", "Mistral Small 128K"),
+    ("stabilityai/sd3-medium", "SD3 Medium"),  # vowel-less letters glued to a number read as an acronym
+    ("google/mt5-xl", "MT5 XL"),
+    ("stabilityai/sd3.5-large", "SD3.5 Large"),
 ]
 
 
@@ -607,6 +610,46 @@ def test_no_derived_or_cleaned_name_is_a_lone_common_word_when_an_organisation_i
     for name in (resolve_display_name(f"{org}/{word}").name,
                  resolve_display_name(f"{org}/{word}-x1", display_name=f"{org.title()}: {word.title()}").name):
         assert len(name.split()) >= 2, name
+
+
+@FAST
+@given(org=st.sampled_from(["fal-ai", "acme", "studio-x"]),
+       family=st.lists(st.from_regex(r"[a-z]*[aeiou][a-z]*", fullmatch=True).filter(lambda w: 3 <= len(w) <= 9),
+                       min_size=1, max_size=2),
+       release=st.from_regex(r"v[1-9](\.[0-9])?", fullmatch=True),
+       after=st.lists(st.from_regex(r"[a-z]*[aeiou][a-z]*(-[a-z]*[aeiou][a-z]*)?", fullmatch=True)
+                      .filter(lambda w: 3 <= len(w) <= 20), min_size=1, max_size=3))
+def test_a_release_segment_keeps_the_family_before_it_and_every_segment_after_it(org, family, release, after):
+    """"org/<family>/<release>/<tier>/<task>" (fal's "fal-ai/kling-video/v2.1/master/text-to-video", which read
+    "Master Text To Video"): the derived name says the family, the release and every segment after it, in order."""
+    expected = [*family, release, *(w for segment in after for w in segment.split("-"))]
+    assume(len(set(expected)) == len(expected) and org not in expected)  # a word said twice is said once
+    model_id = "/".join([org, "-".join(family), release, *after])
+    name = resolve_display_name(model_id).name
+    said = [w.casefold() for w in re.split(r"[ -]", name)]
+    assert [w for w in said if w in expected] == expected, (model_id, name)
+
+
+@FAST
+@given(model=st.from_regex(r"[A-Za-z][A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,6}){0,4}", fullmatch=True),
+       version=st.integers(1, 40), scheme=st.sampled_from(["azureml://registries/azureml", "registries/acme", ""]))
+def test_a_resource_path_ending_in_a_version_names_that_version_of_its_model(model, version, scheme):
+    """"<...>/models/<model>/versions/<n>" (Azure ML's registry ids, which read "Versions 20") is the model's
+    own name with its version: "Phi 3 Mini 4K Instruct v20"."""
+    assume(not re.search(rf"(?i)v?{version}$", model))  # "x-v3/versions/3" says it once
+    model_id = "/".join(p for p in (scheme, "models", model, "versions", str(version)) if p)
+    assert resolve_display_name(model_id).name == f"{derive_name_from_id(model)} v{version}", model_id
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/20", "Phi 3 Mini 4K Instruct v20"),
+    ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-08-06", "GPT-4o 2024-08-06"),
+    ("fal-ai/kling-video/v2.1/master/text-to-video", "Kling Video v2.1 Master Text To Video"),
+    ("fal-ai/bytedance/seedance/v1/lite/reference-to-video", "Seedance v1 Lite Reference To Video"),
+    ("projects/123/locations/us-central1/endpoints/456", "Endpoints 456"),  # a bare number is no release
+])
+def test_resource_paths_and_release_segments(model_id, expected):
+    assert resolve_display_name(model_id).name == expected
 
 
 @pytest.mark.parametrize(("model_id", "expected"), [
