@@ -176,10 +176,10 @@ def test_an_unexpected_error_while_staging_one_provider_is_that_providers_failur
     before = table_rows(database_url)
     real = provider_catalogs.stage_provider_catalog
 
-    def stage(conn, spec, frame, run_id, source):
+    def stage(conn, spec, frame, run_id, source, **when):
         if spec.slug == "groq":
             raise RuntimeError(message)
-        return real(conn, spec, frame, run_id, source)
+        return real(conn, spec, frame, run_id, source, **when)
 
     monkeypatch.setattr(provider_catalogs, "stage_provider_catalog", stage)
     _shrink(replay_dir, "groq", 10)
@@ -282,11 +282,11 @@ def test_a_connection_lost_while_staging_one_provider_fails_that_provider_alone(
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     real = provider_catalogs.stage_provider_catalog
 
-    def stage(conn, spec, frame, run_id, source):
+    def stage(conn, spec, frame, run_id, source, **when):
         if spec.slug == "groq":
             with psycopg.connect(database_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
-        return real(conn, spec, frame, run_id, source)
+        return real(conn, spec, frame, run_id, source, **when)
 
     monkeypatch.setattr(provider_catalogs, "stage_provider_catalog", stage)
     _shrink(replay_dir, "openai", 10)
