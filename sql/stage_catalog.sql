@@ -138,6 +138,10 @@ FROM staged_catalogs WHERE provider_slug = %(slug)s;
 -- name: last_good_row_count
 SELECT row_count FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
 
+-- name: server_time
+-- The clock fetch times are read from (migration 0015): one for every worker, unlike the workers' own.
+SELECT clock_timestamp();
+
 -- name: staged_providers
 SELECT provider_slug FROM provider_catalog_versions ORDER BY 1;
 

@@ -121,3 +121,24 @@ def test_a_fetch_that_began_before_another_runs_stage_does_not_replace_its_catal
     with psycopg.connect(database_url) as conn:
         last = attempts(conn, "groq")[-1]
     assert last[:2] == (earlier.run_id, "superseded") and f"run {later.run_id}" in last[2]
+
+
+def test_fetch_times_come_from_the_database_clock_never_the_workers(database_url, redis_url, monkeypatch):
+    """Fetch times order every worker's catalogs, so they are the database server's: a worker whose wall clock
+    ran a year ahead would have had every later fetch of its providers refused for a year."""
+    from modelsync_pipeline.defs import provider_catalogs
+
+    class WorkerClock(datetime):  # this process's wall clock, a year ahead
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + timedelta(days=365)
+
+    monkeypatch.setattr(provider_catalogs, "datetime", WorkerClock)
+    db.apply_migrations(database_url)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    assert sync(database_url, redis_url, selection=providers("groq")).success
+    with psycopg.connect(database_url) as conn:
+        after = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        fetched = conn.execute("SELECT fetched_at FROM provider_catalog_versions WHERE provider_slug = 'groq'").fetchone()[0]
+    assert before <= fetched <= after

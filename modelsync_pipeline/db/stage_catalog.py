@@ -265,5 +265,10 @@ def record_failed_attempt(conn: psycopg.Connection, slug: str, run_id: str, outc
         )
 
 
+def server_time(conn: psycopg.Connection) -> datetime:
+    """The database server's clock (aware): what fetch times are measured against (migration 0015)."""
+    return conn.execute(statements("stage_catalog")["server_time"]).fetchone()[0]
+
+
 def staged_providers(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute(statements("stage_catalog")["staged_providers"])]

@@ -31,7 +31,7 @@ import contextlib
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,9 @@ import psycopg
 from pydantic import Field
 
 from ..cadence import load_cadence
-from ..db import last_good_facts, last_good_row_count, record_failed_attempt, stage_provider_catalog, watch_locks
+from ..db import (
+    last_good_facts, last_good_row_count, record_failed_attempt, server_time, stage_provider_catalog, watch_locks,
+)
 from ..providers.http import ProviderFetchError, prepare_http, provider_secrets, redact, secret_forms
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
@@ -146,11 +148,23 @@ def _asset_spec(spec: ProviderSpec) -> dg.AssetSpec:
 class _Fetched:
     records: list
     seconds: float
-    began: datetime  # when the fetch began (aware): a catalog fetched earlier never replaces it (migration 0015)
+    began: datetime  # when the fetch began: a catalog fetched earlier never replaces it (migration 0015)
 
 
-def _fetch(provider_api: ProviderApi, spec: ProviderSpec) -> _Fetched:
-    began, started = datetime.now(timezone.utc), time.monotonic()
+@dataclass(frozen=True)
+class _Clock:
+    """The database server's clock, read once, carried forward by this process's monotonic clock. Fetch
+    times order catalogs staged by every worker, so they never come from a worker's own wall clock: one set a
+    year ahead would have had every later fetch of its providers refused as older for a year."""
+    read_at: datetime
+    monotonic: float
+
+    def now(self) -> datetime:
+        return self.read_at + timedelta(seconds=time.monotonic() - self.monotonic)
+
+
+def _fetch(provider_api: ProviderApi, spec: ProviderSpec, clock: _Clock) -> _Fetched:
+    began, started = clock.now(), time.monotonic()
     records = provider_api.fetch_records(spec)
     return _Fetched(records, time.monotonic() - started, began)
 
@@ -293,10 +307,11 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
 
         watch = watched(conn)
         prepare_http()
+        clock = _Clock(server_time(conn), time.monotonic())
         pending = {}
         for spec in selected:
             context.log.info(f"{spec.slug}: fetching {provider_api.endpoint(spec)} ({provider_api.resolved_source})")
-            pending[pool.submit(_fetch, provider_api, spec)] = spec
+            pending[pool.submit(_fetch, provider_api, spec, clock)] = spec
         for future in concurrent.futures.as_completed(pending):
             spec = pending[future]
             key = dg.AssetKey(spec.asset_name)

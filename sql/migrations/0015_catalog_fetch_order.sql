@@ -1,5 +1,5 @@
--- When the catalog staged for each provider was fetched: the time its fetch began, as the fetching process's
--- clock read it. Two runs that fetch the same provider at once (two sync_all launches, a backfill beside the
+-- When the catalog staged for each provider was fetched: the time its fetch began, on the database server's
+-- clock (read by the fetching step, carried forward by its process's monotonic clock). Two runs that fetch the same provider at once (two sync_all launches, a backfill beside the
 -- schedule) stage in whatever order their steps reach the stage; without this the run launched first could stage
 -- its older fetch last, and the older catalog was published until the next sync. A stage now refuses a catalog
 -- fetched before the staged one, recording the attempt as 'superseded'. NULL: staged before this migration, or
