@@ -117,7 +117,8 @@ SELECT p.slug, p.name, p.is_active, count(m.id) AS models, p.last_synced_at, p.l
        v.validated_at AS last_good_catalog, v.row_count AS last_good_rows, coalesce(v.source, 'unknown') AS source,
        v.fetched_at AS last_good_fetched_at,
        (SELECT a.outcome || coalesce(' at ' || a.step || ': ' || left(a.error, 200), '')
-        FROM sync_attempts a WHERE a.provider_slug = p.slug ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1) AS last_attempt,
+        FROM sync_attempts a WHERE a.provider_slug = p.slug AND a.outcome <> 'superseded'  -- changed nothing staged
+        ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1) AS last_attempt,
        (SELECT max(a.attempted_at) FROM sync_attempts a
         WHERE a.provider_slug = p.slug AND a.outcome IN ('staged', 'unchanged')) AS last_good_attempt
 FROM providers p

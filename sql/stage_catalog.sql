@@ -150,7 +150,15 @@ SELECT provider_slug FROM provider_catalog_versions ORDER BY 1;
 SELECT provider_slug, source FROM provider_catalog_versions ORDER BY 1;
 
 -- name: stale_providers
--- Providers whose latest attempt failed (the table keeps their last good catalog), with when that was.
+-- Providers whose latest attempt failed (the table keeps their last good catalog), with when that was. An attempt
+-- superseded by a later fetch (migration 0015) changed nothing staged: the attempt before it tells the state.
 SELECT DISTINCT ON (a.provider_slug) a.provider_slug, a.outcome, a.step, a.error, a.run_id, v.validated_at
 FROM sync_attempts a LEFT JOIN provider_catalog_versions v USING (provider_slug)
+WHERE a.outcome <> 'superseded'
 ORDER BY a.provider_slug, a.attempted_at DESC, a.id DESC;
+
+-- name: run_attempts
+-- Each provider's latest attempt in one run.
+SELECT DISTINCT ON (provider_slug) provider_slug, outcome, step, error
+FROM sync_attempts WHERE run_id = %(run_id)s
+ORDER BY provider_slug, attempted_at DESC, id DESC;

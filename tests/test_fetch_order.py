@@ -10,14 +10,17 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelsync_pipeline import db
+from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 
 from .fake_providers import FakeProviders
-from .pipeline import materialized, providers, sync
+from .pipeline import materialized, provider_failures, providers, sync
 from .test_bulk_path import SPECS, catalog, staged
+from .test_concurrency import fake  # noqa: F401 - a fixture: the fake provider server, every client pointed at it
 from .test_failures import _shrink
 from .test_pipeline import counts_by_provider, expected_counts
 
@@ -78,15 +81,17 @@ def test_a_stage_without_a_fetch_time_is_never_refused(database_url):
 
 def test_a_fetch_that_began_before_another_runs_stage_does_not_replace_its_catalog(
         database_url, redis_url, replay_dir, monkeypatch):
-    """Run A syncs groq and its answer is slow. Run B, launched meanwhile, fetches groq's new list (two models
-    fewer), stages and publishes it. A's answer then arrives: its catalog, fetched before B's, is not staged;
-    A's run is green, says so, and the table and B's publish keep B's catalog. Before migration 0015 A staged
-    and published its older list over B's."""
+    """Run A syncs groq live and its answer is slow: an old list of 4 models. Run B, launched meanwhile, fetches
+    groq's whole list live, stages and publishes it. A's answer then arrives: fetched before B's, it is neither
+    checked against B's catalog (it would fail its shrink check, 16 -> 4) nor staged; A's run is green, says
+    so, and the table keeps B's catalog. Before migration 0015 A staged and published its older list."""
+    full = expected_counts()["groq"]
+    _shrink(replay_dir, "groq", 4)
     release = threading.Event()
-    with FakeProviders() as fake:  # A: live, through the fake server, from the recorded payloads
-        for name, value in fake.environ().items():
+    with FakeProviders(replay_dir) as old, FakeProviders() as new:
+        for name, value in old.environ().items():
             monkeypatch.setenv(name, value)
-        fake.set("groq", held=release)
+        old.set("groq", held=release)
         outcome: dict = {}
 
         def run_a():
@@ -100,30 +105,75 @@ def test_a_fetch_that_began_before_another_runs_stage_does_not_replace_its_catal
         thread.start()
         try:
             deadline = time.monotonic() + 60
-            while not fake.requests.get("groq"):  # A's fetch has begun
+            while not old.requests.get("groq"):  # A's fetch has begun
                 assert thread.is_alive() and time.monotonic() < deadline, outcome
                 time.sleep(0.02)
-            _shrink(replay_dir, "groq", expected_counts()["groq"] - 2)
-            later = sync(database_url, redis_url, replay_dir=replay_dir, selection=providers("groq"),
-                         provider_api={"source": "replay"})
-            assert later.success and counts_by_provider(database_url)["groq"] == expected_counts()["groq"] - 2
+            monkeypatch.setenv(PROVIDERS_BY_SLUG["groq"].base_url_env, new.base_url("groq"))
+            later = sync(database_url, redis_url, selection=providers("groq"), provider_api={"source": "live"})
+            assert later.success and counts_by_provider(database_url)["groq"] == full
         finally:
             release.set()
             thread.join(120)
     earlier = outcome.get("result")
     assert earlier is not None, outcome
-    assert earlier.success
+    assert earlier.success and not provider_failures(earlier)
     assert "groq_catalog" not in materialized(earlier) and "models_table" in materialized(earlier)
     staging = [m.metadata for m in earlier.asset_materializations_for_node("fetch_provider_catalogs")
                if m.asset_key.path == ["provider_catalogs"]]
     assert staging[0]["providers_superseded"].value == ["groq"] and staging[0]["providers_failed"].value == 0
-    assert counts_by_provider(database_url)["groq"] == expected_counts()["groq"] - 2
+    assert counts_by_provider(database_url)["groq"] == full
     with psycopg.connect(database_url) as conn:
         last = attempts(conn, "groq")[-1]
     assert last[:2] == (earlier.run_id, "superseded") and f"run {later.run_id}" in last[2]
 
 
-def test_fetch_times_come_from_the_database_clock_never_the_workers(database_url, redis_url, monkeypatch):
+def test_a_superseded_attempt_neither_hides_a_later_failure_nor_refuses_a_reset(database_url):
+    """A superseded attempt changed nothing staged. The stale report and `make status` show the attempt before
+    it (a failure stays visible), and a reset whose own fetch was superseded reloads the later catalog."""
+    from modelsync_pipeline.defs.catalog import _not_fetched_for_reset, _stale_providers
+
+    spec = SPECS[0]
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, {"model-a": 1.0}), "B", fetched_at=T0)
+        db.record_failed_attempt(conn, spec.slug, "C", "check_failed", "truth_guard", "a price moved 100x")
+        assert db.superseded(conn, spec.slug, "A", T0 - timedelta(minutes=1))
+        [stale] = [s for s in _stale_providers(conn, "A", {}) if s["provider"] == spec.slug]
+        assert (stale["outcome"], stale["step"]) == ("check_failed", "truth_guard")
+        db.sync_providers(conn, [spec])
+        [status] = [p for p in db.catalog_status(conn)["providers"] if p["provider"] == spec.slug]
+        assert status["last_attempt"].startswith("check_failed at truth_guard")
+        assert status["last_good_fetched_at"] == T0
+        assert not any(p.startswith(spec.slug) for p in _not_fetched_for_reset(conn, "A"))
+        assert f"{spec.slug} failed at truth_guard: a price moved 100x" in _not_fetched_for_reset(conn, "C")
+        assert f"{spec.slug} was not fetched in this run" in _not_fetched_for_reset(conn, "D")
+
+
+def test_a_fetch_time_without_its_zone_is_refused(database_url):
+    spec = SPECS[0]
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        with pytest.raises(ValueError, match="time zone"):
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, {"model-a": 1.0}), "naive",
+                                      fetched_at=datetime(2026, 11, 27, 12, 0))
+        assert staged(conn) == {}
+
+
+def test_a_replayed_catalog_is_staged_in_the_order_it_comes(synced, redis_url, replay_dir):
+    """A recorded payload says nothing of when its list was true upstream: a replay run is staged whatever the
+    staged catalog's fetch time, and leaves none behind (the next live fetch is staged too)."""
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute("UPDATE provider_catalog_versions SET fetched_at = clock_timestamp() + interval '1 day'")
+    _shrink(replay_dir, "groq", 10)
+    result = sync(synced, redis_url, replay_dir, selection=providers("groq"), provider_api={"source": "replay"})
+    assert result.success and "groq_catalog" in materialized(result)
+    assert counts_by_provider(synced)["groq"] == 10
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT fetched_at FROM provider_catalog_versions WHERE provider_slug = 'groq'"
+                            ).fetchone() == (None,)
+
+
+def test_fetch_times_come_from_the_database_clock_never_the_workers(database_url, redis_url, fake, monkeypatch):
     """Fetch times order every worker's catalogs, so they are the database server's: a worker whose wall clock
     ran a year ahead would have had every later fetch of its providers refused for a year."""
     from modelsync_pipeline.defs import provider_catalogs
@@ -137,7 +187,7 @@ def test_fetch_times_come_from_the_database_clock_never_the_workers(database_url
     db.apply_migrations(database_url)
     with psycopg.connect(database_url) as conn:
         before = conn.execute("SELECT clock_timestamp()").fetchone()[0]
-    assert sync(database_url, redis_url, selection=providers("groq")).success
+    assert sync(database_url, redis_url, selection=providers("groq"), provider_api={"source": "live"}).success
     with psycopg.connect(database_url) as conn:
         after = conn.execute("SELECT clock_timestamp()").fetchone()[0]
         fetched = conn.execute("SELECT fetched_at FROM provider_catalog_versions WHERE provider_slug = 'groq'").fetchone()[0]

@@ -24,7 +24,7 @@ from .migrate import MigrationError, apply_migrations
 from .refresh_models import RefreshResult, refresh_models_table
 from .stage_catalog import (
     StageResult, catalog_checksum, copy_rows, last_good_facts, last_good_row_count, record_failed_attempt,
-    server_time, stage_provider_catalog, staged_providers,
+    server_time, stage_provider_catalog, staged_providers, superseded,
 )
 from .statements import MIGRATIONS_DIR, SQL_DIR, connect, statements
 
@@ -33,6 +33,6 @@ __all__ = [
     "MigrationError", "StageResult", "apply_migrations", "approval_used", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
     "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
     "record_failed_attempt", "refresh_models_table", "release_approval", "reset_models_table", "restore_backup", "server_time",
-    "stage_provider_catalog", "staged_providers", "statements", "sync_providers", "table_checksum", "take_backup",
+    "stage_provider_catalog", "staged_providers", "statements", "superseded", "sync_providers", "table_checksum", "take_backup",
     "use_approval", "watch_locks",
 ]

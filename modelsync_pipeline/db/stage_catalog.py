@@ -128,6 +128,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
     """
     if source is not None and source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if fetched_at is not None and fetched_at.utcoffset() is None:
+        raise ValueError(f"fetched_at must say its time zone (an aware datetime), not {fetched_at!r}")
     import pandas as pd
 
     sql = statements("stage_catalog")
@@ -142,9 +144,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
         conn.execute(sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
         previous_rows = current[1] if current else None
-        if fetched_at is not None and current is not None and current[2] is not None and fetched_at < current[2]:
-            why = (f"fetched at {fetched_at.isoformat()}, before the catalog staged by run {current[3]} "
-                   f"(fetched at {current[2].isoformat()}), which stays")
+        why = _superseded(current, fetched_at)
+        if why is not None:
             conn.execute(sql["record_attempt"], {**params, "outcome": "superseded", "step": "stage", "error": why})
             return StageResult(spec.slug, params["row_count"], False, previous_rows, superseded_by=why)
         changed = current is None or current[0] != checksum
@@ -199,6 +200,32 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
             {**params, "outcome": "staged" if changed else "unchanged", "step": "stage", "error": None},
         )
     return StageResult(spec.slug, params["row_count"], changed, previous_rows)
+
+
+def _superseded(current: tuple | None, fetched_at: datetime | None) -> str | None:
+    """Why a catalog fetched at `fetched_at` is not staged over the staged one (`current`: the current_checksum
+    row), or None: it is later, or either time is unknown."""
+    if fetched_at is None or current is None or current[2] is None or fetched_at >= current[2]:
+        return None
+    return (f"fetched at {fetched_at.isoformat()}, before the staged catalog's latest fetch "
+            f"({current[2].isoformat()}); that catalog (staged by run {current[3]}) stays")
+
+
+def superseded(conn: psycopg.Connection, slug: str, run_id: str, fetched_at: datetime | None) -> str | None:
+    """Before a fetched catalog is checked against the staged one: if that one was fetched later (another run
+    staged it meanwhile), records this attempt as 'superseded' and says why; None otherwise. The checks
+    compare with the staged catalog, so an older fetch must not reach them: a newer catalog another run
+    forced through would fail the older one's shrink or truth check. stage_provider_catalog asks again
+    under the provider's lock."""
+    if fetched_at is None:
+        return None
+    sql = statements("stage_catalog")
+    why = _superseded(conn.execute(sql["current_checksum"], {"slug": slug}).fetchone(), fetched_at)
+    if why is not None:
+        record_attempt = {"slug": slug, "run_id": run_id, "outcome": "superseded", "row_count": None,
+                          "step": "stage", "error": why}
+        conn.execute(sql["record_attempt"], record_attempt)
+    return why
 
 
 def _as_bigints(keys):

@@ -86,17 +86,19 @@ def replayed_beside_live(sources: dict[str, str]) -> list[str]:
 
 
 def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
-    """Why a reset in run `run_id` cannot reload every provider from this run's catalogs: a provider that
-    failed in this run, or one not fetched in it at all (the table launched alone, a reset re-executed from
-    its table step), whose rows would come back from an older catalog under new ids."""
-    latest = {slug: (outcome, step, error, attempt_run)
-              for slug, outcome, step, error, attempt_run, _ in conn.execute(db.statements("stage_catalog")["stale_providers"])}
+    """Why a reset in run `run_id` cannot reload every provider from this run's catalogs or later ones: a
+    provider that failed in this run, or one not fetched in it at all (the table launched alone, a reset
+    re-executed from its table step), whose rows would come back from an older catalog under new ids. One
+    superseded in this run is staged from a later fetch (migration 0015), and none staged since is older."""
+    latest = {slug: (outcome, step, error)
+              for slug, outcome, step, error in conn.execute(db.statements("stage_catalog")["run_attempts"],
+                                                             {"run_id": run_id})}
     problems = []
     for spec in PROVIDERS:
-        outcome, step, error, attempt_run = latest.get(spec.slug, (None, None, None, None))
-        if attempt_run != run_id:
+        outcome, step, error = latest.get(spec.slug, (None, None, None))
+        if outcome is None:
             problems.append(f"{spec.slug} was not fetched in this run")
-        elif outcome not in ("staged", "unchanged", "superseded"):  # superseded: a later fetch is staged
+        elif outcome not in ("staged", "unchanged", "superseded"):
             problems.append(f"{spec.slug} failed at {step}: {(error or '')[:300]}")
     return problems
 

@@ -41,7 +41,8 @@ from pydantic import Field
 
 from ..cadence import load_cadence
 from ..db import (
-    last_good_facts, last_good_row_count, record_failed_attempt, server_time, stage_provider_catalog, watch_locks,
+    last_good_facts, last_good_row_count, record_failed_attempt, server_time, stage_provider_catalog, superseded,
+    watch_locks,
 )
 from ..providers.http import ProviderFetchError, prepare_http, provider_secrets, redact, secret_forms
 from ..providers.registry import PROVIDERS, ProviderSpec
@@ -172,8 +173,9 @@ def _fetch(provider_api: ProviderApi, spec: ProviderSpec, clock: _Clock) -> _Fet
 def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, config: ProviderCatalogConfig, source: str):
     """The checks of one fetched catalog, each result yielded before anything is written, then staging (with
     where the catalog came from: live, replay or static, and when its fetch began). Returns the provider's
-    outcome: "staged", or "superseded" when another run had staged a catalog it fetched later (nothing is
-    written then, and the provider's asset is not materialized: its catalog is the other run's)."""
+    outcome: "staged", or "superseded" when another run had staged a catalog it fetched later, found before
+    the checks or under the stage's lock (nothing is written then, and the provider's asset is not
+    materialized: its catalog is the other run's)."""
     records, seconds = fetched.records, fetched.seconds
     from ..catalog import build_catalog
     from ..schema import validate_catalog
@@ -184,6 +186,12 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
         raise _HeldBack(FETCH_CHECK, "fetch", "the provider returned an empty model list; the previous catalog is kept")
     yield dg.AssetCheckResult(asset_key=key, check_name=FETCH_CHECK, passed=True,
                               metadata={"records_fetched": len(records), "seconds": round(seconds, 3)})
+    # Only a live fetch has a time worth ordering by: a recorded payload (replay) or a provider's file (static)
+    # says nothing of when its list was true upstream, and is staged over any catalog, as before migration 0015.
+    began = fetched.began if source == "live" else None
+    if (why := superseded(conn, spec.slug, run_id, began)) is not None:  # another run staged a later fetch
+        context.log.warning(f"{spec.slug}: not checked or staged: this run's catalog was {why}")
+        return "superseded"
 
     frame = build_catalog(spec, records)
     violations = validate_catalog(frame)
@@ -225,7 +233,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
         raise _HeldBack(TRUTH_CHECK, "truth_guard", reason, truth)
     yield dg.AssetCheckResult(asset_key=key, check_name=TRUTH_CHECK, passed=True, metadata=truth)
 
-    staged = stage_provider_catalog(conn, spec, frame, run_id, source, fetched_at=fetched.began)
+    staged = stage_provider_catalog(conn, spec, frame, run_id, source, fetched_at=began)
     if staged.superseded_by is not None:
         context.log.warning(f"{spec.slug}: not staged: this run's catalog was {staged.superseded_by}")
         return "superseded"
