@@ -335,6 +335,44 @@ def test_an_error_object_in_a_200_is_quoted(server):
     assert len(error.reason) < 400  # the message is quoted, truncated
 
 
+@pytest.mark.parametrize("slug,path,body,quoted", [
+    ("groq", "/groq/models", {**MODELS, "error": {"message": f"partial: shard timed out ({KEY})"}},
+     "partial: shard timed out"),
+    ("cloudflare-workers-ai", CF_PATH,
+     {"success": False, "errors": [{"code": 7000, "message": "internal error"}], "result": [{"name": "@cf/a"}],
+      "result_info": {"total_count": 1}}, "internal error"),
+    ("cloudflare-workers-ai", CF_PATH,
+     {"success": True, "errors": [{"code": 10000, "message": "Authentication error"}], "result": [{"name": "@cf/a"}],
+      "result_info": {"total_count": 1}}, "Authentication error"),
+    ("cloudflare-workers-ai", CF_PATH,
+     {"success": False, "errors": [], "result": [{"name": "@cf/a"}], "result_info": {"total_count": 1}},
+     "success: false"),
+], ids=["error-beside-data", "cloudflare-success-false", "cloudflare-errors-beside-success", "success-false-alone"])
+def test_an_api_error_beside_a_non_empty_list_fails_the_fetch(server, slug, path, body, quoted):
+    """Only an empty list used to be checked for an error beside it: a list the provider itself reports an
+    error for (a shard that timed out, a failed search) was published as the whole catalog."""
+    server.routes[path] = lambda q: as_json(body)
+    error = fetch_error(slug, server)
+    assert (error.provider, error.step) == (slug, "fetch")
+    assert quoted in error.reason and "a list of" in error.reason
+    assert KEY not in rendered(error)
+
+
+@pytest.mark.parametrize("slug,path,body", [
+    ("groq", "/groq/models", {**MODELS, "error": None}),
+    ("groq", "/groq/models", {**MODELS, "error": False, "errors": None}),
+    ("aihubmix", "/aihubmix/models", {**MODELS, "success": True, "message": ""}),
+    ("helicone", "/helicone/models", {"data": {"models": MODELS["data"]}, "error": None}),
+    ("cloudflare-workers-ai", CF_PATH,
+     {"success": True, "errors": [], "messages": [{"message": "deprecated parameter"}], "result": MODELS["data"],
+      "result_info": {"total_count": 2}}),
+], ids=["error-null", "error-false", "aihubmix-envelope", "helicone-result", "cloudflare-envelope"])
+def test_an_empty_error_field_beside_the_list_is_no_error(server, slug, path, body):
+    server.routes[path] = lambda q: as_json(body)
+    with client(slug, server) as c:
+        assert [record["id"] for record in c.fetch_records()] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
+
+
 @pytest.mark.parametrize("slug,body,expected", [
     ("groq", [{"id": "a"}], "got a list"),
     ("groq", {"data": None}, "got null"),

@@ -512,22 +512,29 @@ class ProviderClient:
         if not isinstance(items, list):
             where = "a top-level array" if self.spec.items_key is None else f"a list at {self.spec.items_key!r}"
             raise ProviderFetchError(self.spec.slug, "decode", f"expected {where}, got {self._received(body)}")
-        if not items and (error := self._api_error(body)) is not None:
-            # {"error": "quota exceeded", "data": []}: the cause, not "an empty model list"
-            raise ProviderFetchError(self.spec.slug, "fetch", f"an empty list beside {error}")
+        if (error := self._api_error(body)) is not None:
+            # {"error": "quota exceeded", "data": []}: the cause, not "an empty model list". Beside records
+            # ({"data": [...], "error": {"message": "partial: shard timed out"}}, Cloudflare's success: false
+            # with a result) the list is one the provider itself says is wrong or partial: never a catalog.
+            listed = f"a list of {len(items)} record{'s' if len(items) != 1 else ''}" if items else "an empty list"
+            raise ProviderFetchError(self.spec.slug, "fetch", f"{listed} beside {error}")
         return items
 
     def _api_error(self, body: Any) -> str | None:
         """An API error the body reports beside or instead of the list, quoted (redacted, then cut short):
-        an `error` object or string (OpenAI style), or Cloudflare's `errors` list and `success: false`."""
+        an `error` object or string (OpenAI style), or Cloudflare's `errors` list and `success: false`.
+        An error field that is present but empty (`"error": null`, `false`, `""`, `{}`; `"errors": []`, as
+        every Cloudflare answer carries) reports nothing."""
         if not isinstance(body, dict):
             return None
         error = body.get("error")
-        if error in (None, "", {}, []):
+        if not error:
             errors = body.get("errors")
             if isinstance(errors, list) and errors:
                 error = [_error_message(e) for e in errors[:3]]
                 error = "; ".join(error) + ("; ..." if len(errors) > 3 else "")
+            elif errors:
+                error = errors  # an object or a string where Cloudflare sends a list: quoted whole
             elif body.get("success") is False:
                 error = "success: false, no error given"
             else:
