@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import threading
 import time
 import traceback
@@ -527,6 +528,29 @@ def test_a_key_echoed_with_json_escapes_or_lowercase_percent_still_does_not_leak
     lower = quote(NASTY_KEY, safe="").replace("%2F", "%2f").replace("%2B", "%2b")
     server.routes["/groq/models"] = lambda q: as_json({"error": {"message": f"bad key {lower}"}})
     assert lower not in rendered(fetch_error("groq", server, key=NASTY_KEY))
+
+
+SLASHED_KEY = "sk-or-v1-AbCd/Ef+0123456789aBcDeF"  # "/" and "+": percent-encoded as %2F and %2B
+
+
+def _lower_hex_percent(key: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(key, safe=""))
+
+
+@pytest.mark.parametrize("key", [SLASHED_KEY, NASTY_KEY], ids=["plain-json", "json-with-escapes"])
+@pytest.mark.parametrize("echo", [_lower_hex_percent, str.lower, str.upper], ids=["percent-lower-hex", "lower", "upper"])
+def test_records_that_echo_the_key_in_another_case_are_stored_without_it(server, key, echo):
+    """Error reasons were redacted in any case, records only as the key or its upper-case percent-encoding is
+    written: a key echoed lower-cased ("?key=sk-or-v1-abcd/...") or as "%2f" reached the metadata column."""
+    echoed = echo(key)
+    server.routes["/groq/models"] = lambda q: as_json({"data": [
+        {"id": "llama-3.1-8b-instant", "debug": f"GET /models?key={echoed}", "pricing": {"prompt": f"bad key {echoed}"}},
+        {"id": "gemma2-9b-it", "owned_by": "Google"}]})
+    with client("groq", server, key=key) as c:
+        records = c.fetch_records()
+    assert records[0]["debug"] == "GET /models?key=[redacted]"
+    assert records[0]["pricing"]["prompt"] == "bad key [redacted]"
+    assert echoed.lower() not in json.dumps(records, ensure_ascii=False).lower()
 
 
 def test_an_overrides_plain_query_values_are_data_and_a_user_alone_is_a_credential(server):
