@@ -21,6 +21,7 @@ from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers import parsers
 from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
+from modelsync_pipeline.resources import ProviderApi
 from modelsync_pipeline.schema import PRICE_MAX, validate_catalog
 
 from .pipeline import provider_failures, providers, sync
@@ -198,6 +199,27 @@ def test_a_first_catalog_the_filter_empties_fails_instead_of_staging_nothing(dat
         assert conn.execute("SELECT count(*) FROM provider_catalog_versions").fetchone()[0] == 0
         assert conn.execute("SELECT outcome, step FROM sync_attempts WHERE provider_slug = 'onerouter'").fetchall() \
             == [("check_failed", "validate")]
+
+
+def test_a_held_back_catalog_quoting_the_key_is_redacted_where_it_is_logged_and_recorded(
+        database_url, redis_url, replay_dir, monkeypatch):
+    """The contract's reason and offending rows quote record values: a price holding the key (echoed lower-cased,
+    handed over by a fetch that scrubbed nothing) reached the run's log, the failed check and sync_attempts."""
+    key = "sk-or-v1-AbCd/Ef+0123456789aBcDeF"
+    monkeypatch.setenv("OPENROUTER_API_KEY", key)
+    records = _good_records(PROVIDERS_BY_SLUG["openrouter"])
+    records[0] = _replaced(records[0], ("pricing", "prompt"), f"key {key.lower()}")
+    monkeypatch.setattr(ProviderApi, "fetch_records", lambda self, spec: copy.deepcopy(records))
+
+    result = sync(database_url, redis_url, replay_dir, selection=providers("openrouter"))
+    failure = provider_failures(result)["openrouter_catalog"]
+    assert "failed at validate" in failure and "'key [redacted]'" in failure
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    shown = [failure, evaluation.metadata["offending_rows"].value,
+             *(event.message or "" for event in result.all_events)]
+    with psycopg.connect(database_url) as conn:
+        shown += [row[0] for row in conn.execute("SELECT error FROM sync_attempts WHERE provider_slug = 'openrouter'")]
+    assert len(shown) > 3 and not [text for text in shown if key.lower() in text.lower()]
 
 
 @pytest.mark.parametrize("model_id", ["gpt-4 ", " gpt-4", "gpt-4\t", "gpt\u200b-4", "gpt-4\ufeff", "\u202egpt-4"])

@@ -107,6 +107,16 @@ class _HeldBack(Exception):
         super().__init__(reason)
         self.check, self.step, self.reason, self.metadata = check, step, reason, metadata or {}
 
+    def redacted(self, forms: list[str]) -> "_HeldBack":
+        """This failure with every form of the provider's secrets redacted from its reason and the text of its
+        metadata: a check's reason and offending rows quote record values (a price holding the key)."""
+        metadata = {
+            name: dg.MetadataValue.md(redact(value.md_str, forms)) if isinstance(value, dg.MarkdownMetadataValue)
+            else redact(value, forms) if isinstance(value, str) else value
+            for name, value in self.metadata.items()
+        }
+        return _HeldBack(self.check, self.step, redact(self.reason, forms), metadata)
+
 
 def _check_specs(spec: ProviderSpec) -> list[dg.AssetCheckSpec]:
     described = {
@@ -335,15 +345,17 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                     conn = connections.enter_context(postgres.connect())
                     watching.close()  # the lost connection's watch ends with it
                     watch = watched(conn)
+                # Any library's message may quote a request or a header, and a check's reason a record's value:
+                # every failure is redacted like a fetch error before it is logged or recorded.
+                forms = secret_forms(provider_secrets(spec))
                 if isinstance(exc, ProviderFetchError):
                     exc = _HeldBack(FETCH_CHECK, exc.step, exc.reason)
                 elif (waited := watch.cancelled(exc)) is not None:
                     exc = _HeldBack(FETCH_CHECK, "stage", waited)
                 elif not isinstance(exc, _HeldBack):
-                    # Any library's message may quote a request or a header: redacted like a fetch error.
-                    forms = secret_forms(provider_secrets(spec))
                     context.log.error(redact(f"{spec.slug}: unexpected error\n{traceback.format_exc()}", forms))
-                    exc = _HeldBack(FETCH_CHECK, "process", redact(f"{type(exc).__name__}: {exc}", forms))
+                    exc = _HeldBack(FETCH_CHECK, "process", f"{type(exc).__name__}: {exc}")
+                exc = exc.redacted(forms)
                 outcome = ("process_failed" if exc.step in ("process", "stage")
                            else "fetch_failed" if exc.check == FETCH_CHECK else "check_failed")
                 message = f"provider {spec.slug!r} failed at {exc.step}: {exc.reason}"
