@@ -530,6 +530,19 @@ def test_a_key_echoed_with_json_escapes_or_lowercase_percent_still_does_not_leak
     assert lower not in rendered(fetch_error("groq", server, key=NASTY_KEY))
 
 
+def test_a_deeply_nested_record_that_echoes_the_key_is_scrubbed_not_a_crash(server):
+    """The scrub recursed two frames per level: 500 nested lists beside an echoed key raised an uncaught
+    RecursionError, where the decoder itself had followed them (and names a deeper body as a decode error)."""
+    nested = "[" * 900 + "]" * 900
+    body = ('{"data": [{"id": "llama-3.1-8b-instant", "owned_by": "' + KEY + '", "x": ' + nested + '}, '
+            '{"id": "gemma2-9b-it"}]}').encode()
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    with client("groq", server) as c:
+        records = c.fetch_records()
+    assert [r["id"] for r in records] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
+    assert records[0]["owned_by"] == "[redacted]"
+
+
 SLASHED_KEY = "sk-or-v1-AbCd/Ef+0123456789aBcDeF"  # "/" and "+": percent-encoded as %2F and %2B
 
 

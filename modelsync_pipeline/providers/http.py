@@ -166,13 +166,29 @@ def _holds_secret(content: bytes, body: Any, forms: list[str]) -> bool:
 
 
 def _scrubbed(value: Any, forms: list[str]) -> Any:
-    """A decoded JSON value with every string (and object key) that holds a secret redacted."""
+    """A freshly decoded JSON value with every string (and object key) that holds a secret redacted, in place.
+    A loop over the nodes, not recursion: the decoder follows nesting as deep as the interpreter's recursion
+    limit allows, and two frames per level here (500 nested lists) ran out of it before the decoder did."""
     if isinstance(value, str):
         return redact(value, forms)
-    if isinstance(value, list):
-        return [_scrubbed(item, forms) for item in value]
-    if isinstance(value, dict):
-        return {redact(key, forms): _scrubbed(item, forms) for key, item in value.items()}
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = redact(item, forms)
+                elif isinstance(item, (list, dict)):
+                    pending.append(item)
+        elif isinstance(node, dict):
+            items = list(node.items())
+            node.clear()  # rebuilt in order, each key redacted
+            for key, item in items:
+                if isinstance(item, str):
+                    item = redact(item, forms)
+                elif isinstance(item, (list, dict)):
+                    pending.append(item)
+                node[redact(key, forms)] = item
     return value
 
 
