@@ -351,6 +351,55 @@ def test_a_list_sent_as_another_type_is_reported_not_read_as_empty(slug, record,
     assert any(v.check == "values_readable" for v in validate_catalog(frame))
 
 
+def _cloudflare_frame(*entries):
+    """A Workers AI catalog of one recorded model whose prices are `entries`: (unit, price, currency)."""
+    record = _with_cloudflare_price([{"unit": unit, "price": price, "currency": currency}
+                                     for unit, price, currency in entries])
+    return build_catalog(PROVIDERS_BY_SLUG["cloudflare-workers-ai"], [record])
+
+
+@pytest.mark.parametrize(("entries", "expected"), [
+    ([("per M cached input tokens", 0.16, "USD"), ("per M input tokens", 0.95, "USD"), ("per M output tokens", 4, "USD")],
+     (0.95, 4.0)),
+    ([("per M completion tokens", 4, "USD"), ("per M prompt tokens", 0.95, "USD")], (0.95, 4.0)),
+    ([("per M cached input tokens", 0.16, "USD")], (None, None)),
+    ([("per M output tokens", 4, "usd"), ("per audio minute", 0.01, "EUR")], (None, 4.0)),
+], ids=["cached-input-first", "prompt-completion", "cached-input-alone", "usd-and-a-non-token-unit"])
+def test_cloudflare_prices_are_read_from_their_exact_side(entries, expected):
+    """A word matched inside the unit took a cached-input price listed first for the input price, and
+    "per M completion tokens" (no "output" in it) for the input price too."""
+    from modelsync_pipeline.catalog import PROBLEMS
+
+    frame = _cloudflare_frame(*entries)
+    prices = tuple(None if math.isnan(v) else v for v in frame.loc[0, ["input_price_per_mtok", "output_price_per_mtok"]])
+    assert prices == expected
+    assert frame.loc[0, PROBLEMS] == ""
+
+
+@pytest.mark.parametrize(("entry", "named"), [
+    (("per 1M input tokens", 0.5, "USD"), "'per 1M input tokens'"),
+    (("per M tokens", 0.5, "USD"), "'per M tokens'"),
+    (("per M input tokens", 0.5, None), "currency None"),
+    (("per M input tokens", 0.5, "EUR"), "currency 'EUR'"),
+    ((None, 0.5, "USD"), "no unit"),
+], ids=["per-1M", "no-side", "null-currency", "euro", "no-unit"])
+def test_a_cloudflare_token_price_no_rule_reads_is_reported_not_dropped(entry, named):
+    """Dropped in silence, such an entry left the model without a price with every check passing."""
+    from modelsync_pipeline.catalog import PROBLEMS
+    from modelsync_pipeline.schema import validate_catalog
+
+    frame = _cloudflare_frame(entry, ("per M output tokens", 4, "USD"))
+    assert named in frame.loc[0, PROBLEMS], frame.loc[0, PROBLEMS]
+    assert any(v.check == "values_readable" for v in validate_catalog(frame))
+
+
+def test_two_cloudflare_prices_for_one_side_are_reported():
+    from modelsync_pipeline.catalog import PROBLEMS
+
+    frame = _cloudflare_frame(("per M input tokens", 0.95, "USD"), ("per M prompt tokens", 0.5, "USD"))
+    assert "two input prices" in frame.loc[0, PROBLEMS]
+
+
 @pytest.mark.parametrize(("slug", "record", "expected"), [
     ("fireworks", {"id": "accounts/fireworks/models/llama-v3p1-8b-instruct", "supports_image_input": "false",
                    "supports_chat": True}, "text"),

@@ -497,20 +497,46 @@ def parse_mistral(record: dict) -> UpstreamModel:
     )
 
 
+# The token-price units of Workers AI's `price` property, whole: "per M input tokens", "per M output tokens" and
+# "per M cached input tokens" (a discount on input the catalog has no column for), "prompt"/"completion" for
+# input/output. Matched whole: a word inside a unit ("input" in "per M cached input tokens") names no side.
+_CLOUDFLARE_TOKEN_UNIT = re.compile(r"per m (cached )?(input|prompt|output|completion) tokens")
+_CLOUDFLARE_SIDE = {"input": "input", "prompt": "input", "output": "output", "completion": "output"}
+
+
 def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
-    """Prices from the `price` property: a list of {unit, price, currency}; only per-M-token USD entries."""
+    """Input and output prices from the `price` property, a list of {unit, price, currency}, USD per 1M tokens.
+
+    Units without tokens (per audio minute, per step, per 512 by 512 tile) are no token price and are left out.
+    A price no rule reads is noted as a problem of the record, never dropped in silence: a token unit other than
+    the ones above ("per 1M input tokens", "per K output tokens"), a currency other than USD (absent and null
+    included), two different prices for one side, or no unit at all (which may be a token price)."""
     prices: dict[str, float | None] = {}
     for entry in _list(value, "price"):
         if not isinstance(entry, dict):
             _note(f"price entry {_shown(entry)} is not an object")
             continue
-        if str(entry.get("currency", "USD")).upper() != "USD":
+        unit = " ".join(str(entry.get("unit") or "").casefold().split())
+        if not unit:
+            _note(f"price entry {_shown(entry)} has no unit")
             continue
-        unit = str(entry.get("unit") or "").casefold()
-        if "per m " not in f"{unit} " or "token" not in unit:
-            continue  # per audio minute, per step, per tile...: not a token price
-        side = "output" if "output" in unit else "input"
-        prices.setdefault(side, _price(entry.get("price")))
+        if "token" not in unit:
+            continue
+        known = _CLOUDFLARE_TOKEN_UNIT.fullmatch(unit)
+        if known is None:
+            _note(f"price unit {_shown(entry.get('unit'))} is not one the catalog reads")
+            continue
+        if known.group(1):
+            continue  # cached input: no column holds it, and it is never the input price
+        currency = entry.get("currency")
+        if not isinstance(currency, str) or currency.strip().upper() != "USD":
+            _note(f"price currency {_shown(currency)} of {_shown(entry.get('unit'))} is not USD")
+            continue
+        side, price = _CLOUDFLARE_SIDE[known.group(2)], _price(entry.get("price"))
+        if side in prices and prices[side] != price:
+            _note(f"two {side} prices, {prices[side]} and {price}")
+            continue
+        prices[side] = price
     return prices.get("input"), prices.get("output")
 
 
