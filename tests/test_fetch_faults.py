@@ -228,6 +228,26 @@ def test_an_empty_page_before_the_total_is_an_error_not_a_short_catalog(server):
     assert "page 2 was empty" in error.reason and "total_count 300" in error.reason and "got 100" in error.reason
 
 
+@pytest.mark.parametrize("total,named", [(0, "total_count 0 is fewer than the 100 records received up to page 1"),
+                                         (150, "total_count 150 is fewer than the 200 records received up to page 2")],
+                         ids=["zero-beside-a-full-page", "below-what-two-pages-held"])
+def test_a_total_below_the_records_received_is_an_error_not_the_end_of_the_list(server, total, named):
+    """A total that contradicts the records in hand said "complete" after the first page: 100 of 250 models
+    were published (or 200, cut at whichever page passed the wrong total)."""
+    names = [f"@cf/m{i}" for i in range(250)]
+
+    def wrong_total(query):
+        page = int(query.get("page", 1))
+        chunk = names[(page - 1) * 100 : page * 100]
+        return as_json({"success": True, "result": [{"name": n} for n in chunk],
+                        "result_info": {"page": page, "per_page": 100, "count": len(chunk), "total_count": total}})
+
+    server.routes[CF_PATH] = wrong_total
+    error = fetch_error("cloudflare-workers-ai", server)
+    assert (error.provider, error.step) == ("cloudflare-workers-ai", "paginate")
+    assert named in error.reason, error.reason
+
+
 def test_a_server_that_ignores_the_page_number_is_an_error_not_the_first_page_repeated(server):
     def first_page_always(query):  # asked for page 2, 3, ... it answers page 1 again, total and all
         return as_json({"success": True, "result": [{"name": f"@cf/m{i}"} for i in range(50)],

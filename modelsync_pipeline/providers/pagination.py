@@ -183,7 +183,7 @@ class PageNumber:
 
     With a total, the client asks for the next page until it has that many records: a server may send
     fewer than asked per page (it caps `per_page`), so a short page is not the last one, and an empty page
-    before the total is an error. Without one, a page shorter than the server's page size (the
+    before the total is an error, as is a total below the records already received. Without one, a page shorter than the server's page size (the
     `result_info.per_page` it reports, else the one asked for) or an empty page is the last.
     """
 
@@ -208,7 +208,11 @@ class PageNumber:
         if total is None:
             size = _count(info.get("per_page"), "result_info.per_page") or self.page_size
             return None if len(items) < size else NextPage(params={**params, self.page_param: number + 1})
-        if received >= total:
+        if received > total:
+            # A total of 0 beside 100 records: the count is wrong, so it cannot say the list is complete.
+            raise PaginationError(f"result_info.total_count {total} is fewer than the {received} records "
+                                  f"received up to page {number}")
+        if received == total:
             return None
         if not items:
             raise PaginationError(
