@@ -248,6 +248,38 @@ def test_a_total_below_the_records_received_is_an_error_not_the_end_of_the_list(
     assert named in error.reason, error.reason
 
 
+def _linked_pages(server, link: str) -> None:
+    """Hugging Face's list in two pages; the first names the second with `link` ("{next}" is its URL)."""
+    def pages(query):
+        if query.get("cursor") == "2":
+            return as_json({"data": [{"id": "org/b"}]})
+        following = f"{server.origin}/huggingface/models?cursor=2"
+        return as_json({"data": [{"id": "org/a"}]}, Link=link.format(next=following))
+    server.routes["/huggingface/models"] = pages
+
+
+@pytest.mark.parametrize("link", ['<{next}>; rel = "next"', '<{next}>; type="application/json"; rel="next"',
+                                  '<{next}>; REL="NEXT"', '<{next}>; rel=next',
+                                  '<{next}&x=1>; rel="prev", <{next}>; title="a, b; c"; rel="last next"'],
+                         ids=["spaces-around-equals", "rel-after-another-param", "upper-case", "unquoted",
+                              "second-of-two-links"])
+def test_a_next_link_in_any_form_rfc_8288_allows_is_followed(server, link):
+    """The header was read with one pattern, rel first and quoted as `rel="next"`: every other form the RFC
+    allows read as "no next page", and the list ended at its first page with every check passing."""
+    _linked_pages(server, link)
+    with client("huggingface", server) as c:
+        assert c.fetch_records() == [{"id": "org/a"}, {"id": "org/b"}]
+
+
+@pytest.mark.parametrize("link", ['<{next}> rel="next"', '{next}; rel="next"', '<{next}>; rel="next'],
+                         ids=["no-semicolon", "no-angle-brackets", "unclosed-quote"])
+def test_a_link_header_that_mentions_next_but_cannot_be_read_is_an_error(server, link):
+    _linked_pages(server, link)
+    error = fetch_error("huggingface", server)
+    assert (error.provider, error.step) == ("huggingface", "paginate")
+    assert "mentions next but is not in the form" in error.reason
+
+
 def test_a_server_that_ignores_the_page_number_is_an_error_not_the_first_page_repeated(server):
     def first_page_always(query):  # asked for page 2, 3, ... it answers page 1 again, total and all
         return as_json({"success": True, "result": [{"name": f"@cf/m{i}"} for i in range(50)],

@@ -267,13 +267,51 @@ class Cursor:
         return Page(items[start : start + size], {"next_cursor": str(start + size) if more else None, "has_more": more}, {})
 
 
-_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')
+# RFC 8288: link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param ), link-values joined by ",";
+# link-param = token BWS [ "=" BWS ( token / quoted-string ) ]. An empty one (a trailing ";") is passed over.
+_LINK_TARGET = re.compile(r"[\s,]*<([^>]*)>\s*")
+_LINK_PARAM = re.compile(r';\s*(?:([^\s=;,"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;,"]+)))?\s*)?')
+_LINK_END = re.compile(r"[\s,]*\Z")
+
+
+def _links(header: str) -> list[tuple[str, dict[str, str]]] | None:
+    """Each link of a Link header: its target and its parameters (names lower-cased, a quoted value unescaped,
+    the first of a repeated name kept, as RFC 8288 says for rel); None when the header is not in that grammar."""
+    links, position = [], 0
+    while not _LINK_END.match(header, position):
+        target = _LINK_TARGET.match(header, position)
+        if target is None:
+            return None
+        params: dict[str, str] = {}
+        position = target.end()
+        while param := _LINK_PARAM.match(header, position):
+            name, quoted, token = param.groups()
+            if name is not None:
+                value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else token or ""
+                params.setdefault(name.lower(), value)
+            position = param.end()
+        if header[position:position + 1] not in ("", ","):
+            return None
+        links.append((target.group(1), params))
+    return links
 
 
 def next_link(header: str | None) -> str | None:
-    """The `rel="next"` target of an RFC 8288 Link header, or None."""
-    for target, rel in _LINK.findall(header or ""):
-        if "next" in rel.split():
+    """The `rel="next"` target of an RFC 8288 Link header, or None when it names no next page. Relation types
+    and parameter names are compared in any case, and rel may come after other parameters, with spaces around
+    "=", or hold several types ("next last"). A header that mentions next but is not in the RFC's grammar is a
+    PaginationError: read as no next page, it would end the list at the page just read."""
+    if not header:
+        return None
+    links = _links(header)
+    if links is None:
+        if "next" in header.casefold():
+            # Not quoted: its URLs may carry a key, and a quote cut short would keep part of it.
+            raise PaginationError('the Link header mentions next but is not in the form <url>; rel="next" '
+                                  f"(RFC 8288; {len(header)} characters, not shown)")
+        return None
+    for target, params in links:
+        if "next" in params.get("rel", "").casefold().split():
             return target
     return None
 
