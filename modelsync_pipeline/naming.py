@@ -446,6 +446,8 @@ _VERSION_COLLECTIONS = {"versions", "revisions"}
 
 def _names_no_model(segment: str) -> bool:
     words = [w.casefold() for w in _split_id_words(segment.split(":")[0])]
+    if "to" in words[1:-1]:  # a task: "<source>-to-<target>" ("reference-to-video", "speech-to-text")
+        return True
     return bool(words) and all(
         w in _VARIANT_WORDS or re.fullmatch(r"v?\d+(?:\.\d+)*", w) or _SIZE_TOKEN.fullmatch(w)
         or _QUANTIZATION_TOKEN.fullmatch(w) for w in words)
@@ -474,7 +476,11 @@ def _model_segment(model_id: str) -> str:
     while start >= 2 and _names_no_model(segments[start]) and segments[start - 1].casefold() not in _PATH_BOILERPLATE:
         start -= 1
     release = next((i for i in range(2, start + 1) if _RELEASE_SEGMENT.fullmatch(segments[i])), None)
-    if release is not None and segments[release - 1].casefold() not in _PATH_BOILERPLATE:
+    # Not past an API's own path ("acme/inference/v1/llama-3-70b", "org/vendor/v1/models/llama-3"): the model's
+    # segment then carries a version or size of its own, or boilerplate stands between.
+    if release is not None and segments[release - 1].casefold() not in _PATH_BOILERPLATE \
+            and not any(c.isdigit() for c in segments[start].split(":")[0]) \
+            and not any(seg.casefold() in _PATH_BOILERPLATE for seg in segments[release:]):
         start = release - 1
     return "-".join(segments[start:]) if segments else model_id.strip()
 
@@ -667,9 +673,6 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
     if _ACRONYM.fullmatch(low):
         return low.upper()  # "xyz" -> "XYZ": nobody says a vowel-less token as a word
-    numbered = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)*)", low)
-    if numbered and _ACRONYM.fullmatch(numbered.group(1)):
-        return numbered.group(1).upper() + numbered.group(2)  # "sd3" -> "SD3", "mt5" -> "MT5", as "xyz" above
     return word[:1].upper() + word[1:]
 
 
@@ -989,11 +992,11 @@ def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) ->
         for position, word in enumerate(id_words):
             if word.casefold() not in shared and not _name_mentions(name, word) and word not in extras:
                 connector = word.casefold() in _CONNECTORS
-                # A phrase around a connector is appended whole: with the word before it, even one the name
-                # says ("Kling Video" gains "Video To Image", not "To Image"), and the word after it, even
-                # one the phrase began with ("image-to-image" is "Image To Image", never "Image To").
+                # A phrase around a connector is appended whole: the word after it, even one the phrase began
+                # with ("image-to-image" is "Image To Image", never "Image To"), and a task's source before
+                # "to", even one the name says ("Kling Video" gains "Video To Image", not "To Image").
                 before = id_words[position - 1] if position else None
-                if connector and before and extras[-1:] != [before]:
+                if word.casefold() == "to" and before and before.isalpha() and extras[-1:] != [before]:
                     extras.append(before)
                 extras.append(word)
                 following = id_words[position + 1] if position + 1 < len(id_words) else None

@@ -145,9 +145,6 @@ DERIVED_FROM_IDS = [
     ("accounts/fireworks/models/llama-v3p1-405b-instruct", "Llama v3.1 405B Instruct"),
     ("qwen/qwen3-32b:free", "Qwen3 32B"),
     ("mistral-small-128k", "Mistral Small 128K"),
-    ("stabilityai/sd3-medium", "SD3 Medium"),  # vowel-less letters glued to a number read as an acronym
-    ("google/mt5-xl", "MT5 XL"),
-    ("stabilityai/sd3.5-large", "SD3.5 Large"),
 ]
 
 
@@ -238,12 +235,23 @@ def test_a_task_phrase_told_apart_by_an_id_is_appended_whole(source, target, con
     """A name shared by "org/family/dev" and "org/family/dev/<a>-<connector>-<b>" gains the whole phrase, <a>
     and <b> alike or not ("FLUX.1 Dev Image To Image": it read "FLUX.1 Dev Image To", the repeated word
     dropped), and the shorter id keeps the name: a family word the name writes with its version ("FLUX.1")
-    is said already (it read "FLUX.1 Dev FLUX")."""
+    is said already (it read "FLUX.1 Dev FLUX"). A task's source before "to" is said even when the name says
+    it ("Kling Video Dev Video To Image")."""
     slug, raw, name = family
     ids = [f"fal-ai/{slug}/dev", f"fal-ai/{slug}/dev/{source}-{connector}-{target}"]
     resolved = [(mid, resolve_display_name(mid, display_name=raw)) for mid in ids]
     names = [r.name for r in make_names_unique(resolved)]
-    assert names == [name, f"{name} {source.title()} {connector.title()} {target.title()}"], names
+    # Before any other connector, a word the name says already is not said again ("Llama 3 Instruct For Tools").
+    phrase = [source.title(), connector.title(), target.title()]
+    if connector != "to" and source.title() in name.split():
+        phrase = phrase[1:]
+    assert names == [name, " ".join([name, *phrase])], names
+
+
+def test_a_word_every_colliding_id_says_is_not_appended_before_a_connector():
+    ids = ["meta/llama-3-for-tools-instruct", "meta/llama-3-instruct"]
+    resolved = [(mid, resolve_display_name(mid, display_name="Llama 3 Instruct")) for mid in ids]
+    assert [r.name for r in make_names_unique(resolved)] == ["Llama 3 Instruct For Tools", "Llama 3 Instruct"]
 
 
 def test_make_names_unique_falls_back_to_the_id_segment_then_a_hash():
@@ -647,6 +655,11 @@ def test_a_resource_path_ending_in_a_version_names_that_version_of_its_model(mod
     ("fal-ai/kling-video/v2.1/master/text-to-video", "Kling Video v2.1 Master Text To Video"),
     ("fal-ai/bytedance/seedance/v1/lite/reference-to-video", "Seedance v1 Lite Reference To Video"),
     ("projects/123/locations/us-central1/endpoints/456", "Endpoints 456"),  # a bare number is no release
+    # An API's own path keeps the model's own name: its segment carries a version or size, or boilerplate follows.
+    ("acme/inference/v1/llama-3-70b", "Llama 3 70B"),
+    ("nvidia/nim/v1/meta/llama3-70b", "Llama 3 70B"),
+    ("org/vendor/v1/models/llama-3", "Llama 3"),
+    ("perceptron/perceptron-mk1", "Perceptron Mk1"),  # a word glued to a number keeps its maker's casing
 ])
 def test_resource_paths_and_release_segments(model_id, expected):
     assert resolve_display_name(model_id).name == expected
