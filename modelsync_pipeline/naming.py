@@ -1060,6 +1060,10 @@ def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper:
     """The group's names once each id but the keeper gained the words of its differing path segments."""
     renamed = {index: names[index] for index in group}
     shared = set.intersection(*(set(paths[ids[index]]) for index in group))
+    # A word every id says tells none apart, whichever segment says it: Bedrock's "us.anthropic.claude-..."
+    # beside "anthropic.claude-..." gains "US", not "US Anthropic".
+    said_by_all = set.intersection(*({w.casefold() for seg in paths[ids[index]] for w in _segment_words(seg)}
+                                     for index in group))
     for index in group:
         if ids[index] == keeper:
             continue
@@ -1070,7 +1074,7 @@ def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper:
         fresh: list[str] = []
         for position, seg in differing:
             words = _segment_words(seg)
-            new = [w for w in words if not _name_mentions(names[index], w)]
+            new = [w for w in words if not _name_mentions(names[index], w) and w.casefold() not in said_by_all]
             # An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI"); the model's own
             # segment only for what the name does not say yet.
             taken = words if new and position != last else new

@@ -815,12 +815,31 @@ def test_a_company_before_another_separator_goes_when_the_id_names_it(model_id, 
     assert ("read_company_separator" in derived.steps) is (expected != raw)
 
 
-def test_bedrock_cross_region_ids_beside_their_base_id_are_told_apart_by_region_and_vendor():
+def test_bedrock_cross_region_ids_beside_their_base_id_are_told_apart_by_region():
+    """The vendor word both ids say tells them apart no more than the model's own words (it read "... US
+    Anthropic")."""
     ids = ["us.anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic.claude-3-5-sonnet-20240620-v1:0",
-           "apac.ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-large-v1:0"]
+           "apac.ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-large-v1:0",
+           "global.anthropic.claude-opus-4-5-20251101-v1:0", "eu.anthropic.claude-opus-4-5-20251101-v1:0",
+           "anthropic.claude-opus-4-5-20251101-v1:0"]
     names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
-    assert names == ["Claude 3.5 Sonnet 20240620 v1.0 US Anthropic", "Claude 3.5 Sonnet 20240620 v1.0",
-                     "Jamba 1.5 Large v1.0 APAC AI21", "Jamba 1.5 Large v1.0"]
+    assert names == ["Claude 3.5 Sonnet 20240620 v1.0 US", "Claude 3.5 Sonnet 20240620 v1.0",
+                     "Jamba 1.5 Large v1.0 APAC", "Jamba 1.5 Large v1.0",
+                     "Claude Opus 4.5 20251101 v1.0 Global", "Claude Opus 4.5 20251101 v1.0 EU",
+                     "Claude Opus 4.5 20251101 v1.0"]
+
+
+@FAST
+@given(org=st.from_regex(r"[a-z]{3,8}", fullmatch=True), model=st.from_regex(r"[a-z]{3,8}-[1-9]", fullmatch=True),
+       regions=st.lists(st.sampled_from(["us", "eu", "apac", "global", "jp", "au", "ca"]), min_size=1, max_size=4,
+                        unique=True))
+def test_a_word_every_colliding_id_says_is_never_appended_to_tell_them_apart(org, model, regions):
+    ids = [f"{org}.{model}", *(f"{region}.{org}.{model}" for region in regions)]
+    names = [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])]
+    assert len({n.casefold() for n in names}) == len(ids), names
+    base = names[0]
+    assert all(name.startswith(base) and org.casefold() not in name[len(base):].casefold().split()
+               for name in names[1:]), names
 
 
 # --- classes found by a sweep of 4,500 ids from litellm's price list (every provider prefix it knows) ----------
@@ -944,10 +963,10 @@ def test_every_lineage_step_the_naming_records_is_explained():
 
 
 @pytest.mark.parametrize(("ids", "expected"), [
-    (["us-gov.openai.gpt-oss-120b-1:0", "openai.gpt-oss-120b-1:0"], ["GPT-OSS 120B 1.0 US Gov OpenAI", "GPT-OSS 120B 1.0"]),
+    (["us-gov.openai.gpt-oss-120b-1:0", "openai.gpt-oss-120b-1:0"], ["GPT-OSS 120B 1.0 US Gov", "GPT-OSS 120B 1.0"]),
     (["deepseek-ai/DeepSeek-V3", "deepseek-v3"], ["DeepSeek V3 DeepSeek AI", "DeepSeek V3"]),
     (["accounts/fireworks/models/glm-4p7", "glm-4p7"], ["GLM-4.7 Fireworks", "GLM-4.7"]),
-    (["au.anthropic.claude-opus-4-7", "anthropic.claude-opus-4-7"], ["Claude Opus 4.7 AU Anthropic", "Claude Opus 4.7"]),
+    (["au.anthropic.claude-opus-4-7", "anthropic.claude-opus-4-7"], ["Claude Opus 4.7 AU", "Claude Opus 4.7"]),
     (["moonshotai/kimi-k3", "kimi-k3"], ["Kimi K3 Moonshot AI", "Kimi K3"]),
 ])
 def test_words_that_tell_ids_apart_are_whole_words_never_path_boilerplate(ids, expected):
