@@ -490,16 +490,24 @@ def _is_lone_word(text: str) -> bool:
     return bool(_LONE_WORD.fullmatch(text)) and not _ACRONYM.fullmatch(text)
 
 
+# Path segments that group a provider's endpoints ("accounts/fireworks/routers/auto"): never the organisation.
+_COLLECTION_SEGMENTS = _PATH_BOILERPLATE | {"routers", "deployments", "endpoints"}
+
+
 def _word_before_lone_model_word(model_id: str) -> str | None:
     """The id segment before a last segment that is one lone word ("Bria/erase", "fal-ai/flux/schnell"): the
-    organisation or family a derived name keeps in front of it. None when there is none, or it is API
-    boilerplate ("models") or a platform prefix ("@cf")."""
+    organisation or family a derived name keeps in front of it, past collection segments ("accounts/fireworks/
+    routers/auto" is "Fireworks Auto"). None when there is none, when it is a platform prefix ("@cf"), or when
+    one of the two says the other ("ideogramai/ideogram" is "Ideogram", not "Ideogramai Ideogram"). A known
+    model name keeps it too: "@cf/deepgram/flux" is Deepgram's, not Black Forest Labs' FLUX."""
     segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
     if len(segments) < 2 or _BEDROCK_ID.fullmatch(segments[-1]) or _model_segment(model_id) != segments[-1]:
         return None
-    before = segments[-2]
-    if not _is_lone_word(segments[-1].split(":")[0].strip()) or before.casefold() in _PATH_BOILERPLATE \
-            or before.startswith("@"):
+    word = segments[-1].split(":")[0].strip()
+    before = next((seg for seg in reversed(segments[:-1]) if seg.casefold() not in _COLLECTION_SEGMENTS), None)
+    if before is None or not _is_lone_word(word) or before.startswith("@"):
+        return None
+    if _alnum(word) in _alnum(before) or _alnum(before) in _alnum(word):
         return None
     return before
 

@@ -649,6 +649,18 @@ def test_a_resource_path_ending_in_a_version_names_that_version_of_its_model(mod
     assert resolve_display_name(model_id).name == f"{derive_name_from_id(model)} v{version}", model_id
 
 
+@FAST
+@given(word=st.from_regex(r"[a-z]*[aeiou][a-z]*", fullmatch=True).filter(lambda w: 4 <= len(w) <= 10),
+       suffix=st.sampled_from(["ai", "ml", "labs", "-labs", "-ai", "hq", "-co"]),
+       collection=st.sampled_from(["routers", "deployments", "models"]))
+def test_the_organisation_a_lone_word_keeps_is_a_real_one_and_says_something_new(word, suffix, collection):
+    """"ideogramai/ideogram" read "Ideogramai Ideogram" and "accounts/fireworks/routers/auto" "Routers Auto":
+    an organisation that says the word already adds nothing, and a collection segment is no organisation."""
+    assert resolve_display_name(f"{word}{suffix}/{word}").name.casefold() == word
+    org = "fireworks" if word != "fireworks" else "acme"
+    assert resolve_display_name(f"accounts/{org}/{collection}/{word}").name.casefold() == f"{org} {word}"
+
+
 @pytest.mark.parametrize(("model_id", "expected"), [
     ("azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/20", "Phi 3 Mini 4K Instruct v20"),
     ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-08-06", "GPT-4o 2024-08-06"),
@@ -987,7 +999,7 @@ def test_quantization_is_read_from_the_id_and_hyphenated_names_too(model_id, fie
 
 @pytest.mark.parametrize(("model_id", "expected"), [
     ("openai/gpt-4o:202406201234", "GPT-4o 202406201234"),   # twelve digits are a time stamp, not a digest
-    ("accounts/fireworks/models/pro", "Pro"),                 # the walk back never takes path boilerplate
+    ("accounts/fireworks/models/pro", "Fireworks Pro"),       # never "Models Pro": the organisation past it
 ])
 def test_a_time_stamp_variant_stays_and_path_boilerplate_is_never_the_model(model_id, expected):
     assert derive_name_from_id(model_id) == expected
