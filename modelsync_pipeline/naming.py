@@ -446,7 +446,10 @@ _VERSION_COLLECTIONS = {"versions", "revisions"}
 
 def _names_no_model(segment: str) -> bool:
     words = [w.casefold() for w in _split_id_words(segment.split(":")[0])]
-    if "to" in words[1:-1]:  # a task: "<source>-to-<target>" ("reference-to-video", "speech-to-text")
+    # A task names no model: "<source>-to-<target>" ("reference-to-video", "speech-to-text"), whatever its words.
+    tasks = {i + offset for i, w in enumerate(words) if w == "to" and 0 < i < len(words) - 1 for offset in (-1, 0, 1)}
+    words = [w for i, w in enumerate(words) if i not in tasks] if tasks else words
+    if tasks and not words:
         return True
     return bool(words) and all(
         w in _VARIANT_WORDS or re.fullmatch(r"v?\d+(?:\.\d+)*", w) or _SIZE_TOKEN.fullmatch(w)
@@ -735,9 +738,20 @@ def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
     return words
 
 
+def _organisation_before_nameless_model(model_id: str) -> str | None:
+    """The first segment when the rest of the id names no model by itself, only releases, variants and tasks
+    ("flux-pro/v1.1", "bria/text-to-image/3.2" read "v1.1" and "Text To Image 3.2"): the family or maker it
+    belongs to. None for a platform prefix ("@cf") or a collection segment ("models/v2")."""
+    segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
+    if len(segments) < 2 or segments[0].startswith("@") or segments[0].casefold() in _COLLECTION_SEGMENTS:
+        return None
+    model = _model_segment(model_id)
+    return segments[0] if model == "-".join(segments[1:]) and _names_no_model(model) else None
+
+
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
     words = _id_words(model_id, every_variant=False)
-    before = _word_before_lone_model_word(model_id)
+    before = _word_before_lone_model_word(model_id) or _organisation_before_nameless_model(model_id)
     if before is not None:
         words = [*_segment_words(before), *words]
     name, steps, attrs = clean_upstream_name(" ".join(words))

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from modelsync_pipeline import naming
 from modelsync_pipeline.naming import (
     BRACKET_CHARACTERS,
     BRACKETS,
@@ -661,6 +662,19 @@ def test_the_organisation_a_lone_word_keeps_is_a_real_one_and_says_something_new
     assert resolve_display_name(f"accounts/{org}/{collection}/{word}").name.casefold() == f"{org} {word}"
 
 
+@FAST
+@given(org=st.from_regex(r"[a-z]{3,8}(-[a-z]{2,5})?", fullmatch=True),
+       rest=st.lists(st.sampled_from(["v1.1", "v2", "1.5", "ultra", "pro", "text-to-image", "image-to-video", "edit"]),
+                     min_size=1, max_size=3, unique=True))
+def test_an_id_whose_model_part_names_nothing_keeps_its_first_segment(org, rest):
+    """"flux-pro/v1.1" read "v1.1" (aimlapi): when all after the first segment is releases, variants and tasks,
+    the first segment is the family or maker, and the name says it."""
+    words = [*org.split("-"), *(w for part in rest for w in part.split("-"))]
+    assume(len(set(words)) == len(words) and not set(org.split("-")) & naming._VARIANT_WORDS)  # a variant names nothing
+    name = resolve_display_name("/".join([org, *rest])).name
+    assert name.casefold().startswith(org.replace("-", " ").casefold()), name
+
+
 @pytest.mark.parametrize(("model_id", "expected"), [
     ("azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/20", "Phi 3 Mini 4K Instruct v20"),
     ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-08-06", "GPT-4o 2024-08-06"),
@@ -903,7 +917,7 @@ def test_versions_of_one_model_pinned_by_hash_are_still_told_apart():
     ("fal-ai/flux/schnell", "FLUX Schnell"),
     ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama v3.1 8B Instruct"),
     ("@cf/meta/llama-3-8b-instruct", "Llama 3 8B Instruct"),
-    ("org/v2", "v2"),                                 # two parts: the first is the organisation, never the model
+    ("org/v2", "Org v2"),                             # a release alone names nothing: its maker or family stays
 ])
 def test_a_last_id_part_that_names_no_model_takes_the_part_before_it(model_id, expected):
     assert derive_name_from_id(model_id) == expected
@@ -962,7 +976,6 @@ def test_every_lineage_step_the_naming_records_is_explained():
     """`make explain` prints what each step of a name's lineage did: every step naming.py can record has words."""
     import inspect
 
-    from modelsync_pipeline import naming
     from modelsync_pipeline.cli import step_meaning
 
     source = inspect.getsource(naming)
