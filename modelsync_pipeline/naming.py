@@ -779,6 +779,11 @@ def derive_name_from_id(model_id: str) -> str:
 
 def _looks_like_model_id(value: str, model_id: str) -> bool:
     value = value.strip()
+    # "gemma 3 12b it" for "unsloth/gemma-3-12b-it" (Chutes): the id spaced out in lower case, not a name anyone
+    # wrote; the id's derived name reads it ("Gemma 3 12B IT").
+    if not any(c.isupper() for c in value) and " " in value \
+            and _alnum(value) == _alnum(_last_id_segment(model_id).split(":")[0]):
+        return True
     if any(c.isspace() for c in value):
         return False
     if value in (model_id.strip(), _last_id_segment(model_id)):

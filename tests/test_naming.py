@@ -675,6 +675,19 @@ def test_an_id_whose_model_part_names_nothing_keeps_its_first_segment(org, rest)
     assert name.casefold().startswith(org.replace("-", " ").casefold()), name
 
 
+@FAST
+@given(model=st.from_regex(r"[a-z]{3,8}(-[0-9]{1,2})?(-[0-9]{1,3}b)?(-[a-z]{2,8})?", fullmatch=True),
+       org=st.sampled_from(["unsloth", "acme-ai"]))
+def test_a_lower_case_name_that_spells_the_id_is_read_as_the_id(model, org):
+    """Chutes names "unsloth/gemma-3-12b-it" "gemma 3 12b it": the id spaced out, not a name anyone wrote. The
+    name is the id's derived one, which a name written with capitals never is replaced by."""
+    model_id = f"{org}/{model}"
+    spelled = resolve_display_name(model_id, display_name=model.replace("-", " "))
+    assert spelled.name == derive_name_from_id(model_id) and spelled.rule == "derived_from_id"
+    written = resolve_display_name(model_id, display_name=model.replace("-", " ").title() + " Edition")
+    assert written.rule == "display_name"
+
+
 @pytest.mark.parametrize(("model_id", "expected"), [
     ("azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/20", "Phi 3 Mini 4K Instruct v20"),
     ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-08-06", "GPT-4o 2024-08-06"),
