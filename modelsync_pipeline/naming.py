@@ -19,9 +19,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying which field
   was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
   ("codestral-2501"); deriving the model id gives each alias its own readable name ("Codestral 2412")
-  instead of the canonical one plus disambiguation noise. One exception: when the model id is a UUID (a
-  Cloudflare record id) the id-like value is the real model id, so it is derived, with rule `name` (or
-  `display_name`), `raw` set to that value and the step `derived_from_id_like_name`.
+  instead of the canonical one plus disambiguation noise. One exception: when the model id names nothing a
+  reader can tell (a UUID, a Cloudflare record id; a hex digest or a number as its last segment, a Bedrock
+  inference profile's ARN, a Vertex endpoint) the id-like value is the real model id, so it is derived, with
+  rule `name` (or `display_name`), `raw` set to that value and the step `derived_from_id_like_name`.
 - A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters)
   and holds no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"):
   "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
@@ -889,6 +890,15 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+# A last id segment no reader can read: a UUID, a hex digest (a Bedrock ARN's "application-inference-profile/
+# a1b2c3d4e5f6") or a number ("projects/1/locations/us-central1/endpoints/111").
+_OPAQUE_SEGMENT = re.compile(rf"{_UUID.pattern}|(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{{8,}}|\d{{3,}}", re.I)
+
+
+def _is_opaque_id(model_id: str) -> bool:
+    """The id names no model a reader could tell (_OPAQUE_SEGMENT): an id-like name beside it is the model's
+    real id, and reads better than it."""
+    return bool(_OPAQUE_SEGMENT.fullmatch(model_id.strip()) or _OPAQUE_SEGMENT.fullmatch(_last_id_segment(model_id)))
 
 
 def _display_name(name: str, rule: str, raw: str, steps, attrs: dict, *, free: bool) -> DisplayName:
@@ -926,7 +936,7 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
         # kept as that name, so lineage shows the raw upstream value rather than the id.
         raw_is_id = _looks_like_model_id(value, model_id)
         if raw_is_id or (cleaned and _looks_like_model_id(cleaned, model_id) and cleaned != _derive(model_id)[0]):
-            if not _UUID.fullmatch(model_id.strip()):
+            if not _is_opaque_id(model_id):
                 fallback_steps.append(f"ignored_id_like_{rule}")
                 continue
             cleaned, steps, attrs = _derive(value)

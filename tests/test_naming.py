@@ -184,6 +184,26 @@ def test_id_like_name_is_derived_when_the_model_id_is_a_uuid():
     assert result.steps == ("derived_from_id_like_name",)
 
 
+@pytest.mark.parametrize(("model_id", "name", "expected"), [
+    ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6", "my-claude-profile",
+     "My Claude Profile"),                                   # it read "A1b2c3d4e5f6"
+    ("projects/123/locations/us-central1/endpoints/111", "llama3-8b-ft-endpoint", "Llama 3 8B FT Endpoint"),
+])
+def test_an_id_like_name_is_read_when_the_id_names_nothing_readable(model_id, name, expected):
+    result = resolve_display_name(model_id, display_name=name)
+    assert (result.name, result.rule, result.steps[0]) == (expected, "display_name", "derived_from_id_like_name")
+
+
+@settings(max_examples=200, deadline=None)
+@given(opaque=st.one_of(st.uuids().map(str), st.from_regex(r"(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,16}",
+                                                           fullmatch=True), st.integers(100, 10**9).map(str)),
+       prefix=st.sampled_from(["", "projects/p/locations/l/endpoints/", "arn:aws:bedrock:us-east-1:1:profile/"]),
+       name=st.from_regex(r"[a-z]{3,8}-[0-9]{1,2}-[a-z]{3,8}", fullmatch=True))
+def test_an_opaque_id_never_wins_over_the_id_like_name_beside_it(opaque, prefix, name):
+    result = resolve_display_name(prefix + opaque, display_name=name)
+    assert result.name == derive_name_from_id(name) and opaque.casefold() not in result.name.casefold()
+
+
 def test_seed_order_display_name_then_name_then_id():
     assert resolve_display_name("a/b", display_name="Shown", name="Named").rule == "display_name"
     assert resolve_display_name("a/b", display_name=None, name="Named").rule == "name"
