@@ -346,6 +346,32 @@ def test_json_python_cannot_decode_is_a_decode_error_naming_the_url(server, body
     assert what in error.reason
 
 
+@pytest.mark.parametrize("status,headers,body,expected", [
+    (204, {}, b"", "an empty body (HTTP 204)"),
+    (200, {"Content-Type": "application/json"}, b"  \r\n", "an empty body (HTTP 200)"),
+    (200, {"Content-Type": "text/html; charset=utf-8"},
+     b"<!DOCTYPE html><html><head><title>Just a moment...</title>", "an HTML or XML page (text/html, HTTP 200)"),
+    (200, {}, b"\xef\xbb\xbf<?xml version='1.0'?><Error>AccessDenied</Error>", "an HTML or XML page (no Content-Type"),
+], ids=["204", "blank-200", "challenge-page", "xml-error"])
+def test_a_body_that_is_not_json_at_all_says_what_it_is(server, status, headers, body, expected):
+    """It read "malformed JSON ...: Expecting value: line 1 column 1 (char 0)", which sends an operator looking for
+    a broken JSON document rather than a proxy, a bot filter or a bucket policy in the way."""
+    server.routes["/groq/models"] = lambda q: (status, headers, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and error.reason.startswith(expected), error.reason
+    assert f"{server.origin}/groq/models" in error.reason and "Expecting value" not in error.reason
+
+
+def test_a_body_of_millions_of_objects_is_refused_before_it_is_decoded(server):
+    """A 58 KB gzip body of 20M empty objects took 1.7 GB and 7 s to decode, in the step every provider shares."""
+    import gzip
+
+    body = gzip.compress(b'{"data": [' + b"{}," * 6_000_000 + b"{}]}")
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and "more than 5,000,000 JSON objects" in error.reason
+
+
 @pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-5", "1e400", "NaN"])
 def test_a_retry_after_that_is_not_a_finite_wait_falls_back_to_the_backoff(server, retry_after):
     answers = iter([as_json({"error": "slow down"}, 429, **{"Retry-After": retry_after})])

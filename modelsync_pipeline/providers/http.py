@@ -52,6 +52,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # models in one response); a gzip bomb of a few MB would otherwise grow into GBs and take the whole run's
 # process, every provider with it.
 MAX_BODY_BYTES = 512 * 1024 * 1024
+# The most JSON objects a body may hold before it is decoded. A model is a few to a few dozen objects (the
+# largest list here, Featherless's 18,000 models, is ~200,000), and each decoded object costs ~100 bytes of
+# memory: a 58 KB gzip body of 20M empty objects ("[{},{},...]") took 1.7 GB and 7 s to decode.
+MAX_JSON_OBJECTS = 5_000_000
 DEADLINE_PASSED = "the provider's deadline passed"
 
 
@@ -685,6 +689,21 @@ class ProviderClient:
         key given twice in one object with two values: which one the provider meant cannot be told (Python's
         decoder keeps the last, others the first), and a name or price picked silently is worse than none."""
         url = _safe_url(response.url)
+        start = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not start:
+            raise ProviderFetchError(self.spec.slug, "decode",
+                                     f"an empty body (HTTP {response.status_code}) from {url} where a JSON model list "
+                                     "was expected")
+        if start[:1] == b"<":  # a proxy's or a bot filter's page, often with status 200: not "Expecting value"
+            kind = response.headers.get("content-type", "no Content-Type").split(";")[0].strip()
+            shown = self._redact(start[:80].decode("utf-8", "replace"))
+            raise ProviderFetchError(self.spec.slug, "decode",
+                                     f"an HTML or XML page ({kind}, HTTP {response.status_code}) from {url} where "
+                                     f"JSON was expected: {json.dumps(shown, ensure_ascii=False)[:90]}")
+        if content.count(b"{") > MAX_JSON_OBJECTS:
+            raise ProviderFetchError(self.spec.slug, "decode",
+                                     f"the body from {url} holds more than {MAX_JSON_OBJECTS:,} JSON objects (no model "
+                                     "list is that large); not decoded")
         try:
             return json.loads(content, object_pairs_hook=_unambiguous_object)
         except _AmbiguousKey as exc:
