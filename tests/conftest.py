@@ -131,3 +131,14 @@ def replay_dir(tmp_path) -> Path:
     target = tmp_path / "recorded"
     shutil.copytree(RECORDED_DIR, target)
     return target
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The fake provider server (tests/fake_providers.py), every provider's client pointed at it, live."""
+    from .fake_providers import FakeProviders
+
+    with FakeProviders() as server:
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        yield server

@@ -20,14 +20,6 @@ from .test_failures import _shrink
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    with FakeProviders() as server:
-        for name, value in server.environ().items():
-            monkeypatch.setenv(name, value)
-        yield server
-
-
 def _client(fake, slug, **kwargs):
     return ProviderClient(PROVIDERS_BY_SLUG[slug], environ=fake.environ(), **kwargs)
 

@@ -20,7 +20,6 @@ from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
 from .fake_providers import FakeProviders
 from .pipeline import materialized, provider_failures, providers, sync
 from .test_bulk_path import SPECS, catalog, staged
-from .test_concurrency import fake  # noqa: F401 - a fixture: the fake provider server, every client pointed at it
 from .test_failures import _shrink
 from .test_pipeline import counts_by_provider, expected_counts
 
