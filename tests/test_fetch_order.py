@@ -126,6 +126,37 @@ def test_a_fetch_that_began_before_another_runs_stage_does_not_replace_its_catal
     assert last[:2] == (earlier.run_id, "superseded") and f"run {later.run_id}" in last[2]
 
 
+def test_a_later_catalog_staged_while_this_one_is_checked_supersedes_it_rather_than_failing_it(
+        database_url, redis_url, replay_dir, monkeypatch):
+    """Another run stages groq's whole list (16 models) while this run builds its older list of 4: this run's
+    shrink check would compare it with that later catalog and fail (16 -> 4). It is superseded instead."""
+    from modelsync_pipeline import catalog as catalog_module
+    from modelsync_pipeline.providers.http import recorded_items
+
+    full = expected_counts()["groq"]
+    _shrink(replay_dir, "groq", 4)
+    real, meanwhile = catalog_module.build_catalog, []
+
+    def build(spec, records):
+        if spec.slug == "groq" and not meanwhile:
+            with db.connect(database_url) as other:
+                db.stage_provider_catalog(other, spec, real(spec, recorded_items(spec)), "later-run",
+                                          fetched_at=db.server_time(other))
+            meanwhile.append(spec.slug)
+        return real(spec, records)
+
+    monkeypatch.setattr(catalog_module, "build_catalog", build)
+    with FakeProviders(replay_dir) as server:
+        for name, value in server.environ().items():
+            monkeypatch.setenv(name, value)
+        result = sync(database_url, redis_url, selection=providers("groq"), provider_api={"source": "live"})
+    assert meanwhile == ["groq"] and result.success and not provider_failures(result)
+    assert counts_by_provider(database_url)["groq"] == full
+    with psycopg.connect(database_url) as conn:
+        last = attempts(conn, "groq")[-1]
+    assert last[:2] == (result.run_id, "superseded") and "run later-run" in last[2]
+
+
 def test_a_superseded_attempt_neither_hides_a_later_failure_nor_refuses_a_reset(database_url):
     """A superseded attempt changed nothing staged. The stale report and `make status` show the attempt before
     it (a failure stays visible), and a reset whose own fetch was superseded reloads the later catalog."""

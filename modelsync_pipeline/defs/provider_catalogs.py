@@ -199,8 +199,17 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     # Only a live fetch has a time worth ordering by: a recorded payload (replay) or a provider's file (static)
     # says nothing of when its list was true upstream, and is staged over any catalog, as before migration 0015.
     began = fetched.began if source == "live" else None
-    if (why := superseded(conn, spec.slug, run_id, began)) is not None:  # another run staged a later fetch
-        context.log.warning(f"{spec.slug}: not checked or staged: this run's catalog was {why}")
+
+    def overtaken() -> bool:
+        """Whether another run has staged a later fetch (recorded as this attempt's outcome if so): asked before
+        the checks, and again before a check against the staged catalog fails, as one may have been staged
+        meanwhile. The stage asks a last time under the provider's lock."""
+        why = superseded(conn, spec.slug, run_id, began)
+        if why is not None:
+            context.log.warning(f"{spec.slug}: not staged: this run's catalog was {why}")
+        return why is not None
+
+    if overtaken():
         return "superseded"
 
     frame = build_catalog(spec, records)
@@ -225,6 +234,8 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     shrink = {"previous_rows": previous, "rows": len(frame), "max_shrink_fraction": config.max_shrink_fraction,
               "forced": forced and shrunk}
     if shrunk and not forced:
+        if overtaken():  # compared with a later catalog, not with the one this fetch followed
+            return "superseded"
         reason = (f"catalog shrank from {previous} to {len(frame)} models, more than the allowed "
                   f"{config.max_shrink_fraction:.0%}; re-run with config force: true to accept it")
         raise _HeldBack(SHRINK_CHECK, "shrink_guard", reason, shrink)
@@ -235,6 +246,8 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     truth = {"implausible_changes": len(implausible), "max_change_factor": config.max_change_factor,
              "forced": forced and bool(implausible), "offending_rows": dg.MetadataValue.md(_markdown(offending))}
     if implausible and not forced:
+        if overtaken():
+            return "superseded"
         reason = (f"{len(implausible)} implausible changes against the last good catalog (a move of more than "
                   f"{config.max_change_factor:g}x, or a value most models lost); first: "
                   + "; ".join(f"{c.model_id!r} {c.field} {c.previous:g} -> "
