@@ -494,6 +494,9 @@ def _is_lone_word(text: str) -> bool:
     return bool(_LONE_WORD.fullmatch(text)) and not _ACRONYM.fullmatch(text)
 
 
+# What a company's handle adds to its brand ("ideogramai", "runwayml", "topazlabs-co"): such a handle says the
+# brand's word already, and a name does not say it twice.
+_COMPANY_SUFFIXES = ("", "ai", "ml", "labs", "lab", "hq", "co", "inc", "io")
 # Path segments that group a provider's endpoints ("accounts/fireworks/routers/auto"): never the organisation.
 _COLLECTION_SEGMENTS = _PATH_BOILERPLATE | {"routers", "deployments", "endpoints"}
 
@@ -511,7 +514,7 @@ def _word_before_lone_model_word(model_id: str) -> str | None:
     before = next((seg for seg in reversed(segments[:-1]) if seg.casefold() not in _COLLECTION_SEGMENTS), None)
     if before is None or not _is_lone_word(word) or before.startswith("@"):
         return None
-    if _alnum(word) in _alnum(before) or _alnum(before) in _alnum(word):
+    if _alnum(before) in {_alnum(word) + suffix for suffix in _COMPANY_SUFFIXES}:
         return None
     return before
 
@@ -747,7 +750,10 @@ def _organisation_before_nameless_model(model_id: str) -> str | None:
     if len(segments) < 2 or segments[0].startswith("@") or segments[0].casefold() in _COLLECTION_SEGMENTS:
         return None
     model = _model_segment(model_id)
-    return segments[0] if model == "-".join(segments[1:]) and _names_no_model(model) else None
+    words = [w.casefold() for w in _split_id_words(model.split(":")[0])]
+    # Variant words alone may be a model's own name ("stability/stable-image-ultra"): a release or a task is not.
+    says_release = any(re.fullmatch(r"v?\d+(?:\.\d+)*", w) for w in words) or "to" in words[1:-1]
+    return segments[0] if model == "-".join(segments[1:]) and _names_no_model(model) and says_release else None
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
@@ -890,15 +896,21 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-# A last id segment no reader can read: a UUID, a hex digest (a Bedrock ARN's "application-inference-profile/
-# a1b2c3d4e5f6") or a number ("projects/1/locations/us-central1/endpoints/111").
-_OPAQUE_SEGMENT = re.compile(rf"{_UUID.pattern}|(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{{8,}}|\d{{3,}}", re.I)
+# A last id segment no reader can read: a UUID, or a hex digest mixing letters and digits (a Bedrock ARN's
+# "application-inference-profile/a1b2c3d4e5f6").
+_OPAQUE_SEGMENT = re.compile(rf"{_UUID.pattern}|(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{{8,}}", re.I)
+# Where a number names a resource, not a release ("projects/1/locations/us-central1/endpoints/111"); after a
+# model's own segment it is its release ("openai/gpt-4/0613", "mistral-large/2411").
+_NUMBERED_COLLECTIONS = {"endpoints", "deployments", "projects", "models", "model", "routers", "jobs"}
 
 
 def _is_opaque_id(model_id: str) -> bool:
-    """The id names no model a reader could tell (_OPAQUE_SEGMENT): an id-like name beside it is the model's
-    real id, and reads better than it."""
-    return bool(_OPAQUE_SEGMENT.fullmatch(model_id.strip()) or _OPAQUE_SEGMENT.fullmatch(_last_id_segment(model_id)))
+    """The id names no model a reader could tell: an id-like name beside it is the model's real id, and reads
+    better than it."""
+    segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
+    if _OPAQUE_SEGMENT.fullmatch(model_id.strip()) or _OPAQUE_SEGMENT.fullmatch(_last_id_segment(model_id)):
+        return True
+    return len(segments) >= 2 and segments[-1].isdigit() and segments[-2].casefold() in _NUMBERED_COLLECTIONS
 
 
 def _display_name(name: str, rule: str, raw: str, steps, attrs: dict, *, free: bool) -> DisplayName:
@@ -1108,14 +1120,21 @@ def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper:
         last = len(path) - 1
         differing = [(i, seg) for i, seg in enumerate(path)
                      if seg not in shared and seg.strip().casefold() not in _PATH_BOILERPLATE] or [(last, path[-1])]
-        fresh: list[str] = []
-        for position, seg in differing:
-            words = _segment_words(seg)
-            new = [w for w in words if not _name_mentions(names[index], w) and w.casefold() not in said_by_all]
-            # An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI"); the model's own
-            # segment only for what the name does not say yet.
-            taken = words if new and position != last else new
-            fresh.extend(w for w in taken if w not in fresh)
+        def differing_words(unsaid_elsewhere: bool) -> list[str]:
+            fresh: list[str] = []
+            for position, seg in differing:
+                words = _segment_words(seg)
+                new = [w for w in words if not _name_mentions(names[index], w)
+                       and not (unsaid_elsewhere and w.casefold() in said_by_all)]
+                # An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI"); the model's
+                # own segment only for what the name does not say yet.
+                taken = words if new and position != last else new
+                fresh.extend(w for w in taken if w not in fresh)
+            return fresh
+
+        # Words the other ids say too, only while others are left: "fireworks" beside "fireworks_ai" still tells
+        # "fireworks_ai/accounts/fireworks/models/glm-4p7" from "fireworks_ai/glm-4p7" better than a hash.
+        fresh = differing_words(True) or differing_words(False)
         if fresh:
             renamed[index] = _append_words(names[index], fresh)
         else:

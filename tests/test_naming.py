@@ -194,12 +194,25 @@ def test_an_id_like_name_is_read_when_the_id_names_nothing_readable(model_id, na
     assert (result.name, result.rule, result.steps[0]) == (expected, "display_name", "derived_from_id_like_name")
 
 
+@pytest.mark.parametrize(("model_id", "name", "expected"), [
+    ("openai/gpt-4/0613", "gpt-4", "GPT-4 0613"),
+    ("mistral/mistral-large/2411", "mistral-large", "Mistral Large 2411"),
+    ("anthropic/claude-3-opus/20240229", "claude-3-opus", "Claude 3 Opus 20240229"),
+])
+def test_a_number_after_a_models_own_segment_is_its_release_not_an_opaque_id(model_id, name, expected):
+    assert resolve_display_name(model_id, display_name=name).name == expected
+
+
 @settings(max_examples=200, deadline=None)
-@given(opaque=st.one_of(st.uuids().map(str), st.from_regex(r"(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,16}",
-                                                           fullmatch=True), st.integers(100, 10**9).map(str)),
-       prefix=st.sampled_from(["", "projects/p/locations/l/endpoints/", "arn:aws:bedrock:us-east-1:1:profile/"]),
+@given(opaque=st.one_of(
+           st.tuples(st.sampled_from(["", "projects/p/locations/l/endpoints/", "arn:aws:bedrock:us-east-1:1:profile/"]),
+                     st.one_of(st.uuids().map(str),
+                               st.from_regex(r"(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,16}", fullmatch=True))),
+           st.tuples(st.sampled_from(["projects/p/locations/l/endpoints/", "acct/deployments/"]),
+                     st.integers(100, 10**9).map(str))),  # a number is opaque only where it numbers a resource
        name=st.from_regex(r"[a-z]{3,8}-[0-9]{1,2}-[a-z]{3,8}", fullmatch=True))
-def test_an_opaque_id_never_wins_over_the_id_like_name_beside_it(opaque, prefix, name):
+def test_an_opaque_id_never_wins_over_the_id_like_name_beside_it(opaque, name):
+    prefix, opaque = opaque
     result = resolve_display_name(prefix + opaque, display_name=name)
     assert result.name == derive_name_from_id(name) and opaque.casefold() not in result.name.casefold()
 
@@ -267,6 +280,22 @@ def test_a_task_phrase_told_apart_by_an_id_is_appended_whole(source, target, con
     if connector != "to" and source.title() in name.split():
         phrase = phrase[1:]
     assert names == [name, " ".join([name, *phrase])], names
+
+
+def test_a_word_another_id_says_too_still_tells_them_apart_when_no_other_does():
+    """"fireworks" is said by "fireworks_ai" too, yet it is what tells these two apart: not a hash."""
+    ids = ["fireworks_ai/glm-4p7", "fireworks_ai/accounts/fireworks/models/glm-4p7"]
+    assert [d.name for d in make_names_unique([(m, resolve_display_name(m)) for m in ids])] == [
+        "GLM-4.7", "GLM-4.7 Fireworks"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("stability/stable-image-ultra", "Stable Image Ultra"),  # variant words alone may be a model's own name
+    ("gemini/mini", "Gemini Mini"),                          # an organisation that merely contains the word stays
+    ("llama-guard/llama", "Llama Guard Llama"),
+])
+def test_the_first_segment_is_kept_only_when_the_rest_names_nothing_of_its_own(model_id, expected):
+    assert resolve_display_name(model_id).name == expected
 
 
 def test_a_word_every_colliding_id_says_is_not_appended_before_a_connector():
@@ -688,7 +717,8 @@ def test_the_organisation_a_lone_word_keeps_is_a_real_one_and_says_something_new
                      min_size=1, max_size=3, unique=True))
 def test_an_id_whose_model_part_names_nothing_keeps_its_first_segment(org, rest):
     """"flux-pro/v1.1" read "v1.1" (aimlapi): when all after the first segment is releases, variants and tasks,
-    the first segment is the family or maker, and the name says it."""
+    a release or a task among them, the first segment is the family or maker, and the name says it."""
+    assume(set(rest) & {"v1.1", "v2", "1.5", "text-to-image", "image-to-video"})  # variant words alone may name one
     words = [*org.split("-"), *(w for part in rest for w in part.split("-"))]
     assume(len(set(words)) == len(words) and not set(org.split("-")) & naming._VARIANT_WORDS)  # a variant names nothing
     name = resolve_display_name("/".join([org, *rest])).name
