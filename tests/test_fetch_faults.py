@@ -445,7 +445,11 @@ def test_an_api_error_beside_a_non_empty_list_fails_the_fetch(server, slug, path
     ("cloudflare-workers-ai", CF_PATH,
      {"success": True, "errors": [], "messages": [{"message": "deprecated parameter"}], "result": MODELS["data"],
       "result_info": {"total_count": 2}}),
-], ids=["error-null", "error-false", "aihubmix-envelope", "helicone-result", "cloudflare-envelope"])
+    # OpenAI-compatible gateways that always send an error object, its fields empty
+    ("groq", "/groq/models", {**MODELS, "error": {"message": None, "code": "", "type": None}}),
+    ("groq", "/groq/models", {**MODELS, "error": {"message": "", "details": []}, "errors": [None]}),
+], ids=["error-null", "error-false", "aihubmix-envelope", "helicone-result", "cloudflare-envelope", "hollow-object",
+        "hollow-nested"])
 def test_an_empty_error_field_beside_the_list_is_no_error(server, slug, path, body):
     server.routes[path] = lambda q: as_json(body)
     with client(slug, server) as c:

@@ -546,13 +546,16 @@ class ProviderClient:
     def _api_error(self, body: Any) -> str | None:
         """An API error the body reports beside or instead of the list, quoted (redacted, then cut short):
         an `error` object or string (OpenAI style), or Cloudflare's `errors` list and `success: false`.
-        An error field that is present but empty (`"error": null`, `false`, `""`, `{}`; `"errors": []`, as
-        every Cloudflare answer carries) reports nothing."""
+        An error field that is present but says nothing (`"error": null`, `false`, `""`, `{}`, an object whose
+        fields are all so, `{"message": null, "code": ""}`; `"errors": []`, as every Cloudflare answer carries)
+        reports nothing."""
         if not isinstance(body, dict):
             return None
         error = body.get("error")
-        if not error:
+        if _hollow(error):
             errors = body.get("errors")
+            if _hollow(errors):
+                errors = None
             if isinstance(errors, list) and errors:
                 error = [_error_message(e) for e in errors[:3]]
                 error = "; ".join(error) + ("; ..." if len(errors) > 3 else "")
@@ -716,6 +719,15 @@ class ProviderClient:
             # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
             reason = f"malformed JSON from {url}: a value Python cannot decode ({str(exc).split(';')[0]})"
         raise ProviderFetchError(self.spec.slug, "decode", reason)
+
+
+def _hollow(value: Any, depth: int = 3) -> bool:
+    """Whether an error field says nothing: null, false, 0, "", or an object or list of such values, looked into
+    `depth` levels (a deeper one is taken as saying something)."""
+    if isinstance(value, (dict, list)):
+        values = value.values() if isinstance(value, dict) else value
+        return depth > 0 and all(_hollow(item, depth - 1) for item in values)
+    return not value
 
 
 class _AmbiguousKey(ValueError):
