@@ -143,6 +143,8 @@ _ID_WORD_EXPANSIONS = {"exp": "Experimental"}
 
 _SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d+(?:\.\d+)?[bmkt]|[ae]\d+(?:\.\d+)?b")
 _VERSION_TOKEN = re.compile(r"v\d+(?:\.\d+)*")
+# A word that is a release number alone, with or without its "v" ("v2", "2.1").
+_RELEASE_WORD = re.compile(r"v?\d+(?:\.\d+)*")
 _O_SERIES_TOKEN = re.compile(r"o\d+")
 _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
 # Fireworks writes a version's dot as "p" wherever it stands: "v3p1", "qwen2p5", "glm-4p5v", "0p6b".
@@ -453,7 +455,7 @@ def _names_no_model(segment: str) -> bool:
     if tasks and not words:
         return True
     return bool(words) and all(
-        w in _VARIANT_WORDS or re.fullmatch(r"v?\d+(?:\.\d+)*", w) or _SIZE_TOKEN.fullmatch(w)
+        w in _VARIANT_WORDS or _RELEASE_WORD.fullmatch(w) or _SIZE_TOKEN.fullmatch(w)
         or _QUANTIZATION_TOKEN.fullmatch(w) for w in words)
 
 
@@ -752,7 +754,7 @@ def _organisation_before_nameless_model(model_id: str) -> str | None:
     model = _model_segment(model_id)
     words = [w.casefold() for w in _split_id_words(model.split(":")[0])]
     # Variant words alone may be a model's own name ("stability/stable-image-ultra"): a release or a task is not.
-    says_release = any(re.fullmatch(r"v?\d+(?:\.\d+)*", w) for w in words) or "to" in words[1:-1]
+    says_release = any(_RELEASE_WORD.fullmatch(w) for w in words) or "to" in words[1:-1]
     return segments[0] if model == "-".join(segments[1:]) and _names_no_model(model) and says_release else None
 
 
@@ -1120,21 +1122,10 @@ def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper:
         last = len(path) - 1
         differing = [(i, seg) for i, seg in enumerate(path)
                      if seg not in shared and seg.strip().casefold() not in _PATH_BOILERPLATE] or [(last, path[-1])]
-        def differing_words(unsaid_elsewhere: bool) -> list[str]:
-            fresh: list[str] = []
-            for position, seg in differing:
-                words = _segment_words(seg)
-                new = [w for w in words if not _name_mentions(names[index], w)
-                       and not (unsaid_elsewhere and w.casefold() in said_by_all)]
-                # An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI"); the model's
-                # own segment only for what the name does not say yet.
-                taken = words if new and position != last else new
-                fresh.extend(w for w in taken if w not in fresh)
-            return fresh
-
         # Words the other ids say too, only while others are left: "fireworks" beside "fireworks_ai" still tells
         # "fireworks_ai/accounts/fireworks/models/glm-4p7" from "fireworks_ai/glm-4p7" better than a hash.
-        fresh = differing_words(True) or differing_words(False)
+        fresh = (_differing_words(differing, names[index], said_by_all, last)
+                 or _differing_words(differing, names[index], set(), last))
         if fresh:
             renamed[index] = _append_words(names[index], fresh)
         else:
@@ -1147,6 +1138,19 @@ def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper:
             if derived and not any(_name_mentions(id_text, word) for word in lost):
                 renamed[index] = derived
     return renamed
+
+
+def _differing_words(differing: list[tuple[int, str]], name: str, unsaid: set[str], last: int) -> list[str]:
+    """The words of an id's differing path segments (position, segment) the name does not say yet, less those in
+    `unsaid` (casefolded). An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI");
+    the model's own segment (position `last`) only for what the name does not say yet."""
+    fresh: list[str] = []
+    for position, seg in differing:
+        words = _segment_words(seg)
+        new = [w for w in words if not _name_mentions(name, w) and w.casefold() not in unsaid]
+        taken = words if new and position != last else new
+        fresh.extend(w for w in taken if w not in fresh)
+    return fresh
 
 
 def _separate_by_hash(ids: list[str], names: list[str]) -> None:

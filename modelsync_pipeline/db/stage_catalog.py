@@ -146,7 +146,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
         previous_rows = current[1] if current else None
         why = _superseded(current, fetched_at)
         if why is not None:
-            conn.execute(sql["record_attempt"], {**params, "outcome": "superseded", "step": "stage", "error": why})
+            _record_superseded(conn, spec.slug, run_id, why, params["row_count"])
             return StageResult(spec.slug, params["row_count"], False, previous_rows, superseded_by=why)
         changed = current is None or current[0] != checksum
         if changed:
@@ -222,10 +222,16 @@ def superseded(conn: psycopg.Connection, slug: str, run_id: str, fetched_at: dat
     sql = statements("stage_catalog")
     why = _superseded(conn.execute(sql["current_checksum"], {"slug": slug}).fetchone(), fetched_at)
     if why is not None:
-        record_attempt = {"slug": slug, "run_id": run_id, "outcome": "superseded", "row_count": None,
-                          "step": "stage", "error": why}
-        conn.execute(sql["record_attempt"], record_attempt)
+        _record_superseded(conn, slug, run_id, why, None)
     return why
+
+
+def _record_superseded(conn: psycopg.Connection, slug: str, run_id: str, why: str, row_count: int | None) -> None:
+    """This run's attempt at the provider, recorded as 'superseded' (nothing staged) with why; row_count: the
+    catalog's models, None before it is built."""
+    conn.execute(statements("stage_catalog")["record_attempt"],
+                 {"slug": slug, "run_id": run_id, "outcome": "superseded", "row_count": row_count, "step": "stage",
+                  "error": why})
 
 
 def _as_bigints(keys):

@@ -180,6 +180,10 @@ def _fetch(provider_api: ProviderApi, spec: ProviderSpec, clock: _Clock) -> _Fet
     return _Fetched(records, time.monotonic() - started, began)
 
 
+def _log_superseded(context, slug: str, why: str) -> None:
+    context.log.warning(f"{slug}: not staged: this run's catalog was {why}")
+
+
 def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, config: ProviderCatalogConfig, source: str):
     """The checks of one fetched catalog, each result yielded before anything is written, then staging (with
     where the catalog came from: live, replay or static, and when its fetch began). Returns the provider's
@@ -206,7 +210,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
         meanwhile. The stage asks a last time under the provider's lock."""
         why = superseded(conn, spec.slug, run_id, began)
         if why is not None:
-            context.log.warning(f"{spec.slug}: not staged: this run's catalog was {why}")
+            _log_superseded(context, spec.slug, why)
         return why is not None
 
     if overtaken():
@@ -258,7 +262,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
 
     staged = stage_provider_catalog(conn, spec, frame, run_id, source, fetched_at=began)
     if staged.superseded_by is not None:
-        context.log.warning(f"{spec.slug}: not staged: this run's catalog was {staged.superseded_by}")
+        _log_superseded(context, spec.slug, staged.superseded_by)
         return "superseded"
     context.log.info(f"{spec.slug}: {len(records)} records, {staged.row_count} models staged "
                      f"({'changed' if staged.changed else 'unchanged'}) in {seconds:.2f} s")
