@@ -60,8 +60,14 @@ SELECT id, provider_id, model_id, model_name, context_length, input_price_per_mt
 FROM backup_models WHERE backup_id = %(backup_id)s;
 
 -- name: reset_sequences
-SELECT setval(pg_get_serial_sequence('providers', 'id'), greatest((SELECT max(id) FROM providers), 1)),
-       setval(pg_get_serial_sequence('models', 'id'), greatest((SELECT max(id) FROM models), 1));
+-- Past the restored rows' ids, never back: an id handed out since the backup (to a row the restore removed)
+-- must not be given to another model.
+SELECT setval(pg_get_serial_sequence('providers', 'id'),
+              greatest((SELECT max(id) FROM providers),
+                       pg_sequence_last_value(pg_get_serial_sequence('providers', 'id')::regclass), 1)),
+       setval(pg_get_serial_sequence('models', 'id'),
+              greatest((SELECT max(id) FROM models),
+                       pg_sequence_last_value(pg_get_serial_sequence('models', 'id')::regclass), 1));
 
 -- name: checksum
 SELECT catalog_tables_checksum();

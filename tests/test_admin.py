@@ -105,6 +105,7 @@ def test_restore_reproduces_the_backup_exactly_and_is_itself_backed_up(synced, r
     # the world moves on after the flush: a new sync with a smaller catalog
     _shrink(replay_dir, "openai", 5)
     assert sync(synced, redis_url, replay_dir, force=True).success
+    handed_out = snapshot(synced)  # ids readers were given between the flush and the restore
 
     refused = run_admin("restore_backup", synced, redis_url, {"backup_id": backup_id})
     assert not refused.success and "'RESTORE'" in step_failures(refused)["models_table"]
@@ -116,9 +117,12 @@ def test_restore_reproduces_the_backup_exactly_and_is_itself_backed_up(synced, r
         assert conn.execute("SELECT catalog_tables_checksum()").fetchone()[0] == expected
         pre_restore = conn.execute("SELECT model_count FROM backups WHERE reason = %s", (f"before restore of backup {backup_id}",)).fetchone()
         assert pre_restore is not None  # the restore backed up what it replaced
-        # new rows get ids past the restored ones
+        # new rows get ids past the restored ones, and past every id handed out since the backup: a sequence set
+        # back to the backup's highest id would give a new model the id readers knew as another's
         next_id = conn.execute("SELECT nextval(pg_get_serial_sequence('models', 'id'))").fetchone()[0]
-        assert next_id > max(r[0] for r in before[1])
+        assert next_id > max(r[0] for r in before[1] + handed_out[1])
+        next_provider = conn.execute("SELECT nextval(pg_get_serial_sequence('providers', 'id'))").fetchone()[0]
+        assert next_provider > max(r[0] for r in before[0] + handed_out[0])
     assert cached_rows(redis_client) == table_rows(synced)
     assert audit_rows(synced)[-1]["action"] == "restore_backup"
 
