@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import psycopg
 
-from . import approval, db
+from . import approval, db, faults
 from .providers.registry import ProviderSpec
 
 MODES = ("refresh", "reset", "flush_models", "flush_providers", "restore", "providers_only")
@@ -68,7 +68,7 @@ class WriteOutcome:
     action: str
     before: tuple[int, int]
     after: tuple[int, int]
-    audit_id: int
+    audit_id: int | None  # None: a write that committed but whose audit row could not be written (details)
     dry_run: bool = False
     backup_id: int | None = None
     refresh: db.RefreshResult | None = None
@@ -103,10 +103,31 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
     # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table since.
     after = written.after if written.after is not None else db.counts(conn)
     before = written.before or before
-    audit_id = _audit(conn, request, "succeeded", before, after=after, backup_id=written.backup_id,
-                      details=written.details)
+    faults.point("write:after_commit")
+    audit = dict(after=after, backup_id=written.backup_id, details=written.details)
+    try:
+        audit_id = _audit(conn, request, "succeeded", before, **audit)
+    except psycopg.Error as exc:  # the write has committed: it stands, and says so, whatever its audit row
+        audit_id = _audit_committed(request, before, audit, exc, reconnect, written.details)
     return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
                         refresh=written.refresh, details=written.details)
+
+
+def _audit_committed(request: WriteRequest, before, audit: dict, exc: psycopg.Error, reconnect,
+                     details: dict) -> int | None:
+    """The audit row of a write that committed, after its connection failed (lost after the COMMIT: a
+    failover, pg_terminate_backend): written through a new connection. Failing the write here would fail its
+    step although the tables changed, and the cache would never be published from them. None when it cannot
+    be written; `details["audit"]` then says why."""
+    cause = f"{type(exc).__name__}: {exc}".strip()
+    if reconnect is not None:
+        try:
+            with reconnect() as fresh:
+                return _audit(fresh, request, "succeeded", before, **audit)
+        except psycopg.Error as again:
+            cause += f"; through a new connection: {type(again).__name__}: {again}".strip()
+    details["audit"] = f"{request.action} committed, but its audit row could not be written ({cause})"
+    return None
 
 
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,

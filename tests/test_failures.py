@@ -319,3 +319,63 @@ def test_a_statement_failing_after_the_write_committed_still_materializes_and_pu
     assert counts_by_provider(database_url)["openai"] == 10
     assert {k: v for k, v in cached_rows(redis_client).items() if k[0] == "openai"} == {
         k: v for k, v in table_rows(database_url).items() if k[0] == "openai"}
+
+
+@pytest.mark.parametrize("mode", ["refresh", "flush_models"])
+def test_a_write_whose_connection_is_lost_after_its_commit_stands_and_is_audited(synced, tmp_path, monkeypatch, mode):
+    """The connection lost between the COMMIT and the audit row (a failover): the audit row was written on the
+    dead connection, which raised a bare AdminShutdown, so a write that had changed the tables had no audit row
+    and failed its step, and the cache was never published from it."""
+    from modelsync_pipeline import db, writes
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    from .faults import paused_at
+    from .pipeline import approval_for
+
+    database_url = synced
+    audits_before = len(_audit_rows(database_url))
+    models_before = len(table_rows(database_url))
+    conn = db.connect(database_url)
+    extra = {"confirm": "DELETE_ALL_MODELS", "approval": approval_for("flush_models")} if mode == "flush_models" else {}
+
+    def write():
+        request = writes.WriteRequest(mode=mode, run_id="lost-after-commit", launched_by="test", **extra)
+        return writes.write_catalog(conn, request, PROVIDERS, reconnect=lambda: db.connect(database_url))
+
+    with paused_at("write:after_commit", write, tmp_path, monkeypatch) as outcome:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+    conn.close()
+    assert outcome.get("error") is None, repr(outcome.get("error"))
+    written = outcome["result"]
+    models_after = 0 if mode == "flush_models" else models_before
+    assert len(table_rows(database_url)) == models_after
+    assert written.after == (37, models_after)
+    [row] = _audit_rows(database_url)[audits_before:]
+    assert row == (writes.ACTIONS[mode], "succeeded", None, models_before, models_after)
+    assert written.audit_id is not None and "audit" not in written.details
+
+
+def test_a_committed_write_whose_audit_row_cannot_be_written_still_stands_and_says_so(synced, tmp_path, monkeypatch):
+    """No connection to write the audit row with (no reconnect): the committed refresh is returned, with why its
+    audit row is missing, not failed."""
+    from modelsync_pipeline import db, writes
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    from .faults import paused_at
+
+    audits_before = len(_audit_rows(synced))
+    conn = db.connect(synced)
+
+    def write():
+        return writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="no-audit", launched_by="test"),
+                                    PROVIDERS)
+
+    with paused_at("write:after_commit", write, tmp_path, monkeypatch) as outcome:
+        with psycopg.connect(synced, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+    conn.close()
+    written = outcome["result"]
+    assert written.audit_id is None
+    assert written.details["audit"].startswith("refresh committed, but its audit row could not be written (")
+    assert len(_audit_rows(synced)) == audits_before

@@ -197,6 +197,8 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
                                 f"checksum and stale providers could not be read: {type(exc).__name__}: {exc}")
             sources, stale, row_count, checksum = {}, [], outcome.after[1], f"unavailable ({type(exc).__name__})"
     before, after = outcome.before, outcome.after
+    if "audit" in outcome.details:
+        context.log.warning(outcome.details["audit"])
     context.log.info(f"models_table ({outcome.action}): providers/models {before} -> {after}; "
                      f"backup {outcome.backup_id}; audit {outcome.audit_id}")
     for s in stale:
@@ -231,6 +233,8 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
             "catalog_sources": dict(sorted(collections.Counter(sources.values()).items())),
             "replayed_beside_live": replayed,
         })
+        if "audit" in outcome.details:
+            metadata["audit"] = outcome.details["audit"]
     else:
         metadata.update({k: str(v) for k, v in outcome.details.items()})
     yield dg.MaterializeResult(metadata=metadata)
