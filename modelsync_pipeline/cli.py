@@ -343,6 +343,8 @@ def status(args: argparse.Namespace) -> int:
     conn = _catalog_database("status")
     if conn is None:
         return 2
+    from .providers.registry import PROVIDERS_BY_SLUG
+
     with conn:
         report = db.catalog_status(conn)
     totals = report["totals"]
@@ -355,17 +357,24 @@ def status(args: argparse.Namespace) -> int:
     default, cadence = load_cadence()
     width = max([len(p["provider"]) for p in report["providers"]] + [8])
     print(f"  {'provider':<{width}}  {'models':>7}  {'source':<7}  {'last synced':<32}  last attempt")
-    stale = []
+    stale, unregistered = [], []
     for p in report["providers"]:
         synced = p["last_synced_at"].isoformat(timespec="seconds") if p["last_synced_at"] else "never"
-        flag = stale_since(cadence.get(p["provider"], default), p["last_good_attempt"])
-        if flag:
+        if p["provider"] not in PROVIDERS_BY_SLUG:
+            flag = "NOT IN REGISTRY: still published; reset_and_resync removes it"
+            unregistered.append(p["provider"])
+        else:
+            flag = stale_since(cadence.get(p["provider"], default), p["last_good_attempt"])
+        if flag and p["provider"] in PROVIDERS_BY_SLUG:
             stale.append(p["provider"])
         print(f"  {p['provider']:<{width}}  {p['models']:>7}  {p['source'] if p['last_good_catalog'] else '':<7}  "
               f"{synced:<32}  {p['last_attempt'] or ''}"
               + (f"  {flag}" if flag else ""))
     if stale:
         print(f"  stale (last good catalog older than its max age in cadence.yaml): {', '.join(stale)}")
+    if unregistered:
+        print(f"  not in the provider registry (removed or renamed; their models are still published until a "
+              f"reset_and_resync): {', '.join(unregistered)}")
     from .defs.catalog import replayed_beside_live
 
     replayed = replayed_beside_live({p["provider"]: p["source"] for p in report["providers"] if p["last_good_catalog"]})

@@ -133,6 +133,13 @@ LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
 GROUP BY p.id, v.validated_at, v.row_count, v.source, v.fetched_at
 ORDER BY p.slug;
 
+-- name: unregistered_providers
+-- Providers in the table that the registry no longer lists (removed, or renamed to a new slug), with their
+-- models: a refresh never touches them again, so they stay published until a reset_and_resync.
+SELECT p.slug, count(m.id) FROM providers p LEFT JOIN models m ON m.provider_id = p.id
+WHERE NOT p.slug = ANY(%(registry)s)
+GROUP BY p.slug ORDER BY p.slug;
+
 -- name: status_totals
 SELECT (SELECT count(*) FROM providers) AS providers,
        (SELECT count(*) FROM providers p WHERE EXISTS (SELECT 1 FROM models m WHERE m.provider_id = p.id)) AS with_models,

@@ -306,3 +306,19 @@ def test_status_of_an_empty_catalog_says_how_to_fill_it(database_url):
     proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT, timeout=120,
                           env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True)
     assert proc.returncode == 0 and "no catalog yet: `make run` syncs every provider" in proc.stdout, proc.stderr
+
+
+def test_status_flags_a_provider_the_registry_no_longer_lists(synced):
+    """A provider removed from the registry, or renamed to a new slug, keeps its rows published (a refresh never
+    touches it again): status said nothing of it."""
+    database_url = synced
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE providers SET slug = 'groq-retired' WHERE slug = 'groq'")
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT,
+                          env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[2:] if line.strip()}
+    assert "NOT IN REGISTRY" in lines["groq-retired"] and "STALE" not in lines["groq-retired"]
+    assert "NOT IN REGISTRY" not in lines["openrouter"]
+    assert ("not in the provider registry (removed or renamed; their models are still published until a "
+            "reset_and_resync): groq-retired") in proc.stdout

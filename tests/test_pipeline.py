@@ -86,6 +86,28 @@ def test_second_run_changes_nothing(synced, redis_url, redis_client):
     assert cached_rows(redis_client) == before
 
 
+def test_a_provider_the_registry_no_longer_lists_is_named_by_every_refresh(synced, redis_url):
+    """A provider removed from the registry, or renamed to a new slug ("groq" listed under a new one), keeps its
+    rows published, since a refresh never touches it again: no warning said so."""
+    import dagster as dg
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE providers SET slug = 'groq-retired' WHERE slug = 'groq'")
+        groq_models = conn.execute("SELECT count(*) FROM models m JOIN providers p ON p.id = m.provider_id "
+                                   "WHERE p.slug = 'groq-retired'").fetchone()[0]
+    assert groq_models > 0
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, instance=instance)
+        assert result.success, step_failures(result)
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == 30]  # logging.WARNING
+    table_meta = result.asset_materializations_for_node("models_table")[0].metadata
+    assert table_meta["providers_not_in_registry"].value == {"groq-retired": groq_models}
+    assert any(m.startswith(f"groq-retired: in the providers table with {groq_models} models, but no longer in the "
+                            "provider registry") and "reset_and_resync removes them" in m for m in warnings), warnings
+    assert not any("registry" in m and "groq:" in m for m in warnings)
+
+
 def test_prices_are_usd_per_million_tokens_and_unknowns_stay_null(synced, redis_url):
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     rows = table_rows(database_url)

@@ -16,7 +16,7 @@ exported snapshot) is composed with psycopg.sql.
 from .admin import (
     DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, approval_used, audit, catalog_status, counts, flush_models,
     flush_providers, plan_refresh, release_approval, reset_models_table, restore_backup, sync_providers, take_backup,
-    use_approval,
+    unregistered_providers, use_approval,
 )
 from .catalog_read import table_checksum
 from .locks import LockWatch, watch_locks
@@ -34,5 +34,5 @@ __all__ = [
     "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
     "record_failed_attempt", "refresh_models_table", "release_approval", "reset_models_table", "restore_backup", "server_time",
     "stage_provider_catalog", "staged_providers", "statements", "superseded", "sync_providers", "table_checksum", "take_backup",
-    "use_approval", "watch_locks",
+    "unregistered_providers", "use_approval", "watch_locks",
 ]

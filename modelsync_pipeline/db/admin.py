@@ -249,6 +249,11 @@ def catalog_status(conn: psycopg.Connection) -> dict:
     return {"totals": totals, "providers": providers, "modalities": modalities}
 
 
+def unregistered_providers(conn: psycopg.Connection, registry: Sequence[str]) -> dict[str, int]:
+    """{slug: models} of the providers in the table that `registry` (the registry's slugs) no longer lists."""
+    return dict(conn.execute(statements("admin")["unregistered_providers"], {"registry": list(registry)}).fetchall())
+
+
 def sync_providers(conn: psycopg.Connection, specs: Sequence[ProviderSpec]) -> AdminResult:
     """Upsert every registry provider into `providers`, in one transaction; models are not touched."""
     refresh = statements("refresh_models")

@@ -191,11 +191,13 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
                 if outcome.refresh is not None:
                     sources = _catalog_sources(conn)
                     stale = _stale_providers(conn, request.run_id, sources)
+                unregistered = db.unregistered_providers(conn, [spec.slug for spec in PROVIDERS])
                 row_count, checksum = db.table_checksum(conn)
         except psycopg.Error as exc:
             context.log.warning(f"models_table ({outcome.action}) committed (audit {outcome.audit_id}); its "
                                 f"checksum and stale providers could not be read: {type(exc).__name__}: {exc}")
-            sources, stale, row_count, checksum = {}, [], outcome.after[1], f"unavailable ({type(exc).__name__})"
+            sources, stale, unregistered = {}, [], {}
+            row_count, checksum = outcome.after[1], f"unavailable ({type(exc).__name__})"
     before, after = outcome.before, outcome.after
     if "audit" in outcome.details:
         context.log.warning(outcome.details["audit"])
@@ -204,6 +206,10 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
     for s in stale:
         context.log.warning(f"{s['provider']}: latest attempt {s['outcome']} at {s['step']}; "
                             f"keeping its catalog from {s['last_good_catalog']} ({s['last_good_source']})")
+    for slug, models in unregistered.items():
+        context.log.warning(f"{slug}: in the providers table with {models} models, but no longer in the provider "
+                            "registry (removed, or renamed): a refresh never touches its rows again, so they stay "
+                            "published; reset_and_resync removes them")
     replayed = replayed_beside_live(sources)
     if replayed:
         context.log.warning(f"published beside live catalogs, {len(replayed)} providers' catalogs are recorded payloads "
@@ -217,6 +223,7 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         "providers_after": after[0], "models_after": after[1],
         "audit_id": outcome.audit_id,
         "backup_id": outcome.backup_id,
+        "providers_not_in_registry": dg.MetadataValue.json(unregistered),
     }
     result = outcome.refresh
     if result is not None:
