@@ -41,15 +41,16 @@ test: install
 	$(PY) -m pytest
 
 ## The Dagster UI on the same database, cache and run history as `make run` (http://127.0.0.1:3000).
+# The servers are held while the UI runs (`make stop` refuses meanwhile) and left running after it.
 ui: install
-	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE))" && \
-	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
+	@$(ADMIN_TOKEN) && export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
-	  exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+	  exec $(PY) -m modelsync_pipeline.local.services run --keep-running --state-dir $(STATE) -- \
+	    $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 ## Stop the embedded servers that `make ui` left running.
 stop: install
-	$(PY) -m modelsync_pipeline.local.services stop --state-dir $(STATE)
+	$(PY) -m modelsync_pipeline.local.services stop --state-dir $(STATE) $(if $(FORCE),--force)
 
 ## Benchmarks (bench/): each prints its figure beside a baseline measured in the same run.
 bench: install

@@ -15,6 +15,7 @@ import redis
 
 from modelsync_pipeline.local.services import (
     Endpoints,
+    ServicesInUse,
     ServiceStartError,
     redact_url,
     services,
@@ -211,6 +212,45 @@ def test_cli_run_gives_a_command_the_servers_and_stops_the_ones_it_started(tmp_p
     answered_db, answered_redis, database_url, redis_url = proc.stdout.split()
     assert (answered_db, answered_redis) == ("1", "True")
     assert not _answers(_port(database_url)) and not _answers(_port(redis_url))
+
+
+def test_stop_refuses_while_make_ui_holds_the_servers_and_they_stay_up_after_it(tmp_path):
+    """`make stop` under a running `make ui` stopped the servers it used: its webserver then answered "Internal
+    Server Error". `make ui` runs through `services run --keep-running`: it holds the servers while it runs, and
+    leaves them running after it, for `make stop`."""
+    state = str(tmp_path / "state")
+    child_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    services_cli = [sys.executable, "-m", "modelsync_pipeline.local.services"]
+    # The "UI": while it runs, a `make stop` beside it (`stop` of the same state dir)
+    inner_stop = ("import os, subprocess, sys; "
+                  f"p = subprocess.run({services_cli!r} + ['stop', '--state-dir', {state!r}], capture_output=True, text=True); "
+                  "print(p.returncode, os.environ['DATABASE_URL'], os.environ['REDIS_URL']); print(p.stderr, file=sys.stderr)")
+    proc = subprocess.run([*services_cli, "run", "--keep-running", "--state-dir", state, "--", sys.executable, "-c", inner_stop],
+                          env=child_env, capture_output=True, text=True, timeout=120)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        refused, database_url, redis_url = proc.stdout.split()
+        assert refused == "1"
+        assert "not stopped: the embedded servers in" in proc.stderr and "in use by a running command" in proc.stderr
+        assert _answers(_port(database_url)) and _answers(_port(redis_url))  # kept for `make stop`
+    finally:
+        stopped = subprocess.run([*services_cli, "stop", "--state-dir", state], env=child_env, capture_output=True,
+                                 text=True, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not _answers(_port(database_url)) and not _answers(_port(redis_url))
+
+
+def test_a_forced_stop_ends_the_servers_even_in_use(tmp_path):
+    state = tmp_path / "state"
+    endpoints, stop = start_embedded(state, env={})
+    try:
+        with pytest.raises(ServicesInUse, match="in use by a running command"):
+            stop_embedded(state)
+        assert _answers(_port(endpoints.database_url))
+        assert sorted(stop_embedded(state, force=True)) == ["postgres", "redis"]
+    finally:
+        stop()
+    assert not _answers(_port(endpoints.database_url)) and not _answers(_port(endpoints.redis_url))
 
 
 def test_endpoints_repr_hides_passwords():

@@ -21,7 +21,9 @@ Authentication is ``trust`` on loopback: fine for a developer's machine, not for
 
 CLI (for a Makefile: ``eval "$(python -m modelsync_pipeline.local.services env)"`` before ``dagster dev``):
     python -m modelsync_pipeline.local.services env  [--state-dir .modelsync]   start what is missing, print exports
-    python -m modelsync_pipeline.local.services stop [--state-dir .modelsync]   stop servers recorded in the state dir
+    python -m modelsync_pipeline.local.services stop [--state-dir .modelsync] [--force]   stop servers recorded in the
+        state dir (refused while a command uses them)
+    python -m modelsync_pipeline.local.services run [--keep-running] -- CMD    run CMD with them (make ui, make status)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import os
 import pathlib
 import re
 import shlex
+import signal
 import socket
 import stat
 import subprocess
@@ -180,13 +183,27 @@ def start_embedded(
     return Endpoints(database_url, redis_url, database_source, redis_source), stop
 
 
-def stop_embedded(state_dir: pathlib.Path | str = ".modelsync") -> list[str]:
-    """Stop the embedded servers recorded in ``state_dir``, whoever started them. Returns what was stopped."""
+class ServicesInUse(RuntimeError):
+    """`stop` while a command still uses the servers (`make ui`, `make run`, `make status` ...)."""
+
+
+def stop_embedded(state_dir: pathlib.Path | str = ".modelsync", force: bool = False) -> list[str]:
+    """Stop the embedded servers recorded in ``state_dir``, whoever started them. Returns what was stopped.
+    Raises ServicesInUse while a process holds them (``services.users``), unless ``force``: stopping them under
+    a running `make ui` left its webserver answering "Internal Server Error"."""
     paths = _StatePaths(pathlib.Path(state_dir).expanduser().resolve())
     stopped = []
     if not paths.root.is_dir():
         return stopped
     with _state_lock(paths):
+        if not force and paths.users.exists():
+            with open(paths.users, "a") as probe:
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ServicesInUse(
+                        f"the embedded servers in {paths.root} are in use by a running command (make ui, make run, "
+                        "make status, ...): stop it first, or force the stop (make stop FORCE=1)") from None
         if _postmaster_pid(paths) is not None:
             _stop_postgres(paths)
             stopped.append("postgres")
@@ -662,19 +679,28 @@ def _export_line(endpoints: Endpoints, env: Mapping[str, str]) -> str:
     return "export " + " ".join(assignments)
 
 
-def run_with_services(state_dir: str, command: list[str]) -> int:
+def run_with_services(state_dir: str, command: list[str], keep_running: bool = False) -> int:
     """Run `command` with DATABASE_URL / REDIS_URL / DAGSTER_PG_URL set, starting the embedded servers it
-    needs; the ones started here are stopped when it ends (a server `make ui` left running is reused and
-    left alone)."""
+    needs and holding them while it runs, so `stop` refuses meanwhile; the ones started here are stopped when
+    it ends (a server `make ui` left running is reused and left alone), or, with `keep_running` (`make ui`),
+    left to `stop`. Ctrl-C reaches the command from the terminal; this process waits for it to finish rather
+    than leave its children (dagster dev's webserver and daemon) behind."""
     try:
-        endpoints, stop = start_embedded(state_dir, os.environ)
+        endpoints, stop = start_embedded(state_dir, os.environ, keep_running=keep_running)
     except ServiceStartError as err:
         print(err, file=sys.stderr)
         return 1
     env = {**os.environ, "DATABASE_URL": endpoints.database_url, "REDIS_URL": endpoints.redis_url,
            "DAGSTER_PG_URL": sqlalchemy_url(endpoints.database_url)}
+    if keep_running:
+        print(endpoints.summary(), file=sys.stderr)
     try:
-        return subprocess.run(command, env=env).returncode
+        child = subprocess.Popen(command, env=env)
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # after the spawn: the child keeps its own
+        try:
+            return child.wait()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
     finally:
         stop()
 
@@ -685,6 +711,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="env: start what is missing and print exports; stop: stop the embedded servers; "
                              "run -- CMD: run CMD with the servers, stopping the ones started for it")  # fmt: skip
     parser.add_argument("--state-dir", default=".modelsync", help="state folder (default: .modelsync)")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="run: leave the servers running after the command, for `stop` (make ui)")
+    parser.add_argument("--force", action="store_true", help="stop: even while a command uses the servers")
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -692,10 +721,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         if not command:
             parser.error("run needs a command: run [--state-dir DIR] -- CMD [ARGS...]")
-        return run_with_services(args.state_dir, command)
+        return run_with_services(args.state_dir, command, keep_running=args.keep_running)
 
     if args.command == "stop":
-        stopped = stop_embedded(args.state_dir)
+        try:
+            stopped = stop_embedded(args.state_dir, force=args.force)
+        except ServicesInUse as err:
+            print(f"not stopped: {err}", file=sys.stderr)
+            return 1
         print(f"stopped: {', '.join(stopped) or 'nothing was running'} ({args.state_dir})", file=sys.stderr)
         return 0
 
