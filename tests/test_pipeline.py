@@ -108,6 +108,20 @@ def test_a_provider_the_registry_no_longer_lists_is_named_by_every_refresh(synce
     assert not any("registry" in m and "groq:" in m for m in warnings)
 
 
+def test_a_base_url_override_under_replay_says_nothing_is_requested_from_it(synced, redis_url, monkeypatch):
+    """Under replay (the default) a MODELSYNC_<SLUG>_BASE_URL moved the progress line to a host nothing listened
+    on, and the run succeeded from the recorded payload: an operator simulating an outage so saw a silent success."""
+    import dagster as dg
+
+    monkeypatch.setenv("MODELSYNC_GROQ_BASE_URL", "http://127.0.0.1:9/openai/v1")
+    with dg.instance_for_test() as instance:
+        result = sync(synced, redis_url, selection=providers("groq"), instance=instance)
+        assert result.success, step_failures(result)
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == 30]  # logging.WARNING
+    assert any(m.startswith("groq: MODELSYNC_GROQ_BASE_URL is set, but the provider source is replay") for m in warnings), warnings
+    assert not any("BASE_URL" in m and not m.startswith("groq:") for m in warnings), warnings
+
+
 def test_prices_are_usd_per_million_tokens_and_unknowns_stay_null(synced, redis_url):
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     rows = table_rows(database_url)

@@ -28,6 +28,7 @@ by the same step whenever it runs, so the table downstream never waits on a prov
 import collections
 import concurrent.futures
 import contextlib
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -346,6 +347,10 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         pending = {}
         for spec in selected:
             context.log.info(f"{spec.slug}: fetching {provider_api.endpoint(spec)} ({provider_api.resolved_source})")
+            if provider_api.resolved_source == "replay" and not spec.static and os.environ.get(spec.base_url_env):
+                context.log.warning(f"{spec.slug}: {spec.base_url_env} is set, but the provider source is replay: the "
+                                    "recorded payload is served whatever the URL, and nothing is requested from it "
+                                    "(MODELSYNC_SOURCE=live requests it)")
             pending[pool.submit(_fetch, provider_api, spec, clock)] = spec
         for future in concurrent.futures.as_completed(pending):
             spec = pending[future]
