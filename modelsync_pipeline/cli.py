@@ -408,8 +408,10 @@ def approve(args: argparse.Namespace) -> int:
         return 2
     print(code)
     what = args.job + (f" with {bound}" if bound else "")
-    print(f"approves {what} once, for {approval.DEFAULT_TTL_SECONDS // 60} minutes: put it in the run config "
-          f"as `approval`", file=sys.stderr)
+    where = ("`ops: {models_table: {config: {approval: <code>}}}` (the job is models_table in mode reset)"
+             if args.job == "reset_and_resync" else "`approval: <code>` at the top of the job's config")
+    print(f"approves {what} once, for {approval.DEFAULT_TTL_SECONDS // 60} minutes: put it in the run config as "
+          f"{where}", file=sys.stderr)
     return 0
 
 

@@ -189,3 +189,14 @@ def test_a_code_whose_write_failed_and_rolled_back_can_be_used_again(synced, red
     assert _flush(synced, redis_url, code).success  # the same code, once
     replay = _flush(synced, redis_url, code)
     assert not replay.success and "already used" in step_failures(replay)["models_table"]
+
+
+@pytest.mark.parametrize("job,where", [("flush_models", "`approval: <code>` at the top of the job's config"),
+                                       ("reset_and_resync", "`ops: {models_table: {config: {approval: <code>}}}`")])
+def test_approve_says_where_the_code_goes_in_the_job_config(admin_secret, job, where):
+    """reset_and_resync is models_table in mode reset: its code goes under the asset's config, and a top-level
+    `approval` (what the hint said for every job) failed with a Dagster traceback."""
+    approve = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "approve", job],
+                             cwd=REPO_ROOT, env=os.environ, capture_output=True, text=True, timeout=60)
+    assert approve.returncode == 0, approve.stderr
+    assert f"put it in the run config as {where}" in approve.stderr

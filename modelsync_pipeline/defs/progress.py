@@ -5,9 +5,15 @@ provider step (fetched, validated, written) and the warnings, which is what this
 """
 
 import logging
+import re
 import sys
 
 import dagster as dg
+
+
+# Dagster's own warning when a provider that failed yields no checks (dagster-io/dagster#28461): it names the
+# checks' internal output names and reads like a bug; the provider's failure has its own line already.
+_ENGINE_NOISE = re.compile(r"op '[^']+' did not yield or return expected outputs ")
 
 
 class _ProgressHandler(logging.Handler):
@@ -16,6 +22,8 @@ class _ProgressHandler(logging.Handler):
         if meta.get("dagster_event") is not None:
             return
         message = meta.get("orig_message") or record.getMessage()
+        if _ENGINE_NOISE.match(message):
+            return
         prefix = "" if record.levelno < logging.WARNING else f"{record.levelname}: "
         print(f"  {prefix}{message}", file=sys.stdout, flush=True)
 
