@@ -68,6 +68,45 @@ def test_a_refresh_behind_another_modelsync_write_waits_and_says_so(synced, monk
     assert audit_rows(synced)[-1]["outcome"] == "succeeded"
 
 
+@pytest.mark.parametrize("what", ["refresh", "stage"])
+def test_a_role_lock_timeout_does_not_cut_a_wait_behind_another_modelsync_write(synced, what):
+    """A lock_timeout set for the database or the role (a DBA's default for applications) ended a refresh queued
+    behind another refresh, and a stage behind another run's stage of the same provider, with "canceling statement
+    due to lock timeout": modelsync's own serialisation is a wait to sit out. The setting still holds afterwards."""
+    from urllib.parse import urlsplit
+
+    from modelsync_pipeline.catalog import build_catalog
+    from modelsync_pipeline.providers.http import recorded_items
+    from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+
+    with psycopg.connect(synced, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{urlsplit(synced).path.lstrip("/")}" SET lock_timeout = \'300ms\'')
+    groq = PROVIDERS_BY_SLUG["groq"]
+    lock, unlock = {"refresh": ("session_lock", "session_unlock"), "stage": ("lock", None)}[what]
+    # (the stage's lock is a transaction's: the holder keeps its transaction open until the timer commits it)
+    with db.connect(synced, autocommit=what == "refresh") as holder, db.connect(synced) as conn:
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("300ms",)
+        if what == "refresh":
+            holder.execute(db.statements("refresh_models")[lock])  # as a running refresh holds it
+            release = threading.Timer(1.5, lambda: holder.execute(db.statements("refresh_models")[unlock]))
+        else:
+            holder.execute(db.statements("stage_catalog")[lock], {"slug": "groq"})  # another run's stage, open
+            release = threading.Timer(1.5, holder.commit)
+        release.start()
+        try:
+            if what == "refresh":
+                outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="queued", launched_by="t"),
+                                               PROVIDERS, reconnect=lambda: db.connect(synced))
+                assert outcome.audit_id
+            else:
+                frame = build_catalog(groq, recorded_items(groq))
+                db.stage_provider_catalog(conn, groq, frame, "queued-stage")
+                conn.commit()
+        finally:
+            release.join()
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("300ms",)  # put back after the lock
+
+
 def test_a_write_that_waits_for_nothing_reports_nothing(synced):
     said = []
     with db.connect(synced) as conn:
