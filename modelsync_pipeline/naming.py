@@ -1040,8 +1040,17 @@ def _separate_by_id_words(ids: list[str], names: list[str], group: list[int]) ->
         name = names[index]
         id_words = words_by_id[ids[index]]
         extras: list[str] = []
+        # A task ("<source> to <target>") is said whole when any word of it tells the ids apart: "text-to-video"
+        # beside "image-to-video" is "Text To Video", not "Text" ("to" and "video" are shared).
+        tasks = {p: range(i - 1, i + 2) for i, w in enumerate(id_words)
+                 if w.casefold() == "to" and 0 < i < len(id_words) - 1 for p in (i - 1, i + 1)}
         for position, word in enumerate(id_words):
             if word.casefold() not in shared and not _name_mentions(name, word) and word not in extras:
+                if position in tasks:
+                    span = [id_words[p] for p in tasks[position]]
+                    said = next(n for n in range(len(span), -1, -1) if extras[len(extras) - n:] == span[:n])
+                    extras.extend(span[said:])  # less what the extras end on already (a task's source)
+                    continue
                 connector = word.casefold() in _CONNECTORS
                 # A phrase around a connector is appended whole: the word after it, even one the phrase began
                 # with ("image-to-image" is "Image To Image", never "Image To"), and a task's source before
@@ -1142,13 +1151,16 @@ def _renamed_by_path(ids: list[str], names: list[str], group: list[int], keeper:
 
 def _differing_words(differing: list[tuple[int, str]], name: str, unsaid: set[str], last: int) -> list[str]:
     """The words of an id's differing path segments (position, segment) the name does not say yet, less those in
-    `unsaid` (casefolded). An organisation's segment is taken whole or not at all ("DeepSeek AI", never "AI");
-    the model's own segment (position `last`) only for what the name does not say yet."""
+    `unsaid` (casefolded). An organisation's segment, and a task's ("text-to-video"), is taken whole or not at
+    all ("DeepSeek AI", never "AI"); the model's own segment (position `last`) only for what the name does not
+    say yet."""
     fresh: list[str] = []
     for position, seg in differing:
         words = _segment_words(seg)
         new = [w for w in words if not _name_mentions(name, w) and w.casefold() not in unsaid]
-        taken = words if new and position != last else new
+        # A task is said whole too: "text-to-video" beside "image-to-video" is "Text to Video", never "Text".
+        task = any(w.casefold() == "to" for w in words[1:-1])
+        taken = words if new and (position != last or task) else new
         fresh.extend(w for w in taken if w not in fresh)
     return fresh
 

@@ -282,6 +282,24 @@ def test_a_task_phrase_told_apart_by_an_id_is_appended_whole(source, target, con
     assert names == [name, " ".join([name, *phrase])], names
 
 
+@given(tasks=st.lists(st.tuples(st.sampled_from(["image", "video", "text", "speech", "audio", "reference"]),
+                                st.sampled_from(["image", "video", "text", "speech", "audio"])),
+                      min_size=2, max_size=4, unique=True),
+       family=st.sampled_from([("sora-2", "Sora 2"), ("veo3", "Veo 3"), ("kling-video/v2.1/master", "Kling 2.1 Master")]))
+def test_ids_told_apart_only_by_their_tasks_each_say_their_whole_task(tasks, family):
+    """"fal-ai/sora-2/text-to-video" and "fal-ai/sora-2/image-to-video", both named "Sora 2" upstream, read
+    "Sora 2 Text" and "Sora 2 Image": the words every id says ("to", "video") were left out, and with them the
+    task, so a video model read as an image one."""
+    slug, raw = family
+    ids = [f"fal-ai/{slug}/{source}-to-{target}" for source, target in tasks]
+    names = [r.name for r in make_names_unique([(mid, resolve_display_name(mid, display_name=raw)) for mid in ids])]
+    assert len(set(names)) == len(names), names
+    told = [(task, name) for task, name in zip(tasks, names) if name != raw]  # one id may keep the name
+    assert len(told) >= len(names) - 1, names
+    for (source, target), name in told:
+        assert name.casefold().endswith(f"{source} to {target}"), (name, source, target)
+
+
 def test_a_word_another_id_says_too_still_tells_them_apart_when_no_other_does():
     """"fireworks" is said by "fireworks_ai" too, yet it is what tells these two apart: not a hash."""
     ids = ["fireworks_ai/glm-4p7", "fireworks_ai/accounts/fireworks/models/glm-4p7"]
