@@ -130,6 +130,11 @@ def _audit_committed(request: WriteRequest, before, audit: dict, exc: psycopg.Er
     return None
 
 
+def _would_leave(providers: int, models: int) -> dict:
+    """A dry run's counts after the write, each named (the UI showed a bare [37, 0])."""
+    return {"would_leave_providers": providers, "would_leave_models": models}
+
+
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,
             fingerprint: str | None = None, watch: db.LockWatch | None = None) -> None:
     """Audit a write that failed, and raise WriteFailed saying why: for a statement the lock `watch`
@@ -251,12 +256,12 @@ def _plan(conn, request: WriteRequest, specs, before) -> WriteOutcome:
         if request.mode == "reset":
             details = {"deleted_then_reinserted": before[1], **details}
     elif request.mode == "flush_models":
-        details = {"would_delete_models": before[1], "would_leave": [before[0], 0]}
+        details = {"would_delete_models": before[1], **_would_leave(before[0], 0)}
     elif request.mode == "flush_providers":
-        details = {"would_delete_providers": before[0], "would_delete_models": before[1], "would_leave": [0, 0]}
+        details = {"would_delete_providers": before[0], "would_delete_models": before[1], **_would_leave(0, 0)}
     elif request.mode == "restore":
-        details = {"backup_id": request.backup_id, "would_leave": list(
-            conn.execute(db.statements("admin")["backup_counts"], {"backup_id": request.backup_id}).fetchone())}
+        details = {"backup_id": request.backup_id, **_would_leave(
+            *conn.execute(db.statements("admin")["backup_counts"], {"backup_id": request.backup_id}).fetchone())}
     else:
         known = {row[0] for row in conn.execute(db.statements("admin")["provider_slugs"])}
         details = {"would_add_providers": sorted(s.slug for s in specs if s.slug not in known)}

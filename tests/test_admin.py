@@ -195,7 +195,12 @@ def test_dry_runs_write_nothing(synced, redis_url, replay_dir):
     assert meta["removed"].value == 13 and meta["added"].value == 0
     assert "mistral" in meta["samples"].value
     for job, config in [("flush_models", {"confirm": "DELETE_ALL_MODELS", "dry_run": True})]:
-        assert run_admin(job, synced, redis_url, config).success
+        planned = run_admin(job, synced, redis_url, config)
+        assert planned.success
+        observed = [e.event_specific_data.asset_observation.metadata for e in planned.all_events
+                    if e.event_type_value == "ASSET_OBSERVATION"][0]
+        # each count named: the UI showed `would_leave: [37, 0]`
+        assert (observed["would_leave_providers"].value, observed["would_leave_models"].value) == (len(before[0]), 0)
     assert snapshot(synced) == before
     assert [r["outcome"] for r in audit_rows(synced)[-2:]] == ["planned", "planned"]
 

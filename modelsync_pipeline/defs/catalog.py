@@ -201,8 +201,9 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
     before, after = outcome.before, outcome.after
     if "audit" in outcome.details:
         context.log.warning(outcome.details["audit"])
-    context.log.info(f"models_table ({outcome.action}): providers/models {before} -> {after}; "
-                     f"backup {outcome.backup_id}; audit {outcome.audit_id}")
+    backup = "no backup" if outcome.backup_id is None else f"backup {outcome.backup_id}"
+    context.log.info(f"models_table ({outcome.action}): providers/models {before} -> {after}; {backup}; "
+                     f"audit {outcome.audit_id}")
     for s in stale:
         context.log.warning(f"{s['provider']}: latest attempt {s['outcome']} at {s['step']}; "
                             f"keeping its catalog from {s['last_good_catalog']} ({s['last_good_source']})")

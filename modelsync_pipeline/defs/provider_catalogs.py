@@ -147,8 +147,11 @@ def _asset_spec(spec: ProviderSpec) -> dg.AssetSpec:
         # Stale in the UI once its last good catalog is older than its max age (cadence.yaml).
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=CADENCE[spec.slug].max_age),
         description=(
-            f"{spec.display_name} model list (GET {spec.base_url}{spec.path}), normalised to the common "
-            f"schema and staged as this provider's latest good catalog. Filter: {spec.keep_rule}."
+            f"{spec.display_name} model list ("
+            + (f"a file kept in the repo, modelsync_pipeline/static/{spec.recorded}: the provider has no list API"
+               if spec.static else f"GET {spec.base_url}{spec.path}")
+            + f"), normalised to the common schema and staged as this provider's latest good catalog. "
+            f"Filter: {spec.keep_rule}."
         ),
         metadata={"provider": spec.slug, "endpoint": f"{spec.base_url}{spec.path}",
                   "base_url_env": spec.base_url_env, "price_unit": spec.price_unit,
@@ -265,7 +268,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     if staged.superseded_by is not None:
         _log_superseded(context, spec.slug, staged.superseded_by)
         return "superseded"
-    context.log.info(f"{spec.slug}: {len(records)} records, {staged.row_count} models staged "
+    context.log.info(f"{spec.slug}: {len(records)} record{'s' if len(records) != 1 else ''}, {staged.row_count} models staged "
                      f"({'changed' if staged.changed else 'unchanged'}) in {seconds:.2f} s")
     preview = frame[["model_id", "model_name", "raw_name", "name_rule", "modality", "context_length"]].head(10)
     yield dg.MaterializeResult(
