@@ -75,6 +75,8 @@ status: install
 # exec: the run's process is this shell's, so its tags name it; a killed `make job` run is then marked failed
 # (defs/jobs.py) instead of holding a slot of the run queue as STARTED for ever.
 job: install
+	@test -n "$(J)" || { echo "usage: make job J=<job> [C=<config file>], e.g. make job J=flush_models C=config/flush_models.yaml" \
+	  "(the jobs: README, Jobs; or the UI's Jobs page)" >&2; exit 2; }
 	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE) 2>/dev/null)" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \

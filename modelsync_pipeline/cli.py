@@ -308,6 +308,10 @@ def explain(args: argparse.Namespace) -> int:
     """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
     from . import db
 
+    if not args.provider.strip() or not args.model.strip():
+        print("usage: make explain P=<provider slug> M=<model id, display name or raw name>  (modelsync explain "
+              "<provider> <model>), e.g. make explain P=openrouter M=deepseek/deepseek-prover-v2:free", file=sys.stderr)
+        return 2
     if problem := _unknown_providers([args.provider]):
         print(f"modelsync explain: {problem}", file=sys.stderr)
         return 2

@@ -325,3 +325,11 @@ def test_status_flags_a_provider_the_registry_no_longer_lists(synced):
     assert "NOT IN REGISTRY" not in lines["openrouter"]
     assert ("not in the provider registry (removed or renamed; their models are still published until a "
             "reset_and_resync): groq-retired") in proc.stdout
+
+
+def test_explain_without_its_arguments_says_how_to_call_it():
+    """`make explain` with no P and M printed "unknown provider(s): ''" and the list of slugs."""
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "explain", "", ""], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: make explain P=<provider slug> M=<model id") and "unknown" not in proc.stderr
