@@ -146,6 +146,19 @@ def test_a_credential_in_a_base_url_override_is_used_and_never_shown_or_stored(f
     assert stored == base
 
 
+def test_a_first_live_run_whose_fetches_fail_names_the_replayed_catalogs_it_keeps(synced, redis_url, fake):
+    """A new live deployment on a database a replay run filled: when its first live fetches fail, every catalog
+    in the table is still a recorded payload, and with no live catalog beside them nothing said so."""
+    failing = ("groq", "cerebras")
+    for slug in failing:
+        fake.set(slug, fault="500")
+    result = sync(synced, redis_url, selection=providers(*failing), provider_api={"source": "live"})
+    assert provider_failures(result).keys() == {f"{slug}_catalog" for slug in failing}
+    table = [m.metadata for m in result.asset_materializations_for_node("models_table")]
+    replayed = sorted(spec.slug for spec in PROVIDERS if not spec.static)
+    assert len(table) == 1 and table[0]["replayed_beside_live"].value == replayed
+
+
 def test_a_live_run_records_where_each_catalog_came_from_and_names_replayed_ones_it_keeps(
         synced, redis_url, fake, monkeypatch, capsys):
     """`synced` staged every catalog from the recorded payloads (replay). A live run in which groq fails keeps

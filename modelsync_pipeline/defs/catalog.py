@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .. import db, writes
 from ..providers.registry import PROVIDERS
-from ..resources import PostgresResource
+from ..resources import PostgresResource, ProviderApi
 from .plans import TABLE_STEP, plans_step, table_config
 from .provider_catalogs import OWNERS, STAGING_ASSET, _markdown
 
@@ -77,10 +77,12 @@ def _catalog_sources(conn) -> dict[str, str]:
     return {slug: source or "unknown" for slug, source in conn.execute(db.statements("stage_catalog")["catalog_sources"])}
 
 
-def replayed_beside_live(sources: dict[str, str]) -> list[str]:
-    """Providers whose latest good catalog is a recorded payload while others' came live: a live deployment
-    serving, for these, what a replay run staged (they have not been fetched live successfully since)."""
-    if "live" not in sources.values():
+def replayed_beside_live(sources: dict[str, str], live: bool = False) -> list[str]:
+    """Providers whose latest good catalog is a recorded payload while others' came live, or while this run
+    fetches live (`live`: a new live deployment on a database a replay run filled, whose first live fetches
+    failed): a live deployment serving, for these, what a replay run staged (they have not been fetched live
+    successfully since)."""
+    if not live and "live" not in sources.values():
         return []
     return sorted(slug for slug, source in sources.items() if source == "replay")
 
@@ -168,7 +170,8 @@ def _observe_plan(context, config: ModelsTableConfig, outcome: writes.WriteOutco
         "dry_run=true only reports the plan."
     ),
 )
-def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, postgres: PostgresResource):
+def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, postgres: PostgresResource,
+                 provider_api: ProviderApi):
     with postgres.connect() as conn:
         request = _request(context, config, conn, postgres.backup_retention)
         try:
@@ -211,9 +214,9 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         context.log.warning(f"{slug}: in the providers table with {models} models, but no longer in the provider "
                             "registry (removed, or renamed): a refresh never touches its rows again, so they stay "
                             "published; reset_and_resync removes them")
-    replayed = replayed_beside_live(sources)
+    replayed = replayed_beside_live(sources, live=provider_api.resolved_source == "live")
     if replayed:
-        context.log.warning(f"published beside live catalogs, {len(replayed)} providers' catalogs are recorded payloads "
+        context.log.warning(f"published in a live deployment, {len(replayed)} providers' catalogs are recorded payloads "
                             f"(replay), not fetched live: {', '.join(replayed)}; they stay until a live fetch of each "
                             "succeeds (set MODELSYNC_SOURCE=live in every process of a deployment)")
     metadata = {
