@@ -60,8 +60,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`. ":free" variants set `is_free` and add no word; other variants (":thinking")
   become a word; a variant that pins a build (a hex digest, a fine-tune's job id) adds none, and a fine-tune
   id ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last
-  segment that names no model (only versions, variants or a task: "fal-ai/flux-pro/v1.1",
-  ".../deepseek-r1/community") is read with the segment before it, never with the first (the organisation).
+  segment that names no model (only versions, variants, a precision or a task: "fal-ai/flux-pro/v1.1",
+  ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision
+  written "fp-8" or "bf-16" is one word, "FP8") is read with the segment before it, never with the first (the
+  organisation).
   Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
@@ -107,6 +109,10 @@ class DisplayName:
 
 _QUANTIZATION_TOKEN = re.compile(
     r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
+# A precision written with a separator before its bits ("fp-8", "bf-16", "int_4": Inference.net's and Hyperbolic's
+# ".../llama-3.1-8b-instruct/fp-8") is one word, as "fp8" is: never "FP 8", and a last segment of it alone
+# names no model, so the segment before it does.
+_SPLIT_PRECISION = re.compile(r"(?<![a-z0-9])(fp|bf|int|nf|mxfp|nvfp)[-_ ](2|3|4|6|8|16|32)(?![a-z0-9]|\.\d)", re.I)
 
 # Stages recognised inside brackets. Plain words are only read for the unambiguous ones: "New" or "Old"
 # without brackets is more likely part of a product name than a stage.
@@ -378,7 +384,8 @@ def _quantization_in(text: str) -> str | None:
     gguf = _GGUF_QUANT.search(text)
     if gguf:  # more precise than the file format's own word ("Q8_0" beside "GGUF")
         return gguf.group(1).casefold()
-    return next((word for word in re.split(r"[^a-z0-9]+", text.casefold()) if _QUANTIZATION_TOKEN.fullmatch(word)), None)
+    words = re.split(r"[^a-z0-9]+", _SPLIT_PRECISION.sub(r"\1\2", text.casefold()))
+    return next((word for word in words if _QUANTIZATION_TOKEN.fullmatch(word)), None)
 
 
 def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
@@ -605,6 +612,7 @@ def _split_id_words(text: str) -> list[str]:
 
 
 def _split_plain_id_words(text: str) -> list[str]:
+    text = _SPLIT_PRECISION.sub(r"\1\2", text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
     text = re.sub(r"(?<=\d)_(?=\d)", ".", text)  # "Llama-3_1" means 3.1
     text = _P_FOR_DOT.sub(".", text)
     text = re.sub(r"(?<=[a-z])\.(?=[a-z])", " ", text, flags=re.I)  # "moonshot.kimi": a dot between letters parts words
