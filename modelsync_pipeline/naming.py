@@ -14,7 +14,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Seed order: `display_name`, else `name`, else the id. A value that is not a string, or is blank, counts as
   absent. A value that cleans to nothing readable (no letter or digit left) falls through to the next source
   and the step `fallback_from_<field>` records it.
-- A `display_name`/`name` that looks like an id (it equals the model id or its last path segment, starts
+- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment or the model's
+  segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/versions/27"), starts
   with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a name: the model id
   is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying which field
   was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
@@ -64,6 +65,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision
   written "fp-8" or "bf-16" is one word, "FP8") is read with the segment before it, never with the first (the
   organisation).
+  A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset
+  number, the number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613").
   Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
@@ -476,6 +479,14 @@ _LONE_WORD = re.compile(r"[^\W\d_]+")
 _RELEASE_SEGMENT = re.compile(r"(?:v\d+(?:\.\d+)*|\d+\.\d+(?:\.\d+)*)(?:[-_.].*)?", re.I)
 
 
+def _is_date_number(text: str) -> bool:
+    """A release date written as digits alone: "0613" (month and day, Azure OpenAI's "gpt-4-32k/versions/0613")
+    or "20240613". It reads as written, never as a "v0613" asset version."""
+    if len(text) == 4:
+        return text[:2] in _MONTHS and text[2:] in _DAYS
+    return len(text) == 8 and bool(_YEAR.fullmatch(text[:4])) and text[4:6] in _MONTHS and text[6:] in _DAYS
+
+
 def _model_segment(model_id: str) -> str:
     """The part of the id that names the model: its last segment, with the segments before it while that
     segment names no model (_names_no_model), never the first one (the organisation: "org/v2" stays "v2").
@@ -484,7 +495,8 @@ def _model_segment(model_id: str) -> str:
     segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
     if len(segments) >= 3 and segments[-2].casefold() in _VERSION_COLLECTIONS:
         version = segments[-1]
-        segments = [*segments[:-3], f"{segments[-3]}-{'v' if version.isdigit() else ''}{version}"]
+        numbered = version.isdigit() and not _is_date_number(version)
+        segments = [*segments[:-3], f"{segments[-3]}-{'v' if numbered else ''}{version}"]
     start = len(segments) - 1
     while start >= 2 and _names_no_model(segments[start]) and segments[start - 1].casefold() not in _PATH_BOILERPLATE:
         start -= 1
@@ -794,16 +806,27 @@ def derive_name_from_id(model_id: str) -> str:
 # --- the seed rule ---------------------------------------------------------------------------------------
 
 
+def _own_id_segments(model_id: str) -> tuple[str, ...]:
+    """The id segments that name the model: the last, and the model's before "versions/<n>" (Azure ML's
+    "azureml://registries/azureml/models/Llama-2-7b-chat/versions/27" names "Llama-2-7b-chat", not "27")."""
+    segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
+    last = _last_id_segment(model_id)
+    if len(segments) >= 3 and segments[-2].casefold() in _VERSION_COLLECTIONS:
+        return (last, segments[-3])
+    return (last,)
+
+
 def _looks_like_model_id(value: str, model_id: str) -> bool:
     value = value.strip()
+    own = _own_id_segments(model_id)
     # "gemma 3 12b it" for "unsloth/gemma-3-12b-it" (Chutes): the id spaced out in lower case, not a name anyone
     # wrote; the id's derived name reads it ("Gemma 3 12B IT").
     if not any(c.isupper() for c in value) and " " in value \
-            and _alnum(value) == _alnum(_last_id_segment(model_id).split(":")[0]):
+            and any(_alnum(value) == _alnum(seg.split(":")[0]) for seg in own):
         return True
     if any(c.isspace() for c in value):
         return False
-    if value in (model_id.strip(), _last_id_segment(model_id)):
+    if value == model_id.strip() or value in own:
         return True
     if value.startswith("@") or "/" in value:
         return True

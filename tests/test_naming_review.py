@@ -41,3 +41,42 @@ def test_precision_routes_of_one_model_differ_by_their_precision_alone():
     ids = ["meta-llama/llama-3.1-70b-instruct/fp-8", "meta-llama/llama-3.1-70b-instruct/bf-16"]
     names = [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])]
     assert names == ["Llama 3.1 70B Instruct FP8", "Llama 3.1 70B Instruct BF16"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("azureml://registries/azure-openai/models/gpt-4-32k/versions/0613", "GPT-4 32K 0613"),
+    ("azureml://registries/azure-openai/models/gpt-35-turbo-16k/versions/0613", "GPT-3.5 Turbo 16K 0613"),
+    ("azureml://registries/azure-openai/models/gpt-35-turbo-instruct/versions/0914", "GPT-3.5 Turbo Instruct 0914"),
+    ("azureml://registries/azure-openai/models/gpt-35-turbo/versions/0125", "GPT-3.5 Turbo 0125"),
+    ("registries/acme/models/gpt-4/versions/20230613", "GPT-4 20230613"),
+    # left alone: a date written with hyphens, and numbered asset versions (no month and day)
+    ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-11-20", "GPT-4o 2024-11-20"),
+    ("azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/20", "Phi 3 Mini 4K Instruct v20"),
+    ("azureml://registries/azureml/models/Llama-2-7b-chat/versions/27", "Llama 2 7B Chat v27"),
+    ("registries/acme/models/x-model/versions/1300", "X Model v1300"),
+])
+def test_a_date_as_a_registry_version_reads_as_a_date(model_id, expected):
+    """Azure OpenAI's "versions/0613" is the June 13 release, written as OpenAI writes it ("gpt-4-0613")."""
+    assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "upstream"), [
+    ("azureml://registries/azureml/models/Llama-2-7b-chat/versions/27", "Llama-2-7b-chat"),
+    ("azureml://registries/azureml/models/Meta-Llama-3.1-8B-Instruct/versions/4", "Meta-Llama-3.1-8B-Instruct"),
+    ("azureml://registries/azureml/models/AI21-Jamba-1.5-Large/versions/1", "AI21-Jamba-1.5-Large"),
+    ("azureml://registries/azureml/models/Phi-4/versions/1", "Phi-4"),
+    ("azureml://registries/azure-openai/models/gpt-35-turbo/versions/0125", "gpt 35 turbo"),
+])
+def test_a_registry_name_that_is_the_ids_model_segment_is_read_as_the_id(model_id, upstream):
+    """Azure ML names each model by its registry segment: that is the id, not a name anyone wrote, so the
+    derived name reads it (and says which version it is)."""
+    display = resolve_display_name(model_id, display_name=upstream)
+    assert (display.name, display.rule) == (derive_name_from_id(model_id), "derived_from_id")
+
+
+@pytest.mark.parametrize(("model_id", "upstream"), [
+    ("azureml://registries/azureml/models/Llama-2-7b-chat/versions/27", "Llama 2 7B Chat"),
+    ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-11-20", "GPT-4o"),
+])
+def test_a_registry_name_written_for_readers_is_kept(model_id, upstream):
+    assert resolve_display_name(model_id, display_name=upstream).name == upstream
