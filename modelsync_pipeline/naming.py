@@ -67,7 +67,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   organisation).
   A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset
   number, the number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613").
-  Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5",
+  Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7",
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
   "CodeLlama"); every other word gets its first letter capitalised and nothing else (never
@@ -145,6 +145,8 @@ _COMPOUND_BRANDS = ("llama", "gemma", "qwen", "hermes", "mistral", "whisper", "c
 _COMPOUND_BRAND_WORD = re.compile(rf"([a-z]{{3,}}?)({'|'.join(_COMPOUND_BRANDS)})(\d+(?:\.\d+)*)?")
 # Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
 _BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
+# A version glued to such a brand: digits, dotted parts and one letter ("4.7", "2", "4o", "4v").
+_GLUED_BRAND_VERSION = re.compile(r"\d+(?:\.\d+)*[a-z]?", re.I)
 # Families written with a space before the version even when the id glues them ("llama3.1" -> "Llama 3.1").
 # Qwen is deliberately absent: "Qwen3" is the brand's own spelling.
 _FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "grok", "mistral", "mixtral")
@@ -693,7 +695,12 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         return _ID_WORD_EXPANSIONS[low]
     for brand, spelling in _BRAND_SPELLINGS.items():
         if len(brand) >= 3 and low.startswith(brand) and low[len(brand) : len(brand) + 1].isdigit():
-            return spelling + word[len(brand) :]  # "qwen2.5" -> "Qwen2.5"
+            version = word[len(brand) :]
+            if brand in _BRANDS_HYPHENED_TO_VERSION and _GLUED_BRAND_VERSION.fullmatch(version):
+                # "glm4.7", "gpt2": the word is the brand and its version alone, written as the brand does
+                # ("GLM-4.7", "GPT-2"); "gpt4all" is a name of its own and stays one word.
+                return f"{spelling}-{re.sub(r'(?<=[0-9])v$', 'V', version)}"
+            return spelling + version  # "qwen2.5" -> "Qwen2.5"
     if any(c.isupper() for c in word):
         return word  # the id already has deliberate casing ("DeepSeek", "A22B", "V2")
     compound = _COMPOUND_BRAND_WORD.fullmatch(low)

@@ -80,3 +80,28 @@ def test_a_registry_name_that_is_the_ids_model_segment_is_read_as_the_id(model_i
 ])
 def test_a_registry_name_written_for_readers_is_kept(model_id, upstream):
     assert resolve_display_name(model_id, display_name=upstream).name == upstream
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("z-ai/glm4.7", "GLM-4.7"),
+    ("z-ai/glm5", "GLM-5"),
+    ("glm4:9b-chat-fp16", "GLM-4 9B Chat FP16"),
+    ("glm4:9b-text-q5_K_M", "GLM-4 9B Text Q5_K_M"),
+    ("glm4v-9b", "GLM-4V 9B"),
+    ("gpt2-medium", "GPT-2 Medium"),
+    ("azureml://registries/azureml/models/gpt2-large/versions/17", "GPT-2 Large v17"),
+    ("vit-gpt2-image-captioning", "ViT GPT-2 Image Captioning"),
+    # left alone: the brand inside a longer word, or followed by more than a version
+    ("thudm/chatglm3-6b", "ChatGLM3 6B"),
+    ("thudm/glm-4.5v", "GLM-4.5V"),
+    ("nomic-ai/gpt4all-j", "GPT4all J"),
+    ("qwen/qwen3-8b", "Qwen3 8B"),
+])
+def test_a_version_glued_to_a_hyphened_brand_is_written_with_its_hyphen(model_id, expected):
+    """GLM and GPT write a hyphen before their version ("GLM-4.7", "GPT-2") even where an id glues them."""
+    assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize("upstream", ["CodeGeeX4", "AutoGLM", "ChatGLM3 6B", "GLM-4.5V"])
+def test_a_brand_spelled_by_its_maker_is_kept(upstream):
+    assert resolve_display_name("zai/model", display_name=upstream).name == upstream
