@@ -71,7 +71,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
   "CodeLlama"); every other word gets its first letter capitalised and nothing else (never
-  str.title(), which turns "4o" into "4O"). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). Claude
+  str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
+  -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). Claude
   ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5".
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
   "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
@@ -157,6 +158,11 @@ _VERSION_TOKEN = re.compile(r"v\d+(?:\.\d+)*")
 # A word that is a release number alone, with or without its "v" ("v2", "2.1").
 _RELEASE_WORD = re.compile(r"v?\d+(?:\.\d+)*")
 _O_SERIES_TOKEN = re.compile(r"o\d+")
+# A task written "<source>2<target>": initials ("t2v", "i2v", "t2i") or words for media ("img2img", "txt2img",
+# "pix2pix", "seq2seq", "text2image"). Other words make a name of their own ("word2vec", a user "ba2han"); a
+# size ("e2b") is read before.
+_TASK_MEDIA = ("img", "txt", "vid", "pix", "seq", "aud", "text", "image", "video", "audio", "speech")
+_TASK_CODE = re.compile(rf"(?P<source>[a-z])2[a-z]|(?:{'|'.join(_TASK_MEDIA)})2(?:{'|'.join(_TASK_MEDIA)})")
 _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
 # Fireworks writes a version's dot as "p" wherever it stands: "v3p1", "qwen2p5", "glm-4p5v", "0p6b".
 _P_FOR_DOT = re.compile(r"(?<=\d)p(?=\d)")
@@ -715,6 +721,10 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         or _RELEASE_CANDIDATE_TOKEN.fullmatch(low)
     ):
         return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
+    task = _TASK_CODE.fullmatch(low)
+    if task:
+        # "t2v" -> "T2V" (one letter a side is an initial), "img2img" -> "Img2Img" (short words a side)
+        return low.upper() if task.group("source") else "2".join(part.capitalize() for part in low.split("2"))
     if _ACRONYM.fullmatch(low):
         return low.upper()  # "xyz" -> "XYZ": nobody says a vowel-less token as a word
     return word[:1].upper() + word[1:]

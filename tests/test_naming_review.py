@@ -105,3 +105,25 @@ def test_a_version_glued_to_a_hyphened_brand_is_written_with_its_hyphen(model_id
 @pytest.mark.parametrize("upstream", ["CodeGeeX4", "AutoGLM", "ChatGLM3 6B", "GLM-4.5V"])
 def test_a_brand_spelled_by_its_maker_is_kept(upstream):
     assert resolve_display_name("zai/model", display_name=upstream).name == upstream
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("fal-ai/kling-v2.1-master-t2v", "Kling v2.1 Master T2V"),
+    ("wan2.6-i2v", "Wan2.6 I2V"),
+    ("alibaba/wan-v2.6-r2v-flash", "Wan v2.6 R2V Flash"),
+    ("valhalla/s2t-mustc-medium", "S2T Mustc Medium"),
+    ("sdxl-img2img", "SDXL Img2Img"),
+    ("inference.flux.schnell.txt2img.v2", "Inference FLUX Schnell Txt2Img v2"),
+    ("timbrooks/instruct-pix2pix", "Instruct Pix2Pix"),
+    ("microsoft/godel-v1-1-base-seq2seq", "Godel v1.1 Base Seq2Seq"),
+    # left alone: a size, a name of its own, digits after the letters, a brand's version
+    ("google/gemma-3n-e2b-it", "Gemma 3n E2B IT"),
+    ("gemma3n:e4b", "Gemma 3n E4B"),
+    ("fse/word2vec-google-news-300", "Word2vec Google News 300"),
+    ("ba2han-llama-phi-3-dora", "Ba2han Llama Phi 3 Dora"),
+    ("m2m100", "M2m100"),
+    ("gpt2", "GPT-2"),
+])
+def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
+    """"t2v" is text to video, written "T2V"; "img2img" is written "Img2Img": never "T2v" or "Img2img"."""
+    assert resolve_display_name(model_id).name == expected
