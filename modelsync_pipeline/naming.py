@@ -72,7 +72,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
   "CodeLlama"); every other word gets its first letter capitalised and nothing else (never
   str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
-  -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). Claude
+  -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). A "v" between a family that numbers its releases
+  without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2"). Claude
   ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5".
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
   "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
@@ -151,6 +152,10 @@ _GLUED_BRAND_VERSION = re.compile(r"\d+(?:\.\d+)*[a-z]?", re.I)
 # Families written with a space before the version even when the id glues them ("llama3.1" -> "Llama 3.1").
 # Qwen is deliberately absent: "Qwen3" is the brand's own spelling.
 _FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "grok", "mistral", "mixtral")
+# Families that number their releases without a "v" ("Llama 3.1", "Claude 2", "Qwen2.5"): a "v" Fireworks or
+# Bedrock writes between the family and its number ("llama-v3p1-8b", "claude-v2") is not read. Mistral is
+# absent: its own releases are "v0.1", "v0.3".
+_FAMILIES_NUMBERED_WITHOUT_V = {"llama", "gemma", "phi", "claude", "gemini", "grok", "qwen"}
 _ID_WORD_EXPANSIONS = {"exp": "Experimental"}
 
 _SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d+(?:\.\d+)?[bmkt]|[ae]\d+(?:\.\d+)?b")
@@ -747,6 +752,14 @@ def _format_id_words(words: list[str]) -> list[str]:
             continue
         if low == "gpt" and following == "35":
             formatted.append("GPT-3.5")  # Azure deployment names drop the dot: "gpt-35-turbo" (no GPT-35 exists)
+            i += 2
+            continue
+        if not formatted and low in _FAMILIES_NUMBERED_WITHOUT_V and _VERSION_TOKEN.fullmatch(following.casefold()):
+            # "llama-v3p1-8b" -> "Llama 3.1 8B", "qwen-v2p5-7b" -> "Qwen2.5 7B": only right after the family
+            # word that starts the model ("openhermes:7b-mistral-v2", "deepseek-v3", "kling-v2.1" keep theirs)
+            spaced = low in _FAMILIES_SPACED_FROM_VERSION
+            formatted.extend([_BRAND_SPELLINGS[low], following[1:]] if spaced
+                             else [_BRAND_SPELLINGS[low] + following[1:]])
             i += 2
             continue
         if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():

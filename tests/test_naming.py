@@ -143,7 +143,7 @@ DERIVED_FROM_IDS = [
     ("gpt-4o-2024-08-06", "GPT-4o 2024-08-06"),
     ("deepseek/deepseek-prover-v2", "DeepSeek Prover V2"),
     ("nvidia/Llama-3_1-Nemotron-Ultra-253B-v1", "Llama 3.1 Nemotron Ultra 253B v1"),
-    ("accounts/fireworks/models/llama-v3p1-405b-instruct", "Llama v3.1 405B Instruct"),
+    ("accounts/fireworks/models/llama-v3p1-405b-instruct", "Llama 3.1 405B Instruct"),
     ("qwen/qwen3-32b:free", "Qwen3 32B"),
     ("mistral-small-128k", "Mistral Small 128K"),
 ]
@@ -996,7 +996,7 @@ def test_versions_of_one_model_pinned_by_hash_are_still_told_apart():
     ("acme/widget-7b/latest", "Widget 7B Latest"),
     # a last part that names a model is the name, as before
     ("fal-ai/flux/schnell", "FLUX Schnell"),
-    ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama v3.1 8B Instruct"),
+    ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama 3.1 8B Instruct"),
     ("@cf/meta/llama-3-8b-instruct", "Llama 3 8B Instruct"),
     ("org/v2", "Org v2"),                             # a release alone names nothing: its maker or family stays
 ])

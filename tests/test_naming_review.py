@@ -127,3 +127,23 @@ def test_a_brand_spelled_by_its_maker_is_kept(upstream):
 def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
     """"t2v" is text to video, written "T2V"; "img2img" is written "Img2Img": never "T2v" or "Img2img"."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama 3.1 8B Instruct"),
+    ("accounts/fireworks/models/llama-v3p2-11b-vision-instruct", "Llama 3.2 11B Vision Instruct"),
+    ("accounts/fireworks/models/llama-v2-7b-chat", "Llama 2 7B Chat"),
+    ("llama-v3-70b-instruct", "Llama 3 70B Instruct"),
+    ("accounts/fireworks/models/qwen-v2p5-7b", "Qwen2.5 7B"),
+    ("anthropic.claude-v2:1", "Claude 2.1"),
+    # left alone: a "v" that is the model's own release, or not right after the family word
+    ("mistralai/mistral-7b-instruct-v0.3", "Mistral 7B Instruct v0.3"),
+    ("openhermes:7b-mistral-v2-q5_0", "OpenHermes 7B Mistral v2 Q5_0"),
+    ("anthropic.claude-instant-v1", "Claude Instant v1"),
+    ("deepseek-v3", "DeepSeek V3"),
+    ("moonshot-v1-8k", "Moonshot v1 8K"),
+    ("fal-ai/kling-v2.1", "Kling v2.1"),
+])
+def test_a_v_between_a_family_and_its_release_number_is_not_read(model_id, expected):
+    """Fireworks writes "llama-v3p1-8b-instruct" for Meta's Llama 3.1 8B Instruct: never "Llama v3.1"."""
+    assert resolve_display_name(model_id).name == expected
