@@ -59,7 +59,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   `drop_bedrock_namespace`), and only that: a dot before a word that is not a hyphenated model id is part of
   the name ("dots.llm1.inst" -> "Dots Llm1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
   quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`. ":free" variants set `is_free` and add no word; other variants (":thinking")
-  become a word; a variant that pins a build (a hex digest, a fine-tune's job id) adds none, and a fine-tune
+  become a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a
+  size: "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0") adds none, and a fine-tune
   id ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last
   segment that names no model (only versions, variants, a precision or a task: "fal-ai/flux-pro/v1.1",
   ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision
@@ -609,7 +610,18 @@ def _split_variants(model_id: str, *, keep_opaque: bool = False) -> tuple[str, l
     variants = [v for v in variants if v.strip() and (keep_opaque or not _is_opaque_variant(v))]
     if base.strip().casefold() == _FINE_TUNE_PREFIX and variants:
         base, variants = variants[0], [FINE_TUNED_WORD, *variants[1:]]
-    return _with_minor_version(base, variants)
+    base, variants = _with_minor_version(base, variants)
+    if not keep_opaque:
+        # Bedrock's "nemotron-nano-3-30b:0": a revision number after a size, not a version of the model
+        # (after a version it is its minor part, "v1:0" -> "v1.0"); it tells builds apart only.
+        parts = [base, *variants]
+        variants = [v for before, v in zip(parts, variants) if not (v.strip().isdigit() and _ends_with_size(before))]
+    return base, variants
+
+
+def _ends_with_size(base: str) -> bool:
+    words = _split_id_words(base)
+    return bool(words) and bool(_SIZE_TOKEN.fullmatch(words[-1].casefold()))
 
 
 def _with_minor_version(base: str, variants: list[str]) -> tuple[str, list[str]]:

@@ -147,3 +147,24 @@ def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
 def test_a_v_between_a_family_and_its_release_number_is_not_read(model_id, expected):
     """Fireworks writes "llama-v3p1-8b-instruct" for Meta's Llama 3.1 8B Instruct: never "Llama v3.1"."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("nvidia.nemotron-nano-3-30b:0", "Nemotron Nano 3 30B"),
+    ("nvidia.nemotron-super-3-120b:0", "Nemotron Super 3 120B"),
+    ("nv-rerank-qa-mistral-4b:1", "NV Rerank Qa Mistral 4B"),
+    ("acme/widget-7b:0:thinking", "Widget 7B Thinking"),
+    # left alone: after a version the number is its minor part
+    ("amazon.nova-pro-v1:0", "Nova Pro v1.0"),
+    ("openai.gpt-oss-120b-1:0", "GPT-OSS 120B 1.0"),
+    ("meta.llama3-8b-instruct-v1:0", "Llama 3 8B Instruct v1.0"),
+    ("anthropic.claude-v2:0:100k", "Claude 2.0 100K"),
+])
+def test_a_bare_revision_number_after_a_size_adds_no_word(model_id, expected):
+    assert resolve_display_name(model_id).name == expected
+
+
+def test_revisions_of_one_model_are_still_told_apart_by_their_number():
+    ids = ["nvidia.nemotron-nano-3-30b:0", "nvidia.nemotron-nano-3-30b:1"]
+    names = [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])]
+    assert names == ["Nemotron Nano 3 30B 0", "Nemotron Nano 3 30B 1"]
