@@ -74,7 +74,9 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "CodeLlama"); every other word gets its first letter capitalised and nothing else (never
   str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
   -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). A "v" between a family that numbers its releases
-  without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2"). Claude
+  without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2").
+  A tier word glued to a short version after a known family word is written apart ("mistral-small3.1" ->
+  "Mistral Small 3.1", "llama-guard3" -> "Llama Guard 3"); a brand keeps its own ("Qwen3", "StarCoder2"). Claude
   ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5".
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
   "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
@@ -158,6 +160,10 @@ _FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "g
 # absent: its own releases are "v0.1", "v0.3".
 _FAMILIES_NUMBERED_WITHOUT_V = {"llama", "gemma", "phi", "claude", "gemini", "grok", "qwen"}
 _ID_WORD_EXPANSIONS = {"exp": "Experimental"}
+# A tier or variant word glued to a short version right after a known family word ("mistral-small3.1",
+# "llama-guard3"): the version is the family's, written apart. After any other word the pair is a name of its
+# own ("rubert-tiny2"), and so is a longer number ("small100"); brands keep theirs ("Qwen3", "StarCoder2").
+_TIER_GLUED_TO_VERSION = re.compile(r"(small|medium|large|mini|nano|tiny|guard)(\d(?:\.\d+)*)", re.I)
 
 _SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d+(?:\.\d+)?[bmkt]|[ae]\d+(?:\.\d+)?b")
 _VERSION_TOKEN = re.compile(r"v\d+(?:\.\d+)*")
@@ -660,8 +666,11 @@ def _split_plain_id_words(text: str) -> list[str]:
         if not word:
             continue
         family = re.fullmatch(rf"({'|'.join(_FAMILIES_SPACED_FROM_VERSION)})(\d+(?:\.\d+)*[a-z]?)", word, re.I)
+        tier = _TIER_GLUED_TO_VERSION.fullmatch(word) if words and words[-1].casefold() in _BRAND_SPELLINGS else None
         if family:
             words.extend(family.groups())
+        elif tier:
+            words.extend(tier.groups())  # "mistral-small3.1" -> "Mistral Small 3.1", "llama-guard3" -> "Guard 3"
         else:
             words.append(word)
     return words

@@ -168,3 +168,23 @@ def test_revisions_of_one_model_are_still_told_apart_by_their_number():
     ids = ["nvidia.nemotron-nano-3-30b:0", "nvidia.nemotron-nano-3-30b:1"]
     names = [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])]
     assert names == ["Nemotron Nano 3 30B 0", "Nemotron Nano 3 30B 1"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("mistral-small3.1", "Mistral Small 3.1"),
+    ("mistral-small3.1:24b", "Mistral Small 3.1 24B"),
+    ("mistral-small3.2", "Mistral Small 3.2"),
+    ("llama-guard3", "Llama Guard 3"),
+    ("llama-guard3:1b-q3_K_L", "Llama Guard 3 1B Q3_K_L"),
+    # left alone: brands glued to their version, and a tier word after a word that is no known family
+    ("qwen3", "Qwen3"),
+    ("falcon3", "Falcon3"),
+    ("moondream2", "Moondream2"),
+    ("internvl2", "InternVL2"),
+    ("bigcode/starcoder2-15b", "StarCoder2 15B"),
+    ("cointegrated/rubert-tiny2", "Rubert Tiny2"),
+    ("alirezamsh/small100", "Small100"),
+])
+def test_a_tier_word_glued_to_a_familys_version_is_written_apart(model_id, expected):
+    """Ollama's "mistral-small3.1" is Mistral Small 3.1, as "mistral-small-3.1" already read."""
+    assert resolve_display_name(model_id).name == expected
