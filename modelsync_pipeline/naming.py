@@ -14,9 +14,9 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Seed order: `display_name`, else `name`, else the id. A value that is not a string, or is blank, counts as
   absent. A value that cleans to nothing readable (no letter or digit left) falls through to the next source
   and the step `fallback_from_<field>` records it.
-- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment or the model's
-  segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/versions/27"), starts
-  with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a name: the model id
+- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment or, written as an
+  id is, the model's segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/
+  versions/27", not its "Phi-4"), starts with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a name: the model id
   is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying which field
   was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
   ("codestral-2501"); deriving the model id gives each alias its own readable name ("Codestral 2412")
@@ -857,19 +857,24 @@ def derive_name_from_id(model_id: str) -> str:
 # --- the seed rule ---------------------------------------------------------------------------------------
 
 
-def _own_id_segments(model_id: str) -> tuple[str, ...]:
+def _own_id_segments(model_id: str, value: str) -> tuple[str, ...]:
     """The id segments that name the model: the last, and the model's before "versions/<n>" (Azure ML's
-    "azureml://registries/azureml/models/Llama-2-7b-chat/versions/27" names "Llama-2-7b-chat", not "27")."""
+    "azureml://registries/azureml/models/Llama-2-7b-chat/versions/27" names "Llama-2-7b-chat", not "27") when
+    `value` is written as an id is: in lower case, three or more parts joined by "-" or "_", or a lower-case
+    word after such a joint ("Mistral-large"). A maker's short spelling ("Phi-4", "TimeGEN-1", "MedImageInsight")
+    is the name it goes by, and reads better than the id's derived words and asset version."""
     segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
     last = _last_id_segment(model_id)
     if len(segments) >= 3 and segments[-2].casefold() in _VERSION_COLLECTIONS:
-        return (last, segments[-3])
+        parts = [p for p in re.split(r"[-_]", value) if p]
+        if value == value.lower() or len(parts) >= 3 or any(p.isalpha() and p.islower() for p in parts[1:]):
+            return (last, segments[-3])
     return (last,)
 
 
 def _looks_like_model_id(value: str, model_id: str) -> bool:
     value = value.strip()
-    own = _own_id_segments(model_id)
+    own = _own_id_segments(model_id, value)
     # "gemma 3 12b it" for "unsloth/gemma-3-12b-it" (Chutes): the id spaced out in lower case, not a name anyone
     # wrote; the id's derived name reads it ("Gemma 3 12B IT").
     if not any(c.isupper() for c in value) and " " in value \

@@ -64,7 +64,8 @@ def test_a_date_as_a_registry_version_reads_as_a_date(model_id, expected):
     ("azureml://registries/azureml/models/Llama-2-7b-chat/versions/27", "Llama-2-7b-chat"),
     ("azureml://registries/azureml/models/Meta-Llama-3.1-8B-Instruct/versions/4", "Meta-Llama-3.1-8B-Instruct"),
     ("azureml://registries/azureml/models/AI21-Jamba-1.5-Large/versions/1", "AI21-Jamba-1.5-Large"),
-    ("azureml://registries/azureml/models/Phi-4/versions/1", "Phi-4"),
+    ("azureml://registries/azureml-mistral/models/Mistral-large/versions/1", "Mistral-large"),
+    ("azureml://registries/azure-openai/models/tts/versions/1", "tts"),
     ("azureml://registries/azure-openai/models/gpt-35-turbo/versions/0125", "gpt 35 turbo"),
 ])
 def test_a_registry_name_that_is_the_ids_model_segment_is_read_as_the_id(model_id, upstream):
@@ -77,6 +78,11 @@ def test_a_registry_name_that_is_the_ids_model_segment_is_read_as_the_id(model_i
 @pytest.mark.parametrize(("model_id", "upstream"), [
     ("azureml://registries/azureml/models/Llama-2-7b-chat/versions/27", "Llama 2 7B Chat"),
     ("azureml://registries/azure-openai/models/gpt-4o/versions/2024-11-20", "GPT-4o"),
+    # a maker's own short spelling, even where it is the registry segment
+    ("azureml://registries/azureml/models/Phi-4/versions/1", "Phi-4"),
+    ("azureml://registries/azureml-nixtla/models/TimeGEN-1/versions/1", "TimeGEN-1"),
+    ("azureml://registries/azureml/models/MedImageInsight/versions/4", "MedImageInsight"),
+    ("azureml://registries/azureml-bayer/models/E.L.Y.Crop-Protection/versions/1", "E.L.Y.Crop-Protection"),
 ])
 def test_a_registry_name_written_for_readers_is_kept(model_id, upstream):
     assert resolve_display_name(model_id, display_name=upstream).name == upstream
@@ -134,7 +140,6 @@ def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
     ("accounts/fireworks/models/llama-v3p2-11b-vision-instruct", "Llama 3.2 11B Vision Instruct"),
     ("accounts/fireworks/models/llama-v2-7b-chat", "Llama 2 7B Chat"),
     ("llama-v3-70b-instruct", "Llama 3 70B Instruct"),
-    ("accounts/fireworks/models/qwen-v2p5-7b", "Qwen2.5 7B"),
     ("anthropic.claude-v2:1", "Claude 2.1"),
     # left alone: a "v" that is the model's own release, or not right after the family word
     ("mistralai/mistral-7b-instruct-v0.3", "Mistral 7B Instruct v0.3"),
@@ -143,6 +148,7 @@ def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
     ("deepseek-v3", "DeepSeek V3"),
     ("moonshot-v1-8k", "Moonshot v1 8K"),
     ("fal-ai/kling-v2.1", "Kling v2.1"),
+    ("accounts/fireworks/models/qwen-v2p5-7b", "Qwen2.5 7B"),
 ])
 def test_a_v_between_a_family_and_its_release_number_is_not_read(model_id, expected):
     """Fireworks writes "llama-v3p1-8b-instruct" for Meta's Llama 3.1 8B Instruct: never "Llama v3.1"."""
@@ -188,3 +194,4 @@ def test_revisions_of_one_model_are_still_told_apart_by_their_number():
 def test_a_tier_word_glued_to_a_familys_version_is_written_apart(model_id, expected):
     """Ollama's "mistral-small3.1" is Mistral Small 3.1, as "mistral-small-3.1" already read."""
     assert resolve_display_name(model_id).name == expected
+
