@@ -155,10 +155,11 @@ _GLUED_BRAND_VERSION = re.compile(r"\d+(?:\.\d+)*[a-z]?", re.I)
 # Families written with a space before the version even when the id glues them ("llama3.1" -> "Llama 3.1").
 # Qwen is deliberately absent: "Qwen3" is the brand's own spelling.
 _FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "grok", "mistral", "mixtral")
-# Families that number their releases without a "v" ("Llama 3.1", "Claude 2", "Qwen2.5"): a "v" Fireworks or
-# Bedrock writes between the family and its number ("llama-v3p1-8b", "claude-v2") is not read. Mistral is
-# absent: its own releases are "v0.1", "v0.3".
-_FAMILIES_NUMBERED_WITHOUT_V = {"llama", "gemma", "phi", "claude", "gemini", "grok", "qwen"}
+# Families that number their releases without a "v" ("Llama 3.1", "Claude 2"): a "v" Fireworks or Bedrock
+# writes between the family and its number ("llama-v3p1-8b", "claude-v2") is not read. Mistral is absent: its
+# own releases are "v0.1", "v0.3". So is Qwen: Fireworks lists "qwen-v2p5-7b" beside "qwen2p5-7b", and
+# "Qwen v2.5 7B" tells the two apart where "Qwen2.5 7B" twice would end on a hash.
+_FAMILIES_NUMBERED_WITHOUT_V = {"llama", "gemma", "phi", "claude", "gemini", "grok"}
 _ID_WORD_EXPANSIONS = {"exp": "Experimental"}
 # A tier or variant word glued to a short version right after a known family word ("mistral-small3.1",
 # "llama-guard3"): the version is the family's, written apart. After any other word the pair is a name of its
@@ -776,11 +777,9 @@ def _format_id_words(words: list[str]) -> list[str]:
             i += 2
             continue
         if not formatted and low in _FAMILIES_NUMBERED_WITHOUT_V and _VERSION_TOKEN.fullmatch(following.casefold()):
-            # "llama-v3p1-8b" -> "Llama 3.1 8B", "qwen-v2p5-7b" -> "Qwen2.5 7B": only right after the family
-            # word that starts the model ("openhermes:7b-mistral-v2", "deepseek-v3", "kling-v2.1" keep theirs)
-            spaced = low in _FAMILIES_SPACED_FROM_VERSION
-            formatted.extend([_BRAND_SPELLINGS[low], following[1:]] if spaced
-                             else [_BRAND_SPELLINGS[low] + following[1:]])
+            # "llama-v3p1-8b" -> "Llama 3.1 8B": only right after the family word that starts the model
+            # ("openhermes:7b-mistral-v2", "deepseek-v3", "kling-v2.1", "claude-instant-v1" keep theirs)
+            formatted.extend([_BRAND_SPELLINGS[low], following[1:]])
             i += 2
             continue
         if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():

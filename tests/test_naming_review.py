@@ -148,7 +148,7 @@ def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
     ("deepseek-v3", "DeepSeek V3"),
     ("moonshot-v1-8k", "Moonshot v1 8K"),
     ("fal-ai/kling-v2.1", "Kling v2.1"),
-    ("accounts/fireworks/models/qwen-v2p5-7b", "Qwen2.5 7B"),
+    ("accounts/fireworks/models/qwen-v2p5-7b", "Qwen v2.5 7B"),  # Qwen glues its version: see below
 ])
 def test_a_v_between_a_family_and_its_release_number_is_not_read(model_id, expected):
     """Fireworks writes "llama-v3p1-8b-instruct" for Meta's Llama 3.1 8B Instruct: never "Llama v3.1"."""
@@ -195,3 +195,9 @@ def test_a_tier_word_glued_to_a_familys_version_is_written_apart(model_id, expec
     """Ollama's "mistral-small3.1" is Mistral Small 3.1, as "mistral-small-3.1" already read."""
     assert resolve_display_name(model_id).name == expected
 
+
+def test_fireworks_two_spellings_of_one_qwen_keep_readable_names():
+    """Fireworks lists "qwen-v2p5-7b" beside "qwen2p5-7b": reading both "Qwen2.5 7B" would end one on a hash."""
+    ids = ["accounts/fireworks/models/qwen-v2p5-7b", "accounts/fireworks/models/qwen2p5-7b"]
+    names = [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])]
+    assert names == ["Qwen v2.5 7B", "Qwen2.5 7B"]
