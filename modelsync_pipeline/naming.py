@@ -160,6 +160,7 @@ _FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "g
 # own releases are "v0.1", "v0.3". So is Qwen: Fireworks lists "qwen-v2p5-7b" beside "qwen2p5-7b", and
 # "Qwen v2.5 7B" tells the two apart where "Qwen2.5 7B" twice would end on a hash.
 _FAMILIES_NUMBERED_WITHOUT_V = {"llama", "gemma", "phi", "claude", "gemini", "grok"}
+_FAMILY_GLUED_TO_VERSION = re.compile(rf"({'|'.join(_FAMILIES_SPACED_FROM_VERSION)})(\d+(?:\.\d+)*[a-z]?)", re.I)
 _ID_WORD_EXPANSIONS = {"exp": "Experimental"}
 # A tier or variant word glued to a short version right after a known family word ("mistral-small3.1",
 # "llama-guard3"): the version is the family's, written apart. After any other word the pair is a name of its
@@ -655,18 +656,24 @@ def _split_id_words(text: str) -> list[str]:
     return words
 
 
+_UNDERSCORE_BETWEEN_DIGITS = re.compile(r"(?<=\d)_(?=\d)")
+_DOT_BETWEEN_LETTERS = re.compile(r"(?<=[a-z])\.(?=[a-z])", re.I)
+_DOT_BEFORE_WORD = re.compile(r"(?<=\d)\.(?=[a-z]{2})", re.I)
+_ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.]|_)+")
+
+
 def _split_plain_id_words(text: str) -> list[str]:
     text = _SPLIT_PRECISION.sub(r"\1\2", text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
-    text = re.sub(r"(?<=\d)_(?=\d)", ".", text)  # "Llama-3_1" means 3.1
+    text = _UNDERSCORE_BETWEEN_DIGITS.sub(".", text)  # "Llama-3_1" means 3.1
     text = _P_FOR_DOT.sub(".", text)
-    text = re.sub(r"(?<=[a-z])\.(?=[a-z])", " ", text, flags=re.I)  # "moonshot.kimi": a dot between letters parts words
-    text = re.sub(r"(?<=\d)\.(?=[a-z]{2})", " ", text, flags=re.I)  # "llm1.inst": so does one before a word
+    text = _DOT_BETWEEN_LETTERS.sub(" ", text)  # "moonshot.kimi": a dot between letters parts words
+    text = _DOT_BEFORE_WORD.sub(" ", text)  # "llm1.inst": so does one before a word
     words = []
-    for word in re.split(r"(?:[^\w.]|_)+", text):
+    for word in _ID_WORD_SEPARATORS.split(text):
         word = word.strip(".")
         if not word:
             continue
-        family = re.fullmatch(rf"({'|'.join(_FAMILIES_SPACED_FROM_VERSION)})(\d+(?:\.\d+)*[a-z]?)", word, re.I)
+        family = _FAMILY_GLUED_TO_VERSION.fullmatch(word)
         tier = _TIER_GLUED_TO_VERSION.fullmatch(word) if words and words[-1].casefold() in _BRAND_SPELLINGS else None
         if family:
             words.extend(family.groups())
