@@ -16,7 +16,7 @@ a sample of model keys) and only then points readers at it with one SET. Keys (p
 | `modelsync:v:<version>:all` | sorted set | `<provider>\\t<model_id>` of every model, all scored 0: the whole catalog in lexicographic order; `ZRANGEBYLEX` on `<provider>\\t` gives one provider's models in order |
 | `modelsync:v:<version>:modality:<modality>` | set | `<provider>\\t<model_id>` members |
 | `modelsync:v:<version>:indexes` | set | names of the version's modality keys (so a half-written version can be expired) |
-| `modelsync:v:<version>:manifest` | hash | version, run_id, row_count, checksum, key_count, created_at, providers and modalities (JSON name -> count) |
+| `modelsync:v:<version>:manifest` | hash | version, run_id, row_count, checksum, catalog_version, key_count, created_at, providers and modalities (JSON name -> count) |
 
 A superseded version's keys expire `previous_version_ttl` seconds after the switch (default one hour),
 so a reader that started on it finishes on it. The manifest is given its TTL first, so it expires no later
@@ -24,6 +24,12 @@ than any other key of its version: a reader that still finds the manifest after 
 knows every key it read was there (`reader.py`). A version left behind by a failed write (Redis died, the
 process was killed) is expired by a later publish once it is `orphan_grace` seconds old. Nothing here
 calls `KEYS`.
+
+Publishes are serialised by a session advisory lock, which goes with a lost PostgreSQL connection while the
+publish goes on in Redis. So the switch is fenced too: `catalog_version` (migration 0016), a number every write
+to providers or models bumps in its transaction, is read in the rows' snapshot and kept in the manifest; the
+switch refuses to replace a live version whose number is higher (NewerCatalogLive), and an older snapshot never
+takes readers back from a newer one.
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ class CacheMismatch(RuntimeError):
 
 class SwitchUncertain(RuntimeError):
     """Redis failed while switching readers and could not be asked afterwards which version they are on."""
+
+
+class NewerCatalogLive(RuntimeError):
+    """Readers are on a version of a newer table than this publish read (a publish that ran while this one had
+    lost its lock): this version was not switched in, and its keys were deleted."""
 
 
 def _eviction_policy(client: redis.Redis) -> str | None:
@@ -99,6 +110,7 @@ class CachePublication:
     # expires it (expire_orphans, after DEFAULT_ORPHAN_GRACE).
     previous_expired: bool = True
     eviction_policy: str | None = None  # Redis' maxmemory-policy, None if CONFIG GET is not allowed
+    catalog_version: int = 0  # of the table snapshot published (migration 0016)
 
 
 # Rows are streamed in bytewise order (sql/catalog_read.sql), the order of `all`: Redis inserts each member
@@ -184,14 +196,27 @@ def publish_cache(
     snapshot; Redis errors propagate as `REDIS_ERRORS`. Either way the table is only read.
     """
     started = time.perf_counter()
-    # One publish at a time (session lock, released on disconnect too): otherwise a slow publish of an
-    # older snapshot could switch readers after a newer one had.
+    # One publish at a time (session lock, released on disconnect too): two publishes of one table do the
+    # work twice. Which snapshot readers end on is the switch's fence (catalog_version), not this lock.
     sql = db.statements("catalog_read")
     conn.execute(sql["cache_lock"])
     try:
         return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started)
     finally:
-        conn.execute(sql["cache_unlock"])
+        _unlock(conn, sql["cache_unlock"])
+
+
+def _unlock(conn: psycopg.Connection, statement: str) -> None:
+    """Release the publish lock, unless the connection is gone: the server released it with the session. A
+    failed unlock on a dead connection must neither fail a publish that switched readers (it no longer needs
+    PostgreSQL after reading its snapshot) nor replace the error that ended one that did not."""
+    if conn.broken or conn.closed:
+        return
+    try:
+        conn.execute(statement)
+    except psycopg.OperationalError:
+        if not (conn.broken or conn.closed):
+            raise
 
 
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
@@ -209,6 +234,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
             # One snapshot for the rows and the checksum: the manifest describes exactly what was written.
             conn.execute(db.statements("catalog_read")["snapshot_read_only"])
             row_count, checksum = db.table_checksum(conn)
+            catalog_version = conn.execute(db.statements("catalog_read")["catalog_version"]).fetchone()[0]
             written = _write_rows(conn, client, version)
         providers, modalities = written["providers"], written["modalities"]
         key_count = written["rows"] + len(modalities) + 3  # + all, indexes, manifest
@@ -219,6 +245,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                 "run_id": run_id,
                 "row_count": row_count,
                 "checksum": checksum,
+                "catalog_version": catalog_version,
                 "key_count": key_count,
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                 "providers": json.dumps(providers, sort_keys=True),
@@ -247,8 +274,20 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     # The switch: one SET, made only while the version's manifest exists (a Redis restarted empty after the
     # checks above must not be left pointing readers at nothing). GET hands back the version readers used.
     try:
-        previous = client.eval(_SWITCH, 2, CURRENT_KEY, version_key(version, "manifest"), version)
+        previous = client.eval(_SWITCH, 2, CURRENT_KEY, version_key(version, "manifest"), version, catalog_version,
+                               version_key(""))
     except redis.ResponseError as exc:
+        if str(exc).startswith("NEWER_LIVE"):
+            _, live, live_catalog = str(exc).split()
+            try:
+                expire_version(client, version, 0)
+                client.zrem(VERSIONS_KEY, version)
+            except REDIS_ERRORS:
+                pass  # left in `versions`: a later publish expires it
+            raise NewerCatalogLive(
+                f"a newer catalog (catalog version {live_catalog}, cache version {live}) was published meanwhile; "
+                f"this older snapshot (catalog version {catalog_version}, cache version {version}) was not switched "
+                f"in and its keys were deleted") from None
         if "MANIFEST_GONE" not in str(exc):
             raise
         raise CacheMismatch(f"cache version {version} lost its manifest between its checks and the switch (Redis "
@@ -279,12 +318,24 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         orphans_expired=tuple(orphans),
         previous_expired=previous_expired,
         eviction_policy=policy,
+        catalog_version=catalog_version,
     )
 
 
-# KEYS[1] the pointer, KEYS[2] the new version's manifest, ARGV[1] the new version. SET ... GET: Redis >= 6.2.
+# KEYS[1] the pointer, KEYS[2] the new version's manifest; ARGV[1] the new version, ARGV[2] its catalog_version,
+# ARGV[3] the prefix of version keys. The live version's manifest is found from the pointer's value (a key not
+# in KEYS: fine outside Redis Cluster, which this prefix does not support either). A live version whose table
+# was newer stays; equal is the same table. No catalog_version (manifest expired, or written before migration
+# 0016): nothing to compare, the switch goes ahead. SET ... GET: Redis >= 6.2.
 _SWITCH = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('MANIFEST_GONE') end
+local live = redis.call('GET', KEYS[1])
+if live and live ~= ARGV[1] then
+  local fence = redis.call('HGET', ARGV[3] .. live .. ':manifest', 'catalog_version')
+  if fence and tonumber(fence) and tonumber(fence) > tonumber(ARGV[2]) then
+    return redis.error_reply('NEWER_LIVE ' .. live .. ' ' .. fence)
+  end
+end
 return redis.call('SET', KEYS[1], ARGV[1], 'GET')
 """
 

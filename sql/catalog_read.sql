@@ -19,6 +19,11 @@ SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SELECT count(*), coalesce(md5(string_agg(id::text || ':' || content_hash, ',' ORDER BY id)), '')
 FROM models;
 
+-- name: catalog_version
+-- The number every write to providers or models bumps in its own transaction (migration 0016): read in the
+-- snapshot of the rows, it orders two publishes by the table they read, whatever order they switch in.
+SELECT version FROM catalog_version;
+
 -- name: cache_rows
 SELECT provider, model_id, modality, row_to_json(r)::text
 FROM catalog_rows r

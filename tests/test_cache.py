@@ -311,3 +311,70 @@ def test_a_flushdb_during_a_publish_leaves_no_key_without_a_ttl(synced, redis_cl
         redis_client.flushdb()
     assert isinstance(failure.get("error"), cache.CacheMismatch), failure
     assert list(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == []  # the later batches' keys
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    """A failover or pg_terminate_backend: the session, and the publish lock with it, are gone."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_an_older_snapshot_never_takes_readers_back_from_a_newer_one(synced, redis_client, tmp_path, monkeypatch):
+    """The publish lock went with a lost connection while its publish went on in Redis: a publish of the newer
+    table switched readers, then the older one switched them back to its snapshot until the next sync."""
+    from .faults import paused_at
+
+    conn = db.connect(synced)
+    with paused_at("cache:before_switch", lambda: cache.publish_cache(conn, redis_client, "older-run"),
+                   tmp_path, monkeypatch) as older:
+        _terminate(synced, conn.info.backend_pid)
+        with psycopg.connect(synced, autocommit=True) as other:  # a later write, by hand even
+            other.execute("DELETE FROM models WHERE id = (SELECT max(id) FROM models)")
+        monkeypatch.delenv("MODELSYNC_FAULT")
+        with db.connect(synced) as conn2:  # not blocked: the lock went with the lost session
+            newer = cache.publish_cache(conn2, redis_client, "newer-run")
+    assert cache.current_version(redis_client) == newer.version
+    assert cached_rows(redis_client) == table_rows(synced)
+    error = older.get("error")
+    assert "a newer catalog (catalog version " in str(error), older
+    assert "was published meanwhile; this older snapshot (catalog version " in str(error)
+    assert "was not switched in" in str(error) and isinstance(error, cache.NewerCatalogLive)
+    # the refused version's keys are gone, and nothing is left for a later publish to expire
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [newer.version]
+    assert [k for k in redis_client.scan_iter(match=f"{cache.PREFIX}:v:*older-r*", count=1000)] == []
+
+
+def test_a_publish_whose_postgresql_session_is_lost_after_its_snapshot_switches_and_succeeds(
+        synced, redis_client, tmp_path, monkeypatch):
+    """Readers were switched to the new version, then the unlock on the dead connection failed the step."""
+    from .faults import paused_at
+
+    before = cache.current_version(redis_client)
+    conn = db.connect(synced)
+    with paused_at("cache:before_switch", lambda: cache.publish_cache(conn, redis_client, "lost-session"),
+                   tmp_path, monkeypatch) as outcome:
+        _terminate(synced, conn.info.backend_pid)
+    assert "result" in outcome, outcome
+    assert cache.current_version(redis_client) == outcome["result"].version != before
+    assert cached_rows(redis_client) == table_rows(synced)
+
+
+def test_a_publish_whose_postgresql_session_is_lost_mid_write_says_so(synced, redis_url, redis_client, tmp_path,
+                                                                         monkeypatch):
+    """The unlock on the dead connection replaced the error that ended the publish ("the connection is lost"
+    instead of the server's reason), and models_cache passed it on raw, unlike a Redis error."""
+    from .faults import paused_at
+
+    current = cache.current_version(redis_client)
+    publish = lambda: sync(synced, redis_url, selection=[dg.AssetKey("models_cache")])  # noqa: E731
+    with paused_at("cache:mid_write", publish, tmp_path, monkeypatch) as outcome:
+        with psycopg.connect(synced, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND application_name = 'modelsync' AND pid <> pg_backend_pid()")
+    failure = step_failures(outcome["result"])["models_cache"]
+    host = psycopg.conninfo.conninfo_to_dict(synced)["host"]
+    assert "PostgreSQL at postgresql://" in failure and host in failure, failure
+    assert "terminating connection due to administrator command" in failure, failure
+    assert "readers keep the previous cache version" in failure
+    assert cache.current_version(redis_client) == current
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [current]

@@ -1,6 +1,7 @@
 """`models_cache`: the models table fanned out to Redis. It reads only the database, never a provider API."""
 
 import dagster as dg
+import psycopg
 
 from .. import cache
 from ..resources import PostgresResource, RedisResource
@@ -43,6 +44,20 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
         raise dg.Failure(description=f"the new cache version was refused: {exc}. Readers stay on the previous "
                                      "cache version; the models table is untouched by this step (a change models_table "
                                      "made in this run stays committed). Materialize models_cache to heal it.") from None
+    except cache.NewerCatalogLive as exc:
+        raise dg.Failure(description=f"{exc}. Readers stay on the newer version; the models table is untouched by "
+                                     "this step. Nothing to do: the newer publish already serves the table.") from None
+    except psycopg.Error as exc:
+        from ..local.services import redact_url
+
+        # Connection lost (failover, pg_terminate_backend), or a statement of the snapshot read failed.
+        raise dg.Failure(
+            description=f"PostgreSQL at {redact_url(postgres.database_url)} failed while the cache was published "
+            f"from it: {type(exc).__name__}: {exc}. The models table is untouched by this step (a change "
+            "models_table made in this run stays committed); readers keep the previous cache version (PostgreSQL is "
+            "only read before the switch). Materialize models_cache "
+            "(or run publish_catalog) to publish a whole new version."
+        ) from None
     except cache.SwitchUncertain as exc:
         raise dg.Failure(description=f"{exc}. Both versions are whole and checked against the table, so readers see "
                                      "a whole catalog either way. Materialize models_cache to publish a new one.") from None
