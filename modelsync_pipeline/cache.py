@@ -264,9 +264,10 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     except BaseException:
         # Nobody reads this version: delete it now if Redis still answers (EXPIRE 0), else a later publish
         # expires it. Kept for the hour a superseded version gets, it took memory from the live one, and
-        # under an allkeys-* policy pushed the live version's keys out.
+        # under an allkeys-* policy pushed the live version's keys out. After an eviction its `all` may have
+        # been evicted and made again by a later batch, listing only the models written since: SCAN for them.
         try:
-            expire_version(client, version, 0)
+            expire_version(client, version, 0, scan=_evicted_keys(client) > evicted_before)
             client.zrem(VERSIONS_KEY, version)
         except REDIS_ERRORS:
             pass
@@ -476,21 +477,23 @@ def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int | None
     return int(sum(u or 0 for u in replies[:len(index_keys)]) + per_model * row_count)
 
 
-def expire_version(client: redis.Redis, version: str, ttl: int) -> None:
+def expire_version(client: redis.Redis, version: str, ttl: int, scan: bool = False) -> None:
     """Give every key of `version` a TTL, walking its own `all` index with ZSCAN, never KEYS.
 
     The manifest first: it must expire no later than any other key of the version (see the module docstring).
+    A version whose `all` or `indexes` is gone (evicted under an allkeys-* policy, deleted by hand), or any
+    version when `scan` is set, is found by SCAN MATCH on its key prefix instead: its model keys are listed
+    nowhere else, and left without a TTL they would stay for good. SCAN walks the whole database, BATCH keys
+    a call: slower than ZSCAN, and only for a version that lost its indexes.
     """
     all_key = version_key(version, "all")
     indexes_key = version_key(version, "indexes")
     manifest_key = version_key(version, "manifest")
-    index_keys = client.smembers(indexes_key)
-    if not index_keys:  # a version written before `indexes` existed: its manifest names them
-        described = client.hgetall(manifest_key)
-        index_keys = [version_key(version, kind, name)
-                      for field, kind in (("providers", "provider"), ("modalities", "modality"))
-                      for name in json.loads(described.get(field) or "[]")]
     client.expire(manifest_key, ttl)
+    if scan or client.exists(all_key, indexes_key) < 2:
+        _expire_by_scan(client, version, ttl)
+        return
+    index_keys = client.smembers(indexes_key)
     ttl_arg = _bulk(str(ttl).encode())
     model_prefix = version_key(version, "model", "").encode()
     writer = _BatchWriter(client)
@@ -508,6 +511,27 @@ def expire_version(client: redis.Redis, version: str, ttl: int) -> None:
         writer.wait()
     finally:
         writer.close()
+
+
+def _expire_by_scan(client: redis.Redis, version: str, ttl: int) -> None:
+    pattern = version_key(_glob_escape(version), "*")
+    ttl_arg = str(ttl).encode()
+    writer = _BatchWriter(client)
+    try:
+        cursor = None
+        while cursor != 0:
+            cursor, keys = client.scan(cursor or 0, match=pattern, count=BATCH)
+            if keys:
+                writer.send([_command([b"EXPIRE", k if isinstance(k, bytes) else k.encode(), ttl_arg], [], 0)
+                             for k in keys])
+        writer.wait()
+    finally:
+        writer.close()
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by SCAN MATCH (a run id could hold a glob character)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def expire_orphans(client: redis.Redis, grace: int, ttl: int) -> list[str]:

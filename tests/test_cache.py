@@ -378,3 +378,36 @@ def test_a_publish_whose_postgresql_session_is_lost_mid_write_says_so(synced, re
     assert "readers keep the previous cache version" in failure
     assert cache.current_version(redis_client) == current
     assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [current]
+
+
+class _EvictsTheIndexes(redis.Redis):
+    """allkeys-lru under memory pressure, made exact: once the new version is written its `all` and `indexes`
+    are evicted (deleted here), and INFO counts the evictions. The rest is the real Redis."""
+
+    evicted = 0
+
+    def hset(self, name, *args, **kwargs):  # the manifest, written after the rows
+        reply = super().hset(name, *args, **kwargs)
+        version = name.split(":")[2]
+        self.evicted += self.delete(cache.version_key(version, "all"), cache.version_key(version, "indexes"))
+        return reply
+
+    def info(self, section=None, *args, **kwargs):
+        reply = super().info(section, *args, **kwargs)
+        if section == "stats":
+            reply["evicted_keys"] = int(reply.get("evicted_keys", 0)) + self.evicted
+        if section == "memory":
+            reply["maxmemory_policy"] = "allkeys-lru"
+        return reply
+
+
+def test_a_refused_version_whose_indexes_were_evicted_leaves_no_key_behind(synced, redis_url, redis_client):
+    """Its model keys are listed only in `all`: with `all` evicted they were left without a TTL, for good,
+    while the version left `versions` (so no later publish would expire them either)."""
+    current = cache.current_version(redis_client)
+    live = sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000))
+    client = _EvictsTheIndexes.from_url(redis_url, decode_responses=True)
+    with db.connect(synced) as conn, pytest.raises(cache.CacheMismatch):
+        cache.publish_cache(conn, client, "evicted-indexes")
+    assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [current] == [cache.current_version(redis_client)]
