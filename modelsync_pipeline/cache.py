@@ -70,10 +70,9 @@ class NewerCatalogLive(RuntimeError):
 
 
 def _eviction_policy(client: redis.Redis) -> str | None:
-    try:
-        return client.config_get("maxmemory-policy").get("maxmemory-policy")
-    except redis.ResponseError:  # a managed Redis may refuse CONFIG
-        return None
+    """maxmemory-policy from INFO memory (there since Redis 4), which a managed Redis that refuses CONFIG
+    still answers; None only when the server hides it there too."""
+    return client.info("memory").get("maxmemory_policy")
 
 
 def _evicted_keys(client: redis.Redis) -> int:
@@ -109,7 +108,7 @@ class CachePublication:
     # False when Redis failed after the switch, before the previous version got its TTL: a later publish
     # expires it (expire_orphans, after DEFAULT_ORPHAN_GRACE).
     previous_expired: bool = True
-    eviction_policy: str | None = None  # Redis' maxmemory-policy, None if CONFIG GET is not allowed
+    eviction_policy: str | None = None  # Redis' maxmemory-policy, None if INFO memory does not say
     catalog_version: int = 0  # of the table snapshot published (migration 0016)
 
 
@@ -223,7 +222,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     version = new_version(run_id)
     _check_permissions(client)
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
-    # A policy that may evict keys without a TTL (allkeys-*, or one CONFIG does not tell) may evict the keys of
+    # A policy that may evict keys without a TTL (allkeys-*, or one INFO does not tell) may evict the keys of
     # the version being written, which has none: any eviction while it is written refuses the switch. (Under
     # volatile-* only keys with a TTL go: earlier versions'.)
     policy = _eviction_policy(client)
@@ -254,10 +253,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         )
         evicted = _evicted_keys(client) - evicted_before
         if evicted > 0 and not (policy or "").startswith("volatile-") and policy != "noeviction":
-            raise CacheMismatch(
-                f"Redis evicted {evicted} keys while cache version {version} was written (maxmemory-policy "
-                f"{policy or 'unknown'}): keys of the new version may be among them. Give Redis more memory "
-                f"(maxmemory) or a policy that keeps keys without a TTL (noeviction, volatile-lru)")
+            raise CacheMismatch(_eviction_refusal(version, evicted, policy))
         cached_row_count = _verify(client, version, int(row_count), checksum, written)
         bytes_used = _bytes_used(client, version, cached_row_count)
         faults.point("cache:before_switch")
@@ -321,6 +317,22 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         eviction_policy=policy,
         catalog_version=catalog_version,
     )
+
+
+def _eviction_refusal(version: str, evicted: int, policy: str | None) -> str:
+    """Why a version written while Redis evicted keys is refused. With the policy unknown, evicted_keys (server
+    wide) cannot tell this version's keys from another database's. Not settled by checking every key of the
+    version: a pass over every model key costs a round trip per BATCH of them, and a key evicted after it is as
+    lost; the refusal stands and says how to find out. INFO memory names the policy on every Redis >= 4."""
+    if policy is None:
+        return (f"Redis evicted {evicted} keys while cache version {version} was written, and does not report its "
+                f"maxmemory-policy (INFO memory has no maxmemory_policy): keys of the new version may be among "
+                f"them. evicted_keys counts the whole server, other databases' keys too; if the policy is "
+                f"volatile-* or noeviction (ask your provider), keys without a TTL are never evicted: give the "
+                f"cache a Redis whose INFO tells, or more memory (maxmemory)")
+    return (f"Redis evicted {evicted} keys while cache version {version} was written (maxmemory-policy "
+            f"{policy}): keys of the new version may be among them. Give Redis more memory "
+            f"(maxmemory) or a policy that keeps keys without a TTL (noeviction, volatile-lru)")
 
 
 # KEYS[1] the pointer, KEYS[2] the new version's manifest; ARGV[1] the new version, ARGV[2] its catalog_version,

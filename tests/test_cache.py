@@ -411,3 +411,42 @@ def test_a_refused_version_whose_indexes_were_evicted_leaves_no_key_behind(synce
         cache.publish_cache(conn, client, "evicted-indexes")
     assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
     assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [current] == [cache.current_version(redis_client)]
+
+
+class _ManagedRedis(redis.Redis):
+    """A managed Redis: CONFIG is not allowed, and other databases of the server (another tenant's keys with
+    a TTL) have keys evicted all the time, which INFO's server-wide evicted_keys counts."""
+
+    report_policy = True
+    evicted = 0
+
+    def config_get(self, *args, **kwargs):
+        raise redis.ResponseError("unknown command 'CONFIG', with args beginning with: 'GET'")
+
+    def info(self, section=None, *args, **kwargs):
+        reply = super().info(section, *args, **kwargs)
+        if section == "stats":
+            self.evicted += 100
+            reply["evicted_keys"] = int(reply.get("evicted_keys", 0)) + self.evicted
+        if section == "memory" and not self.report_policy:
+            reply.pop("maxmemory_policy", None)
+        return reply
+
+
+def test_a_redis_that_refuses_config_is_asked_its_eviction_policy_through_info(synced, redis_url, redis_client):
+    """With CONFIG refused the policy read 'unknown', and another tenant's evictions refused every publish."""
+    server_policy = redis_client.info("memory")["maxmemory_policy"]
+    assert server_policy == "noeviction" or server_policy.startswith("volatile-")  # the test server's
+    client = _ManagedRedis.from_url(redis_url, decode_responses=True)
+    with db.connect(synced) as conn:
+        published = cache.publish_cache(conn, client, "managed")
+    assert published.eviction_policy == server_policy
+    assert cache.current_version(redis_client) == published.version
+
+    # a server that does not tell at all: refused, saying why the count may not be this cache's
+    client.report_policy = False
+    with db.connect(synced) as conn, pytest.raises(cache.CacheMismatch) as refused:
+        cache.publish_cache(conn, client, "untold")
+    assert "does not report its maxmemory-policy" in str(refused.value)
+    assert "evicted_keys counts the whole server, other databases' keys too" in str(refused.value)
+    assert cache.current_version(redis_client) == published.version
