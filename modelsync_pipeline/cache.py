@@ -69,6 +69,14 @@ class NewerCatalogLive(RuntimeError):
     lost its lock): this version was not switched in, and its keys were deleted."""
 
 
+# SET ... GET (the switch) and ZRANDMEMBER (the size estimate) are Redis 6.2's.
+MIN_REDIS_VERSION = (6, 2)
+
+
+class RedisTooOld(redis.RedisError):
+    """The server is older than MIN_REDIS_VERSION; nothing was written."""
+
+
 def _eviction_policy(client: redis.Redis) -> str | None:
     """maxmemory-policy from INFO memory (there since Redis 4), which a managed Redis that refuses CONFIG
     still answers; None only when the server hides it there too."""
@@ -457,7 +465,12 @@ def _check_permissions(client: redis.Redis) -> None:
     """Every command a publish needs beyond plain reads and writes, tried before anything is written: a Redis
     user without ZSCAN (expiring old versions) or EVAL (the switch) wrote and checked a whole version, then
     failed at the switch leaving it without a TTL, or published while no old version could ever expire. A
-    refusal (NoPermissionError) names the command."""
+    refusal (NoPermissionError) names the command. A server older than 6.2 is refused too, naming its version:
+    it wrote a whole version, then failed with "unknown command 'ZRANDMEMBER'"."""
+    server = str(client.info("server").get("redis_version", ""))
+    release = tuple(int(part) for part in server.split(".")[:2] if part.isdigit())
+    if len(release) == 2 and release < MIN_REDIS_VERSION:
+        raise RedisTooOld(f"Redis >= {'.'.join(map(str, MIN_REDIS_VERSION))} is required, this server is {server}")
     pipe = client.pipeline(transaction=False)
     pipe.zscan(VERSIONS_KEY, 0, count=1)
     pipe.eval("return 1", 0)

@@ -450,3 +450,24 @@ def test_a_redis_that_refuses_config_is_asked_its_eviction_policy_through_info(s
     assert "does not report its maxmemory-policy" in str(refused.value)
     assert "evicted_keys counts the whole server, other databases' keys too" in str(refused.value)
     assert cache.current_version(redis_client) == published.version
+
+
+class _Redis60(redis.Redis):
+    """A Redis 6.0 (Debian 11, ElastiCache 6.0): no ZRANDMEMBER, no SET ... GET."""
+
+    def info(self, section=None, *args, **kwargs):
+        reply = super().info(section, *args, **kwargs)
+        if section == "server":
+            reply["redis_version"] = "6.0.16"
+        return reply
+
+
+def test_a_redis_older_than_6_2_is_refused_by_name_before_anything_is_written(synced, redis_url, redis_client):
+    """It wrote and checked a whole version, then failed with "unknown command 'ZRANDMEMBER'"."""
+    keys_before, current = sorted(redis_client.scan_iter(count=1000)), cache.current_version(redis_client)
+    client = _Redis60.from_url(redis_url, decode_responses=True)
+    with db.connect(synced) as conn, pytest.raises(redis.RedisError,
+                                                   match=r"Redis >= 6\.2 is required, this server is 6\.0\.16"):
+        cache.publish_cache(conn, client, "old-redis")
+    assert sorted(redis_client.scan_iter(count=1000)) == keys_before
+    assert cache.current_version(redis_client) == current
