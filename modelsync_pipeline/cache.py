@@ -283,7 +283,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                                version_key(""))
     except redis.ResponseError as exc:
         if str(exc).startswith("NEWER_LIVE"):
-            _, live, live_catalog = str(exc).split()
+            _, live, live_catalog = str(exc).split()[:3]  # the script's reply, whatever Redis appends
             try:
                 expire_version(client, version, 0)
                 client.zrem(VERSIONS_KEY, version)
