@@ -68,6 +68,29 @@ def test_a_refresh_behind_another_modelsync_write_waits_and_says_so(synced, monk
     assert audit_rows(synced)[-1]["outcome"] == "succeeded"
 
 
+def test_a_role_lock_timeout_does_not_cut_a_publish_queued_behind_another(synced, redis_url):
+    """A publish waiting for another publish's lock failed with a bare LockNotAvailable under a role's
+    lock_timeout."""
+    from urllib.parse import urlsplit
+
+    import redis as redis_lib
+
+    from modelsync_pipeline import cache
+
+    with psycopg.connect(synced, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{urlsplit(synced).path.lstrip("/")}" SET lock_timeout = \'300ms\'')
+    with db.connect(synced) as holder, db.connect(synced) as conn:
+        holder.execute(db.statements("catalog_read")["cache_lock"])  # another publish, running
+        release = threading.Timer(1.5, lambda: holder.execute(db.statements("catalog_read")["cache_unlock"]))
+        release.start()
+        try:
+            published = cache.publish_cache(conn, redis_lib.Redis.from_url(redis_url, decode_responses=True), "queued")
+        finally:
+            release.join()
+        assert published.row_count > 0
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("300ms",)
+
+
 @pytest.mark.parametrize("what", ["refresh", "stage"])
 def test_a_role_lock_timeout_does_not_cut_a_wait_behind_another_modelsync_write(synced, what):
     """A lock_timeout set for the database or the role (a DBA's default for applications) ended a refresh queued
