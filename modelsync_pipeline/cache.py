@@ -270,11 +270,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         # expires it. Kept for the hour a superseded version gets, it took memory from the live one, and
         # under an allkeys-* policy pushed the live version's keys out. After an eviction its `all` may have
         # been evicted and made again by a later batch, listing only the models written since: SCAN for them.
-        try:
-            expire_version(client, version, 0, scan=_evicted_keys(client) > evicted_before)
-            client.zrem(VERSIONS_KEY, version)
-        except REDIS_ERRORS:
-            pass
+        _discard(client, version, evicted_before)
         raise
     # The switch: one SET, made only while the version's manifest exists (a Redis restarted empty after the
     # checks above must not be left pointing readers at nothing). GET hands back the version readers used.
@@ -284,11 +280,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     except redis.ResponseError as exc:
         if str(exc).startswith("NEWER_LIVE"):
             _, live, live_catalog = str(exc).split()[:3]  # the script's reply, whatever Redis appends
-            try:
-                expire_version(client, version, 0)
-                client.zrem(VERSIONS_KEY, version)
-            except REDIS_ERRORS:
-                pass  # left in `versions`: a later publish expires it
+            _discard(client, version)
             raise NewerCatalogLive(
                 f"a newer catalog (catalog version {live_catalog}, cache version {live}) was published meanwhile; "
                 f"this older snapshot (catalog version {catalog_version}, cache version {version}) was not switched "
@@ -325,6 +317,18 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         eviction_policy=policy,
         catalog_version=catalog_version,
     )
+
+
+def _discard(client: redis.Redis, version: str, evicted_before: int | None = None) -> None:
+    """Delete a version no reader is on (EXPIRE 0) and drop it from `versions`, if Redis still answers; else it
+    stays listed there and a later publish expires it (expire_orphans). Found by SCAN when Redis evicted keys
+    since `evicted_before` (its evicted_keys when the version's write began)."""
+    try:
+        scan = evicted_before is not None and _evicted_keys(client) > evicted_before
+        expire_version(client, version, 0, scan=scan)
+        client.zrem(VERSIONS_KEY, version)
+    except REDIS_ERRORS:
+        pass
 
 
 def _eviction_refusal(version: str, evicted: int, policy: str | None) -> str:

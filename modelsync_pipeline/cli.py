@@ -369,8 +369,8 @@ def status(args: argparse.Namespace) -> int:
             unregistered.append(p["provider"])
         else:
             flag = stale_since(cadence.get(p["provider"], default), p["last_good_attempt"])
-        if flag and p["provider"] in PROVIDERS_BY_SLUG:
-            stale.append(p["provider"])
+            if flag:
+                stale.append(p["provider"])
         print(f"  {p['provider']:<{width}}  {p['models']:>7}  {p['source'] if p['last_good_catalog'] else '':<7}  "
               f"{synced:<32}  {p['last_attempt'] or ''}"
               + (f"  {flag}" if flag else ""))

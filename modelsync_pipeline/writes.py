@@ -108,17 +108,16 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
     try:
         audit_id = _audit(conn, request, "succeeded", before, **audit)
     except psycopg.Error as exc:  # the write has committed: it stands, and says so, whatever its audit row
-        audit_id = _audit_committed(request, before, audit, exc, reconnect, written.details)
+        audit_id = _audit_committed(request, before, audit, exc, reconnect)
     return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
                         refresh=written.refresh, details=written.details)
 
 
-def _audit_committed(request: WriteRequest, before, audit: dict, exc: psycopg.Error, reconnect,
-                     details: dict) -> int | None:
+def _audit_committed(request: WriteRequest, before, audit: dict, exc: psycopg.Error, reconnect) -> int | None:
     """The audit row of a write that committed, after its connection failed (lost after the COMMIT: a
     failover, pg_terminate_backend): written through a new connection. Failing the write here would fail its
     step although the tables changed, and the cache would never be published from them. None when it cannot
-    be written; `details["audit"]` then says why."""
+    be written; the write's `details["audit"]` then says why."""
     cause = f"{type(exc).__name__}: {exc}".strip()
     if reconnect is not None:
         try:
@@ -126,7 +125,7 @@ def _audit_committed(request: WriteRequest, before, audit: dict, exc: psycopg.Er
                 return _audit(fresh, request, "succeeded", before, **audit)
         except psycopg.Error as again:
             cause += f"; through a new connection: {type(again).__name__}: {again}".strip()
-    details["audit"] = f"{request.action} committed, but its audit row could not be written ({cause})"
+    audit["details"]["audit"] = f"{request.action} committed, but its audit row could not be written ({cause})"
     return None
 
 
