@@ -73,11 +73,13 @@ status: install
 ## Run any job from the CLI on the same database, cache and run history as the UI:
 ##   make job J=flush_models C=config/flush_models.yaml
 # exec: the run's process is this shell's, so its tags name it; a killed `make job` run is then marked failed
-# (defs/jobs.py) instead of holding a slot of the run queue as STARTED for ever.
+# (defs/jobs.py) instead of holding a slot of the run queue as STARTED for ever. Descriptor 9, held shared on
+# the servers before they start (`env --hold-fd`), stays open through the exec: `make stop` refuses until the run ends.
 job: install
 	@test -n "$(J)" || { echo "usage: make job J=<job> [C=<config file>], e.g. make job J=flush_models C=config/flush_models.yaml" \
 	  "(the jobs: README, Jobs; or the UI's Jobs page)" >&2; exit 2; }
-	@$(ADMIN_TOKEN) && eval "$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE) 2>/dev/null)" && \
+	@$(ADMIN_TOKEN) && mkdir -p $(STATE) && exec 9>>$(STATE)/services.users && \
+	  exports="$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE) --hold-fd 9)" && eval "$$exports" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
 	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)") \

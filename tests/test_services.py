@@ -272,3 +272,44 @@ def test_a_port_whose_last_connection_is_in_time_wait_is_free_to_a_restarted_ser
     client.close()
     listener.close()
     assert _port_is_free(port)
+
+
+def test_stop_refuses_while_make_job_runs_on_the_servers(tmp_path):
+    """`make job` exec's `dagster job execute` (its pid tag must be the run's process), so it ran with no hold on
+    the servers, and `make stop` beside it stopped them under the run. The Makefile's own recipe is run here, with
+    a stand-in for dagster that tries `make stop`'s stop while the job "runs"."""
+    from .faults import REPO_ROOT
+
+    state = tmp_path / "state"
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    stop = f"{shlex.quote(sys.executable)} -m modelsync_pipeline.local.services stop --state-dir {shlex.quote(str(state))}"
+    (venv / "bin" / "dagster").write_text(f'#!/bin/sh\n{stop} 2>&1; echo "stop exited $? $DATABASE_URL $REDIS_URL"\n')
+    (venv / "bin" / "uv").write_text("#!/bin/sh\nexit 1\n")  # never run: the stand-in venv counts as installed
+    for tool in ("python", "dagster", "uv"):
+        (venv / "bin" / tool).chmod(0o755)
+    (venv / ".installed").touch()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    proc = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(REPO_ROOT), "job", "J=sync_all",
+                           f"VENV={venv}", f"STATE={state}"], env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        *said, last = proc.stdout.strip().splitlines()
+        _, _, returncode, database_url, redis_url = last.split()
+        assert returncode == "1" and "in use by a running command" in "\n".join(said), proc.stdout
+        assert _answers(_port(database_url)) and _answers(_port(redis_url))
+    finally:
+        stopped = subprocess.run([sys.executable, "-m", "modelsync_pipeline.local.services", "stop", "--state-dir",
+                                  str(state)], env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr  # the job has ended: its hold went with it
+    assert not _answers(_port(database_url)) and not _answers(_port(redis_url))
+
+
+def test_env_names_a_hold_descriptor_that_is_not_the_users_file(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.local.services", "env", "--state-dir",
+                           str(tmp_path / "state"), "--hold-fd", "0"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "--hold-fd 0" in proc.stderr and "services.users" in proc.stderr

@@ -21,6 +21,7 @@ Authentication is ``trust`` on loopback: fine for a developer's machine, not for
 
 CLI (for a Makefile: ``eval "$(python -m modelsync_pipeline.local.services env)"`` before ``dagster dev``):
     python -m modelsync_pipeline.local.services env  [--state-dir .modelsync]   start what is missing, print exports
+        [--hold-fd N]   and hold them through the caller's descriptor N of <state dir>/services.users (make job)
     python -m modelsync_pipeline.local.services stop [--state-dir .modelsync] [--force]   stop servers recorded in the
         state dir (refused while a command uses them)
     python -m modelsync_pipeline.local.services run [--keep-running] -- CMD    run CMD with them (make ui, make status)
@@ -666,6 +667,20 @@ def _terminate(pid: int, process: subprocess.Popen | None) -> None:
 # --- CLI ---------------------------------------------------------------------------------------------
 
 
+def _hold(paths: _StatePaths, fd: int) -> str | None:
+    """A shared hold on the servers through the caller's descriptor `fd` of ``services.users``, taken before
+    they start: it lasts while the caller (and what it execs) keeps `fd` open, after this process exits.
+    What is wrong with `fd`, or None once held."""
+    try:
+        held, users = os.fstat(fd), paths.users.stat()
+    except OSError as err:
+        return f"--hold-fd {fd}: {err.strerror}; open it on the state dir's users file first: exec {fd}>>{paths.users}"
+    if (held.st_dev, held.st_ino) != (users.st_dev, users.st_ino):
+        return f"--hold-fd {fd} is not open on {paths.users}"
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return None
+
+
 def _export_line(endpoints: Endpoints, env: Mapping[str, str]) -> str:
     """One `export` line for eval; URLs from the environment are referenced, never printed (passwords)."""
     assignments = []
@@ -714,6 +729,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-running", action="store_true",
                         help="run: leave the servers running after the command, for `stop` (make ui)")
     parser.add_argument("--force", action="store_true", help="stop: even while a command uses the servers")
+    parser.add_argument("--hold-fd", type=int, metavar="FD",
+                        help="env: hold the servers through FD, the caller's open descriptor of <state dir>/"
+                             "services.users, for as long as it keeps FD open (`make job`: `stop` refuses meanwhile)")
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -732,6 +750,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'} ({args.state_dir})", file=sys.stderr)
         return 0
 
+    if args.hold_fd is not None:
+        problem = _hold(_StatePaths(pathlib.Path(args.state_dir).expanduser().resolve()), args.hold_fd)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     try:
         # The servers are left running (detached) on purpose: `stop` ends them.
         endpoints, _ = start_embedded(args.state_dir, os.environ, keep_running=True)
