@@ -7,6 +7,7 @@ environment at request time by the provider client and never become resource con
 from __future__ import annotations
 
 import os
+import pathlib
 import threading
 
 import dagster as dg
@@ -15,7 +16,7 @@ import psycopg
 import redis
 
 from . import db
-from .providers.http import RECORDED_DIR, ProviderClient, ReplayTransport, RetryPolicy
+from .providers.http import RECORDED_DIR, STATIC_DIR, ProviderClient, ReplayTransport, RetryPolicy
 from .providers.registry import ProviderSpec
 
 _migrated: set[str] = set()
@@ -68,14 +69,25 @@ class ProviderApi(dg.ConfigurableResource):
         )
 
     def endpoint(self, spec: ProviderSpec) -> str:
-        """The list URL this resource really requests for `spec` (after MODELSYNC_<SLUG>_BASE_URL)."""
+        """What this resource really reads for `spec`: the list URL it requests (after MODELSYNC_<SLUG>_BASE_URL),
+        or under replay the recorded file it serves, which no URL or account placeholder changes."""
         if spec.static:
-            return f"static file modelsync_pipeline/static/{spec.recorded}"
+            return f"static file {_shown(STATIC_DIR / spec.recorded)}"
+        if self.resolved_source == "replay":
+            return f"recorded payload {_shown(pathlib.Path(self.resolved_replay_dir) / spec.recorded)}"
         return f"{spec.public_base_url().rstrip('/')}{spec.public_path()}"
 
     def fetch_records(self, spec: ProviderSpec) -> list[dict]:
         with self.client(spec) as client:
             return client.fetch_records()
+
+
+def _shown(path: pathlib.Path) -> str:
+    """A file of the project as its path in the repository (modelsync_pipeline/...), any other as given."""
+    try:
+        return str(path.resolve().relative_to(pathlib.Path(__file__).resolve().parent.parent))
+    except ValueError:
+        return str(path)
 
 
 class PostgresResource(dg.ConfigurableResource):

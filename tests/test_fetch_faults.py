@@ -585,6 +585,19 @@ def test_the_progress_line_shows_the_path_really_requested(monkeypatch, server):
     assert ProviderApi(source="live").endpoint(spec).endswith("/accounts/{account_id}/ai/models/search")
 
 
+def test_under_replay_the_progress_line_names_the_recorded_file_not_a_url(monkeypatch, tmp_path):
+    """Under replay the line printed Cloudflare's ".../accounts/{account_id}/ai/models/search": a URL nothing was
+    requested from, with a placeholder an operator took for a bug in the account set-up."""
+    spec = PROVIDERS_BY_SLUG["cloudflare-workers-ai"]
+    monkeypatch.delenv("CLOUDFLARE_ACCOUNT_ID", raising=False)
+    shown = ProviderApi(source="replay").endpoint(spec)
+    assert shown == f"recorded payload modelsync_pipeline/recorded/{spec.recorded}"
+    assert ProviderApi(source="replay", replay_dir=str(tmp_path)).endpoint(spec) == \
+        f"recorded payload {tmp_path / spec.recorded}"
+    static = next(s for s in PROVIDERS_BY_SLUG.values() if s.static)
+    assert ProviderApi(source="live").endpoint(static) == f"static file modelsync_pipeline/static/{static.recorded}"
+
+
 def test_records_that_echo_the_key_are_stored_without_it(server):
     """A record is stored whole as the model's metadata: a provider echoing the caller's key into its records
     (a debug field, an owner) must not put it in the database."""

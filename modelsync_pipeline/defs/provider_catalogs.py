@@ -349,7 +349,8 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
         clock = _Clock(server_time(conn), time.monotonic())
         pending = {}
         for spec in selected:
-            context.log.info(f"{spec.slug}: fetching {provider_api.endpoint(spec)} ({provider_api.resolved_source})")
+            context.log.info(f"{spec.slug}: fetching {provider_api.endpoint(spec)} "
+                             f"({'static' if spec.static else provider_api.resolved_source})")
             if provider_api.resolved_source == "replay" and not spec.static and os.environ.get(spec.base_url_env):
                 context.log.warning(f"{spec.slug}: {spec.base_url_env} is set, but the provider source is replay: the "
                                     "recorded payload is served whatever the URL, and nothing is requested from it "
