@@ -52,9 +52,9 @@ def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
     from . import db
 
     sql = db.statements("admin")
-    in_table = dict(conn.execute(sql["run_models_per_provider"]).fetchall())
+    in_table = conn.execute(sql["run_models_per_provider"]).fetchall()  # (slug, models, holds its staged catalog)
     attempts = conn.execute(sql["run_attempts"], {"run_ids": run_ids}).fetchall()
-    return attempts, sorted(in_table.items())
+    return attempts, sorted(in_table)
 
 
 def _unknown_providers(slugs: list[str]) -> str | None:
@@ -162,21 +162,26 @@ def _run_jobs(args: argparse.Namespace) -> int:
     print("\nsummary")
     if unread is not None:
         print(f"  the table could not be read for this summary: {unread}")
-    width = max([len(s) for s, _ in in_table] + [8])
+    width = max([len(row[0]) for row in [*in_table, *attempts]] + [8])
     print(f"  {'provider':<{width}}  {'models':>7}  this run")
     outcome_by_slug = {a[0]: a for a in attempts}
-    for slug, count in in_table:
+    listed = {slug for slug, _, _ in in_table}
+    for slug, count, holds_staged in in_table:
         a = outcome_by_slug.get(slug)
         status = "not synced in this run" if a is None else (
-            a[1] if a[1] in ("staged", "unchanged")
+            _staged_status(a[1], holds_staged) if a[1] in ("staged", "unchanged")
             else f"superseded: {a[3]}" if a[1] == "superseded"
             else f"FAILED at {a[2]}: {a[3]} (kept its last good catalog)"
         )
         print(f"  {slug:<{width}}  {count:>7}  {status}")
-    for slug, outcome, step, error in failed_providers:
-        if slug not in dict(in_table):
+    for slug, outcome, step, error in attempts:
+        if slug in listed:
+            continue
+        if outcome in ("staged", "unchanged"):  # a first catalog the table step did not write
+            print(f"  {slug:<{width}}  {0:>7}  {_staged_status(outcome, False)}")
+        elif outcome in ("fetch_failed", "check_failed", "process_failed"):
             print(f"  {slug:<{width}}  {0:>7}  FAILED at {step}: {error} (no good catalog yet)")
-    print(f"  {'total':<{width}}  {sum(c for _, c in in_table):>7}")
+    print(f"  {'total':<{width}}  {sum(count for _, count, _ in in_table):>7}")
     print(f"  cache: {cache_info}")
     for step, message in failures:
         print(f"  FAILED {step}: {message}")
@@ -193,6 +198,14 @@ def _run_jobs(args: argparse.Namespace) -> int:
 
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+def _staged_status(outcome: str, holds_staged: bool) -> str:
+    """A good attempt's line: whether it brought a new catalog, and whether the table now holds it."""
+    catalog = "new catalog" if outcome == "staged" else "unchanged"
+    if holds_staged:
+        return catalog
+    return f"{catalog}, staged but NOT in the table (the table step did not write it; publish_catalog does)"
 
 
 def _interrupted(result) -> bool:

@@ -171,8 +171,13 @@ SELECT id FROM backups ORDER BY id DESC LIMIT 20;
 SELECT provider_count, model_count FROM backups WHERE id = %(backup_id)s;
 
 -- name: run_models_per_provider
--- `modelsync run`'s summary: models per provider in the table.
-SELECT p.slug, count(m.id) FROM providers p LEFT JOIN models m ON m.provider_id = p.id GROUP BY p.slug;
+-- `modelsync run`'s summary: models per provider in the table, and whether the table holds the provider's latest
+-- staged catalog (a staged catalog the table step then failed to write is not).
+SELECT p.slug, count(m.id), p.published_checksum IS NOT DISTINCT FROM v.checksum
+FROM providers p
+LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
+LEFT JOIN models m ON m.provider_id = p.id
+GROUP BY p.slug, p.published_checksum, v.checksum;
 
 -- name: run_attempts
 -- `modelsync run`'s summary: each provider's latest attempt in the given runs.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -59,6 +60,38 @@ def test_failing_provider_exits_1_names_it_and_publishes_the_rest(tmp_path, data
             "SELECT p.slug, count(*) FROM models m JOIN providers p ON p.id = m.provider_id GROUP BY 1").fetchall())
     expected = {k: v for k, v in expected_counts().items() if k not in ("groq", "openai")}
     assert published == expected
+
+
+def test_the_summary_names_a_catalog_staged_that_the_table_step_did_not_write(tmp_path, synced, redis_url,
+                                                                            replay_dir):
+    """The summary said "staged" both for a catalog that was published and for one the failed table step left
+    in staging, and a provider's first catalog left that way was not in the summary at all."""
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]  # a new catalog: one model fewer
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq,cerebras", MODELSYNC_REPLAY_DIR=str(replay_dir),
+                   MODELSYNC_FAULT="refresh:before_commit=raise")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line.split(None, 2)[2] for line in proc.stdout.split("summary\n")[1].splitlines()
+             if line.startswith("  ") and len(line.split()) > 2}
+    assert lines["groq"].startswith("new catalog, staged but NOT in the table"), lines["groq"]
+    assert lines["cerebras"].startswith("unchanged"), lines["cerebras"]  # the table already held it
+    assert "NOT" not in lines["cerebras"]
+    assert lines["openrouter"] == "not synced in this run"
+
+    proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    groq = next(line for line in proc.stdout.split("summary\n")[1].splitlines() if line.split()[:1] == ["groq"])
+    assert groq.split(None, 2)[1:] == [str(len(records["data"])), "unchanged"]  # staged before, written now
+
+
+def test_a_first_catalog_the_table_step_did_not_write_is_in_the_summary(tmp_path, database_url, redis_url):
+    proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq",
+                   MODELSYNC_FAULT="refresh:before_commit=raise")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    groq = [line for line in proc.stdout.split("summary\n")[1].splitlines() if line.split()[:1] == ["groq"]]
+    assert len(groq) == 1 and groq[0].split(None, 2)[1:] == [
+        "0", "new catalog, staged but NOT in the table (the table step did not write it; publish_catalog does)"]
 
 
 def test_a_statement_postgresql_refused_is_not_called_unreachable(monkeypatch):
