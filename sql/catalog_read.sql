@@ -6,9 +6,7 @@
 -- name: cache_lock
 -- One publish at a time (a session lock, released on disconnect too). Behind another publish: never cut short by a
 -- lock_timeout set for the role or the database (as refresh_models.sql lock).
-SELECT set_config('lock_timeout', l.prior, true)
-FROM (SELECT current_setting('lock_timeout') AS prior, set_config('lock_timeout', '0', true) OFFSET 0) AS t,
-     LATERAL (SELECT pg_advisory_lock(hashtext('modelsync.cache')), t.prior OFFSET 0) AS l;
+SELECT modelsync_wait_lock(hashtext('modelsync.cache'), false);
 
 -- name: cache_unlock
 SELECT pg_advisory_unlock(hashtext('modelsync.cache'));

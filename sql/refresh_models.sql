@@ -7,19 +7,13 @@
 -- name: lock
 -- Serialises refreshes, resets, flushes and restores; readers take no conflicting lock and are never blocked.
 -- A wait here is behind another modelsync write: never cut short, not even by a lock_timeout set for the role or
--- the database (the lock watch, db/locks.py, reports it). The setting is put back once the lock is held, so it
--- still bounds the write's other lock waits. (Each subquery reads the one before it (LATERAL), so
--- they run in this order; OFFSET 0 keeps them apart.)
-SELECT set_config('lock_timeout', l.prior, true)
-FROM (SELECT current_setting('lock_timeout') AS prior, set_config('lock_timeout', '0', true) OFFSET 0) AS t,
-     LATERAL (SELECT pg_advisory_xact_lock(hashtext('modelsync.models')), t.prior OFFSET 0) AS l;
+-- the database (migration 0017; the lock watch, db/locks.py, reports it).
+SELECT modelsync_wait_lock(hashtext('modelsync.models'), true);
 
 -- name: session_lock
 -- The refresh takes the same lock for its session BEFORE it begins, so that its REPEATABLE READ
 -- snapshot is taken after the previous writer committed. Never cut short by a lock_timeout (as lock).
-SELECT set_config('lock_timeout', l.prior, true)
-FROM (SELECT current_setting('lock_timeout') AS prior, set_config('lock_timeout', '0', true) OFFSET 0) AS t,
-     LATERAL (SELECT pg_advisory_lock(hashtext('modelsync.models')), t.prior OFFSET 0) AS l;
+SELECT modelsync_wait_lock(hashtext('modelsync.models'), false);
 
 -- name: session_unlock
 SELECT pg_advisory_unlock(hashtext('modelsync.models'));

@@ -4,9 +4,7 @@
 -- name: lock
 -- One stage of a provider at a time. Behind another run's stage of it: never cut short by a lock_timeout set for
 -- the role or the database (as refresh_models.sql lock).
-SELECT set_config('lock_timeout', l.prior, true)
-FROM (SELECT current_setting('lock_timeout') AS prior, set_config('lock_timeout', '0', true) OFFSET 0) AS t,
-     LATERAL (SELECT pg_advisory_xact_lock(hashtext('modelsync.catalog:' || %(slug)s)), t.prior OFFSET 0) AS l;
+SELECT modelsync_wait_lock(hashtext('modelsync.catalog:' || %(slug)s), true);
 
 -- name: current_checksum
 SELECT checksum, row_count, fetched_at, run_id FROM provider_catalog_versions WHERE provider_slug = %(slug)s;
