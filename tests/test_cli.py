@@ -33,7 +33,8 @@ def test_run_prints_progress_and_a_summary_and_records_the_run(tmp_path, databas
     assert "cache:    Redis" in out and "[REDIS_URL]" in out
     for slug, count in expected_counts().items():
         assert f"  {slug}: fetching " in out
-        assert re.search(rf"^  {re.escape(slug)}: \d+ records?, {count} models staged", out, re.M), slug
+        assert re.search(rf"^  {re.escape(slug)}: \d+ records?, {count} models? staged", out, re.M), slug
+        assert ": 1 records," not in out and ", 1 models staged" not in out
         assert any(line.split()[:2] == [slug, str(count)] for line in out.splitlines()), f"{slug} missing from summary"
     assert f"total {sum(expected_counts().values())}" in " ".join(out.split())
     assert f"{sum(expected_counts().values())} models" in out.split("cache:")[-1]

@@ -268,7 +268,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     if staged.superseded_by is not None:
         _log_superseded(context, spec.slug, staged.superseded_by)
         return "superseded"
-    context.log.info(f"{spec.slug}: {len(records)} record{'s' if len(records) != 1 else ''}, {staged.row_count} models staged "
+    context.log.info(f"{spec.slug}: {len(records)} record{'s' if len(records) != 1 else ''}, {staged.row_count} model{'s' if staged.row_count != 1 else ''} staged "
                      f"({'changed' if staged.changed else 'unchanged'}) in {seconds:.2f} s")
     preview = frame[["model_id", "model_name", "raw_name", "name_rule", "modality", "context_length"]].head(10)
     yield dg.MaterializeResult(
