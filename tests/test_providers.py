@@ -82,6 +82,45 @@ def test_a_cursor_that_does_not_advance_is_a_paginate_error(style):
     assert err.value.step == "paginate"
 
 
+UNPAGED = [spec for spec in PROVIDERS if isinstance(spec.pagination, NoPagination) and not spec.static]
+# How list APIs say a response is not the whole list: in the envelope, or in an object of it.
+MORE = [({"has_more": True}, "has_more is true"),
+        ({"meta": {"hasMore": True}}, "meta.hasMore is true"),
+        ({"next_cursor": "c2"}, "next_cursor names a next page"),
+        ({"nextPageToken": "p2"}, "nextPageToken names a next page"),
+        ({"links": {"next": "https://example.invalid/models?page=2"}}, "links.next names a next page"),
+        ({"pagination": {"next_page": 2}}, "pagination.next_page names a next page"),
+        ({"total": 100_000}, "total is 100000, but the response holds"),
+        ({"result_info": {"total_count": 100_000}}, "result_info.total_count is 100000")]
+# ... and how they say it is: none of these is more.
+WHOLE = [{"has_more": False}, {"next": None}, {"links": {"next": None}}, {"next_cursor": ""}, {"nextPageToken": ""},
+         {"pagination": {"next_page": 0}}]
+
+
+def _one_response(body, headers=None):
+    return httpx.MockTransport(lambda request: httpx.Response(200, json=body, headers=headers or {}))
+
+
+@pytest.mark.parametrize("spec", UNPAGED, ids=lambda s: s.slug)
+def test_a_provider_read_in_one_response_refuses_a_response_that_says_there_is_more(spec):
+    """Read as one response, a list a provider started paging (or capping at N rows) was published cut short: the
+    models past the first page were removed from the catalog, though the response said there was more."""
+    items = _recorded_items(spec)
+    cases = [(spec.envelope(items, fields), {}, said) for fields, said in MORE if spec.items_key is not None]
+    cases.append((spec.envelope(items, {}), {"Link": '<https://example.invalid/models?page=2>; rel="next"'},
+                  'Link header names a rel="next" page'))
+    for body, headers, said in cases:
+        with ProviderClient(spec, transport=_one_response(body, headers), require_key=False) as client:
+            with pytest.raises(ProviderFetchError) as err:
+                client.fetch_records()
+        assert err.value.step == "paginate" and said in err.value.reason, (body if isinstance(body, list) else
+                                                                            {k: v for k, v in body.items()})
+    totals = {"total": len(items), "count": len(items)}
+    for fields in [*WHOLE, totals] if spec.items_key is not None else []:
+        with ProviderClient(spec, transport=_one_response(spec.envelope(items, fields)), require_key=False) as client:
+            assert client.fetch_records() == items, fields
+
+
 def _sequence_transport(responses):
     calls = []
 

@@ -76,9 +76,41 @@ class NextPage:
     url: str | None = None
 
 
+# What a response says about pages beyond it, in the words list APIs use, in its envelope or in an object of it
+# (`meta`, `pagination`, `result_info`, `links` ...). A provider that answered its whole list in one response
+# and starts paging, or caps a response at N rows, says so in one of these.
+_MORE_FLAGS = ("has_more", "hasMore", "has_next", "hasNext", "has_next_page", "hasNextPage", "more")
+_NEXT_POINTERS = ("next", "next_cursor", "nextCursor", "next_page", "nextPage", "next_page_token",
+                  "nextPageToken", "next_page_url", "nextPageUrl", "next_token", "nextToken")
+_TOTALS = ("total", "total_count", "totalCount", "total_items", "totalItems", "total_results", "totalResults")
+
+
+def _more_pages(body: Any, received: int) -> str | None:
+    """Where a response that should hold the whole list says there is more than it holds, or None."""
+    if not isinstance(body, dict):
+        return None
+    places = [("", body)] + [(f"{key}.", value) for key, value in body.items() if isinstance(value, dict)]
+    for prefix, fields in places:
+        for name in _MORE_FLAGS:
+            if fields.get(name) is True:
+                return f"{prefix}{name} is true"
+        for name in _NEXT_POINTERS:
+            value = fields.get(name)
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() not in ("", "0"):
+                # Not quoted: a next-page URL may carry a key.
+                return f"{prefix}{name} names a next page"
+        for name in _TOTALS:
+            value = fields.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > received:
+                return f"{prefix}{name} is {value}, but the response holds {received} record{'s' * (received != 1)}"
+    return None
+
+
 @dataclass(frozen=True)
 class NoPagination:
-    """One request returns the whole list."""
+    """One request returns the whole list. A response that says otherwise (`has_more`, a next cursor or link, a
+    total above the records it holds) is a PaginationError naming what it said: the provider pages or caps its
+    list now, and taken as the whole list, the models past the first page would be removed from the catalog."""
 
     page_size: int = 0
 
@@ -90,6 +122,13 @@ class NoPagination:
 
     def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
                   received: int) -> NextPage | None:
+        said = _more_pages(body, received)
+        if said is None and next_link(response.headers.get("link")) is not None:
+            said = 'its Link header names a rel="next" page'
+        if said is not None:
+            raise PaginationError(f"the response says there is more than it holds ({said}); this provider's "
+                                  "list is read as one response (registry: pagination none), so the models past "
+                                  "it would be lost: its paging needs a style in providers/pagination.py")
         return None
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
