@@ -488,3 +488,32 @@ def test_a_registration_time_that_cannot_be_read_picks_neither_and_the_id_is_rep
     frame = build_catalog(PROVIDERS_BY_SLUG["morpheus"], records)
     assert len(frame) == 2
     assert any(v.check == "unique_provider_model_id" for v in validate_catalog(frame))
+
+
+@pytest.mark.parametrize(("label", "modality"), [
+    # Hugging Face's pipeline tags for vision- and video-language models answer text: not image or video generators
+    ("image-text-to-text", "multimodal"), ("video-text-to-text", "multimodal"), ("audio-text-to-text", "multimodal"),
+    ("image-to-text", "multimodal"), ("any-to-any", "multimodal"),
+    ("text-to-image", "image"), ("image-to-image", "image"), ("Text-to-Image", "image"), ("Text To Image", "image"),
+    ("text-to-video", "video"), ("image-to-video", "video"),
+    ("text-to-speech", "audio"), ("speech-to-text", "audio"), ("audio-to-audio", "audio"), ("text-to-audio", "audio"),
+    ("text-to-text", "text"), ("image_text_to_text", "multimodal"),
+    # not modality words on both sides: read word by word, as before
+    ("text-to-sql", "text"), ("Automatic Speech Recognition", "audio"), ("feature-extraction", "embedding"),
+])
+def test_an_inputs_to_outputs_task_label_is_read_as_inputs_and_outputs(label, modality):
+    assert parsers.modality_from_type(label) == modality
+
+
+def test_hugging_face_vision_language_models_are_not_catalogued_as_image_generators():
+    """`image-text-to-text` matched the catch-all word "image": Gemma 3, Qwen2.5-VL and Llama 4 were filed as
+    image generators (when the record declares no input/output modalities)."""
+    spec = PROVIDERS_BY_SLUG["huggingface"]
+    live = [{"status": "live", "context_length": 131072, "provider": "acme"}]
+    records = [{"id": model_id, "pipeline_tag": tag, "providers": live} for model_id, tag in [
+        ("google/gemma-3-27b-it", "image-text-to-text"), ("Qwen/Qwen2.5-VL-72B-Instruct", "image-text-to-text"),
+        ("llava-hf/LLaVA-NeXT-Video-7B-hf", "video-text-to-text"), ("black-forest-labs/FLUX.1-dev", "text-to-image")]]
+    frame = build_catalog(spec, records)
+    assert dict(zip(frame.model_id, frame.modality)) == {
+        "google/gemma-3-27b-it": "multimodal", "Qwen/Qwen2.5-VL-72B-Instruct": "multimodal",
+        "llava-hf/LLaVA-NeXT-Video-7B-hf": "multimodal", "black-forest-labs/FLUX.1-dev": "image"}

@@ -234,8 +234,34 @@ _DECLARED_TYPE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# A task label "<inputs>-to-<outputs>" (Hugging Face's pipeline tags, fal's categories, Cloudflare's task names):
+# the modality words it may join, as modality_from_io reads them.
+_IO_WORDS = {"text": "text", "image": "image", "video": "video", "audio": "audio", "speech": "audio",
+             "voice": "audio", "music": "audio", "3d": "3d", "any": "any"}
+_IO_LABEL = re.compile(r"([a-z0-9]+(?:-[a-z0-9]+)*)-to-([a-z0-9]+(?:-[a-z0-9]+)*)")
+
+
+def _io_label(label: str) -> str | None:
+    """The modality of a label "<inputs>-to-<outputs>" whose words are all modalities ("image-text-to-text" takes
+    images and text and answers text: multimodal, a vision-language model, not an image generator); None for
+    any other label."""
+    match = _IO_LABEL.fullmatch(re.sub(r"[\s_]+", "-", label.strip().casefold()))
+    if match is None:
+        return None
+    ins, outs = (part.split("-") for part in match.groups())
+    if not all(word in _IO_WORDS for word in ins + outs):
+        return None
+    ins, outs = [_IO_WORDS[word] for word in ins], [_IO_WORDS[word] for word in outs]
+    if "any" in ins + outs:
+        return "multimodal"
+    return modality_from_io(ins, outs)
+
+
 def modality_from_type(*labels: Any) -> str | None:
     """Modality from a provider's own type/task/category labels; None when they say nothing we know."""
+    for label in labels:
+        if isinstance(label, str) and (declared := _io_label(label)) is not None:
+            return declared
     text = " ".join(str(label).casefold().replace("_", "-") for label in labels if isinstance(label, str))
     if not text.strip():
         return None
@@ -675,14 +701,10 @@ def parse_fal(record: dict) -> UpstreamModel:
     meta = _dict(record.get("metadata"), "metadata")
     model_id = record.get("endpoint_id")
     category = meta.get("category") if isinstance(meta.get("category"), str) else ""
-    source, arrow, target = category.casefold().partition("-to-")
-    speech = {"speech": "audio", "voice": "audio"}
-    declared = (modality_from_io([speech.get(source, source)], [speech.get(target, target)]) if arrow
-                else modality_from_type(category))
     return UpstreamModel(
         model_id=model_id,
         display_name=meta.get("display_name"),
-        modality=_modality(declared, model_id=model_id),
+        modality=_modality(modality_from_type(category), model_id=model_id),
         upstream=record,
     )
 
