@@ -517,3 +517,45 @@ def test_hugging_face_vision_language_models_are_not_catalogued_as_image_generat
     assert dict(zip(frame.model_id, frame.modality)) == {
         "google/gemma-3-27b-it": "multimodal", "Qwen/Qwen2.5-VL-72B-Instruct": "multimodal",
         "llava-hf/LLaVA-NeXT-Video-7B-hf": "multimodal", "black-forest-labs/FLUX.1-dev": "image"}
+
+
+@given(st.decimals(min_value="1e-30", max_value="0.00000049", allow_nan=False, allow_infinity=False))
+def test_a_positive_price_too_small_to_store_is_reported_not_stored_as_free(amount):
+    """A price per token in a field per 1M tokens (0.00000023) rounded to 0 and the model read as free."""
+    with parsers.reading_problems() as problems:
+        assert parsers._price(str(amount)) is None
+    assert problems and "per 1M tokens" in problems[0]
+
+
+@given(st.decimals(min_value="0.000001", max_value="1000000", allow_nan=False, allow_infinity=False, places=6))
+def test_a_price_of_a_millionth_or_more_is_read_without_a_problem(amount):
+    with parsers.reading_problems() as problems:
+        assert parsers._price(str(amount)) == round(float(amount), 6)
+    assert problems == []
+
+
+@pytest.mark.parametrize(("slug", "record"), [
+    ("deepinfra", {"model_name": "new/model", "type": "text-generation",
+                   "metadata": {"context_length": 8192, "pricing": {"input_tokens": 0.00000023, "output_tokens": "4e-7"}}}),
+    ("openrouter", {"id": "acme/model", "name": "Acme: Model", "context_length": 8192,
+                    "pricing": {"prompt": "1e-13", "completion": "1e-13"}}),
+])
+def test_a_catalog_with_a_price_that_would_read_as_free_is_held_back(slug, record):
+    from modelsync_pipeline.schema import validate_catalog
+
+    frame = build_catalog(PROVIDERS_BY_SLUG[slug], [record])
+    assert not frame.is_free.any()
+    violations = [v.as_dict() for v in validate_catalog(frame)]
+    assert any(v["check"] == "values_readable" and "per 1M tokens" in str(v) for v in violations), violations
+
+
+@pytest.mark.parametrize(("slug", "record", "named"), [
+    ("huggingface", {"id": "acme/model", "providers": [{"status": "live", "pricing": "0.5"}]}, "providers[].pricing"),
+    ("chutes", {"id": "acme/model", "price": {"input": {"usd": 0.1}, "output": {"tao": 0.2}}}, "price.output"),
+    ("chutes", {"id": "acme/model", "price": {"tao": 0.2}}, "price"),
+])
+def test_a_price_in_a_shape_the_parser_does_not_read_is_reported(slug, record, named):
+    """Hugging Face skipped a pricing that is not an object and Chutes a price with no usd amount: the model was
+    stored unpriced with no word, against the parsers' rule that nothing is lost in silence."""
+    frame = build_catalog(PROVIDERS_BY_SLUG[slug], [record])
+    assert named in frame.reading_problems.iloc[0], frame.reading_problems.iloc[0]

@@ -117,6 +117,11 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     if not amount.is_finite():
         return None
     result = round(float(amount), 6)
+    if amount > 0 and result == 0:
+        # Stored as $0 the model would read as free: a price per token sent in a field per 1M tokens, most likely.
+        _note(f"price {_shown(value)} is above 0 but under $0.000001 per 1M tokens once read (a price per token "
+              "where a price per 1M tokens is expected?)")
+        return None
     return result if math.isfinite(result) else None  # "1e400" is finite as a Decimal, not as a float
 
 
@@ -628,12 +633,8 @@ def parse_huggingface(record: dict) -> UpstreamModel:
     providers = [p for p in _list(record.get("providers"), "providers") if isinstance(p, dict)]
     live = [p for p in providers if p.get("status", "live") == "live"] or providers
     contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
-    priced = [
-        (_price(_dict(p.get("pricing"), "providers[].pricing").get("input")),
-         _price(_dict(p.get("pricing"), "providers[].pricing").get("output")))
-        for p in live
-        if isinstance(p.get("pricing"), dict)
-    ]
+    pricings = [_dict(p.get("pricing"), "providers[].pricing") for p in live]  # a pricing not an object: noted
+    priced = [(_price(pricing.get("input")), _price(pricing.get("output"))) for pricing in pricings]
     priced = [pair for pair in priced if pair[0] is not None]
     cheapest = min(priced, default=(None, None), key=lambda pair: (pair[0], pair[1] or 0.0))
     model_id = record.get("id")
@@ -669,6 +670,14 @@ def parse_novita(record: dict) -> UpstreamModel:
     )
 
 
+def _usd(price: dict, what: str) -> Any:
+    """The `usd` amount of a price object; a price given only in other units ({"tao": 0.2}) is noted, not read
+    as unpriced in silence."""
+    if price and "usd" not in price:
+        _note(f"{what} {_shown(price)} has no usd amount")
+    return price.get("usd")
+
+
 def parse_chutes(record: dict) -> UpstreamModel:
     """Chutes: `max_model_len`; `price.usd` is one rate in USD per 1M tokens for input and output alike.
 
@@ -677,10 +686,10 @@ def parse_chutes(record: dict) -> UpstreamModel:
     price = _dict(record.get("price"), "price")
     model_id = record.get("id")
     if isinstance(price.get("input"), dict) or isinstance(price.get("output"), dict):
-        input_price = _price(_dict(price.get("input"), "price.input").get("usd"))
-        output_price = _price(_dict(price.get("output"), "price.output").get("usd"))
+        input_price = _price(_usd(_dict(price.get("input"), "price.input"), "price.input"))
+        output_price = _price(_usd(_dict(price.get("output"), "price.output"), "price.output"))
     else:
-        input_price = output_price = _price(price.get("usd"))
+        input_price = output_price = _price(_usd(price, "price"))
     return UpstreamModel(
         model_id=model_id,
         context_length=_context(record.get("max_model_len"), record.get("context_length")),
