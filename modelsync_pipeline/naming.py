@@ -71,7 +71,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7",
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
-  "CodeLlama"); every other word gets its first letter capitalised and nothing else (never
+  "CodeLlama"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
+  English words that end in "lm" stay words: "film", "realm", "overwhelm"); every other word gets its first letter capitalised and nothing else (never
   str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
   -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). A "v" between a family that numbers its releases
   without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2").
@@ -142,12 +143,19 @@ _BRAND_SPELLINGS = {
     "qwq": "QwQ", "r1": "R1", "sdxl": "SDXL", "sonar": "Sonar", "tts": "TTS", "vit": "ViT", "vl": "VL",
     "whisper": "Whisper", "wizardlm": "WizardLM",
     "chatglm": "ChatGLM", "internlm": "InternLM", "ernie": "ERNIE", "mimo": "MiMo", "olmo": "OLMo",
-    "starcoder": "StarCoder", "longcat": "LongCat", "mythomax": "MythoMax", "lora": "LoRA",
+    "starcoder": "StarCoder", "openelm": "OpenELM", "longcat": "LongCat", "mythomax": "MythoMax", "lora": "LoRA",
 }
 # A word that ends with one of these brands after a prefix of its own is spelled as one word of two capitals
 # ("codellama" -> "CodeLlama", "tinyllama" -> "TinyLlama", "openhermes" -> "OpenHermes", "codeqwen1.5").
 _COMPOUND_BRANDS = ("llama", "gemma", "qwen", "hermes", "mistral", "whisper", "claude", "gemini", "mixtral")
 _COMPOUND_BRAND_WORD = re.compile(rf"([a-z]{{3,}}?)({'|'.join(_COMPOUND_BRANDS)})(\d+(?:\.\d+)*)?")
+# A word fused with "lm", a language model's suffix, as InternLM and WizardLM write it ("smollm2" -> "SmolLM2",
+# "stablelm" -> "StableLM"): a prefix of three or more letters with a vowel (a vowel-less "vlm" is an acronym
+# anyway). English words that end so stay words ("film", "realm", "overwhelm"); "openelm" is Apple's OpenELM,
+# in the brand table. A word ending in "llm" is "LLM" after a word of four letters or more ("mobilellm" ->
+# "MobileLLM", "tinyllm") and "LM" after a shorter one ("smollm" -> "SmolLM"): "smo" is no word.
+_LM_WORD = re.compile(r"([a-z]{3,}?)lm(\d+(?:\.\d+)*)?")
+_ENGLISH_LM_ENDINGS = ("film", "helm", "realm", "palm", "calm", "balm", "psalm", "qualm", "whelm", "holm")
 # Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
 _BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
 # A version glued to such a brand: digits, dotted parts and one letter ("4.7", "2", "4o", "4v").
@@ -747,6 +755,13 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
     if compound:
         prefix, brand, version = compound.groups()
         return prefix.capitalize() + _BRAND_SPELLINGS[brand] + (version or "")
+    lm_word = _LM_WORD.fullmatch(low)
+    if lm_word and any(c in "aeiouy" for c in lm_word.group(1)) \
+            and not low.rstrip("0123456789.").endswith(_ENGLISH_LM_ENDINGS):
+        prefix, version = lm_word.group(1), lm_word.group(2) or ""
+        if prefix.endswith("l") and len(prefix) > 4:
+            return prefix[:-1].capitalize() + "LLM" + version
+        return prefix.capitalize() + "LM" + version
     if _VERSION_TOKEN.fullmatch(low):
         return ("V" if after_deepseek else "v") + low[1:]
     if (

@@ -201,3 +201,34 @@ def test_fireworks_two_spellings_of_one_qwen_keep_readable_names():
     ids = ["accounts/fireworks/models/qwen-v2p5-7b", "accounts/fireworks/models/qwen2p5-7b"]
     names = [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])]
     assert names == ["Qwen v2.5 7B", "Qwen2.5 7B"]
+
+
+# --- a second review: language-model suffixes, model codes, family acronyms, "non-" words, FLUX.1 ---------------
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("smollm2:135m", "SmolLM2 135M"),
+    ("smollm2:1.7b-instruct-q4_K_M", "SmolLM2 1.7B Instruct Q4_K_M"),
+    ("huggingfacetb/smollm2-360m-instruct", "SmolLM2 360M Instruct"),
+    ("smollm:1.7b", "SmolLM 1.7B"),
+    ("stabilityai/stablelm-2-1_6b", "StableLM 2 1.6B"),
+    ("stabilityai/stablelm-zephyr-3b", "StableLM Zephyr 3B"),
+    ("stablelm-tuned-alpha-7b", "StableLM Tuned Alpha 7B"),
+    ("facebook/mobilellm-r1-950m", "MobileLLM R1 950M"),
+    ("acme/tinyllm-1b", "TinyLLM 1B"),
+    # left alone: brands already spelled, "LM" as a word of its own, and English words that end in "lm"
+    ("internlm2_5-7b-chat", "InternLM2.5 7B Chat"),
+    ("microsoft/wizardlm-2-8x22b", "WizardLM 2 8x22B"),
+    ("all-hands/openhands-lm-32b-v0.1", "Openhands LM 32B v0.1"),
+    ("palm-2-chat-bison", "PaLM 2 Chat Bison"),
+    ("apple/openelm-270m", "OpenELM 270M"),
+    ("acme/film-grain-7b", "Film Grain 7B"),
+    ("acme/realm-7b", "Realm 7B"),
+    ("acme/helm-chat", "Helm Chat"),
+    ("acme/calm-7b", "Calm 7B"),
+    ("acme/overwhelm-13b", "Overwhelm 13B"),
+    ("acme/microfilm-v2", "Microfilm v2"),
+    ("acme/napalm-3b", "Napalm 3B"),
+])
+def test_a_word_fused_with_lm_is_written_as_the_language_model_it_names(model_id, expected):
+    """"smollm2" is Hugging Face's SmolLM2 and "stablelm" Stability's StableLM, as "internlm" is InternLM."""
+    assert resolve_display_name(model_id).name == expected
