@@ -57,7 +57,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot
   inside a version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
   `drop_bedrock_namespace`), and only that: a dot before a word that is not a hyphenated model id is part of
-  the name ("dots.llm1.inst" -> "Dots Llm1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
+  the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
   quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`. ":free" variants set `is_free` and add no word; other variants (":thinking")
   become a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a
   size: "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0") adds none, and a fine-tune
@@ -72,13 +72,17 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
   "CodeLlama"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
-  English words that end in "lm" stay words: "film", "realm", "overwhelm"); every other word gets its first letter capitalised and nothing else (never
+  English words that end in "lm" stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter
+  by letter ("mpt" -> "MPT"), and so is a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" ->
+  "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1); every other word gets its first letter capitalised and nothing else (never
   str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
   -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). A "v" between a family that numbers its releases
   without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2").
   A tier word glued to a short version after a known family word is written apart ("mistral-small3.1" ->
   "Mistral Small 3.1", "llama-guard3" -> "Llama Guard 3"); a brand keeps its own ("Qwen3", "StarCoder2"). Claude
-  ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5".
+  ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5". An underscore between digits is
+  a decimal point ("llama-3_1" -> "3.1", "stablelm-2-1_6b" -> "1.6B") except between a code and its size, where it
+  parts words ("m2m100_418M" -> "M2M100 418M").
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
   "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
   hash of the id. It never depends on the order of its input.
@@ -156,6 +160,10 @@ _COMPOUND_BRAND_WORD = re.compile(rf"([a-z]{{3,}}?)({'|'.join(_COMPOUND_BRANDS)}
 # "MobileLLM", "tinyllm") and "LM" after a shorter one ("smollm" -> "SmolLM"): "smo" is no word.
 _LM_WORD = re.compile(r"([a-z]{3,}?)lm(\d+(?:\.\d+)*)?")
 _ENGLISH_LM_ENDINGS = ("film", "helm", "realm", "palm", "calm", "balm", "psalm", "qualm", "whelm", "holm")
+# A model code read letter by letter: runs of vowel-less letters and numbers ("m2m100", "sd3.5", "r7b", "r1t"),
+# as the vowel-less "mpt" or "rwkv" are (_ACRONYM). "mk" is the word Mark ("Perceptron Mk1") and stays a word;
+# so does a hex run ("bd25", "c29c7295": a piece of a UUID or a digest, not a code anyone reads out).
+_MODEL_CODE = re.compile(r"(?!mk\d)(?![0-9a-f]{4,}$)(?:[b-df-hj-np-tv-xz]{1,4}\d+(?:\.\d+)*)+[b-df-hj-np-tv-xz]{0,4}", re.I)
 # Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
 _BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
 # A version glued to such a brand: digits, dotted parts and one letter ("4.7", "2", "4o", "4v").
@@ -665,6 +673,10 @@ def _split_id_words(text: str) -> list[str]:
 
 
 _UNDERSCORE_BETWEEN_DIGITS = re.compile(r"(?<=\d)_(?=\d)")
+# An underscore between a code that ends in digits and a size parts words ("m2m100_418M" is M2M100 at 418M
+# parameters, never "m2m100.418M"); after a bare number it is a decimal point ("stablelm-2-1_6b" is 1.6B) and
+# before anything but a size a version's ("internlm2_5" is InternLM2.5).
+_UNDERSCORE_BEFORE_SIZE = re.compile(r"(?<=[a-z])(\d+)_(?=\d+(?:\.\d+)?[bmkt](?![a-z0-9]))", re.I)
 _DOT_BETWEEN_LETTERS = re.compile(r"(?<=[a-z])\.(?=[a-z])", re.I)
 _DOT_BEFORE_WORD = re.compile(r"(?<=\d)\.(?=[a-z]{2})", re.I)
 _ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.]|_)+")
@@ -672,6 +684,7 @@ _ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.]|_)+")
 
 def _split_plain_id_words(text: str) -> list[str]:
     text = _SPLIT_PRECISION.sub(r"\1\2", text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
+    text = _UNDERSCORE_BEFORE_SIZE.sub(r"\1-", text)
     text = _UNDERSCORE_BETWEEN_DIGITS.sub(".", text)  # "Llama-3_1" means 3.1
     text = _P_FOR_DOT.sub(".", text)
     text = _DOT_BETWEEN_LETTERS.sub(" ", text)  # "moonshot.kimi": a dot between letters parts words
@@ -774,8 +787,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
     if task:
         # "t2v" -> "T2V" (one letter a side is an initial), "img2img" -> "Img2Img" (short words a side)
         return low.upper() if task.group("source") else "2".join(part.capitalize() for part in low.split("2"))
-    if _ACRONYM.fullmatch(low):
-        return low.upper()  # "xyz" -> "XYZ": nobody says a vowel-less token as a word
+    if _ACRONYM.fullmatch(low) or _MODEL_CODE.fullmatch(low):
+        return low.upper()  # "xyz" -> "XYZ", "sd3" -> "SD3": nobody says a vowel-less token as a word
     return word[:1].upper() + word[1:]
 
 

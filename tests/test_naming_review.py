@@ -127,7 +127,7 @@ def test_a_brand_spelled_by_its_maker_is_kept(upstream):
     ("gemma3n:e4b", "Gemma 3n E4B"),
     ("fse/word2vec-google-news-300", "Word2vec Google News 300"),
     ("ba2han-llama-phi-3-dora", "Ba2han Llama Phi 3 Dora"),
-    ("m2m100", "M2m100"),
+    ("m2m100", "M2M100"),  # a code read letter by letter (see the model codes below), still not "M2M" and "100"
     ("gpt2", "GPT-2"),
 ])
 def test_a_source_to_target_task_code_is_written_as_one(model_id, expected):
@@ -231,4 +231,31 @@ def test_fireworks_two_spellings_of_one_qwen_keep_readable_names():
 ])
 def test_a_word_fused_with_lm_is_written_as_the_language_model_it_names(model_id, expected):
     """"smollm2" is Hugging Face's SmolLM2 and "stablelm" Stability's StableLM, as "internlm" is InternLM."""
+    assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("facebook/m2m100_418M", "M2M100 418M"),
+    ("facebook/m2m100_1.2B", "M2M100 1.2B"),
+    ("m2m100-1.2b", "M2M100 1.2B"),
+    ("@cf/meta/m2m100-1.2b", "M2M100 1.2B"),
+    ("m2m100", "M2M100"),
+    ("sd3-medium", "SD3 Medium"),
+    ("stabilityai/sd3.5-large", "SD3.5 Large"),
+    ("command-r7b-12-2024", "Command R7B 12-2024"),
+    ("openrouter/tngtech/tng-r1t-chimera", "TNG R1T Chimera"),
+    # left alone: an underscore inside a version or a decimal size, words with vowels, "Mk" (Mark)
+    ("internlm2_5-20b-chat", "InternLM2.5 20B Chat"),
+    ("meta-llama/llama-3_1-8b-instruct", "Llama 3.1 8B Instruct"),
+    ("deepseek-r1-distill-qwen-1_5b", "DeepSeek R1 Distill Qwen 1.5B"),
+    ("qwen/qwen3-8b", "Qwen3 8B"),
+    ("tencent/hy3", "Hy3"),
+    ("perceptron/perceptron-mk1", "Perceptron Mk1"),
+    ("all-hands/openhands-lm-32b-v0.1-ep3", "Openhands LM 32B v0.1 Ep3"),
+    ("fse/word2vec-google-news-300", "Word2vec Google News 300"),
+    ("mistral-7b-instruct-v0-3", "Mistral 7B Instruct v0.3"),
+])
+def test_a_vowel_less_model_code_with_digits_is_written_in_capitals(model_id, expected):
+    """"m2m100", "sd3", "r7b" are codes read letter by letter, like the vowel-less "mpt" or "rwkv": never
+    "M2m100"; and the underscore between such a code and its size parts words ("m2m100_418M"), never "100.418"."""
     assert resolve_display_name(model_id).name == expected
