@@ -69,7 +69,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset
   number, the number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613").
   Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7",
-  "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E"); a token with an upper-case letter in the id keeps its
+  "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
   "CodeLlama"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
   English words that end in "lm" stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter
@@ -136,7 +136,7 @@ _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legac
 
 _BRAND_SPELLINGS = {
     "ai": "AI", "ai21": "AI21", "api": "API", "apac": "APAC", "eu": "EU", "us": "US", "au": "AU", "moonshotai": "Moonshot AI", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
-    "clip": "CLIP", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
+    "clip": "CLIP", "gte": "GTE", "asr": "ASR", "codestral": "Codestral", "deephermes": "DeepHermes", "deepseek": "DeepSeek",
     "embeddinggemma": "EmbeddingGemma",
     "devstral": "Devstral", "e5": "E5", "flux": "FLUX", "gemini": "Gemini", "gemma": "Gemma", "gguf": "GGUF",
     "glm": "GLM", "gpt": "GPT", "gptq": "GPTQ", "grok": "Grok", "hd": "HD", "hermes": "Hermes", "hf": "HF",

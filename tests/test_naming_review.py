@@ -259,3 +259,20 @@ def test_a_vowel_less_model_code_with_digits_is_written_in_capitals(model_id, ex
     """"m2m100", "sd3", "r7b" are codes read letter by letter, like the vowel-less "mpt" or "rwkv": never
     "M2m100"; and the underscore between such a code and its size parts words ("m2m100_418M"), never "100.418"."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("gte-large", "GTE Large"),
+    ("thenlper/gte-base", "GTE Base"),
+    ("Alibaba-NLP/gte-Qwen2-7B-instruct", "GTE Qwen2 7B Instruct"),
+    ("Alibaba-NLP/gte-multilingual-base", "GTE Multilingual Base"),
+    ("qwen3-asr-flash", "Qwen3 ASR Flash"),
+    # left alone: acronyms already known, and short family words that are read as words
+    ("BAAI/bge-m3", "BGE M3"),
+    ("amazon.nova-pro-v1:0", "Nova Pro v1.0"),
+    ("Bria/fibo", "Bria Fibo"),
+    ("cohere/c4ai-aya-expanse-8b", "C4ai Aya Expanse 8B"),
+])
+def test_a_short_family_acronym_is_written_in_capitals(model_id, expected):
+    """GTE (Alibaba's embedding family) is an acronym as BGE is; ASR is a task as OCR and TTS are."""
+    assert resolve_display_name(model_id).name == expected
