@@ -74,7 +74,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "CodeLlama"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
   English words that end in "lm" stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter
   by letter ("mpt" -> "MPT"), and so is a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" ->
-  "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1); every other word gets its first letter capitalised and nothing else (never
+  "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1); "non-" keeps its hyphen ("non-reasoning" -> "Non-Reasoning"); every other word gets its first letter capitalised and nothing else (never
   str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
   -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). A "v" between a family that numbers its releases
   without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2").
@@ -815,6 +815,11 @@ def _format_id_words(words: list[str]) -> list[str]:
             # "llama-v3p1-8b" -> "Llama 3.1 8B": only right after the family word that starts the model
             # ("openhermes:7b-mistral-v2", "deepseek-v3", "kling-v2.1", "claude-instant-v1" keep theirs)
             formatted.extend([_BRAND_SPELLINGS[low], following[1:]])
+            i += 2
+            continue
+        if low == "non" and following.isalpha() and len(following) > 2:
+            # "non-reasoning" is one word, "Non-Reasoning", as xAI and Helicone write it: never "Non Reasoning"
+            formatted.append(f"Non-{_format_id_word(following, is_first=False, after_deepseek=after_deepseek)}")
             i += 2
             continue
         if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():

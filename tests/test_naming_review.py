@@ -276,3 +276,18 @@ def test_a_vowel_less_model_code_with_digits_is_written_in_capitals(model_id, ex
 def test_a_short_family_acronym_is_written_in_capitals(model_id, expected):
     """GTE (Alibaba's embedding family) is an acronym as BGE is; ASR is a task as OCR and TTS are."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("qwen3-235b-a22b-non-reasoning", "Qwen3 235B A22B Non-Reasoning"),
+    ("grok-4-fast-non-reasoning", "Grok 4 Fast Non-Reasoning"),
+    ("grok/grok-4-1-fast-non-reasoning", "Grok 4.1 Fast Non-Reasoning"),
+    ("deepseek-v3.1-non-thinking", "DeepSeek V3.1 Non-Thinking"),
+    # left alone: "non" not before a word, and words that start with "non"
+    ("acme/non-7b", "Non 7B"),
+    ("acme/nonlinear-chat", "Nonlinear Chat"),
+    ("acme/reasoning-non", "Reasoning Non"),
+])
+def test_a_non_word_keeps_its_hyphen(model_id, expected):
+    """xAI's "grok-4-fast-non-reasoning" is "Grok 4 Fast Non-Reasoning", as Helicone and xAI write it."""
+    assert resolve_display_name(model_id).name == expected
