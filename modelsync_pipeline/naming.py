@@ -69,7 +69,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset
   number, the number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613").
   Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7",
-  "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"); a token with an upper-case letter in the id keeps its
+  "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; FLUX as Black
+  Forest Labs writes its releases: "flux-1" -> "FLUX.1", "flux-1.1" -> "FLUX1.1"); a token with an upper-case letter in the id keeps its
   casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
   "CodeLlama"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
   English words that end in "lm" stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter
@@ -166,6 +167,13 @@ _ENGLISH_LM_ENDINGS = ("film", "helm", "realm", "palm", "calm", "balm", "psalm",
 _MODEL_CODE = re.compile(r"(?!mk\d)(?![0-9a-f]{4,}$)(?:[b-df-hj-np-tv-xz]{1,4}\d+(?:\.\d+)*)+[b-df-hj-np-tv-xz]{0,4}", re.I)
 # Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
 _BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
+# Brands written with a dot before a whole release number and glued to a dotted one, as Black Forest Labs
+# writes "FLUX.1 [schnell]", "FLUX1.1 [pro]" and "FLUX.2 [klein]".
+_BRANDS_DOTTED_TO_VERSION = {"flux"}
+
+
+def _dotted_brand_version(spelling: str, version: str) -> str:
+    return f"{spelling}.{version}" if version.isdigit() else f"{spelling}{version}"
 # A version glued to such a brand: digits, dotted parts and one letter ("4.7", "2", "4o", "4v").
 _GLUED_BRAND_VERSION = re.compile(r"\d+(?:\.\d+)*[a-z]?", re.I)
 # Families written with a space before the version even when the id glues them ("llama3.1" -> "Llama 3.1").
@@ -761,6 +769,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
                 # "glm4.7", "gpt2": the word is the brand and its version alone, written as the brand does
                 # ("GLM-4.7", "GPT-2"); "gpt4all" is a name of its own and stays one word.
                 return f"{spelling}-{re.sub(r'(?<=[0-9])v$', 'V', version)}"
+            if brand in _BRANDS_DOTTED_TO_VERSION and _RELEASE_WORD.fullmatch(version):
+                return _dotted_brand_version(spelling, version)  # "flux1" -> "FLUX.1"
             return spelling + version  # "qwen2.5" -> "Qwen2.5"
     if any(c.isupper() for c in word):
         return word  # the id already has deliberate casing ("DeepSeek", "A22B", "V2")
@@ -820,6 +830,10 @@ def _format_id_words(words: list[str]) -> list[str]:
         if low == "non" and following.isalpha() and len(following) > 2:
             # "non-reasoning" is one word, "Non-Reasoning", as xAI and Helicone write it: never "Non Reasoning"
             formatted.append(f"Non-{_format_id_word(following, is_first=False, after_deepseek=after_deepseek)}")
+            i += 2
+            continue
+        if low in _BRANDS_DOTTED_TO_VERSION and _RELEASE_WORD.fullmatch(following) and following[:1].isdigit():
+            formatted.append(_dotted_brand_version(_BRAND_SPELLINGS[low], following))  # "flux-1" -> "FLUX.1"
             i += 2
             continue
         if low in _BRANDS_HYPHENED_TO_VERSION and following[:1].isdigit():

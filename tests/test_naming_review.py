@@ -291,3 +291,23 @@ def test_a_short_family_acronym_is_written_in_capitals(model_id, expected):
 def test_a_non_word_keeps_its_hyphen(model_id, expected):
     """xAI's "grok-4-fast-non-reasoning" is "Grok 4 Fast Non-Reasoning", as Helicone and xAI write it."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("black-forest-labs/FLUX-1-schnell", "FLUX.1 Schnell"),
+    ("@cf/black-forest-labs/flux-1-schnell", "FLUX.1 Schnell"),
+    ("fal-ai/flux-1/schnell", "FLUX.1 Schnell"),
+    ("fal-ai/flux-1/dev", "FLUX.1 Dev"),
+    ("black-forest-labs/FLUX-2-klein-9b", "FLUX.2 Klein 9B"),
+    ("fal-ai/flux-2-pro", "FLUX.2 Pro"),
+    ("flux1-dev", "FLUX.1 Dev"),
+    ("black-forest-labs/flux-1.1-pro", "FLUX1.1 Pro"),
+    # left alone: FLUX without a release, a release written apart, and FLUX.2 as its maker writes it
+    ("fal-ai/flux/schnell", "FLUX Schnell"),
+    ("@cf/deepgram/flux", "Deepgram FLUX"),
+    ("fal-ai/flux-pro/v1.1", "FLUX Pro v1.1"),
+    ("black-forest-labs/FLUX.2-klein-4B", "FLUX.2 Klein 4B"),
+])
+def test_a_flux_release_is_written_as_black_forest_labs_writes_it(model_id, expected):
+    """"flux-1-schnell" is FLUX.1 [schnell]: fal.ai's and Near's own names say "FLUX.1", "FLUX1.1", "FLUX.2"."""
+    assert resolve_display_name(model_id).name == expected
