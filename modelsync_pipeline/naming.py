@@ -1244,7 +1244,11 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
     # "qwen/..."): the name then describes it as well as it describes any of them.
     unsaid = {mid: unsaid_words(mid) for mid in group_ids}
     best = [mid for mid in group_ids if all(unsaid[mid] <= words for words in unsaid.values())]
-    by_mention = lambda mid: (-mentioned_words(mid), len(mid), mid)  # noqa: E731
+    # Then the id whose own derived name is the name ("fal-ai/flux-1/schnell" for "FLUX.1 Schnell", beside
+    # "fal-ai/flux/schnell"): the other then reads its own derived name ("FLUX Schnell"), not a hash.
+    name_key = _name_key(names[group[0]])
+    by_mention = lambda mid: (-mentioned_words(mid), _name_key(_derive(mid)[0]) != name_key,  # noqa: E731
+                              len(mid), mid)
     renamed = _renamed_by_path(ids, names, group, min(best, key=by_mention) if best else None, paths)
     if not best and _colliding_groups([ids[i] for i in group], [renamed[i] for i in group]):
         # Without a keeper, two of them would gain the same words (aliases of one model under one organisation,

@@ -311,3 +311,12 @@ def test_a_non_word_keeps_its_hyphen(model_id, expected):
 def test_a_flux_release_is_written_as_black_forest_labs_writes_it(model_id, expected):
     """"flux-1-schnell" is FLUX.1 [schnell]: fal.ai's and Near's own names say "FLUX.1", "FLUX1.1", "FLUX.2"."""
     assert resolve_display_name(model_id).name == expected
+
+
+def test_two_routes_to_flux_1_schnell_are_told_apart_without_saying_flux_twice():
+    """fal.ai lists "fal-ai/flux/schnell" and "fal-ai/flux-1/schnell", both "FLUX.1 [schnell]": one read
+    "FLUX.1 Schnell FLUX 1". The id that says "FLUX.1" keeps the name; the other reads as its own id does."""
+    ids = ["fal-ai/flux/schnell", "fal-ai/flux-1/schnell"]
+    names = [d.name for d in make_names_unique([(i, resolve_display_name(i, display_name="FLUX.1 [schnell]"))
+                                                for i in ids])]
+    assert names == ["FLUX Schnell", "FLUX.1 Schnell"]
