@@ -320,3 +320,12 @@ def test_two_routes_to_flux_1_schnell_are_told_apart_without_saying_flux_twice()
     names = [d.name for d in make_names_unique([(i, resolve_display_name(i, display_name="FLUX.1 [schnell]"))
                                                 for i in ids])]
     assert names == ["FLUX Schnell", "FLUX.1 Schnell"]
+
+
+def test_a_task_phrase_is_said_whole_even_when_its_last_word_is_the_models():
+    """"Grok Imagine Video" for its image-to-video route: the task is "Image To Video" as for every other
+    fal.ai route ("Sora 2 Image To Video"), not "Image To" (the model says "Video" already)."""
+    ids = ["xai/grok-imagine-video", "xai/grok-imagine-video/image-to-video", "xai/grok-imagine-video/text-to-video"]
+    names = [d.name for d in make_names_unique([(i, resolve_display_name(i, display_name="Grok Imagine Video"))
+                                                for i in ids])]
+    assert names == ["Grok Imagine Video", "Grok Imagine Video Image To Video", "Grok Imagine Video Text To Video"]
