@@ -1244,17 +1244,24 @@ def _separate_by_id_path(ids: list[str], names: list[str], group: list[int]) -> 
     # "qwen/..."): the name then describes it as well as it describes any of them.
     unsaid = {mid: unsaid_words(mid) for mid in group_ids}
     best = [mid for mid in group_ids if all(unsaid[mid] <= words for words in unsaid.values())]
-    # Then the id whose own derived name is the name ("fal-ai/flux-1/schnell" for "FLUX.1 Schnell", beside
-    # "fal-ai/flux/schnell"): the other then reads its own derived name ("FLUX Schnell"), not a hash.
     name_key = _name_key(names[group[0]])
-    by_mention = lambda mid: (-mentioned_words(mid), _name_key(_derive(mid)[0]) != name_key,  # noqa: E731
-                              len(mid), mid)
-    renamed = _renamed_by_path(ids, names, group, min(best, key=by_mention) if best else None, paths)
+
+    def keeper(candidates: list[str]) -> str:
+        """The id the name mentions most; of those, the one whose own derived name is the name ("fal-ai/flux-1/
+        schnell" for "FLUX.1 Schnell", beside "fal-ai/flux/schnell", which then reads its own "FLUX Schnell"
+        rather than a hash); then the shortest. Derived only on a tie: it is the costly step."""
+        mentions = {mid: mentioned_words(mid) for mid in candidates}
+        tied = [mid for mid in candidates if mentions[mid] == max(mentions.values())]
+        if len(tied) > 1:
+            tied = [mid for mid in tied if _name_key(_derive(mid)[0]) == name_key] or tied
+        return min(tied, key=lambda mid: (len(mid), mid))
+
+    renamed = _renamed_by_path(ids, names, group, keeper(best) if best else None, paths)
     if not best and _colliding_groups([ids[i] for i in group], [renamed[i] for i in group]):
         # Without a keeper, two of them would gain the same words (aliases of one model under one organisation,
         # "anthropic/claude-opus-4-5" and "anthropic/claude-opus-4.5"): the one the name mentions most, then the
         # shortest, keeps it rather than both ending on a hash.
-        renamed = _renamed_by_path(ids, names, group, min(group_ids, key=by_mention), paths)
+        renamed = _renamed_by_path(ids, names, group, keeper(group_ids), paths)
     for index in group:
         names[index] = renamed[index]
 
