@@ -59,6 +59,7 @@ bench: install
 	$(PY) bench/bench_cache.py
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_e2e.py
+	$(PY) bench/bench_naming.py
 
 ## Where did a name come from: make explain P=openrouter M=deepseek/deepseek-prover-v2:free
 ## (explain and status stop the embedded servers they started; ones `make ui` left running stay up)
