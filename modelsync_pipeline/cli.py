@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_jobs(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from . import db
     from .defs.jobs import fail_runs_of_dead_processes, process_tags, should_publish_after
     from .definitions import defs
 
@@ -151,7 +152,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
 
     attempts, in_table, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
     cache_info = _cache_summary()
-    failed_providers = [a for a in attempts if a[1] in ("fetch_failed", "check_failed", "process_failed")]
+    failed_providers = [a for a in attempts if a[1] in db.FAILED_OUTCOMES]
     table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write)
     # A failed step anywhere fails the run (a provider's own failure does not: it is a failed check), and is
     # never exit 0: 1 when the catalogs staged before it were published after it ("the rest published"), else
@@ -179,7 +180,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
             continue
         if outcome in ("staged", "unchanged"):  # a first catalog the table step did not write
             print(f"  {slug:<{width}}  {0:>7}  {_staged_status(outcome, False)}")
-        elif outcome in ("fetch_failed", "check_failed", "process_failed"):
+        elif outcome in db.FAILED_OUTCOMES:
             print(f"  {slug:<{width}}  {0:>7}  FAILED at {step}: {error} (no good catalog yet)")
     print(f"  {'total':<{width}}  {sum(count for _, count, _ in in_table):>7}")
     print(f"  cache: {cache_info}")

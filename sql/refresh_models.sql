@@ -360,7 +360,7 @@ FROM (SELECT DISTINCT ON (provider_slug) provider_slug, outcome, attempted_at, r
       WHERE provider_slug = ANY(%(slugs)s)
       ORDER BY provider_slug, attempted_at DESC, id DESC) a
 WHERE p.slug = a.provider_slug
-  AND a.outcome NOT IN ('fetch_failed', 'check_failed', 'process_failed')
+  AND a.outcome <> ALL(%(failed_outcomes)s)
   AND (p.last_synced_at IS NULL OR a.attempted_at > p.last_synced_at);
 
 -- name: rows_per_provider

@@ -23,13 +23,13 @@ from .locks import LockWatch, watch_locks
 from .migrate import MigrationError, apply_migrations
 from .refresh_models import RefreshResult, refresh_models_table
 from .stage_catalog import (
-    StageResult, catalog_checksum, copy_rows, last_good_facts, last_good_row_count, record_failed_attempt,
+    FAILED_OUTCOMES, StageResult, catalog_checksum, copy_rows, last_good_facts, last_good_row_count, record_failed_attempt,
     server_time, stage_provider_catalog, staged_providers, superseded,
 )
 from .statements import MIGRATIONS_DIR, SQL_DIR, connect, statements
 
 __all__ = [
-    "DEFAULT_BACKUP_RETENTION", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "LockWatch", "Plan", "RefreshResult",
+    "DEFAULT_BACKUP_RETENTION", "FAILED_OUTCOMES", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "LockWatch", "Plan", "RefreshResult",
     "MigrationError", "StageResult", "apply_migrations", "approval_used", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
     "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
     "record_failed_attempt", "refresh_models_table", "release_approval", "reset_models_table", "restore_backup", "server_time",

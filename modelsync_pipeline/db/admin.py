@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from .. import faults
 from ..providers.registry import ProviderSpec
 from .refresh_models import RefreshResult, build_partitions, split_fresh, whole_catalogs
-from .stage_catalog import staged_providers
+from .stage_catalog import FAILED_OUTCOMES, staged_providers
 from .statements import statements
 
 DEFAULT_BACKUP_RETENTION = 10
@@ -135,7 +135,7 @@ def _reset_locked(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_i
         faults.point("reset:after_insert")
         conn.execute(refresh["mark_published"], params)
         conn.execute(refresh["rebase"], params)
-        conn.execute(refresh["mark_synced"], params)
+        conn.execute(refresh["mark_synced"], {**params, "failed_outcomes": list(FAILED_OUTCOMES)})
         result.rows_per_provider = dict(conn.execute(refresh["rows_per_provider"]).fetchall())
         after = counts(conn)
         faults.point("reset:before_commit")

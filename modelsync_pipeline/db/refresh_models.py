@@ -14,7 +14,7 @@ import psycopg.sql
 from .. import faults
 from ..providers.registry import ProviderSpec
 from . import locks
-from .stage_catalog import staged_providers
+from .stage_catalog import FAILED_OUTCOMES, staged_providers
 from .statements import statements
 
 @dataclass
@@ -99,7 +99,7 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         params = {"slugs": changed, "run_id": run_id}
         conn.execute(sql["mark_published"], params)
         conn.execute(sql["rebase"], params)
-        conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id})
+        conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id, "failed_outcomes": list(FAILED_OUTCOMES)})
         result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
         result.after = counts(conn)
         faults.point("refresh:before_commit")

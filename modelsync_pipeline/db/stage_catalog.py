@@ -284,11 +284,19 @@ def last_good_facts(conn: psycopg.Connection, slug: str) -> dict[str, tuple]:
     return {model_id: (context, input_price, output_price) for model_id, context, input_price, output_price in rows}
 
 
+# The outcomes of a provider's attempt that brought no catalog (record_failed_attempt); the others are "staged",
+# "unchanged" and "superseded". The table keeps such a provider's last good catalog.
+FAILED_OUTCOMES = ("fetch_failed", "check_failed", "process_failed")
+
+
 def record_failed_attempt(conn: psycopg.Connection, slug: str, run_id: str, outcome: str, step: str, error: str) -> None:
     """The audit row of a provider that failed. `error` may quote upstream text (an exception's message): a NUL
     or a lone surrogate in it, which text refuses, is stored as a visible escape or U+FFFD (catalog.storable,
     catalog.encodable), so recording the failure cannot fail in turn."""
     from ..catalog import encodable, storable
+
+    if outcome not in FAILED_OUTCOMES:
+        raise ValueError(f"{outcome!r} is not a failed outcome (one of {', '.join(FAILED_OUTCOMES)})")
 
     with conn.transaction():
         conn.execute(

@@ -67,7 +67,7 @@ def _stale_providers(conn, run_id: str, sources: dict[str, str]) -> list[dict]:
          "in_this_run": attempt_run == run_id, "last_good_catalog": str(validated) if validated else "never",
          "last_good_source": sources.get(slug, "unknown")}
         for slug, outcome, step, error, attempt_run, validated in rows
-        if outcome in ("fetch_failed", "check_failed", "process_failed")
+        if outcome in db.FAILED_OUTCOMES
     ]
 
 
