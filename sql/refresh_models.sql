@@ -23,6 +23,9 @@ SELECT pg_advisory_unlock(hashtext('modelsync.models'));
 -- is either wholly in it or wholly left for the next one (and its checksum is not marked published).
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 
+-- name: provider_count
+SELECT count(*) FROM providers;
+
 -- name: upsert_provider
 INSERT INTO providers (name, slug, base_url, is_active)
 VALUES (%(name)s, %(slug)s, %(base_url)s, true)
@@ -366,6 +369,9 @@ WHERE p.slug = a.provider_slug
 -- name: rows_per_provider
 -- A provider whose rows were refreshed to its staged catalog has exactly that catalog's row count; only
 -- the others (not staged, or not yet published) are counted, through the (provider_id, model_id) index.
+-- The refresh's (providers, models) before and after it wrote are computed from these counts and its own: a
+-- count(*) of models reads every row, 0.25 s of a 1.1 s refresh of a 1% re-sync at 1M models (bench_refresh.py
+-- (c)) when it counted both.
 SELECT p.slug, CASE WHEN p.published_checksum = v.checksum THEN v.row_count
                     ELSE (SELECT count(*) FROM models m WHERE m.provider_id = p.id) END
 FROM providers p LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug

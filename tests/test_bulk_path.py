@@ -48,6 +48,10 @@ def staged(conn) -> dict[tuple[str, str], str]:
     return {(slug, model_id): digest for slug, model_id, digest in rows}
 
 
+def true_counts(conn) -> tuple[int, int]:
+    return conn.execute("SELECT (SELECT count(*) FROM providers), (SELECT count(*) FROM models)").fetchone()
+
+
 def mutate(rng: random.Random, prices: dict[str, float], next_id: list[int]) -> dict[str, float]:
     """A new fetch of the catalog: a few models added, removed and repriced (sometimes nothing)."""
     new = dict(prices)
@@ -89,7 +93,10 @@ def test_every_refresh_publishes_exactly_the_staged_catalogs_whatever_came_betwe
                 continue
             before = published(conn)
             if op == "refresh":
+                counted_before = true_counts(conn)
                 result = db.refresh_models_table(conn, SPECS, run_id)
+                # the counts the audit row and the run report, computed from what the refresh counted and wrote
+                assert (result.before, result.after) == (counted_before, true_counts(conn)), (seed, step, "counts")
                 delta_refreshes += bool(result.delta_providers)
                 per_provider = {}
                 for slug, _ in published(conn):

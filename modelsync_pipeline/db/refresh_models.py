@@ -56,14 +56,13 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
 
 
 def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequence[ProviderSpec], run_id: str) -> RefreshResult:
-    from .admin import counts  # here, not at the top: db.admin imports this module
     by_slug = {spec.slug: spec for spec in specs}
     with conn.transaction():
         conn.execute(sql["snapshot"])
         conn.execute(sql["tune"])
         slugs = [slug for slug in staged_providers(conn) if slug in by_slug]
         result = RefreshResult(run_id=run_id, providers=slugs)
-        result.before = counts(conn)
+        providers_before = conn.execute(sql["provider_count"]).fetchone()[0]
         for slug in slugs:
             spec = by_slug[slug]
             conn.execute(sql["upsert_provider"], {"name": spec.display_name, "slug": slug, "base_url": spec.public_base_url()})
@@ -101,7 +100,10 @@ def _refresh_locked(conn: psycopg.Connection, sql: dict[str, str], specs: Sequen
         conn.execute(sql["rebase"], params)
         conn.execute(sql["mark_synced"], {"slugs": slugs, "run_id": run_id, "failed_outcomes": list(FAILED_OUTCOMES)})
         result.rows_per_provider = dict(conn.execute(sql["rows_per_provider"]).fetchall())
-        result.after = counts(conn)
+        # (providers, models) as it leaves them and as it found them, from what it counted: rows_per_provider
+        # lists every provider, and its models in this snapshot are those found, plus added, less removed.
+        result.after = (len(result.rows_per_provider), result.total_rows)
+        result.before = (providers_before, result.total_rows - sum(result.inserted.values()) + sum(result.deleted.values()))
         faults.point("refresh:before_commit")
     return result
 
