@@ -862,3 +862,164 @@ def test_an_ambiguous_key_echoing_the_key_does_not_leak_it(server):
     error = fetch_error("groq", server, key=long_key)
     assert error.step == "decode" and "ambiguous JSON" in error.reason
     assert KEY[:12] not in rendered(error)
+
+
+# -- 8. an error answer says what the provider said about it --------------------------------------------
+
+GOOGLE_BAD_KEY = {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                            "status": "INVALID_ARGUMENT",
+                            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                                         "domain": "googleapis.com",
+                                         "metadata": {"service": "generativelanguage.googleapis.com"}}]}}
+OPENAI_BAD_KEY = {"error": {"message": "Incorrect API key provided: sk-abc***************************xyz. You can find "
+                                       "your API key at https://platform.openai.com/account/api-keys.",
+                            "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+
+
+@pytest.mark.parametrize("slug,status,answer,said", [
+    ("google", 400, as_json(GOOGLE_BAD_KEY, 400), "API key not valid. Please pass a valid API key."),
+    ("openai", 401, as_json(OPENAI_BAD_KEY, 401), OPENAI_BAD_KEY["error"]["message"]),
+    ("anthropic", 401, as_json({"type": "error", "error": {"type": "authentication_error",
+                                                           "message": "invalid x-api-key"}}, 401), "invalid x-api-key"),
+    ("nebius", 404, as_json({"object": "error", "message": "The model list is not served by this deployment",
+                             "type": "NotFoundError", "param": None, "code": 404}, 404),
+     "The model list is not served by this deployment"),
+    ("chutes", 403, as_json({"detail": "Not authenticated"}, 403), "Not authenticated"),
+    ("chutes", 422, as_json({"detail": [{"loc": ["query", "limit"], "msg": "Input should be less than or equal to 100",
+                                         "type": "less_than_equal"}]}, 422),
+     "query.limit: Input should be less than or equal to 100"),
+    ("mistral", 401, as_json({"message": "Unauthorized", "request_id": "c0ffee"}, 401), "Unauthorized"),
+    ("groq", 401, (401, {"Content-Type": "text/plain"}, b"Unauthorized: no valid API key in the request\r\n"),
+     "Unauthorized: no valid API key in the request"),
+    ("google", 400, (400, {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                     gzip.compress(json.dumps(GOOGLE_BAD_KEY).encode())), "API key not valid. Please pass a valid API key."),
+], ids=["google", "openai", "anthropic", "vllm", "fastapi-detail", "fastapi-validation", "top-level-message",
+        "plain-text", "gzip"])
+def test_an_error_answer_quotes_what_the_provider_said(server, slug, status, answer, said):
+    """The reason read "HTTP 400 from .../models": Google's "API key not valid" was in the body, never read."""
+    path = f"/{slug}/models"
+    server.routes[path] = lambda q: answer
+    error = fetch_error(slug, server)
+    assert (error.provider, error.step) == (slug, "fetch")
+    assert error.reason == f"HTTP {status} from {server.origin}{path}: the provider says {said!r}"
+
+
+HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+            b"</center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n" + b"<!-- padding -->\r\n" * 40)
+
+
+@pytest.mark.parametrize("status,headers,body,suffix", [
+    (401, {"Content-Type": "application/json"}, b"", ""),
+    (401, {"Content-Type": "application/json"}, b'{"status": 401}', ""),  # JSON, but no error it names
+    (401, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00not-gzip-at-all", ""),
+    (403, {"Content-Type": "text/plain"}, b"Forbidden " * 1000, ""),  # plain text, but a page of it
+    (401, {"Content-Type": "application/json"}, b'{"error": {"message": "' + b"x" * 9000 + b'"}}', ""),  # cut at 8 KiB
+    (404, {"Content-Type": "text/plain"}, b"bell\x07 and escape\x1b[31m", ""),
+    (401, {"Content-Type": "text/html"}, HTML_502, ": an HTML or XML page"),
+], ids=["empty", "json-without-error", "broken-gzip", "long-text", "json-past-8-kib", "control-characters", "html"])
+def test_an_error_answer_whose_body_says_nothing_readable_is_just_its_status(server, status, headers, body, suffix):
+    """A body that cannot be read as an explanation is left out: the status stays the error (not a decoding
+    error, not a retry), and a proxy's page or a wall of text is never quoted."""
+    server.routes["/groq/models"] = lambda q: (status, headers, body)
+    error = fetch_error("groq", server)
+    assert (error.step, error.reason) == ("fetch", f"HTTP {status} from {server.origin}/groq/models{suffix}")
+    assert len(server.seen) == 1
+
+
+def test_only_the_first_8_kib_of_an_error_body_are_read():
+    """A 401 whose body never ends: the explanation is looked for in its start, and the fetch fails at once."""
+    import httpx
+
+    pulled = []
+
+    class Endless(httpx.SyncByteStream):
+        def __iter__(self):
+            while True:
+                pulled.append(1024)
+                yield b"x" * 1024
+
+    spec = PROVIDERS_BY_SLUG["groq"]
+    transport = httpx.MockTransport(lambda request: httpx.Response(401, stream=Endless()))
+    with ProviderClient(spec, transport=transport, environ={spec.auth.env_var: KEY}) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert caught.value.reason == "HTTP 401 from https://api.groq.com/openai/v1/models"
+    assert 8 <= sum(pulled) // 1024 <= 9
+
+
+@pytest.mark.parametrize("status", [401, 503])
+def test_an_error_body_that_does_not_arrive_in_time_leaves_the_status_as_the_error(server, status):
+    """The body trickles in past the deadline: the error is still the status (for a 503, the deadline's, naming
+    the status as the last answer), never "the body was still arriving"."""
+    def drip(query):
+        return status, {"Content-Type": "application/json", "Content-Length": "200"}, (
+            (time.sleep(0.1), b" ")[1] for _ in range(200))
+
+    server.routes["/groq/models"] = drip
+    started = time.monotonic()
+    error = fetch_error("groq", server, deadline_seconds=1.0)
+    assert time.monotonic() - started < 2.5
+    url = f"{server.origin}/groq/models"
+    assert error.step == "fetch"
+    if status == 401:
+        assert error.reason == f"HTTP 401 from {url}"
+    else:
+        assert error.reason == f"no complete answer within its 1 s deadline (1 attempt; last: HTTP 503 from {url})"
+
+
+def test_a_retried_error_gives_up_with_the_last_thing_the_provider_said(server):
+    answers = iter([as_json({"error": {"code": 429, "message": "Quota exceeded for quota metric 'Requests'",
+                                       "status": "RESOURCE_EXHAUSTED"}}, 429, **{"Retry-After": "0"}),
+                    as_json({"error": {"code": 503, "message": "The service is currently unavailable.",
+                                       "status": "UNAVAILABLE"}}, 503)])
+    server.routes["/google/models"] = lambda q: next(answers)
+    error = fetch_error("google", server)
+    assert error.reason == (f"HTTP 503 from {server.origin}/google/models: the provider says "
+                            "'The service is currently unavailable.' (gave up after 2 attempts)")
+
+
+@pytest.mark.parametrize("answer", [
+    lambda key: as_json({"error": {"code": 400, "message": f"Invalid API key {key} for /models?key={quote(key, safe='')}"}},
+                        400),
+    lambda key: (400, {"Content-Type": "text/plain"}, f"Invalid API key {key} for /models?key={quote(key, safe='')}".encode()),
+], ids=["json", "plain-text"])
+@pytest.mark.parametrize("key", [NASTY_KEY, KEY], ids=["nasty", "plain"])
+def test_an_error_body_that_echoes_the_key_is_quoted_without_it(server, answer, key):
+    server.routes["/groq/models"] = lambda q: answer(key)
+    error = fetch_error("groq", server, key=key)
+    assert error.reason == (f"HTTP 400 from {server.origin}/groq/models: the provider says "
+                            "'Invalid API key [redacted] for /models?key=[redacted]'")
+    assert leaked_forms(key, rendered(error)) == []
+
+
+@pytest.mark.parametrize("slug,body,said", [
+    ("groq", {"object": "error", "message": "Internal server error", "type": "InternalServerError", "code": 500},
+     "expected a list at 'data', got an error object: 'Internal server error'"),
+    ("groq", {"detail": "Not authenticated"}, "expected a list at 'data', got an error object: 'Not authenticated'"),
+    ("together", {"detail": [{"loc": ["header", "authorization"], "msg": "Field required", "type": "missing"}]},
+     "expected a top-level array, got an error object: 'header.authorization: Field required'"),
+], ids=["vllm", "fastapi", "fastapi-validation-bare-array"])
+def test_an_error_in_a_2xx_body_in_the_vllm_or_fastapi_shape_is_quoted(server, slug, body, said):
+    server.routes[f"/{slug}/models"] = lambda q: as_json(body)
+    error = fetch_error(slug, server)
+    assert (error.step, error.reason) == ("decode", said)
+
+
+@pytest.mark.parametrize("slug,body", [
+    ("groq", {**MODELS, "object": "list", "message": "2 models"}),
+    ("groq", {**MODELS, "detail": "cached 12 s ago"}),
+    ("together", MODELS["data"]),
+    ("aihubmix", {**MODELS, "success": True, "message": "ok"}),
+], ids=["message-beside-list", "detail-beside-list", "bare-array", "aihubmix-message"])
+def test_a_message_or_detail_beside_a_good_list_is_not_an_error(server, slug, body):
+    server.routes[f"/{slug}/models"] = lambda q: as_json(body)
+    with client(slug, server) as c:
+        assert [record["id"] for record in c.fetch_records()] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
+
+
+def test_an_error_object_beside_a_list_in_the_vllm_shape_fails_the_fetch(server):
+    """`"object": "error"` is what a vLLM or OpenAI-compatible server says instead of `"object": "list"`: a list
+    beside it is one the server itself calls an error."""
+    server.routes["/groq/models"] = lambda q: as_json({**MODELS, "object": "error", "message": "shard 2 timed out"})
+    error = fetch_error("groq", server)
+    assert (error.step, error.reason) == ("fetch", "a list of 2 records beside an error object: 'shard 2 timed out'")

@@ -56,6 +56,9 @@ MAX_BODY_BYTES = 512 * 1024 * 1024
 # largest list here, Featherless's 18,000 models, is ~200,000), and each decoded object costs ~100 bytes of
 # memory: a 58 KB gzip body of 20M empty objects ("[{},{},...]") took 1.7 GB and 7 s to decode.
 MAX_JSON_OBJECTS = 5_000_000
+# What is read of a 4xx/5xx answer's body, for the provider's explanation: an API's error object is a few hundred
+# bytes, Google's with its details included; a body past this is a page or a dump, not an explanation.
+ERROR_BODY_BYTES = 8 * 1024
 DEADLINE_PASSED = "the provider's deadline passed"
 
 
@@ -256,6 +259,19 @@ def _error_message(error: Any) -> str:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return error["message"]
     return error if isinstance(error, str) else json.dumps(error, default=str)
+
+
+def _fastapi_detail(detail: Any) -> str | None:
+    """The text of FastAPI's top-level `detail`: a string as it is, or its validation errors' `msg`s, each after
+    the `loc` it is about ("query.limit: ..."); None for any other value, which is not known to be an error."""
+    if isinstance(detail, str):
+        return detail or None
+    if not isinstance(detail, list) or not detail or not all(
+            isinstance(item, dict) and isinstance(item.get("msg"), str) for item in detail):
+        return None
+    shown = [(".".join(map(str, item["loc"])) + ": " if isinstance(item.get("loc"), list) and item["loc"] else "")
+             + item["msg"] for item in detail[:3]]
+    return "; ".join(shown) + ("; ..." if len(detail) > 3 else "")
 
 
 def _shown_keys(body: dict, forms: list[str]) -> str:
@@ -544,31 +560,51 @@ class ProviderClient:
         return items
 
     def _api_error(self, body: Any) -> str | None:
-        """An API error the body reports beside or instead of the list, quoted (redacted, then cut short):
-        an `error` object or string (OpenAI style), or Cloudflare's `errors` list and `success: false`.
-        An error field that is present but says nothing (`"error": null`, `false`, `""`, `{}`, an object whose
-        fields are all so, `{"message": null, "code": ""}`; `"errors": []`, as every Cloudflare answer carries)
-        reports nothing."""
+        """An API error a 2xx body reports beside or instead of the list, quoted (`_api_message`)."""
+        message = self._api_message(body)
+        return None if message is None else f"an error object: {message!r}"
+
+    def _api_message(self, body: Any, *, failed: bool = False) -> str | None:
+        """The message of an API error a body reports, redacted, then cut short; None when it reports none.
+
+        In any body: an `error` object or string (OpenAI, Google, Anthropic), Cloudflare's `errors` list and
+        `success: false`, and `"object": "error"` (vLLM and other OpenAI-compatible servers, which say
+        `"object": "list"` over a list). A top-level `detail` (FastAPI) only where the body holds no list
+        where the provider's belongs, and a top-level `message` only in a 4xx/5xx (`failed`): beside a good
+        list they can be anything (aihubmix sends `"message": ""` with every list), and a list read as an
+        error would fail a good catalog. An error field that is present but says nothing (`"error": null`,
+        `false`, `""`, `{}`, an object whose fields are all so, `{"message": null, "code": ""}`; `"errors": []`,
+        as every Cloudflare answer carries) reports nothing."""
         if not isinstance(body, dict):
             return None
-        error = body.get("error")
-        if _hollow(error):
-            errors = body.get("errors")
-            if _hollow(errors):
-                errors = None
-            if isinstance(errors, list) and errors:
-                error = [_error_message(e) for e in errors[:3]]
-                error = "; ".join(error) + ("; ..." if len(errors) > 3 else "")
-            elif errors:
-                error = errors  # an object or a string where Cloudflare sends a list: quoted whole
-            elif body.get("success") is False:
-                error = "success: false, no error given"
-            else:
-                return None
+        error = self._reported_error(body, failed)
+        if error is None:
+            return None
         message = self._redact(_error_message(error)[:1_000_000])
         if len(message) > QUOTED_MESSAGE_CHARS:
             message = message[:QUOTED_MESSAGE_CHARS] + "..."
-        return f"an error object: {message!r}"
+        return message
+
+    def _reported_error(self, body: dict, failed: bool) -> Any:
+        """The error value a body reports, in the places `_api_message` lists, or None."""
+        if not _hollow(error := body.get("error")):
+            return error
+        errors = body.get("errors")
+        if isinstance(errors, list) and not _hollow(errors):
+            shown = [_error_message(e) for e in errors[:3]]
+            return "; ".join(shown) + ("; ..." if len(errors) > 3 else "")
+        if not _hollow(errors):
+            return errors  # an object or a string where Cloudflare sends a list: quoted whole
+        if body.get("object") == "error":
+            message = body.get("message")
+            return "object: error, no message given" if _hollow(message) else message
+        if not isinstance(self.spec.items_in(body), list) and (detail := _fastapi_detail(body.get("detail"))):
+            return detail
+        if failed and not _hollow(message := body.get("message")):
+            return message
+        if body.get("success") is False:
+            return "success: false, no error given"
+        return None
 
     def _received(self, body: Any) -> str:
         """What a body holds instead of the list, in words an operator can act on: an API error object's
@@ -640,6 +676,8 @@ class ProviderClient:
                     raise ProviderFetchError(slug, "fetch", f"{reason}, a redirect without a Location to follow")
                 if response.history and _origin(response.url) != self._origin:
                     reason += " (redirected to another origin, where the provider's credentials are not sent)"
+                # In the reason, so a retried 429/503 that is given up on ends with what the provider said last.
+                reason += self._explanation(content)
                 if response.status_code not in RETRY_STATUSES:
                     raise ProviderFetchError(slug, "fetch", reason)
             remaining = self._remaining()
@@ -657,12 +695,15 @@ class ProviderClient:
 
     def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         """Send `request` and read the whole body of a successful answer, at most MAX_BODY_BYTES once
-        decompressed. On the live path every read waits at most what is left of the deadline
-        (_DeadlineStream); over another transport the deadline is checked between chunks."""
+        decompressed, or the start of a 4xx/5xx's (`_error_body`). On the live path every read waits at most
+        what is left of the deadline (_DeadlineStream); over another transport the deadline is checked between
+        chunks."""
         response = self._client.send(request, stream=True)
         try:
+            if response.status_code >= 400:
+                return response, self._error_body(response)
             if response.status_code >= 300:
-                return response, b""  # not read: the status is the answer
+                return response, b""  # not read: a 3xx left unfollowed has no Location, and its body explains nothing
             chunks: list[bytes] = []
             received = 0
             try:
@@ -685,6 +726,52 @@ class ProviderClient:
             return response, b"".join(chunks)
         finally:
             response.close()
+
+    def _error_body(self, response: httpx.Response) -> bytes:
+        """The first ERROR_BODY_BYTES of a 4xx/5xx answer's body, where the provider explains it; b"" when that
+        much does not arrive within the deadline's rules (as in `_exchange`), or does not decompress, or the
+        connection breaks: the status is the error, and a failure to read why must not replace it."""
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                received += len(chunk)
+                if received >= ERROR_BODY_BYTES:
+                    break
+                remaining = self._remaining()
+                if not self._bounded and remaining is not None and remaining <= 0:
+                    return b""
+        except (httpx.TransportError, httpx.DecodingError):  # a timeout is a TransportError
+            return b""
+        return b"".join(chunks)[:ERROR_BODY_BYTES]
+
+    def _explanation(self, content: bytes) -> str:
+        """What a 4xx/5xx body says, as the end of its reason: ": the provider says '...'" for an API error
+        (`_api_message`) or a short line of plain text, ": an HTML or XML page" for a proxy's page (never quoted:
+        its markup tells an operator nothing), else nothing (no body, JSON naming no error, a body cut at
+        ERROR_BODY_BYTES, a wall of text)."""
+        text = content.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not text:
+            return ""
+        if text[:1] == b"<":
+            return ": an HTML or XML page"
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError too)
+            message = self._plain_text(text)
+        else:
+            message = self._api_message(body, failed=True)
+        return "" if message is None else f": the provider says {message!r}"
+
+    def _plain_text(self, text: bytes) -> str | None:
+        """A body of plain text as one line, redacted, when it is short enough to be a message (at most
+        QUOTED_MESSAGE_CHARS) and holds only printable characters; None otherwise."""
+        try:
+            line = " ".join(self._redact(text.decode("utf-8")).split())
+        except UnicodeDecodeError:
+            return None
+        return line if line and len(line) <= QUOTED_MESSAGE_CHARS and line.isprintable() else None
 
     def _decode(self, response: httpx.Response, content: bytes) -> Any:
         """The decoded body. JSON's decoder raises more than JSONDecodeError: ValueError for an integer of
