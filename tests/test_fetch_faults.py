@@ -291,6 +291,58 @@ def test_a_server_that_ignores_the_page_number_is_an_error_not_the_first_page_re
     assert "page 2 repeats the page before it (50 records)" in error.reason
 
 
+PAGE_TOKEN_SLUGS = ["google", "google-vertex", "cohere"]  # the registry's PageToken providers
+
+
+def _token_pages(server, slug: str, pages: list) -> None:
+    """`slug`'s list as `pages`: each a list of names (its records), or None for a page with no list at all,
+    followed by the token of the page after it (absent on the last page) or by `page["token"]` when given as a
+    dict {"names": ..., "token": ...}. The token of page i is "p<i>"; the first page has none."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    style = spec.pagination
+
+    def answer(query):
+        index = int(query.get(style.token_param, "p0").removeprefix("p"))
+        page = pages[index] if isinstance(pages[index], dict) else {"names": pages[index]}
+        token = page.get("token", f"p{index + 1}" if index + 1 < len(pages) else None)
+        body = {} if page["names"] is None else spec.envelope([{"name": n} for n in page["names"]], {})
+        return as_json({**body, **({style.next_field: token} if token is not None else {})})
+
+    server.routes[f"/{slug}{spec.path}"] = answer
+
+
+@pytest.mark.parametrize("slug", PAGE_TOKEN_SLUGS)
+def test_a_page_that_holds_only_the_next_token_is_an_empty_page_and_its_token_is_followed(server, slug):
+    """AIP-158 lets a page hold no results before the end, and proto3's JSON leaves the empty list out:
+    `{"nextPageToken": "..."}` failed at decode ("expected a list at 'models'") and the whole catalog with it."""
+    _token_pages(server, slug, [["a", "b"], None, ["c"]])
+    with client(slug, server) as c:
+        assert [r["name"] for r in c.fetch_records()] == ["a", "b", "c"]
+    token_param = PROVIDERS_BY_SLUG[slug].pagination.token_param
+    assert [query.get(token_param) for _, query, _ in server.seen] == [None, "p1", "p2"]
+
+
+@pytest.mark.parametrize("slug", PAGE_TOKEN_SLUGS)
+def test_a_first_page_that_holds_only_the_next_token_is_followed_too(server, slug):
+    _token_pages(server, slug, [None, None, ["a"]])
+    with client(slug, server) as c:
+        assert [r["name"] for r in c.fetch_records()] == ["a"]
+
+
+@pytest.mark.parametrize("last,keys", [({"names": None}, "none"), ({"names": None, "token": ""}, "'{field}'")],
+                         ids=["empty-object", "empty-token"])
+@pytest.mark.parametrize("slug", PAGE_TOKEN_SLUGS)
+def test_a_page_with_neither_the_list_nor_a_token_still_fails_at_decode(server, slug, last, keys):
+    """Read as an empty last page, it would end a catalog on whatever came before (nothing, on a first page)."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    for pages in ([["a"], last], [last]):
+        _token_pages(server, slug, pages)
+        error = fetch_error(slug, server)
+        assert (error.step, error.reason) == ("decode", (
+            f"expected a list at {spec.items_key!r}, got an object without {spec.items_key!r} "
+            f"(keys: {keys.format(field=spec.pagination.next_field)})"))
+
+
 def test_a_cursor_without_has_more_is_followed(server):
     """fal's pages carry `has_more` beside `next_cursor`; one without `has_more` still names a next page."""
     def pages(query):

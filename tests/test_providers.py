@@ -82,6 +82,26 @@ def test_a_cursor_that_does_not_advance_is_a_paginate_error(style):
     assert err.value.step == "paginate"
 
 
+@pytest.mark.parametrize("tokens,named", [
+    (["p1", "p2", "p1"], "the next page is one already read; refusing to loop"),
+    (["p1", "p1"], "nextPageToken 'p1' repeats the token of the page just read"),
+    ([f"p{i}" for i in range(1, 100)], "more than 20 pages; refusing to go on"),
+], ids=["tokens-in-a-cycle", "token-repeated", "endless"])
+def test_pages_that_hold_only_a_token_are_still_bound_by_the_loop_guards(monkeypatch, tokens, named):
+    """A page of no models but a next token is followed (AIP-158): the guards against a loop still end it."""
+    import modelsync_pipeline.providers.http as http
+
+    monkeypatch.setattr(http, "MAX_PAGES", 20)
+    spec = PROVIDERS_BY_SLUG["google"]
+    answers = iter([{"models": [{"name": "models/a"}], "nextPageToken": tokens[0]},
+                    *({"nextPageToken": token} for token in tokens[1:])])
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=next(answers)))
+    with ProviderClient(spec, transport=transport, environ={"GOOGLE_API_KEY": "k"}) as client:
+        with pytest.raises(ProviderFetchError) as err:
+            client.fetch_records()
+    assert (err.value.step, err.value.reason) == ("paginate", named)
+
+
 UNPAGED = [spec for spec in PROVIDERS if isinstance(spec.pagination, NoPagination) and not spec.static]
 # How list APIs say a response is not the whole list: in the envelope, or in an object of it.
 MORE = [({"has_more": True}, "has_more is true"),

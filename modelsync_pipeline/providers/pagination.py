@@ -5,6 +5,9 @@ response (`next_page`), and how a server cuts a full list into pages for a reque
 `ProviderClient` uses the first two; `ReplayTransport` and the test tooling's fake provider server use
 `serve`, so replayed pagination cannot drift from what the client expects: a style is written once.
 
+A response that holds no list where the provider's belongs is a decode error, except where a style says it is
+an empty page of its own (`empty_page`): only PageToken's answer of nothing but the next token (AIP-158).
+
 `next_page` is also told how many records the client has received so far, so a style whose responses
 state a total keeps asking until it has that many. A style stops only when the response says it is the
 last page; when the response says there is more (a total not reached, `has_more`, a cursor) but gives no
@@ -76,6 +79,14 @@ class NextPage:
     url: str | None = None
 
 
+class _Style:
+    """What every style shares unless it says otherwise."""
+
+    def empty_page(self, body: Any) -> bool:
+        """Whether a body holding no list is a page with no records rather than a wrong answer: never, here."""
+        return False
+
+
 # What a response says about pages beyond it, in the words list APIs use, in its envelope or in an object of it
 # (`meta`, `pagination`, `result_info`, `links` ...). A provider that answered its whole list in one response
 # and starts paging, or caps a response at N rows, says so in one of these.
@@ -107,7 +118,7 @@ def _more_pages(body: Any, received: int) -> str | None:
 
 
 @dataclass(frozen=True)
-class NoPagination:
+class NoPagination(_Style):
     """One request returns the whole list. A response that says otherwise (`has_more`, a next cursor or link, a
     total above the records it holds) is a PaginationError naming what it said: the provider pages or caps its
     list now, and taken as the whole list, the models past the first page would be removed from the catalog."""
@@ -149,7 +160,7 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
-class PageToken:
+class PageToken(_Style):
     """An opaque token in the body names the next page (Google, Vertex, Cohere); absent on the last page."""
 
     size_param: str = "pageSize"
@@ -172,6 +183,21 @@ class PageToken:
             raise PaginationError(f"{self.next_field} {token!r} repeats the token of the page just read")
         return NextPage(params={**params, self.token_param: token})
 
+    def empty_page(self, body: Any) -> bool:
+        """Whether `body` is a page of no records that names the next: an object holding only a non-empty token.
+
+        AIP-158 lets a server answer fewer results than asked, none included, before the end of the list, and
+        proto3's JSON leaves an empty list out, so Google's and Vertex's such page is `{"nextPageToken": "..."}`.
+        The first page may be one too (the AIP allows an empty page anywhere, and a server that filters a page
+        after reading it can empty the first): following its token is safe, since the records still have to
+        arrive on later pages and a page like this never ends the list. Anything else without the list (no
+        token, an empty one, a field beside it) stays a decode error: read as an empty page, it would end a
+        catalog on whatever came before it, nothing on a first page."""
+        if not isinstance(body, dict) or list(body) != [self.next_field]:
+            return False
+        token = body[self.next_field]  # checked here, not with _token: a wrong type is a decode error, not a page
+        return isinstance(token, (str, int)) and not isinstance(token, bool) and bool(token)
+
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
         size = _int_param(query, self.size_param, self.page_size) or self.page_size
         start = _int_param(query, self.token_param, 0)
@@ -180,7 +206,7 @@ class PageToken:
 
 
 @dataclass(frozen=True)
-class AfterId:
+class AfterId(_Style):
     """Anthropic: `has_more` and `last_id` in the body; the next request asks for ids after `last_id`."""
 
     limit_param: str = "limit"
@@ -217,7 +243,7 @@ class AfterId:
 
 
 @dataclass(frozen=True)
-class PageNumber:
+class PageNumber(_Style):
     """Cloudflare: numbered pages; `result_info.total_count` says how many there are in all.
 
     With a total, the client asks for the next page until it has that many records: a server may send
@@ -268,7 +294,7 @@ class PageNumber:
 
 
 @dataclass(frozen=True)
-class Cursor:
+class Cursor(_Style):
     """fal: `next_cursor` and `has_more` in the body; the next request passes the cursor back.
 
     fal's pages carry both (the recorded first page ends in `"next_cursor": "Mg", "has_more": true`).
@@ -356,7 +382,7 @@ def next_link(header: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class LinkHeader:
+class LinkHeader(_Style):
     """Hugging Face: the response's `Link: <url>; rel="next"` header is the next page's full URL."""
 
     limit_param: str = "limit"
