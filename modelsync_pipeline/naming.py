@@ -1312,7 +1312,8 @@ def _differing_words(differing: list[tuple[int, str]], name: str, unsaid: set[st
         # A task is said whole too: "text-to-video" beside "image-to-video" is "Text to Video", never "Text".
         task = any(w.casefold() == "to" for w in words[1:-1])
         taken = words if new and (position != last or task) else new
-        fresh.extend(w for w in taken if w not in fresh)
+        # A task whole means its repeated word too: "speech-to-speech" is "Speech To Speech", never "Speech To".
+        fresh.extend(taken if task and taken is words else (w for w in taken if w not in fresh))
     return fresh
 
 
