@@ -118,6 +118,9 @@ class CachePublication:
     previous_expired: bool = True
     eviction_policy: str | None = None  # Redis' maxmemory-policy, None if INFO memory does not say
     catalog_version: int = 0  # of the table snapshot published (migration 0016)
+    # True when the table read as the live version already holds it (publish_cache(..., unless_unchanged=True)):
+    # readers stay on `version`, which was checked again and not rewritten.
+    unchanged: bool = False
 
 
 # Rows are streamed in bytewise order (sql/catalog_read.sql), the order of `all`: Redis inserts each member
@@ -196,8 +199,13 @@ def publish_cache(
     run_id: str,
     previous_version_ttl: int = DEFAULT_PREVIOUS_VERSION_TTL,
     orphan_grace: int = DEFAULT_ORPHAN_GRACE,
+    unless_unchanged: bool = False,
 ) -> CachePublication:
     """Write the table as a new cache version, check it against the table, and switch readers to it in one SET.
+
+    With `unless_unchanged`, a table whose row count and checksum are the live version's, and whose live version
+    still passes the checks a new one gets, is not written again (`_keep_live`): a sync that changed nothing
+    rewrote every key and made readers switch to an identical copy.
 
     Raises CacheMismatch (readers stay on the previous version) if what Redis holds does not match the
     snapshot; Redis errors propagate as `REDIS_ERRORS`. Either way the table is only read.
@@ -208,6 +216,8 @@ def publish_cache(
     sql = db.statements("catalog_read")
     conn.execute(sql["cache_lock"])
     try:
+        if unless_unchanged and (kept := _keep_live(conn, client, previous_version_ttl, orphan_grace, started)) is not None:
+            return kept
         return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started)
     finally:
         _unlock(conn, sql["cache_unlock"])
@@ -224,6 +234,57 @@ def _unlock(conn: psycopg.Connection, statement: str) -> None:
     except psycopg.OperationalError:
         if not (conn.broken or conn.closed):
             raise
+
+
+def _keep_live(conn, client, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication | None:
+    """The live version, when it already holds the table: its manifest's row count and checksum (ids and
+    content_hash of every row, the one identity of a cached row: a row's other columns change only with them)
+    are the snapshot's, its keys pass the checks a new version passes before its switch (_verify), and every
+    model key its `all` lists exists. Its manifest then takes the snapshot's catalog_version, so that a
+    publish of an older snapshot still under way cannot switch readers back (the fence of _SWITCH). None, and
+    a whole new version is written, when any of that does not hold: no live version, another table, a live
+    version with keys missing (the heal an operator asks for by materializing models_cache), or a switch by
+    another publish meanwhile."""
+    _check_permissions(client)
+    live = current_version(client)
+    if live is None:
+        return None
+    sql = db.statements("catalog_read")
+    with conn.transaction():
+        conn.execute(sql["snapshot_read_only"])
+        row_count, checksum = db.table_checksum(conn)
+        catalog_version = conn.execute(sql["catalog_version"]).fetchone()[0]
+    fields = manifest(client, live)
+    if fields.get("row_count") != str(row_count) or fields.get("checksum") != checksum:
+        return None
+    try:
+        written = {"rows": row_count, "providers": json.loads(fields["providers"]),
+                   "modalities": json.loads(fields["modalities"])}
+        cached_row_count = _verify(client, live, int(row_count), checksum, written)
+        if not _every_model_key_exists(client, live):
+            return None
+        bytes_used = _bytes_used(client, live, cached_row_count)
+    except (CacheMismatch, KeyError, ValueError):  # keys or manifest fields missing: write it whole again
+        return None
+    if not client.eval(_KEEP, 2, CURRENT_KEY, version_key(live, "manifest"), live, catalog_version):
+        return None
+    orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
+    return CachePublication(
+        version=live,
+        previous_version=live,
+        row_count=int(row_count),
+        checksum=checksum,
+        key_count=int(fields.get("key_count", 0)),
+        seconds=time.perf_counter() - started,
+        previous_version_ttl=previous_version_ttl,
+        bytes_used=bytes_used,
+        cached_row_count=cached_row_count,
+        matches_table=True,
+        orphans_expired=tuple(orphans),
+        eviction_policy=_eviction_policy(client),
+        catalog_version=catalog_version,
+        unchanged=True,
+    )
 
 
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
@@ -362,6 +423,30 @@ if live and live ~= ARGV[1] then
   end
 end
 return redis.call('SET', KEYS[1], ARGV[1], 'GET')
+"""
+
+
+def _every_model_key_exists(client: redis.Redis, version: str) -> bool:
+    """Whether the model key of every member of the version's `all` exists: EXISTS over BATCH keys per round trip.
+    A new version is checked by counts and a sample of its keys, having just written each; a version kept from
+    an earlier publish may have lost any key since (an eviction, a DEL by hand), so each is looked for."""
+    all_key = version_key(version, "all")
+    start = 0
+    while members := client.zrange(all_key, start, start + BATCH - 1):
+        if client.exists(*(model_key(version, *member.split(SEP, 1)) for member in members)) != len(members):
+            return False
+        start += len(members)
+    return True
+
+
+# KEYS[1] the pointer, KEYS[2] the live version's manifest; ARGV[1] the live version, ARGV[2] the catalog_version
+# of a snapshot it already holds. Raises the manifest's fence to it, while readers are still on that version: 1,
+# else 0 (another publish switched them meanwhile).
+_KEEP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local fence = tonumber(redis.call('HGET', KEYS[2], 'catalog_version'))
+if not fence or fence < tonumber(ARGV[2]) then redis.call('HSET', KEYS[2], 'catalog_version', ARGV[2]) end
+return 1
 """
 
 

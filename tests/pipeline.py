@@ -39,12 +39,15 @@ def approval_for(job: str, args: dict | None = None) -> str:
     return approval.issue(os.environ[approval.SECRET_ENV], job, args or {})
 
 
-def run_config(force: bool = False, **models_table) -> dict:
-    """Run config: `force` accepts held-back catalogs (shrink and truth guards); models_table config as keywords
-    (a reset that does not say otherwise gets a valid approval code)."""
+def run_config(force: bool = False, rewrite_cache: bool = False, **models_table) -> dict:
+    """Run config: `force` accepts held-back catalogs (shrink and truth guards); `rewrite_cache` makes models_cache
+    write a new version even of a table the live one holds; models_table config as keywords (a reset that does
+    not say otherwise gets a valid approval code)."""
     ops = {}
     if force:
         ops[FETCH_OP] = {"config": {"force": True}}
+    if rewrite_cache:
+        ops["models_cache"] = {"config": {"rewrite": True}}
     if models_table.get("mode") == "reset" and not models_table.get("dry_run") and "approval" not in models_table:
         models_table["approval"] = approval_for("reset_and_resync")
     if models_table:
@@ -54,9 +57,9 @@ def run_config(force: bool = False, **models_table) -> dict:
 
 def sync(database_url: str, redis_url: str, replay_dir=None, selection=None, instance=None,
          force: bool = False, provider_api: dict | None = None, tags: dict | None = None,
-         **models_table) -> dg.ExecuteInProcessResult:
+         rewrite_cache: bool = False, **models_table) -> dg.ExecuteInProcessResult:
     """Materialize every asset (or `selection`), like the sync_all job; failures are returned, not raised."""
-    config = run_config(force, **models_table)
+    config = run_config(force, rewrite_cache, **models_table)
     if selection is not None:  # config only for the ops that run
         keys = set(selection)
         runs = {FETCH_OP} if keys & (set(PROVIDER_KEYS) | {STAGING}) else set()

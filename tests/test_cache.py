@@ -135,7 +135,7 @@ def test_a_failed_write_before_the_switch_deletes_its_own_keys(synced, redis_url
     current = cache.current_version(redis_client)
     live = sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000))
     monkeypatch.setenv("MODELSYNC_FAULT", "cache:before_switch=raise")
-    result = sync(database_url, redis_url, selection=[dg.AssetKey("models_cache")])
+    result = sync(database_url, redis_url, selection=[dg.AssetKey("models_cache")], rewrite_cache=True)
     assert "fault injected at cache:before_switch" in step_failures(result)["models_cache"]
     assert cache.current_version(redis_client) == current
     assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [current]
@@ -313,6 +313,83 @@ def test_a_flushdb_during_a_publish_leaves_no_key_without_a_ttl(synced, redis_cl
     assert list(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == []  # the later batches' keys
 
 
+def test_a_sync_that_changed_nothing_keeps_the_live_version_checked_not_rewritten(synced, redis_url, redis_client):
+    """Every sync rewrote every key of the cache and switched readers to an identical copy, even when no model
+    changed (an hourly schedule with nothing new upstream): the live version is now checked again and kept."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    live = cache.current_version(redis_client)
+    keys = version_keys(redis_client, live)
+    result = sync(database_url, redis_url)  # the same payloads again: no model changes
+    assert result.success, step_failures(result)
+    meta = result.asset_materializations_for_node("models_cache")[0].metadata
+    assert (meta["version"].value, meta["rewritten"].value, meta["matches_table"].value) == (live, False, True)
+    assert cache.current_version(redis_client) == live
+    assert version_keys(redis_client, live) == keys and all(redis_client.ttl(k) == -1 for k in keys)
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [live]
+    assert cached_rows(redis_client) == table_rows(database_url)
+    # the sync still wrote providers (last synced): the kept version now carries that snapshot's fence
+    with psycopg.connect(database_url) as conn:
+        catalog_version = conn.execute("SELECT version FROM catalog_version").fetchone()[0]
+    assert int(cache.manifest(redis_client, live)["catalog_version"]) == catalog_version
+
+
+def _damage(client, version: str, how: str, database_url: str) -> None:
+    member = client.zrange(cache.version_key(version, "all"), 3, 3)[0]
+    if how == "table changed":
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE models SET content_hash = md5(content_hash) WHERE id = (SELECT min(id) FROM models)")
+    elif how == "model key lost":
+        client.delete(cache.model_key(version, *member.split(cache.SEP, 1)))
+    elif how == "index member lost":
+        client.zrem(cache.version_key(version, "all"), member)
+    elif how == "modality set lost":
+        client.delete(sorted(client.smembers(cache.version_key(version, "indexes")))[0])
+    elif how == "manifest field lost":
+        client.hdel(cache.version_key(version, "manifest"), "providers")
+
+
+@pytest.mark.parametrize("how", ["nothing", "table changed", "model key lost", "index member lost",
+                                 "modality set lost", "manifest field lost"])
+def test_the_live_version_is_kept_only_while_it_holds_the_table_whole(synced, redis_client, how):
+    """A kept version is one readers get every model from: a table that changed, or a live version missing any
+    key (evicted, deleted by hand), gets a whole new version, and materializing models_cache heals it."""
+    live = cache.current_version(redis_client)
+    if how != "nothing":
+        _damage(redis_client, live, how, synced)
+    with db.connect(synced) as conn:
+        published = cache.publish_cache(conn, redis_client, "again", unless_unchanged=True)
+    kept = how == "nothing"
+    assert (published.unchanged, published.version == live) == (kept, kept), published
+    assert cache.current_version(redis_client) == published.version
+    assert cached_rows(redis_client) == table_rows(synced)
+
+
+def test_a_kept_version_fences_off_an_older_snapshot_still_under_way(synced, redis_client, tmp_path, monkeypatch):
+    """The table went from X to Y and back to X (a restore, a change reverted) while the publish of Y, its lock
+    lost with its connection, went on in Redis. The publish of X found X live and kept it: unless the kept version
+    takes X's newer fence, Y's publish then switches readers to a table that no longer exists."""
+    from .faults import paused_at
+
+    changed = "UPDATE models SET content_hash = %s WHERE id = (SELECT min(id) FROM models)"
+    with psycopg.connect(synced, autocommit=True) as other:
+        original = other.execute("SELECT content_hash FROM models ORDER BY id LIMIT 1").fetchone()[0]
+        other.execute(changed, ("0" * 32,))  # Y
+    live = cache.current_version(redis_client)
+    conn = db.connect(synced)
+    with paused_at("cache:before_switch", lambda: cache.publish_cache(conn, redis_client, "y-run"),
+                   tmp_path, monkeypatch) as publish_of_y:
+        _terminate(synced, conn.info.backend_pid)
+        with psycopg.connect(synced, autocommit=True) as other:
+            other.execute(changed, (original,))  # X again
+        monkeypatch.delenv("MODELSYNC_FAULT")
+        with db.connect(synced) as conn2:
+            kept = cache.publish_cache(conn2, redis_client, "x-run", unless_unchanged=True)
+        assert kept.unchanged and kept.version == live
+    assert isinstance(publish_of_y.get("error"), cache.NewerCatalogLive), publish_of_y
+    assert cache.current_version(redis_client) == live
+    assert cached_rows(redis_client) == table_rows(synced)
+
+
 def _terminate(database_url: str, pid: int) -> None:
     """A failover or pg_terminate_backend: the session, and the publish lock with it, are gone."""
     with psycopg.connect(database_url, autocommit=True) as admin:
@@ -366,7 +443,7 @@ def test_a_publish_whose_postgresql_session_is_lost_mid_write_says_so(synced, re
     from .faults import paused_at
 
     current = cache.current_version(redis_client)
-    publish = lambda: sync(synced, redis_url, selection=[dg.AssetKey("models_cache")])  # noqa: E731
+    publish = lambda: sync(synced, redis_url, selection=[dg.AssetKey("models_cache")], rewrite_cache=True)  # noqa: E731
     with paused_at("cache:mid_write", publish, tmp_path, monkeypatch) as outcome:
         with psycopg.connect(synced, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "

@@ -2,11 +2,17 @@
 
 import dagster as dg
 import psycopg
+from pydantic import Field
 
 from .. import cache
 from ..resources import PostgresResource, RedisResource
 from .catalog import GROUP, models_table
 from .provider_catalogs import OWNERS
+
+
+class CacheConfig(dg.Config):
+    rewrite: bool = Field(default=False, description="write a new version even when the live one already holds "
+                                                      "the table (it is checked either way, and rewritten if it fails)")
 
 
 @dg.asset(
@@ -20,14 +26,17 @@ from .provider_catalogs import OWNERS
     description=(
         "The models table fanned out to Redis as a new version (whole catalog, per model, by provider and "
         "by modality), checked against the table snapshot it was read from, then switched in one atomic "
-        "step. Reads only the database, never a provider API."
+        "step; a table the live version already holds (checked again) is not rewritten. Reads only the "
+        "database, never a provider API."
     ),
 )
-def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, redis: RedisResource) -> dg.MaterializeResult:
+def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgres: PostgresResource,
+                 redis: RedisResource) -> dg.MaterializeResult:
     client = redis.client()
     try:
         with postgres.connect() as conn:
-            published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds)
+            published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds,
+                                            unless_unchanged=not config.rewrite)
     except cache.REDIS_ERRORS as exc:
         from ..local.services import redact_url
 
@@ -66,13 +75,21 @@ def models_cache(context: dg.AssetExecutionContext, postgres: PostgresResource, 
     if not published.previous_expired:
         context.log.warning(f"models_cache: readers are on version {published.version}, but Redis failed before the "
                             f"previous version {published.previous_version} got its TTL; a later publish expires it")
-    context.log.info(
-        f"models_cache: version {published.version} with {published.row_count} models "
-        f"({published.key_count} keys, ~{_mib(published.bytes_used)}) in {published.seconds:.2f} s"
-    )
+    if published.unchanged:
+        context.log.info(
+            f"models_cache: the table is unchanged since version {published.version} ({published.row_count} models, "
+            f"checksum {published.checksum}); its keys checked again, readers stay on it, nothing rewritten "
+            f"({published.seconds:.2f} s)"
+        )
+    else:
+        context.log.info(
+            f"models_cache: version {published.version} with {published.row_count} models "
+            f"({published.key_count} keys, ~{_mib(published.bytes_used)}) in {published.seconds:.2f} s"
+        )
     return dg.MaterializeResult(
         metadata={
             "version": published.version,
+            "rewritten": dg.MetadataValue.bool(not published.unchanged),
             "previous_version": published.previous_version or "none",
             "row_count": dg.MetadataValue.int(published.row_count),
             "cached_row_count": dg.MetadataValue.int(published.cached_row_count),
