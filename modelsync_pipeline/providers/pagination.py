@@ -51,13 +51,15 @@ def _count(value: Any, name: str) -> int | None:
     raise PaginationError(f"{name} is {value!r} ({type(value).__name__}), not a count")
 
 
-def _token(body: Any, name: str) -> str | int | None:
+def _token(body: Any, name: str, strict: bool = True) -> str | int | None:
     """A page token or cursor from the body: a string or a whole number, None when absent, empty or 0; an
-    error for anything else (an object, a list, a boolean), which no next request could carry."""
+    error for anything else (an object, a list, a boolean), which no next request could carry. Not `strict`
+    (a response that should hold the whole list, _more_pages): anything else, and a blank or "0", is None, since
+    a field a paging style would refuse must not fail a provider that does not page."""
     value = body.get(name) if isinstance(body, dict) else None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return value or None
-    if value is None:
+        return (value or None) if strict else (value if str(value).strip() not in ("", "0") else None)
+    if value is None or not strict:
         return None
     raise PaginationError(f"{name} is {value!r} ({type(value).__name__}), not a page token")
 
@@ -106,14 +108,13 @@ def _more_pages(body: Any, received: int) -> str | None:
             if fields.get(name) is True:
                 return f"{prefix}{name} is true"
         for name in _NEXT_POINTERS:
-            value = fields.get(name)
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() not in ("", "0"):
+            if _token(fields, name, strict=False) is not None:
                 # Not quoted: a next-page URL may carry a key.
                 return f"{prefix}{name} names a next page"
         for name in _TOTALS:
             value = fields.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value > received:
-                return f"{prefix}{name} is {value}, but the response holds {received} record{'s' * (received != 1)}"
+                return f"{prefix}{name} is {value}, but the response holds {received} record{'s' if received != 1 else ''}"
     return None
 
 
