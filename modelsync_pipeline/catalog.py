@@ -46,9 +46,9 @@ PROBLEMS = "reading_problems"
 
 def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
     """The parser's reading of one record, with the problems noted while reading it (a value sent in a form no
-    rule reads). A record it cannot read at all becomes a row whose problem says why, under the record's "id"
-    when it has one (for the report only: the contract refuses any row with a problem), instead of one bad
-    record crashing the whole catalog."""
+    rule reads). A record it cannot read at all becomes a row whose problem says why, under the record's id
+    (`spec.id_key`) when it has one (for the report only: the contract refuses any row with a problem), instead
+    of one bad record crashing the whole catalog."""
     if not isinstance(record, dict):
         return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]},
                              problems=(f"the record is a {type(record).__name__}, not an object",))
@@ -57,7 +57,7 @@ def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
             model = spec.parse(record)
         except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-            return UpstreamModel(model_id=record.get("id"),
+            return UpstreamModel(model_id=record.get(spec.id_key),
                                  upstream={"unparsable_record": repr(record)[:500], "parse_error": error},
                                  problems=(f"the parser could not read the record: {error}",))
     return dataclasses.replace(model, problems=tuple(problems)) if problems else model
@@ -72,7 +72,7 @@ def _kept(spec: ProviderSpec, record: Any) -> bool:
         return bool(spec.keep(record))
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise ValueError(f"the filter ({spec.keep_rule}) could not read the record with id "
-                         f"{record.get('id')!r}: {type(exc).__name__}: {exc}") from exc
+                         f"{record.get(spec.id_key)!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _model_id(value: Any) -> str | None:

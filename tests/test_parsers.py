@@ -21,9 +21,6 @@ from modelsync_pipeline.providers.http import RECORDED_DIR, STATIC_DIR, recorded
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 SLUGS = [spec.slug for spec in PROVIDERS]
-# The raw field a record's id is in, where it is not `id`.
-ID_KEY = {"google": "name", "google-vertex": "name", "cloudflare-workers-ai": "name", "cohere": "name",
-          "fal": "endpoint_id", "aihubmix": "model_id"}
 # Where the parser's model_id differs from the raw value.
 MODEL_IDS = {"models/gemini-1.5-pro": "gemini-1.5-pro", "models/text-embedding-004": "text-embedding-004",
              "publishers/google/models/gemini-2.5-flash": "gemini-2.5-flash"}
@@ -107,7 +104,7 @@ def _records(slug: str) -> tuple:
 
 def record(slug: str, raw_id: str) -> dict:
     """A deep copy of the first recorded record of `slug` whose id field is `raw_id`."""
-    key = ID_KEY.get(slug, "id")
+    key = PROVIDERS_BY_SLUG[slug].id_key
     matches = [r for r in _records(slug) if r.get(key) == raw_id]
     assert matches, f"{raw_id!r} is not in {PROVIDERS_BY_SLUG[slug].recorded}"
     return copy.deepcopy(matches[0])
@@ -246,6 +243,16 @@ def test_hostile_fields_never_break_a_parser(slug, data):
 
 
 # --- every registered provider yields a usable catalog from its payload ----------------------------------
+
+@pytest.mark.parametrize("spec", PROVIDERS, ids=SLUGS)
+def test_the_spec_names_the_field_its_parser_reads_the_id_from(spec):
+    """The report of a bad id names the field it came from (`id_key`): the parser must read that field."""
+    for raw in _records(spec.slug):
+        model_id = spec.parse(raw).model_id
+        assert isinstance(raw.get(spec.id_key), str) and model_id and raw[spec.id_key].endswith(model_id), \
+            (spec.slug, spec.id_key, model_id)
+        assert spec.parse({**raw, spec.id_key: "probe-id"}).model_id == "probe-id", (spec.slug, spec.id_key)
+
 
 @pytest.mark.parametrize("spec", PROVIDERS, ids=SLUGS)
 def test_payload_is_present_and_builds_a_catalog_with_unique_ids(spec):

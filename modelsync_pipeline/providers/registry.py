@@ -35,6 +35,8 @@ class ProviderSpec:
     path: str
     parse: parsers.Parser
     items_key: str | None  # where the list is in the body ("data", "data.models"); None for a bare array
+    # The record's field its parser reads the model id from: a report of a missing or malformed id names it.
+    id_key: str = "id"
     auth: Auth | None = None
     pagination: Pagination = NoPagination()
     headers: dict[str, str] = field(default_factory=dict)
@@ -196,6 +198,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         path="/models",
         parse=parsers.parse_google,
         items_key="models",
+        id_key="name",
         auth=Auth(env_var="GOOGLE_API_KEY", header="x-goog-api-key", prefix=""),
         pagination=PageToken(page_size=50),
         recorded="google-gemini.json",
@@ -242,6 +245,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         path="/accounts/{account_id}/ai/models/search",
         parse=parsers.parse_cloudflare,
         items_key="result",
+        id_key="name",
         auth=Auth(env_var="CLOUDFLARE_API_TOKEN"),
         pagination=PageNumber(page_size=100),
         path_params_env={"account_id": "CLOUDFLARE_ACCOUNT_ID"},
@@ -348,6 +352,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         path="/models",
         parse=parsers.parse_fal,
         items_key="models",
+        id_key="endpoint_id",
         auth=Auth(env_var="FAL_KEY", prefix="Key "),
         pagination=Cursor(page_size=100),
         recorded="fal.json",
@@ -405,6 +410,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         path="/models",
         parse=parsers.parse_aihubmix,
         items_key="data",
+        id_key="model_id",
         auth=Auth(env_var="AIHUBMIX_API_KEY", required=False),  # the priced list is public
         recorded="aihubmix.json",
         price_unit="USD per 1M tokens (docs say per 1K; the values are per 1M)",
@@ -417,6 +423,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         path="/publishers/google/models",
         parse=parsers.parse_google_vertex,
         items_key="publisherModels",
+        id_key="name",
         auth=Auth(env_var="GOOGLE_VERTEX_ACCESS_TOKEN"),
         pagination=PageToken(page_size=100),
         recorded="google-vertex.constructed.json",
@@ -429,6 +436,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         path="/models",
         parse=parsers.parse_cohere,
         items_key="models",
+        id_key="name",
         auth=Auth(env_var="CO_API_KEY"),
         pagination=PageToken(size_param="page_size", token_param="page_token", next_field="next_page_token",
                              page_size=100),
