@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .naming import DisplayName, make_names_unique, resolve_display_name
-from .providers.parsers import UpstreamModel, reading_problems
+from .providers.parsers import UpstreamModel, _shown, reading_problems
 from .providers.registry import ProviderSpec
 
 COLUMNS = [
@@ -76,10 +76,54 @@ def _kept(spec: ProviderSpec, record: Any) -> bool:
 
 
 def _model_id(value: Any) -> str | None:
-    """Only a non-blank string is an id; anything else is reported by the schema as a missing id."""
+    """Only a non-blank string is an id; anything else leaves the row without one, and _id_problem says why."""
     if isinstance(value, str) and value.strip() and "\x00" not in value:
         return value
     return None
+
+
+_ABSENT = object()  # an id field the record does not have, told apart from one sent as null
+_KINDS = ((bool, "a boolean"), ((int, float), "a number"), (list, "a list"), (dict, "an object"))
+
+
+# A number is refused as an id, not read as its string form: no registered provider sends one (every recorded
+# payload and PROVIDERS.md have string ids), so 123 where "gpt-4o" belongs is a malformed payload, and "123" an
+# id no request would reach. A provider whose API does use whole-number ids converts them in its own parser.
+def _id_found(value: Any) -> str | None:
+    """What an id field holds, in an operator's words, when it is no id; None when it is one."""
+    if value is _ABSENT:
+        return "is missing"
+    if value is None:
+        return "is null"
+    if isinstance(value, str):
+        if value == "":
+            return "is an empty string"
+        if not value.strip():
+            return f"is a blank string, {_shown(value)}"
+        if "\x00" in value:
+            return f"holds a NUL character, {_shown(value)}, which no text column can store"
+        return None
+    kind = next((kind for types, kind in _KINDS if isinstance(value, types)), f"a {type(value).__name__}")
+    shown = json.dumps(value) if isinstance(value, bool) else _shown(value)
+    return f"is {kind}, {shown}, where a string was expected"
+
+
+def _id_problem(spec: ProviderSpec, record: Any, model: UpstreamModel, where: str) -> str | None:
+    """The reading problem of a record whose id is missing, null, blank or not a string, naming the provider,
+    the record (`where`, and its name when it has one) and what its id field holds; None when the id is usable.
+    Without it the contract saw only an empty id and reported its consequences (not_nullable, a duplicate of
+    every other empty id), never the cause."""
+    if not isinstance(record, dict):
+        return None  # reported by _parse: the record is no object at all
+    raw = record.get(spec.id_key, _ABSENT)
+    found = _id_found(raw)
+    if found is None and _model_id(model.model_id) is None:  # the parser's reading of a usable value is empty
+        found = f"is {_shown(raw)}, which reads as the id {_shown(model.model_id)}"
+    if found is None:
+        return None
+    name = next((n for n in (model.display_name, model.name) if isinstance(n, str) and n.strip()), None)
+    named = f" ({_shown(name)})" if name is not None else ""
+    return f"{spec.slug} {where}{named}: its id field {spec.id_key!r} {found}"
 
 
 def storable(value: Any) -> Any:
@@ -134,11 +178,20 @@ def content_hash(row: dict) -> str:
 
 def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
     """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
-    records = _without_repeats([encodable(record) for record in records])
+    fetched = [encodable(record) for record in records]
+    # Each record's place in the list as fetched, for a report that names it: the steps below drop records but
+    # keep the objects (encodable made a new one per record), so a record is found by identity.
+    places = {id(record): place for place, record in enumerate(fetched, 1)}
+    records = _without_repeats(fetched)
     kept = [r for r in records if _kept(spec, r)]
     if spec.duplicates_keep_largest:
         kept = _newest_per_id(spec, kept)
-    parsed = [_parse(spec, record) for record in kept]
+    parsed = []
+    for record in kept:
+        model = _parse(spec, record)
+        problem = _id_problem(spec, record, model, f"record {places[id(record)]} of {len(fetched)}")
+        # First among the row's problems: it explains the row's other failed checks, and a report cut short keeps it.
+        parsed.append(dataclasses.replace(model, problems=(problem, *model.problems)) if problem else model)
 
     named: list[tuple[str | None, DisplayName | None]] = []
     for model in parsed:

@@ -238,3 +238,59 @@ def test_numbers_of_absurd_size_are_out_of_range_not_built():
         assert parsers._price("1e999999", parsers.PER_TOKEN_TO_PER_MTOK) is None
     assert [p.split(" '")[0] for p in problems] == ["context length", "context length", "price"]
     assert all(p.endswith("is out of range") for p in problems)
+
+
+# --- a record's id: a non-blank string, or a reading problem that says what was found instead -------------
+
+MISSING = object()
+# Ids as a payload might mangle them, and the words the report must find for each.
+DAMAGED_IDS = [
+    (MISSING, "is missing"),
+    (None, "is null"),
+    ("", "is an empty string"),
+    ("  ", "is a blank string"),
+    (123, "is a number, 123"),
+    (1.5, "is a number, 1.5"),
+    (True, "is a boolean, true"),
+    (["a"], "is a list, ['a']"),
+    ({"name": "x"}, "is an object, {'name': 'x'}"),
+    ("gpt\x00-4", "holds a NUL character"),
+]
+
+
+def _damaged(records, position, key, value):
+    damaged = copy.deepcopy(records)
+    if value is MISSING:
+        del damaged[position][key]
+    else:
+        damaged[position][key] = value
+    return damaged
+
+
+@pytest.mark.parametrize("spec", PROVIDERS, ids=lambda spec: spec.slug)
+def test_a_record_whose_id_is_not_a_string_holds_the_catalog_back_saying_what_was_found(spec):
+    """The whole recorded payload with one kept record's id damaged: the catalog is held back by a reading
+    problem naming the provider, the record, its id field and what was in it; no other row is blamed."""
+    records = list(recorded_items(spec))
+    assert not validate_catalog(build_catalog(spec, records)), f"{spec.slug}: the recorded catalog is refused"
+    kept = set(build_catalog(spec, records)["model_id"])
+    position = max(i for i, record in enumerate(records) if spec.parse(record).model_id in kept)
+    model = spec.parse(records[position])
+    name = next((n for n in (model.display_name, model.name) if isinstance(n, str) and n.strip()), None)
+    for value, words in DAMAGED_IDS:
+        violations = validate_catalog(build_catalog(spec, _damaged(records, position, spec.id_key, value)))
+        reported = [v for v in violations if v.check == "values_readable"]
+        assert len(reported) == 1, (spec.slug, value, [v.as_dict() for v in violations])
+        detail = reported[0].detail
+        assert f"{spec.slug} record {position + 1} of {len(records)}" in detail, detail
+        assert f"id field {spec.id_key!r} {words}" in detail, detail
+        if name is not None and spec.id_key != "name":
+            assert repr(name)[:40] in detail, (name, detail)
+        assert {v.row for v in violations} == {reported[0].row}, [v.as_dict() for v in violations]
+
+
+def test_an_id_the_parser_reads_as_empty_is_reported_with_the_value_sent():
+    """A string id that is usable as sent but empty once the parser has read it (Google's "models/" prefix alone)."""
+    frame = build_catalog(PROVIDERS_BY_SLUG["google"], [{"name": "models/gemini-x"}, {"name": "models/"}])
+    [violation] = [v for v in validate_catalog(frame) if v.check == "values_readable"]
+    assert violation.detail == "google record 2 of 2: its id field 'name' is 'models/', which reads as the id ''"
