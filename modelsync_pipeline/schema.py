@@ -94,15 +94,19 @@ class CatalogSchema(pa.DataFrameModel):
     def name_within_length_limit(cls, name: str) -> bool:
         return len(name) <= NAME_MAX_LENGTH
 
+    # The checks that compare rows leave out a row without an id (or name): its reading problem says why it has
+    # none, and one missing id is no duplicate of another, nor another model's id.
+
     @pa.dataframe_check(name="name_is_not_another_models_id")
     def name_is_not_another_models_id(cls, frame: pd.DataFrame) -> Series[bool]:
         """A name equal to the raw id of ANOTHER model of the provider is an id passed through unnamed."""
-        other_ids = frame["model_name"].isin(set(frame["model_id"])) & (frame["model_name"] != frame["model_id"])
-        return ~other_ids
+        ids = set(frame["model_id"].dropna())
+        other_ids = frame["model_name"].isin(ids) & (frame["model_name"] != frame["model_id"])
+        return ~(other_ids & frame["model_name"].notna())
 
     @pa.dataframe_check(name="unique_provider_model_id")
     def unique_model_id(cls, frame: pd.DataFrame) -> Series[bool]:
-        return ~frame.duplicated(["provider_slug", "model_id"], keep=False)
+        return ~(frame.duplicated(["provider_slug", "model_id"], keep=False) & frame["model_id"].notna())
 
     @pa.dataframe_check(name="ids_that_read_alike")
     def ids_that_read_alike(cls, frame: pd.DataFrame) -> Series[bool]:
@@ -113,11 +117,11 @@ class CatalogSchema(pa.DataFrameModel):
         normalised = ids.map(lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v)
         alike = frame.assign(_n=normalised).duplicated(["provider_slug", "_n"], keep=False)
         exact = frame.duplicated(["provider_slug", "model_id"], keep=False)
-        return ~(alike & ~exact)
+        return ~(alike & ~exact & ids.notna())
 
     @pa.dataframe_check(name="unique_provider_model_name")
     def unique_model_name(cls, frame: pd.DataFrame) -> Series[bool]:
-        return ~frame.duplicated(["provider_slug", "model_name"], keep=False)
+        return ~(frame.duplicated(["provider_slug", "model_name"], keep=False) & frame["model_name"].notna())
 
     class Config:
         strict = False  # lineage columns (name_steps, metadata, ...) ride along unchecked

@@ -294,3 +294,15 @@ def test_an_id_the_parser_reads_as_empty_is_reported_with_the_value_sent():
     frame = build_catalog(PROVIDERS_BY_SLUG["google"], [{"name": "models/gemini-x"}, {"name": "models/"}])
     [violation] = [v for v in validate_catalog(frame) if v.check == "values_readable"]
     assert violation.detail == "google record 2 of 2: its id field 'name' is 'models/', which reads as the id ''"
+
+
+def test_rows_without_an_id_are_not_reported_as_duplicates_of_each_other():
+    """Two records without a usable id are two reading problems, not also one id (or name) listed twice; two
+    records that do share an id are still refused as duplicates."""
+    records = [{"id": "gpt-4"}, {"id": None}, {"object": "model"}, {"id": 7}, {"id": "gpt-4", "owned_by": "x"}]
+    violations = validate_catalog(build_catalog(PROVIDERS_BY_SLUG["openai"], records))
+    comparing = {"unique_provider_model_id", "unique_provider_model_name", "ids_that_read_alike",
+                 "name_is_not_another_models_id"}
+    assert [(v.row, v.check) for v in violations if v.model_id is None and v.check in comparing] == []
+    assert {v.row for v in violations if v.check == "values_readable"} == {1, 2, 3}
+    assert {v.row for v in violations if v.check == "unique_provider_model_id"} == {0, 4}
