@@ -24,6 +24,8 @@ MODEL_ID_MAX_LENGTH = 512
 # models' prices are numeric(20, 6): 14 digits before the point. A larger "price" is refused here, naming the
 # model, instead of failing the stage with a numeric overflow that names nothing.
 PRICE_MAX = 10**14 - 1
+# The check refusing a row with a value that could not be read: listed first in a report, as it explains the rest.
+READING_CHECK = "values_readable"
 
 # What a clean display name never contains; each is its own check so a report says which rule broke.
 # ": " after the first word, or a full-width "：" (written without a space in CJK text; naming reads it as ":").
@@ -54,7 +56,7 @@ class CatalogSchema(pa.DataFrameModel):
     # What the parser could not read in the row's record (catalog.build_catalog): "" when nothing.
     reading_problems: Optional[Series[str]]
 
-    @pa.check("reading_problems", name="values_readable", element_wise=True)
+    @pa.check("reading_problems", name=READING_CHECK, element_wise=True)
     def values_readable(cls, problems: str) -> bool:
         return problems == ""
 
@@ -160,7 +162,9 @@ def _short(value, limit: int = 120):
 
 
 def validate_catalog(frame: pd.DataFrame) -> list[Violation]:
-    """Every violation in the catalog, one per (row, check); an empty list means it may be written."""
+    """Every violation in the catalog, one per (row, check); an empty list means it may be written. The reading
+    problems come first, by row, then the rest by row: a value that could not be read (an id sent as a number)
+    explains the other checks its row fails (not_nullable...), and a report cut short must keep the cause."""
     try:
         CatalogSchema.validate(frame, lazy=True)
         return []
@@ -191,4 +195,4 @@ def validate_catalog(frame: pd.DataFrame) -> list[Violation]:
             column=column,
             detail=row.get("reading_problems") or None,
         )
-    return sorted(violations.values(), key=lambda v: (v.row, v.check))
+    return sorted(violations.values(), key=lambda v: (v.check != READING_CHECK, v.row, v.check))

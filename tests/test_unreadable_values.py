@@ -4,7 +4,8 @@
 The class: every numeric field of every recorded payload, each replaced by values in forms a provider might
 drift to ("$0.50", "12k", a word, a boolean, an object, a negative number). Either the catalog's row is what it
 was (the parser does not read that field) or the contract refuses the catalog naming the model; never a price or
-a context length that quietly became unknown.
+a context length that quietly became unknown. The same for a record's id: one that is missing, null, blank or not a
+string holds the catalog back with a reading problem saying what was found, listed before the checks it explains.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelsync_pipeline.resources import ProviderApi
 from modelsync_pipeline.schema import PRICE_MAX, validate_catalog
 
 from .pipeline import provider_failures, providers, sync
+from .test_pipeline import table_rows
 
 DRIFTED = ("$0.50", "12k", "n/a", True, {"value": 1}, -0.5)
 READ = ("context_length", "input_price_per_mtok", "output_price_per_mtok")
@@ -281,6 +283,7 @@ def test_a_record_whose_id_is_not_a_string_holds_the_catalog_back_saying_what_wa
         violations = validate_catalog(build_catalog(spec, _damaged(records, position, spec.id_key, value)))
         reported = [v for v in violations if v.check == "values_readable"]
         assert len(reported) == 1, (spec.slug, value, [v.as_dict() for v in violations])
+        assert violations[0] == reported[0], "the reading problem explains the rest: it is listed first"
         detail = reported[0].detail
         assert f"{spec.slug} record {position + 1} of {len(records)}" in detail, detail
         assert f"id field {spec.id_key!r} {words}" in detail, detail
@@ -306,3 +309,37 @@ def test_rows_without_an_id_are_not_reported_as_duplicates_of_each_other():
     assert [(v.row, v.check) for v in violations if v.model_id is None and v.check in comparing] == []
     assert {v.row for v in violations if v.check == "values_readable"} == {1, 2, 3}
     assert {v.row for v in violations if v.check == "unique_provider_model_id"} == {0, 4}
+
+
+def test_the_reading_problems_are_listed_before_the_checks_they_explain():
+    """A row without an id also fails not_nullable and the name-rule check; the reading problem saying why it has
+    no id comes first in the report, before every other violation of any row."""
+    records = [{"id": "gpt-4"}, {"id": "gpt-4", "owned_by": "x"}, {"id": 123}]
+    violations = validate_catalog(build_catalog(PROVIDERS_BY_SLUG["openai"], records))
+    checks = [v.check for v in violations]
+    assert checks[0] == "values_readable" and checks.count("values_readable") == 1, checks
+    assert "unique_provider_model_id" in checks and "not_nullable" in checks, checks
+
+
+def test_a_provider_sending_a_bad_id_is_held_back_saying_so_first_and_the_others_publish(
+        database_url, redis_url, replay_dir):
+    """End to end: the failure an operator reads starts with the id problem, not with its consequences."""
+    damaged = {"openai": 123, "cohere": None}
+    for slug, value in damaged.items():
+        spec = PROVIDERS_BY_SLUG[slug]
+        payload = json.loads((replay_dir / spec.recorded).read_text())
+        spec.items_in(payload)[1][spec.id_key] = value
+        (replay_dir / spec.recorded).write_text(json.dumps(payload))
+    counts = {slug: len(recorded_items(PROVIDERS_BY_SLUG[slug])) for slug in damaged}
+
+    result = sync(database_url, redis_url, replay_dir)
+    failures = provider_failures(result)
+    assert sorted(failures) == ["cohere_catalog", "openai_catalog"], failures
+    firsts = {slug: failures[f"{slug}_catalog"].split("; first: ", 1)[1] for slug in damaged}
+    assert firsts["openai"].startswith(f"None values_readable (openai record 2 of {counts['openai']}: its id field "
+                                       "'id' is a number, 123, where a string was expected"), failures
+    assert firsts["cohere"].startswith(f"None values_readable (cohere record 2 of {counts['cohere']}: its id field "
+                                       "'name' is null"), failures
+    assert result.success  # every other provider published in the same run
+    published = {slug for slug, _ in table_rows(database_url)}
+    assert published == {spec.slug for spec in PROVIDERS} - set(damaged)

@@ -196,7 +196,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     materialized: its catalog is the other run's)."""
     records, seconds = fetched.records, fetched.seconds
     from ..catalog import build_catalog
-    from ..schema import validate_catalog
+    from ..schema import READING_CHECK, validate_catalog
 
     key, run_id = dg.AssetKey(spec.asset_name), context.run.run_id
     forced = config.force or spec.slug in config.force_providers
@@ -227,9 +227,11 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
                 "offending_rows": dg.MetadataValue.md(_markdown(reported))}
     if violations:
         rows = sorted({v.row for v in violations})
-        reason = (f"{len(violations)} check violations in {len(rows)} of {len(frame)} rows; first: "
-                  + "; ".join(f"{v.model_id!r} {v.check}" + (f" ({v.detail})" if v.detail else "")
-                              for v in violations[:5]))
+        # A row's reading problem is quoted once, beside the check that reports it (listed first: it explains
+        # the row's other checks), not again after each of them.
+        first = [f"{v.model_id!r} {v.check}" + (f" ({v.detail})" if v.detail and v.check == READING_CHECK else "")
+                 for v in violations[:5]]
+        reason = f"{len(violations)} check violations in {len(rows)} of {len(frame)} rows; first: " + "; ".join(first)
         raise _HeldBack(CHECK_NAME, "validate", reason, contract)
     if frame.empty:  # every record fetched was dropped by the filter: never "success, 0 models"
         reason = (f"none of the {len(records)} records fetched is a model the catalog keeps (filter: "
