@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(STATE)/tools/bin/uv
 endif
 
-.PHONY: install run test ui bench stop explain job status approve
+.PHONY: install run test fuzz ui bench stop explain job status approve
 
 # The admin secret destructive jobs check (modelsync_pipeline/approval.py). From the environment when set;
 # for a local embedded set-up, generated once under the state folder (mode 600). Never in run config.
@@ -39,6 +39,10 @@ run: install
 ## The test suite, against real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL/TEST_REDIS_URL).
 test: install
 	$(PY) -m pytest
+
+## The property tests with new random examples (the suite draws the same ones every run); run it a few times.
+fuzz: install
+	HYPOTHESIS_PROFILE=explore $(PY) -m pytest -q -p no:cacheprovider $(shell grep -l "from hypothesis" tests/test_*.py)
 
 ## The Dagster UI on the same database, cache and run history as `make run` (http://127.0.0.1:3000).
 # The servers are held while the UI runs (`make stop` refuses meanwhile) and left running after it.
