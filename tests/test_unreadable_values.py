@@ -271,9 +271,10 @@ def _damaged(records, position, key, value):
 
 @pytest.mark.parametrize("spec", PROVIDERS, ids=lambda spec: spec.slug)
 def test_a_record_whose_id_is_not_a_string_holds_the_catalog_back_saying_what_was_found(spec):
-    """The whole recorded payload with one kept record's id damaged: the catalog is held back by a reading
-    problem naming the provider, the record, its id field and what was in it; no other row is blamed."""
-    records = list(recorded_items(spec))
+    """The recorded payload (its first 40 records: all of them made this test 40 s of the suite) with one kept
+    record's id damaged: the catalog is held back by a reading problem naming the provider, the record, its id
+    field and what was in it; no other row is blamed."""
+    records = list(recorded_items(spec))[:40]
     assert not validate_catalog(build_catalog(spec, records)), f"{spec.slug}: the recorded catalog is refused"
     kept = set(build_catalog(spec, records)["model_id"])
     position = max(i for i, record in enumerate(records) if spec.parse(record).model_id in kept)
