@@ -7,6 +7,9 @@ measures, in the same run on the same Redis:
 * `publish_cache`: read the table in one snapshot, write the version (model keys + indexes), verify it
   against the table, switch; keys/s counts model keys, as the baseline does. Goal: ratio >= 0.5;
 * a second publish, which also expires the first version's keys (ZSCAN + EXPIRE);
+* the publish of a sync that changed nothing (`unless_unchanged=True`, what `models_cache` does): the live
+  version checked again (counts, manifest, an EXISTS of every model key) and kept, beside the second publish
+  of the same table, which rewrote it. No goal: it is printed so that what a no-change sync costs is known;
 * peak RSS of this process before and after the publishes (bounded memory: it must not grow with N);
 * `CatalogReader.get_model` latency from Redis on loopback (in-process layer off), p50 / p99.
 
@@ -140,8 +143,10 @@ def main() -> int:
             with db.connect(url) as conn:
                 first = cache.publish_cache(conn, client, "bench-run-1")
                 second = cache.publish_cache(conn, client, "bench-run-2")
+                kept = cache.publish_cache(conn, client, "bench-run-3", unless_unchanged=True)
             rss_after = peak_rss_mb()
             assert first.row_count == rows and first.matches_table, first
+            assert kept.unchanged and kept.version == second.version, kept
 
             timings = reader_latency(endpoints.redis_url, url, client, min(READER_CALLS, rows))
         finally:
@@ -158,6 +163,8 @@ def main() -> int:
     print(f"ratio publish_cache / plain MSET: {ours_rate / mset_rate:.2f}  (goal >= 0.5)")
     print(f"second publish, also expiring the first version: {second.seconds:.2f} s "
           f"({rows / second.seconds:,.0f} keys/s)")
+    print(f"publish of an unchanged table, live version checked and kept: {kept.seconds:.2f} s "
+          f"({kept.seconds / second.seconds:.2f}x the second publish, which rewrote it)")
     print(f"cache: {first.key_count:,} keys, ~{first.bytes_used / 2**20:,.0f} MiB (estimate), matches table: {first.matches_table}")
     print(f"peak RSS: {rss_before:,.0f} MiB before the publishes, {rss_after:,.0f} MiB after")
     print(f"get_model from Redis ({len(timings):,} calls): p50 {quantiles[49] * 1e6:,.0f} us, "
