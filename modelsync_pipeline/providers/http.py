@@ -705,47 +705,46 @@ class ProviderClient:
                 return response, self._error_body(response)
             if response.status_code >= 300:
                 return response, b""  # not read: a 3xx left unfollowed has no Location, and its body explains nothing
-            chunks: list[bytes] = []
-            received = 0
-            try:
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    received += len(chunk)
-                    if received > self._max_body_bytes:
-                        raise ProviderFetchError(
-                            self.spec.slug, "fetch",
-                            f"the body from {_safe_url(response.url)} holds more than {self._max_body_bytes:,} bytes "
-                            "once decompressed (no model list is that large); not read further")
-                    remaining = self._remaining()
-                    if not self._bounded and remaining is not None and remaining <= 0:
-                        raise _BodyPastDeadline(received)
-            except httpx.TimeoutException:
-                remaining = self._remaining()
-                if remaining is not None and remaining <= 0:
-                    raise _BodyPastDeadline(received) from None
-                raise
-            return response, b"".join(chunks)
+            return response, self._read_body(response, self._max_body_bytes)
         finally:
             response.close()
 
-    def _error_body(self, response: httpx.Response) -> bytes:
-        """The first ERROR_BODY_BYTES of a 4xx/5xx answer's body, where the provider explains it; b"" when that
-        much does not arrive within the deadline's rules (as in `_exchange`), or does not decompress, or the
-        connection breaks: the status is the error, and a failure to read why must not replace it."""
+    def _read_body(self, response: httpx.Response, limit: int, cut: bool = False) -> bytes:
+        """The body as it arrives, until it ends or holds more than `limit` bytes once decompressed: then cut
+        there (`cut`: what was read, past the limit), else a ProviderFetchError. Raises _BodyPastDeadline when
+        the deadline passes: checked between chunks over a transport that does not bound each read
+        (_DeadlineStream does on the live path), and when a read times out with the deadline gone."""
         chunks: list[bytes] = []
         received = 0
         try:
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
                 received += len(chunk)
-                if received >= ERROR_BODY_BYTES:
-                    break
+                if received > limit:
+                    if cut:
+                        break
+                    raise ProviderFetchError(
+                        self.spec.slug, "fetch",
+                        f"the body from {_safe_url(response.url)} holds more than {limit:,} bytes once "
+                        "decompressed (no model list is that large); not read further")
                 remaining = self._remaining()
                 if not self._bounded and remaining is not None and remaining <= 0:
-                    return b""
-        except (httpx.TransportError, httpx.DecodingError):  # a timeout is a TransportError
+                    raise _BodyPastDeadline(received)
+        except httpx.TimeoutException:
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                raise _BodyPastDeadline(received) from None
+            raise
+        return b"".join(chunks)
+
+    def _error_body(self, response: httpx.Response) -> bytes:
+        """The first ERROR_BODY_BYTES of a 4xx/5xx answer's body, where the provider explains it; b"" when that
+        much does not arrive within the deadline's rules (as in `_exchange`), or does not decompress, or the
+        connection breaks: the status is the error, and a failure to read why must not replace it."""
+        try:
+            return self._read_body(response, ERROR_BODY_BYTES - 1, cut=True)[:ERROR_BODY_BYTES]
+        except (_BodyPastDeadline, httpx.TransportError, httpx.DecodingError):  # a timeout is a TransportError
             return b""
-        return b"".join(chunks)[:ERROR_BODY_BYTES]
 
     def _explanation(self, content: bytes) -> str:
         """What a 4xx/5xx body says, as the end of its reason: ": the provider says '...'" for an API error
