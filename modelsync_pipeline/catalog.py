@@ -44,14 +44,14 @@ HASHED_COLUMNS = COLUMNS[:-1]
 PROBLEMS = "reading_problems"
 
 
-def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
+def _parse(spec: ProviderSpec, record: Any, where: str) -> UpstreamModel:
     """The parser's reading of one record, with the problems noted while reading it (a value sent in a form no
-    rule reads). A record it cannot read at all becomes a row whose problem says why, under the record's id
-    (`spec.id_key`) when it has one (for the report only: the contract refuses any row with a problem), instead
-    of one bad record crashing the whole catalog."""
+    rule reads). A record it cannot read at all becomes a row whose problem says why and which record it is
+    (`where`, "record 3 of 120"), under the record's id (`spec.id_key`) when it has one (for the report only: the
+    contract refuses any row with a problem), instead of one bad record crashing the whole catalog."""
     if not isinstance(record, dict):
         return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]},
-                             problems=(f"the record is a {type(record).__name__}, not an object",))
+                             problems=(f"{spec.slug} {where}: the record is a {type(record).__name__}, not an object",))
     with reading_problems() as problems:
         try:
             model = spec.parse(record)
@@ -59,7 +59,7 @@ def _parse(spec: ProviderSpec, record: Any) -> UpstreamModel:
             error = f"{type(exc).__name__}: {exc}"[:500]
             return UpstreamModel(model_id=record.get(spec.id_key),
                                  upstream={"unparsable_record": repr(record)[:500], "parse_error": error},
-                                 problems=(f"the parser could not read the record: {error}",))
+                                 problems=(f"{spec.slug} {where}: the parser could not read the record: {error}",))
     return dataclasses.replace(model, problems=tuple(problems)) if problems else model
 
 
@@ -188,8 +188,9 @@ def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
         kept = _newest_per_id(spec, kept)
     parsed = []
     for record in kept:
-        model = _parse(spec, record)
-        problem = _id_problem(spec, record, model, f"record {places[id(record)]} of {len(fetched)}")
+        where = f"record {places[id(record)]} of {len(fetched)}"
+        model = _parse(spec, record, where)
+        problem = _id_problem(spec, record, model, where)
         # First among the row's problems: it explains the row's other failed checks, and a report cut short keeps it.
         parsed.append(dataclasses.replace(model, problems=(problem, *model.problems)) if problem else model)
 
@@ -261,7 +262,7 @@ def _newest_per_id(spec: ProviderSpec, records: list[Any]) -> list[Any]:
     field = spec.duplicates_keep_largest
     by_id: dict[str, list[int]] = {}
     for index, record in enumerate(records):
-        model_id = _model_id(_parse(spec, record).model_id)
+        model_id = _model_id(_parse(spec, record, "record").model_id)
         if model_id is not None:
             by_id.setdefault(model_id, []).append(index)
     dropped: set[int] = set()

@@ -131,8 +131,9 @@ def test_a_record_the_parser_cannot_read_is_reported_with_its_id_and_the_error()
     violations = [v for v in validate_catalog(frame) if v.check == "values_readable"]
     assert {v.model_id for v in violations} == {"llama-x", None}
     detail = {v.model_id: v.detail for v in violations}
-    assert "ValueError: no such field 'pricing'" in detail["llama-x"]
-    assert "a str, not an object" in detail[None]
+    # each says which record of the list as fetched it is: an id may be what could not be read
+    assert "groq record 1 of 2: the parser could not read the record: ValueError: no such field 'pricing'" in detail["llama-x"]
+    assert "groq record 2 of 2: the record is a str, not an object" in detail[None]
 
 
 def test_a_price_beyond_the_columns_range_is_refused_naming_the_model():
