@@ -216,9 +216,7 @@ def publish_cache(
     sql = db.statements("catalog_read")
     conn.execute(sql["cache_lock"])
     try:
-        if unless_unchanged and (kept := _keep_live(conn, client, previous_version_ttl, orphan_grace, started)) is not None:
-            return kept
-        return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started)
+        return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started, unless_unchanged)
     finally:
         _unlock(conn, sql["cache_unlock"])
 
@@ -236,24 +234,18 @@ def _unlock(conn: psycopg.Connection, statement: str) -> None:
             raise
 
 
-def _keep_live(conn, client, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication | None:
-    """The live version, when it already holds the table: its manifest's row count and checksum (ids and
-    content_hash of every row, the one identity of a cached row: a row's other columns change only with them)
-    are the snapshot's, its keys pass the checks a new version passes before its switch (_verify), and every
-    model key its `all` lists exists. Its manifest then takes the snapshot's catalog_version, so that a
-    publish of an older snapshot still under way cannot switch readers back (the fence of _SWITCH). None, and
-    a whole new version is written, when any of that does not hold: no live version, another table, a live
-    version with keys missing (the heal an operator asks for by materializing models_cache), or a switch by
-    another publish meanwhile."""
-    _check_permissions(client)
+def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_version: int) -> tuple[str, dict, int, int | None] | None:
+    """The live version, when it already holds the table snapshot (`row_count`, `checksum`): its manifest's are
+    the snapshot's (ids and content_hash of every row, the one identity of a cached row: a row's other columns
+    change only with them), its keys pass the checks a new version passes before its switch (_verify), and
+    every model key its `all` lists exists. Its manifest then takes the snapshot's `catalog_version`, so that a
+    publish of an older snapshot still under way cannot switch readers back (the fence of _SWITCH). Returns
+    (version, manifest, cached row count, bytes used); None, and a whole new version is written, when any of
+    that does not hold: no live version, another table, a live version with keys missing (the heal an operator
+    asks for by materializing models_cache), or a switch by another publish meanwhile."""
     live = current_version(client)
     if live is None:
         return None
-    sql = db.statements("catalog_read")
-    with conn.transaction():
-        conn.execute(sql["snapshot_read_only"])
-        row_count, checksum = db.table_checksum(conn)
-        catalog_version = conn.execute(sql["catalog_version"]).fetchone()[0]
     fields = manifest(client, live)
     if fields.get("row_count") != str(row_count) or fields.get("checksum") != checksum:
         return None
@@ -268,26 +260,11 @@ def _keep_live(conn, client, previous_version_ttl: int, orphan_grace: int, start
         return None
     if not client.eval(_KEEP, 2, CURRENT_KEY, version_key(live, "manifest"), live, catalog_version):
         return None
-    orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
-    return CachePublication(
-        version=live,
-        previous_version=live,
-        row_count=int(row_count),
-        checksum=checksum,
-        key_count=int(fields.get("key_count", 0)),
-        seconds=time.perf_counter() - started,
-        previous_version_ttl=previous_version_ttl,
-        bytes_used=bytes_used,
-        cached_row_count=cached_row_count,
-        matches_table=True,
-        orphans_expired=tuple(orphans),
-        eviction_policy=_eviction_policy(client),
-        catalog_version=catalog_version,
-        unchanged=True,
-    )
+    return live, fields, cached_row_count, bytes_used
 
 
-def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float) -> CachePublication:
+def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float,
+                    unless_unchanged: bool) -> CachePublication:
     version = new_version(run_id)
     _check_permissions(client)
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
@@ -296,13 +273,23 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     # volatile-* only keys with a TTL go: earlier versions'.)
     policy = _eviction_policy(client)
     evicted_before = _evicted_keys(client)
-    client.zadd(VERSIONS_KEY, {version: time.time()})
     try:
         with conn.transaction():
-            # One snapshot for the rows and the checksum: the manifest describes exactly what was written.
+            # One snapshot for the rows and the checksum: the manifest describes exactly what was written. The
+            # live version is compared with the same snapshot, so a table that changed is read once, not twice.
             conn.execute(db.statements("catalog_read")["snapshot_read_only"])
             row_count, checksum = db.table_checksum(conn)
             catalog_version = conn.execute(db.statements("catalog_read")["catalog_version"]).fetchone()[0]
+            if unless_unchanged and (kept := _keep_live(client, row_count, checksum, catalog_version)) is not None:
+                live, fields, cached_row_count, bytes_used = kept
+                return CachePublication(
+                    version=live, previous_version=live, row_count=int(row_count), checksum=checksum,
+                    key_count=int(fields.get("key_count", 0)), seconds=time.perf_counter() - started,
+                    previous_version_ttl=previous_version_ttl, bytes_used=bytes_used,
+                    cached_row_count=cached_row_count, matches_table=True, orphans_expired=tuple(orphans),
+                    eviction_policy=policy, catalog_version=catalog_version, unchanged=True)
+            # Listed before its first key, so that keys a killed publish leaves behind are found and expired.
+            client.zadd(VERSIONS_KEY, {version: time.time()})
             written = _write_rows(conn, client, version)
         providers, modalities = written["providers"], written["modalities"]
         key_count = written["rows"] + len(modalities) + 3  # + all, indexes, manifest
