@@ -36,9 +36,11 @@ $(VENV)/.installed: pyproject.toml | $(UV)
 run: install
 	$(PY) -m modelsync_pipeline.cli run --state-dir $(STATE)
 
-## The test suite, against real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL/TEST_REDIS_URL).
+## The test suite, against real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL/TEST_REDIS_URL), on
+## TEST_WORKERS processes (pytest-xdist); each module runs whole on one of them, so its servers start once.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## The property tests with new random examples (the suite draws the same ones every run); run it a few times.
 fuzz: install

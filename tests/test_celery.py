@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
@@ -27,20 +26,13 @@ from modelsync_pipeline.deploy import celery as celery_location
 from modelsync_pipeline.local.services import sqlalchemy_url
 from modelsync_pipeline.providers.http import RECORDED_DIR
 
-from .conftest import TEST_ADMIN_SECRET, flushed_redis, scratch_database
+from .conftest import TEST_ADMIN_SECRET, flushed_redis, redis_database, scratch_database
 from .test_pipeline import cached_rows, counts_by_provider, expected_counts, table_rows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_CONFIG = REPO_ROOT / "deploy" / "celery" / "worker.yaml"
 VENV_BIN = Path(sys.executable).parent
 STEPS = {"fetch_provider_catalogs", "models_table", "models_cache", "catalog_status"}
-
-
-def _next_redis_db(url: str) -> str:
-    """The same Redis server, the database after `url`'s (the broker keeps out of the cache's keys)."""
-    parts = urlsplit(url)
-    db = int(parts.path.lstrip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{db + 1}"))
 
 
 class Deployment:
@@ -78,7 +70,7 @@ def _wait_until_ready(proc: subprocess.Popen, log: Path, name: str, timeout: flo
 @pytest.fixture(scope="module")
 def deployment(servers, tmp_path_factory):
     root = tmp_path_factory.mktemp("celery")
-    broker_url = _next_redis_db(servers.redis_url)
+    broker_url = redis_database(servers.redis_url, 1)  # the worker's second database: the broker keeps out of the cache's keys
     with scratch_database(servers, "modelsync_celery") as database_url, flushed_redis(servers.redis_url, broker_url):
         yield from _deployment(servers, root, database_url, broker_url)
 

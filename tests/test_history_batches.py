@@ -103,8 +103,8 @@ def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database
         assert [(row_id, changed_at) for row_id, _, changed_at, _ in added] == \
             [(model_row, created_at) for _, model_row, _, created_at in added]  # its row, at the same moment
         assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 40 + len(changed))}
-        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modelsync history batch'"
-                            ).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND application_name = 'modelsync history batch'").fetchone()[0] == 0
 
 
 def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monkeypatch):

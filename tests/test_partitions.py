@@ -157,8 +157,8 @@ def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(databa
         assert partitions(conn) == {}
         for table in ("models_building", "model_history_building", "model_history_loading"):
             assert conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None, table
-        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modelsync history batch'"
-                            ).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND application_name = 'modelsync history batch'").fetchone()[0] == 0
 
 
 def test_partitions_of_deleted_providers_are_dropped_unless_a_reader_holds_models(database_url):

