@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from modelsync_pipeline.providers.http import ProviderClient, ProviderFetchError, RetryPolicy
-from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+from modelsync_pipeline.providers.pagination import Cursor, PageToken
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 KEY = "gsk_SECRET_3f9c2a7e1b5d4c6a"
 
@@ -291,38 +292,51 @@ def test_a_server_that_ignores_the_page_number_is_an_error_not_the_first_page_re
     assert "page 2 repeats the page before it (50 records)" in error.reason
 
 
-PAGE_TOKEN_SLUGS = ["google", "google-vertex", "cohere"]  # the registry's PageToken providers
+# The registry's providers whose pages name the next by a token in the body: PageToken (Google, Vertex, Cohere)
+# and Cursor (fal, whose pages also say has_more).
+TOKEN_SLUGS = [spec.slug for spec in PROVIDERS if isinstance(spec.pagination, (PageToken, Cursor))]
+
+
+def _token_param(style) -> str:
+    return style.token_param if isinstance(style, PageToken) else style.cursor_param
 
 
 def _token_pages(server, slug: str, pages: list) -> None:
     """`slug`'s list as `pages`: each a list of names (its records), or None for a page with no list at all,
     followed by the token of the page after it (absent on the last page) or by `page["token"]` when given as a
-    dict {"names": ..., "token": ...}. The token of page i is "p<i>"; the first page has none."""
+    dict {"names": ..., "token": ...}. The token of page i is "p<i>"; the first page has none. A Cursor page
+    says has_more beside its token (true while a token follows, as fal's), unless `page["has_more"]` is given
+    (None: left out)."""
     spec = PROVIDERS_BY_SLUG[slug]
     style = spec.pagination
 
     def answer(query):
-        index = int(query.get(style.token_param, "p0").removeprefix("p"))
+        index = int(query.get(_token_param(style), "p0").removeprefix("p"))
         page = pages[index] if isinstance(pages[index], dict) else {"names": pages[index]}
         token = page.get("token", f"p{index + 1}" if index + 1 < len(pages) else None)
         body = {} if page["names"] is None else spec.envelope([{"name": n} for n in page["names"]], {})
-        return as_json({**body, **({style.next_field: token} if token is not None else {})})
+        if token is not None:
+            body[style.next_field] = token
+        if isinstance(style, Cursor) and page.get("has_more", token is not None) is not None:
+            body["has_more"] = page.get("has_more", token is not None)
+        return as_json(body)
 
     server.routes[f"/{slug}{spec.path}"] = answer
 
 
-@pytest.mark.parametrize("slug", PAGE_TOKEN_SLUGS)
+@pytest.mark.parametrize("slug", TOKEN_SLUGS)
 def test_a_page_that_holds_only_the_next_token_is_an_empty_page_and_its_token_is_followed(server, slug):
     """AIP-158 lets a page hold no results before the end, and proto3's JSON leaves the empty list out:
-    `{"nextPageToken": "..."}` failed at decode ("expected a list at 'models'") and the whole catalog with it."""
+    `{"nextPageToken": "..."}` failed at decode ("expected a list at 'models'") and the whole catalog with it;
+    so did fal's `{"next_cursor": "...", "has_more": true}`."""
     _token_pages(server, slug, [["a", "b"], None, ["c"]])
     with client(slug, server) as c:
         assert [r["name"] for r in c.fetch_records()] == ["a", "b", "c"]
-    token_param = PROVIDERS_BY_SLUG[slug].pagination.token_param
+    token_param = _token_param(PROVIDERS_BY_SLUG[slug].pagination)
     assert [query.get(token_param) for _, query, _ in server.seen] == [None, "p1", "p2"]
 
 
-@pytest.mark.parametrize("slug", PAGE_TOKEN_SLUGS)
+@pytest.mark.parametrize("slug", TOKEN_SLUGS)
 def test_a_first_page_that_holds_only_the_next_token_is_followed_too(server, slug):
     _token_pages(server, slug, [None, None, ["a"]])
     with client(slug, server) as c:
@@ -331,16 +345,33 @@ def test_a_first_page_that_holds_only_the_next_token_is_followed_too(server, slu
 
 @pytest.mark.parametrize("last,keys", [({"names": None}, "none"), ({"names": None, "token": ""}, "'{field}'")],
                          ids=["empty-object", "empty-token"])
-@pytest.mark.parametrize("slug", PAGE_TOKEN_SLUGS)
+@pytest.mark.parametrize("slug", TOKEN_SLUGS)
 def test_a_page_with_neither_the_list_nor_a_token_still_fails_at_decode(server, slug, last, keys):
     """Read as an empty last page, it would end a catalog on whatever came before (nothing, on a first page)."""
     spec = PROVIDERS_BY_SLUG[slug]
+    if isinstance(spec.pagination, Cursor):  # its pages say has_more beside the cursor: true with one, else false
+        keys = "'has_more'" if keys == "none" else "'{field}', 'has_more'"
     for pages in ([["a"], last], [last]):
         _token_pages(server, slug, pages)
         error = fetch_error(slug, server)
         assert (error.step, error.reason) == ("decode", (
             f"expected a list at {spec.items_key!r}, got an object without {spec.items_key!r} "
             f"(keys: {keys.format(field=spec.pagination.next_field)})"))
+
+
+@pytest.mark.parametrize("slug", [slug for slug in TOKEN_SLUGS if isinstance(PROVIDERS_BY_SLUG[slug].pagination, Cursor)])
+def test_a_cursor_page_without_the_list_is_empty_only_while_it_says_more(server, slug):
+    """A cursor with has_more left out is followed, as on a page with records; with has_more false the page would
+    end the list, so without the list it is a decode error, as is a cursor beside any other field."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    _token_pages(server, slug, [["a"], {"names": None, "has_more": None}, ["b"]])
+    with client(slug, server) as c:
+        assert [r["name"] for r in c.fetch_records()] == ["a", "b"]
+    for page, keys in (({"names": None, "token": "p1", "has_more": False}, "'next_cursor', 'has_more'"),):
+        _token_pages(server, slug, [page, ["b"]])
+        error = fetch_error(slug, server)
+        assert (error.step, error.reason) == ("decode", (
+            f"expected a list at {spec.items_key!r}, got an object without {spec.items_key!r} (keys: {keys})"))
 
 
 def test_a_cursor_without_has_more_is_followed(server):

@@ -511,7 +511,7 @@ class ProviderClient:
             body = self._decode(response, content)
             if self._forms and _holds_secret(content, body, self._forms):
                 body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
-            # A page the style calls empty ({"nextPageToken": "..."}: AIP-158) has no list to read; its token is.
+            # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
             items = [] if spec.pagination.empty_page(body) else self._items(body)
             if items and items == previous:
                 # A server that ignores the page parameter answers the first page again: its records repeated

@@ -6,7 +6,7 @@ response (`next_page`), and how a server cuts a full list into pages for a reque
 `serve`, so replayed pagination cannot drift from what the client expects: a style is written once.
 
 A response that holds no list where the provider's belongs is a decode error, except where a style says it is
-an empty page of its own (`empty_page`): only PageToken's answer of nothing but the next token (AIP-158).
+an empty page of its own (`empty_page`): an answer of nothing but the next token (PageToken: AIP-158; Cursor).
 
 `next_page` is also told how many records the client has received so far, so a style whose responses
 state a total keeps asking until it has that many. A style stops only when the response says it is the
@@ -87,6 +87,20 @@ class _Style:
     def empty_page(self, body: Any) -> bool:
         """Whether a body holding no list is a page with no records rather than a wrong answer: never, here."""
         return False
+
+
+def _only_next(body: Any, field: str, beside: tuple[str, ...] = ()) -> bool:
+    """Whether `body` is an object holding a non-empty next token in `field` and no field but those `beside`: a
+    page of no records that names the next. Serializers that leave an empty list out (proto3's JSON, many
+    others) send such a page where a list API filters a page to nothing before the end. Following its token is
+    safe: the records still have to arrive on later pages, and a page like this never ends the list. Anything
+    else without the list (no token, an empty one, another field) stays a decode error: read as an empty page, it
+    would end a catalog on whatever came before it, nothing on a first page. The token's type is checked here,
+    not with _token: a wrong type is a decode error, not a page."""
+    if not isinstance(body, dict) or field not in body or not set(body) <= {field, *beside}:
+        return False
+    token = body[field]
+    return isinstance(token, (str, int)) and not isinstance(token, bool) and bool(token)
 
 
 # What a response says about pages beyond it, in the words list APIs use, in its envelope or in an object of it
@@ -185,19 +199,9 @@ class PageToken(_Style):
         return NextPage(params={**params, self.token_param: token})
 
     def empty_page(self, body: Any) -> bool:
-        """Whether `body` is a page of no records that names the next: an object holding only a non-empty token.
-
-        AIP-158 lets a server answer fewer results than asked, none included, before the end of the list, and
-        proto3's JSON leaves an empty list out, so Google's and Vertex's such page is `{"nextPageToken": "..."}`.
-        The first page may be one too (the AIP allows an empty page anywhere, and a server that filters a page
-        after reading it can empty the first): following its token is safe, since the records still have to
-        arrive on later pages and a page like this never ends the list. Anything else without the list (no
-        token, an empty one, a field beside it) stays a decode error: read as an empty page, it would end a
-        catalog on whatever came before it, nothing on a first page."""
-        if not isinstance(body, dict) or list(body) != [self.next_field]:
-            return False
-        token = body[self.next_field]  # checked here, not with _token: a wrong type is a decode error, not a page
-        return isinstance(token, (str, int)) and not isinstance(token, bool) and bool(token)
+        """`{"nextPageToken": "..."}` alone (_only_next). AIP-158 lets a server answer fewer results than asked,
+        none included, anywhere in the list (the first page too), and proto3's JSON leaves an empty list out."""
+        return _only_next(body, self.next_field)
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
         size = _int_param(query, self.size_param, self.page_size) or self.page_size
@@ -325,6 +329,11 @@ class Cursor(_Style):
         if cursor == params.get(self.cursor_param):
             raise PaginationError(f"{self.next_field} {cursor!r} did not advance")
         return NextPage(params={**params, self.cursor_param: cursor})
+
+    def empty_page(self, body: Any) -> bool:
+        """The cursor alone, or with `has_more: true` (_only_next): the page a server that leaves empty lists out
+        sends when a page filters to nothing. With `has_more: false` it would end the list: a decode error."""
+        return _only_next(body, self.next_field, ("has_more",)) and body.get("has_more", True) is True
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
         size = _int_param(query, self.limit_param, self.page_size) or self.page_size
