@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .naming import DisplayName, make_names_unique, resolve_display_name
-from .providers.parsers import UpstreamModel, _shown, reading_problems
+from .providers.parsers import UpstreamModel, reading_problems, shown_value
 from .providers.registry import ProviderSpec
 
 COLUMNS = [
@@ -99,12 +99,12 @@ def _id_found(value: Any) -> str | None:
         if value == "":
             return "is an empty string"
         if not value.strip():
-            return f"is a blank string, {_shown(value)}"
+            return f"is a blank string, {shown_value(value)}"
         if "\x00" in value:
-            return f"holds a NUL character, {_shown(value)}, which no text column can store"
+            return f"holds a NUL character, {shown_value(value)}, which no text column can store"
         return None
     kind = next((kind for types, kind in _KINDS if isinstance(value, types)), f"a {type(value).__name__}")
-    shown = json.dumps(value) if isinstance(value, bool) else _shown(value)
+    shown = json.dumps(value) if isinstance(value, bool) else shown_value(value)
     return f"is {kind}, {shown}, where a string was expected"
 
 
@@ -118,11 +118,11 @@ def _id_problem(spec: ProviderSpec, record: Any, model: UpstreamModel, where: st
     raw = record.get(spec.id_key, _ABSENT)
     found = _id_found(raw)
     if found is None and _model_id(model.model_id) is None:  # the parser's reading of a usable value is empty
-        found = f"is {_shown(raw)}, which reads as the id {_shown(model.model_id)}"
+        found = f"is {shown_value(raw)}, which reads as the id {shown_value(model.model_id)}"
     if found is None:
         return None
     name = next((n for n in (model.display_name, model.name) if isinstance(n, str) and n.strip()), None)
-    named = f" ({_shown(name)})" if name is not None else ""
+    named = f" ({shown_value(name)})" if name is not None else ""
     return f"{spec.slug} {where}{named}: its id field {spec.id_key!r} {found}"
 
 

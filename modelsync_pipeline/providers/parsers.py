@@ -66,7 +66,8 @@ def _note(problem: str) -> None:
         problems.append(problem)
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """A value as a reading problem quotes it: its repr, cut at 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -92,26 +93,26 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        _note(f"price {_shown(value)} is not a number")
+        _note(f"price {shown_value(value)} is not a number")
         return None
     if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value.strip()):
-        _note(f"price {_shown(value)} is not a number")  # "1_5", "１２", "Infinity" would all read as numbers
+        _note(f"price {shown_value(value)} is not a number")  # "1_5", "１２", "Infinity" would all read as numbers
         return None
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        _note(f"price {_shown(value)} is not a number")
+        _note(f"price {shown_value(value)} is not a number")
         return None
     if amount == PRICE_SENTINEL:
         return None
     if not amount.is_finite():
-        _note(f"price {_shown(value)} is not a finite number")
+        _note(f"price {shown_value(value)} is not a finite number")
         return None
     if amount < 0:
-        _note(f"price {_shown(value)} is negative")
+        _note(f"price {shown_value(value)} is negative")
         return None
     if amount.is_finite() and amount.adjusted() > _PRICE_MAX_DIGITS:
-        _note(f"price {_shown(value)} is out of range")  # "1e999999" overflows the scaling below
+        _note(f"price {shown_value(value)} is out of range")  # "1e999999" overflows the scaling below
         return None
     amount *= scale
     if not amount.is_finite():
@@ -119,7 +120,7 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     result = round(float(amount), 6)
     if amount > 0 and result == 0:
         # Stored as $0 the model would read as free: a price per token sent in a field per 1M tokens, most likely.
-        _note(f"price {_shown(value)} is above 0 but under $0.000001 per 1M tokens once read (a price per token "
+        _note(f"price {shown_value(value)} is above 0 but under $0.000001 per 1M tokens once read (a price per token "
               "where a price per 1M tokens is expected?)")
         return None
     return result if math.isfinite(result) else None  # "1e400" is finite as a Decimal, not as a float
@@ -132,7 +133,7 @@ def _dict(value: Any, what: str = "a field") -> dict:
     if isinstance(value, dict):
         return value
     if value is not None and value != "" and value != []:
-        _note(f"{what} {_shown(value)} is not an object")
+        _note(f"{what} {shown_value(value)} is not an object")
     return {}
 
 
@@ -141,7 +142,7 @@ def _list(value: Any, what: str = "a field") -> list:
     if isinstance(value, list):
         return value
     if value is not None and value != "" and value != {}:
-        _note(f"{what} {_shown(value)} is not a list")
+        _note(f"{what} {shown_value(value)} is not a list")
     return []
 
 
@@ -178,9 +179,9 @@ def _context(*values: Any) -> int | None:
     for value in values:
         number = _int(value)
         if number is None and value is not None and not (isinstance(value, str) and not value.strip()):
-            _note(f"context length {_shown(value)} is not a whole number")
+            _note(f"context length {shown_value(value)} is not a whole number")
         elif number is not None and (number < -1 or number > MAX_CONTEXT):
-            _note(f"context length {_shown(value)} is out of range")  # -1 is a common "unknown"; 0 is "not said"
+            _note(f"context length {shown_value(value)} is out of range")  # -1 is a common "unknown"; 0 is "not said"
         elif found is None and number is not None and 0 < number:
             found = number
     return found
@@ -211,7 +212,7 @@ def _yes(value: Any, what: str) -> bool:
     as a problem of the record, never read by its truthiness ("false" is a non-empty string)."""
     result = flag(value)
     if result is None and value is not None and value != "":
-        _note(f"{what} {_shown(value)} is not a yes/no value")
+        _note(f"{what} {shown_value(value)} is not a yes/no value")
     return bool(result)
 
 
@@ -545,23 +546,23 @@ def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
     prices: dict[str, float | None] = {}
     for entry in _list(value, "price"):
         if not isinstance(entry, dict):
-            _note(f"price entry {_shown(entry)} is not an object")
+            _note(f"price entry {shown_value(entry)} is not an object")
             continue
         unit = " ".join(str(entry.get("unit") or "").casefold().split())
         if not unit:
-            _note(f"price entry {_shown(entry)} has no unit")
+            _note(f"price entry {shown_value(entry)} has no unit")
             continue
         if "token" not in unit:
             continue
         known = _CLOUDFLARE_TOKEN_UNIT.fullmatch(unit)
         if known is None:
-            _note(f"price unit {_shown(entry.get('unit'))} is not one the catalog reads")
+            _note(f"price unit {shown_value(entry.get('unit'))} is not one the catalog reads")
             continue
         if known.group(1):
             continue  # cached input: no column holds it, and it is never the input price
         currency = entry.get("currency")
         if not isinstance(currency, str) or currency.strip().upper() != "USD":
-            _note(f"price currency {_shown(currency)} of {_shown(entry.get('unit'))} is not USD")
+            _note(f"price currency {shown_value(currency)} of {shown_value(entry.get('unit'))} is not USD")
             continue
         side, price = _CLOUDFLARE_SIDE[known.group(2)], _price(entry.get("price"))
         if side in prices and prices[side] != price:
@@ -674,7 +675,7 @@ def _usd(price: dict, what: str) -> Any:
     """The `usd` amount of a price object; a price given only in other units ({"tao": 0.2}) is noted, not read
     as unpriced in silence."""
     if price and "usd" not in price:
-        _note(f"{what} {_shown(price)} has no usd amount")
+        _note(f"{what} {shown_value(price)} has no usd amount")
     return price.get("usd")
 
 
