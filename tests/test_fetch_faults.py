@@ -694,6 +694,19 @@ def test_records_that_echo_the_key_are_stored_without_it(server):
     assert records[1]["owned_by"] == "Google"
 
 
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_records_that_echo_the_key_in_a_utf16_or_utf32_body_are_stored_without_it(server, encoding):
+    """json.loads reads UTF-16 and UTF-32 bodies as well as UTF-8, but the scrub looked for the key's UTF-8
+    bytes in the body as sent: in a UTF-16 body it found none, and the echoed key reached the stored records."""
+    body = json.dumps({"data": [{"id": "llama-3.1-8b-instant", "owned_by": f"Bearer {KEY}"},
+                                {"id": "gemma2-9b-it", "owned_by": "Google"}]}).encode(encoding)
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": f"application/json; charset={encoding}"}, body)
+    with client("groq", server) as c:
+        records = c.fetch_records()
+    assert [r["id"] for r in records] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
+    assert records[0]["owned_by"] == "Bearer [redacted]" and KEY not in json.dumps(records)
+
 def test_a_key_echoed_with_json_escapes_or_lowercase_percent_still_does_not_leak(server):
     """JSON encoders escape "/" (PHP, Jackson) or "&" (Go), and percent-encoding's hex may be lower case."""
     escaped = json.dumps(f"Bearer {NASTY_KEY}")[1:-1].replace("/", "\\/")
