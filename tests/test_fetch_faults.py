@@ -445,6 +445,47 @@ def test_a_body_that_is_not_json_at_all_says_what_it_is(server, status, headers,
     assert f"{server.origin}/groq/models" in error.reason and "Expecting value" not in error.reason
 
 
+def test_a_body_in_the_charset_its_content_type_declares_is_read_in_it(server):
+    """A Latin-1 body labelled `charset=iso-8859-1` is a valid list: it failed as "malformed JSON ...: 'utf-8'
+    codec can't decode byte 0xe9", and with it the provider's whole catalog."""
+    body = json.dumps({"data": [{"id": "llama-3.1-8b-instant", "owned_by": "Société Générale"}]},
+                      ensure_ascii=False).encode("latin-1")
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json; charset=ISO-8859-1"}, body)
+    with client("groq", server) as c:
+        assert c.fetch_records() == [{"id": "llama-3.1-8b-instant", "owned_by": "Société Générale"}]
+
+
+def test_utf8_labelled_latin1_is_still_read_as_utf8(server):
+    """Servers often label UTF-8 as ISO-8859-1: read in the label's charset, "é" would become "Ã©"."""
+    body = json.dumps({"data": [{"id": "llama-3.1-8b-instant", "owned_by": "Société"}]}, ensure_ascii=False).encode()
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json; charset=ISO-8859-1"}, body)
+    with client("groq", server) as c:
+        assert c.fetch_records()[0]["owned_by"] == "Société"
+
+
+@pytest.mark.parametrize("content_type,said", [
+    ("application/json", "declares no other charset"),
+    ("application/json; charset=x-no-such-charset", "charset 'x-no-such-charset', which Python does not know"),
+    ("application/json; charset=ascii", "not 'ascii' either, the charset its Content-Type declares (byte 0xe9"),
+], ids=["no-charset", "unknown-charset", "wrong-charset"])
+def test_a_body_that_is_not_utf8_nor_its_declared_charset_says_which_byte_and_charsets(server, content_type, said):
+    """It read "malformed JSON ...: 'utf-8' codec can't decode byte 0xe9 in position 58: invalid continuation
+    byte", which sends an operator looking for a broken document rather than a server's encoding."""
+    body = '{"data": [{"id": "llama-3.1-8b-instant", "owned_by": "Société"}]}'.encode("latin-1")
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": content_type}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and "codec" not in error.reason
+    offset = body.index(b"\xe9")
+    assert f"{server.origin}/groq/models is not UTF-8 (byte 0xe9 at offset {offset})" in error.reason, error.reason
+    assert said in error.reason, error.reason
+
+
+def test_a_body_cut_inside_a_character_is_malformed_json_cut_short(server):
+    body = '{"data": [{"id": "llama-3.1-8b-instant", "owned_by": "Socié'.encode()[:-1]
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and "malformed JSON" in error.reason and "cut short" in error.reason, error.reason
+
 def test_a_body_of_millions_of_objects_is_refused_before_it_is_decoded(server):
     """A 58 KB gzip body of 20M empty objects took 1.7 GB and 7 s to decode, in the step every provider shares."""
     import gzip

@@ -510,8 +510,8 @@ class ProviderClient:
                 raise ProviderFetchError(spec.slug, "paginate", "the next page is one already read; refusing to loop")
             requested.add(request_key)
             response, content = self._get(target, {**params, **auth_params}, headers)
-            body = self._decode(response, content)
-            if self._forms and _holds_secret(content, body, self._forms):
+            body, searchable = self._decode(response, content)
+            if self._forms and _holds_secret(searchable, body, self._forms):
                 body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
             # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
             items = [] if spec.pagination.empty_page(body) else self._items(body)
@@ -775,11 +775,13 @@ class ProviderClient:
             return None
         return line if line and len(line) <= QUOTED_MESSAGE_CHARS and line.isprintable() else None
 
-    def _decode(self, response: httpx.Response, content: bytes) -> Any:
-        """The decoded body. JSON's decoder raises more than JSONDecodeError: ValueError for an integer of
-        more than 4300 digits, RecursionError for deep nesting; each is this provider's decode error. So is a
-        key given twice in one object with two values: which one the provider meant cannot be told (Python's
-        decoder keeps the last, others the first), and a name or price picked silently is worse than none."""
+    def _decode(self, response: httpx.Response, content: bytes) -> tuple[Any, bytes]:
+        """The decoded body, and its bytes as UTF-8 (`content` itself unless it came in another encoding), where a
+        secret it echoes is searched for. JSON's decoder raises more than JSONDecodeError: ValueError for an
+        integer of more than 4300 digits, RecursionError for deep nesting; each is this provider's decode error.
+        So is a key given twice in one object with two values: which one the provider meant cannot be told
+        (Python's decoder keeps the last, others the first), and a name or price picked silently is worse than
+        none."""
         url = _safe_url(response.url)
         start = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
         if not start:
@@ -796,18 +798,52 @@ class ProviderClient:
             raise ProviderFetchError(self.spec.slug, "decode",
                                      f"the body from {url} holds more than {MAX_JSON_OBJECTS:,} JSON objects (no model "
                                      "list is that large); not decoded")
+        text, searchable = self._text(response, content, url)
         try:
-            return json.loads(content, object_pairs_hook=_unambiguous_object)
+            return json.loads(text, object_pairs_hook=_unambiguous_object), searchable
         except _AmbiguousKey as exc:
             reason = f"ambiguous JSON from {url}: {exc.describe(self._redact)}"
         except RecursionError:
             reason = f"malformed JSON from {url}: nested deeper than the decoder can follow"
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except json.JSONDecodeError as exc:
             reason = f"malformed JSON from {url}: {exc}"
         except ValueError as exc:
             # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
             reason = f"malformed JSON from {url}: a value Python cannot decode ({str(exc).split(';')[0]})"
         raise ProviderFetchError(self.spec.slug, "decode", reason)
+
+    def _text(self, response: httpx.Response, content: bytes, url: str) -> tuple[str, bytes]:
+        """The body as text, and its bytes as UTF-8. JSON is UTF-8 (or UTF-16/32, told apart by its first bytes as
+        json.loads does), and is read so first, whatever the Content-Type says: servers that label UTF-8 as
+        ISO-8859-1 are common, and UTF-8 read as Latin-1 would turn every "é" in a name into "Ã©". A body that is
+        not is read in the charset its Content-Type declares (`charset=latin-1`): a valid list, not malformed JSON.
+        Anything else is a decode error saying which byte and which charsets, not a codec's "invalid continuation
+        byte" under "malformed JSON"."""
+        detected = json.detect_encoding(content)
+        try:
+            text = content.decode(detected, "surrogatepass")
+        except UnicodeDecodeError as exc:
+            if exc.end == len(content) and exc.reason == "unexpected end of data":
+                raise ProviderFetchError(self.spec.slug, "decode", f"malformed JSON from {url}: the body ends inside "
+                                         f"a character, at offset {len(content)} (cut short?)") from None
+            shown = "UTF-8" if detected.startswith("utf-8") else detected.upper()
+            problem = f"is not {shown} (byte 0x{content[exc.start]:02x} at offset {exc.start})"
+        else:
+            return text, content if detected.startswith("utf-8") else text.encode("utf-8", "surrogatepass")
+        declared = response.charset_encoding
+        if declared is None:
+            reason = "its Content-Type declares no other charset"
+        else:
+            try:
+                text = content.decode(declared)
+            except LookupError:
+                reason = f"its Content-Type declares charset {declared!r}, which Python does not know"
+            except UnicodeDecodeError as exc:
+                reason = (f"not {declared!r} either, the charset its Content-Type declares "
+                          f"(byte 0x{content[exc.start]:02x} at offset {exc.start})")
+            else:
+                return text, text.encode("utf-8", "surrogatepass")
+        raise ProviderFetchError(self.spec.slug, "decode", f"the body from {url} {problem}, and {reason}")
 
 
 def _hollow(value: Any, depth: int = 3) -> bool:
