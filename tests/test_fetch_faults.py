@@ -409,6 +409,30 @@ def test_a_corrupt_gzip_body_is_retried_then_a_fetch_error(server):
     assert "2 attempts" in error.reason and len(server.seen) == 2
 
 
+
+def _decodable(module: str) -> bool:
+    """Whether httpx can decode a coding here (it asks for br with brotli installed, zstd with zstandard)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.parametrize("coding", [
+    pytest.param("br", marks=pytest.mark.skipif(_decodable("brotli") or _decodable("brotlicffi"), reason="br is read")),
+    pytest.param("zstd", marks=pytest.mark.skipif(_decodable("zstandard"), reason="zstd is read")),
+    "x-gzip",
+    pytest.param("gzip, br", marks=pytest.mark.skipif(_decodable("brotli") or _decodable("brotlicffi"), reason="br is read")),
+])
+def test_a_body_in_a_compression_the_request_did_not_accept_is_named_not_malformed_json(server, coding):
+    """httpx passes a coding it does not ask for through undecoded: a CDN answering "br" anyway failed as
+    "malformed JSON ...: 'utf-8' codec can't decode byte 0xf8", which names no compression."""
+    body = gzip.compress(b"\x1b\x2c\x00\xf8\xa5\x04") if coding.startswith("gzip") else b"\x1b\x2c\x00\xf8\xa5\x04"
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json", "Content-Encoding": coding}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode", error.reason
+    assert f"{server.origin}/groq/models came compressed as {coding.removeprefix('gzip, ')} (Content-Encoding)" in error.reason
+    assert "Accept-Encoding: gzip, deflate" in error.reason and "codec" not in error.reason, error.reason
+
 def test_a_gzip_body_that_is_fine_still_decodes(server):
     server.routes["/groq/models"] = lambda q: (
         200, {"Content-Type": "application/json", "Content-Encoding": "gzip"},

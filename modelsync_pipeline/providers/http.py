@@ -783,6 +783,14 @@ class ProviderClient:
         (Python's decoder keeps the last, others the first), and a name or price picked silently is worse than
         none."""
         url = _safe_url(response.url)
+        if unread := _unread_codings(response):
+            # httpx passes a coding it cannot decode through as it came: read as text, the compressed bytes
+            # failed as "malformed JSON: 'utf-8' codec can't decode byte 0xf8", which names no compression.
+            raise ProviderFetchError(
+                self.spec.slug, "decode",
+                f"the body from {url} came compressed as {', '.join(unread)} (Content-Encoding), which the request "
+                f"did not accept (Accept-Encoding: {response.request.headers.get('accept-encoding', 'none')}) and "
+                "nothing here decompresses")
         start = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
         if not start:
             raise ProviderFetchError(self.spec.slug, "decode",
@@ -844,6 +852,16 @@ class ProviderClient:
             else:
                 return text, text.encode("utf-8", "surrogatepass")
         raise ProviderFetchError(self.spec.slug, "decode", f"the body from {url} {problem}, and {reason}")
+
+
+def _unread_codings(response: httpx.Response) -> list[str]:
+    """The content codings of a response that the request did not accept, in the order they were applied: httpx
+    decodes the ones it asks for (its Accept-Encoding) and leaves any other ("br" without brotli installed, "zstd",
+    "x-gzip") undone, so the body is still compressed. A server or CDN that ignores Accept-Encoding sends them."""
+    accepted = {part.split(";")[0].strip().lower()
+                for part in response.request.headers.get("accept-encoding", "").split(",")}
+    codings = (part.strip().lower() for part in response.headers.get("content-encoding", "").split(","))
+    return [coding for coding in codings if coding and coding != "identity" and coding not in accepted]
 
 
 def _hollow(value: Any, depth: int = 3) -> bool:
