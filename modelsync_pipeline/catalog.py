@@ -102,6 +102,11 @@ def _id_found(value: Any) -> str | None:
             return f"is a blank string, {shown_value(value)}"
         if "\x00" in value:
             return f"holds a NUL character, {shown_value(value)}, which no text column can store"
+        if "\ufffd" in value:
+            # encodable() puts U+FFFD where a lone surrogate was ("\ud800" is valid JSON, and a provider can take
+            # it back in a JSON request): stored so, the id would be one the provider does not list.
+            return (f"holds U+FFFD, {shown_value(value)}, where a character was lost (a lone UTF-16 surrogate such "
+                    "as \"\\ud800\", which no UTF-8 text can hold), so it is not the id the provider lists")
         return None
     kind = next((kind for types, kind in _KINDS if isinstance(value, types)), f"a {type(value).__name__}")
     shown = json.dumps(value) if isinstance(value, bool) else shown_value(value)

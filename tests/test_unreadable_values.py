@@ -258,6 +258,8 @@ DAMAGED_IDS = [
     (["a"], "is a list, ['a']"),
     ({"name": "x"}, "is an object, {'name': 'x'}"),
     ("gpt\x00-4", "holds a NUL character"),
+    # A lone surrogate, valid JSON: it was replaced by U+FFFD and stored as an id the provider does not list.
+    ("gpt\ud800-4", "holds U+FFFD, 'gpt\ufffd-4', where a character was lost (a lone UTF-16 surrogate"),
 ]
 
 
