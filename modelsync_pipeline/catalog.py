@@ -50,8 +50,14 @@ def _parse(spec: ProviderSpec, record: Any, where: str) -> UpstreamModel:
     (`where`, "record 3 of 120"), under the record's id (`spec.id_key`) when it has one (for the report only: the
     contract refuses any row with a problem), instead of one bad record crashing the whole catalog."""
     if not isinstance(record, dict):
+        # In JSON's words ("null", "a string"): Python's ("a NoneType", "a str") tell an operator reading a
+        # provider's payload nothing.
+        shown = json.dumps(record) if isinstance(record, bool) else shown_value(record)
+        found = "null" if record is None else next(
+            (f"{kind}, {shown}" for types, kind in (*_KINDS, (str, "a string")) if isinstance(record, types)),
+            f"a {type(record).__name__}")
         return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]},
-                             problems=(f"{spec.slug} {where}: the record is a {type(record).__name__}, not an object",))
+                             problems=(f"{spec.slug} {where}: the record is {found}, not an object",))
     with reading_problems() as problems:
         try:
             model = spec.parse(record)

@@ -127,13 +127,23 @@ def test_a_record_the_parser_cannot_read_is_reported_with_its_id_and_the_error()
         raise ValueError("no such field 'pricing'")
 
     spec = dataclasses.replace(PROVIDERS_BY_SLUG["groq"], parse=broken)
-    frame = build_catalog(spec, [{"id": "llama-x", "object": "model"}, "not an object"])
+    frame = build_catalog(spec, [{"id": "llama-x", "object": "model"}, "llama-y"])
     violations = [v for v in validate_catalog(frame) if v.check == "values_readable"]
     assert {v.model_id for v in violations} == {"llama-x", None}
     detail = {v.model_id: v.detail for v in violations}
     # each says which record of the list as fetched it is: an id may be what could not be read
     assert "groq record 1 of 2: the parser could not read the record: ValueError: no such field 'pricing'" in detail["llama-x"]
-    assert "groq record 2 of 2: the record is a str, not an object" in detail[None]
+    assert "groq record 2 of 2: the record is a string, 'llama-y', not an object" in detail[None]
+
+
+def test_a_record_that_is_no_object_is_named_in_jsons_words():
+    """It read "the record is a NoneType" (or "a str", "a int"): Python's words for what a payload says as null."""
+    frame = build_catalog(PROVIDERS_BY_SLUG["groq"], [None, ["llama-x"], 3, True, {"id": "llama-y"}])
+    details = [v.detail for v in validate_catalog(frame) if v.check == "values_readable"]
+    assert details == ["groq record 1 of 5: the record is null, not an object",
+                       "groq record 2 of 5: the record is a list, ['llama-x'], not an object",
+                       "groq record 3 of 5: the record is a number, 3, not an object",
+                       "groq record 4 of 5: the record is a boolean, true, not an object"]
 
 
 def test_a_price_beyond_the_columns_range_is_refused_naming_the_model():
