@@ -52,9 +52,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # models in one response); a gzip bomb of a few MB would otherwise grow into GBs and take the whole run's
 # process, every provider with it.
 MAX_BODY_BYTES = 512 * 1024 * 1024
-# The most JSON objects a body may hold before it is decoded. A model is a few to a few dozen objects (the
-# largest list here, Featherless's 18,000 models, is ~200,000), and each decoded object costs ~100 bytes of
-# memory: a 58 KB gzip body of 20M empty objects ("[{},{},...]") took 1.7 GB and 7 s to decode.
+# The most JSON objects and arrays a body may hold before it is decoded. A model is a few to a few dozen objects
+# (the largest list here, Featherless's 18,000 models, is ~200,000), and each decoded object costs ~100 bytes of
+# memory: a 58 KB gzip body of 20M empty objects ("[{},{},...]") took 1.7 GB and 7 s to decode. An array costs
+# as much: 6M empty ones ("[[],[],...]", 18 KB of gzip) took 600 MB, and passed as 6M records.
 MAX_JSON_OBJECTS = 5_000_000
 # What is read of a 4xx/5xx answer's body, for the provider's explanation: an API's error object is a few hundred
 # bytes, Google's with its details included; a body past this is a page or a dump, not an explanation.
@@ -802,10 +803,10 @@ class ProviderClient:
             raise ProviderFetchError(self.spec.slug, "decode",
                                      f"an HTML or XML page ({kind}, HTTP {response.status_code}) from {url} where "
                                      f"JSON was expected: {json.dumps(shown, ensure_ascii=False)[:90]}")
-        if content.count(b"{") > MAX_JSON_OBJECTS:
+        if content.count(b"{") + content.count(b"[") > MAX_JSON_OBJECTS:
             raise ProviderFetchError(self.spec.slug, "decode",
-                                     f"the body from {url} holds more than {MAX_JSON_OBJECTS:,} JSON objects (no model "
-                                     "list is that large); not decoded")
+                                     f"the body from {url} holds more than {MAX_JSON_OBJECTS:,} JSON objects and arrays "
+                                     "(no model list is that large); not decoded")
         text, searchable = self._text(response, content, url)
         try:
             return json.loads(text, object_pairs_hook=_unambiguous_object), searchable
