@@ -111,10 +111,16 @@ MORE = [({"has_more": True}, "has_more is true"),
         ({"links": {"next": "https://example.invalid/models?page=2"}}, "links.next names a next page"),
         ({"pagination": {"next_page": 2}}, "pagination.next_page names a next page"),
         ({"total": 100_000}, "total is 100000, but the response holds"),
-        ({"result_info": {"total_count": 100_000}}, "result_info.total_count is 100000")]
+        ({"result_info": {"total_count": 100_000}}, "result_info.total_count is 100000"),
+        # ... also in the forms a PHP or form-encoded API writes them: read only as true and an int, they were not.
+        ({"has_more": "true"}, "has_more is 'true'"),
+        ({"meta": {"hasMore": 1}}, "meta.hasMore is 1"),
+        ({"total": "100000"}, "total is 100000, but the response holds"),
+        ({"meta": {"total_count": 100_000.0}}, "meta.total_count is 100000, but the response holds")]
 # ... and how they say it is: none of these is more.
 WHOLE = [{"has_more": False}, {"next": None}, {"links": {"next": None}}, {"next_cursor": ""}, {"nextPageToken": ""},
-         {"pagination": {"next_page": 0}}]
+         {"pagination": {"next_page": 0}}, {"has_more": "false"}, {"has_more": 0}, {"total": True},
+         {"total": "many"}, {"total": "9" * 5000}]
 
 
 def _one_response(body, headers=None):

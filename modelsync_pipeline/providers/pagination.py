@@ -112,6 +112,34 @@ _NEXT_POINTERS = ("next", "next_cursor", "nextCursor", "next_page", "nextPage", 
 _TOTALS = ("total", "total_count", "totalCount", "total_items", "totalItems", "total_results", "totalResults")
 
 
+_YES_WORDS = frozenset({"true", "yes", "1"})
+_COUNT_TEXT = re.compile(r"\s*([0-9]{1,18})(?:\.0*)?\s*")  # 18 digits: int() of a longer one costs, and no list holds more
+
+
+def _says_yes(value: Any) -> bool:
+    """Whether a flag of the envelope says yes in a form list APIs write one: true, 1, "true", "True", "yes". Only
+    `true` was read: "has_more": "true" (a PHP or a form-encoded API's) ended the list at its first page."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value == 1
+    return isinstance(value, str) and value.strip().casefold() in _YES_WORDS
+
+
+def _stated_count(value: Any) -> int | None:
+    """A total of the envelope as list APIs write one: 500, 500.0 or "500"; None for anything else (a boolean, a
+    word, a negative). Only an int was read: "total": "500" beside 100 records was taken for the whole list."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and (match := _COUNT_TEXT.fullmatch(value)):
+        return int(match.group(1))
+    return None
+
+
 def _more_pages(body: Any, received: int) -> str | None:
     """Where a response that should hold the whole list says there is more than it holds, or None."""
     if not isinstance(body, dict):
@@ -119,16 +147,16 @@ def _more_pages(body: Any, received: int) -> str | None:
     places = [("", body)] + [(f"{key}.", value) for key, value in body.items() if isinstance(value, dict)]
     for prefix, fields in places:
         for name in _MORE_FLAGS:
-            if fields.get(name) is True:
-                return f"{prefix}{name} is true"
+            if _says_yes(value := fields.get(name)):
+                return f"{prefix}{name} is {'true' if value is True else repr(value)}"
         for name in _NEXT_POINTERS:
             if _token(fields, name, strict=False) is not None:
                 # Not quoted: a next-page URL may carry a key.
                 return f"{prefix}{name} names a next page"
         for name in _TOTALS:
-            value = fields.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value > received:
-                return f"{prefix}{name} is {value}, but the response holds {received} record{'s' if received != 1 else ''}"
+            total = _stated_count(fields.get(name))
+            if total is not None and total > received:
+                return f"{prefix}{name} is {total}, but the response holds {received} record{'s' if received != 1 else ''}"
     return None
 
 
