@@ -965,6 +965,16 @@ def test_a_redirect_without_a_location_is_a_failure_not_the_catalog(server):
     assert "HTTP 302" in error.reason and "without a Location" in error.reason
 
 
+def test_a_not_modified_answer_is_not_called_a_redirect(server):
+    """A 304 read "a redirect without a Location to follow": it is no redirect, and this client sends no
+    If-None-Match or If-Modified-Since, so a cache in front of the provider answered a question nobody asked."""
+    server.routes["/groq/models"] = lambda q: (304, {}, b"")
+    error = fetch_error("groq", server)
+    assert error.step == "fetch" and "redirect" not in error.reason, error.reason
+    assert error.reason.startswith(f"HTTP 304 from {server.origin}/groq/models (Not Modified), though the request "
+                                   "was not conditional"), error.reason
+
+
 @pytest.mark.parametrize("slug,path,body,cause", [
     ("anthropic", "/anthropic/models", {"error": "quota exceeded for this key", "data": [], "has_more": False},
      "quota exceeded for this key"),

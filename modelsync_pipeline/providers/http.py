@@ -676,6 +676,9 @@ class ProviderClient:
                 if response.status_code < 300:
                     return response, content
                 reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
+                if response.status_code == 304:  # not a redirect: the answer to an If-None-Match this client never sends
+                    raise ProviderFetchError(slug, "fetch", f"{reason} (Not Modified), though the request was not "
+                                             "conditional: a cache or proxy in the way answered for the provider")
                 if response.status_code < 400:  # httpx follows every redirect that says where to
                     raise ProviderFetchError(slug, "fetch", f"{reason}, a redirect without a Location to follow")
                 if response.history and _origin(response.url) != self._origin:
