@@ -721,6 +721,21 @@ def test_the_progress_line_of_an_unreadable_override_names_the_variable(monkeypa
     assert spec.base_url_env in shown and PASSWORD not in shown
 
 
+
+@pytest.mark.parametrize("account,found", [("abc?x=1", "holds '?'"), ("abc#top", "holds '#'"),
+                                           ("../../zones", "holds '/'"), ("..", "is '..'")])
+def test_a_path_value_that_is_not_one_segment_is_refused_naming_the_variable(server, account, found):
+    """CLOUDFLARE_ACCOUNT_ID="abc?x=1" requested /accounts/abc, the account's own endpoint, with the key, and
+    "../../zones" another path of the host: each failed later as a 404 or a wrong shape naming neither."""
+    spec = PROVIDERS_BY_SLUG["cloudflare-workers-ai"]
+    environ = {spec.base_url_env: f"{server.origin}/cf", "CLOUDFLARE_API_TOKEN": KEY, "CLOUDFLARE_ACCOUNT_ID": account}
+    with ProviderClient(spec, environ=environ, retry=RetryPolicy(max_attempts=1)) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert caught.value.step == "request" and server.seen == []
+    assert caught.value.reason.startswith(f"environment variable CLOUDFLARE_ACCOUNT_ID {found}: it fills "
+                                          "{account_id} in /accounts/{account_id}/ai/models/search"), caught.value.reason
+
 def test_the_progress_line_shows_the_path_really_requested(monkeypatch, server):
     """The line printed "/accounts/{account_id}/ai/models/search", a template no request went to."""
     spec = PROVIDERS_BY_SLUG["cloudflare-workers-ai"]

@@ -485,6 +485,9 @@ class ProviderClient:
         return {auth.header: f"{auth.prefix}{key}"}, {}
 
     def _path(self) -> str:
+        """The list path, each placeholder filled from its environment variable. A value must be one path segment:
+        "abc?x=1" or "abc#x" cut the path there (the account's own endpoint was requested, and its answer read as
+        the wrong shape), and "../.." sent the provider's credentials to another path of its host."""
         values = {}
         for placeholder, env_var in self.spec.path_params_env.items():
             value = (self._environ.get(env_var) or "").strip()
@@ -494,6 +497,12 @@ class ProviderClient:
                         self.spec.slug, "request", f"environment variable {env_var} is not set"
                     )
                 value = f"replay-{placeholder}"
+            if value in (".", "..") or (found := next((c for c in value if c in "/?#\\"), None)) is not None:
+                what = f"holds {found!r}" if value not in (".", "..") else f"is {value!r}"
+                raise ProviderFetchError(
+                    self.spec.slug, "request",
+                    f"environment variable {env_var} {what}: it fills {{{placeholder}}} in {self.spec.path}, and must "
+                    "be one path segment, or the request goes to another path")
             values[placeholder] = value
         return self.spec.path.format(**values)
 
