@@ -632,7 +632,9 @@ def parse_huggingface(record: dict) -> UpstreamModel:
     """
     arch = _dict(record.get("architecture"), "architecture")
     providers = [p for p in _list(record.get("providers"), "providers") if isinstance(p, dict)]
-    live = [p for p in providers if p.get("status", "live") == "live"] or providers
+    # Compared as a word (label): a status sent as "Live" or "live " matched no provider, and the fallback to all of
+    # them priced the model at a staging or erroring provider's rate.
+    live = [p for p in providers if label(p.get("status"), "live") == "live"] or providers
     contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
     pricings = [_dict(p.get("pricing"), "providers[].pricing") for p in live]  # a pricing not an object: noted
     priced = [(_price(pricing.get("input")), _price(pricing.get("output"))) for pricing in pricings]
