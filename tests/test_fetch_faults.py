@@ -409,7 +409,6 @@ def test_a_corrupt_gzip_body_is_retried_then_a_fetch_error(server):
     assert "2 attempts" in error.reason and len(server.seen) == 2
 
 
-
 def _decodable(module: str) -> bool:
     """Whether httpx can decode a coding here (it asks for br with brotli installed, zstd with zstandard)."""
     import importlib.util
@@ -432,6 +431,7 @@ def test_a_body_in_a_compression_the_request_did_not_accept_is_named_not_malform
     assert error.step == "decode", error.reason
     assert f"{server.origin}/groq/models came compressed as {coding.removeprefix('gzip, ')} (Content-Encoding)" in error.reason
     assert "Accept-Encoding: gzip, deflate" in error.reason and "codec" not in error.reason, error.reason
+
 
 def test_a_gzip_body_that_is_fine_still_decodes(server):
     server.routes["/groq/models"] = lambda q: (
@@ -509,6 +509,7 @@ def test_a_body_cut_inside_a_character_is_malformed_json_cut_short(server):
     server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
     error = fetch_error("groq", server)
     assert error.step == "decode" and "malformed JSON" in error.reason and "cut short" in error.reason, error.reason
+
 
 @pytest.mark.parametrize("item", [b"{}", b"[]", b"[{}]"], ids=["objects", "arrays", "both"])
 def test_a_body_of_millions_of_objects_is_refused_before_it_is_decoded(server, item):
@@ -721,7 +722,6 @@ def test_the_progress_line_of_an_unreadable_override_names_the_variable(monkeypa
     assert spec.base_url_env in shown and PASSWORD not in shown
 
 
-
 @pytest.mark.parametrize("account,found", [("abc?x=1", "holds '?'"), ("abc#top", "holds '#'"),
                                            ("../../zones", "holds '/'"), ("..", "is '..'")])
 def test_a_path_value_that_is_not_one_segment_is_refused_naming_the_variable(server, account, found):
@@ -735,6 +735,7 @@ def test_a_path_value_that_is_not_one_segment_is_refused_naming_the_variable(ser
     assert caught.value.step == "request" and server.seen == []
     assert caught.value.reason.startswith(f"environment variable CLOUDFLARE_ACCOUNT_ID {found}: it fills "
                                           "{account_id} in /accounts/{account_id}/ai/models/search"), caught.value.reason
+
 
 def test_the_progress_line_shows_the_path_really_requested(monkeypatch, server):
     """The line printed "/accounts/{account_id}/ai/models/search", a template no request went to."""
@@ -777,7 +778,6 @@ def test_records_that_echo_the_key_are_stored_without_it(server):
     assert records[1]["owned_by"] == "Google"
 
 
-
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
 def test_records_that_echo_the_key_in_a_utf16_or_utf32_body_are_stored_without_it(server, encoding):
     """json.loads reads UTF-16 and UTF-32 bodies as well as UTF-8, but the scrub looked for the key's UTF-8
@@ -789,6 +789,7 @@ def test_records_that_echo_the_key_in_a_utf16_or_utf32_body_are_stored_without_i
         records = c.fetch_records()
     assert [r["id"] for r in records] == ["llama-3.1-8b-instant", "gemma2-9b-it"]
     assert records[0]["owned_by"] == "Bearer [redacted]" and KEY not in json.dumps(records)
+
 
 def test_a_key_echoed_with_json_escapes_or_lowercase_percent_still_does_not_leak(server):
     """JSON encoders escape "/" (PHP, Jackson) or "&" (Go), and percent-encoding's hex may be lower case."""

@@ -176,7 +176,6 @@ def test_hugging_face_is_free_only_when_every_live_provider_says_so_as_a_flag():
     assert parsers.parse_huggingface(record("true", True, 1)).is_free is True
 
 
-
 @pytest.mark.parametrize("status", ["Live", "LIVE", " live ", None])
 def test_hugging_face_reads_a_live_status_in_any_case_or_absent(status):
     """A status of "Live" matched no provider, and the fallback to every provider priced the model at the erroring
@@ -185,6 +184,7 @@ def test_hugging_face_reads_a_live_status_in_any_case_or_absent(status):
         {"status": status, "context_length": 8192, "pricing": {"input": 3.0, "output": 4.0}},
         {"status": "error", "context_length": 131072, "pricing": {"input": 0.1, "output": 0.2}}]})
     assert (model.input_price_per_mtok, model.output_price_per_mtok, model.context_length) == (3.0, 4.0, 8192)
+
 
 @pytest.mark.parametrize("spec_slug, field, values", [
     ("onerouter", "category_type", [None, "", "LLM ", "llm", "Llm"]),
