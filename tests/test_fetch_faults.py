@@ -524,6 +524,18 @@ def test_a_body_of_millions_of_objects_is_refused_before_it_is_decoded(server, i
     assert error.step == "decode" and "more than 5,000,000 JSON objects and arrays" in error.reason
 
 
+@pytest.mark.parametrize("item", [b"0", b'""', b"null"], ids=["numbers", "strings", "nulls"])
+def test_a_body_of_millions_of_bare_values_is_refused_before_it_is_decoded(server, item):
+    """No object or array to count: 20M "0.5" (76 MB) took 765 MB and 4.8 s to decode, and the 512 MB a body may
+    hold would take ~5 GB, in the step every provider shares."""
+    import gzip
+
+    body = gzip.compress(b'{"data": [' + (item + b",") * 21_000_000 + item + b"]}", compresslevel=1)
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and "more than 20,000,000 JSON values" in error.reason, error.reason
+
+
 @pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-5", "1e400", "NaN"])
 def test_a_retry_after_that_is_not_a_finite_wait_falls_back_to_the_backoff(server, retry_after):
     answers = iter([as_json({"error": "slow down"}, 429, **{"Retry-After": retry_after})])

@@ -57,6 +57,10 @@ MAX_BODY_BYTES = 512 * 1024 * 1024
 # memory: a 58 KB gzip body of 20M empty objects ("[{},{},...]") took 1.7 GB and 7 s to decode. An array costs
 # as much: 6M empty ones ("[[],[],...]", 18 KB of gzip) took 600 MB, and passed as 6M records.
 MAX_JSON_OBJECTS = 5_000_000
+# The most values (told by their commas) a body may hold before it is decoded. The recorded lists hold one comma
+# per 35-60 bytes, so a list at MAX_BODY_BYTES would hold ~13M; a body of bare numbers holds one per 2-4 bytes:
+# 20M "0.5" (76 MB) took 765 MB and 4.8 s to decode, and MAX_BODY_BYTES of them would take ~5 GB.
+MAX_JSON_VALUES = 20_000_000
 # What is read of a 4xx/5xx answer's body, for the provider's explanation: an API's error object is a few hundred
 # bytes, Google's with its details included; a body past this is a page or a dump, not an explanation.
 ERROR_BODY_BYTES = 8 * 1024
@@ -819,6 +823,10 @@ class ProviderClient:
             raise ProviderFetchError(self.spec.slug, "decode",
                                      f"the body from {url} holds more than {MAX_JSON_OBJECTS:,} JSON objects and arrays "
                                      "(no model list is that large); not decoded")
+        if content.count(b",") > MAX_JSON_VALUES:
+            raise ProviderFetchError(self.spec.slug, "decode",
+                                     f"the body from {url} holds more than {MAX_JSON_VALUES:,} JSON values (told by "
+                                     "their commas; no model list is that large); not decoded")
         text, searchable = self._text(response, content, url)
         try:
             return json.loads(text, object_pairs_hook=_unambiguous_object), searchable
