@@ -541,6 +541,19 @@ def test_a_price_of_a_millionth_or_more_is_read_without_a_problem(amount):
     assert problems == []
 
 
+@pytest.mark.parametrize("zero", ["-0", "-0.0", "-0e5", -0.0, "-0.0000001"])
+def test_a_negative_zero_price_reads_as_zero_not_as_a_signed_zero(zero):
+    """-0.0 equals 0.0 but is written "-0.0": stored so, a provider flipping between "0" and "-0" would change
+    the row's content hash, and rewrite it, on every sync. (A negative price that rounds to zero is no price.)"""
+    with parsers.reading_problems() as problems:
+        price = parsers._price(zero)
+    if zero == "-0.0000001":
+        assert price is None and problems  # negative: reported, as any other
+    else:
+        assert price == 0.0 and math.copysign(1, price) == 1 and problems == [], (price, problems)
+        assert json.dumps(price) == "0.0"
+
+
 @pytest.mark.parametrize(("slug", "record"), [
     ("deepinfra", {"model_name": "new/model", "type": "text-generation",
                    "metadata": {"context_length": 8192, "pricing": {"input_tokens": 0.00000023, "output_tokens": "4e-7"}}}),

@@ -123,6 +123,8 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
         _note(f"price {shown_value(value)} is above 0 but under $0.000001 per 1M tokens once read (a price per token "
               "where a price per 1M tokens is expected?)")
         return None
+    if result == 0:
+        result = 0.0  # "-0" or -0.0 reads as 0.0: a signed zero hashed apart from 0 would change the row's hash
     return result if math.isfinite(result) else None  # "1e400" is finite as a Decimal, not as a float
 
 
