@@ -844,7 +844,9 @@ def _format_id_words(words: list[str]) -> list[str]:
         # "o3" stays lower case first and after its maker's name ("OpenAI o3 Mini")
         formatted.append(_format_id_word(words[i], is_first=not formatted or formatted[-1] == "OpenAI",
                                          after_deepseek=after_deepseek))
-        after_deepseek = after_deepseek or low == "deepseek"
+        # DeepSeek writes its releases "V3", "Coder-V2"; a "v" after a release it already named is a revision
+        # of that model (Bedrock's "deepseek.r1-v1:0"), written "v" as every other provider's revision is.
+        after_deepseek = (after_deepseek or low == "deepseek") and not any(c.isdigit() for c in low)
         i += 1
     return formatted
 

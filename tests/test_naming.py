@@ -884,8 +884,8 @@ def test_a_dot_in_an_id_that_is_not_bedrocks_loses_no_word(words, digit):
     ("openbmb/minicpm.v4", "Minicpm v4", False),
     ("rednote-hilab/dots.ocr", "Dots OCR", False),
     ("gpt-3.5-turbo", "GPT-3.5 Turbo", False),
-    ("deepseek.r1-v1:0", "DeepSeek R1 V1.0", True),          # the model a bare version: its vendor word stays
-    ("us.deepseek.r1-v1:0", "DeepSeek R1 V1.0", True),
+    ("deepseek.r1-v1:0", "DeepSeek R1 v1.0", True),          # the model a bare version: its vendor word stays
+    ("us.deepseek.r1-v1:0", "DeepSeek R1 v1.0", True),
     ("apac.ai21.jamba-1-5-large-v1:0", "Jamba 1.5 Large v1.0", True),
     ("aws-bedrock/qwen.qwen3-vl-235b-a22b", "Qwen3 VL 235B A22B", True),
 ])

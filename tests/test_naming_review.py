@@ -329,3 +329,20 @@ def test_a_task_phrase_is_said_whole_even_when_its_last_word_is_the_models():
     names = [d.name for d in make_names_unique([(i, resolve_display_name(i, display_name="Grok Imagine Video"))
                                                 for i in ids])]
     assert names == ["Grok Imagine Video", "Grok Imagine Video Image To Video", "Grok Imagine Video Text To Video"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("deepseek.r1-v1:0", "DeepSeek R1 v1.0"),
+    ("us.deepseek.r1-v1:0", "DeepSeek R1 v1.0"),
+    ("deepseek.v3-v1:0", "DeepSeek V3 v1.0"),
+    ("deepseek-ai/deepseek-coder-7b-instruct-v1.5", "DeepSeek Coder 7B Instruct v1.5"),
+    # left alone: a "V" that names DeepSeek's release
+    ("deepseek-ai/DeepSeek-V3", "DeepSeek V3"),
+    ("deepseek/deepseek-prover-v2", "DeepSeek Prover V2"),
+    ("deepseek/deepseek-chat-v3.2", "DeepSeek Chat V3.2"),
+    ("deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct", "DeepSeek Coder V2 Lite Instruct"),
+])
+def test_a_revision_after_a_deepseek_release_is_not_read_as_a_release(model_id, expected):
+    """DeepSeek's "V3" is a release; the "v1" Bedrock writes after "R1" is that model's revision, and "R1 V1.0"
+    read as a second release of a family that has none."""
+    assert resolve_display_name(model_id).name == expected
