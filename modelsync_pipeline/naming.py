@@ -58,7 +58,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   inside a version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
   `drop_bedrock_namespace`), and only that: a dot before a word that is not a hyphenated model id is part of
   the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
-  quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`. ":free" variants set `is_free` and add no word; other variants (":thinking")
+  quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
+  quantisation method ("AWQ", "QAT"), and a bit width ("4bit"), written as the id writes it. ":free" variants set `is_free` and add no word; other variants (":thinking")
   become a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a
   size: "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0") adds none, and a fine-tune
   id ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last
@@ -121,8 +122,13 @@ class DisplayName:
 
 # --- vocabularies ---------------------------------------------------------------------------------------
 
+# Quantisation-aware training ("gemma3:27b-it-qat") and a bare bit width ("mlx-community/...-4bit", "bnb-4bit")
+# are quantisations as "awq" is: "QAT" is said in capitals like the others, a bit width as written ("4bit",
+# _BIT_WIDTH), never "Qat" or "4BIT".
 _QUANTIZATION_TOKEN = re.compile(
-    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
+    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|qat|\d{1,2}bit"
+    r"|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
+_BIT_WIDTH = re.compile(r"\d{1,2}bit", re.I)
 # A precision written with a separator before its bits ("fp-8", "bf-16", "int_4": Inference.net's and Hyperbolic's
 # ".../llama-3.1-8b-instruct/fp-8") is one word, as "fp8" is: never "FP 8", and a last segment of it alone
 # names no model, so the segment before it does.
@@ -787,6 +793,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         return prefix.capitalize() + "LM" + version
     if _VERSION_TOKEN.fullmatch(low):
         return ("V" if after_deepseek else "v") + low[1:]
+    if _BIT_WIDTH.fullmatch(low):
+        return low
     if (
         _SIZE_TOKEN.fullmatch(low)
         or _QUANTIZATION_TOKEN.fullmatch(low)

@@ -346,3 +346,27 @@ def test_a_revision_after_a_deepseek_release_is_not_read_as_a_release(model_id, 
     """DeepSeek's "V3" is a release; the "v1" Bedrock writes after "R1" is that model's revision, and "R1 V1.0"
     read as a second release of a family that has none."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected", "quantization"), [
+    ("gemma3:27b-it-qat", "Gemma 3 27B IT QAT", "qat"),
+    ("gemma3:4b-it-qat", "Gemma 3 4B IT QAT", "qat"),
+    ("google/gemma-3-12b-it-qat-q4_0-gguf", "Gemma 3 12B IT QAT Q4_0 GGUF", "q4_0"),
+    ("mlx-community/Llama-3.2-3B-Instruct-4bit", "Llama 3.2 3B Instruct 4bit", "4bit"),
+    ("mlx-community/Qwen2.5-7B-Instruct-8bit", "Qwen2.5 7B Instruct 8bit", "8bit"),
+    ("unsloth/Llama-3.2-1B-Instruct-bnb-4bit", "Llama 3.2 1B Instruct BNB 4bit", "bnb"),
+    ("acme/llama-3-8b/4bit", "Llama 3 8B 4bit", "4bit"),  # a last segment of a bit width alone names no model
+    # left alone: a word that only starts or ends like one
+    ("acme/qatar-7b", "Qatar 7B", None),
+    ("acme/orbit-7b", "Orbit 7B", None),
+])
+def test_quantisation_aware_training_and_a_bit_width_are_quantisations(model_id, expected, quantization):
+    """Ollama's "-qat" tags read "Qat", a word nobody says, and MLX's "-4bit" set no quantization, so make_names_unique
+    and the catalog's quantization column could not say what told two builds of one model apart."""
+    derived = resolve_display_name(model_id)
+    assert (derived.name, derived.quantization) == (expected, quantization)
+
+
+def test_a_bracketed_qat_is_a_quantization_like_a_bracketed_fp8():
+    derived = resolve_display_name("google/gemma-3-27b-it-qat", display_name="Gemma 3 27B IT (QAT)")
+    assert (derived.name, derived.quantization) == ("Gemma 3 27B IT", "qat")
