@@ -662,9 +662,17 @@ def _ends_with_size(base: str) -> bool:
     return bool(words) and bool(_SIZE_TOKEN.fullmatch(words[-1].casefold()))
 
 
+# A version the id writes in single digits apart ("rerank-v3-5", "claude-3-5"): _join_dates_and_claude_versions
+# reads it as "v3.5", so a revision after it belongs after the whole version, never to its last digit alone.
+_VERSION_IN_DIGITS_APART = re.compile(r"(?<![^-_.])(?:v\d+|[a-z]+\d|[a-z]+[-_]\d)[-_]\d$", re.I)
+
+
 def _with_minor_version(base: str, variants: list[str]) -> tuple[str, list[str]]:
-    """A numeric variant right after a version is its minor part: ("v1", ["0"]) is ("v1.0", [])."""
+    """A numeric variant right after a version is its minor part: ("v1", ["0"]) is ("v1.0", []), and
+    ("rerank-v3-5", ["0"]) is ("rerank-v3.5.0", []) (Bedrock's "cohere.rerank-v3-5:0" read "Rerank v3 5.0")."""
     variants = list(variants)
+    if variants and variants[0].strip().isdigit() and _VERSION_IN_DIGITS_APART.search(base):
+        base = f"{base[:-2]}.{base[-1]}"
     while variants and variants[0].strip().isdigit() and base[-1:].isdigit():
         base = f"{base}.{variants.pop(0).strip()}"
     return base, variants

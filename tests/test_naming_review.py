@@ -370,3 +370,23 @@ def test_quantisation_aware_training_and_a_bit_width_are_quantisations(model_id,
 def test_a_bracketed_qat_is_a_quantization_like_a_bracketed_fp8():
     derived = resolve_display_name("google/gemma-3-27b-it-qat", display_name="Gemma 3 27B IT (QAT)")
     assert (derived.name, derived.quantization) == ("Gemma 3 27B IT", "qat")
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("cohere.rerank-v3-5:0", "Rerank v3.5.0"),
+    ("us.cohere.rerank-v3-5:0", "Rerank v3.5.0"),
+    ("acme.embed-v2-1:0", "Embed v2.1.0"),
+    ("meta.llama3-1:0", "Llama 3.1.0"),
+    ("acme/claude-3-5:1", "Claude 3.5.1"),
+    # left alone: a revision after a version written whole, or after a size or a number that is no version
+    ("cohere.embed-v4:0", "Embed v4.0"),
+    ("anthropic.claude-v2:1", "Claude 2.1"),
+    ("twelvelabs.pegasus-1-2-v1:0", "Pegasus 1.2 v1.0"),
+    ("openai.gpt-oss-120b-1:0", "GPT-OSS 120B 1.0"),
+    ("nvidia.nemotron-nano-3-30b:0", "Nemotron Nano 3 30B"),
+    ("acme/model-2024-1:0", "Model 2024 1.0"),
+])
+def test_a_revision_after_a_version_in_digits_apart_follows_the_whole_version(model_id, expected):
+    """Bedrock's "cohere.rerank-v3-5:0" read "Rerank v3 5.0": the revision was glued to the version's last digit
+    before the digits apart were read as one version, so the version came out split."""
+    assert resolve_display_name(model_id).name == expected
