@@ -61,7 +61,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
   quantisation method ("AWQ", "QAT"), and a bit width ("4bit"), written as the id writes it. ":free" variants set `is_free` and add no word; other variants (":thinking")
   become a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a
-  size: "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0") adds none, and a fine-tune
+  size: "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0", "v3-5:0" -> "v3.5.0") adds none, and a fine-tune
   id ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last
   segment that names no model (only versions, variants, a precision or a task: "fal-ai/flux-pro/v1.1",
   ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision
