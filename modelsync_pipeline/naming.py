@@ -30,7 +30,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "AI21: Jamba 1.5" drops "AI21". A company the id's own model part starts with is the family word and stays
   ("Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba", step `keep_family_word`). So does a
   company before one lone common word, which alone would name no model ("Venice: Uncensored" reads "Venice
-  Uncensored", step `keep_company_word`; an acronym such as "SDXL" names a model alone); a name derived from
+  Uncensored", step `keep_company_word`; an acronym such as "SDXL" names a model alone, and so does a coined name with inner capitals, "SenseVoiceSmall"); a name derived from
   an id keeps the segment before such a last segment the same way ("Bria/erase" -> "Bria Erase",
   "fal-ai/flux/schnell" -> "FLUX Schnell"). A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
   `read_other_colon`), and so does another separator ("Meta - Llama 3", "Mistral AI | Mixtral", "OpenAI – GPT-4o")
@@ -562,9 +562,15 @@ def _model_segment(model_id: str) -> str:
     return "-".join(segments[start:]) if segments else model_id.strip()
 
 
+# A capital after a lower-case letter ("SenseVoiceSmall", "CosyVoice") marks a coined name, which names its model
+# alone: no dictionary word is written so.
+_INNER_CAPITAL = re.compile(r"[a-z][A-Z]")
+
+
 def _is_lone_word(text: str) -> bool:
-    """One pronounceable word of letters (_LONE_WORD), not an acronym that names a model ("SDXL", "TTS")."""
-    return bool(_LONE_WORD.fullmatch(text)) and not _ACRONYM.fullmatch(text)
+    """One pronounceable word of letters (_LONE_WORD), not an acronym that names a model ("SDXL", "TTS") nor a
+    coined name written with inner capitals (_INNER_CAPITAL)."""
+    return bool(_LONE_WORD.fullmatch(text)) and not _ACRONYM.fullmatch(text) and not _INNER_CAPITAL.search(text)
 
 
 # What a company's handle adds to its brand ("ideogramai", "runwayml", "topazlabs-co"): such a handle says the

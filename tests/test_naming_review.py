@@ -390,3 +390,18 @@ def test_a_revision_after_a_version_in_digits_apart_follows_the_whole_version(mo
     """Bedrock's "cohere.rerank-v3-5:0" read "Rerank v3 5.0": the revision was glued to the version's last digit
     before the digits apart were read as one version, so the version came out split."""
     assert resolve_display_name(model_id).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "display_name", "expected"), [
+    ("FunAudioLLM/SenseVoiceSmall", None, "SenseVoiceSmall"),
+    ("acme/CosyVoice", None, "CosyVoice"),
+    ("funaudio/sensevoice", "FunAudio: SenseVoice", "SenseVoice"),
+    # left alone: a common word keeps the organisation before it, whatever its case
+    ("Bria/erase", None, "Bria Erase"),
+    ("thinkingmachines/Inkling", None, "Thinkingmachines Inkling"),
+    ("venice/uncensored:free", "Venice: Uncensored (free)", "Venice Uncensored"),
+])
+def test_a_coined_name_with_inner_capitals_names_its_model_alone(model_id, display_name, expected):
+    """SiliconFlow's "FunAudioLLM/SenseVoiceSmall" read "FunAudioLLM SenseVoiceSmall": the lone-word rule took a
+    coined name for a common word and kept the organisation before it."""
+    assert resolve_display_name(model_id, display_name=display_name).name == expected
