@@ -14,7 +14,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Seed order: `display_name`, else `name`, else the id. A value that is not a string, or is blank, counts as
   absent. A value that cleans to nothing readable (no letter or digit left) falls through to the next source
   and the step `fallback_from_<field>` records it.
-- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment or, written as an
+- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment, that segment before its ":variant" in
+  lower case (Replicate's "sdxl" for "stability-ai/sdxl:<digest>") or, written as an
   id is, the model's segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/
   versions/27", not its "Phi-4"), starts with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a name: the model id
   is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying which field
@@ -960,6 +961,11 @@ def _looks_like_model_id(value: str, model_id: str) -> bool:
     if any(c.isspace() for c in value):
         return False
     if value == model_id.strip() or value in own:
+        return True
+    # Replicate's name "sdxl" for "stability-ai/sdxl:<version digest>", Ollama's "llama3.1" for "llama3.1:8b": the
+    # segment without its ":variant", in the id's lower case, is the id as much as the segment is. A maker's
+    # capitals ("Phi-4" for "Phi-4:free") still make it a name.
+    if value == value.lower() and value in {seg.split(":")[0].strip() for seg in own}:
         return True
     if value.startswith("@") or "/" in value:
         return True

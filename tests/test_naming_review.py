@@ -405,3 +405,21 @@ def test_a_coined_name_with_inner_capitals_names_its_model_alone(model_id, displ
     """SiliconFlow's "FunAudioLLM/SenseVoiceSmall" read "FunAudioLLM SenseVoiceSmall": the lone-word rule took a
     coined name for a common word and kept the organisation before it."""
     assert resolve_display_name(model_id, display_name=display_name).name == expected
+
+
+_DIGEST = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
+
+
+@pytest.mark.parametrize(("model_id", "name", "expected"), [
+    (f"stability-ai/sdxl:{_DIGEST}", "sdxl", "SDXL"),
+    ("llama3.1:8b", "llama3.1", "Llama 3.1 8B"),
+    ("phi3:mini", "phi3", "Phi 3 Mini"),
+    # left alone: a name with the maker's capitals, and an id-like name that was read as the id already
+    (f"stability-ai/sdxl:{_DIGEST}", "SDXL", "SDXL"),
+    ("acme/Phi-4:free", "Phi-4", "Phi-4"),
+    (f"meta/llama-2-70b-chat:{_DIGEST}", "llama-2-70b-chat", "Llama 2 70B Chat"),
+])
+def test_a_name_that_is_the_ids_segment_without_its_variant_is_read_as_the_id(model_id, name, expected):
+    """Replicate names "stability-ai/sdxl:<digest>" "sdxl" and the catalog showed "sdxl": a lower-case name equal to
+    the id's segment before its ":variant" is the id, as the segment whole is."""
+    assert resolve_display_name(model_id, name=name).name == expected
