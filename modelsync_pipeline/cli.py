@@ -282,6 +282,7 @@ _STEP_MEANING = {
     "drop_id_path": 'removed an id path ("vendor/") or a "/" or "@" from the name',
     "read_other_colon": 'read a full-width colon ("\uff1a") as ":"',
     "drop_bedrock_namespace": 'removed a Bedrock namespace ("us.", "anthropic.") from the id',
+    "drop_bedrock_namespace_words": 'removed the words of the id\'s Bedrock namespace ("US Anthropic ") from the name',
     "read_company_separator": 'read "Company - " or "Company | " as "Company: " (the id names that organisation)',
     "derived_from_id_like_name": "the name field held an id (the model id is a UUID): the name was derived from it",
     "no_readable_text": "nothing readable was left (no letter or digit)",

@@ -57,7 +57,9 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   than NAME_MAX_LENGTH at a word boundary (step `truncated`).
 - Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot
   inside a version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
-  `drop_bedrock_namespace`), and only that: a dot before a word that is not a hyphenated model id is part of
+  `drop_bedrock_namespace`), and so are its words before a display name that goes on as the model part does
+  (an inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7 Sonnet", step
+  `drop_bedrock_namespace_words`; the region comes back through `make_names_unique`), and only that: a dot before a word that is not a hyphenated model id is part of
   the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
   quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
   quantisation method ("AWQ", "QAT"), and a bit width ("4bit"), written as the id writes it. ":free" variants set `is_free` and add no word; other variants (":thinking")
@@ -1037,6 +1039,29 @@ def _without_org_path(value: str, model_id: str) -> str:
     return match.group("rest") if org and org in orgs else value
 
 
+def _without_bedrock_namespace_words(value: str, model_id: str) -> str:
+    """A display name that starts with the words of the id's Bedrock namespace (an inference profile's "US
+    Anthropic Claude 3.7 Sonnet" for "us.anthropic.claude-3-7-sonnet-...") without them, as the id's derived name
+    drops the namespace: the vendor is no part of the model's name, and a region comes back through
+    make_names_unique where it tells a profile from its model. Only when the rest starts as the id's model part
+    does; before a bare version the vendor is the family word and stays ("US DeepSeek-R1" -> "DeepSeek-R1")."""
+    match = _BEDROCK_ID.fullmatch(_last_id_segment(model_id))
+    if not match or not match.group("model"):
+        return value
+    parts = [part.casefold() for part in match.group("namespace").split(".") if part]
+    if _BARE_VERSION_START.match(match.group("model")):
+        parts, start = parts[:-1], parts[-1]
+    else:
+        start = re.match(r"[a-z]*", match.group("model")).group()  # the model part starts with a letter
+    words = value.split()
+    dropped = 0
+    while dropped < len(words) - 1 and words[dropped].casefold() in parts:
+        dropped += 1
+    if not dropped or not start or not _alnum(words[dropped]).startswith(start):
+        return value
+    return " ".join(words[dropped:])
+
+
 def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[str, ...], dict]:
     """clean_upstream_name of `value` with the id's evidence about companies read first (a separator before
     the organisation the id names, a company that is the id's family word), repeated on the cleaned name
@@ -1044,7 +1069,9 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
     out as it went in."""
     steps: list[str] = []
     attrs: dict = {"is_free": False, "quantization": None, "release_stage": None}
-    text = value
+    text = _without_bedrock_namespace_words(value, model_id)
+    if text != value:
+        _add_step(steps, "drop_bedrock_namespace_words")
     for _ in range(3):
         unpathed = _without_org_path(text, model_id)
         if unpathed != text:

@@ -423,3 +423,29 @@ def test_a_name_that_is_the_ids_segment_without_its_variant_is_read_as_the_id(mo
     """Replicate names "stability-ai/sdxl:<digest>" "sdxl" and the catalog showed "sdxl": a lower-case name equal to
     the id's segment before its ":variant" is the id, as the segment whole is."""
     assert resolve_display_name(model_id, name=name).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "display_name", "expected"), [
+    ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "US Anthropic Claude 3.7 Sonnet", "Claude 3.7 Sonnet"),
+    ("eu.meta.llama3-2-3b-instruct-v1:0", "EU Meta Llama 3.2 3B Instruct", "Llama 3.2 3B Instruct"),
+    ("apac.amazon.nova-lite-v1:0", "APAC Amazon Nova Lite", "Nova Lite"),
+    ("us.mistral.pixtral-large-2502-v1:0", "US Mistral Pixtral Large 25.02", "Pixtral Large 25.02"),
+    ("us.deepseek.r1-v1:0", "US DeepSeek-R1", "DeepSeek-R1"),  # before a bare version the vendor is the family
+    # left alone: a vendor word that is the model's own family word, and names without the namespace
+    ("mistral.mistral-large-2407-v1:0", "Mistral Large (24.07)", "Mistral Large 24.07"),
+    ("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Claude 3.5 Sonnet"),
+    ("deepseek.r1-v1:0", "DeepSeek-R1", "DeepSeek-R1"),
+    ("acme/us-anthropic-claude", "US Anthropic Claude", "US Anthropic Claude"),
+])
+def test_a_bedrock_display_name_loses_the_namespace_words_its_id_loses(model_id, display_name, expected):
+    """Bedrock names its inference profiles "US Anthropic Claude 3.7 Sonnet": the vendor was kept as part of the
+    name, though the id's own derived name drops the namespace."""
+    assert resolve_display_name(model_id, display_name=display_name).name == expected
+
+
+def test_bedrock_inference_profiles_are_told_apart_by_their_region():
+    ids = {"us.anthropic.claude-3-7-sonnet-20250219-v1:0": "US Anthropic Claude 3.7 Sonnet",
+           "eu.anthropic.claude-3-7-sonnet-20250219-v1:0": "EU Anthropic Claude 3.7 Sonnet",
+           "anthropic.claude-3-7-sonnet-20250219-v1:0": "Claude 3.7 Sonnet"}
+    names = make_names_unique([(m, resolve_display_name(m, display_name=d)) for m, d in ids.items()])
+    assert [n.name for n in names] == ["Claude 3.7 Sonnet US", "Claude 3.7 Sonnet EU", "Claude 3.7 Sonnet"]
