@@ -158,6 +158,7 @@ _BRAND_SPELLINGS = {
     "whisper": "Whisper", "wizardlm": "WizardLM",
     "chatglm": "ChatGLM", "internlm": "InternLM", "ernie": "ERNIE", "mimo": "MiMo", "olmo": "OLMo",
     "starcoder": "StarCoder", "openelm": "OpenELM", "longcat": "LongCat", "mythomax": "MythoMax", "lora": "LoRA",
+    "maas": "MaaS",  # "model as a service": Vertex's partner models ("publishers/meta/models/llama-3.3-70b-instruct-maas")
 }
 # A word that ends with one of these brands after a prefix of its own is spelled as one word of two capitals
 # ("codellama" -> "CodeLlama", "tinyllama" -> "TinyLlama", "openhermes" -> "OpenHermes", "codeqwen1.5").

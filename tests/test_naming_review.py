@@ -449,3 +449,13 @@ def test_bedrock_inference_profiles_are_told_apart_by_their_region():
            "anthropic.claude-3-7-sonnet-20250219-v1:0": "Claude 3.7 Sonnet"}
     names = make_names_unique([(m, resolve_display_name(m, display_name=d)) for m, d in ids.items()])
     assert [n.name for n in names] == ["Claude 3.7 Sonnet US", "Claude 3.7 Sonnet EU", "Claude 3.7 Sonnet"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("publishers/meta/models/llama-3.1-405b-instruct-maas", "Llama 3.1 405B Instruct MaaS"),
+    ("publishers/deepseek-ai/models/deepseek-r1-0528-maas", "DeepSeek R1 0528 MaaS"),
+    ("publishers/qwen/models/qwen3-235b-a22b-instruct-2507-maas", "Qwen3 235B A22B Instruct 2507 MaaS"),
+])
+def test_vertex_model_as_a_service_is_written_maas(model_id, expected):
+    """Vertex's partner models end "-maas" (model as a service), which read "Maas", a word nobody says."""
+    assert derive_name_from_id(model_id) == expected
