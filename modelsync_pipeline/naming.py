@@ -125,11 +125,12 @@ class DisplayName:
 
 # --- vocabularies ---------------------------------------------------------------------------------------
 
+# llama.cpp's unquantised "f16"/"f32" ("Llama-3.2-3B-Instruct-f16.gguf") are precisions as "fp16" is.
 # Quantisation-aware training ("gemma3:27b-it-qat") and a bare bit width ("mlx-community/...-4bit", "bnb-4bit")
 # are quantisations as "awq" is: "QAT" is said in capitals like the others, a bit width as written ("4bit",
 # _BIT_WIDTH), never "Qat" or "4BIT".
 _QUANTIZATION_TOKEN = re.compile(
-    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|qat|\d{1,2}bit"
+    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|f(?:16|32)|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|qat|\d{1,2}bit"
     r"|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
 _BIT_WIDTH = re.compile(r"\d{1,2}bit", re.I)
 # A precision written with a separator before its bits ("fp-8", "bf-16", "int_4": Inference.net's and Hyperbolic's
@@ -444,7 +445,9 @@ def _quantization_in(text: str) -> str | None:
     if gguf:  # more precise than the file format's own word ("Q8_0" beside "GGUF")
         return gguf.group(1).casefold()
     words = re.split(r"[^a-z0-9]+", _SPLIT_PRECISION.sub(r"\1\2", text.casefold()))
-    return next((word for word in words if _QUANTIZATION_TOKEN.fullmatch(word)), None)
+    found = [word for word in words if _QUANTIZATION_TOKEN.fullmatch(word)]
+    # The file format's word says least: "Qwen3-8B-GGUF:F16" is in F16.
+    return next((word for word in found if word != "gguf"), found[0] if found else None)
 
 
 def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:

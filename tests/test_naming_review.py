@@ -459,3 +459,16 @@ def test_bedrock_inference_profiles_are_told_apart_by_their_region():
 def test_vertex_model_as_a_service_is_written_maas(model_id, expected):
     """Vertex's partner models end "-maas" (model as a service), which read "Maas", a word nobody says."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected", "quantization"), [
+    ("Llama-3.2-3B-Instruct-f16.gguf", "Llama 3.2 3B Instruct F16 GGUF", "f16"),
+    ("hf.co/org/Qwen3-8B-GGUF:F16", "Qwen3 8B GGUF F16", "f16"),
+    ("llama3.2:1b-instruct-f32", "Llama 3.2 1B Instruct F32", "f32"),
+    ("acme/llama-3-8b/f16", "Llama 3 8B F16", "f16"),  # a last segment of a precision alone names no model
+])
+def test_llama_cpp_full_precisions_are_quantisations(model_id, expected, quantization):
+    """llama.cpp writes its unquantised files "f16"/"f32": they set no quantization (a ".gguf" file said "gguf")
+    while "fp16" did."""
+    derived = resolve_display_name(model_id)
+    assert (derived.name, derived.quantization) == (expected, quantization)
