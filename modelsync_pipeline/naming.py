@@ -14,34 +14,35 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Seed order: `display_name`, else `name`, else the id. A value that is not a string, or is blank, counts as
   absent. A value that cleans to nothing readable (no letter or digit left) falls through to the next source
   and the step `fallback_from_<field>` records it.
-- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment, that segment before its ":variant" in
-  lower case (Replicate's "sdxl" for "stability-ai/sdxl:<digest>") or, written as an
-  id is, the model's segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/
-  versions/27", not its "Phi-4"), starts with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a name: the model id
-  is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying which field
-  was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
-  ("codestral-2501"); deriving the model id gives each alias its own readable name ("Codestral 2412")
-  instead of the canonical one plus disambiguation noise. One exception: when the model id names nothing a
-  reader can tell (a UUID, a Cloudflare record id; a hex digest or a number as its last segment, a Bedrock
-  inference profile's ARN, a Vertex endpoint) the id-like value is the real model id, so it is derived, with
-  rule `name` (or `display_name`), `raw` set to that value and the step `derived_from_id_like_name`.
-- A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters)
-  and holds no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"):
-  "Gemini 2.5 Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while
-  "AI21: Jamba 1.5" drops "AI21". A company the id's own model part starts with is the family word and stays
-  ("Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba", step `keep_family_word`). So does a
-  company before one lone common word, which alone would name no model ("Venice: Uncensored" reads "Venice
-  Uncensored", step `keep_company_word`; an acronym such as "SDXL" names a model alone, and so does a coined name with inner capitals, "SenseVoiceSmall"); a name derived from
-  an id keeps the segment before such a last segment the same way ("Bria/erase" -> "Bria Erase",
+- A `display_name`/`name` that looks like an id (it equals the model id, its last path segment, that segment before
+  its ":variant" in lower case (Replicate's "sdxl" for "stability-ai/sdxl:<digest>") or, written as an id is, the
+  model's segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/ versions/27",
+  not its "Phi-4"), starts with "@", contains "/", or is a single all-lowercase token joined by "-"/"_") is not a
+  name: the model id is derived instead, with rule `derived_from_id` and the step `ignored_id_like_<field>` saying
+  which field was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
+  ("codestral-2501"); deriving the model id gives each alias its own readable name ("Codestral 2412") instead of the
+  canonical one plus disambiguation noise. One exception: when the model id names nothing a reader can tell (a UUID,
+  a Cloudflare record id; a hex digest or a number as its last segment, a Bedrock inference profile's ARN, a Vertex
+  endpoint) the id-like value is the real model id, so it is derived, with rule `name` (or `display_name`), `raw`
+  set to that value and the step `derived_from_id_like_name`.
+- A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters) and holds
+  no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"): "Gemini 2.5
+  Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while "AI21: Jamba 1.5" drops
+  "AI21". A company the id's own model part starts with is the family word and stays ("Mistral: Saba" for
+  "mistralai/mistral-saba" reads "Mistral Saba", step `keep_family_word`). So does a company before one lone common
+  word, which alone would name no model ("Venice: Uncensored" reads "Venice Uncensored", step `keep_company_word`;
+  an acronym such as "SDXL" names a model alone, and so does a coined name with inner capitals, "SenseVoiceSmall");
+  a name derived from an id keeps the segment before such a last segment the same way ("Bria/erase" -> "Bria Erase",
   "fal-ai/flux/schnell" -> "FLUX Schnell"). A full-width colon ("OpenAI：GPT-4o", CJK text) reads as ": " (step
   `read_other_colon`), and so does another separator ("Meta - Llama 3", "Mistral AI | Mixtral", "OpenAI – GPT-4o")
-  when the id itself names that organisation ("meta-llama/...": step `read_company_separator`) and the rest
-  starts as the id's own segment does; when it does not, the organisation is the family word and stays, the
-  separator read as a space ("DeepSeek - Chat" for "deepseek/deepseek-chat" -> "DeepSeek Chat"); without that
-  evidence the separator stays, since "Llama 3 - Instruct" is one model's name. The company word is kept when the rest starts with a bare version-like token (a digit, or one capital
-  letter followed by a digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while
-  "OpenAI: o3" becomes "o3". Any other colon followed by whitespace becomes " - " so no name ever reads as
-  "Something: rest"; a colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
+  when the id itself names that organisation ("meta-llama/...": step `read_company_separator`) and the rest starts
+  as the id's own segment does; when it does not, the organisation is the family word and stays, the separator read
+  as a space ("DeepSeek - Chat" for "deepseek/deepseek-chat" -> "DeepSeek Chat"); without that evidence the
+  separator stays, since "Llama 3 - Instruct" is one model's name. The company word is kept when the rest starts
+  with a bare version-like token (a digit, or one capital letter followed by a digit: "R1", "V3", "K2"), so
+  "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while "OpenAI: o3" becomes "o3". Any other colon followed by
+  whitespace becomes " - " so no name ever reads as "Something: rest"; a colon inside a token
+  ("claude-3.7-sonnet:thinking") is left alone.
 - Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
   "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
   schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as
@@ -55,39 +56,39 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Cleaning removes control and format characters (zero-width, bidi marks, BOM, NUL), turns every kind of
   whitespace into single spaces, applies NFC, trims stray punctuation at the ends and truncates names longer
   than NAME_MAX_LENGTH at a word boundary (step `truncated`).
-- Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot
-  inside a version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
-  `drop_bedrock_namespace`), and so are its words before a display name that goes on as the model part does
-  (an inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7 Sonnet", step
-  `drop_bedrock_namespace_words`; the region comes back through `make_names_unique`), and only that: a dot before a word that is not a hyphenated model id is part of
-  the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp
-  quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
-  quantisation method ("AWQ", "QAT"), and a bit width ("4bit"), written as the id writes it. ":free" variants set `is_free` and add no word; other variants (":thinking")
-  become a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a
-  size: "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0", "v3-5:0" -> "v3.5.0") adds none, and a fine-tune
-  id ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last
-  segment that names no model (only versions, variants, a precision or a task: "fal-ai/flux-pro/v1.1",
-  ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision
-  written "fp-8" or "bf-16" is one word, "FP8") is read with the segment before it, never with the first (the
-  organisation).
-  A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset
-  number, the number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613").
-  Casing comes from a brand table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7",
-  "gpt-oss" -> "GPT-OSS", "dall-e" -> "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; FLUX as Black
-  Forest Labs writes its releases: "flux-1" -> "FLUX.1", "flux-1.1" -> "FLUX1.1"); a token with an upper-case letter in the id keeps its
-  casing ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" ->
-  "CodeLlama"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
-  English words that end in "lm" stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter
-  by letter ("mpt" -> "MPT"), and so is a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" ->
-  "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1); "non-" keeps its hyphen ("non-reasoning" -> "Non-Reasoning"); every other word gets its first letter capitalised and nothing else (never
-  str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" -> "T2V", "img2img"
-  -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4 Mini"). A "v" between a family that numbers its releases
-  without one and its number is not read ("llama-v3p1-8b" -> "Llama 3.1 8B", "claude-v2" -> "Claude 2").
-  A tier word glued to a short version after a known family word is written apart ("mistral-small3.1" ->
-  "Mistral Small 3.1", "llama-guard3" -> "Llama Guard 3"); a brand keeps its own ("Qwen3", "StarCoder2"). Claude
-  ids write a version as two single digits ("claude-3-5-sonnet"), which become "3.5". An underscore between digits is
-  a decimal point ("llama-3_1" -> "3.1", "stablelm-2-1_6b" -> "1.6B") except between a code and its size, where it
-  parts words ("m2m100_418M" -> "M2M100 418M").
+- Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot inside a
+  version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
+  `drop_bedrock_namespace`), and so are its words before a display name that goes on as the model part does (an
+  inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7 Sonnet", step `drop_bedrock_namespace_words`;
+  the region comes back through `make_names_unique`), and only that: a dot before a word that is not a hyphenated
+  model id is part of the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A
+  llama.cpp quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
+  quantisation method ("AWQ", "QAT"), and a bit width ("4bit"), written as the id writes it. ":free" variants set
+  `is_free` and add no word; other variants (":thinking") become a word; a variant that pins a build (a hex digest,
+  a fine-tune's job id, a bare revision number after a size: "nemotron-nano-3-30b:0", while after a version it is
+  the minor part, "v1:0" -> "v1.0", "v3-5:0" -> "v3.5.0") adds none, and a fine-tune id
+  ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last segment that
+  names no model (only versions, variants, a precision or a task: "fal-ai/flux-pro/v1.1",
+  ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision written
+  "fp-8" or "bf-16" is one word, "FP8") is read with the segment before it, never with the first (the organisation).
+  A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset number, the
+  number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613"). Casing comes from a brand
+  table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7", "gpt-oss" -> "GPT-OSS", "dall-e" ->
+  "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; FLUX as Black Forest Labs writes its releases:
+  "flux-1" -> "FLUX.1", "flux-1.1" -> "FLUX1.1"); a token with an upper-case letter in the id keeps its casing
+  ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" -> "CodeLlama"), and so does
+  "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM"; English words that end in "lm"
+  stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter by letter ("mpt" -> "MPT"), and so is
+  a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" -> "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1);
+  "non-" keeps its hyphen ("non-reasoning" -> "Non-Reasoning"); every other word gets its first letter capitalised
+  and nothing else (never str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" ->
+  "T2V", "img2img" -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4
+  Mini"). A "v" between a family that numbers its releases without one and its number is not read ("llama-v3p1-8b"
+  -> "Llama 3.1 8B", "claude-v2" -> "Claude 2"). A tier word glued to a short version after a known family word is
+  written apart ("mistral-small3.1" -> "Mistral Small 3.1", "llama-guard3" -> "Llama Guard 3"); a brand keeps its
+  own ("Qwen3", "StarCoder2"). Claude ids write a version as two single digits ("claude-3-5-sonnet"), which become
+  "3.5". An underscore between digits is a decimal point ("llama-3_1" -> "3.1", "stablelm-2-1_6b" -> "1.6B") except
+  between a code and its size, where it parts words ("m2m100_418M" -> "M2M100 418M").
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
   "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
   hash of the id. It never depends on the order of its input.
@@ -159,7 +160,7 @@ _BRAND_SPELLINGS = {
     "whisper": "Whisper", "wizardlm": "WizardLM",
     "chatglm": "ChatGLM", "internlm": "InternLM", "ernie": "ERNIE", "mimo": "MiMo", "olmo": "OLMo",
     "starcoder": "StarCoder", "openelm": "OpenELM", "longcat": "LongCat", "mythomax": "MythoMax", "lora": "LoRA",
-    "maas": "MaaS",  # "model as a service": Vertex's partner models ("publishers/meta/models/llama-3.3-70b-instruct-maas")
+    "maas": "MaaS",  # "model as a service": Vertex's partner models (".../llama-3.3-70b-instruct-maas")
 }
 # A word that ends with one of these brands after a prefix of its own is spelled as one word of two capitals
 # ("codellama" -> "CodeLlama", "tinyllama" -> "TinyLlama", "openhermes" -> "OpenHermes", "codeqwen1.5").
