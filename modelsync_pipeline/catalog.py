@@ -50,14 +50,8 @@ def _parse(spec: ProviderSpec, record: Any, where: str) -> UpstreamModel:
     (`where`, "record 3 of 120"), under the record's id (`spec.id_key`) when it has one (for the report only: the
     contract refuses any row with a problem), instead of one bad record crashing the whole catalog."""
     if not isinstance(record, dict):
-        # In JSON's words ("null", "a string"): Python's ("a NoneType", "a str") tell an operator reading a
-        # provider's payload nothing.
-        shown = json.dumps(record) if isinstance(record, bool) else shown_value(record)
-        found = "null" if record is None else next(
-            (f"{kind}, {shown}" for types, kind in (*_KINDS, (str, "a string")) if isinstance(record, types)),
-            f"a {type(record).__name__}")
         return UpstreamModel(model_id=None, upstream={"unparsable_record": repr(record)[:500]},
-                             problems=(f"{spec.slug} {where}: the record is {found}, not an object",))
+                             problems=(f"{spec.slug} {where}: the record is {_described(record)}, not an object",))
     with reading_problems() as problems:
         try:
             model = spec.parse(record)
@@ -89,7 +83,17 @@ def _model_id(value: Any) -> str | None:
 
 
 _ABSENT = object()  # an id field the record does not have, told apart from one sent as null
-_KINDS = ((bool, "a boolean"), ((int, float), "a number"), (list, "a list"), (dict, "an object"))
+_KINDS = ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "a list"), (dict, "an object"))
+
+
+def _described(value: Any) -> str:
+    """A decoded JSON value in JSON's words, with the value: "null", "a number, 123", "a string, 'x'", "a boolean,
+    true". Python's ("a NoneType", "a str") tell an operator reading a provider's payload nothing."""
+    if value is None:
+        return "null"
+    kind = next((kind for types, kind in _KINDS if isinstance(value, types)), f"a {type(value).__name__}")
+    shown = json.dumps(value) if isinstance(value, bool) else shown_value(value)
+    return f"{kind}, {shown}"
 
 
 # A number is refused as an id, not read as its string form: no registered provider sends one (every recorded
@@ -114,9 +118,7 @@ def _id_found(value: Any) -> str | None:
             return (f"holds U+FFFD, {shown_value(value)}, where a character was lost (a lone UTF-16 surrogate such "
                     "as \"\\ud800\", which no UTF-8 text can hold), so it is not the id the provider lists")
         return None
-    kind = next((kind for types, kind in _KINDS if isinstance(value, types)), f"a {type(value).__name__}")
-    shown = json.dumps(value) if isinstance(value, bool) else shown_value(value)
-    return f"is {kind}, {shown}, where a string was expected"
+    return f"is {_described(value)}, where a string was expected"
 
 
 def _id_problem(spec: ProviderSpec, record: Any, model: UpstreamModel, where: str) -> str | None:
