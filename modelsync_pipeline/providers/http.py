@@ -165,15 +165,14 @@ def redact(text: str, forms: list[str]) -> str:
 
 def _holds_secret(content: bytes, body: Any, forms: list[str]) -> bool:
     """Whether a response holds a secret, in any case as `redact` finds it (a key echoed lower-cased, a
-    percent-escape's "%2f"): in its bytes as sent, or, when the JSON escapes characters ("\\/", "\\u0026"),
-    a form has letters beyond ASCII (which bytes.lower() leaves as they are) or the body is UTF-16 or UTF-32
-    (which json.loads reads too, and where a key's bytes are not its UTF-8 ones), once decoded. Lower-cased
-    bytes and plain substring searches, not the redaction pattern: on a 50 MB body that pattern takes seconds."""
+    percent-escape's "%2f"): in `content`, the body's bytes as UTF-8 (_decode's; a UTF-16 or UTF-32 body's key is
+    found only so), or, when the JSON escapes characters ("\\/", "\\u0026") or a form has letters beyond ASCII
+    (which bytes.lower() leaves as they are), once decoded. Lower-cased bytes and plain substring searches, not the
+    redaction pattern: on a 50 MB body that pattern takes seconds."""
     lowered = content.lower()
     if any(form.encode("utf-8", "surrogatepass").lower() in lowered for form in forms):
         return True
-    if (b"\\" not in content and all(form.isascii() for form in forms)
-            and json.detect_encoding(content) in ("utf-8", "utf-8-sig")):
+    if b"\\" not in content and all(form.isascii() for form in forms):
         return False
     decoded = json.dumps(body, ensure_ascii=False).lower()
     return any(form.lower() in decoded for form in forms)
