@@ -127,17 +127,15 @@ def _says_yes(value: Any) -> bool:
 
 
 def _stated_count(value: Any) -> int | None:
-    """A total of the envelope as list APIs write one: 500, 500.0 or "500"; None for anything else (a boolean, a
-    word, a negative). Only an int was read: "total": "500" beside 100 records was taken for the whole list."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
+    """A total of the envelope as list APIs write one: 500, 500.0 (_count) or "500"; None for anything else (a
+    boolean, a word, a negative). Only an int was read: "total": "500" beside 100 records was taken for the whole
+    list."""
     if isinstance(value, str) and (match := _COUNT_TEXT.fullmatch(value)):
         return int(match.group(1))
-    return None
+    try:
+        return _count(value, "total")
+    except PaginationError:
+        return None
 
 
 def _more_pages(body: Any, received: int) -> str | None:
