@@ -130,10 +130,10 @@ class DisplayName:
 # Quantisation-aware training ("gemma3:27b-it-qat") and a bare bit width ("mlx-community/...-4bit", "bnb-4bit")
 # are quantisations as "awq" is: "QAT" is said in capitals like the others, a bit width as written ("4bit",
 # _BIT_WIDTH), never "Qat" or "4BIT".
-_QUANTIZATION_TOKEN = re.compile(
-    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|f(?:16|32)|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|qat|\d{1,2}bit"
-    r"|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
 _BIT_WIDTH = re.compile(r"\d{1,2}bit", re.I)
+_QUANTIZATION_TOKEN = re.compile(
+    r"(?:fp|bf|int|nf|mxfp|nvfp)\d{1,2}|f(?:16|32)|w\d{1,2}a\d{1,2}|awq|gptq|gguf|bnb|exl2|hqq|qat|"
+    + _BIT_WIDTH.pattern + r"|i?q[1-8](?:_[a-z0-9]{1,3}){1,3}", re.I)
 # A precision written with a separator before its bits ("fp-8", "bf-16", "int_4": Inference.net's and Hyperbolic's
 # ".../llama-3.1-8b-instruct/fp-8") is one word, as "fp8" is: never "FP 8", and a last segment of it alone
 # names no model, so the segment before it does.
