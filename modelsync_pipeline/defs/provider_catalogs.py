@@ -358,6 +358,9 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                                     "recorded payload is served whatever the URL, and nothing is requested from it "
                                     "(MODELSYNC_SOURCE=live requests it)")
             pending[pool.submit(_fetch, provider_api, spec, clock)] = spec
+        # The checks' pandas and pandera (~0.45 s to import, which the code location does not pay) load while the
+        # fetches are in flight, not after the first catalog has arrived.
+        from .. import catalog, schema  # noqa: F401
         for future in concurrent.futures.as_completed(pending):
             spec = pending[future]
             key = dg.AssetKey(spec.asset_name)
