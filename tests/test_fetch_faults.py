@@ -511,6 +511,64 @@ def test_a_body_cut_inside_a_character_is_malformed_json_cut_short(server):
     assert error.step == "decode" and "malformed JSON" in error.reason and "cut short" in error.reason, error.reason
 
 
+LIST_BODY = json.dumps({"data": [{"id": f"model-{i}", "active": True, "context_window": 8192 + i}
+                                 for i in range(40)]}).encode()
+# Where a body cut in transit may end: inside a string, a key, a number, a literal, right after a record.
+CUTS = {"string": LIST_BODY.index(b"model-7") + 3, "key": LIST_BODY.index(b"active", 300) + 2,
+        "number": LIST_BODY.index(b"8200") + 2, "literal": LIST_BODY.index(b"true", 300) + 2,
+        "after-a-record": LIST_BODY.index(b"}", 300) + 1}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+def test_a_body_cut_short_without_a_length_to_tell_is_retried_and_named(server, cut):
+    """A connection closed early with no Content-Length (or a chunked body's end) to tell is a body cut short, as
+    transient as a connection cut mid-body, which is retried: it failed the provider at once as "malformed JSON ...:
+    Unterminated string starting at ...", which blames the provider's JSON."""
+    answers = iter([(200, {"Content-Type": "application/json", "Connection": "close"}, iter([LIST_BODY[:CUTS[cut]]]))])
+    server.routes["/groq/models"] = lambda q: next(answers, None) or (200, {"Content-Type": "application/json"}, LIST_BODY)
+    with client("groq", server) as c:
+        assert c.fetch_records() == json.loads(LIST_BODY)["data"]
+    assert len(server.seen) == 2
+
+
+def test_a_gzip_body_cut_short_is_retried_then_named_as_cut_short(server):
+    """A gzip stream cut at a block's end decompresses without an error (httpx does not check that it ended): the
+    JSON it holds was cut short, and read as "malformed JSON" once, not retried as a corrupt gzip body is."""
+    compressed = gzip.compress(LIST_BODY)
+    cut = zlib_block_end(compressed)
+    server.routes["/groq/models"] = lambda q: (
+        200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, compressed[:cut])
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and "malformed JSON" in error.reason, error.reason
+    assert f"{server.origin}/groq/models: the body ends before its JSON does" in error.reason, error.reason
+    assert "cut short" in error.reason and "gave up after 2 attempts" in error.reason, error.reason
+    assert len(server.seen) == 2
+
+
+def zlib_block_end(compressed: bytes) -> int:
+    """A length of `compressed` (a gzip stream) that decompresses without an error to part of its content."""
+    import zlib
+
+    for cut in range(len(compressed) // 2, len(compressed)):
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            part = decompressor.decompress(compressed[:cut]) + decompressor.flush()
+        except zlib.error:
+            continue
+        if 0 < len(part) < len(LIST_BODY) - 10:
+            return cut
+    raise AssertionError("no cut decompresses")
+
+
+@pytest.mark.parametrize("body", [b'{"data": [{"id": "a"} {"id": "b"}]}', b'{"data": [{"id": "a"}]} {"data": []}',
+                                  b'{"data": [{"id": tru}]}'], ids=["missing-comma", "two-documents", "bad-word"])
+def test_a_malformed_body_that_closes_what_it_opens_is_not_retried(server, body):
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and "malformed JSON" in error.reason and "cut short" not in error.reason
+    assert len(server.seen) == 1
+
+
 @pytest.mark.parametrize("item", [b"{}", b"[]", b"[{}]"], ids=["objects", "arrays", "both"])
 def test_a_body_of_millions_of_objects_is_refused_before_it_is_decoded(server, item):
     """A 58 KB gzip body of 20M empty objects took 1.7 GB and 7 s to decode, in the step every provider shares; 6M

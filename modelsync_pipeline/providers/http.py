@@ -1,7 +1,7 @@
 """The one httpx code path that fetches a provider's model list, live or replayed.
 
-`ProviderClient` builds the request (base URL, path, auth, pagination), retries 429/5xx and transport
-errors with bounded exponential backoff honouring `Retry-After`, and decodes JSON. In replay mode the same
+`ProviderClient` builds the request (base URL, path, auth, pagination), retries 429/5xx, transport errors and
+bodies cut short with bounded exponential backoff honouring `Retry-After`, and decodes JSON. In replay mode the same
 client runs over `ReplayTransport`, which serves the recorded payloads and splits them into pages the way
 the provider would, so request building, pagination and parsing all run without a network.
 
@@ -356,6 +356,23 @@ class _BodyPastDeadline(Exception):
         super().__init__(f"the body was still arriving ({received} bytes read)")
 
 
+class _CutShort(Exception):
+    """A 2xx body that ends before its JSON does: cut in transit where nothing could tell (a connection closed
+    early with no Content-Length, a gzip stream cut at a block's end, which httpx does not check was whole)."""
+
+
+# A JSON string, its escapes included, in one pass (the loop unrolled: no backtracking on a 50 MB body).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+def _left_open(text: str) -> bool:
+    """Whether a JSON text that failed to decode ends inside its value: in a string it never closes, or with an
+    object or array still open. A body cut short ends so, wherever the cut fell (a record's "}" included); one that
+    is only malformed (a missing comma, a stray word, two documents) closes what it opens."""
+    bare = _JSON_STRING.sub("", text)
+    return '"' in bare or bare.count("[") + bare.count("{") > bare.count("]") + bare.count("}")
+
+
 class ProviderClient:
     """Fetches one provider's complete model list as a list of raw records."""
 
@@ -522,8 +539,7 @@ class ProviderClient:
             if request_key in requested:
                 raise ProviderFetchError(spec.slug, "paginate", "the next page is one already read; refusing to loop")
             requested.add(request_key)
-            response, content = self._get(target, {**params, **auth_params}, headers)
-            body, searchable = self._decode(response, content)
+            response, body, searchable = self._get(target, {**params, **auth_params}, headers)
             if self._forms and _holds_secret(searchable, body, self._forms):
                 body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
             # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
@@ -660,12 +676,14 @@ class ProviderClient:
             f"({attempt} attempt{'s' if attempt != 1 else ''}; last: {reason})",
         )
 
-    def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
-        """One successful (2xx) response and its whole body, after bounded retries of 429/5xx, transport
-        errors and bodies that would not decompress, all within the provider's deadline when it has one."""
+    def _get(self, target: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[httpx.Response, Any, bytes]:
+        """One successful (2xx) response, its decoded body and the body's bytes as UTF-8 (`_decode`), after bounded
+        retries of 429/5xx, transport errors, bodies that would not decompress and bodies cut short, all within
+        the provider's deadline when it has one."""
         slug = self.spec.slug
         reason = "none"
         for attempt in range(1, self._retry.max_attempts + 1):
+            step = "fetch"
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
                 raise self._past_deadline(attempt - 1, reason)
@@ -686,7 +704,11 @@ class ProviderClient:
                     reason += f" (the body from {_safe_url(request.url)})"
             else:
                 if response.status_code < 300:
-                    return response, content
+                    try:
+                        return (response, *self._decode(response, content))
+                    except _CutShort as exc:  # as transient as a connection cut mid-body, which is retried
+                        step, reason = "decode", str(exc)
+            if response is not None and response.status_code >= 300:
                 reason = f"HTTP {response.status_code} from {_safe_url(response.url)}"
                 if response.status_code == 304:  # not a redirect: the answer to an If-None-Match this client never sends
                     raise ProviderFetchError(slug, "fetch", f"{reason} (Not Modified), though the request was not "
@@ -704,7 +726,7 @@ class ProviderClient:
                 raise self._past_deadline(attempt, reason)
             if attempt == self._retry.max_attempts:
                 raise ProviderFetchError(
-                    slug, "fetch", f"{reason} (gave up after {attempt} attempts)"
+                    slug, step, f"{reason} (gave up after {attempt} attempts)"
                 )
             delay = self._retry.delay(attempt, response)
             if remaining is not None and delay >= remaining:
@@ -834,6 +856,9 @@ class ProviderClient:
         except RecursionError:
             reason = f"malformed JSON from {url}: nested deeper than the decoder can follow"
         except json.JSONDecodeError as exc:
+            if _left_open(text):
+                raise _CutShort(f"malformed JSON from {url}: the body ends before its JSON does, after {len(content):,} "
+                                f"bytes (cut short?): {exc}") from None
             reason = f"malformed JSON from {url}: {exc}"
         except ValueError as exc:
             # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
@@ -852,8 +877,8 @@ class ProviderClient:
             text = content.decode(detected, "surrogatepass")
         except UnicodeDecodeError as exc:
             if exc.end == len(content) and exc.reason == "unexpected end of data":
-                raise ProviderFetchError(self.spec.slug, "decode", f"malformed JSON from {url}: the body ends inside "
-                                         f"a character, at offset {len(content)} (cut short?)") from None
+                raise _CutShort(f"malformed JSON from {url}: the body ends inside a character, at offset "
+                                f"{len(content)} (cut short?)") from None
             shown = "UTF-8" if detected.startswith("utf-8") else detected.upper()
             problem = f"is not {shown} (byte 0x{content[exc.start]:02x} at offset {exc.start})"
         else:
