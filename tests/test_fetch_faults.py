@@ -605,6 +605,35 @@ def test_a_retry_after_that_is_not_a_finite_wait_falls_back_to_the_backoff(serve
     assert sleeps == [0.25]
 
 
+@pytest.mark.parametrize("retry_after,asked", [("86400", "86,400 s"), (None, "86,(399|400) s"), ("31", "31 s")],
+                         ids=["seconds", "http-date", "just-over"])
+def test_a_retry_after_longer_than_the_client_waits_is_named_not_retried_early(server, retry_after, asked):
+    """Capped at the client's longest wait (30 s) and retried, a provider that asked for a day was asked again
+    within the minute, and the run failed at its deadline or after its attempts with a reason that never said
+    how long the provider had asked it to wait."""
+    import email.utils
+
+    value = retry_after or email.utils.formatdate(time.time() + 86400, usegmt=True)  # a day ahead, to the second
+    server.routes["/groq/models"] = lambda q: as_json({"error": "rate limited"}, 429, **{"Retry-After": value})
+    sleeps = []
+    error = fetch_error("groq", server, sleep=sleeps.append,
+                        retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=30))
+    assert error.step == "fetch" and f"HTTP 429 from {server.origin}/groq/models" in error.reason, error.reason
+    assert re.search(f"asks to be retried after {asked} \\(Retry-After\\), longer than the 30 s", error.reason), error.reason
+    assert "the provider says 'rate limited'" in error.reason
+    assert sleeps == [] and len(server.seen) == 1
+
+
+def test_a_retry_after_within_the_clients_wait_is_honoured(server):
+    answers = iter([as_json({"error": "slow down"}, 429, **{"Retry-After": "30"})])
+    server.routes["/groq/models"] = lambda q: next(answers, None) or as_json(MODELS)
+    sleeps = []
+    with client("groq", server, sleep=sleeps.append,
+                retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=30)) as c:
+        assert c.fetch_records() == MODELS["data"]
+    assert sleeps == [30.0]
+
+
 # -- 5. the deadline bounds the body too ---------------------------------------------------------------
 
 

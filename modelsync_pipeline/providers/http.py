@@ -83,11 +83,16 @@ class RetryPolicy:
 
     def delay(self, attempt: int, response: httpx.Response | None) -> float:
         """Seconds to wait before attempt `attempt + 1`: Retry-After when the server sent one."""
-        if response is not None and (retry_after := response.headers.get("Retry-After")):
-            seconds = _retry_after_seconds(retry_after)
-            if seconds is not None:
-                return min(seconds, self.max_backoff_seconds)
+        seconds = self.asked_wait(response)
+        if seconds is not None:
+            return min(seconds, self.max_backoff_seconds)
         return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+
+    @staticmethod
+    def asked_wait(response: httpx.Response | None) -> float | None:
+        """The wait a response's Retry-After asks for, in seconds; None when it asks for none this can read."""
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        return _retry_after_seconds(retry_after) if retry_after else None
 
 
 def _retry_after_seconds(value: str) -> float | None:
@@ -724,6 +729,13 @@ class ProviderClient:
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
                 raise self._past_deadline(attempt, reason)
+            asked = self._retry.asked_wait(response)
+            if asked is not None and asked > self._retry.max_backoff_seconds:
+                # Asked again sooner, a provider that said "in an hour" says 429 again (or bans the key for it), and
+                # the wait for that spent the deadline behind a reason that never said how long it asked for.
+                raise ProviderFetchError(
+                    slug, "fetch", f"{reason}; it asks to be retried after {asked:,.0f} s (Retry-After), longer than "
+                    f"the {self._retry.max_backoff_seconds:g} s this client waits between attempts: not retried")
             if attempt == self._retry.max_attempts:
                 raise ProviderFetchError(
                     slug, step, f"{reason} (gave up after {attempt} attempts)"
