@@ -18,10 +18,11 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
-from modelsync_pipeline.providers.http import ProviderClient, ProviderFetchError, RetryPolicy
-from modelsync_pipeline.providers.pagination import Cursor, PageToken
+from modelsync_pipeline.providers.http import ProviderClient, ProviderFetchError, RetryPolicy, serve_page
+from modelsync_pipeline.providers.pagination import Cursor, NoPagination, PageToken
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 KEY = "gsk_SECRET_3f9c2a7e1b5d4c6a"
@@ -292,6 +293,42 @@ def test_a_server_that_ignores_the_page_number_is_an_error_not_the_first_page_re
     assert "page 2 repeats the page before it (50 records)" in error.reason
 
 
+PAGED = [spec for spec in PROVIDERS if not isinstance(spec.pagination, NoPagination)]
+LATER_PAGE_FAULTS = {"status": as_json({"error": {"message": "backend unavailable"}}, 503),
+                     "malformed": (200, {"Content-Type": "application/json"}, b'{"data": [] []}'),
+                     "cut-connection": (200, {"Content-Type": "application/json", "Content-Length": "999", "Connection": "close"},
+                                        iter([b"{"]))}
+
+
+@pytest.mark.parametrize("fault", list(LATER_PAGE_FAULTS))
+@pytest.mark.parametrize("spec", PAGED, ids=lambda spec: spec.slug)
+def test_a_failure_on_a_later_page_names_the_page_and_what_was_read_before_it(server, spec, fault):
+    """URLs are shown without their query (a key may travel there), so every page of a list has the same URL: a
+    503 on page 2 read "HTTP 503 from .../models/search", as if the provider were down from the first request,
+    not failing partway through its list."""
+    size = spec.pagination.page_size
+    items = [{spec.id_key: f"models/m-{i}", "id": f"models/m-{i}"} for i in range(2 * size + 1)]
+    payload = items if spec.items_key is None else spec.envelope(items, {})
+    path = f"/{spec.slug}{spec.public_path({env_var: 'acct' for env_var in spec.path_params_env.values()})}"
+
+    def answer(query):
+        if len(server.seen) > 1:
+            return LATER_PAGE_FAULTS[fault]
+        request = httpx.Request("GET", httpx.URL(f"{server.origin}{path}", params=query))
+        body, headers = serve_page(spec, payload, request)
+        return 200, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+    server.routes[path] = answer
+    error = fetch_error(spec.slug, server)
+    assert error.reason.endswith(f"(page 2 of the list; {size:,} records read before it)"), error.reason
+    assert f"{server.origin}{path}" in error.reason or fault == "cut-connection", error.reason
+
+
+def test_a_failure_on_the_first_page_says_no_page(server):
+    server.routes["/google/models"] = lambda q: LATER_PAGE_FAULTS["status"]
+    assert "page" not in fetch_error("google", server).reason.replace("pageSize", "")
+
+
 # The registry's providers whose pages name the next by a token in the body: PageToken (Google, Vertex, Cohere)
 # and Cursor (fal, whose pages also say has_more).
 TOKEN_SLUGS = [spec.slug for spec in PROVIDERS if isinstance(spec.pagination, (PageToken, Cursor))]
@@ -351,12 +388,12 @@ def test_a_page_with_neither_the_list_nor_a_token_still_fails_at_decode(server, 
     spec = PROVIDERS_BY_SLUG[slug]
     if isinstance(spec.pagination, Cursor):  # its pages say has_more beside the cursor: true with one, else false
         keys = "'has_more'" if keys == "none" else "'{field}', 'has_more'"
-    for pages in ([["a"], last], [last]):
+    for pages, where in (([["a"], last], " (page 2 of the list; 1 record read before it)"), ([last], "")):
         _token_pages(server, slug, pages)
         error = fetch_error(slug, server)
         assert (error.step, error.reason) == ("decode", (
             f"expected a list at {spec.items_key!r}, got an object without {spec.items_key!r} "
-            f"(keys: {keys.format(field=spec.pagination.next_field)})"))
+            f"(keys: {keys.format(field=spec.pagination.next_field)}){where}"))
 
 
 @pytest.mark.parametrize("slug", [slug for slug in TOKEN_SLUGS if isinstance(PROVIDERS_BY_SLUG[slug].pagination, Cursor)])

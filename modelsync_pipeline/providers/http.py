@@ -544,11 +544,19 @@ class ProviderClient:
             if request_key in requested:
                 raise ProviderFetchError(spec.slug, "paginate", "the next page is one already read; refusing to loop")
             requested.add(request_key)
-            response, body, searchable = self._get(target, {**params, **auth_params}, headers)
-            if self._forms and _holds_secret(searchable, body, self._forms):
-                body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
-            # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
-            items = [] if spec.pagination.empty_page(body) else self._items(body)
+            try:
+                response, body, searchable = self._get(target, {**params, **auth_params}, headers)
+                if self._forms and _holds_secret(searchable, body, self._forms):
+                    body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
+                # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
+                items = [] if spec.pagination.empty_page(body) else self._items(body)
+            except ProviderFetchError as exc:
+                if number == 1:
+                    raise
+                # Every page has the URL the reason shows (its query, where a key may travel, is never shown): a
+                # failure partway through the list must not read as the provider failing from its first request.
+                raise ProviderFetchError(exc.provider, exc.step, f"{exc.reason} (page {number} of the list; "
+                                         f"{received:,} record{'s' if received != 1 else ''} read before it)") from None
             if items and items == previous:
                 # A server that ignores the page parameter answers the first page again: its records repeated
                 # up to a stated total would read as a whole catalog once the repeats are left out.
