@@ -239,6 +239,14 @@ def base_url_secrets(base_url: str) -> list[str]:
         return [base_url]  # unreadable: the whole value is treated as secret
 
 
+def _failed_url(error: httpx.RequestError, request: httpx.Request) -> str:
+    """The URL a request failed at, fit for an error (_safe_url): the hop's, when a redirect sent it elsewhere."""
+    try:
+        return _safe_url(error.request.url)
+    except RuntimeError:  # an error raised with no request attached
+        return _safe_url(request.url)
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """Scheme, host and port (the default one spelled out): what credentials are bound to."""
     return url.scheme, url.host, url.port or DEFAULT_PORTS.get(url.scheme)
@@ -713,8 +721,8 @@ class ProviderClient:
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 # A corrupt or cut compressed body (DecodingError) is as transient as a cut connection.
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if isinstance(exc, httpx.DecodingError):
-                    reason += f" (the body from {_safe_url(request.url)})"
+                where = "the body from" if isinstance(exc, httpx.DecodingError) else "requesting"
+                reason += f" ({where} {_failed_url(exc, request)})"
             else:
                 if response.status_code < 300:
                     try:
