@@ -374,6 +374,25 @@ def _token_pages(server, slug: str, pages: list) -> None:
     server.routes[f"/{slug}{spec.path}"] = answer
 
 
+@pytest.mark.parametrize("slug", [*TOKEN_SLUGS, "anthropic"])
+def test_a_next_token_too_long_to_send_is_named_not_an_unexpected_error(server, slug):
+    """httpx refuses a URL whose query passes 64 KiB: a next token that long escaped as a bare httpx.InvalidURL ("URL
+    component 'query' too long"), which the run logged with a traceback as an unexpected error of the process."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    token = "t" * 70_000
+    if isinstance(spec.pagination, (PageToken, Cursor)):
+        _token_pages(server, slug, [{"names": ["a"], "token": token}, ["b"]])
+        param = _token_param(spec.pagination)
+    else:
+        server.routes["/anthropic/models"] = lambda q: as_json({"data": [{"id": "a"}], "has_more": True, "last_id": token})
+        param = spec.pagination.after_param
+    error = fetch_error(slug, server)
+    assert error.step == "request", error.reason
+    assert error.reason.startswith(f"the request to {server.origin}/{slug}{spec.path} cannot be built"), error.reason
+    assert f"its longest query parameter, {param}, is 70,000 characters" in error.reason, error.reason
+    assert error.reason.endswith("(page 2 of the list; 1 record read before it)") and token not in error.reason
+
+
 @pytest.mark.parametrize("slug", TOKEN_SLUGS)
 def test_a_page_that_holds_only_the_next_token_is_an_empty_page_and_its_token_is_followed(server, slug):
     """AIP-158 lets a page hold no results before the end, and proto3's JSON leaves the empty list out:

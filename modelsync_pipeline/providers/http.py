@@ -709,9 +709,12 @@ class ProviderClient:
             if remaining is not None and remaining <= 0:
                 raise self._past_deadline(attempt - 1, reason)
             response = None
-            # No params at all (not {}) keeps the query of a URL handed out by a Link header.
-            request = self._client.build_request("GET", target, params=params or None, headers=headers,
-                                                 timeout=self._request_timeout())
+            try:
+                # No params at all (not {}) keeps the query of a URL handed out by a Link header.
+                request = self._client.build_request("GET", target, params=params or None, headers=headers,
+                                                     timeout=self._request_timeout())
+            except httpx.InvalidURL as exc:
+                raise self._unbuildable(target, params, exc) from None
             try:
                 response, content = self._exchange(request)
             except _BodyPastDeadline as exc:
@@ -761,6 +764,17 @@ class ProviderClient:
                 raise self._past_deadline(attempt, f"{reason}; the next attempt would start after it")
             self._sleep(delay)
         raise AssertionError("unreachable")
+
+    def _unbuildable(self, target: str, params: dict[str, Any], error: httpx.InvalidURL) -> ProviderFetchError:
+        """The request httpx will not build (a query past its 64 KiB, a next token that long): the URL without its
+        query, and the longest parameter by name and length, never by value (a value may be the key)."""
+        try:
+            url = _safe_url(self._client.build_request("GET", target).url)
+        except httpx.InvalidURL:  # the target itself (a link handed out): the provider's own base URL
+            url = self.spec.public_base_url(self._environ)
+        longest = max(params.items(), key=lambda item: len(str(item[1])), default=None)
+        named = f": its longest query parameter, {longest[0]}, is {len(str(longest[1])):,} characters" if longest else ""
+        return ProviderFetchError(self.spec.slug, "request", f"the request to {url} cannot be built ({error}){named}")
 
     def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         """Send `request` and read the whole body of a successful answer, at most MAX_BODY_BYTES once
