@@ -466,6 +466,31 @@ def test_a_has_more_that_is_not_a_boolean_is_named(server, slug, body):
     assert "has_more" in error.reason and "'false'" in error.reason and "boolean" in error.reason
 
 
+HUGE = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("slug,path,body,named", [
+    ("cloudflare-workers-ai", CF_PATH, {"result": [{"name": "@cf/a"}], "result_info": HUGE},
+     "result_info is 'xxxxxxxx"),
+    ("cloudflare-workers-ai", CF_PATH, {"result": [{"name": "@cf/a"}], "result_info": {"total_count": "9" * 1_000_000}},
+     "result_info.total_count is '99999999"),
+    ("google", "/google/models", {"models": [{"name": "models/gemini-x"}], "nextPageToken": {"page": HUGE}},
+     "nextPageToken is {'page': 'xxxx"),
+    ("fal", "/fal/models", {"models": [{"endpoint_id": "fal-ai/a"}], "has_more": [HUGE]}, "has_more is ['xxxxx"),
+    ("anthropic", "/anthropic/models", {"data": [{"id": "a"}], "has_more": True, "last_id": [1] * 300_000},
+     "last_id is [1, 1, 1"),
+    ("google", "/google/models", lambda q: {"models": [{"name": f"models/m-{len(q)}"}], "nextPageToken": "t" * 30_000},
+     "nextPageToken 'tttttt"),
+], ids=["result-info", "total", "token", "has-more", "last-id", "repeated-token"])
+def test_a_page_field_of_any_size_is_quoted_cut_short(server, slug, path, body, named):
+    """Quoted whole, a megabyte in a paging field made a megabyte of error, in the run's log, its check's metadata
+    and sync_attempts."""
+    server.routes[path] = lambda q: as_json(body(q) if callable(body) else body)
+    error = fetch_error(slug, server)
+    assert (error.provider, error.step) == (slug, "paginate")
+    assert named in error.reason and "..." in error.reason and len(error.reason) < 400, error.reason[:500]
+
+
 # -- 4. every fault is the module's own error, naming provider and URL --------------------------------
 
 
