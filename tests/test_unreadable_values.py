@@ -367,3 +367,21 @@ def test_a_provider_sending_a_bad_id_is_held_back_saying_so_first_and_the_others
     assert result.success  # every other provider published in the same run
     published = {slug for slug, _ in table_rows(database_url)}
     assert published == {spec.slug for spec in PROVIDERS} - set(damaged)
+
+
+def test_a_held_back_catalog_quotes_an_id_of_any_length_cut_short(database_url, redis_url, replay_dir):
+    """An id of 100,000 characters is refused (longer than 512), and the reason an operator reads quoted it whole:
+    100 KB in the run's log, the check's metadata and sync_attempts, for each of the first five violations."""
+    spec = PROVIDERS_BY_SLUG["openai"]
+    payload = json.loads((replay_dir / spec.recorded).read_text())
+    long_id = "gpt-" + "4" * 100_000
+    spec.items_in(payload)[1]["id"] = long_id
+    (replay_dir / spec.recorded).write_text(json.dumps(payload))
+
+    result = sync(database_url, redis_url, replay_dir, selection=providers("openai"))
+    failure = provider_failures(result)["openai_catalog"]
+    assert "str_length" in failure and f"'gpt-{'4' * 50}" in failure and len(failure) < 1000, failure[:2000]
+    with psycopg.connect(database_url) as conn:
+        recorded = conn.execute("SELECT error FROM sync_attempts WHERE provider_slug = 'openai' "
+                                "ORDER BY attempted_at DESC LIMIT 1").fetchone()[0]
+    assert len(recorded) < 1000 and long_id not in recorded

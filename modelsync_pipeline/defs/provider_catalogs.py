@@ -196,6 +196,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     materialized: its catalog is the other run's)."""
     records, seconds = fetched.records, fetched.seconds
     from ..catalog import build_catalog
+    from ..providers.parsers import shown_value
     from ..schema import READING_CHECK, validate_catalog
 
     key, run_id = dg.AssetKey(spec.asset_name), context.run.run_id
@@ -229,7 +230,10 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
         rows = sorted({v.row for v in violations})
         # A row's reading problem is quoted once, beside the check that reports it (listed first: it explains
         # the row's other checks), not again after each of them.
-        first = [f"{v.model_id!r} {v.check}" + (f" ({v.detail})" if v.detail and v.check == READING_CHECK else "")
+        # Each id quoted cut short (shown_value), and each reading problem as the report shows it: a refused id of
+        # 100,000 characters made a 100 KB reason, in the log, the check's metadata and sync_attempts.
+        first = [f"{shown_value(v.model_id)} {v.check}"
+                 + (f" ({v.as_dict()['detail']})" if v.detail and v.check == READING_CHECK else "")
                  for v in violations[:5]]
         reason = f"{len(violations)} check violations in {len(rows)} of {len(frame)} rows; first: " + "; ".join(first)
         raise _HeldBack(CHECK_NAME, "validate", reason, contract)
