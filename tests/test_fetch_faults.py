@@ -814,6 +814,32 @@ def test_a_wrong_shape_says_what_was_received(server, slug, body, expected):
     assert expected in error.reason and "NoneType" not in error.reason
 
 
+ENVELOPED = [spec for spec in PROVIDERS if spec.items_key is not None and not spec.static]
+
+
+@pytest.mark.parametrize("spec", ENVELOPED, ids=lambda spec: spec.slug)
+@pytest.mark.parametrize("moved,found", [
+    (lambda items: {"object": "list", "data": items}, "an object (keys: 'object', 'data') at {key!r}"),
+    (lambda items: json.dumps(items), "a string holding JSON, a list (encoded twice?) at {key!r}"),
+], ids=["nested-one-level-deeper", "encoded-twice"])
+def test_a_list_moved_one_level_deeper_or_encoded_twice_says_where_it_went(server, spec, moved, found):
+    """Both read "expected a list at 'data', got an object at 'data'" (or "a string"): nothing said the list was
+    there, one level down or as text."""
+    path = f"/{spec.slug}{spec.public_path({env_var: 'acct' for env_var in spec.path_params_env.values()})}"
+    items = [{spec.id_key: "models/m-1", "id": "models/m-1"}]
+    server.routes[path] = lambda q: as_json(spec.envelope(moved(items), {}))
+    error = fetch_error(spec.slug, server)
+    assert error.step == "decode"
+    assert error.reason == f"expected a list at {spec.items_key!r}, got {found.format(key=spec.items_key)}", error.reason
+
+
+@pytest.mark.parametrize("body,found", [({"data": [{"id": "a"}]}, "an object (keys: 'data')"),
+                                        ('[{"id": "a"}]', "a string holding JSON, a list (encoded twice?)")])
+def test_a_bare_array_provider_sent_something_else_says_what(server, body, found):
+    server.routes["/together/models"] = lambda q: as_json(body)
+    assert fetch_error("together", server).reason == f"expected a top-level array, got {found}"
+
+
 # -- 7. a key never leaks in any encoding a server or a URL can give it -----------------------------------
 
 import base64  # noqa: E402

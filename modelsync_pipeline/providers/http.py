@@ -666,15 +666,30 @@ class ProviderClient:
         if (error := self._api_error(body)) is not None:
             return error
         if not isinstance(body, dict):
-            return _json_kind(body) if key is None else f"{_json_kind(body)} (not an object holding {key!r})"
+            return self._found(body) if key is None else f"{self._found(body)} (not an object holding {key!r})"
         if key is None:
-            return f"an object (keys: {_shown_keys(body, self._forms)})"
+            return self._found(body)
         node: Any = body
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
                 return f"an object without {key!r} (keys: {_shown_keys(body, self._forms)})"
             node = node[part]
-        return f"{_json_kind(node)} at {key!r}"
+        return f"{self._found(node)} at {key!r}"
+
+    def _found(self, value: Any) -> str:
+        """A value found where the list belongs, in words that show where the list went: an object with its keys
+        (the list nested one level deeper, `{"data": {"object": "list", "data": [...]}}`), a string that holds JSON
+        (the list encoded twice)."""
+        if isinstance(value, dict):
+            return f"an object (keys: {_shown_keys(value, self._forms)})"
+        if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+            try:
+                inner = json.loads(value)
+            except (ValueError, RecursionError):
+                pass
+            else:
+                return f"a string holding JSON, {_json_kind(inner)} (encoded twice?)"
+        return _json_kind(value)
 
     # -- transport with retries -------------------------------------------------------------------
 
