@@ -24,6 +24,12 @@ MODEL_ID_MAX_LENGTH = 512
 # models' prices are numeric(20, 6): 14 digits before the point. A larger "price" is refused here, naming the
 # model, instead of failing the stage with a numeric overflow that names nothing.
 PRICE_MAX = 10**14 - 1
+# The most a price per 1M tokens may be: 16 times the dearest model listed anywhere (o1-pro, $600 for output). A
+# price per 1M (or 1K) tokens sent in a field per token reads as a million (a thousand) times itself ("2.5" was
+# $2,500,000), which the truth guard holds back only for a model the last good catalog had: a new model, or a
+# provider's first catalog, was published with it. Far below PRICE_MAX, so it refuses those prices too.
+PLAUSIBLE_PRICE_MAX = 10_000
+PRICE_CHECK = f"price_per_1m_tokens_at_most_{PLAUSIBLE_PRICE_MAX}"
 # The check refusing a row with a value that could not be read: listed first in a report, as it explains the rest.
 READING_CHECK = "values_readable"
 
@@ -48,8 +54,8 @@ class CatalogSchema(pa.DataFrameModel):
     raw_name: Series[str] = pa.Field(nullable=True)
     name_rule: Series[str] = pa.Field(isin=NAME_RULES)
     context_length: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    input_price_per_mtok: Series[float] = pa.Field(ge=0, le=PRICE_MAX, nullable=True)
-    output_price_per_mtok: Series[float] = pa.Field(ge=0, le=PRICE_MAX, nullable=True)
+    input_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
+    output_price_per_mtok: Series[float] = pa.Field(ge=0, nullable=True)
     modality: Series[str] = pa.Field(isin=MODALITIES)
     is_free: Series[bool]
     content_hash: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{32}$")  # md5 hex: its first 8 bytes key the row
@@ -59,6 +65,10 @@ class CatalogSchema(pa.DataFrameModel):
     @pa.check("reading_problems", name=READING_CHECK, element_wise=True)
     def values_readable(cls, problems: str) -> bool:
         return problems == ""
+
+    @pa.check("input_price_per_mtok", "output_price_per_mtok", name=PRICE_CHECK, element_wise=True)
+    def price_plausible(cls, price: float) -> bool:
+        return price <= PLAUSIBLE_PRICE_MAX
 
     @pa.check("model_id", name="id_without_padding_or_invisible_characters", element_wise=True)
     def id_is_clean(cls, model_id: str) -> bool:

@@ -97,6 +97,51 @@ def test_a_numeric_field_in_a_form_no_rule_reads_is_reported_never_wiped(spec):
         assert probed, f"{spec.slug}: no field the catalog reads was probed"
 
 
+PRICED = [spec for spec in PROVIDERS if any(_read(build_catalog(spec, [r]))[0][1] for r in _good_records(spec))]
+
+
+@pytest.mark.parametrize("unit", [1_000_000, 1_000], ids=["per-1m-as-per-token", "per-1k-as-per-token"])
+@pytest.mark.parametrize("spec", PRICED, ids=lambda spec: spec.slug)
+def test_a_price_sent_in_a_larger_unit_than_its_field_is_refused_naming_the_model(spec, unit):
+    """A price per 1M (or 1K) tokens sent in a field per token reads a million (a thousand) times itself: "2.5" in
+    OpenRouter's `pricing.prompt` was published as $2,500,000 per 1M tokens. The truth guard holds back such a move
+    for a model the last good catalog had; a new model, or a provider's first catalog, was published with it."""
+    refused = 0
+    for record in _good_records(spec):
+        before = _read(build_catalog(spec, [record]))[0]
+        fields: dict[tuple, list[tuple]] = {}  # a field in every element of a list at once (each of HF's providers)
+        for path in _numeric_paths(record):
+            fields.setdefault(tuple(key for key in path if not isinstance(key, int)), []).append(path)
+        for field, paths in fields.items():
+            changed = record
+            for path in paths:
+                value = _value_at(record, path)
+                scaled = type(value)(float(value) * unit) if not isinstance(value, str) else repr(float(value) * unit)
+                changed = _replaced(changed, path, scaled)
+            frame = build_catalog(spec, [changed])
+            prices = [p for p in _read(frame)[0][1:] if p is not None]
+            if _read(frame)[0][1:] == before[1:] or not prices or max(prices) <= 10_000:
+                continue
+            refused += 1
+            violations = [v for v in validate_catalog(frame) if v.check == "price_per_1m_tokens_at_most_10000"]
+            assert violations and violations[0].model_id == frame["model_id"][0], (spec.slug, field, prices)
+    if unit == 1_000_000:
+        assert refused, f"{spec.slug}: no price was probed"
+
+
+def test_the_dearest_price_listed_anywhere_is_read_without_a_problem():
+    spec = PROVIDERS_BY_SLUG["openrouter"]
+    record = _replaced(_replaced(_good_records(spec)[0], ("pricing", "prompt"), "0.00015"),
+                       ("pricing", "completion"), "0.0006")  # o1-pro: $150 / $600 per 1M tokens
+    assert validate_catalog(build_catalog(spec, [record])) == []
+
+
+def _value_at(record, path):
+    for key in path:
+        record = record[key]
+    return record
+
+
 def test_the_report_quotes_the_value_and_the_catalog_step_names_it():
     spec = PROVIDERS_BY_SLUG["openrouter"]
     record = _good_records(spec)[0]
