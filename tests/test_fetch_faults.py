@@ -868,6 +868,18 @@ def test_a_redirect_whose_path_quotes_the_key_does_not_leak_it(server, key):
     assert leaked_forms(key, rendered(error)) == []
 
 
+@pytest.mark.parametrize("offset", [60, 66, 72, 79])
+def test_a_page_quoting_the_key_where_its_quote_is_cut_does_not_leak_its_start(server, offset):
+    """The start of an HTML page is quoted cut at 80 characters: cut first and redacted after, a key it held across
+    the cut no longer matched, and its first characters were shown ("...for API key gsk_SECRE")."""
+    start = "<html><body><p>Access denied for API key "
+    page = (start.replace("<p>", "<p>" + "x" * (offset - len(start))) + KEY + " from your region</p>").encode()
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "text/html"}, page)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and error.reason.startswith("an HTML or XML page (text/html"), error.reason
+    assert KEY[:8] not in rendered(error), error.reason
+
+
 @pytest.mark.parametrize("quoting", [lambda k: quote(k, safe=""), quote, quote_plus, lambda k: json.dumps(k)[1:-1], str],
                          ids=["percent", "percent-path", "plus", "json", "raw"])
 def test_an_error_message_that_quotes_the_key_in_any_encoding_does_not_leak_it(server, quoting):

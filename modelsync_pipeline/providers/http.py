@@ -893,10 +893,9 @@ class ProviderClient:
                                      "was expected")
         if start[:1] == b"<":  # a proxy's or a bot filter's page, often with status 200: not "Expecting value"
             kind = response.headers.get("content-type", "no Content-Type").split(";")[0].strip()
-            shown = self._redact(start[:80].decode("utf-8", "replace"))
             raise ProviderFetchError(self.spec.slug, "decode",
                                      f"an HTML or XML page ({kind}, HTTP {response.status_code}) from {url} where "
-                                     f"JSON was expected: {json.dumps(shown, ensure_ascii=False)[:90]}")
+                                     f"JSON was expected: {self._quoted_start(content)}")
         if content.count(b"{") + content.count(b"[") > MAX_JSON_OBJECTS:
             raise ProviderFetchError(self.spec.slug, "decode",
                                      f"the body from {url} holds more than {MAX_JSON_OBJECTS:,} JSON objects and arrays "
@@ -921,6 +920,14 @@ class ProviderClient:
             # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
             reason = f"malformed JSON from {url}: a value Python cannot decode ({str(exc).split(';')[0]})"
         raise ProviderFetchError(self.spec.slug, "decode", reason)
+
+    def _quoted_start(self, content: bytes) -> str:
+        """The start of a body that is no JSON, as a decode error quotes it: its first 80 characters, JSON-escaped,
+        redacted before they are cut (cut first, a key running across the cut was no longer found, and its first
+        characters were shown)."""
+        window = 80 + max(map(len, self._forms), default=0)
+        text = self._redact(content.lstrip(b"\xef\xbb\xbf \t\r\n")[:4 * window].decode("utf-8", "replace"))
+        return json.dumps(text[:80], ensure_ascii=False)[:90]
 
     def _text(self, response: httpx.Response, content: bytes, url: str) -> tuple[str, bytes]:
         """The body as text, and its bytes as UTF-8. JSON is UTF-8 (or UTF-16/32, told apart by its first bytes as
