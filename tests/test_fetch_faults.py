@@ -563,6 +563,25 @@ def test_a_body_that_is_not_json_at_all_says_what_it_is(server, status, headers,
     assert f"{server.origin}/groq/models" in error.reason and "Expecting value" not in error.reason
 
 
+@pytest.mark.parametrize("content_type,body,quoted", [
+    ("text/plain", b"404 page not found\n", '"404 page not found\\n"'),
+    ("text/event-stream", b'data: {"id": "a"}\n\ndata: [DONE]\n', '"data: {\\"id\\": \\"a\\"}\\n\\ndata: [DONE]\\n"'),
+    ("application/javascript", b'callback({"data": []})', '"callback({\\"data\\": []})"'),
+    ("application/json", b")]}'\n{\"data\": []}", '")]}\'\\n{\\"data\\": []}"'),
+    ("text/plain", f"Invalid API key: {KEY}".encode(), '"Invalid API key: [redacted]"'),
+], ids=["plain-text", "event-stream", "jsonp", "xssi-prefix", "echoed-key"])
+def test_a_body_that_is_not_a_json_document_says_so_and_quotes_its_start(server, content_type, body, quoted):
+    """"404 page not found" read as "malformed JSON ...: Extra data: line 1 column 5" (its 404 decodes as a number),
+    and an event stream, JSONP or an anti-XSSI prefix as "Expecting value: line 1 column 1": a model list is an
+    object or an array, and a body that does not start as one is no JSON document to look for a broken comma in."""
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": content_type}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and error.reason == (
+        f"a body that is not a JSON document ({content_type}, HTTP 200) from {server.origin}/groq/models where a JSON "
+        f"object or array was expected: {quoted}"), error.reason
+    assert KEY not in rendered(error) and len(server.seen) == 1
+
+
 def test_a_body_in_the_charset_its_content_type_declares_is_read_in_it(server):
     """A Latin-1 body labelled `charset=iso-8859-1` is a valid list: it failed as "malformed JSON ...: 'utf-8'
     codec can't decode byte 0xe9", and with it the provider's whole catalog."""

@@ -912,6 +912,13 @@ class ProviderClient:
         except RecursionError:
             reason = f"malformed JSON from {url}: nested deeper than the decoder can follow"
         except json.JSONDecodeError as exc:
+            if text.lstrip("\ufeff \t\r\n")[:1] not in ("{", "["):
+                # "404 page not found" read as "Extra data: line 1 column 5" (its 404 is a number), an event stream or
+                # JSONP as "Expecting value": a model list is an object or an array, and this body starts as neither.
+                kind = response.headers.get("content-type", "no Content-Type").split(";")[0].strip()
+                raise ProviderFetchError(self.spec.slug, "decode",
+                                         f"a body that is not a JSON document ({kind}, HTTP {response.status_code}) from "
+                                         f"{url} where a JSON object or array was expected: {self._quoted_start(content)}")
             if _left_open(text):
                 raise _CutShort(f"malformed JSON from {url}: the body ends before its JSON does, after {len(content):,} "
                                 f"bytes (cut short?): {exc}") from None
