@@ -582,6 +582,19 @@ def test_a_body_that_is_not_a_json_document_says_so_and_quotes_its_start(server,
     assert KEY not in rendered(error) and len(server.seen) == 1
 
 
+@pytest.mark.parametrize("body,more", [(b'{"id": "a"}\n{"id": "b"}\n', 12), (b'[{"id": "a"}]\n[{"id": "b"}]', 14),
+                                       (b'{"data": [{"id": "a"}]}<!-- cached -->', 23)],
+                         ids=["json-lines", "two-arrays", "trailing-comment"])
+def test_a_body_of_more_than_one_json_document_says_where_the_first_ends(server, body, more):
+    """It read "malformed JSON ...: Extra data: line 2 column 1 (char 12)": Python's words for one complete document
+    followed by more, as JSON Lines (one record per line) is."""
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/x-ndjson"}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "decode" and error.reason == (
+        f"malformed JSON from {server.origin}/groq/models: a whole JSON document is followed by more, from offset "
+        f"{more} (one document per line, JSON Lines, where one was expected?)"), error.reason
+
+
 def test_a_body_in_the_charset_its_content_type_declares_is_read_in_it(server):
     """A Latin-1 body labelled `charset=iso-8859-1` is a valid list: it failed as "malformed JSON ...: 'utf-8'
     codec can't decode byte 0xe9", and with it the provider's whole catalog."""

@@ -923,6 +923,9 @@ class ProviderClient:
                 raise _CutShort(f"malformed JSON from {url}: the body ends before its JSON does, after {len(content):,} "
                                 f"bytes (cut short?): {exc}") from None
             reason = f"malformed JSON from {url}: {exc}"
+            if exc.msg == "Extra data":  # Python's words for one whole document and more after it
+                reason = (f"malformed JSON from {url}: a whole JSON document is followed by more, from offset {exc.pos} "
+                          "(one document per line, JSON Lines, where one was expected?)")
         except ValueError as exc:
             # "Exceeds the limit (4300 digits) ...; use sys.set_int_max_str_digits()": the advice is not ours.
             reason = f"malformed JSON from {url}: a value Python cannot decode ({str(exc).split(';')[0]})"
