@@ -337,6 +337,25 @@ def test_a_failure_on_a_later_page_names_the_page_and_what_was_read_before_it(se
     assert f"{server.origin}{path}" in error.reason, error.reason
 
 
+@pytest.mark.parametrize("slug,second", [
+    ("google", {"models": [{"name": "models/b"}], "nextPageToken": {"page": 3}}),
+    ("fal", {"models": [{"endpoint_id": "fal-ai/b"}], "has_more": True}),
+    ("anthropic", {"data": [{"id": "b"}], "has_more": "yes", "last_id": "b"}),
+    ("cloudflare-workers-ai", {"result": [{"name": "@cf/b"}], "result_info": {"total_count": "many"}}),
+], ids=["token-as-object", "cursor-missing", "has-more-as-word", "total-as-word"])
+def test_a_paging_field_wrong_on_a_later_page_names_the_page(server, slug, second):
+    """It read "has_more is 'yes' (str), not a boolean" alone: nothing said the first page's had been fine."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    path = f"/{slug}{spec.public_path({env_var: 'acct' for env_var in spec.path_params_env.values()})}"
+    first = {"google": {"models": [{"name": "models/a"}], "nextPageToken": "p2"},
+             "fal": {"models": [{"endpoint_id": "fal-ai/a"}], "has_more": True, "next_cursor": "c2"},
+             "anthropic": {"data": [{"id": "a"}], "has_more": True, "last_id": "a"},
+             "cloudflare-workers-ai": {"result": [{"name": "@cf/a"}], "result_info": {"total_count": 3}}}[slug]
+    server.routes[path] = lambda q: as_json(first if len(server.seen) == 1 else second)
+    error = fetch_error(slug, server)
+    assert error.step == "paginate" and error.reason.endswith("(page 2 of the list; 1 record read before it)"), error.reason
+
+
 def test_a_failure_on_the_first_page_says_no_page(server):
     server.routes["/google/models"] = lambda q: LATER_PAGE_FAULTS["status"]
     assert "page" not in fetch_error("google", server).reason.replace("pageSize", "")

@@ -84,7 +84,8 @@ def test_a_cursor_that_does_not_advance_is_a_paginate_error(style):
 
 @pytest.mark.parametrize("tokens,named", [
     (["p1", "p2", "p1"], "the next page is one already read; refusing to loop"),
-    (["p1", "p1"], "nextPageToken 'p1' repeats the token of the page just read"),
+    (["p1", "p1"], "nextPageToken 'p1' repeats the token of the page just read (page 2 of the list; 1 record read "
+                   "before it)"),
     ([f"p{i}" for i in range(1, 100)], "more than 20 pages; refusing to go on"),
 ], ids=["tokens-in-a-cycle", "token-repeated", "endless"])
 def test_pages_that_hold_only_a_token_are_still_bound_by_the_loop_guards(monkeypatch, tokens, named):

@@ -563,8 +563,7 @@ class ProviderClient:
                     raise
                 # Every page has the URL the reason shows (its query, where a key may travel, is never shown): a
                 # failure partway through the list must not read as the provider failing from its first request.
-                raise ProviderFetchError(exc.provider, exc.step, f"{exc.reason} (page {number} of the list; "
-                                         f"{received:,} record{'s' if received != 1 else ''} read before it)") from None
+                raise ProviderFetchError(exc.provider, exc.step, exc.reason + _on_page(number, received)) from None
             if items and items == previous:
                 # A server that ignores the page parameter answers the first page again: its records repeated
                 # up to a stated total would read as a whole catalog once the repeats are left out.
@@ -576,7 +575,8 @@ class ProviderClient:
             try:
                 following = spec.pagination.next_page(body, response, items, params, received)
             except PaginationError as exc:
-                raise ProviderFetchError(spec.slug, "paginate", str(exc)) from None
+                where = _on_page(number, received - len(items)) if number > 1 else ""
+                raise ProviderFetchError(spec.slug, "paginate", f"{exc}{where}") from None
             if following is None:
                 return
             if following.url is not None:
@@ -971,6 +971,11 @@ class ProviderClient:
             else:
                 return text, text.encode("utf-8", "surrogatepass")
         raise ProviderFetchError(self.spec.slug, "decode", f"the body from {url} {problem}, and {reason}")
+
+
+def _on_page(number: int, before: int) -> str:
+    """Where in a paged list a failure happened, as the end of its reason."""
+    return f" (page {number} of the list; {before:,} record{'s' if before != 1 else ''} read before it)"
 
 
 def _unread_codings(response: httpx.Response) -> list[str]:
