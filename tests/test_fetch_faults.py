@@ -844,8 +844,12 @@ def test_an_api_error_beside_a_non_empty_list_fails_the_fetch(server, slug, path
     # OpenAI-compatible gateways that always send an error object, its fields empty
     ("groq", "/groq/models", {**MODELS, "error": {"message": None, "code": "", "type": None}}),
     ("groq", "/groq/models", {**MODELS, "error": {"message": "", "details": []}, "errors": [None]}),
+    # the same words written as strings, as loosely typed servers send them
+    ("groq", "/groq/models", {**MODELS, "error": "false"}),
+    ("groq", "/groq/models", {**MODELS, "error": " NULL ", "errors": "None"}),
+    ("groq", "/groq/models", {**MODELS, "error": {"message": "null", "code": "0"}}),
 ], ids=["error-null", "error-false", "aihubmix-envelope", "helicone-result", "cloudflare-envelope", "hollow-object",
-        "hollow-nested"])
+        "hollow-nested", "error-string-false", "error-string-null", "hollow-object-of-strings"])
 def test_an_empty_error_field_beside_the_list_is_no_error(server, slug, path, body):
     server.routes[path] = lambda q: as_json(body)
     with client(slug, server) as c:

@@ -626,7 +626,7 @@ class ProviderClient:
         where the provider's belongs, and a top-level `message` only in a 4xx/5xx (`failed`): beside a good
         list they can be anything (aihubmix sends `"message": ""` with every list), and a list read as an
         error would fail a good catalog. An error field that is present but says nothing (`"error": null`,
-        `false`, `""`, `{}`, an object whose fields are all so, `{"message": null, "code": ""}`; `"errors": []`,
+        `false`, `""`, `"false"`, `{}`, an object whose fields are all so, `{"message": null, "code": ""}`; `"errors": []`,
         as every Cloudflare answer carries) reports nothing."""
         if not isinstance(body, dict):
             return None
@@ -988,12 +988,18 @@ def _unread_codings(response: httpx.Response) -> list[str]:
     return [coding for coding in codings if coding and coding != "identity" and coding not in accepted]
 
 
+# Strings that say what null, false or 0 say, as loosely typed servers write them ("error": "false").
+_HOLLOW_WORDS = frozenset({"", "null", "none", "false", "0"})
+
+
 def _hollow(value: Any, depth: int = 3) -> bool:
-    """Whether an error field says nothing: null, false, 0, "", or an object or list of such values, looked into
-    `depth` levels (a deeper one is taken as saying something)."""
+    """Whether an error field says nothing: null, false, 0, "" (or any of them written as a string, `_HOLLOW_WORDS`),
+    or an object or list of such values, looked into `depth` levels (a deeper one is taken as saying something)."""
     if isinstance(value, (dict, list)):
         values = value.values() if isinstance(value, dict) else value
         return depth > 0 and all(_hollow(item, depth - 1) for item in values)
+    if isinstance(value, str):
+        return value.strip().casefold() in _HOLLOW_WORDS
     return not value
 
 
