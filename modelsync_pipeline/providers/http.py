@@ -568,7 +568,8 @@ class ProviderClient:
                 # A server that ignores the page parameter answers the first page again: its records repeated
                 # up to a stated total would read as a whole catalog once the repeats are left out.
                 raise ProviderFetchError(spec.slug, "paginate", f"page {number} repeats the page before it "
-                                         f"({len(items)} records): the server ignores the paging parameter?")
+                                         f"({len(items)} record{'s' if len(items) != 1 else ''}): the server ignores the paging "
+                                         "parameter?")
             previous = items
             received += len(items)
             yield items
@@ -595,7 +596,8 @@ class ProviderClient:
             own = _show_origin(httpx.URL(self.spec.resolved_base_url(self._environ)))
             raise ProviderFetchError(
                 self.spec.slug, "paginate",
-                f"the next-page link points at another host, {_show_origin(url)} (the provider is {own}); "
+                f"the next-page link points at another origin (scheme, host and port), {_show_origin(url)} (the "
+                f"provider is {own}); "
                 "refusing to follow it with the provider's credentials",
             )
 
