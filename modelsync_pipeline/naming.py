@@ -47,7 +47,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
   schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as
   "(FP8)" sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
-  models apart). Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
+  models apart); so does each such item of a list in one bracket ("(free, beta)", "(70B; FP8)"), the others kept
+  as a list. Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
   a plain capitalised word, always: Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
@@ -383,25 +384,37 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
     return rest
 
 
+# Items listed in one bracket ("(free, beta)", "(70B; FP8)"): a comma before a space or a semicolon parts them. A
+# comma between digits is a thousands separator ("(1,000 context)") and stays.
+_BRACKET_LIST_SEPARATOR = re.compile(r"\s*;\s*|\s*,\s+")
+
+
 def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
-    def replace_group(match: re.Match) -> str:
-        content = match.group(1).strip()
+    def replace_item(content: str) -> str:
         key = content.casefold()
         if key == "free":
             attrs["is_free"] = True
             _add_step(steps, "free_flag")
-            return " "
+            return ""
         if _QUANTIZATION_TOKEN.fullmatch(key):
             attrs["quantization"] = attrs["quantization"] or key
             _add_step(steps, "quantization_flag")
-            return " "
+            return ""
         if key in _BRACKETED_RELEASE_STAGES:
             attrs["release_stage"] = attrs["release_stage"] or key
             _add_step(steps, "release_stage_flag")
         else:
             _add_step(steps, "flatten_brackets")
+        return _capitalise_lowercase_words(content)
+
+    def replace_group(match: re.Match) -> str:
+        # Each listed item is read as a bracket of its own: "(free, beta)" is free and in beta, as "(free) (beta)"
+        # is, never the words "free, Beta". The items left keep their list ("(December 12, 2024)").
+        content = match.group(1).strip()
+        items = [item.strip() for item in _BRACKET_LIST_SEPARATOR.split(content) if item.strip()] or [content]
+        kept = ", ".join(word for word in map(replace_item, items) if word)
         # Spaces on both sides so "1(2)" never becomes "12": digits that tell models apart stay apart.
-        return f" {_capitalise_lowercase_words(content)} "
+        return f" {kept} "
 
     for _ in range(_MAX_BRACKET_DEPTH):
         flattened = _INNERMOST_BRACKET_GROUP.sub(replace_group, text)

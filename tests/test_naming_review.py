@@ -472,3 +472,23 @@ def test_llama_cpp_full_precisions_are_quantisations(model_id, expected, quantiz
     while "fp16" did."""
     derived = resolve_display_name(model_id)
     assert (derived.name, derived.quantization) == (expected, quantization)
+
+
+# --- a third review: providers and families nobody here has recorded ------------------------------------------
+
+@pytest.mark.parametrize(("raw", "expected", "is_free", "quantization", "release_stage"), [
+    ("Llama 3.3 70B (free, beta)", "Llama 3.3 70B Beta", True, None, "beta"),
+    ("Qwen3 Coder 480B (Free; preview)", "Qwen3 Coder 480B Preview", True, None, "preview"),
+    ("DeepSeek V3 (671B; FP8)", "DeepSeek V3 671B", False, "fp8", None),
+    ("Mixtral 8x22B (AWQ, Turbo)", "Mixtral 8x22B Turbo", False, "awq", None),
+    ("GLM-4.5 (free, int4, deprecated)", "GLM-4.5 Deprecated", True, "int4", "deprecated"),
+    # left alone: a list of plain words keeps its comma, and a comma between digits is a number's
+    ("Grok 2 (December 12, 2024)", "Grok 2 December 12, 2024", False, None, None),
+    ("Llama 3 (1,000 context)", "Llama 3 1,000 Context", False, None, None),
+])
+def test_each_item_of_a_bracketed_list_is_read_as_its_own_bracket(raw, expected, is_free, quantization, release_stage):
+    """"(free, beta)" read as the words "free, Beta": the model was not marked free, and a lower-case "free" stayed
+    in the name. Every item of a listed bracket is a flag, a stage or words, as it would be in brackets alone."""
+    display = resolve_display_name("acme/model", display_name=raw)
+    assert (display.name, display.is_free, display.quantization, display.release_stage) == (
+        expected, is_free, quantization, release_stage)
