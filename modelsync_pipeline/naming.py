@@ -75,7 +75,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   A registry id ".../models/<model>/versions/<n>" reads as the model and its version: "v27" for an asset number, the
   number as written for a release date ("gpt-4-32k/versions/0613" -> "GPT-4 32K 0613"). Casing comes from a brand
   table ("gpt-4o" -> "GPT-4o", "glm-4.5" -> "GLM-4.5", "glm4.7" -> "GLM-4.7", "gpt-oss" -> "GPT-OSS", "dall-e" ->
-  "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; FLUX as Black Forest Labs writes its releases:
+  "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; language codes in capitals, as the vowel-less "zh"
+  already read ("bge-large-en-v1.5" -> "BGE Large EN v1.5"); FLUX as Black Forest Labs writes its releases:
   "flux-1" -> "FLUX.1", "flux-1.1" -> "FLUX1.1"); a token with an upper-case letter in the id keeps its casing
   ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" -> "CodeLlama"), and so does
   "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM"; English words that end in "lm"
@@ -199,6 +200,10 @@ _FAMILIES_SPACED_FROM_VERSION = ("llama", "gemma", "phi", "claude", "gemini", "g
 _FAMILIES_NUMBERED_WITHOUT_V = {"llama", "gemma", "phi", "claude", "gemini", "grok"}
 _FAMILY_GLUED_TO_VERSION = re.compile(rf"({'|'.join(_FAMILIES_SPACED_FROM_VERSION)})(\d+(?:\.\d+)*[a-z]?)", re.I)
 _ID_WORD_EXPANSIONS = {"exp": "Experimental"}
+# Language codes a model is released for ("bge-large-en", "qwen-plus-character-ja", "aura-2-es", "opus-mt-en-de"):
+# written in capitals, as the vowel-less "zh", "fr", "nl" are (_ACRONYM), never as a word "En" or "Ja". Only codes
+# that are no English word an id would hold ("it" is instruction-tuned, "to" and "no" are words).
+_LANGUAGE_CODES = {"en", "es", "de", "ja", "ko", "ru", "ar", "vi"}
 # A tier or variant word glued to a short version right after a known family word ("mistral-small3.1",
 # "llama-guard3"): the version is the family's, written apart. After any other word the pair is a name of its
 # own ("rubert-tiny2"), and so is a longer number ("small100"); brands keep theirs ("Qwen3", "StarCoder2").
@@ -803,6 +808,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         return low  # OpenAI writes its o-series in lower case: "o1", "o4 Mini"
     if low in _ID_WORD_EXPANSIONS:
         return _ID_WORD_EXPANSIONS[low]
+    if low in _LANGUAGE_CODES:
+        return low.upper()
     for brand, spelling in _BRAND_SPELLINGS.items():
         if len(brand) >= 3 and low.startswith(brand) and low[len(brand) : len(brand) + 1].isdigit():
             version = word[len(brand) :]

@@ -492,3 +492,26 @@ def test_each_item_of_a_bracketed_list_is_read_as_its_own_bracket(raw, expected,
     display = resolve_display_name("acme/model", display_name=raw)
     assert (display.name, display.is_free, display.quantization, display.release_stage) == (
         expected, is_free, quantization, release_stage)
+
+
+@pytest.mark.parametrize("code", ["en", "es", "de", "ja", "ko", "ru", "ar", "vi"])
+@pytest.mark.parametrize(("template", "expected"), [
+    ("BAAI/bge-large-{c}-v1.5", "BGE Large {C} v1.5"),
+    ("distil-whisper-large-v3-{c}", "Distil Whisper Large v3 {C}"),
+    ("aura-2-thalia-{c}", "Aura 2 Thalia {C}"),
+    ("jinaai/jina-embeddings-v2-base-{c}", "Jina Embeddings v2 Base {C}"),
+    ("Helsinki-NLP/opus-mt-zh-{c}", "Opus MT ZH {C}"),
+])
+def test_a_language_code_is_written_in_capitals_as_zh_is(template, expected, code):
+    """Deepgram's "aura-2-es", Groq's "distil-whisper-large-v3-en", BAAI's "bge-large-en-v1.5" read "Es", "En",
+    beside "ZH" for "bge-base-zh": a language code, not a word."""
+    assert derive_name_from_id(template.format(c=code)) == expected.format(C=code.upper())
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("acme/it-assistant-7b", "IT Assistant 7B"),
+    ("acme/say-no-more", "Say No More"),
+    ("acme/enigma-7b", "Enigma 7B"),
+])
+def test_words_that_only_look_like_language_codes_stay_words(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
