@@ -25,6 +25,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   a Cloudflare record id; a hex digest or a number as its last segment, a Bedrock inference profile's ARN, a Vertex
   endpoint) the id-like value is the real model id, so it is derived, with rule `name` (or `display_name`), `raw`
   set to that value and the step `derived_from_id_like_name`.
+- A name written all in lower case ("llama 3.3 70b instruct", "deepseek v3") says nothing of how its maker writes
+  it: it is read as an id's words are ("Llama 3.3 70B Instruct", "DeepSeek V3"; step `recase_lower_case_name`),
+  unless it holds punctuation an id would not ("what's new" stays as written). A name that keeps a capital after
+  cleaning keeps its casing as written.
 - A company prefix "Company: " is dropped when the company part is short (at most 4 words, 40 characters) and holds
   no version or size (a number "2.5", "3", "4o", "70B", "v2", or a hyphen before a digit "GPT-4o"): "Gemini 2.5
   Flash: Thinking" is a model and its variant and reads "Gemini 2.5 Flash - Thinking", while "AI21: Jamba 1.5" drops
@@ -1137,6 +1141,29 @@ def _is_opaque_id(model_id: str) -> bool:
     return len(segments) >= 2 and segments[-1].isdigit() and segments[-2].casefold() in _NUMBERED_COLLECTIONS
 
 
+# A name written in lower case and nothing an id would not hold: letters, digits, spaces, "-", "_" and ".".
+_LOWER_CASE_NAME = re.compile(r"[a-z0-9][a-z0-9 ._-]*")
+
+
+def _recased_lower_case_name(raw: str, cleaned: str, steps: list[str]) -> str:
+    """The cleaned name of an upstream name written all in lower case ("llama 3.3 70b instruct", "deepseek v3",
+    "gpt-4o mini (new)") read as an id's words are ("Llama 3.3 70B Instruct", "DeepSeek V3", "GPT-4o Mini New"):
+    lower case says nothing of how the maker writes its name, so the brand table and the rules for sizes and
+    versions do. A name with a capital, or with punctuation an id would not hold, is left as written."""
+    text = cleaned.lower()  # the capitals cleaning gave a bracketed word ("(new)" -> "New") are no maker's
+    if any(c.isupper() for c in raw) and any(c.isupper() for c in cleaned):
+        return cleaned
+    if not _LOWER_CASE_NAME.fullmatch(text) or not any(c.isalpha() for c in text):
+        return cleaned
+    # " - " parts a model from its variant (the colon rule writes it): each part is read alone, the separator kept.
+    parts = [" ".join(_format_id_words(_join_dates_and_claude_versions(_split_id_words(part))))
+             for part in text.split(" - ")]
+    recased = _finish(" - ".join(parts), steps) or cleaned
+    if recased != cleaned:
+        _add_step(steps, "recase_lower_case_name")
+    return recased
+
+
 def _display_name(name: str, rule: str, raw: str, steps, attrs: dict, *, free: bool) -> DisplayName:
     return DisplayName(
         name=name,
@@ -1177,6 +1204,9 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
                 continue
             cleaned, steps, attrs = _derive(value)
             steps = ("derived_from_id_like_name", *steps)
+        else:
+            recasing = list(steps)
+            cleaned, steps = _recased_lower_case_name(value, cleaned, recasing), tuple(recasing)
         if cleaned:
             if attrs["quantization"] is None:  # a name that leaves it out: the id may still say it
                 attrs = {**attrs, "quantization": _quantization_in(model_id)}

@@ -515,3 +515,28 @@ def test_a_language_code_is_written_in_capitals_as_zh_is(template, expected, cod
 ])
 def test_words_that_only_look_like_language_codes_stay_words(model_id, expected):
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ("llama 3.3 70b instruct", "Llama 3.3 70B Instruct"),
+    ("deepseek v3 0324", "DeepSeek V3 0324"),
+    ("gpt-4o mini", "GPT-4o Mini"),
+    ("qwen3 coder 480b a35b", "Qwen3 Coder 480B A35B"),
+    ("mistral 7b instruct v0.3", "Mistral 7B Instruct v0.3"),
+    ("glm 4.5 air", "GLM-4.5 Air"),
+    ("sdxl lightning", "SDXL Lightning"),
+    ("openai: o3 mini", "o3 Mini"),
+    ("claude 3.5 sonnet (new)", "Claude 3.5 Sonnet New"),
+    ("phi 4 q4_k_m", "Phi 4 Q4_K_M"),
+    # left alone: a name with a capital anywhere, punctuation no id holds, a script with no case
+    ("Llama 3.1 8b", "Llama 3.1 8b"),
+    ("o3", "o3"),
+    ("what's new", "what's new"),
+    ("\u901a\u4e49\u5343\u95ee max", "\u901a\u4e49\u5343\u95ee max"),
+])
+def test_a_name_written_all_in_lower_case_is_cased_as_a_derived_name_is(upstream, expected):
+    """An upstream "llama 3.3 70b instruct" was shown as written, beside "Llama 3.3 70B Instruct" for the same model
+    derived from its id: lower case says nothing of the maker's spelling, so it is read as an id's words are."""
+    display = resolve_display_name("acme/some-model", display_name=upstream)
+    assert display.name == expected
+    assert ("recase_lower_case_name" in display.steps) == (upstream.islower() and display.name != upstream)
