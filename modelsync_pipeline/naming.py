@@ -213,7 +213,9 @@ _LANGUAGE_CODES = {"en", "es", "de", "ja", "ko", "ru", "ar", "vi"}
 # own ("rubert-tiny2"), and so is a longer number ("small100"); brands keep theirs ("Qwen3", "StarCoder2").
 _TIER_GLUED_TO_VERSION = re.compile(r"(small|medium|large|mini|nano|tiny|guard)(\d(?:\.\d+)*)", re.I)
 
-_SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d+(?:\.\d+)?[bmkt]|[ae]\d+(?:\.\d+)?b")
+# A size: "70b", "8x7b", "17b-16e" parts; active or effective parameters "a22b", "e4b", and in millions as Granite's
+# MoE models count them ("granite-3.0-3b-a800m": "A800M", never "A800m").
+_SIZE_TOKEN = re.compile(r"\d+(?:\.\d+)?[bmkte](?:x\d+(?:\.\d+)?[bmkte])?|\d+x\d+(?:\.\d+)?[bmkt]|[ae]\d+(?:\.\d+)?[bm]")
 _VERSION_TOKEN = re.compile(r"v\d+(?:\.\d+)*")
 # A word that is a release number alone, with or without its "v" ("v2", "2.1").
 _RELEASE_WORD = re.compile(r"v?\d+(?:\.\d+)*")

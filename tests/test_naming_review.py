@@ -540,3 +540,18 @@ def test_a_name_written_all_in_lower_case_is_cased_as_a_derived_name_is(upstream
     display = resolve_display_name("acme/some-model", display_name=upstream)
     assert display.name == expected
     assert ("recase_lower_case_name" in display.steps) == (upstream.islower() and display.name != upstream)
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("ibm-granite/granite-3.0-3b-a800m-instruct", "Granite 3.0 3B A800M Instruct"),
+    ("ibm-granite/granite-3.0-1b-a400m-base", "Granite 3.0 1B A400M Base"),
+    ("granite-3.1-1b-a400m-instruct", "Granite 3.1 1B A400M Instruct"),
+    ("acme/moe-7b-a500m", "MoE 7B A500M"),
+    # left alone: active parameters in billions, and an effective size
+    ("qwen3-30b-a3b", "Qwen3 30B A3B"),
+    ("Qwen/Qwen1.5-MoE-A2.7B-Chat", "Qwen1.5 MoE A2.7B Chat"),
+    ("google/gemma-3n-e4b-it", "Gemma 3n E4B IT"),
+])
+def test_active_parameters_counted_in_millions_are_a_size(model_id, expected):
+    """Granite's MoE "granite-3.0-3b-a800m" (800M active) read "A800m": "A22B" was a size, "A800M" was not."""
+    assert derive_name_from_id(model_id) == expected
