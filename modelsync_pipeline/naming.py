@@ -183,8 +183,8 @@ _ENGLISH_LM_ENDINGS = ("film", "helm", "realm", "palm", "calm", "balm", "psalm",
 # as the vowel-less "mpt" or "rwkv" are (_ACRONYM). "mk" is the word Mark ("Perceptron Mk1") and stays a word;
 # so does a hex run ("bd25", "c29c7295": a piece of a UUID or a digest, not a code anyone reads out).
 _MODEL_CODE = re.compile(r"(?!mk\d)(?![0-9a-f]{4,}$)(?:[b-df-hj-np-tv-xz]{1,4}\d+(?:\.\d+)*)+[b-df-hj-np-tv-xz]{0,4}", re.I)
-# Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5").
-_BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm"}
+# Brands written with a hyphen before their version number ("GPT-4o", "GLM-4.5", OpenAI's "ChatGPT-4o").
+_BRANDS_HYPHENED_TO_VERSION = {"gpt", "glm", "chatgpt"}
 # Brands written with a dot before a whole release number and glued to a dotted one, as Black Forest Labs
 # writes "FLUX.1 [schnell]", "FLUX1.1 [pro]" and "FLUX.2 [klein]".
 _BRANDS_DOTTED_TO_VERSION = {"flux"}

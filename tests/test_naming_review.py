@@ -555,3 +555,16 @@ def test_a_name_written_all_in_lower_case_is_cased_as_a_derived_name_is(upstream
 def test_active_parameters_counted_in_millions_are_a_size(model_id, expected):
     """Granite's MoE "granite-3.0-3b-a800m" (800M active) read "A800m": "A22B" was a size, "A800M" was not."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("chatgpt-4o-latest", "ChatGPT-4o Latest"),
+    ("openai/chatgpt-4o-latest", "ChatGPT-4o Latest"),
+    ("chatgpt4o", "ChatGPT-4o"),
+    # left alone: ChatGPT before a word
+    ("chatgpt-image-latest", "ChatGPT Image Latest"),
+])
+def test_chatgpt_is_written_with_a_hyphen_before_its_version_as_gpt_is(model_id, expected):
+    """OpenAI's "chatgpt-4o-latest" read "ChatGPT 4o Latest", though OpenAI, OpenRouter and Helicone all name it
+    "ChatGPT-4o", as "gpt-4o" reads "GPT-4o"."""
+    assert derive_name_from_id(model_id) == expected
