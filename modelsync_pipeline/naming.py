@@ -82,7 +82,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; language codes in capitals, as the vowel-less "zh"
   already read ("bge-large-en-v1.5" -> "BGE Large EN v1.5"); FLUX as Black Forest Labs writes its releases:
   "flux-1" -> "FLUX.1", "flux-1.1" -> "FLUX1.1"); a token with an upper-case letter in the id keeps its casing
-  ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" -> "CodeLlama"), and so does
+  ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" -> "CodeLlama", "distilbert" -> "DistilBERT"), and so does
   "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM"; English words that end in "lm"
   stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter by letter ("mpt" -> "MPT"), and so is
   a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" -> "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1);
@@ -167,10 +167,17 @@ _BRAND_SPELLINGS = {
     "chatglm": "ChatGLM", "internlm": "InternLM", "ernie": "ERNIE", "mimo": "MiMo", "olmo": "OLMo",
     "starcoder": "StarCoder", "openelm": "OpenELM", "longcat": "LongCat", "mythomax": "MythoMax", "lora": "LoRA",
     "maas": "MaaS",  # "model as a service": Vertex's partner models (".../llama-3.3-70b-instruct-maas")
+    # Families of makers not recorded here, as the makers write them: LG's EXAONE, Zhipu's CogView, CogVideoX and
+    # CogVLM, OpenBMB's MiniCPM, SenseTime's SenseChat, Meta's MusicGen, PlayAI; the BERT family (and its compounds,
+    # below), MPNet; training and task acronyms ("dpo", "qa": "nv-embed-qa-4").
+    "exaone": "EXAONE", "cogview": "CogView", "cogvideox": "CogVideoX", "cogvlm": "CogVLM", "minicpm": "MiniCPM",
+    "sensechat": "SenseChat", "musicgen": "MusicGen", "playai": "PlayAI", "bert": "BERT", "roberta": "RoBERTa",
+    "deberta": "DeBERTa", "mpnet": "MPNet", "dpo": "DPO", "qa": "QA",
 }
 # A word that ends with one of these brands after a prefix of its own is spelled as one word of two capitals
-# ("codellama" -> "CodeLlama", "tinyllama" -> "TinyLlama", "openhermes" -> "OpenHermes", "codeqwen1.5").
-_COMPOUND_BRANDS = ("llama", "gemma", "qwen", "hermes", "mistral", "whisper", "claude", "gemini", "mixtral")
+# ("codellama" -> "CodeLlama", "tinyllama" -> "TinyLlama", "openhermes" -> "OpenHermes", "codeqwen1.5"), and so are
+# BERT's many descendants ("distilbert" -> "DistilBERT", "colbert" -> "ColBERT", "modernbert" -> "ModernBERT").
+_COMPOUND_BRANDS = ("llama", "gemma", "qwen", "hermes", "mistral", "whisper", "claude", "gemini", "mixtral", "bert")
 _COMPOUND_BRAND_WORD = re.compile(rf"([a-z]{{3,}}?)({'|'.join(_COMPOUND_BRANDS)})(\d+(?:\.\d+)*)?")
 # A word fused with "lm", a language model's suffix, as InternLM and WizardLM write it ("smollm2" -> "SmolLM2",
 # "stablelm" -> "StableLM"): a prefix of three or more letters with a vowel (a vowel-less "vlm" is an acronym

@@ -881,7 +881,7 @@ def test_a_dot_in_an_id_that_is_not_bedrocks_loses_no_word(words, digit):
 
 @pytest.mark.parametrize(("model_id", "expected", "dropped"), [
     ("x/llama-3-8b.gguf", "Llama 3 8B GGUF", False),
-    ("openbmb/minicpm.v4", "Minicpm v4", False),
+    ("openbmb/minicpm.v4", "MiniCPM v4", False),
     ("rednote-hilab/dots.ocr", "Dots OCR", False),
     ("gpt-3.5-turbo", "GPT-3.5 Turbo", False),
     ("deepseek.r1-v1:0", "DeepSeek R1 v1.0", True),          # the model a bare version: its vendor word stays

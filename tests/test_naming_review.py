@@ -158,7 +158,7 @@ def test_a_v_between_a_family_and_its_release_number_is_not_read(model_id, expec
 @pytest.mark.parametrize(("model_id", "expected"), [
     ("nvidia.nemotron-nano-3-30b:0", "Nemotron Nano 3 30B"),
     ("nvidia.nemotron-super-3-120b:0", "Nemotron Super 3 120B"),
-    ("nv-rerank-qa-mistral-4b:1", "NV Rerank Qa Mistral 4B"),
+    ("nv-rerank-qa-mistral-4b:1", "NV Rerank QA Mistral 4B"),
     ("acme/widget-7b:0:thinking", "Widget 7B Thinking"),
     # left alone: after a version the number is its minor part
     ("amazon.nova-pro-v1:0", "Nova Pro v1.0"),
@@ -567,4 +567,35 @@ def test_active_parameters_counted_in_millions_are_a_size(model_id, expected):
 def test_chatgpt_is_written_with_a_hyphen_before_its_version_as_gpt_is(model_id, expected):
     """OpenAI's "chatgpt-4o-latest" read "ChatGPT 4o Latest", though OpenAI, OpenRouter and Helicone all name it
     "ChatGPT-4o", as "gpt-4o" reads "GPT-4o"."""
+    assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("exaone-deep-32b", "EXAONE Deep 32B"),
+    ("cogview-3-plus", "CogView 3 Plus"),
+    ("THUDM/cogvlm2-llama3-chat-19B", "CogVLM2 Llama 3 Chat 19B"),
+    ("cogvideox-5b", "CogVideoX 5B"),
+    ("minicpm-v", "MiniCPM V"),
+    ("sensechat-5", "SenseChat 5"),
+    ("facebook/musicgen-large", "MusicGen Large"),
+    ("playai-tts", "PlayAI TTS"),
+    ("sentence-transformers/all-mpnet-base-v2", "All MPNet Base v2"),
+    ("nv-embed-qa-4", "NV Embed QA 4"),
+    ("nous-hermes-2-mixtral-8x7b-dpo", "Nous Hermes 2 Mixtral 8x7B DPO"),
+    # the BERT family, and BERT inside a compound word as Llama is ("CodeLlama")
+    ("google-bert/bert-base-uncased", "BERT Base Uncased"),
+    ("FacebookAI/xlm-roberta-base", "XLM RoBERTa Base"),
+    ("microsoft/deberta-v3-base", "DeBERTa v3 Base"),
+    ("distilbert/distilbert-base-uncased", "DistilBERT Base Uncased"),
+    ("jina-colbert-v2", "Jina ColBERT v2"),
+    ("answerdotai/modernbert-large", "ModernBERT Large"),
+    ("vinai/phobert-base", "PhoBERT Base"),
+    # left alone: the maker's own capitals, and a short word before "bert"
+    ("answerdotai/ModernBERT-base", "ModernBERT Base"),
+    ("LGAI-EXAONE/EXAONE-3.5-32B-Instruct", "EXAONE 3.5 32B Instruct"),
+    ("albert/albert-base-v2", "Albert Base v2"),
+])
+def test_families_of_unrecorded_makers_are_spelled_their_makers_way(model_id, expected):
+    """"exaone-deep-32b" read "Exaone Deep 32B", "distilbert-base-uncased" "Distilbert Base Uncased", "cogview-3-plus"
+    "Cogview 3 Plus": every family word was capitalised as an English word is, not as its maker writes it."""
     assert derive_name_from_id(model_id) == expected
