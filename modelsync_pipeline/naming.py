@@ -53,7 +53,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "(FP8)" sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
   models apart); so does each such item of a list in one bracket ("(free, beta)", "(70B; FP8)"), the others kept
   as a list. Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
-  a plain capitalised word, always: Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
+  a plain capitalised word, always, and so does a stage before a colon ("Deprecated: Llama 2" reads "Deprecated
+  Llama 2", never as a company dropped): Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
   "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
@@ -387,6 +388,9 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
         return text  # prose with a colon, not a company; the colon is neutralised later
     if any(_MODEL_WORD_BEFORE_COLON.fullmatch(word) for word in company.split()):
         return text  # "Gemini 2.5 Flash: Thinking": a model and its variant; the colon is neutralised later
+    if company.casefold() in _BRACKETED_RELEASE_STAGES and rest:
+        # "Deprecated: Llama 2 70B", "Beta: Sonar": a stage, never a company; read as "(Deprecated) Llama 2 70B" is.
+        return f"({company}) {rest}"
     _add_step(steps, "strip_company_prefix")
     if not rest:
         return ""  # "OpenAI:" names a company, not a model

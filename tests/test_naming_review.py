@@ -599,3 +599,21 @@ def test_families_of_unrecorded_makers_are_spelled_their_makers_way(model_id, ex
     """"exaone-deep-32b" read "Exaone Deep 32B", "distilbert-base-uncased" "Distilbert Base Uncased", "cogview-3-plus"
     "Cogview 3 Plus": every family word was capitalised as an English word is, not as its maker writes it."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected", "stage"), [
+    ("Deprecated: Llama 2 70B Chat", "Deprecated Llama 2 70B Chat", "deprecated"),
+    ("Beta: Sonar Pro", "Beta Sonar Pro", "beta"),
+    ("Preview: Gemini 3 Pro", "Preview Gemini 3 Pro", "preview"),
+    ("Legacy: PaLM 2 Chat Bison", "Legacy PaLM 2 Chat Bison", "legacy"),
+    ("New: GPT-5", "New GPT-5", "new"),
+    ("Experimental: Gemini 2.0 Flash", "Experimental Gemini 2.0 Flash", "experimental"),
+    # left alone: a company before the colon still goes
+    ("OpenAI: GPT-4o", "GPT-4o", None),
+    ("Mistral: Pixtral Large", "Pixtral Large", None),
+])
+def test_a_release_stage_before_a_colon_is_a_stage_never_a_company(upstream, expected, stage):
+    """"Deprecated: Llama 2 70B" read "Llama 2 70B": the stage was taken for a company and dropped, and with it the
+    one word that told a reader not to choose the model. It reads as "(Deprecated) Llama 2 70B" does."""
+    display = resolve_display_name("acme/model", display_name=upstream)
+    assert (display.name, display.release_stage) == (expected, stage)
