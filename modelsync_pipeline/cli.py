@@ -289,6 +289,7 @@ _STEP_MEANING = {
     "not_a_string": "the field was not text",
     "id_unreadable": "no readable word in the id: the name is 'Model' and a short hash of the id",
     "read_dash": 'read a spaced en or em dash (" – ") as " - "',
+    "drop_wrapping_quotes": 'removed the quotes around the whole name (\'"Llama 3"\' -> "Llama 3")',
     "recase_lower_case_name": 'wrote an all lower-case name as an id\'s words are ("llama 3 70b" -> "Llama 3 70B")',
 }
 # Steps named after the field they passed over ("ignored_id_like_display_name", "fallback_from_name").

@@ -58,6 +58,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
   "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
+- A pair of quotes around the whole name goes ('"Llama 3 70B"', "“GPT-4o”": a value quoted twice over; step
+  `drop_wrapping_quotes`); quotes inside a name stay.
 - Emoji stay (they are not malformed text), but a name must contain at least one letter or digit.
 - Cleaning removes control and format characters (zero-width, bidi marks, BOM, NUL), turns every kind of
   whitespace into single spaces, applies NFC, trims stray punctuation at the ends and truncates names longer
@@ -301,6 +303,23 @@ _SPACED_DASH = re.compile(r"\s+[\u2013\u2014\u2012\u2015]\s+")  # en, em, figure
 _MAX_BRACKET_DEPTH = 16
 
 
+# Quotes a whole name may arrive in (a value quoted twice over, in JSON, CSV or YAML): straight, typographic and
+# low-nine pairs, as (opening, closing).
+_WRAPPING_QUOTES = ('""', "''", "\u201c\u201d", "\u2018\u2019", "\u201e\u201c", "\u201a\u2018", "``")
+
+
+def _without_wrapping_quotes(text: str, steps: list[str]) -> str:
+    """'"Llama 3 70B"' -> 'Llama 3 70B': a pair of quotes around the whole name quotes it, and says nothing. Quotes
+    inside stay ('The "Best" Model'), and so do a pair that is not the only one ('"A" and "B"')."""
+    pairs = [pair for pair in _WRAPPING_QUOTES if len(text) > 2 and text[0] == pair[0] and text[-1] == pair[1]]
+    for opening, closing in pairs:
+        inner = text[1:-1]
+        if opening not in inner and closing not in inner:
+            _add_step(steps, "drop_wrapping_quotes")
+            return _without_wrapping_quotes(inner.strip(), steps)  # quotes of another kind inside ('"“A”"')
+    return text
+
+
 def _remove_invisible_characters(text: str) -> str:
     kept = []
     for char in text:
@@ -503,7 +522,7 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
     collapsed = _collapse_whitespace(text)
     if collapsed != text:
         steps.append("collapse_whitespace")
-    text = collapsed
+    text = _without_wrapping_quotes(collapsed, steps)
 
     colons = _OTHER_COLONS.sub(": ", text)
     if colons != text:

@@ -617,3 +617,22 @@ def test_a_release_stage_before_a_colon_is_a_stage_never_a_company(upstream, exp
     one word that told a reader not to choose the model. It reads as "(Deprecated) Llama 2 70B" does."""
     display = resolve_display_name("acme/model", display_name=upstream)
     assert (display.name, display.release_stage) == (expected, stage)
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ('"Llama 3.3 70B Instruct"', "Llama 3.3 70B Instruct"),
+    ("'Qwen3 Coder 480B'", "Qwen3 Coder 480B"),
+    ("\u201cGPT-4o\u201d", "GPT-4o"),
+    ("\u201eMistral Large 2\u201c", "Mistral Large 2"),
+    ('"OpenAI: GPT-4o (free)"', "GPT-4o"),
+    ('"\u201cDeepSeek V3\u201d"', "DeepSeek V3"),
+    # left alone: quotes inside a name, and two quoted parts
+    ('The "Best" Model', 'The "Best" Model'),
+    ('"Fast" and "Slow"', '"Fast" and "Slow"'),
+])
+def test_quotes_around_the_whole_name_go(upstream, expected):
+    """A value quoted twice over ('"Llama 3.3 70B Instruct"', from JSON inside CSV or YAML) was shown with its quotes,
+    and "OpenAI: " inside them was not read as a company."""
+    display = resolve_display_name("acme/model", display_name=upstream)
+    assert display.name == expected
+    assert ("drop_wrapping_quotes" in display.steps) == (upstream[0] != expected[0])
