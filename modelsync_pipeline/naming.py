@@ -236,6 +236,8 @@ _O_SERIES_TOKEN = re.compile(r"o\d+")
 _TASK_MEDIA = ("img", "txt", "vid", "pix", "seq", "aud", "text", "image", "video", "audio", "speech")
 _TASK_CODE = re.compile(rf"(?P<source>[a-z])2[a-z]|(?:{'|'.join(_TASK_MEDIA)})2(?:{'|'.join(_TASK_MEDIA)})")
 _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
+# Dimensions a model makes or reads ("stable-fast-3d", "sv4d", "2d-to-3d"): "3D", as everyone writes it.
+_DIMENSION_TOKEN = re.compile(r"[234]d")
 # Fireworks writes a version's dot as "p" wherever it stands: "v3p1", "qwen2p5", "glm-4p5v", "0p6b".
 _P_FOR_DOT = re.compile(r"(?<=\d)p(?=\d)")
 _SINGLE_DIGIT = re.compile(r"\d")
@@ -877,6 +879,7 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         _SIZE_TOKEN.fullmatch(low)
         or _QUANTIZATION_TOKEN.fullmatch(low)
         or _RELEASE_CANDIDATE_TOKEN.fullmatch(low)
+        or _DIMENSION_TOKEN.fullmatch(low)
     ):
         return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
     task = _TASK_CODE.fullmatch(low)

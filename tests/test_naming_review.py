@@ -636,3 +636,18 @@ def test_quotes_around_the_whole_name_go(upstream, expected):
     display = resolve_display_name("acme/model", display_name=upstream)
     assert display.name == expected
     assert ("drop_wrapping_quotes" in display.steps) == (upstream[0] != expected[0])
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("stable-fast-3d", "Stable Fast 3D"),
+    ("stabilityai/stable-point-aware-3d", "Stable Point Aware 3D"),
+    ("tencent/hunyuan-3d-2.1", "Hunyuan 3D 2.1"),
+    ("microsoft/trellis-3d", "Trellis 3D"),
+    ("acme/2d-animator", "2D Animator"),
+    # left alone: a code read letter by letter already, and sizes
+    ("stabilityai/sv4d", "SV4D"),
+    ("acme/model-3b", "Model 3B"),
+])
+def test_a_dimension_is_written_3d(model_id, expected):
+    """Stability's "stable-fast-3d" read "Stable Fast 3d": a dimension is "3D" wherever it is written."""
+    assert derive_name_from_id(model_id) == expected
