@@ -58,6 +58,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
   "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
+- Full-width letters, digits, "." and "-" ("Ｌｌａｍａ ３．１") and the hyphens typography puts in a word ("GPT‑4o" with
+  a non-breaking hyphen, a minus sign) read as the ASCII they look like (step `read_ascii_lookalikes`).
 - A pair of quotes around the whole name goes ('"Llama 3 70B"', "“GPT-4o”": a value quoted twice over; step
   `drop_wrapping_quotes`); quotes inside a name stay.
 - Emoji stay (they are not malformed text), but a name must contain at least one letter or digit.
@@ -305,6 +307,19 @@ _SPACED_DASH = re.compile(r"\s+[\u2013\u2014\u2012\u2015]\s+")  # en, em, figure
 _MAX_BRACKET_DEPTH = 16
 
 
+# Characters that are ASCII to a reader, in another code point: full-width letters, digits, "." and "-" (CJK text:
+# "Ｌｌａｍａ ３．１"), and the hyphens typography puts in a word (OpenAI's pages write "GPT\u20114o" with a
+# non-breaking hyphen; a minus sign, a small hyphen). Read as ASCII, the name is the one a reader types and the
+# one another provider's catalog spells. Full-width colons and brackets have their own rules (_OTHER_COLONS,
+# BRACKETS).
+_ASCII_LOOKALIKES = str.maketrans({
+    **{chr(0xFF10 + i): chr(ord("0") + i) for i in range(10)},
+    **{chr(0xFF21 + i): chr(ord("A") + i) for i in range(26)},
+    **{chr(0xFF41 + i): chr(ord("a") + i) for i in range(26)},
+    "\uff0e": ".", "\uff0d": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-", "\ufe63": "-",
+})
+
+
 # Quotes a whole name may arrive in (a value quoted twice over, in JSON, CSV or YAML): straight, typographic and
 # low-nine pairs, as (opening, closing).
 _WRAPPING_QUOTES = ('""', "''", "\u201c\u201d", "\u2018\u2019", "\u201e\u201c", "\u201a\u2018", "``")
@@ -525,6 +540,10 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
     if collapsed != text:
         steps.append("collapse_whitespace")
     text = _without_wrapping_quotes(collapsed, steps)
+    ascii_text = text.translate(_ASCII_LOOKALIKES)
+    if ascii_text != text:
+        _add_step(steps, "read_ascii_lookalikes")
+        text = ascii_text
 
     colons = _OTHER_COLONS.sub(": ", text)
     if colons != text:

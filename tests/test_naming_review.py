@@ -651,3 +651,25 @@ def test_quotes_around_the_whole_name_go(upstream, expected):
 def test_a_dimension_is_written_3d(model_id, expected):
     """Stability's "stable-fast-3d" read "Stable Fast 3d": a dimension is "3D" wherever it is written."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ("GPT\u20114o", "GPT-4o"),                       # non-breaking hyphen, as OpenAI's pages write it
+    ("GPT\u20104o mini", "GPT-4o mini"),             # hyphen
+    ("Llama\u22123 70B", "Llama-3 70B"),             # minus sign
+    ("Qwen3\ufe6332B", "Qwen3-32B"),                 # small hyphen-minus
+    ("\uff2c\uff4c\uff41\uff4d\uff41 \uff13\uff0e\uff11 \uff17\uff10\uff22", "Llama 3.1 70B"),  # full-width
+    ("\u901a\u4e49\u5343\u95ee\uff0d\uff2d\uff41\uff58", "\u901a\u4e49\u5343\u95ee-Max"),
+    ("OpenAI\uff1aGPT\u20114o", "GPT-4o"),
+    # left alone: a spaced dash between words is a separator, read as one already
+    ("Claude 3.5 Sonnet \u2013 New", "Claude 3.5 Sonnet - New"),
+])
+def test_characters_that_look_like_ascii_read_as_ascii(upstream, expected):
+    """"GPT\u20114o" (a non-breaking hyphen) and full-width "\uff2c\uff4c\uff41\uff4d\uff41 \uff13" were shown as sent: a
+    name no one can type, and one that never matches the same model in another provider's catalog."""
+    assert resolve_display_name("acme/model", display_name=upstream).name == expected
+
+
+def test_two_spellings_of_one_name_in_lookalike_characters_collide_as_one():
+    names = {resolve_display_name("acme/model", display_name=n).name for n in ("GPT-4o", "GPT\u20114o", "\uff27\uff30\uff34-4o")}
+    assert names == {"GPT-4o"}
