@@ -42,10 +42,12 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   when the id itself names that organisation ("meta-llama/...": step `read_company_separator`) and the rest starts
   as the id's own segment does; when it does not, the organisation is the family word and stays, the separator read
   as a space ("DeepSeek - Chat" for "deepseek/deepseek-chat" -> "DeepSeek Chat"); without that evidence the
-  separator stays, since "Llama 3 - Instruct" is one model's name. The company word is kept when the rest starts
-  with a bare version-like token (a digit, or one capital letter followed by a digit: "R1", "V3", "K2"), so
-  "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while "OpenAI: o3" becomes "o3". Any other colon followed by
-  whitespace becomes " - " so no name ever reads as "Something: rest"; a colon inside a token
+  separator stays, since "Llama 3 - Instruct" is one model's name. A bracketed company at either end ("[OpenAI]
+  GPT-4o", "GPT-4o (OpenAI)") reads as "Company: " (step `read_bracketed_company`) when it is the organisation the
+  id names (its first segment past "@cf" or "publishers/", never a tier such as SiliconFlow's "Pro/"). The company
+  word is kept when the rest starts with a bare version-like token (a digit, or one capital letter followed by a
+  digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while "OpenAI: o3" becomes "o3". Any
+  other colon followed by whitespace becomes " - " so no name ever reads as "Something: rest"; a colon inside a token
   ("claude-3.7-sonnet:thinking") is left alone.
 - Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
   "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
@@ -1093,6 +1095,35 @@ def _company_separator_as_colon(value: str, model_id: str) -> str:
     return f"{match.group('left').strip()} {rest}"
 
 
+def _names_the_organisation_of(text: str, model_id: str) -> bool:
+    """True when `text` is the organisation the id names ("Meta" for "meta-llama/...", "OpenAI" for "openai/gpt-4o",
+    "@cf/meta/..." and "publishers/meta/models/..." alike), in any case or punctuation: its first path segment
+    past a platform prefix and collection segments, never a segment of the model's own path ("dev" of
+    "fal-ai/flux/dev/image-to-image")."""
+    segments = [seg.strip() for seg in model_id.strip().split("/")[:-1]]
+    segments = [seg for seg in segments if seg and not seg.startswith("@") and seg.casefold() not in _COLLECTION_SEGMENTS]
+    if not segments or text.strip().casefold() in _VARIANT_WORDS | _BRACKETED_RELEASE_STAGES:
+        return False  # a tier, never a company: SiliconFlow's "Pro/zai-org/GLM-5.1" is "GLM-5.1 (Pro)"
+    left, org = _letters_and_digits(text), _letters_and_digits(segments[0])
+    return len(left) >= 2 and bool(org) and (org.startswith(left) or left.startswith(org))
+
+
+def _bracketed_company_as_prefix(value: str, model_id: str) -> str:
+    """`value` with a bracketed organisation at its start or end ("[OpenAI] GPT-4o", "GPT-4o (OpenAI)", "Qwen2.5 72B
+    (Qwen) (free)") written as "Company: rest", when it is the organisation the id names: the company-prefix rule
+    then decides, as for "OpenAI: GPT-4o" ("DeepSeek R1 (DeepSeek)" keeps one "DeepSeek", "Sonar (Perplexity)" its
+    company before a lone word). Without that evidence the bracket is read as any other ("(Meta)" stays "Meta")."""
+    for match in _INNERMOST_BRACKET_GROUP.finditer(value):
+        content = match.group(1).strip()
+        before, after = value[:match.start()].strip(), value[match.end():].strip()
+        at_an_end = not before or not _INNERMOST_BRACKET_GROUP.sub("", after).strip()
+        rest = f"{before} {after}".strip()
+        if at_an_end and ":" not in content and any(c.isalnum() for c in rest) \
+                and _names_the_organisation_of(content, model_id):
+            return f"{content}: {rest}"
+    return value
+
+
 def _company_as_family_word(value: str, model_id: str) -> str:
     """"Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba": the word before ": " is a company, but
     the id's own model part starts with it (and the rest does not), so it is the model's family word, as
@@ -1159,12 +1190,15 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
         unpathed = _without_org_path(text, model_id)
         if unpathed != text:
             _add_step(steps, "drop_id_path")
-        separated = _company_separator_as_colon(unpathed, model_id)
+        bracketed = _bracketed_company_as_prefix(unpathed, model_id)
+        separated = _company_separator_as_colon(bracketed, model_id)
         family = _company_as_family_word(separated, model_id)
         if text is not value and family == text:
             break
         cleaned, cleaning, found = clean_upstream_name(family)
-        if separated != unpathed:
+        if bracketed != unpathed:
+            _add_step(steps, "read_bracketed_company")
+        if separated != bracketed:
             _add_step(steps, "read_company_separator")
         if family != separated:
             _add_step(steps, "keep_family_word")

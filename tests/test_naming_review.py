@@ -673,3 +673,27 @@ def test_characters_that_look_like_ascii_read_as_ascii(upstream, expected):
 def test_two_spellings_of_one_name_in_lookalike_characters_collide_as_one():
     names = {resolve_display_name("acme/model", display_name=n).name for n in ("GPT-4o", "GPT\u20114o", "\uff27\uff30\uff34-4o")}
     assert names == {"GPT-4o"}
+
+
+@pytest.mark.parametrize(("model_id", "upstream", "expected"), [
+    ("openai/gpt-4o", "[OpenAI] GPT-4o", "GPT-4o"),
+    ("openai/gpt-4o", "GPT-4o (OpenAI)", "GPT-4o"),
+    ("meta-llama/llama-3.3-70b-instruct", "(Meta) Llama 3.3 70B Instruct", "Llama 3.3 70B Instruct"),
+    ("@cf/meta/llama-3-8b-instruct", "Llama 3 8B Instruct (Meta)", "Llama 3 8B Instruct"),
+    ("nvidia/llama-3.1-nemotron-70b-instruct", "Llama 3.1 Nemotron 70B Instruct [NVIDIA] (free)",
+     "Llama 3.1 Nemotron 70B Instruct"),
+    # the company-prefix rule decides, as for "Company: Model"
+    ("deepseek/deepseek-r1", "[DeepSeek] R1", "DeepSeek R1"),
+    ("deepseek/deepseek-r1", "DeepSeek R1 (DeepSeek)", "DeepSeek R1"),
+    ("mistralai/mistral-saba", "(Mistral) Saba", "Mistral Saba"),
+    ("perplexity/sonar", "Sonar (Perplexity)", "Perplexity Sonar"),
+    # left alone: no organisation in the id, a bracket in the middle, a tier or a segment of the model's own path
+    ("acme-model", "[OpenAI] GPT-4o", "OpenAI GPT-4o"),
+    ("openai/gpt-4o", "GPT-4o (OpenAI) Mini", "GPT-4o OpenAI Mini"),
+    ("Pro/zai-org/GLM-5.1", "GLM-5.1 (Pro)", "GLM-5.1 Pro"),
+    ("fal-ai/flux/dev/image-to-image", "FLUX.1 [dev]", "FLUX.1 Dev"),
+])
+def test_a_bracketed_company_the_id_names_is_read_as_a_company_prefix(model_id, upstream, expected):
+    """"[OpenAI] GPT-4o" and "GPT-4o (OpenAI)" for "openai/gpt-4o" read "OpenAI GPT-4o" and "GPT-4o OpenAI": the
+    company the id names kept as words, where "OpenAI: GPT-4o" and "OpenAI - GPT-4o" already lost it."""
+    assert resolve_display_name(model_id, display_name=upstream).name == expected
