@@ -244,6 +244,10 @@ _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
 _DIMENSION_TOKEN = re.compile(r"[234]d")
 # Fireworks writes a version's dot as "p" wherever it stands: "v3p1", "qwen2p5", "glm-4p5v", "0p6b".
 _P_FOR_DOT = re.compile(r"(?<=\d)p(?=\d)")
+# ...in a word that is a name or a size around one version: letters, the version and at most a size's or a
+# vision model's letter or two ("qwen2p5", "0p6b", "4p5v"). A token that mixes letters and digits further is a
+# random suffix (Google's "tunedModels/my-bot-x7k2p9q1w3", "...-ps3p4gljyko"), and "2p9" in it no version "2.9".
+_P_FOR_DOT_WORD = re.compile(r"(?<![a-z0-9])[a-z]*\d+p\d+[a-z]{0,2}(?![a-z0-9])", re.I)
 _SINGLE_DIGIT = re.compile(r"\d")
 _V_VERSION = re.compile(r"v\d+", re.I)
 _VERSION_GLUED_TO_NAME = re.compile(r"v\d+|[a-z]+\d", re.I)  # "v0", "qwen2", "k2": a single digit may follow
@@ -799,7 +803,7 @@ def _split_plain_id_words(text: str) -> list[str]:
     text = _SPLIT_PRECISION.sub(r"\1\2", text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
     text = _UNDERSCORE_BEFORE_SIZE.sub(r"\1-", text)
     text = _UNDERSCORE_BETWEEN_DIGITS.sub(".", text)  # "Llama-3_1" means 3.1
-    text = _P_FOR_DOT.sub(".", text)
+    text = _P_FOR_DOT_WORD.sub(lambda word: _P_FOR_DOT.sub(".", word.group()), text)
     text = _DOT_BETWEEN_LETTERS.sub(" ", text)  # "moonshot.kimi": a dot between letters parts words
     text = _DOT_BEFORE_WORD.sub(" ", text)  # "llm1.inst": so does one before a word
     words = []

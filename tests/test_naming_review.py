@@ -697,3 +697,20 @@ def test_a_bracketed_company_the_id_names_is_read_as_a_company_prefix(model_id, 
     """"[OpenAI] GPT-4o" and "GPT-4o (OpenAI)" for "openai/gpt-4o" read "OpenAI GPT-4o" and "GPT-4o OpenAI": the
     company the id names kept as words, where "OpenAI: GPT-4o" and "OpenAI - GPT-4o" already lost it."""
     assert resolve_display_name(model_id, display_name=upstream).name == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("tunedModels/my-support-bot-x7k2p9q1w3", "My Support Bot X7K2P9Q1W3"),
+    ("tunedModels/number-generator-model-ps3p4gljyko", "Number Generator Model Ps3p4gljyko"),
+    ("acme/classifier-a9p3k7m2", "Classifier A9p3k7m2"),
+    # left alone: Fireworks' versions and sizes written with "p"
+    ("accounts/fireworks/models/llama-v3p1-8b-instruct", "Llama 3.1 8B Instruct"),
+    ("accounts/fireworks/models/qwen2p5-vl-32b-instruct", "Qwen2.5 VL 32B Instruct"),
+    ("accounts/fireworks/models/qwen3-0p6b", "Qwen3 0.6B"),
+    ("accounts/fireworks/models/kimi-k2p6", "Kimi K2.6"),
+    ("glm-4p5v", "GLM-4.5V"),
+])
+def test_a_p_between_digits_of_a_random_suffix_is_no_version(model_id, expected):
+    """Google's tuned models end in a random suffix ("tunedModels/my-support-bot-x7k2p9q1w3"): the "p" Fireworks writes
+    for a version's dot was read inside it, inventing a version ("X7K2.9Q1W3")."""
+    assert derive_name_from_id(model_id) == expected
