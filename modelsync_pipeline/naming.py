@@ -89,10 +89,11 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "DALL-E", family and task acronyms "bge", "gte", "ocr", "asr"; language codes in capitals, as the vowel-less "zh"
   already read ("bge-large-en-v1.5" -> "BGE Large EN v1.5"); FLUX as Black Forest Labs writes its releases:
   "flux-1" -> "FLUX.1", "flux-1.1" -> "FLUX1.1"); a token with an upper-case letter in the id keeps its casing
-  ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" -> "CodeLlama", "distilbert" -> "DistilBERT"), and so does
-  "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM"; English words that end in "lm"
-  stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter by letter ("mpt" -> "MPT"), and so is
-  a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" -> "SD3", "r7b" -> "R7B"; "Mk1" is Mark 1);
+  ("DeepSeek", "Qwen3"); a brand ending a compound word keeps its capital ("codellama" -> "CodeLlama", "distilbert"
+  -> "DistilBERT"), and so does "lm", a language model's suffix ("smollm2" -> "SmolLM2", "stablelm" -> "StableLM";
+  English words that end in "lm" stay words: "film", "realm", "overwhelm"); a vowel-less token is read letter by
+  letter ("mpt" -> "MPT"), and so is a code of vowel-less letters and numbers ("m2m100" -> "M2M100", "sd3" -> "SD3",
+  "r7b" -> "R7B"; "Mk1" is Mark 1);
   "non-" keeps its hyphen ("non-reasoning" -> "Non-Reasoning"); every other word gets its first letter capitalised
   and nothing else (never str.title(), which turns "4o" into "4O"); a "<source>2<target>" task is one word ("t2v" ->
   "T2V", "img2img" -> "Img2Img"; "word2vec" is a name and stays). OpenAI's o-series stays lower-case ("o1", "o4
