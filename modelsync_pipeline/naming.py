@@ -52,7 +52,7 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
   "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
   schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as
-  "(FP8)" sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
+  "(FP8)" (written with a separator too: "(FP-8)", "(8-bit)") sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
   models apart); so does each such item of a list in one bracket ("(free, beta)", "(70B; FP8)"), the others kept
   as a list. Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
   a plain capitalised word, always, and so does a stage before a colon ("Deprecated: Llama 2" reads "Deprecated
@@ -152,6 +152,13 @@ _QUANTIZATION_TOKEN = re.compile(
 # ".../llama-3.1-8b-instruct/fp-8") is one word, as "fp8" is: never "FP 8", and a last segment of it alone
 # names no model, so the segment before it does.
 _SPLIT_PRECISION = re.compile(r"(?<![a-z0-9])(fp|bf|int|nf|mxfp|nvfp)[-_ ](2|3|4|6|8|16|32)(?![a-z0-9]|\.\d)", re.I)
+# So is a bit width written as English writes it ("(8-bit)", "4 bit", "llama-3-70b-4-bit"): "8bit", never "8 Bit".
+_SPLIT_BIT_WIDTH = re.compile(r"(?<![a-z0-9.])(\d{1,2})[-_ ](bit)(?![a-z0-9])", re.I)
+
+
+def _joined_precision(text: str) -> str:
+    """`text` with every precision or bit width written with a separator written whole ("fp-8" -> "fp8")."""
+    return _SPLIT_BIT_WIDTH.sub(r"\1\2", _SPLIT_PRECISION.sub(r"\1\2", text))
 
 # Stages recognised inside brackets. Plain words are only read for the unambiguous ones: "New" or "Old"
 # without brackets is more likely part of a product name than a stage.
@@ -456,7 +463,7 @@ _BRACKET_LIST_SEPARATOR = re.compile(r"\s*;\s*|\s*,\s+")
 
 def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
     def replace_item(content: str) -> str:
-        key = content.casefold()
+        key = _joined_precision(content.casefold())  # "(FP-8)", "(8-bit)" are "(FP8)", "(8bit)"
         if key == "free":
             attrs["is_free"] = True
             _add_step(steps, "free_flag")
@@ -523,7 +530,7 @@ def _quantization_in(text: str) -> str | None:
     gguf = _GGUF_QUANT.search(text)
     if gguf:  # more precise than the file format's own word ("Q8_0" beside "GGUF")
         return gguf.group(1).casefold()
-    words = re.split(r"[^a-z0-9]+", _SPLIT_PRECISION.sub(r"\1\2", text.casefold()))
+    words = re.split(r"[^a-z0-9]+", _joined_precision(text.casefold()))
     found = [word for word in words if _QUANTIZATION_TOKEN.fullmatch(word)]
     # The file format's word says least: "Qwen3-8B-GGUF:F16" is in F16.
     return next((word for word in found if word != "gguf"), found[0] if found else None)
@@ -801,7 +808,7 @@ _ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.]|_)+")
 
 
 def _split_plain_id_words(text: str) -> list[str]:
-    text = _SPLIT_PRECISION.sub(r"\1\2", text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
+    text = _joined_precision(text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
     text = _UNDERSCORE_BEFORE_SIZE.sub(r"\1-", text)
     text = _UNDERSCORE_BETWEEN_DIGITS.sub(".", text)  # "Llama-3_1" means 3.1
     text = _P_FOR_DOT_WORD.sub(lambda word: _P_FOR_DOT.sub(".", word.group()), text)

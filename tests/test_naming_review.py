@@ -714,3 +714,33 @@ def test_a_p_between_digits_of_a_random_suffix_is_no_version(model_id, expected)
     """Google's tuned models end in a random suffix ("tunedModels/my-support-bot-x7k2p9q1w3"): the "p" Fireworks writes
     for a version's dot was read inside it, inventing a version ("X7K2.9Q1W3")."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected", "quantization"), [
+    ("Llama 3.3 70B (FP-8)", "Llama 3.3 70B", "fp8"),
+    ("Qwen2.5 72B (BF 16)", "Qwen2.5 72B", "bf16"),
+    ("Kimi K2 (INT-4)", "Kimi K2", "int4"),
+    ("Mistral 7B (8-bit)", "Mistral 7B", "8bit"),
+    ("Gemma 3 27B (4 bit)", "Gemma 3 27B", "4bit"),
+    ("Phi 4 14B 4-bit", "Phi 4 14B 4-bit", "4bit"),   # a plain word stays as written, and still says it
+    # left alone: a bracket that only starts like one
+    ("Llama 3 (free-ish)", "Llama 3 Free-Ish", None),
+])
+def test_a_precision_or_bit_width_written_with_a_separator_is_a_quantisation_in_a_name(upstream, expected, quantization):
+    """"(FP8)" was a quantisation and went, while "(FP-8)" stayed as words; "(8-bit)" set no quantization at all,
+    though "-4bit" in an id did."""
+    display = resolve_display_name("acme/model", display_name=upstream)
+    assert (display.name, display.quantization) == (expected, quantization)
+
+
+@pytest.mark.parametrize(("model_id", "expected", "quantization"), [
+    ("acme/llama-3-70b-4-bit", "Llama 3 70B 4bit", "4bit"),
+    ("acme/qwen2.5-7b-instruct-8_bit", "Qwen2.5 7B Instruct 8bit", "8bit"),
+    ("acme/llama-3-8b/4-bit", "Llama 3 8B 4bit", "4bit"),
+    # left alone: a bit after a version, and a word that starts with "bit"
+    ("acme/qwen-1.5-bit", "Qwen 1.5 Bit", None),
+    ("microsoft/bitnet-b1.58-2b-4t", "Bitnet B1.58 2B 4T", None),
+])
+def test_a_bit_width_written_with_a_separator_is_one_word_in_an_id(model_id, expected, quantization):
+    display = resolve_display_name(model_id)
+    assert (display.name, display.quantization) == (expected, quantization)
