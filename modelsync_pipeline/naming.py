@@ -69,9 +69,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   whitespace into single spaces, applies NFC, trims stray punctuation at the ends and truncates names longer
   than NAME_MAX_LENGTH at a word boundary (step `truncated`).
 - Ids are derived from their last path segment, split on "-", "_", spaces and other punctuation (a dot inside a
-  version stays). A Bedrock namespace is dropped ("us.anthropic.claude-..." -> "Claude ...", step
-  `drop_bedrock_namespace`), and so are its words before a display name that goes on as the model part does (an
-  inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7 Sonnet", step `drop_bedrock_namespace_words`;
+  version stays, and so does a "+" that ends a word: "command-r+" -> "Command R+"). A Bedrock namespace is dropped
+  ("us.anthropic.claude-..." -> "Claude ...", step `drop_bedrock_namespace`), and so are its words before a display
+  name that goes on as the model part does (an inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7
+  Sonnet", step `drop_bedrock_namespace_words`;
   the region comes back through `make_names_unique`), and only that: a dot before a word that is not a hyphenated
   model id is part of the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A
   llama.cpp quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
@@ -804,7 +805,9 @@ _UNDERSCORE_BETWEEN_DIGITS = re.compile(r"(?<=\d)_(?=\d)")
 _UNDERSCORE_BEFORE_SIZE = re.compile(r"(?<=[a-z])(\d+)_(?=\d+(?:\.\d+)?[bmkt](?![a-z0-9]))", re.I)
 _DOT_BETWEEN_LETTERS = re.compile(r"(?<=[a-z])\.(?=[a-z])", re.I)
 _DOT_BEFORE_WORD = re.compile(r"(?<=\d)\.(?=[a-z]{2})", re.I)
-_ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.]|_)+")
+# A "+" that ends a word is part of it ("command-r+" is Cohere's Command R+, never "Command R", which is another
+# model); one before a word parts the two as any other punctuation does ("gpt-4o+search").
+_ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.+]|_|\+(?=\w))+")
 
 
 def _split_plain_id_words(text: str) -> list[str]:

@@ -744,3 +744,21 @@ def test_a_precision_or_bit_width_written_with_a_separator_is_a_quantisation_in_
 def test_a_bit_width_written_with_a_separator_is_one_word_in_an_id(model_id, expected, quantization):
     display = resolve_display_name(model_id)
     assert (display.name, display.quantization) == (expected, quantization)
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("command-r+", "Command R+"),
+    ("cohere/command-r+-08-2024", "Command R+ 08-2024"),
+    ("acme/notus+", "Notus+"),
+    # left alone: a "+" before a word parts the two
+    ("gpt-4o+search", "GPT-4o Search"),
+    ("acme/llama-3+vision", "Llama 3 Vision"),
+])
+def test_a_plus_that_ends_a_word_is_part_of_it(model_id, expected):
+    assert derive_name_from_id(model_id) == expected
+
+
+def test_a_model_and_its_plus_are_told_apart_by_their_names_not_a_hash():
+    """"command-r+" read "Command R", the name of another model: beside "command-r" one of them ended on a hash."""
+    ids = ["command-r", "command-r+"]
+    assert [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])] == ["Command R", "Command R+"]
