@@ -51,10 +51,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   ("claude-3.7-sonnet:thinking") is left alone.
 - Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
   "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
-  schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as
-  "(FP8)" (written with a separator too: "(FP-8)", "(8-bit)") sets `quantization` and goes (it comes back through `make_names_unique` when it is what tells two
-  models apart); so does each such item of a list in one bracket ("(free, beta)", "(70B; FP8)"), the others kept
-  as a list. Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
+  schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as "(FP8)" (written with a separator
+  too: "(FP-8)", "(8-bit)") sets `quantization` and goes (it comes back through `make_names_unique` when it is what
+  tells two models apart); so does each such item of a list in one bracket ("(free, beta)", "(70B; FP8)"), the
+  others kept as a list. Release stages ("(New)", "(Old)", "(Legacy)", "(beta)"...) set `release_stage` AND stay as
   a plain capitalised word, always, and so does a stage before a colon ("Deprecated: Llama 2" reads "Deprecated
   Llama 2", never as a company dropped): Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
@@ -72,14 +72,14 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   version stays, and so does a "+" that ends a word: "command-r+" -> "Command R+"). A Bedrock namespace is dropped
   ("us.anthropic.claude-..." -> "Claude ...", step `drop_bedrock_namespace`), and so are its words before a display
   name that goes on as the model part does (an inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7
-  Sonnet", step `drop_bedrock_namespace_words`;
-  the region comes back through `make_names_unique`), and only that: a dot before a word that is not a hyphenated
-  model id is part of the name ("dots.llm1.inst" -> "Dots LLM1 Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A
-  llama.cpp quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one upper-cased word and sets `quantization`; so does a
-  quantisation method ("AWQ", "QAT"), and a bit width ("4bit"), written as the id writes it. ":free" variants set
-  `is_free` and add no word; other variants (":thinking") become a word; a variant that pins a build (a hex digest,
-  a fine-tune's job id, a bare revision number after a size: "nemotron-nano-3-30b:0", while after a version it is
-  the minor part, "v1:0" -> "v1.0", "v3-5:0" -> "v3.5.0") adds none, and a fine-tune id
+  Sonnet", step `drop_bedrock_namespace_words`; the region comes back through `make_names_unique`), and only
+  that: a dot before a word that is not a hyphenated model id is part of the name ("dots.llm1.inst" -> "Dots LLM1
+  Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one
+  upper-cased word and sets `quantization`; so does a quantisation method ("AWQ", "QAT"), and a bit width ("4bit"),
+  written as the id writes it. ":free" variants set `is_free` and add no word; other variants (":thinking") become
+  a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a size:
+  "nemotron-nano-3-30b:0", while after a version it is the minor part, "v1:0" -> "v1.0", "v3-5:0" -> "v3.5.0") adds
+  none, and a fine-tune id
   ("ft:gpt-4o-mini:acme::AbCdEf12") reads as its base model, "Fine-Tuned" and its organisation. A last segment that
   names no model (only versions, variants, a precision or a task: "fal-ai/flux-pro/v1.1",
   ".../deepseek-r1/community", ".../llama-3.1-8b-instruct/fp-8" -> "Llama 3.1 8B Instruct FP8"; a precision written
