@@ -249,6 +249,8 @@ _O_SERIES_TOKEN = re.compile(r"o\d+")
 _TASK_MEDIA = ("img", "txt", "vid", "pix", "seq", "aud", "text", "image", "video", "audio", "speech")
 _TASK_CODE = re.compile(rf"(?P<source>[a-z])2[a-z]|(?:{'|'.join(_TASK_MEDIA)})2(?:{'|'.join(_TASK_MEDIA)})")
 _RELEASE_CANDIDATE_TOKEN = re.compile(r"rc\d+")
+# A version with "v" for vision ("step-1v", "step-1.5v-mini"): "1V", as StepFun writes "Step-1V" and Zhipu "GLM-4V".
+_VISION_VERSION = re.compile(r"\d+(?:\.\d+)*v")
 # Dimensions a model makes or reads ("stable-fast-3d", "sv4d", "2d-to-3d"): "3D", as everyone writes it.
 _DIMENSION_TOKEN = re.compile(r"[234]d")
 # Fireworks writes a version's dot as "p" wherever it stands: "v3p1", "qwen2p5", "glm-4p5v", "0p6b".
@@ -918,6 +920,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         or _DIMENSION_TOKEN.fullmatch(low)
     ):
         return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
+    if _VISION_VERSION.fullmatch(low):
+        return f"{low[:-1]}V"
     task = _TASK_CODE.fullmatch(low)
     if task:
         # "t2v" -> "T2V" (one letter a side is an initial), "img2img" -> "Img2Img" (short words a side)

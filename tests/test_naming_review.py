@@ -762,3 +762,17 @@ def test_a_model_and_its_plus_are_told_apart_by_their_names_not_a_hash():
     """"command-r+" read "Command R", the name of another model: beside "command-r" one of them ended on a hash."""
     ids = ["command-r", "command-r+"]
     assert [d.name for d in make_names_unique([(i, resolve_display_name(i)) for i in ids])] == ["Command R", "Command R+"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("step-1v-8k", "Step 1V 8K"),
+    ("step-1.5v-mini", "Step 1.5V Mini"),
+    ("acme/model-3v", "Model 3V"),
+    # left alone: GLM and GPT, written so already; "o" for omni stays lower case
+    ("glm-4.5v", "GLM-4.5V"),
+    ("gpt-4v", "GPT-4V"),
+    ("step-1o-turbo-vision", "Step 1o Turbo Vision"),
+])
+def test_a_version_with_v_for_vision_is_written_with_a_capital(model_id, expected):
+    """StepFun's "step-1v-8k" read "Step 1v 8K" beside "GLM-4.5V": a version's vision "v" is a capital."""
+    assert derive_name_from_id(model_id) == expected
