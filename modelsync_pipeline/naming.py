@@ -74,7 +74,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   name that goes on as the model part does (an inference profile's "US Anthropic Claude 3.7 Sonnet" -> "Claude 3.7
   Sonnet", step `drop_bedrock_namespace_words`; the region comes back through `make_names_unique`), and only
   that: a dot before a word that is not a hyphenated model id is part of the name ("dots.llm1.inst" -> "Dots LLM1
-  Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"). A llama.cpp quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one
+  Inst", "llama-3-8b.gguf" -> "Llama 3 8B GGUF"), and lone letters between dots are initials, one word ("A.X-4.0"
+  -> "A.X 4.0"). A llama.cpp quantisation ("q4_K_M", "Q8_0", "IQ4_XS") stays one
   upper-cased word and sets `quantization`; so does a quantisation method ("AWQ", "QAT"), and a bit width ("4bit"),
   written as the id writes it. ":free" variants set `is_free` and add no word; other variants (":thinking") become
   a word; a variant that pins a build (a hex digest, a fine-tune's job id, a bare revision number after a size:
@@ -703,10 +704,11 @@ def _word_before_lone_model_word(model_id: str) -> str | None:
 # starting with a letter. A dot before anything else is part of the model's own name: "dots.llm1.inst",
 # "dots.ocr", "minicpm.v4", "llama-3-8b.gguf", "phi-2.q8_0.gguf" (no hyphen after the dot), "gpt-3.5-turbo"
 # (a digit after it).
+# A namespace part is a word, never a lone letter: "a.x-4.0" is SK Telecom's A.X, initials (_INITIALS).
 # The model part may hold a dotted version between digits ("zai.glm-4.7", "us.openai.gpt-5.4"). After a region
 # and a vendor ("us.deepseek.v3.2"), a bare version is the model too: the vendor word then stays, as below.
 _BEDROCK_ID = re.compile(
-    r"(?P<namespace>(?:[a-z][a-z0-9-]*\.)+)(?P<model>[a-z][a-z0-9_]*-(?:[^.]|(?<=\d)\.(?=\d))*)"
+    r"(?P<namespace>(?:[a-z][a-z0-9-]+\.)+)(?P<model>[a-z][a-z0-9_]*-(?:[^.]|(?<=\d)\.(?=\d))*)"
     r"|(?P<region>(?:us|eu|apac|us-gov|global|jp|au|ca)\.[a-z][a-z0-9-]*\.)(?P<version>v\d+(?:\.\d+)*(?::\d+)?)")
 # A model part that starts with a bare version ("r1", "v3") names nothing alone: its vendor word stays
 # ("deepseek.r1-v1:0" -> "DeepSeek R1 v1.0"), as "DeepSeek: R1" keeps its family word.
@@ -805,7 +807,10 @@ _UNDERSCORE_BETWEEN_DIGITS = re.compile(r"(?<=\d)_(?=\d)")
 # parameters, never "m2m100.418M"); after a bare number it is a decimal point ("stablelm-2-1_6b" is 1.6B) and
 # before anything but a size a version's ("internlm2_5" is InternLM2.5).
 _UNDERSCORE_BEFORE_SIZE = re.compile(r"(?<=[a-z])(\d+)_(?=\d+(?:\.\d+)?[bmkt](?![a-z0-9]))", re.I)
-_DOT_BETWEEN_LETTERS = re.compile(r"(?<=[a-z])\.(?=[a-z])", re.I)
+# ...but not between two lone letters: initials are one name (SK Telecom's "A.X-4.0" is "A.X 4.0", never "A X"),
+# written in capitals ("a.x" -> "A.X").
+_INITIALS = re.compile(r"(?:[a-z]\.)+[a-z]", re.I)
+_DOT_BETWEEN_LETTERS = re.compile(r"(?<=[a-z][a-z])\.(?=[a-z])|(?<=[a-z])\.(?=[a-z][a-z])", re.I)
 _DOT_BEFORE_WORD = re.compile(r"(?<=\d)\.(?=[a-z]{2})", re.I)
 # A "+" that ends a word is part of it ("command-r+" is Cohere's Command R+, never "Command R", which is another
 # model); one before a word parts the two as any other punctuation does ("gpt-4o+search").
@@ -920,6 +925,8 @@ def _format_id_word(word: str, *, is_first: bool, after_deepseek: bool) -> str:
         or _DIMENSION_TOKEN.fullmatch(low)
     ):
         return re.sub(r"(?<=\d)X(?=\d)", "x", low.upper())  # "70B", "8x7B", "16E", "FP8", "MXFP4", "RC5"
+    if _INITIALS.fullmatch(low):
+        return low.upper()
     if _VISION_VERSION.fullmatch(low):
         return f"{low[:-1]}V"
     task = _TASK_CODE.fullmatch(low)

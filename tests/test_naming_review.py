@@ -776,3 +776,20 @@ def test_a_model_and_its_plus_are_told_apart_by_their_names_not_a_hash():
 def test_a_version_with_v_for_vision_is_written_with_a_capital(model_id, expected):
     """StepFun's "step-1v-8k" read "Step 1v 8K" beside "GLM-4.5V": a version's vision "v" is a capital."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("skt/A.X-4.0", "A.X 4.0"),
+    ("skt/A.X-3.1-Light", "A.X 3.1 Light"),
+    ("skt/a.x-4.0-light", "A.X 4.0 Light"),
+    ("acme/e.l.y-crop-7b", "E.L.Y Crop 7B"),
+    # left alone: a dot between words parts them, and a Bedrock namespace goes
+    ("moonshot.kimi-k2", "Kimi K2"),
+    ("dots.llm1.inst", "Dots LLM1 Inst"),
+    ("ai21.jamba-1-5-large-v1:0", "Jamba 1.5 Large v1.0"),
+    ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet 20250219 v1.0"),
+])
+def test_initials_written_with_dots_are_one_word(model_id, expected):
+    """SK Telecom's "A.X-4.0" read "A X 4.0", and "a.x-4.0-light" lost its "A" as if it were a Bedrock namespace:
+    letters parted by dots one by one are initials, one word in capitals."""
+    assert derive_name_from_id(model_id) == expected
