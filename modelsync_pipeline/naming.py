@@ -60,6 +60,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
   "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
+- An HTML character reference reads as its character ("Llama 3 &amp; Vision" -> "Llama 3 & Vision", "&nbsp;" a
+  space; step `read_html_references`); a bare "&" ("AT&T") stays.
 - Full-width letters, digits, "." and "-" ("Ｌｌａｍａ ３．１") and the hyphens typography puts in a word ("GPT‑4o" with
   a non-breaking hyphen, a minus sign) read as the ASCII they look like (step `read_ascii_lookalikes`).
 - A pair of quotes around the whole name goes ('"Llama 3 70B"', "“GPT-4o”": a value quoted twice over; step
@@ -114,6 +116,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -355,6 +358,22 @@ def _without_wrapping_quotes(text: str, steps: list[str]) -> str:
     return text
 
 
+# An HTML character reference a catalog scraped from a page, or escaped for one, still carries ("Llama 3 &amp;
+# Vision", "Claude&nbsp;3.5", "GPT-4o &#8211; mini"): read as the character it stands for. Only a whole reference,
+# ";" and all: "AT&T", "R&D" stay as written, and so does "&not" inside a word, which html.unescape alone reads "¬".
+_HTML_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});", re.I)
+
+
+def _without_html_references(text: str) -> str:
+    def character(match: re.Match) -> str:
+        read = html.unescape(match.group())
+        return match.group() if "\ufffd" in read else read  # "&#0;" names no character
+
+    while (unescaped := _HTML_REFERENCE.sub(character, text)) != text:  # "&amp;amp;" was escaped twice
+        text = unescaped
+    return text
+
+
 def _remove_invisible_characters(text: str) -> str:
     kept = []
     for char in text:
@@ -550,8 +569,11 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
     if not isinstance(raw, str):
         return "", ("not_a_string",), attrs
 
-    text = _remove_invisible_characters(raw)
-    if any(not c.isspace() and is_invisible(c) for c in raw):
+    unescaped = _without_html_references(raw)
+    if unescaped != raw:
+        steps.append("read_html_references")
+    text = _remove_invisible_characters(unescaped)
+    if any(not c.isspace() and is_invisible(c) for c in unescaped):
         steps.append("remove_invisible_characters")
     text = unicodedata.normalize("NFC", text)
     collapsed = _collapse_whitespace(text)

@@ -793,3 +793,21 @@ def test_initials_written_with_dots_are_one_word(model_id, expected):
     """SK Telecom's "A.X-4.0" read "A X 4.0", and "a.x-4.0-light" lost its "A" as if it were a Bedrock namespace:
     letters parted by dots one by one are initials, one word in capitals."""
     assert derive_name_from_id(model_id) == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ("Llama 3.2 11B &amp; Vision", "Llama 3.2 11B & Vision"),
+    ("Claude&nbsp;3.5 Sonnet", "Claude 3.5 Sonnet"),
+    ("GPT-4o &#8211; mini", "GPT-4o - mini"),
+    ("&quot;Qwen3 32B&quot;", "Qwen3 32B"),
+    ("Mistral&#39;s Saba", "Mistral's Saba"),
+    ("OpenAI&#x3a; GPT-4o &#40;free&#41;", "GPT-4o"),
+    ("Llama 3 &amp;amp; Vision", "Llama 3 & Vision"),       # escaped twice
+    # left alone: an ampersand that starts no whole reference
+    ("AT&T Model 7B", "AT&T Model 7B"),
+    ("Ask&notify 2", "Ask&notify 2"),
+])
+def test_an_html_character_reference_reads_as_its_character(upstream, expected):
+    """A name escaped for a web page ("Llama 3.2 11B &amp; Vision", "Claude&nbsp;3.5 Sonnet") was shown with its
+    escapes; "OpenAI&#x3a; GPT-4o &#40;free&#41;" kept its company and was not marked free."""
+    assert resolve_display_name("acme/model", display_name=upstream).name == expected
