@@ -1294,6 +1294,9 @@ def _recased_lower_case_name(raw: str, cleaned: str, steps: list[str]) -> str:
     # " - " parts a model from its variant (the colon rule writes it): each part is read alone, the separator kept.
     parts = [" ".join(_format_id_words(_join_dates_and_claude_versions(_split_id_words(part))))
              for part in text.split(" - ")]
+    # A connector after the first word stays lower case, as in any other name ("best for prompt" -> "Best for Prompt").
+    parts = [" ".join(word.lower() if i and word.lower() in _CONNECTORS else word for i, word in enumerate(part.split()))
+             for part in parts]
     recased = _finish(" - ".join(parts), steps) or cleaned
     if recased != cleaned:
         _add_step(steps, "recase_lower_case_name")

@@ -811,3 +811,17 @@ def test_an_html_character_reference_reads_as_its_character(upstream, expected):
     """A name escaped for a web page ("Llama 3.2 11B &amp; Vision", "Claude&nbsp;3.5 Sonnet") was shown with its
     escapes; "OpenAI&#x3a; GPT-4o &#40;free&#41;" kept its company and was not marked free."""
     assert resolve_display_name("acme/model", display_name=upstream).name == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ("auto router (best for prompt)", "Auto Router Best for Prompt"),
+    ("kling video v3 image to video", "Kling Video v3 Image to Video"),
+    ("fast and cheap model for chat", "Fast and Cheap Model for Chat"),
+    # left alone: a connector that starts the name, or a part after " - "
+    ("to the moon 7b", "To The Moon 7B"),
+    ("llama 3 70b: in depth", "Llama 3 70B - In Depth"),
+])
+def test_a_lower_case_name_keeps_its_connectors_lower_case(upstream, expected):
+    """Read as an id's words are, "auto router (best for prompt)" gave "Best For Prompt", where the same name with
+    its capitals gives "Best for Prompt": a connector after the first word stays lower case in every name."""
+    assert resolve_display_name("acme/model", display_name=upstream).name == expected
