@@ -1149,7 +1149,8 @@ def _names_the_organisation_of(text: str, model_id: str) -> bool:
     past a platform prefix and collection segments, never a segment of the model's own path ("dev" of
     "fal-ai/flux/dev/image-to-image")."""
     segments = [seg.strip() for seg in model_id.strip().split("/")[:-1]]
-    segments = [seg for seg in segments if seg and not seg.startswith("@") and seg.casefold() not in _COLLECTION_SEGMENTS]
+    segments = [seg for seg in segments
+                if seg and not seg.startswith("@") and seg.casefold() not in _COLLECTION_SEGMENTS]
     if not segments or text.strip().casefold() in _VARIANT_WORDS | _BRACKETED_RELEASE_STAGES:
         return False  # a tier, never a company: SiliconFlow's "Pro/zai-org/GLM-5.1" is "GLM-5.1 (Pro)"
     left, org = _letters_and_digits(text), _letters_and_digits(segments[0])
@@ -1295,8 +1296,8 @@ def _recased_lower_case_name(raw: str, cleaned: str, steps: list[str]) -> str:
     parts = [" ".join(_format_id_words(_join_dates_and_claude_versions(_split_id_words(part))))
              for part in text.split(" - ")]
     # A connector after the first word stays lower case, as in any other name ("best for prompt" -> "Best for Prompt").
-    parts = [" ".join(word.lower() if i and word.lower() in _CONNECTORS else word for i, word in enumerate(part.split()))
-             for part in parts]
+    parts = [" ".join(word.lower() if i and word.lower() in _CONNECTORS else word
+                      for i, word in enumerate(part.split())) for part in parts]
     recased = _finish(" - ".join(parts), steps) or cleaned
     if recased != cleaned:
         _add_step(steps, "recase_lower_case_name")
