@@ -28,6 +28,7 @@ by the same step whenever it runs, so the table downstream never waits on a prov
 import collections
 import concurrent.futures
 import contextlib
+import importlib
 import os
 import time
 import traceback
@@ -364,7 +365,8 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
             pending[pool.submit(_fetch, provider_api, spec, clock)] = spec
         # The checks' pandas and pandera (~0.45 s to import, which the code location does not pay) load while the
         # fetches are in flight, not after the first catalog has arrived.
-        from .. import catalog, schema  # noqa: F401
+        for module in ("..catalog", "..schema"):
+            importlib.import_module(module, __package__)
         for future in concurrent.futures.as_completed(pending):
             spec = pending[future]
             key = dg.AssetKey(spec.asset_name)
