@@ -476,6 +476,8 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> 
             member = b"$%d\r\n%s\t%s\r\n" % (len(p) + len(m) + 1, p, m)
             values.append(b"$%d\r\n%s%s:%s\r\n$%d\r\n%s\r\n" % (prefix_len + len(p) + len(m) + 1, model_prefix, p, m, len(v), v))
             members.append(b"$1\r\n0\r\n" + member)  # ZADD score 0, member
+            if provider not in providers:
+                _check_provider(provider, version)
             providers[provider] = providers.get(provider, 0) + 1
             (by_modality.get(modality) or by_modality.setdefault(modality, [])).append(member)
         rows_written += len(batch)
@@ -507,6 +509,21 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> 
     finally:
         writer.close()
     return {"rows": rows_written, "providers": providers, "modalities": modalities}
+
+
+class UncacheableProvider(CacheMismatch):
+    """A provider slug holds a character the key layout separates with: its keys would be another provider's."""
+
+
+def _check_provider(provider: str, version: str) -> None:
+    """Refuse a provider whose slug holds ":" or SEP. A model key is `...:model:<provider>:<model_id>` and a member
+    of `all` is `<provider>SEP<model_id>`, and ids may hold either: provider "p:a" with id "b" wrote the key of
+    provider "p" with id "a:b", overwrote its row, and readers of "p" got another provider's model."""
+    if ":" in provider or SEP in provider:
+        raise UncacheableProvider(
+            f"provider slug {provider!r} holds {':' if ':' in provider else 'a tab'}, which separates provider from "
+            f"model id in the cache's keys: its models would overwrite another provider's. Cache version {version} "
+            f"was not switched in; readers stay on the previous one. Fix the slug in the providers table")
 
 
 def _verify(client: redis.Redis, version: str, row_count: int, checksum: str, written: dict) -> int:

@@ -549,3 +549,24 @@ def test_a_redis_older_than_6_2_is_refused_by_name_before_anything_is_written(sy
         cache.publish_cache(conn, client, "old-redis")
     assert sorted(redis_client.scan_iter(count=1000)) == keys_before
     assert cache.current_version(redis_client) == current
+
+
+@pytest.mark.parametrize("separator", [":", "\t"])
+def test_a_provider_slug_holding_a_key_separator_is_refused_by_name_not_written_over_another(
+        synced, redis_client, separator):
+    """Provider "groq:x" with model "y" has the model key of provider "groq" with model "x:y" (and "groq\\tx" +
+    "y" the `all` member of "groq" + "x\\ty"). The publish wrote one over the other and said it matched the
+    table; readers of groq got the other provider's row (with a tab, a CacheMismatch that named nothing)."""
+    current = cache.current_version(redis_client)
+    live = sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000))
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute("UPDATE models SET model_id = %s WHERE id = (SELECT min(m.id) FROM models m JOIN providers p "
+                     "ON p.id = m.provider_id WHERE p.slug = 'groq')", (f"x{separator}y",))
+        conn.execute("UPDATE models SET model_id = 'y' WHERE id = (SELECT min(m.id) FROM models m JOIN providers p "
+                     "ON p.id = m.provider_id WHERE p.slug = 'xai')")
+        conn.execute("UPDATE providers SET slug = %s WHERE slug = 'xai'", (f"groq{separator}x",))
+    with db.connect(synced) as conn, pytest.raises(cache.CacheMismatch) as refused:
+        cache.publish_cache(conn, redis_client, "slug-separator")
+    assert repr(f"groq{separator}x") in str(refused.value) and "not switched in" in str(refused.value)
+    assert cache.current_version(redis_client) == current
+    assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
