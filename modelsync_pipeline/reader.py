@@ -70,6 +70,20 @@ def _text(name: str, value: object) -> str:
     return value
 
 
+def _storable(value: str) -> bool:
+    """Whether a PostgreSQL text column can hold `value`: not with a NUL, nor with a lone surrogate (no UTF-8
+    form). No row holds such a name, so it is answered empty on every path: Redis answered "no such model" while
+    the database raised DataError (NUL), and either raised UnicodeEncodeError (a surrogate, as os.fsdecode
+    and surrogateescape make them)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class CatalogReader:
     """Thread-safe reader of the catalog; one per process is enough."""
 
@@ -114,6 +128,8 @@ class CatalogReader:
         def from_database():
             return self._query(db.statements("catalog_read")["reader_models"], {"provider": provider, "modality": modality})
 
+        if not all(_storable(arg) for arg in (provider, modality) if arg is not None):
+            return CatalogAnswer([], DATABASE_SOURCE, DATABASE_SOURCE)
         if provider is not None and not _SLUG.fullmatch(provider):
             return CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE)  # not a slug: no cache key
         return self._answer(("models", provider, modality), lambda v: self._redis_models(v, provider, modality),
@@ -124,6 +140,8 @@ class CatalogReader:
         def from_database():
             return self._query(db.statements("catalog_read")["reader_model"], {"provider": provider, "model_id": model_id})
 
+        if not (_storable(provider) and _storable(model_id)):
+            return CatalogAnswer([], DATABASE_SOURCE, DATABASE_SOURCE)
         if not _SLUG.fullmatch(provider):
             return CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE)  # not a slug: no cache key
         return self._answer(("model", provider, model_id), lambda v: self._redis_model(v, provider, model_id),

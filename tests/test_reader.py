@@ -284,3 +284,19 @@ def test_a_value_another_writer_corrupted_is_answered_from_the_database(synced, 
         assert reader.get_models() == table_list(database_url)
         redis_client.hset(cache.version_key(version, "manifest"), "providers", "[1, 2]")
         assert reader.get_models(provider="groq") == table_list(database_url, "WHERE provider = 'groq'")
+
+
+@pytest.mark.parametrize("redis_up", [True, False], ids=["redis", "redis-down"])
+def test_a_name_no_text_column_can_hold_is_answered_empty_on_every_path(synced, redis_url, redis_up):
+    """A NUL or a lone surrogate (os.fsdecode, surrogateescape) is in no row. Redis answered a model id with a
+    NUL "no such model" and the database raised DataError for the same question; a surrogate raised
+    UnicodeEncodeError on either."""
+    url = redis_url if redis_up else "redis://127.0.0.1:1/0"  # nothing listens
+    with CatalogReader(url, synced, local_ttl_seconds=0) as reader:
+        for bad in ("gpt\x00-4", "\x00", "gpt-\udc80"):
+            assert reader.get_model("groq", bad) is None
+            assert reader.get_model(bad, "llama-3.1-8b-instant") is None
+            assert reader.get_models(provider=bad) == []
+            assert reader.get_models(modality=bad) == []
+            assert reader.get_models("groq", bad) == []
+        assert reader.get_models(provider="groq") == table_list(synced, "WHERE provider = 'groq'")
