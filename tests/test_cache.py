@@ -570,3 +570,19 @@ def test_a_provider_slug_holding_a_key_separator_is_refused_by_name_not_written_
     assert repr(f"groq{separator}x") in str(refused.value) and "not switched in" in str(refused.value)
     assert cache.current_version(redis_client) == current
     assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
+
+
+@pytest.mark.parametrize("delimiter", ["#", "?", "/"])
+def test_a_redis_password_holding_a_url_delimiter_appears_in_no_error(synced, delimiter):
+    """An unencoded "#", "?" or "/" ends the URL's host part inside the password: the publish failed with
+    "ValueError: Port could not be cast to integer value as 's3cr'" and the reader's constructor raised the same,
+    a part of the password each, and the redacted URL showed all of it."""
+    from modelsync_pipeline.reader import CatalogReader
+
+    url = f"redis://:s3cr{delimiter}et-pw@127.0.0.1:6379/10"
+    failure = step_failures(sync(synced, url, selection=[dg.AssetKey("models_cache")]))["models_cache"]
+    assert "redis://:***@127.0.0.1:6379/10" in failure and "percent-encoded" in failure
+    with pytest.raises(ValueError) as refused:
+        CatalogReader(url, synced)
+    for shown in (failure, str(refused.value)):
+        assert "s3cr" not in shown and "et-pw" not in shown

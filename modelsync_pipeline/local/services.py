@@ -103,14 +103,15 @@ def redact_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (userinfo, ``?password=`` and libpq ``password=`` forms)."""
     if "://" not in url:  # libpq key=value conninfo
         return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    userinfo, at, hostinfo = netloc.rpartition("@")
+    # The userinfo ends at the last "@", whatever the password holds: split by urlsplit, a password with an
+    # unencoded "#", "?" or "/" ended the netloc inside it, and the whole password was shown.
+    scheme, _, rest = url.partition("://")
+    userinfo, at, hostinfo = rest.rpartition("@")
     if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostinfo}"
+        rest = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
+    parts = urllib.parse.urlsplit(f"{scheme}://{rest}")
     query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def sqlalchemy_url(database_url: str) -> str:
