@@ -307,23 +307,39 @@ class CatalogReader:
     # -- PostgreSQL ----------------------------------------------------------------------------------------
 
     def _query(self, sql: str, params: dict) -> list[dict]:
-        conn = self._connection()
-        try:
-            rows = conn.execute(sql, params).fetchall()
-        except psycopg.OperationalError:
-            self._db.conn = None  # a broken connection: the next call opens a new one
-            raise
-        return [json.loads(row[0]) for row in rows]
+        # A kept connection the server dropped while it was idle (a restart, a failover, idle_session_timeout)
+        # fails the first statement sent on it although the database answers: that question is asked once more,
+        # on a new connection (a read, safe to repeat). A new connection's failure is the answer.
+        while True:
+            conn, kept = self._connection()
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            except psycopg.OperationalError:
+                self._forget(conn)
+                if kept and conn.broken:
+                    continue
+                raise
+            return [json.loads(row[0]) for row in rows]
 
-    def _connection(self) -> psycopg.Connection:
+    def _connection(self) -> tuple[psycopg.Connection, bool]:
+        """This thread's connection, and whether it was kept from an earlier call (False: opened now)."""
         conn = getattr(self._db, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self._database_url, autocommit=True, connect_timeout=5,
-                                   application_name="modelsync-reader")
-            self._db.conn = conn
-            with self._lock:
-                self._db_conns.append(conn)
-        return conn
+        if conn is not None and not conn.closed:
+            return conn, True
+        conn = psycopg.connect(self._database_url, autocommit=True, connect_timeout=5,
+                               application_name="modelsync-reader")
+        self._db.conn = conn
+        with self._lock:
+            self._db_conns.append(conn)
+        return conn, False
+
+    def _forget(self, conn: psycopg.Connection) -> None:
+        """Close a failed connection; the next call opens a new one."""
+        self._db.conn = None
+        conn.close()
+        with self._lock:
+            if conn in self._db_conns:
+                self._db_conns.remove(conn)
 
 
 def _decoded(value: str, version: str):

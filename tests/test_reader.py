@@ -300,3 +300,17 @@ def test_a_name_no_text_column_can_hold_is_answered_empty_on_every_path(synced, 
             assert reader.get_models(modality=bad) == []
             assert reader.get_models("groq", bad) == []
         assert reader.get_models(provider="groq") == table_list(synced, "WHERE provider = 'groq'")
+
+
+def test_a_database_connection_dropped_while_idle_costs_no_answer(synced):
+    """The server ended the reader's kept connection while it was idle (a restart, a failover,
+    idle_session_timeout): the next question raised AdminShutdown although the database answered it."""
+    with CatalogReader("redis://127.0.0.1:1/0", synced, local_ttl_seconds=0) as reader:  # nothing listens
+        expected = table_list(synced, "WHERE provider = 'groq'")
+        assert expected and reader.get_models(provider="groq") == expected
+        with psycopg.connect(synced, autocommit=True) as conn:
+            ended = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = 'modelsync-reader' AND datname = current_database()").fetchall()
+        assert ended == [(True,)]
+        assert reader.get_models(provider="groq") == expected
+        assert reader.get_model("groq", expected[0]["model_id"]) == expected[0]
