@@ -20,7 +20,7 @@ The in-process layer keeps answers for `local_ttl_seconds`, keyed by version: wh
 kept answer is used only if the current version is still the one it came from (so it is never stale);
 while Redis is unreachable or has no current version, a kept answer younger than the TTL is used before
 the database is asked (at most `local_ttl_seconds` old). A current version that is damaged (lost keys, or a
-value another writer left unreadable) is answered by the database, never by an answer kept from an older one. The database path reads the `catalog_rows` view
+value another writer left unreadable, or JSON that is not its key's row) is answered by the database, never by an answer kept from an older one. The database path reads the `catalog_rows` view
 in one query and returns the same dicts as the cache: both are `row_to_json` of the same view.
 """
 
@@ -250,7 +250,7 @@ class CatalogReader:
         if not alive:
             raise _VersionGone(version)
         if value is not None:
-            return [_decoded(value, version)]
+            return [_row(value, version, provider, model_id)]
         # No key: no such model, or its key evicted or deleted. Only a miss pays this second round trip.
         all_key = cache.version_key(version, "all")
         pipe = self._redis.pipeline(transaction=False)
@@ -302,7 +302,7 @@ class CatalogReader:
             raise _VersionGone(version)
         if any(v is None for v in values):
             raise _VersionDamaged(version)
-        return [_decoded(v, version) for v in values]
+        return [_row(v, version, p, m) for v, (p, m) in zip(values, pairs)]
 
     # -- PostgreSQL ----------------------------------------------------------------------------------------
 
@@ -349,6 +349,16 @@ def _decoded(value: str, version: str):
         return json.loads(value)
     except ValueError:
         raise _VersionDamaged(version) from None
+
+
+def _row(value: str, version: str, provider: str, model_id: str) -> dict:
+    """The row a model key holds: a JSON object naming that provider and model id. JSON of anything else
+    ("null", a list, another model's row) is damage as unreadable text is: it answered None for a model the
+    table holds, a number for a row, or another model's row."""
+    row = _decoded(value, version)
+    if not isinstance(row, dict) or row.get("provider") != provider or row.get("model_id") != model_id:
+        raise _VersionDamaged(version)
+    return row
 
 
 def _count(counts, name: str, version: str) -> int:

@@ -270,10 +270,15 @@ def test_a_damaged_version_is_never_answered_from_an_older_kept_answer(synced, r
         assert groq.rows == table_list(database_url, "WHERE provider = 'groq'") and groq.source != "local"
 
 
-@pytest.mark.parametrize("value", [b"not json", b"\xff\xfe{}"], ids=["not-json", "not-utf8"])
+@pytest.mark.parametrize("value", [b"not json", b"\xff\xfe{}", b"null", b"[1]", b"42", b'"text"', "another-row"],
+                         ids=["not-json", "not-utf8", "null", "list", "number", "string", "another-row"])
 def test_a_value_another_writer_corrupted_is_answered_from_the_database(synced, redis_url, redis_client, value):
+    """JSON that is not the key's row ("null", a list, another model's row) answered None for a model the
+    table holds, a number for a row, or the other model's row."""
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
-    row = next(r for r in table_list(database_url) if r["provider"] == "groq")
+    row, other = [r for r in table_list(database_url) if r["provider"] == "groq"][:2]
+    if value == "another-row":
+        value = json.dumps(other).encode()
     with CatalogReader(redis_url, database_url, local_ttl_seconds=0) as reader:
         version = reader.version()
         with redis.Redis.from_url(redis_url) as raw:
