@@ -553,7 +553,7 @@ def test_a_redis_older_than_6_2_is_refused_by_name_before_anything_is_written(sy
 
 @pytest.mark.parametrize("separator", [":", "\t"])
 def test_a_provider_slug_holding_a_key_separator_is_refused_by_name_not_written_over_another(
-        synced, redis_client, separator):
+        synced, redis_url, redis_client, separator):
     """Provider "groq:x" with model "y" has the model key of provider "groq" with model "x:y" (and "groq\\tx" +
     "y" the `all` member of "groq" + "x\\ty"). The publish wrote one over the other and said it matched the
     table; readers of groq got the other provider's row (with a tab, a CacheMismatch that named nothing)."""
@@ -570,6 +570,12 @@ def test_a_provider_slug_holding_a_key_separator_is_refused_by_name_not_written_
     assert repr(f"groq{separator}x") in str(refused.value) and "not switched in" in str(refused.value)
     assert cache.current_version(redis_client) == current
     assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
+    # The step says what heals it: the slug, not another publish (which would be refused again). Rewritten: the
+    # table's checksum (row ids and content hashes) did not move with the edits made here behind the pipeline.
+    failure = step_failures(sync(synced, redis_url, selection=[dg.AssetKey("models_cache")],
+                                 rewrite_cache=True))["models_cache"]
+    assert "Fix the slug in the providers table" in failure and "Materialize models_cache" not in failure
+    assert ".." not in failure
 
 
 @pytest.mark.parametrize("delimiter", ["#", "?", "/"])

@@ -55,15 +55,18 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
         # fails with words about a protocol or a closed connection that name neither.
         raise dg.Failure(
             description=f"Redis at {redact_url(redis.redis_url)} failed while publishing the cache: "
-            f"{type(exc).__name__}: {exc}. "
+            f"{type(exc).__name__}: {str(exc).rstrip('.')}. "
             "The models table is untouched by this step (a change models_table made in this run stays committed); "
             "readers keep the previous cache version (or fall back to the database). Materialize models_cache "
             "(or run publish_catalog) to publish a whole new version."
         ) from None
     except cache.CacheMismatch as exc:
-        raise dg.Failure(description=f"the new cache version was refused: {exc}. Readers stay on the previous "
-                                     "cache version; the models table is untouched by this step (a change models_table "
-                                     "made in this run stays committed). Materialize models_cache to heal it.") from None
+        # A slug the key layout cannot hold is healed in the providers table, not by publishing again.
+        then = ("" if isinstance(exc, cache.UncacheableProvider)
+                else " Materialize models_cache to heal it.")
+        raise dg.Failure(description=f"the new cache version was refused: {str(exc).rstrip('.')}. Readers stay on the "
+                                     "previous cache version; the models table is untouched by this step (a change "
+                                     f"models_table made in this run stays committed).{then}") from None
     except cache.NewerCatalogLive as exc:
         raise dg.Failure(description=f"{exc}. Readers stay on the newer version; the models table is untouched by "
                                      "this step. Nothing to do: the newer publish already serves the table.") from None
