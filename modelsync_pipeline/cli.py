@@ -290,6 +290,8 @@ _STEP_MEANING = {
     "id_unreadable": "no readable word in the id: the name is 'Model' and a short hash of the id",
     "read_dash": 'read a spaced en or em dash (" – ") as " - "',
     "read_bracketed_company": 'read "(Company)" before or after the name as "Company: " (the id names that organisation)',
+    "drop_html_tags": 'removed HTML tags from the name ("Llama 3 <b>New</b>" -> "Llama 3 New")',
+    "drop_bracketed_id": 'removed a bracket holding the model\'s own id ("Llama 3 70B (meta-llama/llama-3-70b)")',
     "read_html_references": 'read an HTML character reference ("&amp;", "&nbsp;", "&#8211;") as its character',
     "read_ascii_lookalikes": 'read full-width letters or digits and typographic hyphens ("\uff2c\uff4c\uff41\uff4d\uff41", "GPT\u20114o") as ASCII',
     "drop_wrapping_quotes": 'removed the quotes around the whole name (\'"Llama 3"\' -> "Llama 3")',

@@ -61,7 +61,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
   "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
 - An HTML character reference reads as its character ("Llama 3 &amp; Vision" -> "Llama 3 & Vision", "&nbsp;" a
-  space; step `read_html_references`); a bare "&" ("AT&T") stays.
+  space; step `read_html_references`); a bare "&" ("AT&T") stays. An inline HTML tag goes ("Llama 3 <b>New</b>";
+  step `drop_html_tags`); other angle brackets are brackets ("<beta>").
+- A bracket holding the model's own id, whole or its last segment, goes ("Llama 3 70B (meta-llama/llama-3-70b)";
+  step `drop_bracketed_id`): the id shown beside the name is no part of it.
 - Full-width letters, digits, "." and "-" ("Ｌｌａｍａ ３．１") and the hyphens typography puts in a word ("GPT‑4o" with
   a non-breaking hyphen, a minus sign) read as the ASCII they look like (step `read_ascii_lookalikes`).
 - A pair of quotes around the whole name goes ('"Llama 3 70B"', "“GPT-4o”": a value quoted twice over; step
@@ -374,6 +377,18 @@ def _without_html_references(text: str) -> str:
     return text
 
 
+# An HTML tag a catalog scraped from a page still carries ("Llama 3 <b>New</b>", "GPT-4o<br/>mini"): markup, never
+# words. Only the names of inline elements such a name is written with: any other "<...>" is a bracket, and its
+# words are read as a bracket's are ("<beta>" is a stage, "<7B>" a size).
+_HTML_TAG = re.compile(r"</?(?:a|abbr|b|big|br|code|del|div|em|font|i|ins|mark|p|s|small|span|strike|strong|sub|sup|"
+                       r"tt|u|wbr)(?:\s[^<>]*)?/?>", re.I)
+
+
+def _without_html_tags(text: str) -> str:
+    """`text` with its HTML tags gone, each read as a space where it stood between two words ("GPT-4o<br>mini")."""
+    return _HTML_TAG.sub(" ", text)
+
+
 def _remove_invisible_characters(text: str) -> str:
     kept = []
     for char in text:
@@ -569,8 +584,11 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
     if not isinstance(raw, str):
         return "", ("not_a_string",), attrs
 
-    unescaped = _without_html_references(raw)
-    if unescaped != raw:
+    untagged = _without_html_tags(raw)
+    if untagged != raw:
+        steps.append("drop_html_tags")
+    unescaped = _without_html_references(untagged)
+    if unescaped != untagged:
         steps.append("read_html_references")
     text = _remove_invisible_characters(unescaped)
     if any(not c.isspace() and is_invisible(c) for c in unescaped):
@@ -1157,6 +1175,21 @@ def _names_the_organisation_of(text: str, model_id: str) -> bool:
     return len(left) >= 2 and bool(org) and (org.startswith(left) or left.startswith(org))
 
 
+def _without_bracketed_id(value: str, model_id: str) -> str:
+    """`value` without a bracket that holds the model's own id, whole or its last segment ("Llama 3 70B
+    (meta-llama/llama-3-70b)", "GPT-4o [gpt-4o]"): the id is the model's key, shown beside its name, and read as
+    words it gave "Llama 3 70B llama-3-70b". A bracket is dropped only when something readable is left, and only
+    for an id that reads as one: four characters or more, with more than letters ("FLUX.1 [schnell]" for
+    "fal-ai/flux/schnell" names its variant, "Foo (B)" for "acme/b" may mean anything)."""
+    ids = {piece for piece in (model_id.strip().casefold(), _last_id_segment(model_id).casefold())
+           if len(piece) >= 4 and not piece.isalpha()}
+    for match in _INNERMOST_BRACKET_GROUP.finditer(value):
+        rest = f"{value[:match.start()].strip()} {value[match.end():].strip()}".strip()
+        if match.group(1).strip().casefold() in ids and any(c.isalnum() for c in rest):
+            return _without_bracketed_id(rest, model_id)
+    return value
+
+
 def _bracketed_company_as_prefix(value: str, model_id: str) -> str:
     """`value` with a bracketed organisation at its start or end ("[OpenAI] GPT-4o", "GPT-4o (OpenAI)", "Qwen2.5 72B
     (Qwen) (free)") written as "Company: rest", when it is the organisation the id names: the company-prefix rule
@@ -1235,6 +1268,10 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
     text = _without_bedrock_namespace_words(value, model_id)
     if text != value:
         _add_step(steps, "drop_bedrock_namespace_words")
+    unbracketed = _without_bracketed_id(text, model_id)
+    if unbracketed != text:
+        _add_step(steps, "drop_bracketed_id")
+        text = unbracketed
     for _ in range(3):
         unpathed = _without_org_path(text, model_id)
         if unpathed != text:

@@ -825,3 +825,43 @@ def test_a_lower_case_name_keeps_its_connectors_lower_case(upstream, expected):
     """Read as an id's words are, "auto router (best for prompt)" gave "Best For Prompt", where the same name with
     its capitals gives "Best for Prompt": a connector after the first word stays lower case in every name."""
     assert resolve_display_name("acme/model", display_name=upstream).name == expected
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ("Llama 3 <b>New</b>", "Llama 3 New"),
+    ("<strong>GPT-4o</strong> Mini", "GPT-4o Mini"),
+    ('Mistral <span class="tag">Large</span> 2', "Mistral Large 2"),
+    ("Claude 3.5 Sonnet<BR/>", "Claude 3.5 Sonnet"),
+    ("Qwen3 <em>32B</em> <sup>New</sup>", "Qwen3 32B New"),
+    ('<a href="https://example.com/x">Gemma 3 27B</a>', "Gemma 3 27B"),
+    # left alone: angle brackets around words that are no inline HTML element are a bracket, read as one
+    ("Model X <beta>", "Model X Beta"),
+    ("Model X <7B>", "Model X 7B"),
+])
+def test_an_html_tag_in_a_name_is_markup_never_words(upstream, expected):
+    """A name scraped from a page kept its tags as words: "Llama 3 <b>New</b>" read "Llama 3 B New b"."""
+    display = resolve_display_name("acme/model-x", display_name=upstream)
+    assert display.name == expected
+    assert ("drop_html_tags" in display.steps) == (expected not in ("Model X Beta", "Model X 7B"))
+
+
+@pytest.mark.parametrize(("model_id", "upstream", "expected"), [
+    ("meta-llama/llama-3-70b", "Llama 3 70B (meta-llama/llama-3-70b)", "Llama 3 70B"),
+    ("meta-llama/llama-3-70b", "Llama 3 70B (llama-3-70b)", "Llama 3 70B"),
+    ("openai/gpt-4o", "GPT-4o [gpt-4o]", "GPT-4o"),
+    ("@cf/qwen/qwen1.5-14b-chat-awq", "Qwen 1.5 14B Chat (@cf/qwen/qwen1.5-14b-chat-awq)", "Qwen 1.5 14B Chat"),
+    ("accounts/fireworks/models/deepseek-v3", "(DEEPSEEK-V3) DeepSeek V3", "DeepSeek V3"),
+    ("mistral-large-2411", "Mistral Large 2411 {mistral-large-2411}", "Mistral Large 2411"),
+    # left alone: a bracket that is not the id, an id too short to tell, a name that is nothing but the bracket
+    ("meta-llama/llama-3-70b", "Llama 3 70B (Instruct)", "Llama 3 70B Instruct"),
+    ("acme/b", "Foo (B)", "Foo B"),
+    ("fal-ai/flux/schnell", "FLUX.1 [schnell]", "FLUX.1 Schnell"),
+])
+def test_a_bracket_holding_the_models_own_id_goes(model_id, upstream, expected):
+    """A catalog that shows each model's id beside its name ("Llama 3 70B (meta-llama/llama-3-70b)") gave
+    "Llama 3 70B llama-3-70b": the id read as words of the name."""
+    display = resolve_display_name(model_id, display_name=upstream)
+    assert display.name == expected
+    last = model_id.split("/")[-1]
+    assert ("drop_bracketed_id" in display.steps) == (last in upstream.lower() and len(last) >= 4
+                                                      and not last.isalpha())
