@@ -63,6 +63,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 - An HTML character reference reads as its character ("Llama 3 &amp; Vision" -> "Llama 3 & Vision", "&nbsp;" a
   space; step `read_html_references`); a bare "&" ("AT&T") stays. An inline HTML tag goes ("Llama 3 <b>New</b>";
   step `drop_html_tags`); other angle brackets are brackets ("<beta>").
+- A company named after the name, past a separator ("Claude 3 Haiku | Anthropic", "GPT-4o by OpenAI", "Nova Pro -
+  Amazon"), goes when it is the organisation the id names (step `drop_trailing_company`); any other word there stays.
 - A bracket holding the model's own id, whole or its last segment, goes ("Llama 3 70B (meta-llama/llama-3-70b)";
   step `drop_bracketed_id`): the id shown beside the name is no part of it.
 - Full-width letters, digits, "." and "-" ("Ｌｌａｍａ ３．１") and the hyphens typography puts in a word ("GPT‑4o" with
@@ -1175,6 +1177,26 @@ def _names_the_organisation_of(text: str, model_id: str) -> bool:
     return len(left) >= 2 and bool(org) and (org.startswith(left) or left.startswith(org))
 
 
+# A company named after the model, past a separator ("Claude 3 Haiku | Anthropic", "GPT-4o by OpenAI", "Nova Pro -
+# Amazon"): the separator and the company, to be checked against the organisation the id names.
+_TRAILING_COMPANY = re.compile(r"^(?P<rest>.*?\w.*?)\s*(?:\s[|\u00b7\u2013\u2014-]|\sby|\sfrom)\s+(?P<company>[^|:()\[\]]+?)\s*$",
+                               re.I | re.S)
+
+
+def _without_trailing_company(value: str, model_id: str) -> str:
+    """`value` without the company after it, when it is the organisation the id names ("Claude 3 Haiku | Anthropic"
+    for "anthropic/claude-3-haiku" reads "Claude 3 Haiku"), as a company before it goes. A word after the name
+    that is not that organisation stays ("Llama 3 - Instruct", "Gemini 2.5 Flash by Night")."""
+    match = _TRAILING_COMPANY.match(value)
+    if match is None:
+        return value
+    company = match.group("company").strip()
+    if len(company.split()) > _COMPANY_MAX_WORDS or len(_letters_and_digits(company)) < 3 \
+            or not _names_the_organisation_of(company, model_id):
+        return value
+    return match.group("rest").strip()
+
+
 def _without_bracketed_id(value: str, model_id: str) -> str:
     """`value` without a bracket that holds the model's own id, whole or its last segment ("Llama 3 70B
     (meta-llama/llama-3-70b)", "GPT-4o [gpt-4o]"): the id is the model's key, shown beside its name, and read as
@@ -1272,6 +1294,10 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
     if unbracketed != text:
         _add_step(steps, "drop_bracketed_id")
         text = unbracketed
+    untrailed = _without_trailing_company(text, model_id)
+    if untrailed != text:
+        _add_step(steps, "drop_trailing_company")
+        text = untrailed
     for _ in range(3):
         unpathed = _without_org_path(text, model_id)
         if unpathed != text:

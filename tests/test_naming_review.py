@@ -865,3 +865,24 @@ def test_a_bracket_holding_the_models_own_id_goes(model_id, upstream, expected):
     last = model_id.split("/")[-1]
     assert ("drop_bracketed_id" in display.steps) == (last in upstream.lower() and len(last) >= 4
                                                       and not last.isalpha())
+
+
+@pytest.mark.parametrize(("model_id", "upstream", "expected"), [
+    ("anthropic/claude-3-haiku", "Claude 3 Haiku | Anthropic", "Claude 3 Haiku"),
+    ("openai/gpt-4o", "GPT-4o by OpenAI", "GPT-4o"),
+    ("amazon/nova-pro", "Nova Pro - Amazon", "Nova Pro"),
+    ("meta-llama/llama-3-70b", "Llama 3 70B \u2014 Meta", "Llama 3 70B"),
+    ("qwen/qwen2.5-72b", "Qwen2.5 72B \u00b7 Qwen", "Qwen2.5 72B"),
+    ("cohere/command-r", "Command R from Cohere", "Command R"),
+    # left alone: a word that is not the organisation the id names, or too short to tell
+    ("meta-llama/llama-3-70b", "Llama 3 - Instruct", "Llama 3 - Instruct"),
+    ("google/gemini-2.5-flash", "Gemini 2.5 Flash by Night", "Gemini 2.5 Flash by Night"),
+    ("mistralai/mistral-7b", "Mistral 7B - Mi", "Mistral 7B - Mi"),
+    ("x/model", "Model by X", "Model by X"),
+])
+def test_the_company_named_after_the_name_goes_when_the_id_names_it(model_id, upstream, expected):
+    """A company before the name went ("Anthropic: Claude 3 Haiku"), the same company after it stayed ("Claude 3
+    Haiku | Anthropic" kept its "| Anthropic", "GPT-4o by OpenAI" its "by OpenAI")."""
+    display = resolve_display_name(model_id, display_name=upstream)
+    assert display.name == expected
+    assert ("drop_trailing_company" in display.steps) == (expected != upstream)
