@@ -170,6 +170,7 @@ def _joined_precision(text: str) -> str:
     """`text` with every precision or bit width written with a separator written whole ("fp-8" -> "fp8")."""
     return _SPLIT_BIT_WIDTH.sub(r"\1\2", _SPLIT_PRECISION.sub(r"\1\2", text))
 
+
 # Stages recognised inside brackets. Plain words are only read for the unambiguous ones: "New" or "Old"
 # without brackets is more likely part of a product name than a stage.
 _BRACKETED_RELEASE_STAGES = {
