@@ -511,6 +511,18 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> 
     return {"rows": rows_written, "providers": providers, "modalities": modalities}
 
 
+def client_from_url(url: str, **options) -> redis.Redis:
+    """redis.Redis.from_url, with a URL it cannot read named redacted. Its parser's own words quote the part it
+    could not read: with an unencoded "#", "?" or "/" in the password, a part of the password."""
+    try:
+        return redis.Redis.from_url(url, **options)
+    except ValueError:
+        from .local.services import redact_url
+
+        raise ValueError(f"the Redis URL {redact_url(url)} is not one redis-py can read (a password holding '#', "
+                         "'?' or '/' must be percent-encoded: %23, %3F, %2F)") from None
+
+
 class UncacheableProvider(CacheMismatch):
     """A provider slug holds a character the key layout separates with: its keys would be another provider's."""
 

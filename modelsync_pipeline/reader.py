@@ -34,12 +34,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import psycopg
-import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import cache, db
-from .local.services import redact_url
 
 MAX_ATTEMPTS = 3
 # schema.CatalogSchema's provider_slug. A provider holding anything else (":" in particular, which model keys use
@@ -98,15 +96,10 @@ class CatalogReader:
         redis_retry_seconds: float = 1.0,
     ):
         # Short timeouts: a dead or hung Redis must send readers to the database quickly, not hang them.
-        try:
-            self._redis = redis.Redis.from_url(
-                redis_url, decode_responses=True, socket_timeout=socket_timeout,
-                socket_connect_timeout=min(socket_timeout, 0.5), retry=Retry(NoBackoff(), 0),
-            )
-        except ValueError:
-            # Not the parser's words: they quote what it could not read, a part of a password holding "#", "?" or "/".
-            raise ValueError(f"redis_url {redact_url(redis_url)} is not a Redis URL redis-py can read (a password "
-                             "holding '#', '?' or '/' must be percent-encoded: %23, %3F, %2F)") from None
+        self._redis = cache.client_from_url(
+            redis_url, decode_responses=True, socket_timeout=socket_timeout,
+            socket_connect_timeout=min(socket_timeout, 0.5), retry=Retry(NoBackoff(), 0),
+        )
         self._database_url = database_url
         self._local_ttl = local_ttl_seconds
         self._local_max = local_max_entries

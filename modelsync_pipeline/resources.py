@@ -109,6 +109,6 @@ class RedisResource(dg.ConfigurableResource):
     previous_version_ttl_seconds: int = 3600
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.redis_url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
-        )
+        from . import cache
+
+        return cache.client_from_url(self.redis_url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5)

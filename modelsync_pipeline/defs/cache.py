@@ -34,16 +34,8 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
                  redis: RedisResource) -> dg.MaterializeResult:
     try:
         client = redis.client()
-    except ValueError:
-        from ..local.services import redact_url
-
-        # Not the parser's words: they quote the part of the URL it could not read, with an unencoded "#", "?"
-        # or "/" in the password a part of the password.
-        raise dg.Failure(
-            description=f"the Redis URL {redact_url(redis.redis_url)} is not one redis-py can read (a password "
-            "holding '#', '?' or '/' must be percent-encoded: %23, %3F, %2F). Nothing was published; readers keep "
-            "the previous cache version."
-        ) from None
+    except ValueError as exc:  # cache.client_from_url's: the URL named redacted
+        raise dg.Failure(description=f"{exc}. Nothing was published; readers keep the previous cache version.") from None
     try:
         with postgres.connect() as conn:
             published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds,
