@@ -25,20 +25,14 @@ from urllib.parse import urlencode
 
 import httpx
 
+# Values of a body an error quotes are cut short, as a reading problem quotes them (a megabyte in a paging field
+# made a megabyte of error in every log and record of it). Safe here: the client hands a style a body already
+# scrubbed of the key (http.ProviderClient._pages), so no key is cut short and left unfound.
+from .parsers import shown_value
+
 
 class PaginationError(ValueError):
     """The response does not say where the next page is, in the way this style expects."""
-
-
-QUOTED_CHARS = 60
-
-
-def _quoted(value: Any) -> str:
-    """A value of the body as an error quotes it: its repr, cut at QUOTED_CHARS (a megabyte in a paging field made
-    a megabyte of error in every log and record of it). Cutting is safe here: the client hands a style a body
-    already scrubbed of the key (http.ProviderClient._pages), so no key is cut short and left unfound."""
-    text = repr(value)
-    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 3] + "..."
 
 
 def _flag(body: Any, name: str) -> bool | None:
@@ -47,7 +41,7 @@ def _flag(body: Any, name: str) -> bool | None:
     value = body.get(name) if isinstance(body, dict) else None
     if value is None or isinstance(value, bool):
         return value
-    raise PaginationError(f"{name} is {_quoted(value)} ({type(value).__name__}), not a boolean true/false")
+    raise PaginationError(f"{name} is {shown_value(value)} ({type(value).__name__}), not a boolean true/false")
 
 
 def _count(value: Any, name: str) -> int | None:
@@ -59,7 +53,7 @@ def _count(value: Any, name: str) -> int | None:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise PaginationError(f"{name} is {_quoted(value)} ({type(value).__name__}), not a count")
+    raise PaginationError(f"{name} is {shown_value(value)} ({type(value).__name__}), not a count")
 
 
 def _token(body: Any, name: str, strict: bool = True) -> str | int | None:
@@ -72,7 +66,7 @@ def _token(body: Any, name: str, strict: bool = True) -> str | int | None:
         return (value or None) if strict else (value if str(value).strip() not in ("", "0") else None)
     if value is None or not strict:
         return None
-    raise PaginationError(f"{name} is {_quoted(value)} ({type(value).__name__}), not a page token")
+    raise PaginationError(f"{name} is {shown_value(value)} ({type(value).__name__}), not a page token")
 
 
 @dataclass(frozen=True)
@@ -157,7 +151,7 @@ def _more_pages(body: Any, received: int) -> str | None:
     for prefix, fields in places:
         for name in _MORE_FLAGS:
             if _says_yes(value := fields.get(name)):
-                return f"{prefix}{name} is {'true' if value is True else _quoted(value)}"
+                return f"{prefix}{name} is {'true' if value is True else shown_value(value)}"
         for name in _NEXT_POINTERS:
             if _token(fields, name, strict=False) is not None:
                 # Not quoted: a next-page URL may carry a key.
@@ -232,7 +226,7 @@ class PageToken(_Style):
         if token is None:
             return None
         if token == params.get(self.token_param):
-            raise PaginationError(f"{self.next_field} {_quoted(token)} repeats the token of the page just read")
+            raise PaginationError(f"{self.next_field} {shown_value(token)} repeats the token of the page just read")
         return NextPage(params={**params, self.token_param: token})
 
     def empty_page(self, body: Any) -> bool:
@@ -269,7 +263,7 @@ class AfterId(_Style):
         if last_id is None:
             raise PaginationError("has_more is true but last_id is missing")
         if last_id == params.get(self.after_param):
-            raise PaginationError(f"last_id {_quoted(last_id)} did not advance")
+            raise PaginationError(f"last_id {shown_value(last_id)} did not advance")
         return NextPage(params={**params, self.after_param: last_id})
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
@@ -309,7 +303,7 @@ class PageNumber(_Style):
         number = int(params.get(self.page_param, 1))
         info = body.get("result_info") if isinstance(body, dict) else None
         if info is not None and not isinstance(info, dict):
-            raise PaginationError(f"result_info is {_quoted(info)} ({type(info).__name__}), not an object")
+            raise PaginationError(f"result_info is {shown_value(info)} ({type(info).__name__}), not an object")
         info = info or {}
         total = _count(info.get("total_count"), "result_info.total_count")
         if total is None:
@@ -364,7 +358,7 @@ class Cursor(_Style):
         if cursor is None:
             raise PaginationError(f"has_more is true but {self.next_field} is missing")
         if cursor == params.get(self.cursor_param):
-            raise PaginationError(f"{self.next_field} {_quoted(cursor)} did not advance")
+            raise PaginationError(f"{self.next_field} {shown_value(cursor)} did not advance")
         return NextPage(params={**params, self.cursor_param: cursor})
 
     def empty_page(self, body: Any) -> bool:
