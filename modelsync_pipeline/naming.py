@@ -1030,10 +1030,16 @@ def _format_id_words(words: list[str]) -> list[str]:
     return formatted
 
 
+def _read_as_id_words(text: str) -> list[str]:
+    """A piece of an id (or a name written as one) as the words of a name: split, dates and Claude versions
+    joined, each word cased and spelled."""
+    return _format_id_words(_join_dates_and_claude_versions(_split_id_words(text)))
+
+
 def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
     # every_variant (make_names_unique): the ":free" and build-pinning variants too, which can tell ids apart
     base, variants = _split_variants(model_id, keep_opaque=every_variant)
-    words = _format_id_words(_join_dates_and_claude_versions(_split_id_words(base)))
+    words = _read_as_id_words(base)
     for variant in variants:
         if variant.strip().casefold() == "free" and not every_variant:
             continue  # free is an attribute, like "(free)" in a display name
@@ -1045,7 +1051,7 @@ def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
             # made a name of it ("SDXL 39ed52f2a78e934b...").
             words.append(variant.strip()[:_SHORT_DIGEST])
             continue
-        words.extend(_format_id_words(_join_dates_and_claude_versions(_split_id_words(variant))))
+        words.extend(_read_as_id_words(variant))
     return words
 
 
@@ -1357,8 +1363,7 @@ def _recased_lower_case_name(raw: str, cleaned: str, steps: list[str]) -> str:
     if not _LOWER_CASE_NAME.fullmatch(text) or not any(c.isalpha() for c in text):
         return cleaned
     # " - " parts a model from its variant (the colon rule writes it): each part is read alone, the separator kept.
-    parts = [" ".join(_format_id_words(_join_dates_and_claude_versions(_split_id_words(part))))
-             for part in text.split(" - ")]
+    parts = [" ".join(_read_as_id_words(part)) for part in text.split(" - ")]
     # A connector after the first word stays lower case, as in any other name ("best for prompt" -> "Best for Prompt").
     parts = [" ".join(word.lower() if i and word.lower() in _CONNECTORS else word
                       for i, word in enumerate(part.split())) for part in parts]
@@ -1527,8 +1532,7 @@ def _segment_words(segment: str) -> list[str]:
     ":variants" read as a derived name reads them ("gpt-oss-120b-1:0" says "1.0", not "1" and "0")."""
     base, *variants = segment.split(":")
     base, variants = _with_minor_version(base, [v for v in variants if v.strip()])
-    return [word for part in (base, *variants)
-            for word in _format_id_words(_join_dates_and_claude_versions(_split_id_words(part)))]
+    return [word for part in (base, *variants) for word in _read_as_id_words(part)]
 
 
 
