@@ -67,6 +67,7 @@ sys.path.insert(0, str(REPO_ROOT))
 # Light imports only before (a) and the floor (see (e)): no dagster, pandas or pandera in this process yet.
 from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
+from modelsync_pipeline.urls import redact_url  # noqa: E402
 from tests.fake_providers import FakeProviders  # noqa: E402
 
 PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
@@ -541,8 +542,8 @@ def main() -> int:
                   f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
             print(f"  PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}; dagster has a .pyc in "
                   f"the venv: {'yes' if has_bytecode('dagster') else 'no'}", flush=True)
-            print(f"  database: {services.redact_url(endpoints.database_url)} [{endpoints.database_source}]; "
-                  f"cache: {services.redact_url(endpoints.redis_url)} [{endpoints.redis_source}]", flush=True)
+            print(f"  database: {redact_url(endpoints.database_url)} [{endpoints.database_source}]; "
+                  f"cache: {redact_url(endpoints.redis_url)} [{endpoints.redis_source}]", flush=True)
 
             print("importtime ...", flush=True)
             import_seconds, top_imports = import_times(base_env)

@@ -517,7 +517,7 @@ def client_from_url(url: str, **options) -> redis.Redis:
     try:
         return redis.Redis.from_url(url, **options)
     except ValueError:
-        from .local.services import redact_url
+        from .urls import redact_url
 
         raise ValueError(f"the Redis URL {redact_url(url)} is not one redis-py can read (a password holding '#', "
                          "'?' or '/' must be percent-encoded: %23, %3F, %2F)") from None

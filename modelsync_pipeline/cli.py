@@ -494,7 +494,7 @@ def _database_problem(exc: BaseException) -> str | None:
     failed (a statement or lock timeout, ...), which is not the same thing to an operator."""
     import psycopg
 
-    from .local.services import redact_url
+    from .urls import redact_url
 
     where = redact_url(os.environ.get("DATABASE_URL", "")) or "DATABASE_URL not set"
     seen = 0

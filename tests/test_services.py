@@ -17,12 +17,12 @@ from modelsync_pipeline.local.services import (
     Endpoints,
     ServicesInUse,
     ServiceStartError,
-    redact_url,
     services,
     sqlalchemy_url,
     start_embedded,
     stop_embedded,
 )
+from modelsync_pipeline.urls import redact_url
 
 
 def _bindable(port: int) -> bool:

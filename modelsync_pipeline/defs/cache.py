@@ -41,7 +41,7 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
             published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds,
                                             unless_unchanged=not config.rewrite)
     except cache.REDIS_ERRORS as exc:
-        from ..local.services import redact_url
+        from ..urls import redact_url
 
         # Which server: a URL pointing at something that is not Redis (PostgreSQL's port, an HTTP server)
         # fails with words about a protocol or a closed connection that name neither.
@@ -63,7 +63,7 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
         raise dg.Failure(description=f"{exc}. Readers stay on the newer version; the models table is untouched by "
                                      "this step. Nothing to do: the newer publish already serves the table.") from None
     except psycopg.Error as exc:
-        from ..local.services import redact_url
+        from ..urls import redact_url
 
         # Connection lost (failover, pg_terminate_backend), or a statement of the snapshot read failed.
         raise dg.Failure(

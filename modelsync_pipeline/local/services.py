@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import pathlib
-import re
 import shlex
 import signal
 import socket
@@ -45,11 +44,12 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 
 import psutil
+
+from ..urls import redact_url
 
 DATABASE_NAME = "modelsync"
 POSTGRES_ROLE = "postgres"
@@ -97,21 +97,6 @@ class Endpoints:
             f"PostgreSQL: {redact_url(self.database_url)}  [{self.database_source}]\n"
             f"Redis:      {redact_url(self.redis_url)}  [{self.redis_source}]"
         )
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (userinfo, ``?password=`` and libpq ``password=`` forms)."""
-    if "://" not in url:  # libpq key=value conninfo
-        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
-    # The userinfo ends at the last "@", whatever the password holds: split by urlsplit, a password with an
-    # unencoded "#", "?" or "/" ended the netloc inside it, and the whole password was shown.
-    scheme, _, rest = url.partition("://")
-    userinfo, at, hostinfo = rest.rpartition("@")
-    if at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
-    parts = urllib.parse.urlsplit(f"{scheme}://{rest}")
-    query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def sqlalchemy_url(database_url: str) -> str:
