@@ -81,11 +81,11 @@ class RetryPolicy:
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
 
-    def delay(self, attempt: int, response: httpx.Response | None) -> float:
-        """Seconds to wait before attempt `attempt + 1`: Retry-After when the server sent one."""
-        seconds = self.asked_wait(response)
-        if seconds is not None:
-            return min(seconds, self.max_backoff_seconds)
+    def delay(self, attempt: int, asked: float | None) -> float:
+        """Seconds to wait before attempt `attempt + 1`: the wait the server asked for (`asked_wait`, read once
+        per answer: an HTTP date read twice asks for two waits), else the backoff."""
+        if asked is not None:
+            return min(asked, self.max_backoff_seconds)
         return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
 
     @staticmethod
@@ -776,7 +776,7 @@ class ProviderClient:
                 raise ProviderFetchError(
                     slug, step, f"{reason} (gave up after {attempt} attempts)"
                 )
-            delay = self._retry.delay(attempt, response)
+            delay = self._retry.delay(attempt, asked)
             if remaining is not None and delay >= remaining:
                 raise self._past_deadline(attempt, f"{reason}; the next attempt would start after it")
             self._sleep(delay)
