@@ -33,13 +33,17 @@ from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 import httpcore
 import httpx
 
-from .pagination import PaginationError
+from .pagination import ListingChanged, ListingWatch, PaginationError
 from .registry import ProviderSpec
 
 RECORDED_DIR = Path(__file__).resolve().parent.parent / "recorded"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # catalogs of providers with no list API
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_PAGES = 1000
+# How many times a list paged by position is read when it changes while it is read (ListingChanged): a catalog
+# changes a few times a day, so a second read almost always finds it still; a third that fails too means it is
+# changing faster than it can be read, and a catalog read so would be one the provider never listed.
+MAX_READS = 3
 # What h11 accepts in a header value once the ends are stripped: visible ASCII, spaces and tabs.
 HEADER_SAFE = re.compile(r"[\t\x20-\x7e]*")
 # Shorter values are redacted nowhere: no provider issues a key that short, and replacing a value like "k"
@@ -454,15 +458,30 @@ class ProviderClient:
         if self._deadline_seconds is not None:
             self._deadline = self._clock() + self._deadline_seconds
         try:
-            records: list[dict] = []
-            for page in self._pages():
-                records.extend(page)
-            return records
+            return self._read_whole()
         except ProviderFetchError as exc:
             error = ProviderFetchError(exc.provider, exc.step, self._redact(exc.reason))
         # Raised outside the handler: the error chained to it (an httpx or h11 exception) may quote a header
         # value, and a traceback renders the chain.
         raise error
+
+    def _read_whole(self) -> list[dict]:
+        """The list, read again from its first page when it changed while it was read (ListingChanged), at most
+        MAX_READS times, within the one deadline. A model id on two pages of two reads that came back the same up
+        to it is the provider's own listing, not a change: the next read lets it repeat, and the catalog's rules
+        take it from there (an identical record twice is one model) as they did before this was watched."""
+        allowed: frozenset[str] = frozenset()
+        last: ListingChanged | None = None
+        for _ in range(MAX_READS):
+            try:
+                return [record for page in self._pages(allowed) for record in page]
+            except ListingChanged as changed:
+                if (last is not None and changed.repeated is not None and changed.repeated == last.repeated
+                        and changed.read == last.read):
+                    allowed |= {changed.repeated}
+                last = changed
+        raise ProviderFetchError(self.spec.slug, "paginate", f"the listing changed while it was read: {last}; read "
+                                 f"{MAX_READS} times, from its first page each time")
 
     # -- secrets ----------------------------------------------------------------------------------
 
@@ -539,7 +558,13 @@ class ProviderClient:
             values[placeholder] = value
         return self.spec.path.format(**values)
 
-    def _pages(self) -> Iterator[list[dict]]:
+    def _id_of(self, record: Any) -> str | None:
+        """A record's model id as its parser reads it (`spec.id_key`), for telling one record from another across
+        pages; None where it holds no usable string (the catalog's checks report that record)."""
+        value = record.get(self.spec.id_key) if isinstance(record, dict) else None
+        return value if isinstance(value, str) and value.strip() else None
+
+    def _pages(self, allowed: frozenset[str] = frozenset()) -> Iterator[list[dict]]:
         headers, auth_params = self._auth()
         spec = self.spec
         target: str = self._path()
@@ -547,6 +572,7 @@ class ProviderClient:
         requested: set[str] = set()
         received = 0
         previous: list | None = None
+        watch = ListingWatch(spec.pagination, self._id_of, allowed)
         for number in range(1, MAX_PAGES + 1):
             request_key = f"{target}?{sorted(params.items())}"
             if request_key in requested:
@@ -571,6 +597,7 @@ class ProviderClient:
                                          f"({len(items)} record{'s' if len(items) != 1 else ''}): the server ignores the paging "
                                          "parameter?")
             previous = items
+            watch.see(number, body, items)
             received += len(items)
             yield items
             try:

@@ -14,13 +14,23 @@ last page; when the response says there is more (a total not reached, `has_more`
 way to get it, or says it in a way the style cannot read, it raises `PaginationError` with the reason
 (the client turns it into a `ProviderFetchError` at step `paginate`): a truncated catalog is never a
 success.
+
+A list paged by position (PageNumber: page N is records (N-1)*size to N*size of the list as it is when page N is
+asked for) can change between two page requests: a model removed before the place reached moves every later one
+back, and one is never received (then taken as removed from the catalog); one added moves them forward, and one is
+received twice. `ListingWatch` sees what a read can see of that (a stated total that differs between its pages, a
+model received on two of them) and raises `ListingChanged`; the client reads the list again from its first page.
+Not seen: a removal before the place reached and an addition after it, between the same two requests, where the
+total is unchanged or not stated (one record moves back past the place, none forward, and no page shows it).
+Token and cursor styles are not watched: their next page is the one the server names (Anthropic's by the last id
+read), they state no total, and a model on two of their pages is passed on to the catalog's rules as before.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 from urllib.parse import urlencode
 
 import httpx
@@ -33,6 +43,17 @@ from .parsers import shown_value
 
 class PaginationError(ValueError):
     """The response does not say where the next page is, in the way this style expects."""
+
+
+class ListingChanged(Exception):
+    """The list changed between two page requests of one read, in a way that moves records across pages (what
+    changed, and on which pages). `repeated` is the model id received twice, when that is how it showed, and
+    `read` the records received up to the page that showed it: the client tells a listing that changes from a
+    provider that lists one id on two pages by reading it again (`ListingWatch`)."""
+
+    def __init__(self, what: str, repeated: str | None = None, read: list | None = None):
+        super().__init__(what)
+        self.repeated, self.read = repeated, read or []
 
 
 def _flag(body: Any, name: str) -> bool | None:
@@ -89,9 +110,18 @@ class NextPage:
 class _Style:
     """What every style shares unless it says otherwise."""
 
+    # Whether a page is a place in the list (page N of size S) rather than what comes after a token: then a list
+    # that changes while it is read shifts records across pages (ListingWatch).
+    by_position: ClassVar[bool] = False
+    total_field: ClassVar[str] = "the total"
+
     def empty_page(self, body: Any) -> bool:
         """Whether a body holding no list is a page with no records rather than a wrong answer: never, here."""
         return False
+
+    def stated_total(self, body: Any) -> int | None:
+        """How many records the response says the whole list holds, where the style reads one: none, here."""
+        return None
 
 
 def _only_next(body: Any, field: str, beside: tuple[str, ...] = ()) -> bool:
@@ -283,10 +313,17 @@ class PageNumber(_Style):
     """Cloudflare: numbered pages; `result_info.total_count` says how many there are in all.
 
     With a total, the client asks for the next page until it has that many records: a server may send
-    fewer than asked per page (it caps `per_page`), so a short page is not the last one, and an empty page
-    before the total is an error, as is a total below the records already received. Without one, a page shorter than the server's page size (the
-    `result_info.per_page` it reports, else the one asked for) or an empty page is the last.
+    fewer than asked per page (it caps `per_page`; Cloudflare's recorded first page holds 65 of a `per_page` of
+    100 beside a total of 303), so a short page is not the last one, and an empty page before the total is an
+    error, as is a total below the records already received. Without one, a page shorter than the server's page
+    size (the `result_info.per_page` it reports, else the one asked for) or an empty page is the last.
+
+    Pages are positions in the list as it is when each is asked for, so a list that changes while it is read
+    shifts records across them (`ListingWatch`, `by_position`).
     """
+
+    by_position: ClassVar[bool] = True
+    total_field: ClassVar[str] = "result_info.total_count"
 
     page_param: str = "page"
     size_param: str = "per_page"
@@ -320,6 +357,14 @@ class PageNumber(_Style):
                 f"page {number} was empty but the response says total_count {total}; got {received}"
             )
         return NextPage(params={**params, self.page_param: number + 1})
+
+    def stated_total(self, body: Any) -> int | None:
+        """`result_info.total_count`, or None when absent or unreadable (next_page names an unreadable one)."""
+        info = body.get("result_info") if isinstance(body, dict) else None
+        try:
+            return _count(info.get("total_count"), "result_info.total_count") if isinstance(info, dict) else None
+        except PaginationError:
+            return None
 
     def serve(self, items: list, query: Mapping[str, str], url: httpx.URL) -> Page:
         size = _int_param(query, self.size_param, self.page_size) or self.page_size
@@ -461,3 +506,54 @@ class LinkHeader(_Style):
 
 
 Pagination = NoPagination | PageToken | AfterId | PageNumber | Cursor | LinkHeader
+
+
+class ListingWatch:
+    """What one read of a list paged by position has seen that a later page of it can contradict, because the list
+    changed between two page requests (ListingChanged):
+
+    - a total that differs from the one an earlier page stated: a model added or removed anywhere. Seen whatever
+      the change's place, so a removal before the place reached (a record moved back past it, never received) is
+      seen whenever the provider states its total;
+    - a model id on a page that an earlier page held: a model added before the place reached (or one moved
+      forward) pushed it across. Seen with or without a total. An id twice on one page is not this: no page
+      boundary was crossed, and it is the provider's own listing (one id per registration) for the catalog's rules.
+
+    Not seen: a removal and an addition between the same two requests, one before and one after the place
+    reached, with no total or the total unchanged: one record moves back past the place, none forward, and no page
+    shows it. A page-number API gives no way to ask for a page that overlaps the last one read (offsets would),
+    so nothing here claims to. Styles not paged by position are not watched (`by_position`).
+    """
+
+    def __init__(self, style: Any, id_of: Callable[[Any], str | None], allowed: frozenset[str] = frozenset()):
+        self._style = style
+        self._id_of = id_of
+        self._allowed = allowed  # ids the provider lists on two pages of a list that read the same twice
+        self._total: tuple[int, int] | None = None  # (the first total stated, its page)
+        self._pages_of: dict[str, int] = {}  # model id -> the page it first came on
+        self._read: list = []
+
+    def see(self, number: int, body: Any, items: list) -> None:
+        """Check page `number` against the pages before it; ListingChanged when they cannot all be one list."""
+        if not self._style.by_position:
+            return
+        total = self._style.stated_total(body)
+        if total is not None:
+            if self._total is None:
+                self._total = (total, number)
+            elif total != self._total[0]:
+                first, page = self._total
+                raise ListingChanged(f"{self._style.total_field} was {first} on page {page} and {total} on page "
+                                     f"{number}")
+        self._read.extend(items)
+        on_this_page: dict[str, int] = {}
+        for item in items:
+            model_id = self._id_of(item)
+            if model_id is None:
+                continue
+            earlier = self._pages_of.get(model_id)
+            if earlier is not None and earlier != number and model_id not in self._allowed:
+                raise ListingChanged(f"the model {shown_value(model_id)} came on page {earlier} and again on page "
+                                     f"{number}", repeated=model_id, read=list(self._read))
+            on_this_page.setdefault(model_id, number)
+        self._pages_of.update(on_this_page)
