@@ -1,4 +1,4 @@
-"""A list paged by position that changes while it is read.
+"""A list paged by position that changes while it is read, and page-number paging that cannot tell its end.
 
 Cloudflare pages its model search by number: page N is what sits at places (N-1)*size to N*size when page N is
 asked for. A model removed before the place reached moves every later one back and one is never received (the
@@ -169,6 +169,67 @@ def test_a_cursor_list_does_not_treat_a_repeated_id_as_a_shift(server):
         assert [r["endpoint_id"] for r in c.fetch_records()] == ["fal-ai/a", "fal-ai/b", "fal-ai/b", "fal-ai/c"]
     assert len(server.seen) == 2
 
+
+# -- a page size the server caps without saying so ------------------------------------------------------------
+
+
+def test_without_a_total_a_page_capped_short_is_not_taken_for_the_last(server):
+    """Asked for 100 a page, the server sends 50 and says neither its page size nor a total: the first 50 were
+    published as the whole catalog. The next page is asked for in the size it sent, until one comes back empty."""
+    search = server.routes[CF_PATH] = ShiftingSearch(_names(120), total=False, per_page=False, cap=50)
+    assert _fetched(server) == _names(120)
+    assert search.asked == [(1, 100), (2, 50), (3, 50), (4, 50)]
+
+
+def test_without_a_total_a_short_page_that_states_the_page_size_is_still_followed(server):
+    """Cloudflare's recorded first page holds 65 records under a `per_page` of 100 (beside a total of 303): a page
+    shorter than the size it states is no proof of the end. Without a total, only an empty page ends the list."""
+    names = _names(130)
+
+    def filtered(query):  # 100 places a page, some of them filtered out of the answer
+        page = int(query.get("page", 1))
+        chunk = names[(page - 1) * 100 : page * 100]
+        chunk = chunk[:65] if page == 1 else chunk
+        return as_json({"success": True, "result": [{"name": n} for n in chunk],
+                        "result_info": {"page": page, "per_page": 100, "count": len(chunk)}})
+
+    server.routes[CF_PATH] = filtered
+    assert _fetched(server) == names[:65] + names[100:]
+
+
+def test_with_a_total_a_page_capped_short_without_saying_so_is_read_to_the_total(server):
+    search = server.routes[CF_PATH] = ShiftingSearch(_names(120), per_page=False, cap=50)
+    assert _fetched(server) == _names(120)
+    assert search.asked == [(1, 100), (2, 100), (3, 100)]
+
+
+@pytest.mark.parametrize("status", [404, 416])
+def test_a_page_past_a_short_one_answered_no_such_page_ends_the_list(server, status):
+    """Django REST framework answers a page past the end 404 ("Invalid page."), where Cloudflare answers an empty
+    page: after a short page, asked for only to see whether the list goes on, that is its end."""
+    search = server.routes[CF_PATH] = ShiftingSearch(_names(120), total=False, per_page=False, cap=50,
+                                                     past_end=status)
+    assert _fetched(server) == _names(120)
+    assert search.asked[-1] == (4, 50)
+
+
+def test_a_page_past_a_full_one_answered_404_is_still_an_error(server):
+    """After a full page the list may go on: a 404 there is a failure, never the end of the catalog."""
+    server.routes[CF_PATH] = ShiftingSearch(_names(100), total=False, past_end=404)
+    error = fetch_error(SLUG, server)
+    assert (error.provider, error.step) == (SLUG, "fetch")
+    assert "HTTP 404" in error.reason and "(page 2 of the list; 100 records read before it)" in error.reason
+
+
+
+def test_without_a_total_a_short_page_answered_again_for_the_next_is_an_error(server):
+    """A server that ignores the page number answers page 2 with page 1 again. After a short first page that cannot
+    tell a list of 30 from the first 30 of a list it caps without saying so: a paginate error, not a guess."""
+    server.routes[CF_PATH] = lambda q: as_json({"success": True, "result": [{"name": n} for n in _names(30)],
+                                               "result_info": {"page": 1, "count": 30}})
+    error = fetch_error(SLUG, server)
+    assert (error.provider, error.step) == (SLUG, "paginate")
+    assert "page 2 repeats the page before it (30 records)" in error.reason, error.reason
 
 # -- through the pipeline ------------------------------------------------------------------------------------
 

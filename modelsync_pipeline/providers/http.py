@@ -44,6 +44,8 @@ MAX_PAGES = 1000
 # changes a few times a day, so a second read almost always finds it still; a third that fails too means it is
 # changing faster than it can be read, and a catalog read so would be one the provider never listed.
 MAX_READS = 3
+# Answers meaning "no such page", which end a list only where the page was asked for to see whether it goes on.
+NO_SUCH_PAGE = frozenset({404, 416})
 # What h11 accepts in a header value once the ends are stripped: visible ASCII, spaces and tabs.
 HEADER_SAFE = re.compile(r"[\t\x20-\x7e]*")
 # Shorter values are redacted nowhere: no provider issues a key that short, and replacing a value like "k"
@@ -72,11 +74,12 @@ DEADLINE_PASSED = "the provider's deadline passed"
 
 
 class ProviderFetchError(RuntimeError):
-    """A provider's list could not be fetched or decoded: which provider, at which step, and why."""
+    """A provider's list could not be fetched or decoded: which provider, at which step, and why (and the HTTP
+    status that said so, when one did)."""
 
-    def __init__(self, provider: str, step: str, reason: str):
+    def __init__(self, provider: str, step: str, reason: str, status: int | None = None):
         super().__init__(f"provider {provider!r} failed at {step}: {reason}")
-        self.provider, self.step, self.reason = provider, step, reason
+        self.provider, self.step, self.reason, self.status = provider, step, reason, status
 
 
 @dataclass(frozen=True)
@@ -460,7 +463,7 @@ class ProviderClient:
         try:
             return self._read_whole()
         except ProviderFetchError as exc:
-            error = ProviderFetchError(exc.provider, exc.step, self._redact(exc.reason))
+            error = ProviderFetchError(exc.provider, exc.step, self._redact(exc.reason), exc.status)
         # Raised outside the handler: the error chained to it (an httpx or h11 exception) may quote a header
         # value, and a traceback renders the chain.
         raise error
@@ -573,6 +576,7 @@ class ProviderClient:
         received = 0
         previous: list | None = None
         watch = ListingWatch(spec.pagination, self._id_of, allowed)
+        probing = False  # this page is asked for only to see whether the list goes on (NextPage.ends_if_missing)
         for number in range(1, MAX_PAGES + 1):
             request_key = f"{target}?{sorted(params.items())}"
             if request_key in requested:
@@ -585,6 +589,8 @@ class ProviderClient:
                 # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
                 items = [] if spec.pagination.empty_page(body) else self._items(body)
             except ProviderFetchError as exc:
+                if probing and exc.status in NO_SUCH_PAGE:
+                    return  # no page past a short one: the list ended there
                 if number == 1:
                     raise
                 # Every page has the URL the reason shows (its query, where a key may travel, is never shown): a
@@ -607,6 +613,7 @@ class ProviderClient:
                 raise ProviderFetchError(spec.slug, "paginate", f"{exc}{where}") from None
             if following is None:
                 return
+            probing = following.ends_if_missing
             if following.url is not None:
                 # A Link header hands out the whole next URL, query included: follow it as given, but only
                 # on the provider's own origin (the request carries its credentials).
@@ -788,7 +795,7 @@ class ProviderClient:
                 # In the reason, so a retried 429/503 that is given up on ends with what the provider said last.
                 reason += self._explanation(content)
                 if response.status_code not in RETRY_STATUSES:
-                    raise ProviderFetchError(slug, "fetch", reason)
+                    raise ProviderFetchError(slug, "fetch", reason, response.status_code)
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
                 raise self._past_deadline(attempt, reason)

@@ -101,10 +101,13 @@ class Page:
 
 @dataclass(frozen=True)
 class NextPage:
-    """Where the client goes next: new query parameters, or an absolute URL the provider handed out."""
+    """Where the client goes next: new query parameters, or an absolute URL the provider handed out.
+    `ends_if_missing`: the page is asked for only to see whether the list goes on (the one before it was short),
+    so an answer that there is no such page (404, 416) ends the list rather than failing it."""
 
     params: dict | None = None
     url: str | None = None
+    ends_if_missing: bool = False
 
 
 class _Style:
@@ -315,8 +318,15 @@ class PageNumber(_Style):
     With a total, the client asks for the next page until it has that many records: a server may send
     fewer than asked per page (it caps `per_page`; Cloudflare's recorded first page holds 65 of a `per_page` of
     100 beside a total of 303), so a short page is not the last one, and an empty page before the total is an
-    error, as is a total below the records already received. Without one, a page shorter than the server's page
-    size (the `result_info.per_page` it reports, else the one asked for) or an empty page is the last.
+    error, as is a total below the records already received.
+
+    Without a total, only an empty page ends the list, as Cloudflare's TypeScript SDK reads it (its next page is
+    always page N+1, so a page that comes back empty is its only end). A short page was taken for the last, and a
+    server that caps the page size without saying so (asked for 100, it sends 50 and no `per_page`) had its first
+    50 published as the whole catalog. When the first page is that short and states no page size, the next is
+    asked for in the size it sent, since a server that caps may count its pages in the size asked for. A page
+    asked for after a short one, only to see whether the list goes on, may be answered 404 or 416 (Django REST
+    framework answers a page past the end 404): that ends the list too (`NextPage.ends_if_missing`).
 
     Pages are positions in the list as it is when each is asked for, so a list that changes while it is read
     shifts records across them (`ListingWatch`, `by_position`).
@@ -344,8 +354,15 @@ class PageNumber(_Style):
         info = info or {}
         total = _count(info.get("total_count"), "result_info.total_count")
         if total is None:
-            size = _count(info.get("per_page"), "result_info.per_page") or self.page_size
-            return None if len(items) < size else NextPage(params={**params, self.page_param: number + 1})
+            if not items:
+                return None
+            stated = _count(info.get("per_page"), "result_info.per_page")
+            asked = _int_param({k: str(v) for k, v in params.items()}, self.size_param, self.page_size)
+            following = {**params, self.page_param: number + 1}
+            if number == 1 and stated is None and 0 < len(items) < asked:
+                following[self.size_param] = len(items)
+            short = len(items) < (stated or asked)
+            return NextPage(params=following, ends_if_missing=short)
         if received > total:
             # A total of 0 beside 100 records: the count is wrong, so it cannot say the list is complete.
             raise PaginationError(f"result_info.total_count {total} is fewer than the {received} records "
