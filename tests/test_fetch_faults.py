@@ -1499,3 +1499,15 @@ def test_an_error_object_beside_a_list_in_the_vllm_shape_fails_the_fetch(server)
     server.routes["/groq/models"] = lambda q: as_json({**MODELS, "object": "error", "message": "shard 2 timed out"})
     error = fetch_error("groq", server)
     assert (error.step, error.reason) == ("fetch", "a list of 2 records beside an error object: 'shard 2 timed out'")
+
+
+def test_a_fetch_error_survives_a_copy_and_a_pickle_whole():
+    """What a process pool, a queue or copy.copy do with an exception: the provider, step, reason and status
+    come back, not a TypeError from rebuilding it out of its message."""
+    import copy
+    import pickle
+
+    error = ProviderFetchError("groq", "fetch", "HTTP 503 from https://api.groq.com/openai/v1/models", 503)
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert (again.provider, again.step, again.reason, again.status) == ("groq", "fetch", error.reason, 503)
+        assert str(again) == str(error)

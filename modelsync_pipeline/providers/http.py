@@ -81,6 +81,11 @@ class ProviderFetchError(RuntimeError):
         super().__init__(f"provider {provider!r} failed at {step}: {reason}")
         self.provider, self.step, self.reason, self.status = provider, step, reason, status
 
+    def __reduce__(self):
+        # Rebuilt from its fields: the default rebuilds from `args`, the message alone, which __init__ cannot take
+        # (a copy, a pickle through a process pool or a queue raised TypeError instead of the provider's error).
+        return type(self), (self.provider, self.step, self.reason, self.status)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
