@@ -311,6 +311,14 @@ class AfterId(_Style):
         return Page(chunk, {"has_more": start + size < len(items), "first_id": first, "last_id": last}, {})
 
 
+def _result_info(body: Any) -> dict:
+    """Cloudflare's `result_info` object ({} when the body has none); PaginationError when it is not an object."""
+    info = body.get("result_info") if isinstance(body, dict) else None
+    if info is not None and not isinstance(info, dict):
+        raise PaginationError(f"result_info is {shown_value(info)} ({type(info).__name__}), not an object")
+    return info or {}
+
+
 @dataclass(frozen=True)
 class PageNumber(_Style):
     """Cloudflare: numbered pages; `result_info.total_count` says how many there are in all.
@@ -348,10 +356,7 @@ class PageNumber(_Style):
     def next_page(self, body: Any, response: httpx.Response, items: list, params: dict,
                   received: int) -> NextPage | None:
         number = int(params.get(self.page_param, 1))
-        info = body.get("result_info") if isinstance(body, dict) else None
-        if info is not None and not isinstance(info, dict):
-            raise PaginationError(f"result_info is {shown_value(info)} ({type(info).__name__}), not an object")
-        info = info or {}
+        info = _result_info(body)
         total = _count(info.get("total_count"), "result_info.total_count")
         if total is None:
             if not items:
@@ -377,9 +382,8 @@ class PageNumber(_Style):
 
     def stated_total(self, body: Any) -> int | None:
         """`result_info.total_count`, or None when absent or unreadable (next_page names an unreadable one)."""
-        info = body.get("result_info") if isinstance(body, dict) else None
         try:
-            return _count(info.get("total_count"), "result_info.total_count") if isinstance(info, dict) else None
+            return _count(_result_info(body).get("total_count"), "result_info.total_count")
         except PaginationError:
             return None
 
