@@ -23,7 +23,9 @@ so a reader that started on it finishes on it. The manifest is given its TTL fir
 than any other key of its version: a reader that still finds the manifest after reading a version's keys
 knows every key it read was there (`reader.py`). A version left behind by a failed write (Redis died, the
 process was killed) is expired by a later publish once it is `orphan_grace` seconds old. Nothing here
-calls `KEYS`.
+calls `KEYS`. An error reply at any step (out of memory, a read-only replica, an ACL refusal) fails the
+publish as redis-py's class for it, its message naming the step, the server, what to do and the reply
+(`_refusal`): Redis' own words named none of that, and inside the switch's script not even the cause.
 
 Publishes are serialised by a session advisory lock, which goes with a lost PostgreSQL connection while the
 publish goes on in Redis. So the switch is fenced too: `catalog_version` (migration 0016), a number every write
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from dataclasses import dataclass
 
@@ -43,6 +46,7 @@ import psycopg
 import redis
 
 from . import db, faults
+from .urls import redact_url
 
 PREFIX = "modelsync"
 CURRENT_KEY = f"{PREFIX}:current"
@@ -75,6 +79,75 @@ MIN_REDIS_VERSION = (6, 2)
 
 class RedisTooOld(redis.RedisError):
     """The server is older than MIN_REDIS_VERSION; nothing was written."""
+
+
+# Why a publish runs a command a Redis user may be refused, beyond plain reads and writes of its keys.
+_WHY_COMMAND = {
+    "scan": "it finds the keys of a version that lost its indexes (evicted, or deleted by a FLUSHDB mid-write), "
+            "which are listed nowhere else",
+    "zscan": "it walks a version's index to give the version's keys their TTL",
+    "eval": "the switch of readers to a new version is one script",
+    "zrandmember": "it samples a new version's keys to check them",
+}
+
+
+def _server(client: redis.Redis) -> str:
+    """The server and database `client` talks to, as a URL without a password (for errors)."""
+    kwargs = client.connection_pool.connection_kwargs
+    user = f"{kwargs['username']}@" if kwargs.get("username") else ""
+    if kwargs.get("path"):
+        return redact_url(f"unix://{user}{kwargs['path']}?db={kwargs.get('db', 0)}")
+    scheme = "rediss" if issubclass(client.connection_pool.connection_class, redis.SSLConnection) else "redis"
+    return redact_url(f"{scheme}://{user}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/"
+                      f"{kwargs.get('db', 0)}")
+
+
+def _error_code(exc: redis.ResponseError) -> str:
+    """Redis' error code of a reply (OOM, READONLY, NOPERM...): redis-py keeps it in status_code and cuts it from
+    the message. A script's is inside Redis 6's "ERR Error running script (call to f_...): @user_script:1:
+    @user_script: 1: -OOM command not allowed ...", whose own code is ERR."""
+    inner = re.search(r": -([A-Z]{3,}) ", str(exc))
+    return inner.group(1) if inner else (getattr(exc, "status_code", None) or "")
+
+
+_REPLY_CLASSES = {"OOM": redis.exceptions.OutOfMemoryError, "READONLY": redis.exceptions.ReadOnlyError,
+                  "NOPERM": redis.exceptions.NoPermissionError}
+
+
+def _refusal(client: redis.Redis, progress: "_Progress", exc: redis.ResponseError) -> redis.ResponseError:
+    """`exc`, an error reply Redis gave a publish, as an error naming the step, the server, what the reply means
+    for the cache and what to do, then the reply itself and what became of the new version's keys. Of redis-py's
+    class for the code (OutOfMemoryError, ReadOnlyError, NoPermissionError; else ResponseError), found inside a
+    script's error too, so that callers catching those still do."""
+    code = _error_code(exc)
+    user = client.connection_pool.connection_kwargs.get("username") or "default"
+    reply = str(exc).rstrip(".")
+    if code and not reply.startswith(code) and f"-{code}" not in reply:
+        reply = f"{code} {reply}"
+    if code == "OOM":
+        why = ("it is out of memory (maxmemory reached, and its maxmemory-policy would not evict enough): give it "
+               "more memory (maxmemory), or free some")
+    elif code == "READONLY":
+        why = ("it is a read-only replica (a failover demoted it, or the URL names a replica): point the cache's "
+               "Redis URL at the primary")
+    elif code == "NOPERM" and (command := re.search(r"run the '([^']+)' command", reply)):
+        name = command.group(1).split("|")[0].lower()
+        why = (f"Redis user {user} may not run {name.upper()}, which a publish needs"
+               + (f": {_WHY_COMMAND[name]}" if name in _WHY_COMMAND else "")
+               + f". Allow it (ACL SETUSER {user} +{name})")
+    elif code == "NOPERM" and "key" in reply:
+        why = (f"Redis user {user} may not read or write the cache's keys: modelsync needs read and write access to "
+               f"every key under {PREFIX}: (ACL SETUSER {user} ~{PREFIX}:*; a %R~ pattern gives reads only)")
+    else:
+        why = "it answered with an error"
+    # The class of the reply's code, found inside the switch's script error too (a plain ResponseError there).
+    cls = _REPLY_CLASSES.get(code, redis.ResponseError)
+    outcome = progress.cleanup or "Nothing of the new version was written"
+    message = (f"Redis at {_server(client)} (user {user}) refused the cache publish at step '{progress.step}': {why}. "
+               f"Redis replied: {reply}. {outcome}. Readers stay on the previous version")
+    error = cls(message, status_code=code or None)
+    error.publish_step = progress.step
+    return error
 
 
 def _eviction_policy(client: redis.Redis) -> str | None:
@@ -208,7 +281,8 @@ def publish_cache(
     rewrote every key and made readers switch to an identical copy.
 
     Raises CacheMismatch (readers stay on the previous version) if what Redis holds does not match the
-    snapshot; Redis errors propagate as `REDIS_ERRORS`. Either way the table is only read.
+    snapshot; Redis errors propagate as `REDIS_ERRORS` (an error reply reworded by `_refusal`). Either way the
+    table is only read.
     """
     started = time.perf_counter()
     # One publish at a time (session lock, released on disconnect too): two publishes of one table do the
@@ -263,17 +337,41 @@ def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_versi
     return live, fields, cached_row_count, bytes_used
 
 
+class _Progress:
+    """How far a publish got: the step under way (named in a refusal), and what became of the new version's
+    keys after a failure."""
+
+    def __init__(self, version: str):
+        self.version = version
+        self.step = "check the server and the user's permissions"
+        self.cleanup = ""
+
+
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float,
                     unless_unchanged: bool) -> CachePublication:
-    version = new_version(run_id)
+    progress = _Progress(new_version(run_id))
+    try:
+        return _publish_steps(conn, client, run_id, previous_version_ttl, orphan_grace, started, unless_unchanged,
+                              progress)
+    except redis.ResponseError as exc:
+        # Redis' own words name neither the server, nor the step, nor (for a script or a key) what was refused.
+        raise _refusal(client, progress, exc) from exc
+
+
+def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float,
+                   unless_unchanged: bool, progress: _Progress) -> CachePublication:
+    version = progress.version
     _check_permissions(client)
+    progress.step = "expire versions left by failed publishes"
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
     # A policy that may evict keys without a TTL (allkeys-*, or one INFO does not tell) may evict the keys of
     # the version being written, which has none: any eviction while it is written refuses the switch. (Under
     # volatile-* only keys with a TTL go: earlier versions'.)
+    progress.step = "read the eviction policy"
     policy = _eviction_policy(client)
     evicted_before = _evicted_keys(client)
     try:
+        progress.step = "compare the table with the live version"
         with conn.transaction():
             # One snapshot for the rows and the checksum: the manifest describes exactly what was written. The
             # live version is compared with the same snapshot, so a table that changed is read once, not twice.
@@ -289,6 +387,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                     cached_row_count=cached_row_count, matches_table=True, orphans_expired=tuple(orphans),
                     eviction_policy=policy, catalog_version=catalog_version, unchanged=True)
             # Listed before its first key, so that keys a killed publish leaves behind are found and expired.
+            progress.step = "write the new version"
             client.zadd(VERSIONS_KEY, {version: time.time()})
             written = _write_rows(conn, client, version)
         providers, modalities = written["providers"], written["modalities"]
@@ -307,6 +406,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                 "modalities": json.dumps(modalities, sort_keys=True),
             },
         )
+        progress.step = "check the new version against the table"
         evicted = _evicted_keys(client) - evicted_before
         if evicted > 0 and not (policy or "").startswith("volatile-") and policy != "noeviction":
             raise CacheMismatch(_eviction_refusal(version, evicted, policy))
@@ -318,10 +418,11 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
         # expires it. Kept for the hour a superseded version gets, it took memory from the live one, and
         # under an allkeys-* policy pushed the live version's keys out. After an eviction its `all` may have
         # been evicted and made again by a later batch, listing only the models written since: SCAN for them.
-        _discard(client, version, evicted_before)
+        progress.cleanup = _discard(client, version, evicted_before)
         raise
     # The switch: one SET, made only while the version's manifest exists (a Redis restarted empty after the
     # checks above must not be left pointing readers at nothing). GET hands back the version readers used.
+    progress.step = "switch readers to the new version"
     try:
         previous = client.eval(_SWITCH, 2, CURRENT_KEY, version_key(version, "manifest"), version, catalog_version,
                                version_key(""))
@@ -334,6 +435,9 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
                 f"this older snapshot (catalog version {catalog_version}, cache version {version}) was not switched "
                 f"in and its keys were deleted") from None
         if "MANIFEST_GONE" not in str(exc):
+            # Refused (out of memory, a replica, an ACL): an error reply means the script's one write, its last
+            # command, was not made. Nobody reads the version: deleted now, as a version refused earlier is.
+            progress.cleanup = _discard(client, version)
             raise
         raise CacheMismatch(f"cache version {version} lost its manifest between its checks and the switch (Redis "
                             f"restarted or evicted it); readers were not switched to it") from None
@@ -367,16 +471,20 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
     )
 
 
-def _discard(client: redis.Redis, version: str, evicted_before: int | None = None) -> None:
+def _discard(client: redis.Redis, version: str, evicted_before: int | None = None) -> str:
     """Delete a version no reader is on (EXPIRE 0) and drop it from `versions`, if Redis still answers; else it
     stays listed there and a later publish expires it (expire_orphans). Found by SCAN when Redis evicted keys
-    since `evicted_before` (its evicted_keys when the version's write began)."""
+    since `evicted_before` (its evicted_keys when the version's write began). Returns what became of the keys,
+    for the error."""
     try:
         scan = evicted_before is not None and _evicted_keys(client) > evicted_before
         expire_version(client, version, 0, scan=scan)
         client.zrem(VERSIONS_KEY, version)
-    except REDIS_ERRORS:
-        pass
+    except REDIS_ERRORS as exc:
+        return (f"Cache version {version} could not be deleted ({type(exc).__name__}: {str(exc).rstrip('.')}): it "
+                f"is listed in {VERSIONS_KEY}, and a later publish to this database expires its keys "
+                f"(after {DEFAULT_ORPHAN_GRACE // 60} minutes)")
+    return f"Cache version {version} was never read: its keys were deleted"
 
 
 def _eviction_refusal(version: str, evicted: int, policy: str | None) -> str:

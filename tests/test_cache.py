@@ -592,3 +592,92 @@ def test_a_redis_password_holding_a_url_delimiter_appears_in_no_error(synced, de
         CatalogReader(url, synced)
     for shown in (failure, str(refused.value)):
         assert "s3cr" not in shown and "et-pw" not in shown
+
+
+def _published_version_keys(client) -> dict[str, int]:
+    """Every key under the cache's version prefix, with its TTL (-1: none)."""
+    return {key: client.ttl(key) for key in client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)}
+
+
+def _refuse_the_switch(synced, own_redis, tmp_path, monkeypatch, refuse):
+    """Publish into a Redis of this test's own (a memory limit and replication are the server's), then
+    publish again and call `refuse(client)` while that publish stands before its switch. Returns (the version
+    published first, the failure of the second, the client)."""
+    from .faults import paused_at
+
+    url, _, _ = own_redis
+    client = redis.Redis.from_url(url, decode_responses=True)
+    with db.connect(synced) as conn:
+        first = cache.publish_cache(conn, client, "first-run").version
+
+    def publish():
+        with db.connect(synced) as conn:
+            return cache.publish_cache(conn, client, "refused-run")
+
+    with paused_at("cache:before_switch", publish, tmp_path, monkeypatch) as outcome:
+        refuse(client)
+    return first, outcome.get("error"), client
+
+
+def test_a_switch_refused_for_memory_deletes_the_new_version_and_says_why(synced, own_redis, tmp_path, monkeypatch):
+    """maxmemory reached between the checks and the switch: the switch's script failed with Redis' "Error running
+    script (call to f_...)", and the whole new version (~1,300 keys) was left without a TTL."""
+    url, _, _ = own_redis
+    try:
+        first, error, client = _refuse_the_switch(synced, own_redis, tmp_path, monkeypatch,
+                                                  lambda c: c.config_set("maxmemory", "1"))
+    finally:
+        with redis.Redis.from_url(url) as admin:
+            admin.config_set("maxmemory", "0")
+    assert isinstance(error, redis.exceptions.OutOfMemoryError), (error, str(error))
+    assert "refused the cache publish at step 'switch readers to the new version'" in str(error)
+    assert f"Redis at {url}" in str(error) and "out of memory" in str(error) and "OOM" in str(error)
+    assert cache.current_version(client) == first
+    assert all(ttl > 0 or key.startswith(cache.version_key(first, "")) for key, ttl in
+               _published_version_keys(client).items())
+    assert client.zrange(cache.VERSIONS_KEY, 0, -1) == [first]
+
+
+def test_a_switch_refused_by_a_read_only_replica_says_so_and_a_later_publish_expires_the_version(
+        synced, own_redis, tmp_path, monkeypatch):
+    """A failover demoted the server between the checks and the switch: "Error running script", and nothing
+    said that the server had become a replica or what became of the new version."""
+    url, _, _ = own_redis
+    try:
+        # a primary that is not there: the server stays a read-only replica, holding its keys
+        first, error, client = _refuse_the_switch(synced, own_redis, tmp_path, monkeypatch,
+                                                  lambda c: c.execute_command("REPLICAOF", "127.0.0.1", "1"))
+    finally:
+        with redis.Redis.from_url(url) as admin:
+            admin.execute_command("REPLICAOF", "NO", "ONE")
+    assert isinstance(error, redis.exceptions.ReadOnlyError), (error, str(error))
+    assert "refused the cache publish at step 'switch readers to the new version'" in str(error)
+    assert f"Redis at {url}" in str(error) and "read-only replica" in str(error)
+    assert "a later publish" in str(error)  # the keys could not be deleted on a replica: who does it
+    assert cache.current_version(client) == first
+    refused = [v for v in client.zrange(cache.VERSIONS_KEY, 0, -1) if v != first]
+    assert len(refused) == 1  # listed, so that a later publish finds it
+    with db.connect(synced) as conn:
+        later = cache.publish_cache(conn, client, "later-run", orphan_grace=0, previous_version_ttl=60)
+    assert later.orphans_expired == (refused[0],)
+    assert all(ttl > 0 or key.startswith(cache.version_key(later.version, "")) for key, ttl in
+               _published_version_keys(client).items())
+
+
+@pytest.mark.parametrize("command,step", [("hset", "write the new version"),
+                                          ("zrandmember", "check the new version against the table")])
+def test_a_redis_error_reply_mid_publish_names_the_step_the_server_and_the_reply(
+        synced, redis_url, redis_client, acl_user, command, step):
+    """The wider class: any error reply was raised as Redis worded it, naming no step and no server."""
+    current = cache.current_version(redis_client)
+    live = sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000))
+    name = acl_user(f"-{command}")
+    with _as_user(redis_url, name) as client, db.connect(synced) as conn:
+        with pytest.raises(redis.exceptions.NoPermissionError) as refused:
+            cache.publish_cache(conn, client, f"no-{command}")
+    message = str(refused.value)
+    assert f"at step '{step}'" in message and f"Redis at redis://{name}@" in message
+    assert f"'{command}'" in message and "Redis replied: NOPERM" in message
+    assert "its keys were deleted" in message
+    assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
+    assert cache.current_version(redis_client) == current

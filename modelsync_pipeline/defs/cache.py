@@ -44,10 +44,13 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
         from ..urls import redact_url
 
         # Which server: a URL pointing at something that is not Redis (PostgreSQL's port, an HTTP server)
-        # fails with words about a protocol or a closed connection that name neither.
+        # fails with words about a protocol or a closed connection that name neither. An error reply the
+        # publish translated (cache._refusal) names the server, the step and what to do already.
+        said = (f"{str(exc).rstrip('.')}" if getattr(exc, "publish_step", None) else
+                f"Redis at {redact_url(redis.redis_url)} failed while publishing the cache: "
+                f"{type(exc).__name__}: {str(exc).rstrip('.')}")
         raise dg.Failure(
-            description=f"Redis at {redact_url(redis.redis_url)} failed while publishing the cache: "
-            f"{type(exc).__name__}: {str(exc).rstrip('.')}. "
+            description=f"{said}. "
             "The models table is untouched by this step (a change models_table made in this run stays committed); "
             "readers keep the previous cache version (or fall back to the database). Materialize models_cache "
             "(or run publish_catalog) to publish a whole new version."
