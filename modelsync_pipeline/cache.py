@@ -361,7 +361,7 @@ def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan
 def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float,
                    unless_unchanged: bool, progress: _Progress) -> CachePublication:
     version = progress.version
-    _check_permissions(client)
+    _check_permissions(client, version)
     progress.step = "expire versions left by failed publishes"
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
     # A policy that may evict keys without a TTL (allkeys-*, or one INFO does not tell) may evict the keys of
@@ -674,12 +674,18 @@ def _verify(client: redis.Redis, version: str, row_count: int, checksum: str, wr
     return cached_rows
 
 
-def _check_permissions(client: redis.Redis) -> None:
+def _check_permissions(client: redis.Redis, version: str) -> None:
     """Every command a publish needs beyond plain reads and writes, tried before anything is written: a Redis
     user without ZSCAN (expiring old versions) or EVAL (the switch) wrote and checked a whole version, then
-    failed at the switch leaving it without a TTL, or published while no old version could ever expire. A
-    refusal (NoPermissionError) names the command. A server older than 6.2 is refused too, naming its version:
-    it wrote a whole version, then failed with "unknown command 'ZRANDMEMBER'"."""
+    failed at the switch leaving it without a TTL, or published while no old version could ever expire.
+    Without SCAN (finding the keys of a version that lost its indexes) it published until one version did,
+    then every publish failed expiring it. A refusal (NoPermissionError) names the command. A server older than
+    6.2 is refused too, naming its version: it wrote a whole version, then failed with "unknown command
+    'ZRANDMEMBER'".
+
+    The keys are tried too, read and write, with writes that change nothing (ZREM of no member, DEL of the new
+    version's manifest, not written yet): a user whose ACL does not cover `modelsync:*`, or who may only read,
+    or a read-only replica, failed at the first write of a publish that had read and expired versions."""
     server = str(client.info("server").get("redis_version", ""))
     release = tuple(int(part) for part in server.split(".")[:2] if part.isdigit())
     if len(release) == 2 and release < MIN_REDIS_VERSION:
@@ -687,6 +693,10 @@ def _check_permissions(client: redis.Redis) -> None:
     pipe = client.pipeline(transaction=False)
     pipe.zscan(VERSIONS_KEY, 0, count=1)
     pipe.eval("return 1", 0)
+    pipe.scan(0, match=version_key("*"), count=1)
+    pipe.zrem(VERSIONS_KEY, "")  # a version is never ""
+    pipe.exists(version_key(version, "manifest"))
+    pipe.delete(version_key(version, "manifest"))
     pipe.execute()
 
 

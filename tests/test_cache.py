@@ -664,6 +664,46 @@ def test_a_switch_refused_by_a_read_only_replica_says_so_and_a_later_publish_exp
                _published_version_keys(client).items())
 
 
+def test_a_redis_user_without_scan_is_refused_at_its_first_publish_naming_the_command(
+        synced, redis_url, redis_client, acl_user):
+    """SCAN finds the keys of a version whose indexes were lost (an eviction, a FLUSHDB mid-write). Without it
+    a user published until one version lost its indexes; from then on every publish failed expiring it."""
+    keys_before, current = sorted(redis_client.scan_iter(count=1000)), cache.current_version(redis_client)
+    name = acl_user("-scan")
+    with _as_user(redis_url, name) as client, db.connect(synced) as conn:
+        with pytest.raises(redis.exceptions.NoPermissionError) as refused:
+            cache.publish_cache(conn, client, "no-scan")
+    message = str(refused.value)
+    assert "'scan'" in message and "lost its indexes" in message and "+scan" in message
+    assert f"Redis at redis://{name}@" in message and ":pw@" not in message
+    assert sorted(redis_client.scan_iter(count=1000)) == keys_before
+    assert cache.current_version(redis_client) == current
+
+
+@pytest.mark.parametrize("keys", [("~other:*",), ("~modelsync:v:*",), ("%R~*",)],
+                         ids=["another-apps-keys", "versions-only", "read-only"])
+def test_a_redis_user_whose_acl_misses_the_caches_keys_is_told_which_keys_and_access(
+        synced, redis_url, redis_client, acl_user, keys):
+    """NOPERM "this user has no permissions to access one of the keys used as arguments" named neither the keys
+    nor the access; read-only, it failed at the first write, after reading and expiring."""
+    keys_before, current = sorted(redis_client.scan_iter(count=1000)), cache.current_version(redis_client)
+    name = acl_user("resetkeys", *keys)
+    with _as_user(redis_url, name) as client, db.connect(synced) as conn:
+        with pytest.raises(redis.exceptions.NoPermissionError) as refused:
+            cache.publish_cache(conn, client, "no-keys")
+    message = str(refused.value)
+    assert "~modelsync:*" in message and "read and write" in message
+    assert "at step 'check the server and the user's permissions'" in message  # before a version is expired or written
+    assert f"user {name}" in message and f"Redis at redis://{name}@" in message and ":pw@" not in message
+    assert sorted(redis_client.scan_iter(count=1000)) == keys_before
+    assert cache.current_version(redis_client) == current
+    # the step's failure says it once, password masked
+    user_url = f"redis://{name}:pw@{redis_url.split('://', 1)[1].split('@')[-1]}"
+    failure = step_failures(sync(synced, user_url, selection=[dg.AssetKey("models_cache")],
+                                 rewrite_cache=True))["models_cache"]
+    assert failure.count("Redis at ") == 1 and "~modelsync:*" in failure and ":pw@" not in failure
+
+
 @pytest.mark.parametrize("command,step", [("hset", "write the new version"),
                                           ("zrandmember", "check the new version against the table")])
 def test_a_redis_error_reply_mid_publish_names_the_step_the_server_and_the_reply(
