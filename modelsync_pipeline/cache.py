@@ -338,12 +338,13 @@ def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_versi
 
 
 class _Progress:
-    """How far a publish got: the step under way (named in a refusal), and what became of the new version's
-    keys after a failure."""
+    """How far a publish got: the step under way (named in a refusal), whether any key of the new version may
+    have been written (what its cleanup has to look for), and what became of its keys after a failure."""
 
     def __init__(self, version: str):
         self.version = version
         self.step = "check the server and the user's permissions"
+        self.wrote_keys = False
         self.cleanup = ""
 
 
@@ -389,9 +390,10 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
             # Listed before its first key, so that keys a killed publish leaves behind are found and expired.
             progress.step = "write the new version"
             client.zadd(VERSIONS_KEY, {version: time.time()})
-            written = _write_rows(conn, client, version)
+            written = _write_rows(conn, client, version, progress)
         providers, modalities = written["providers"], written["modalities"]
         key_count = written["rows"] + len(modalities) + 3  # + all, indexes, manifest
+        progress.wrote_keys = True
         client.hset(
             version_key(version, "manifest"),
             mapping={
@@ -418,7 +420,7 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
         # expires it. Kept for the hour a superseded version gets, it took memory from the live one, and
         # under an allkeys-* policy pushed the live version's keys out. After an eviction its `all` may have
         # been evicted and made again by a later batch, listing only the models written since: SCAN for them.
-        progress.cleanup = _discard(client, version, evicted_before)
+        progress.cleanup = _discard(client, version, evicted_before, progress.wrote_keys)
         raise
     # The switch: one SET, made only while the version's manifest exists (a Redis restarted empty after the
     # checks above must not be left pointing readers at nothing). GET hands back the version readers used.
@@ -437,7 +439,7 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
         if "MANIFEST_GONE" not in str(exc):
             # Refused (out of memory, a replica, an ACL): an error reply means the script's one write, its last
             # command, was not made. Nobody reads the version: deleted now, as a version refused earlier is.
-            progress.cleanup = _discard(client, version)
+            progress.cleanup = _discard(client, version, wrote_keys=True)
             raise
         raise CacheMismatch(f"cache version {version} lost its manifest between its checks and the switch (Redis "
                             f"restarted or evicted it); readers were not switched to it") from None
@@ -471,19 +473,23 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
     )
 
 
-def _discard(client: redis.Redis, version: str, evicted_before: int | None = None) -> str:
+def _discard(client: redis.Redis, version: str, evicted_before: int | None = None, wrote_keys: bool = True) -> str:
     """Delete a version no reader is on (EXPIRE 0) and drop it from `versions`, if Redis still answers; else it
     stays listed there and a later publish expires it (expire_orphans). Found by SCAN when Redis evicted keys
-    since `evicted_before` (its evicted_keys when the version's write began). Returns what became of the keys,
-    for the error."""
+    since `evicted_before` (its evicted_keys when the version's write began). Without `wrote_keys` (the publish
+    failed before sending its first batch) it has no key to look for: SCAN MATCH walked the whole database,
+    other applications' keys too, to find none. Returns what became of the keys, for the error."""
     try:
-        scan = evicted_before is not None and _evicted_keys(client) > evicted_before
-        expire_version(client, version, 0, scan=scan)
+        if wrote_keys:
+            scan = evicted_before is not None and _evicted_keys(client) > evicted_before
+            expire_version(client, version, 0, scan=scan)
         client.zrem(VERSIONS_KEY, version)
     except REDIS_ERRORS as exc:
         return (f"Cache version {version} could not be deleted ({type(exc).__name__}: {str(exc).rstrip('.')}): it "
                 f"is listed in {VERSIONS_KEY}, and a later publish to this database expires its keys "
                 f"(after {DEFAULT_ORPHAN_GRACE // 60} minutes)")
+    if not wrote_keys:
+        return f"No key of cache version {version} had been written"
     return f"Cache version {version} was never read: its keys were deleted"
 
 
@@ -561,8 +567,9 @@ def _after_failed_switch(client: redis.Redis, version: str, error: BaseException
     return None
 
 
-def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> dict:
-    """Stream `catalog_rows` into the version's keys, BATCH rows per round trip; return the counts written."""
+def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str, progress: _Progress) -> dict:
+    """Stream `catalog_rows` into the version's keys, BATCH rows per round trip; return the counts written.
+    `progress.wrote_keys` is set before the first batch goes out."""
     model_prefix = version_key(version, "model", "").encode()
     prefix_len = len(model_prefix)
     modality_prefix = version_key(version, "modality", "")
@@ -600,6 +607,7 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str) -> 
             commands.append(_command([b"SADD", (modality_prefix + modality).encode()], args, len(args)))
             modalities[modality] = modalities.get(modality, 0) + len(args)
         commands.append(_command([b"MSET"], values, 2 * len(values)))
+        progress.wrote_keys = True
         writer.send(commands)
         faults.point("cache:mid_write")
 

@@ -721,3 +721,22 @@ def test_a_redis_error_reply_mid_publish_names_the_step_the_server_and_the_reply
     assert "its keys were deleted" in message
     assert sorted(redis_client.scan_iter(match=f"{cache.PREFIX}:v:*", count=1000)) == live
     assert cache.current_version(redis_client) == current
+
+
+def test_a_publish_that_failed_before_its_first_write_scans_nothing(synced, own_redis):
+    """Its cleanup looked for the version's keys with SCAN MATCH, which walks the whole database (another app's
+    20,000 keys here) to find nothing: no key of the version had been written."""
+    url, _, _ = own_redis
+    with redis.Redis.from_url(url, decode_responses=True) as client:
+        pipe = client.pipeline(transaction=False)
+        for i in range(20_000):
+            pipe.set(f"otherapp:{i}", "x")
+        pipe.execute()
+        with psycopg.connect(synced, autocommit=True) as conn:  # refused in the first batch, before it is sent
+            conn.execute("UPDATE providers SET slug = 'x:ai' WHERE slug = 'xai'")
+        client.config_resetstat()
+        with db.connect(synced) as conn, pytest.raises(cache.UncacheableProvider):
+            cache.publish_cache(conn, client, "bad-slug")
+        # one SCAN COUNT 1 at most: the check that the user may run SCAN at all (cache._check_permissions)
+        assert client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0) <= 1
+        assert _published_version_keys(client) == {} and client.zrange(cache.VERSIONS_KEY, 0, -1) == []
