@@ -46,7 +46,7 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
         # Which server: a URL pointing at something that is not Redis (PostgreSQL's port, an HTTP server)
         # fails with words about a protocol or a closed connection that name neither. An error reply the
         # publish translated (cache._refusal) names the server, the step and what to do already.
-        said = (f"{str(exc).rstrip('.')}" if getattr(exc, "publish_step", None) else
+        said = (str(exc).rstrip(".") if getattr(exc, "publish_step", None) else
                 f"Redis at {redact_url(redis.redis_url)} failed while publishing the cache: "
                 f"{type(exc).__name__}: {str(exc).rstrip('.')}")
         raise dg.Failure(
