@@ -23,9 +23,14 @@ SELECT set_config('lock_timeout', %(lock_timeout)s, false);
 -- PostgreSQL 14+: a client that went away (a killed process) is noticed within seconds, even mid-statement.
 SELECT set_config('client_connection_check_interval', '5s', false);
 
+-- name: ledger_exists
+-- In the schema migrations create in, not wherever search_path finds one (another tool's, further along it).
+SELECT to_regclass(quote_ident(current_schema()) || '.schema_migrations') IS NOT NULL;
+
 -- name: orphaned_schema
 -- modelsync's tables without schema_migrations: a database restored or copied without it.
-SELECT to_regclass('schema_migrations') IS NULL AND to_regclass('providers') IS NOT NULL;
+SELECT to_regclass(quote_ident(current_schema()) || '.schema_migrations') IS NULL
+   AND to_regclass(quote_ident(current_schema()) || '.providers') IS NOT NULL;
 
 -- name: unlock
 SELECT pg_advisory_unlock(%(key)s);

@@ -1,5 +1,6 @@
 """The migration runner refuses what it cannot bring to this code's schema, naming it, and changes nothing:
-a database ahead of the code, tables without their schema_migrations, a table a long transaction holds."""
+a database ahead of the code, tables without their schema_migrations, a table a long transaction holds. An
+up-to-date database is only read, so readers work on a read-only one."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import os
 import subprocess
 import sys
 import time
+import uuid
+from urllib.parse import urlsplit, urlunsplit
 
+import dagster as dg
 import psycopg
 import pytest
 
 from modelsync_pipeline import db
 from modelsync_pipeline.db import migrate
 
+from .pipeline import step_failures, sync
 from .test_cli import REPO_ROOT
 
 
@@ -61,8 +66,10 @@ def test_a_migration_blocked_by_a_long_transaction_fails_naming_itself(database_
     assert db.apply_migrations(database_url) == ["0002_column"]  # retried once the reader is gone
 
 
-def test_a_migration_lock_held_too_long_names_its_holder(database_url, monkeypatch):
-    db.apply_migrations(database_url)
+def test_a_migration_lock_held_too_long_names_its_holder(database_url, tmp_path, monkeypatch):
+    # a migration pending: an up-to-date database is only read, without the lock
+    (tmp_path / "0001_table.sql").write_text("CREATE TABLE t (a int);")
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
     monkeypatch.setattr(migrate, "LOCK_WAIT_SECONDS", 0.5)
     with psycopg.connect(database_url, autocommit=True, application_name="stuck migrator") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (migrate._MIGRATION_LOCK,))
@@ -72,6 +79,9 @@ def test_a_migration_lock_held_too_long_names_its_holder(database_url, monkeypat
         # two ints that read like the key's halves are another lock: not named as the migration lock's holder
         holder.execute("SELECT pg_advisory_unlock(%s)", (migrate._MIGRATION_LOCK,))
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (migrate._MIGRATION_LOCK >> 32, migrate._MIGRATION_LOCK & 0xFFFFFFFF))
+        assert db.apply_migrations(database_url) == ["0001_table"]
+        # up to date: read without the lock, never waiting for its holder
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrate._MIGRATION_LOCK,))
         assert db.apply_migrations(database_url) == []
 
 
@@ -89,3 +99,55 @@ def test_released_migrations_are_never_edited():
     edited = sorted(name for name in listed if name in files and files[name] != listed[name])
     assert not edited, f"released migrations edited: {edited}; add a new migration instead"
     assert sorted(files) == sorted(listed), "a new migration: add its line to sql/migrations.sha256"
+
+
+def status(database_url: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT, timeout=120,
+                          env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True)
+
+
+def as_role(database_url: str, role: str) -> str:
+    """The same database, logged in as `role` (the test server trusts local connections)."""
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
+
+
+@pytest.fixture
+def role(request):
+    """A login role made for one test (roles are the server's, not a database's): it may connect and use schema
+    public, nothing more until the test grants it. Dropped afterwards, with what it owns or was granted in the
+    test's database (`synced` when the test has it, else `database_url`), before that database is."""
+    database_url = request.getfixturevalue("synced" if "synced" in request.fixturenames else "database_url")
+    name = f"modelsync_r_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN")
+    yield name
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+        conn.execute(f"DROP OWNED BY {name}")
+        conn.execute(f"DROP ROLE {name}")
+
+
+def test_an_up_to_date_read_only_database_is_only_read_and_its_readers_work(synced, redis_url):
+    """A hot standby, or a database set read-only: status and the cache step failed, the migration check trying
+    `CREATE TABLE IF NOT EXISTS schema_migrations` even with nothing to apply."""
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{urlsplit(synced).path.lstrip("/")}" SET default_transaction_read_only = on')
+    assert db.apply_migrations(synced) == []
+    proc = status(synced)
+    assert proc.returncode == 0 and "providers 0" not in proc.stdout, proc.stderr
+    result = sync(synced, redis_url, selection=[dg.AssetKey("models_cache")], rewrite_cache=True)
+    assert result.success, step_failures(result)
+
+
+def test_an_up_to_date_database_is_read_by_a_role_that_may_only_read(synced, redis_url, role):
+    """A reader's role: SELECT on the tables, no CREATE on the schema (PostgreSQL 15's default for schema public)."""
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+    reader = as_role(synced, role)
+    assert db.apply_migrations(reader) == []
+    proc = status(reader)
+    assert proc.returncode == 0 and "providers 0" not in proc.stdout, proc.stderr
+    result = sync(reader, redis_url, selection=[dg.AssetKey("models_cache")], rewrite_cache=True)
+    assert result.success, step_failures(result)

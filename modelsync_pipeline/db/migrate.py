@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -22,14 +23,17 @@ class MigrationError(RuntimeError):
 def apply_migrations(database_url: str) -> list[str]:
     """Apply `sql/migrations/*.sql` not yet recorded, in file order, each in its own transaction.
 
-    Idempotent and safe to run from several processes at once (an advisory lock serialises them).
+    Idempotent and safe to run from several processes at once (an advisory lock serialises them). A database
+    with nothing pending is only read (no lock, no CREATE), so readers work on a hot standby, a database set
+    read-only, or as a role that may only read.
     Refused, changing nothing (MigrationError): a recorded migration whose file has since changed
-    (migrations are append-only), a database at a migration this code does not have (a downgrade), and
-    modelsync's tables without `schema_migrations`. A migration that cannot lock a table within LOCK_TIMEOUT
-    fails (rolled back) naming its file.
+    (migrations are append-only), a database at a migration this code does not have (a downgrade),
+    and modelsync's tables without `schema_migrations`. A migration that cannot lock a table within
+    LOCK_TIMEOUT fails (rolled back) naming its file.
     """
     applied_now = []
     sql = statements("migrate")
+    paths = sorted(MIGRATIONS_DIR.glob("*.sql"))
     with connect(database_url, autocommit=True) as conn:
         conn.execute(sql["lock_timeout"], {"lock_timeout": LOCK_TIMEOUT})
         if conn.info.server_version >= 140000:
@@ -37,6 +41,10 @@ def apply_migrations(database_url: str) -> list[str]:
                 conn.execute(sql["check_client"])
             except psycopg.errors.InvalidParameterValue:
                 pass  # a server that cannot tell a closed socket (not Linux): a killed client is noticed later
+        # Each migration commits with its ledger row, so the ledger read without the lock is a whole prefix of
+        # the migrations: up to date here is up to date, and anything else is decided again under the lock.
+        if conn.execute(sql["ledger_exists"]).fetchone()[0] and not _pending(_applied(conn, sql), paths):
+            return []
         _lock(conn, sql)
         try:
             if conn.execute(sql["orphaned_schema"]).fetchone()[0]:
@@ -44,31 +52,15 @@ def apply_migrations(database_url: str) -> list[str]:
                     "modelsync's tables exist but schema_migrations does not (a database restored or copied without "
                     "it?): restore schema_migrations from the same backup, or record the applied versions by hand; "
                     "nothing was changed")
-            try:
+            if conn.execute(sql["ledger_exists"]).fetchone()[0]:
+                done = _applied(conn, sql)
+            else:
                 conn.execute(sql["create_schema_migrations"])
-                done = dict(conn.execute(sql["applied"]).fetchall())
-            except psycopg.errors.LockNotAvailable as exc:
-                raise MigrationError(f"schema_migrations could not be locked within {LOCK_TIMEOUT} (a long "
-                                     "transaction holds it: see pg_stat_activity); nothing was changed") from exc
-            paths = sorted(MIGRATIONS_DIR.glob("*.sql"))
-            unknown = sorted(set(done) - {path.stem for path in paths})
-            if unknown:
-                latest = paths[-1].stem if paths else "none"
-                raise MigrationError(
-                    f"the database is at migration {unknown[-1]}, newer than this code's latest ({latest}): run code "
-                    "that includes it (downgrades are not supported); nothing was changed")
-            for path in paths:
-                migration = path.read_text()
-                checksum = hashlib.sha256(migration.encode()).hexdigest()
-                if path.stem in done:
-                    if done[path.stem] != checksum:
-                        raise MigrationError(
-                            f"migration {path.name} changed after it was applied; add a new migration instead"
-                        )
-                    continue
+                done = {}
+            for path, checksum in _pending(done, paths):
                 try:
                     with conn.transaction():
-                        conn.execute(migration)
+                        conn.execute(path.read_text())
                         conn.execute(sql["record"], {"version": path.stem, "checksum": checksum})
                 except psycopg.errors.LockNotAvailable as exc:
                     raise MigrationError(
@@ -78,6 +70,34 @@ def apply_migrations(database_url: str) -> list[str]:
         finally:
             conn.execute(sql["unlock"], {"key": _MIGRATION_LOCK})
     return applied_now
+
+
+def _applied(conn: psycopg.Connection, sql: dict[str, str]) -> dict[str, str]:
+    """{version: checksum} of the ledger."""
+    try:
+        return dict(conn.execute(sql["applied"]).fetchall())
+    except psycopg.errors.LockNotAvailable as exc:
+        raise MigrationError(f"schema_migrations could not be locked within {LOCK_TIMEOUT} (a long "
+                             "transaction holds it: see pg_stat_activity); nothing was changed") from exc
+
+
+def _pending(done: dict[str, str], paths: list[Path]) -> list[tuple[Path, str]]:
+    """(file, checksum) of the migrations not in the ledger `done`; a MigrationError for a ledger this code
+    cannot continue: a version it does not have (a newer release's), or an applied file since edited."""
+    unknown = sorted(set(done) - {path.stem for path in paths})
+    if unknown:
+        latest = paths[-1].stem if paths else "none"
+        raise MigrationError(
+            f"the database is at migration {unknown[-1]}, newer than this code's latest ({latest}): run code "
+            "that includes it (downgrades are not supported); nothing was changed")
+    pending = []
+    for path in paths:
+        checksum = hashlib.sha256(path.read_text().encode()).hexdigest()
+        if path.stem not in done:
+            pending.append((path, checksum))
+        elif done[path.stem] != checksum:
+            raise MigrationError(f"migration {path.name} changed after it was applied; add a new migration instead")
+    return pending
 
 
 def _lock(conn: psycopg.Connection, sql: dict[str, str]) -> None:
