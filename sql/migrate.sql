@@ -23,6 +23,19 @@ SELECT set_config('lock_timeout', %(lock_timeout)s, false);
 -- PostgreSQL 14+: a client that went away (a killed process) is noticed within seconds, even mid-statement.
 SELECT set_config('client_connection_check_interval', '5s', false);
 
+-- name: session
+-- Who and where, for the runner's errors. current_schema() is where an unqualified CREATE goes: NULL when
+-- search_path names no schema that exists (quote_ident, not format's %I: NULL then, not an error). The owners:
+-- of the ledger (the role that migrates), else of the schema (who may grant CREATE on it: the database's owner
+-- for a schema owned by pg_database_owner, as public is from PostgreSQL 15 on).
+SELECT current_user, current_database(), current_schema(),
+       (SELECT pg_get_userbyid(c.relowner) FROM pg_class c
+        WHERE c.oid = to_regclass(quote_ident(current_schema()) || '.schema_migrations')),
+       (SELECT CASE WHEN pg_get_userbyid(n.nspowner) = 'pg_database_owner'
+                    THEN (SELECT pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = current_database())
+                    ELSE pg_get_userbyid(n.nspowner) END
+        FROM pg_namespace n WHERE n.nspname = current_schema());
+
 -- name: ledger_exists
 -- In the schema migrations create in, not wherever search_path finds one (another tool's, further along it).
 SELECT to_regclass(quote_ident(current_schema()) || '.schema_migrations') IS NOT NULL;

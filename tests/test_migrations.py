@@ -1,6 +1,7 @@
 """The migration runner refuses what it cannot bring to this code's schema, naming it, and changes nothing:
-a database ahead of the code, tables without their schema_migrations, a table a long transaction holds. An
-up-to-date database is only read, so readers work on a read-only one."""
+a database ahead of the code, tables without their schema_migrations, a table a long transaction holds, a
+session that may not apply a pending migration (read-only, a role without the privilege). An up-to-date
+database is only read, so readers work on a read-only one."""
 
 from __future__ import annotations
 
@@ -128,6 +129,13 @@ def role(request):
         conn.execute(f"DROP ROLE {name}")
 
 
+def catalog_tables(database_url: str) -> dict[str, int]:
+    """Tables per schema, of the schemas other than PostgreSQL's own."""
+    with psycopg.connect(database_url) as conn:
+        return dict(conn.execute("SELECT schemaname, count(*) FROM pg_tables WHERE schemaname NOT IN "
+                                 "('pg_catalog', 'information_schema') GROUP BY 1").fetchall())
+
+
 def test_an_up_to_date_read_only_database_is_only_read_and_its_readers_work(synced, redis_url):
     """A hot standby, or a database set read-only: status and the cache step failed, the migration check trying
     `CREATE TABLE IF NOT EXISTS schema_migrations` even with nothing to apply."""
@@ -151,3 +159,53 @@ def test_an_up_to_date_database_is_read_by_a_role_that_may_only_read(synced, red
     assert proc.returncode == 0 and "providers 0" not in proc.stdout, proc.stderr
     result = sync(reader, redis_url, selection=[dg.AssetKey("models_cache")], rewrite_cache=True)
     assert result.success, step_failures(result)
+
+
+def test_a_role_granted_nothing_is_told_what_to_grant(synced, role):
+    database = urlsplit(synced).path.lstrip("/")
+    proc = status(as_role(synced, role))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    for words in (f"role {role} may not read schema_migrations", f"database {database}",
+                  f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"):
+        assert words in proc.stderr, proc.stderr
+
+
+def test_a_migration_the_role_may_not_apply_names_itself_the_role_the_database_and_the_grant(
+        database_url, role, tmp_path, monkeypatch):
+    """PostgreSQL says only "permission denied for schema public" or "must be owner of table t"."""
+    database = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+    # a fresh database: the ledger itself cannot be created
+    with pytest.raises(migrate.MigrationError) as refused:
+        db.apply_migrations(as_role(database_url, role))
+    message = str(refused.value)
+    for words in ("schema_migrations", f"role {role}", f"database {database}", "GRANT CREATE ON SCHEMA public"):
+        assert words in message, message
+    assert catalog_tables(database_url) == {}
+
+    # a pending migration of tables another role owns
+    (tmp_path / "0001_table.sql").write_text("CREATE TABLE t (a int);")
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    assert db.apply_migrations(database_url) == ["0001_table"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    (tmp_path / "0002_column.sql").write_text("ALTER TABLE t ADD COLUMN b int;")
+    with pytest.raises(migrate.MigrationError) as refused:
+        db.apply_migrations(as_role(database_url, role))
+    message = str(refused.value)
+    for words in ("0002_column.sql", f"role {role}", f"database {database}", "root", "rolled back"):
+        assert words in message, message
+    assert db.apply_migrations(database_url) == ["0002_column"]  # its owner applies it
+
+
+def test_a_pending_migration_on_a_read_only_database_says_where_to_run_it(database_url, tmp_path, monkeypatch):
+    (tmp_path / "0001_table.sql").write_text("CREATE TABLE t (a int);")
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    assert db.apply_migrations(database_url) == ["0001_table"]
+    database = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    (tmp_path / "0002_column.sql").write_text("ALTER TABLE t ADD COLUMN b int;")
+    with pytest.raises(migrate.MigrationError, match=f"0002_column.sql .*database {database}: .*read-only.*primary"):
+        db.apply_migrations(database_url)

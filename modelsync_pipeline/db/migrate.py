@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,17 @@ class MigrationError(RuntimeError):
     """The schema cannot be brought to this code's migrations: what is wrong and what to do; nothing changed."""
 
 
+@dataclass(frozen=True)
+class _Session:
+    """Who migrates, and where (`session` in sql/migrate.sql)."""
+
+    role: str
+    database: str
+    schema: str | None  # current_schema(): where an unqualified CREATE goes; None when search_path names none
+    ledger_owner: str | None
+    schema_owner: str | None
+
+
 def apply_migrations(database_url: str) -> list[str]:
     """Apply `sql/migrations/*.sql` not yet recorded, in file order, each in its own transaction.
 
@@ -29,7 +41,8 @@ def apply_migrations(database_url: str) -> list[str]:
     Refused, changing nothing (MigrationError): a recorded migration whose file has since changed
     (migrations are append-only), a database at a migration this code does not have (a downgrade),
     and modelsync's tables without `schema_migrations`. A migration that cannot lock a table within
-    LOCK_TIMEOUT fails (rolled back) naming its file.
+    LOCK_TIMEOUT, or that the session may not apply (read-only, or a role without the privilege), fails (rolled
+    back) naming its file, the role and the database.
     """
     applied_now = []
     sql = statements("migrate")
@@ -41,9 +54,10 @@ def apply_migrations(database_url: str) -> list[str]:
                 conn.execute(sql["check_client"])
             except psycopg.errors.InvalidParameterValue:
                 pass  # a server that cannot tell a closed socket (not Linux): a killed client is noticed later
+        session = _Session(*conn.execute(sql["session"]).fetchone())
         # Each migration commits with its ledger row, so the ledger read without the lock is a whole prefix of
         # the migrations: up to date here is up to date, and anything else is decided again under the lock.
-        if conn.execute(sql["ledger_exists"]).fetchone()[0] and not _pending(_applied(conn, sql), paths):
+        if conn.execute(sql["ledger_exists"]).fetchone()[0] and not _pending(_applied(conn, sql, session), paths):
             return []
         _lock(conn, sql)
         try:
@@ -53,9 +67,14 @@ def apply_migrations(database_url: str) -> list[str]:
                     "it?): restore schema_migrations from the same backup, or record the applied versions by hand; "
                     "nothing was changed")
             if conn.execute(sql["ledger_exists"]).fetchone()[0]:
-                done = _applied(conn, sql)
+                done = _applied(conn, sql, session)
             else:
-                conn.execute(sql["create_schema_migrations"])
+                try:
+                    conn.execute(sql["create_schema_migrations"])
+                except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+                    raise MigrationError(_may_not_apply(
+                        "schema_migrations (the ledger of applied migrations, made before the first)", session, exc
+                    )) from exc
                 done = {}
             for path, checksum in _pending(done, paths):
                 try:
@@ -66,19 +85,28 @@ def apply_migrations(database_url: str) -> list[str]:
                     raise MigrationError(
                         f"migration {path.name} could not lock a table within {LOCK_TIMEOUT} (a long transaction "
                         "holds it: see pg_stat_activity); it was rolled back, retry when it ends") from exc
+                except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+                    raise MigrationError(_may_not_apply(f"migration {path.name}", session, exc)) from exc
                 applied_now.append(path.stem)
         finally:
             conn.execute(sql["unlock"], {"key": _MIGRATION_LOCK})
     return applied_now
 
 
-def _applied(conn: psycopg.Connection, sql: dict[str, str]) -> dict[str, str]:
+def _applied(conn: psycopg.Connection, sql: dict[str, str], session: _Session) -> dict[str, str]:
     """{version: checksum} of the ledger."""
     try:
         return dict(conn.execute(sql["applied"]).fetchall())
     except psycopg.errors.LockNotAvailable as exc:
         raise MigrationError(f"schema_migrations could not be locked within {LOCK_TIMEOUT} (a long "
                              "transaction holds it: see pg_stat_activity); nothing was changed") from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        # Every reader reads the ledger first: a role granted nothing yet fails here, not at the catalog.
+        raise MigrationError(
+            f"role {session.role} may not read schema_migrations in schema {session.schema} of database "
+            f"{session.database}, so whether the schema is up to date cannot be told: grant it what modelsync reads "
+            f"(`GRANT SELECT ON ALL TABLES IN SCHEMA {session.schema} TO {session.role}`, as the tables' owner "
+            f"{session.ledger_owner}) or use a role that may; nothing was changed") from exc
 
 
 def _pending(done: dict[str, str], paths: list[Path]) -> list[tuple[Path, str]]:
@@ -98,6 +126,24 @@ def _pending(done: dict[str, str], paths: list[Path]) -> list[tuple[Path, str]]:
         elif done[path.stem] != checksum:
             raise MigrationError(f"migration {path.name} changed after it was applied; add a new migration instead")
     return pending
+
+
+def _may_not_apply(what: str, session: _Session, exc: psycopg.Error) -> str:
+    """Why `what` cannot be applied by this session, and who can apply it: PostgreSQL's own words name neither."""
+    said = str(exc).strip().splitlines()[0]
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return (f"{what} cannot be applied to database {session.database}: the session of role {session.role} is "
+                f"read-only (a hot standby, or default_transaction_read_only set for the role or database): "
+                f"{said}. Run modelsync once against the primary with a role that may write: it applies the "
+                f"migration, and readers here work from then on; it was rolled back, nothing was changed")
+    schema = session.schema or "public"
+    owner = (f"the role that owns modelsync's tables ({session.ledger_owner})" if session.ledger_owner
+             else f"a role that may create in schema {schema} (its owner is {session.schema_owner})")
+    grant = ("" if session.ledger_owner else
+             f", or `GRANT CREATE ON SCHEMA {schema} TO {session.role}` as {session.schema_owner}")
+    return (f"role {session.role} may not apply {what} to database {session.database}: {said}. Apply it as "
+            f"{owner}: run modelsync once (`modelsync status` will do) with that role in DATABASE_URL{grant}; "
+            f"it was rolled back, nothing was changed")
 
 
 def _lock(conn: psycopg.Connection, sql: dict[str, str]) -> None:
