@@ -27,14 +27,26 @@ SELECT set_config('client_connection_check_interval', '5s', false);
 -- Who and where, for the runner's errors. current_schema() is where an unqualified CREATE goes: NULL when
 -- search_path names no schema that exists (quote_ident, not format's %I: NULL then, not an error). The owners:
 -- of the ledger (the role that migrates), else of the schema (who may grant CREATE on it: the database's owner
--- for a schema owned by pg_database_owner, as public is from PostgreSQL 15 on).
+-- for a schema owned by pg_database_owner, as public is from PostgreSQL 15 on). Then search_path, and the
+-- schemas that already hold a modelsync catalog: schema_migrations with its checksum column (another tool's
+-- schema_migrations has none), or providers and models together.
 SELECT current_user, current_database(), current_schema(),
        (SELECT pg_get_userbyid(c.relowner) FROM pg_class c
         WHERE c.oid = to_regclass(quote_ident(current_schema()) || '.schema_migrations')),
        (SELECT CASE WHEN pg_get_userbyid(n.nspowner) = 'pg_database_owner'
                     THEN (SELECT pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = current_database())
                     ELSE pg_get_userbyid(n.nspowner) END
-        FROM pg_namespace n WHERE n.nspname = current_schema());
+        FROM pg_namespace n WHERE n.nspname = current_schema()),
+       current_setting('search_path'),
+       ARRAY(SELECT n.nspname FROM pg_namespace n
+             WHERE EXISTS (SELECT FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+                           WHERE c.relnamespace = n.oid AND c.relname = 'schema_migrations' AND c.relkind IN ('r', 'p')
+                             AND a.attname = 'checksum' AND NOT a.attisdropped)
+                OR (EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'providers'
+                                                     AND c.relkind IN ('r', 'p'))
+                    AND EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'models'
+                                                         AND c.relkind IN ('r', 'p')))
+             ORDER BY n.nspname);
 
 -- name: ledger_exists
 -- In the schema migrations create in, not wherever search_path finds one (another tool's, further along it).

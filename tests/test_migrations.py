@@ -1,7 +1,7 @@
 """The migration runner refuses what it cannot bring to this code's schema, naming it, and changes nothing:
 a database ahead of the code, tables without their schema_migrations, a table a long transaction holds, a
-session that may not apply a pending migration (read-only, a role without the privilege). An up-to-date
-database is only read, so readers work on a read-only one."""
+session that may not apply a pending migration (read-only, a role without the privilege), a search_path that
+would make a second catalog. An up-to-date database is only read, so readers work on a read-only one."""
 
 from __future__ import annotations
 
@@ -209,3 +209,37 @@ def test_a_pending_migration_on_a_read_only_database_says_where_to_run_it(databa
     (tmp_path / "0002_column.sql").write_text("ALTER TABLE t ADD COLUMN b int;")
     with pytest.raises(migrate.MigrationError, match=f"0002_column.sql .*database {database}: .*read-only.*primary"):
         db.apply_migrations(database_url)
+
+
+@pytest.mark.parametrize("how", ["url options", "alter role", "path with the catalog second"])
+def test_a_search_path_missing_the_catalogs_schema_is_refused_naming_both_schemas(synced, redis_url, role, how):
+    """Tables in public, a search_path of `other`: migrating made a second, empty catalog in `other`, and status
+    said "providers 0" and exited 0."""
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA other")
+        conn.execute(f"GRANT ALL ON SCHEMA other, public TO {role}")
+        conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        if how == "alter role":
+            conn.execute(f"ALTER ROLE {role} SET search_path = other")
+    url = {"url options": synced + "?options=-csearch_path%3Dother",
+           "alter role": as_role(synced, role),
+           "path with the catalog second": synced + "?options=-csearch_path%3Dother,public"}[how]
+    before = catalog_tables(synced)
+    with pytest.raises(migrate.MigrationError) as refused:
+        db.apply_migrations(url)
+    message = str(refused.value)
+    assert "schema public" in message and "schema other" in message and "search_path" in message, message
+    proc = status(url)
+    assert proc.returncode == 2 and "schema public" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    failure = step_failures(sync(url, redis_url, selection=[dg.AssetKey("models_cache")]))["models_cache"]
+    assert "schema public" in failure and "schema other" in failure, failure  # not "a newer catalog"
+    assert catalog_tables(synced) == before  # nothing made in `other`
+
+
+def test_a_search_path_naming_no_schema_is_refused_before_anything_is_made(database_url):
+    url = database_url + "?options=-csearch_path%3Dnosuch"
+    with pytest.raises(migrate.MigrationError, match="search_path nosuch names no schema"):
+        db.apply_migrations(url)
+    assert catalog_tables(database_url) == {}
+    assert db.apply_migrations(database_url)  # the default search_path: made in public, as ever
+    assert set(catalog_tables(database_url)) == {"public"}

@@ -23,13 +23,15 @@ class MigrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class _Session:
-    """Who migrates, and where (`session` in sql/migrate.sql)."""
+    """Who migrates, where, and where modelsync's catalog already is (`session` in sql/migrate.sql)."""
 
     role: str
     database: str
     schema: str | None  # current_schema(): where an unqualified CREATE goes; None when search_path names none
     ledger_owner: str | None
     schema_owner: str | None
+    search_path: str
+    catalog_schemas: list[str]  # schemas already holding a modelsync catalog
 
 
 def apply_migrations(database_url: str) -> list[str]:
@@ -40,9 +42,10 @@ def apply_migrations(database_url: str) -> list[str]:
     read-only, or as a role that may only read.
     Refused, changing nothing (MigrationError): a recorded migration whose file has since changed
     (migrations are append-only), a database at a migration this code does not have (a downgrade),
-    and modelsync's tables without `schema_migrations`. A migration that cannot lock a table within
-    LOCK_TIMEOUT, or that the session may not apply (read-only, or a role without the privilege), fails (rolled
-    back) naming its file, the role and the database.
+    modelsync's tables without `schema_migrations`, and a search_path whose first schema is not the catalog's
+    (`_check_schema`). A migration that cannot lock a table within LOCK_TIMEOUT, or that the session may not
+    apply (read-only, or a role without the privilege), fails (rolled back) naming its file, the role and the
+    database.
     """
     applied_now = []
     sql = statements("migrate")
@@ -55,6 +58,7 @@ def apply_migrations(database_url: str) -> list[str]:
             except psycopg.errors.InvalidParameterValue:
                 pass  # a server that cannot tell a closed socket (not Linux): a killed client is noticed later
         session = _Session(*conn.execute(sql["session"]).fetchone())
+        _check_schema(session)
         # Each migration commits with its ledger row, so the ledger read without the lock is a whole prefix of
         # the migrations: up to date here is up to date, and anything else is decided again under the lock.
         if conn.execute(sql["ledger_exists"]).fetchone()[0] and not _pending(_applied(conn, sql, session), paths):
@@ -126,6 +130,37 @@ def _pending(done: dict[str, str], paths: list[Path]) -> list[tuple[Path, str]]:
         elif done[path.stem] != checksum:
             raise MigrationError(f"migration {path.name} changed after it was applied; add a new migration instead")
     return pending
+
+
+def _check_schema(session: _Session) -> None:
+    """Refuse a search_path that would make a second catalog.
+
+    Every statement of modelsync names its tables unqualified: they are found along search_path and created (the
+    schema, and later each provider's partition) in its first existing schema, current_schema(). With the
+    catalog in `public` and a search_path of `other` (`ALTER ROLE ... SET search_path`, `options=-csearch_path`
+    in the URL), migrating made a second, empty catalog in `other`, and every reader read that: "0 providers".
+    So the catalog's schema must be the first schema of search_path. A database holding catalogs in two schemas
+    on purpose still works: each is used by the sessions whose search_path starts with it.
+    """
+    where = f"database {session.database}"
+    fix = (f"reset search_path where it was set (DATABASE_URL's options, `ALTER ROLE {session.role} RESET "
+           f"search_path`, `ALTER DATABASE {session.database} RESET search_path`), or set it to a path starting "
+           "with {schema}")
+    if session.schema is None:
+        found = (f"; modelsync's catalog is in schema {', '.join(session.catalog_schemas)}" if session.catalog_schemas
+                 else "")
+        raise MigrationError(
+            f"this session's search_path {session.search_path} names no schema of {where} that exists, so there is "
+            f"nowhere to read the catalog from or create it in{found}: "
+            + fix.format(schema=session.catalog_schemas[0] if session.catalog_schemas else "public")
+            + "; nothing was changed")
+    if session.catalog_schemas and session.schema not in session.catalog_schemas:
+        catalog = " and ".join(f"schema {name}" for name in session.catalog_schemas)
+        raise MigrationError(
+            f"modelsync's catalog is in {catalog} of {where}, but this session's search_path "
+            f"({session.search_path}) puts schema {session.schema} first: its tables would be created again there, "
+            f"empty, and read from there. Put the catalog's schema first: "
+            + fix.format(schema=session.catalog_schemas[0]) + "; nothing was changed")
 
 
 def _may_not_apply(what: str, session: _Session, exc: psycopg.Error) -> str:
