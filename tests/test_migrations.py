@@ -243,3 +243,15 @@ def test_a_search_path_naming_no_schema_is_refused_before_anything_is_made(datab
     assert catalog_tables(database_url) == {}
     assert db.apply_migrations(database_url)  # the default search_path: made in public, as ever
     assert set(catalog_tables(database_url)) == {"public"}
+
+
+def test_a_migration_cut_short_by_a_statement_timeout_names_itself_and_the_setting(database_url, tmp_path, monkeypatch):
+    """PostgreSQL says only "canceling statement due to statement timeout"."""
+    (tmp_path / "0001_slow.sql").write_text("CREATE TABLE t (a int);\nSELECT pg_sleep(2);")
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    database = urlsplit(database_url).path.lstrip("/")
+    with pytest.raises(migrate.MigrationError, match=f"0001_slow.sql was cancelled on database {database} .*"
+                                                     "statement_timeout=0"):
+        db.apply_migrations(database_url + "?options=-cstatement_timeout%3D300")
+    assert catalog_tables(database_url) == {"public": 1}  # schema_migrations alone: t was rolled back
+    assert db.apply_migrations(database_url) == ["0001_slow"]

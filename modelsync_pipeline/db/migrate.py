@@ -43,9 +43,9 @@ def apply_migrations(database_url: str) -> list[str]:
     Refused, changing nothing (MigrationError): a recorded migration whose file has since changed
     (migrations are append-only), a database at a migration this code does not have (a downgrade),
     modelsync's tables without `schema_migrations`, and a search_path whose first schema is not the catalog's
-    (`_check_schema`). A migration that cannot lock a table within LOCK_TIMEOUT, or that the session may not
-    apply (read-only, or a role without the privilege), fails (rolled back) naming its file, the role and the
-    database.
+    (`_check_schema`). A migration that cannot lock a table within LOCK_TIMEOUT, that the session may not apply
+    (read-only, or a role without the privilege), or that is cancelled (a statement_timeout) fails (rolled back)
+    naming its file, the role and the database.
     """
     applied_now = []
     sql = statements("migrate")
@@ -91,6 +91,14 @@ def apply_migrations(database_url: str) -> list[str]:
                         "holds it: see pg_stat_activity); it was rolled back, retry when it ends") from exc
                 except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
                     raise MigrationError(_may_not_apply(f"migration {path.name}", session, exc)) from exc
+                except psycopg.errors.QueryCanceled as exc:
+                    # A statement_timeout set for the role or the database is meant for queries; a migration
+                    # copying a table (0008) outlasts it, and PostgreSQL's words name neither.
+                    raise MigrationError(
+                        f"migration {path.name} was cancelled on database {session.database} (role {session.role}): "
+                        f"{str(exc).strip().splitlines()[0]}; it was rolled back. A statement_timeout set for the "
+                        "role or the database cuts it short: apply it once without one (options=-cstatement_timeout=0 "
+                        "in DATABASE_URL), or end whatever cancelled it (pg_cancel_backend)") from exc
                 applied_now.append(path.stem)
         finally:
             conn.execute(sql["unlock"], {"key": _MIGRATION_LOCK})
