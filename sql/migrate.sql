@@ -29,7 +29,8 @@ SELECT set_config('client_connection_check_interval', '5s', false);
 -- of the ledger (the role that migrates), else of the schema (who may grant CREATE on it: the database's owner
 -- for a schema owned by pg_database_owner, as public is from PostgreSQL 15 on). Then search_path, and the
 -- schemas that already hold a modelsync catalog: schema_migrations with its checksum column (another tool's
--- schema_migrations has none), or providers and models together.
+-- schema_migrations has none). Tables named providers and models alone do not count: another application's
+-- schema may well have both, and a fresh catalog beside them was refused, told to put that schema first.
 SELECT current_user, current_database(), current_schema(),
        (SELECT pg_get_userbyid(c.relowner) FROM pg_class c
         WHERE c.oid = to_regclass(quote_ident(current_schema()) || '.schema_migrations')),
@@ -42,10 +43,6 @@ SELECT current_user, current_database(), current_schema(),
              WHERE EXISTS (SELECT FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
                            WHERE c.relnamespace = n.oid AND c.relname = 'schema_migrations' AND c.relkind IN ('r', 'p')
                              AND a.attname = 'checksum' AND NOT a.attisdropped)
-                OR (EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'providers'
-                                                     AND c.relkind IN ('r', 'p'))
-                    AND EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'models'
-                                                         AND c.relkind IN ('r', 'p')))
              ORDER BY n.nspname);
 
 -- name: ledger_exists

@@ -245,6 +245,18 @@ def test_a_search_path_naming_no_schema_is_refused_before_anything_is_made(datab
     assert set(catalog_tables(database_url)) == {"public"}
 
 
+def test_another_applications_providers_and_models_do_not_stop_a_fresh_catalog(database_url):
+    """Only a modelsync ledger marks a catalog: tables of those common names in another schema are not one."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA shop")
+        conn.execute("CREATE TABLE shop.providers (id int)")
+        conn.execute("CREATE TABLE shop.models (id int)")
+    assert db.apply_migrations(database_url)
+    assert catalog_tables(database_url)["shop"] == 2
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.models') IS NOT NULL").fetchone()[0]
+
+
 def test_a_migration_cut_short_by_a_statement_timeout_names_itself_and_the_setting(database_url, tmp_path, monkeypatch):
     """PostgreSQL says only "canceling statement due to statement timeout"."""
     (tmp_path / "0001_slow.sql").write_text("CREATE TABLE t (a int);\nSELECT pg_sleep(2);")
