@@ -687,12 +687,18 @@ def test_a_redis_user_whose_acl_misses_the_caches_keys_is_told_which_keys_and_ac
     """NOPERM "this user has no permissions to access one of the keys used as arguments" named neither the keys
     nor the access; read-only, it failed at the first write, after reading and expiring."""
     keys_before, current = sorted(redis_client.scan_iter(count=1000)), cache.current_version(redis_client)
-    name = acl_user("resetkeys", *keys)
+    # Key patterns by access (%R~) came with Redis 7; a user that may only read is written -@write before it (the
+    # embedded server is 6.2), and is refused by the command, which the error names instead of the keys.
+    by_command = keys == ("%R~*",) and int(redis_client.info("server")["redis_version"].split(".")[0]) < 7
+    name = acl_user("resetkeys", *(("~*", "-@write") if by_command else keys))
     with _as_user(redis_url, name) as client, db.connect(synced) as conn:
         with pytest.raises(redis.exceptions.NoPermissionError) as refused:
             cache.publish_cache(conn, client, "no-keys")
     message = str(refused.value)
-    assert "~modelsync:*" in message and "read and write" in message
+    if by_command:
+        assert f"Redis user {name} may not run " in message and "which a publish needs" in message
+    else:
+        assert "~modelsync:*" in message and "read and write" in message
     assert "at step 'check the server and the user's permissions'" in message  # before a version is expired or written
     assert f"user {name}" in message and f"Redis at redis://{name}@" in message and ":pw@" not in message
     assert sorted(redis_client.scan_iter(count=1000)) == keys_before
@@ -701,7 +707,8 @@ def test_a_redis_user_whose_acl_misses_the_caches_keys_is_told_which_keys_and_ac
     user_url = f"redis://{name}:pw@{redis_url.split('://', 1)[1].split('@')[-1]}"
     failure = step_failures(sync(synced, user_url, selection=[dg.AssetKey("models_cache")],
                                  rewrite_cache=True))["models_cache"]
-    assert failure.count("Redis at ") == 1 and "~modelsync:*" in failure and ":pw@" not in failure
+    assert failure.count("Redis at ") == 1 and ":pw@" not in failure
+    assert ("may not run " if by_command else "~modelsync:*") in failure
 
 
 @pytest.mark.parametrize("command,step", [("hset", "write the new version"),
