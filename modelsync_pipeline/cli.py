@@ -502,6 +502,11 @@ def _database_problem(exc: BaseException) -> str | None:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, psycopg.Error):
             state = exc.sqlstate
+            if state is None and "FATAL:" in str(exc):
+                # The server answered and refused the session (no such database or role, authentication): psycopg
+                # gives no SQLSTATE for a connection that failed, and "unreachable" sent the operator to the network.
+                said = str(exc).split("FATAL:", 1)[1].strip().splitlines()[0]
+                return f"PostgreSQL answered but refused the session ({where}): {said}"
             if state is None or state.startswith(_UNREACHABLE_STATES):
                 return f"PostgreSQL is unreachable ({where}): {first_line}"
             return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {first_line}"

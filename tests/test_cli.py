@@ -95,6 +95,20 @@ def test_a_first_catalog_the_table_step_did_not_write_is_in_the_summary(tmp_path
         "0", "new catalog, staged but NOT in the table (the table step did not write it; publish_catalog does)"]
 
 
+def test_a_database_that_does_not_exist_is_not_called_unreachable(database_url, monkeypatch):
+    """The server answers "database ... does not exist"; psycopg gives that no SQLSTATE, and it was reported as
+    "PostgreSQL is unreachable", which sends an operator to the network."""
+    from modelsync_pipeline.cli import _database_problem
+    from modelsync_pipeline.urls import redact_url
+
+    missing = database_url.rsplit("/", 1)[0] + "/modelsync_no_such_database"
+    monkeypatch.setenv("DATABASE_URL", missing)
+    with pytest.raises(psycopg.OperationalError) as failed:
+        psycopg.connect(missing)
+    assert _database_problem(failed.value) == (f"PostgreSQL answered but refused the session ({redact_url(missing)}): "
+                                               'database "modelsync_no_such_database" does not exist')
+
+
 def test_a_statement_postgresql_refused_is_not_called_unreachable(monkeypatch):
     import psycopg
 
