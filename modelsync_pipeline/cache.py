@@ -189,6 +189,7 @@ class CachePublication:
     # False when Redis failed after the switch, before the previous version got its TTL: a later publish
     # expires it (expire_orphans, after DEFAULT_ORPHAN_GRACE).
     previous_expired: bool = True
+    previous_expire_error: str | None = None  # why not, when Redis answered the expiry with an error (its words)
     eviction_policy: str | None = None  # Redis' maxmemory-policy, None if INFO memory does not say
     catalog_version: int = 0  # of the table snapshot published (migration 0016)
     # True when the table read as the live version already holds it (publish_cache(..., unless_unchanged=True)):
@@ -449,12 +450,14 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
     else:
         switch_reply_lost = False
     previous_expired = not switch_reply_lost  # which version was current before is unknown then
+    previous_expire_error = None
     if previous and previous != version:
         try:
             expire_version(client, previous, previous_version_ttl)
             client.zrem(VERSIONS_KEY, previous)
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
             previous_expired = False  # readers are on the new version; a later publish expires this one
+            previous_expire_error = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
     return CachePublication(
         version=version,
         previous_version=previous,
@@ -468,6 +471,7 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
         matches_table=True,
         orphans_expired=tuple(orphans),
         previous_expired=previous_expired,
+        previous_expire_error=previous_expire_error,
         eviction_policy=policy,
         catalog_version=catalog_version,
     )

@@ -239,6 +239,7 @@ def test_redis_failing_after_the_switch_leaves_a_publish_that_says_so(synced, re
         published = cache.publish_cache(conn, client, "cleanup-fails-run")
     assert cache.current_version(redis_client) == published.version and published.previous_version == first
     assert published.previous_expired is False  # the run's metadata and log say so; readers are on the new one
+    assert published.previous_expire_error == "ConnectionError: connection lost after the command (test)"
 
 
 @pytest.fixture

@@ -82,8 +82,10 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
     finally:
         client.close()
     if not published.previous_expired:
+        said = f" ({published.previous_expire_error})" if published.previous_expire_error else ""
         context.log.warning(f"models_cache: readers are on version {published.version}, but Redis failed before the "
-                            f"previous version {published.previous_version} got its TTL; a later publish expires it")
+                            f"previous version {published.previous_version} got its TTL{said}; a later publish "
+                            "expires it")
     if published.unchanged:
         context.log.info(
             f"models_cache: the table is unchanged since version {published.version} ({published.row_count} models, "
