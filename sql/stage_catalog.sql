@@ -39,11 +39,12 @@ DELETE FROM provider_catalog_delta WHERE provider_slug = %(slug)s;
 SELECT to_regclass(staging_partition(%(slug)s)) IS NOT NULL;
 
 -- name: create_partition
--- A provider's first stage: a new unindexed table to copy the catalog into (copy), attached once full.
+-- A provider's first stage: a new table to copy the catalog into (copy), attached once full; its one index, on
+-- the row keys, is kept as the rows arrive (migration 0018).
 SELECT create_staging_partition(%(slug)s);
 
 -- name: attach_partition
--- Builds the row-key index once, over the whole catalog, and makes the table the provider's partition.
+-- Makes the table the provider's partition, its row-key index the partition's.
 SELECT attach_staging_partition(%(slug)s);
 
 -- name: copy

@@ -179,8 +179,8 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
                 if has_rows:  # no keys to compare with (or two rows share one): replace whole, refresh in full
                     conn.execute(sql["delete_all"], params)
                     conn.execute(sql["forget_delta"], params)
-                # A provider's first catalog goes into a new table of its own, unindexed, attached once full
-                # (migration 0012); any later whole catalog into its partition, through the row-key index.
+                # A provider's first catalog goes into a new table of its own, attached once full (migrations 0012,
+                # 0018); any later whole catalog into its partition, through the row-key index.
                 new_partition = None
                 if not conn.execute(sql["has_partition"], params).fetchone()[0]:
                     new_partition = conn.execute(sql["create_partition"], params).fetchone()[0]
