@@ -5,14 +5,17 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelsync_pipeline import db
 from modelsync_pipeline.db import migrate, refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .test_bulk_path import catalog
-from .test_partitions import apply_migrations_before, history_partitions, load, prices
+from .test_partitions import apply_migrations_before, history_partitions, load, partitions, prices
 
 SPECS = PROVIDERS[:2]
 INDEXES = ["btree (id)", "btree (provider_slug, model_id, changed_at)", "btree (run_id)"]
@@ -65,14 +68,33 @@ WHERE h.changes = ARRAY['added'] AND h.run_id = %s
 """
 
 
+# Who builds each first load's partition of models: the refresh's own connection, the second one, or one each.
+SPLITS = {
+    "by the refresh": lambda loads: (list(loads), []),
+    "beside it": lambda loads: ([], list(loads)),
+    "one each": lambda loads: (list(loads[:1]), list(loads[1:])),
+}
+
+CONSTRAINTS = """
+SELECT c.relname, array_agg(k.conname || ' ' || k.contype::text ORDER BY k.conname)
+FROM pg_class c JOIN pg_constraint k ON k.conrelid = c.oid
+WHERE c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'models'::regclass)
+GROUP BY c.relname
+"""
+
+
+@pytest.mark.parametrize("split", list(SPLITS))
 @pytest.mark.parametrize("restage", ["folded", "pending"])
-def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database_url, monkeypatch, restage):
+def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database_url, monkeypatch, restage, split):
     """The second connection (migration 0011) numbers each provider's staged rows as the refresh numbers its
-    models rows, in model id order, from the same snapshot. The provider's catalog is re-staged by its changes
-    before its first refresh: folded into its staged rows (5 changes of 40, more than a tenth: the changed rows
-    sit at the end of the table, out of id order), or laid over them as pending changes (2 of 40, migration
-    0013), so that numbering by where the rows sit would pair ids wrongly."""
+    models rows, in model id order, from the same snapshot, whichever connection builds a provider's partition.
+    The provider's catalog is re-staged by its changes before its first refresh: folded into its staged rows (5
+    changes of 40, more than a tenth: the changed rows sit at the end of the table, out of id order), or laid
+    over them as pending changes (2 of 40, migration 0013), so that numbering by where the rows sit would pair
+    ids wrongly. A partition the second connection built is one like the others once attached: the same
+    indexes and constraints under the same names, the foreign key enforced."""
     monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 50)
+    monkeypatch.setattr(refresh_models, "split_loads", SPLITS[split])
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
         for spec in SPECS:
@@ -104,7 +126,20 @@ def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database
             [(model_row, created_at) for _, model_row, _, created_at in added]  # its row, at the same moment
         assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 40 + len(changed))}
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND application_name = 'modelsync history batch'").fetchone()[0] == 0
+                            "AND application_name = 'modelsync beside'").fetchone()[0] == 0
+        ids = {slug: i for slug, i in conn.execute("SELECT slug, id FROM providers")}
+        assert partitions(conn) == {f"models_p{i}": (["btree (id, provider_id)", "btree (provider_id, model_id)"], 1)
+                                    for i in ids.values()}
+        shapes = {tuple(c.replace(name, "models_p#") for c in constraints)  # each partition's, its own name left out
+                  for name, constraints in conn.execute(CONSTRAINTS)}
+        assert len(shapes) == 1 and {"models_p#_pkey p", "models_p#_provider_id_model_id_key u",
+                                     "models_provider_id_fkey f"} <= set(*shapes), shapes
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'models\\_loading\\_%'").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+            conn.execute("INSERT INTO models (provider_id, model_id, model_name, modality, name_rule, sync_run_id, "
+                         "content_hash) VALUES (%s, 'model-0001', 'x', 'text', 'id', 'r', 'h')", (ids[SPECS[1].slug],))
+        conn.execute("DELETE FROM providers WHERE slug = %s", (SPECS[1].slug,))  # the foreign key cascades
+        assert conn.execute("SELECT count(*) FROM models WHERE provider_id = %s", (ids[SPECS[1].slug],)).fetchone()[0] == 0
 
 
 def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monkeypatch):
@@ -114,8 +149,8 @@ def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monk
         for spec in SPECS:
             db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(30)), "staged")
         monkeypatch.setenv("MODELSYNC_FAULT", "refresh:history_batch_built=raise")
-        with pytest.raises(RuntimeError, match="building the 'added' history rows of the first loads failed: "
-                                               "fault injected at refresh:history_batch_built"):
+        with pytest.raises(RuntimeError, match="building the first loads' history rows and partitions beside the "
+                                               "refresh failed: fault injected at refresh:history_batch_built"):
             db.refresh_models_table(conn, SPECS, "failed")
         assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM providers").fetchone()[0] == 0
@@ -160,3 +195,32 @@ def test_a_database_migrated_from_the_plain_history_table_keeps_its_rows_and_ids
         new_id = conn.execute("INSERT INTO model_history (run_id, provider_slug, model_id, changes) "
                               "VALUES ('n', 'p', 'm', ARRAY['added']) RETURNING id").fetchone()[0]
         assert new_id == 51  # the same sequence goes on
+
+
+def _finish(own: list[dict], beside: list[dict], everything: list[dict]) -> tuple[float, float]:
+    """When each connection would finish, by the costs split_loads weighs."""
+    rows = lambda loads: sum(load["rows"] for load in loads)  # noqa: E731
+    return (refresh_models.COST_FILL_AND_ATTACH * rows(own) + refresh_models.COST_ATTACH_BUILT * rows(beside),
+            refresh_models.COST_HISTORY_BESIDE * rows(everything) + refresh_models.COST_FILL_BESIDE * rows(beside))
+
+
+def test_a_first_load_of_many_catalogs_is_split_between_the_two_connections():
+    loads = [{"slug": f"p{i}", "rows": 100_000} for i in range(10)]
+    own, beside = refresh_models.split_loads(loads)
+    assert 1 <= len(beside) <= 3, (len(own), len(beside))  # the history batch is most of the second's work
+    assert own + beside != loads and sorted(own + beside, key=lambda load: load["slug"]) == loads
+    assert own == [load for load in loads if load in own] and beside == [load for load in loads if load in beside]
+    own_finish, beside_finish = _finish(own, beside, loads)
+    assert abs(own_finish - beside_finish) < refresh_models.COST_FILL_AND_ATTACH * 100_000
+    # one small catalog is not worth handing over: the second connection has its history rows to write
+    assert refresh_models.split_loads(loads[:1]) == (loads[:1], [])
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2_000_000), max_size=40))
+def test_splitting_the_first_loads_never_makes_them_finish_later(sizes):
+    """Every load is built once, by one connection, and by the costs weighed the two finish no later than if
+    the refresh's connection built every partition itself (and the second only the history batch)."""
+    loads = [{"slug": f"p{i}", "rows": n} for i, n in enumerate(sizes)]
+    own, beside = refresh_models.split_loads(loads)
+    assert sorted(load["slug"] for load in own + beside) == sorted(load["slug"] for load in loads)
+    assert max(_finish(own, beside, loads)) <= max(_finish(loads, [], loads)) + 1e-6

@@ -134,6 +134,48 @@ def test_a_first_load_is_attached_as_the_providers_partition_without_blocking_re
                          "content_hash) VALUES (%s, 'model-0001', 'x', 'text', 'id', 'r', 'h')", (new_id,))
 
 
+# The same refresh, with every first load's partition built by the second connection (BesideBuilder).
+_REFRESH_BESIDE = _REFRESH.replace("with db.connect", "refresh_models.split_loads = lambda loads: ([], list(loads))\n"
+                                                      "with db.connect")
+LOADING_TABLES = "SELECT relname FROM pg_class WHERE relname LIKE 'models\\_loading\\_%' OR relname LIKE '%building' " \
+                 "OR relname = 'model_history_loading' ORDER BY 1"
+
+
+@pytest.mark.parametrize("then", ["refresh", "reset"])
+def test_partitions_built_beside_a_refresh_that_was_killed_are_never_seen_and_are_dropped(database_url, tmp_path, then,
+                                                                                          monkeypatch):
+    """The second connection commits the partitions it built (and the history batch) just before the refresh
+    attaches them; a refresh killed after that leaves them committed but never attached. Readers never see
+    them, and the next write that builds partitions, a refresh or a reset, drops them first (a reset failed on
+    the history batch's name until 2026-11-28, as only the refresh dropped it)."""
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in SPECS[:2]:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+
+    def nothing_is_published():
+        with psycopg.connect(database_url, autocommit=True) as reader:
+            assert reader.execute("SELECT count(*) FROM catalog_rows").fetchone()[0] == 0
+
+    kill_at("refresh:before_commit", _REFRESH_BESIDE, [database_url], tmp_path, nothing_is_published)
+    with db.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
+        assert partitions(conn) == {}
+        left = [r[0] for r in conn.execute(LOADING_TABLES)]
+        assert len(left) == 3 and "model_history_loading" in left, left  # two partitions and the batch, committed
+        assert all(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] == 40 for t in left if t.startswith("models_"))
+
+        monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 1)  # built beside again, under the same names
+        if then == "refresh":
+            result = db.refresh_models_table(conn, SPECS[:2], "again")
+        else:
+            result = db.reset_models_table(conn, SPECS[:2], "again")[1]
+        assert result.inserted == {spec.slug: 40 for spec in SPECS[:2]}
+        assert [r[0] for r in conn.execute(LOADING_TABLES)] == []
+        assert conn.execute("SELECT count(*) FROM catalog_rows").fetchone()[0] == 80
+        assert len(partitions(conn)) == 2
+
+
 @pytest.mark.parametrize("history", ["built by the refresh", "built beside it"])
 def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(database_url, monkeypatch, history):
     """Staging is unique per (provider, model id) by the catalog checks; if a duplicate got there anyway,
@@ -158,7 +200,7 @@ def test_a_first_load_with_a_duplicate_id_fails_whole_and_leaves_no_table(databa
         for table in ("models_building", "model_history_building", "model_history_loading"):
             assert conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None, table
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND application_name = 'modelsync history batch'").fetchone()[0] == 0
+                            "AND application_name = 'modelsync beside'").fetchone()[0] == 0
 
 
 def test_partitions_of_deleted_providers_are_dropped_unless_a_reader_holds_models(database_url):

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from .. import faults
 from ..providers.registry import ProviderSpec
-from .refresh_models import RefreshResult, build_partitions, split_fresh, whole_catalogs
+from .refresh_models import RefreshResult, build_partitions, drop_loading_tables, split_fresh, whole_catalogs
 from .stage_catalog import FAILED_OUTCOMES, staged_providers
 from .statements import statements
 
@@ -94,6 +94,7 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
     refresh = statements("refresh_models")
     conn.execute(refresh["session_lock"])
     try:
+        drop_loading_tables(conn, refresh)  # left by a refresh that died: its batch would block this one's
         return _reset_locked(conn, specs, run_id, keep)
     finally:
         if not conn.closed:

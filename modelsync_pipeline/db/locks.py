@@ -42,8 +42,8 @@ class Holder:
 
     @property
     def is_modelsync(self) -> bool:
-        """A modelsync connection: a write's ("modelsync"), its history batch's ("modelsync history batch") or a
-        reader's ("modelsync-reader")."""
+        """A modelsync connection: a write's ("modelsync"), the second connection of its first loads
+        ("modelsync beside") or a reader's ("modelsync-reader")."""
         return self.application.startswith(APPLICATION_NAME)
 
     @property
@@ -67,7 +67,7 @@ class LockWatch:
         self._stopped = False
         self._lock = threading.Lock()  # held while deciding to cancel and cancelling, and to stop
         # The server processes watched: the write's connection, and any other connection working for the same
-        # write while it waits (the refresh's history batch: `also`).
+        # write while it waits (the refresh's second connection: `also`).
         self.pids: set[int] = {pid} if pid is not None else set()
 
     @contextmanager
@@ -81,7 +81,7 @@ class LockWatch:
             self.pids.discard(pid)
 
     def cancelled(self, exc: BaseException) -> str | None:
-        """Why the watch cancelled the statement that raised `exc` (or caused it: the history batch's error
+        """Why the watch cancelled the statement that raised `exc` (or caused it: the second connection's error
         reaches the write wrapped), or None: `exc` is something else (a statement timeout raises the same
         QueryCanceled, saying so). Each cancellation is told once."""
         seen = 0

@@ -140,14 +140,47 @@ def split_fresh(conn: psycopg.Connection, sql: dict[str, str], slugs: Sequence[s
 # provider with a few models) do not add a partition each, which every query of a model's history visits.
 HISTORY_BATCH_MIN_ROWS = 10_000
 
+# What each part of a first load costs, in seconds per 100,000 staged rows with both connections at work
+# (1M models in 10 catalogs, PostgreSQL 15, this machine, 2026-11-28; solved from the two connections'
+# finishing times in runs with 2 and 3 partitions built beside): BesideBuilder's work is split between the
+# two by these, so that both finish at about the same time. The refresh's own connection fills a partition and
+# attaches it (its two btrees built then, the foreign key checked); the second connection writes the 'added'
+# history row of every first load and indexes the batch, and fills and indexes the partitions handed to it,
+# which the refresh then only attaches (the foreign key checked). Only their ratios matter.
+COST_FILL_AND_ATTACH = 0.38
+COST_HISTORY_BESIDE = 0.30
+COST_FILL_BESIDE = 0.33
+COST_ATTACH_BUILT = 0.07
+
+
+def split_loads(loads: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """(the loads the refresh's connection builds, those the second connection builds), the larger catalogs
+    placed first, each on the side that would finish it sooner (the COST_ figures), the history batch of
+    every load being the second connection's from the start. Each list keeps the order of `loads`."""
+    own_cost = 0.0
+    beside_cost = COST_HISTORY_BESIDE * sum(load["rows"] for load in loads)
+    beside: set[int] = set()
+    for index in sorted(range(len(loads)), key=lambda i: -loads[i]["rows"]):
+        rows = loads[index]["rows"]
+        if beside_cost + COST_FILL_BESIDE * rows < own_cost + COST_FILL_AND_ATTACH * rows:
+            beside.add(index)
+            beside_cost += COST_FILL_BESIDE * rows
+            own_cost += COST_ATTACH_BUILT * rows
+        else:
+            own_cost += COST_FILL_AND_ATTACH * rows
+    return ([load for i, load in enumerate(loads) if i not in beside],
+            [load for i, load in enumerate(loads) if i in beside])
+
 
 def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Sequence[tuple[int, str]], run_id: str) -> dict[str, int]:
     """Load each (provider id, slug) in `fresh`, a provider with no rows and no partition yet, into a new
     unindexed table, then attach it as the provider's partition (indexes built once, foreign key checked in
     one pass; readers are not blocked). Their 'added' history rows become one new partition of model_history
-    for the whole write (migration 0010): built by a second connection at the same time when the write runs
-    in one snapshot (a refresh; migration 0011), else by this one after each fill; fewer than
-    HISTORY_BATCH_MIN_ROWS are moved into model_history_changes. Rows per provider."""
+    for the whole write (migration 0010). When the write runs in one snapshot (a refresh; migration 0011) and
+    that batch has HISTORY_BATCH_MIN_ROWS or more, a second connection builds it at the same time, and some of
+    the partitions too (split_loads), which this one then attaches; else this one builds everything, the
+    history rows after each fill, and fewer than HISTORY_BATCH_MIN_ROWS are moved into model_history_changes.
+    Rows per provider."""
     if not fresh:
         return {}
     conn.execute(sql["tune_build"])
@@ -157,29 +190,33 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
     total = sum(load["rows"] for load in loads)
     isolation, started_at = conn.execute(sql["isolation"]).fetchone()
     beside = None
+    own = loads
     if total >= HISTORY_BATCH_MIN_ROWS and isolation in ("repeatable read", "serializable"):
         first_id = conn.execute(sql["reserve_ids"], {"count": total}).fetchone()[0]
         for load in loads:
             load["first_id"], first_id = first_id, first_id + load["rows"]
-        beside = HistoryBatchBuilder(conn, sql, loads, started_at)
+            load["changed_at"] = started_at
+            load["in_place"] = conn.execute(sql["pending_count"], load).fetchone()[0] == 0
+        own, theirs = split_loads(loads)
+        beside = BesideBuilder(conn, sql, loads, theirs)
         conn.execute(sql["tune_beside"])
     else:
         batch = conn.execute(sql["create_history_building"]).fetchone()[0]
     counts = {}
     try:
-        for load in loads:
+        for load in own:
             slug = load["slug"]
             conn.execute(sql["create_building"], load)
-            counts[slug] = conn.execute(sql["fill_building" if beside is None else "fill_building_numbered"], load).rowcount
             if beside is None:
+                counts[slug] = conn.execute(sql["fill_building"], load).rowcount
                 conn.execute(sql["log_building"], load)
-            elif counts[slug] != load["rows"]:  # its numbers would run into the next provider's reserved ids
-                raise RuntimeError(f"the staged catalog of {slug} has {counts[slug]} rows but its version says "
-                                   f"{load['rows']}: staging is inconsistent; nothing was published")
+            else:
+                counts[slug] = conn.execute(numbered(sql, "fill_building_numbered", load, "models_building"), load).rowcount
+                _check_count(slug, counts[slug], load["rows"])
             faults.point("refresh:before_attach")
             conn.execute(sql["attach_building"], load)
         if beside is not None:
-            beside.attach()
+            counts.update(beside.attach())
         elif total >= HISTORY_BATCH_MIN_ROWS:
             conn.execute(sql["attach_history_building"], {"batch": batch})
         else:
@@ -188,24 +225,60 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
     finally:
         if beside is not None:
             beside.close()
-    return counts
+    return {load["slug"]: counts[load["slug"]] for load in loads}
 
 
-class HistoryBatchBuilder:
-    """The 'added' history rows of a refresh's first loads, built by a second connection while the refresh's
-    own connection fills the new partitions of models (migration 0011): both read staging through the
-    refresh's snapshot and number each provider's rows alike, from the ids the refresh reserved.
+def _with_table(statement: str, table: str) -> psycopg.sql.Composed:
+    return psycopg.sql.SQL(statement).format(psycopg.sql.Identifier(table))
 
-    The second connection fills model_history_loading and indexes it, then waits; `attach` lets it commit and
-    attaches the table in the refresh's transaction. `close` (always called) stops it if the refresh failed
-    first: it rolls back, and a table committed by a refresh that died before its COMMIT is dropped by the
-    next refresh (drop_orphan_partitions)."""
 
-    def __init__(self, conn: psycopg.Connection, sql: dict[str, str], loads: list[dict], changed_at):
+def numbered(sql: dict[str, str], statement: str, load: dict, table: str | None = None) -> psycopg.sql.Composed:
+    """`statement` (fill_building_numbered, history_batch_fill) for `load`: read in place and numbered in the
+    order its rows sit when its catalog has no pending changes (numbered_in_place), else through staged_catalogs
+    in model id order (numbered_by_id); into `table`, where the statement names one."""
+    in_place = load["in_place"]
+    return psycopg.sql.SQL(sql[statement]).format(
+        numbering=psycopg.sql.SQL(sql["numbered_in_place" if in_place else "numbered_by_id"]),
+        source=psycopg.sql.Identifier("provider_catalogs" if in_place else "staged_catalogs"),
+        **({"table": psycopg.sql.Identifier(table)} if table is not None else {}))
+
+
+def _check_count(slug: str, filled: int, rows: int) -> None:
+    """A numbered fill (fill_building_numbered) of `filled` rows from a catalog whose version says `rows`: a
+    difference would run its numbers into the next provider's reserved ids."""
+    if filled != rows:
+        raise RuntimeError(f"the staged catalog of {slug} has {filled} rows but its version says "
+                           f"{rows}: staging is inconsistent; nothing was published")
+
+
+# The second connection's application_name: a modelsync connection (locks.Session.is_modelsync).
+BESIDE_APPLICATION = "modelsync beside"
+
+
+def loading_table(provider_id: int) -> str:
+    """The table the second connection builds a provider's partition in (create_loading)."""
+    return f"models_loading_{provider_id}"
+
+
+class BesideBuilder:
+    """A second connection working for a refresh's first loads (migration 0011) while the refresh's own
+    connection fills and attaches partitions of models: it builds the 'added' history rows of every first
+    load, and the partitions of the loads handed to it (split_loads), each into a table of its own, indexed.
+    Both connections read staging through the refresh's snapshot and number each provider's rows alike, from
+    the ids the refresh reserved.
+
+    The second connection fills and indexes its tables, then waits; `attach` lets it commit and attaches them
+    in the refresh's transaction. `close` (always called) stops it if the refresh failed first: it rolls back,
+    and tables committed by a refresh that died before its COMMIT are dropped by the next write that builds
+    partitions (drop_loading_tables)."""
+
+    def __init__(self, conn: psycopg.Connection, sql: dict[str, str], loads: list[dict], partitions: list[dict]):
         self._owner, self._sql = conn, sql
         self._snapshot = conn.execute(sql["export_snapshot"]).fetchone()[0]
         self._conninfo = psycopg.conninfo.make_conninfo(conn.info.dsn, password=conn.info.password)
-        self._loads = [{**load, "changed_at": changed_at} for load in loads]
+        self._loads = loads
+        self._partitions = [{**load, "table": loading_table(load["provider_id"])} for load in partitions]
+        self._counts: dict[str, int] = {}
         self._conn: psycopg.Connection | None = None
         self._built = threading.Event()
         self._commit = threading.Event()
@@ -213,21 +286,23 @@ class HistoryBatchBuilder:
         self._batch: int | None = None
         self._error: BaseException | None = None
         self._watch = locks.current()  # the write's lock watch, if any: it watches this connection too
-        self._thread = threading.Thread(target=self._run, name="modelsync-history-batch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="modelsync-beside", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         sql = self._sql
         try:
-            with psycopg.connect(self._conninfo, autocommit=True, application_name="modelsync history batch") as conn, \
+            with psycopg.connect(self._conninfo, autocommit=True, application_name=BESIDE_APPLICATION) as conn, \
                     (self._watch.also(conn) if self._watch is not None else contextlib.nullcontext()):
                 self._conn = conn
                 with conn.transaction():
                     conn.execute(psycopg.sql.SQL(sql["history_batch_snapshot"]).format(psycopg.sql.Literal(self._snapshot)))
                     conn.execute(sql["history_batch_tune"])
+                    for load in self._partitions:
+                        self._build_partition(conn, load)
                     batch = conn.execute(sql["history_batch_create"]).fetchone()[0]
                     for load in self._loads:
-                        conn.execute(sql["history_batch_fill"], load)
+                        conn.execute(numbered(sql, "history_batch_fill", load), load)
                     conn.execute(sql["history_batch_index"])
                     faults.point("refresh:history_batch_built")
                     self._batch = batch
@@ -243,17 +318,33 @@ class HistoryBatchBuilder:
             self._conn = None
             self._built.set()
 
-    def attach(self) -> None:
-        """Wait for the batch, let its connection commit it, and attach it in the refresh's transaction."""
+    def _build_partition(self, conn: psycopg.Connection, load: dict) -> None:
+        sql, table = self._sql, load["table"]
+        conn.execute(sql["create_loading"], load)
+        filled = conn.execute(numbered(sql, "fill_building_numbered", load, table), load).rowcount
+        _check_count(load["slug"], filled, load["rows"])
+        partition = f"models_p{load['provider_id']}"  # its indexes get the names attach would give them
+        conn.execute(psycopg.sql.SQL(sql["index_loading"]).format(
+            table=psycopg.sql.Identifier(table), pkey=psycopg.sql.Identifier(f"{partition}_pkey"),
+            ukey=psycopg.sql.Identifier(f"{partition}_provider_id_model_id_key")))
+        self._counts[load["slug"]] = filled
+
+    def attach(self) -> dict[str, int]:
+        """Wait for the second connection's tables, let it commit them, and attach them in the refresh's
+        transaction; rows per provider of the partitions it built."""
         self._built.wait()
         if self._error is None:
             self._commit.set()
             self._thread.join()
         if self._error is not None:
-            raise RuntimeError(f"building the 'added' history rows of the first loads failed: {self._error}") \
-                from self._error
+            raise RuntimeError(f"building the first loads' history rows and partitions beside the refresh failed: "
+                               f"{self._error}") from self._error
+        for load in self._partitions:
+            faults.point("refresh:before_attach")
+            self._owner.execute(self._sql["attach_loading"], load)
         faults.point("refresh:before_attach_history")
         self._owner.execute(self._sql["attach_history_loading"], {"batch": self._batch})
+        return dict(self._counts)
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -269,12 +360,20 @@ class _Stopped(Exception):
     pass
 
 
+def drop_loading_tables(conn: psycopg.Connection, sql: dict[str, str]) -> None:
+    """Drop the tables a BesideBuilder committed for a write that died before its own COMMIT: a history batch
+    and partitions never attached, which no reader ever saw; the next ones are built under their names. Run
+    outside the write's transaction, under its session lock, by every write that may build partitions."""
+    conn.execute(sql["drop_history_loading"])
+    for (table,) in conn.execute(sql["models_loading_tables"]).fetchall():
+        conn.execute(_with_table(sql["drop_table"], table))
+
+
 def drop_orphan_partitions(conn: psycopg.Connection, sql: dict[str, str]) -> list[str]:
     """Drop the partitions of deleted providers, in a short transaction of its own (DROP locks readers out
     while it waits and runs); if readers hold models longer than the lock timeout, leave them for next time.
-    A history batch left by a refresh that died after its second connection committed it goes first: no
-    reader ever sees it, and the next batch is built under its name."""
-    conn.execute(sql["drop_history_loading"])
+    What a refresh that died after its second connection committed left goes first (drop_loading_tables)."""
+    drop_loading_tables(conn, sql)
     try:
         with conn.transaction():
             conn.execute(sql["orphans_lock_timeout"])
