@@ -238,8 +238,9 @@ SET LOCAL max_parallel_workers_per_gather = 0;
 SELECT create_history_batch('model_history_building');
 
 -- name: reserve_ids
--- The ids of a refresh's first loads, reserved up front (migration 0011): the first of them.
-SELECT reserve_model_ids(%(count)s);
+-- The ids of a refresh's first loads, reserved up front (migration 0011), and of their 'added' history rows
+-- (migration 0019): the first of each.
+SELECT reserve_model_ids(%(count)s), reserve_history_ids(%(count)s);
 
 -- name: create_building
 SELECT create_models_building('models_building', %(provider_id)s);
@@ -366,13 +367,16 @@ ALTER TABLE {table} ADD CONSTRAINT {pkey} PRIMARY KEY (id, provider_id),
                     ADD CONSTRAINT {ukey} UNIQUE (provider_id, model_id);
 
 -- name: history_batch_fill
--- Numbered as fill_building_numbered numbers the models rows: same snapshot, same placeholders, same first id.
-INSERT INTO model_history_loading (run_id, changed_at, provider_slug, model_id, model_row_id, changes)
-SELECT %(run_id)s, %(changed_at)s, %(slug)s, c.model_id, %(first_id)s + row_number() OVER (
-           {numbering}
-       ) - 1, ARRAY['added']
-FROM {source} c
-WHERE c.provider_slug = %(slug)s;
+-- Numbered as fill_building_numbered numbers the models rows: same snapshot, same placeholders, same first id;
+-- each row's own id from the history ids reserved for the load.
+INSERT INTO model_history_loading (id, run_id, changed_at, provider_slug, model_id, model_row_id, changes)
+SELECT %(first_history_id)s + n - 1, %(run_id)s, %(changed_at)s, %(slug)s, model_id, %(first_id)s + n - 1,
+       ARRAY['added']
+FROM (SELECT c.model_id, row_number() OVER (
+          {numbering}
+      ) AS n
+      FROM {source} c
+      WHERE c.provider_slug = %(slug)s) numbered;
 
 -- name: history_batch_index
 -- model_history's two indexes (migration 0010) and the partition's primary key, so the refresh only attaches.

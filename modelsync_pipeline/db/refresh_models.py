@@ -142,13 +142,13 @@ HISTORY_BATCH_MIN_ROWS = 10_000
 
 # What each part of a first load costs, in seconds per 100,000 staged rows with both connections at work
 # (1M models in 10 catalogs, PostgreSQL 15, this machine, 2026-11-28; solved from the two connections'
-# finishing times in runs with 2 and 3 partitions built beside): BesideBuilder's work is split between the
+# finishing times in runs with 1, 2 and 3 partitions built beside): BesideBuilder's work is split between the
 # two by these, so that both finish at about the same time. The refresh's own connection fills a partition and
 # attaches it (its two btrees built then, the foreign key checked); the second connection writes the 'added'
 # history row of every first load and indexes the batch, and fills and indexes the partitions handed to it,
 # which the refresh then only attaches (the foreign key checked). Only their ratios matter.
-COST_FILL_AND_ATTACH = 0.38
-COST_HISTORY_BESIDE = 0.30
+COST_FILL_AND_ATTACH = 0.40
+COST_HISTORY_BESIDE = 0.27
 COST_FILL_BESIDE = 0.33
 COST_ATTACH_BUILT = 0.07
 
@@ -192,9 +192,10 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
     beside = None
     own = loads
     if total >= HISTORY_BATCH_MIN_ROWS and isolation in ("repeatable read", "serializable"):
-        first_id = conn.execute(sql["reserve_ids"], {"count": total}).fetchone()[0]
+        first_id, first_history_id = conn.execute(sql["reserve_ids"], {"count": total}).fetchone()
         for load in loads:
             load["first_id"], first_id = first_id, first_id + load["rows"]
+            load["first_history_id"], first_history_id = first_history_id, first_history_id + load["rows"]
             load["changed_at"] = started_at
             load["in_place"] = conn.execute(sql["pending_count"], load).fetchone()[0] == 0
         own, theirs = split_loads(loads)
