@@ -240,7 +240,7 @@ SELECT create_history_batch('model_history_building');
 -- name: reserve_ids
 -- The ids of a refresh's first loads, reserved up front (migration 0011), and of their 'added' history rows
 -- (migration 0019): the first of each.
-SELECT reserve_model_ids(%(count)s), reserve_history_ids(%(count)s);
+SELECT reserve_ids('models_id_seq', %(count)s), reserve_ids('model_history_id_seq', %(count)s);
 
 -- name: create_building
 SELECT create_models_building('models_building', %(provider_id)s);
