@@ -142,8 +142,13 @@ def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database
         assert conn.execute("SELECT count(*) FROM models WHERE provider_id = %s", (ids[SPECS[1].slug],)).fetchone()[0] == 0
 
 
-def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monkeypatch):
+@pytest.mark.parametrize("split", ["by the refresh", "one each"])
+def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monkeypatch, split):
+    """The second connection fails after building its tables (the history batch, and a partition when one is
+    handed to it): the refresh fails whole, nothing of it is left (the tables roll back with that connection),
+    and the next refresh loads everything."""
     monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 1)
+    monkeypatch.setattr(refresh_models, "split_loads", SPLITS[split])
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
         for spec in SPECS:
@@ -156,6 +161,8 @@ def test_a_failing_history_connection_fails_the_refresh_whole(database_url, monk
         assert conn.execute("SELECT count(*) FROM providers").fetchone()[0] == 0
         assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0)}
         assert conn.execute("SELECT to_regclass('model_history_loading')").fetchone()[0] is None  # rolled back
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'models\\_loading\\_%' "
+                            "OR relname = 'models_building'").fetchone()[0] == 0
 
         monkeypatch.delenv("MODELSYNC_FAULT")
         assert db.refresh_models_table(conn, SPECS, "again").inserted == {spec.slug: 30 for spec in SPECS}
