@@ -65,6 +65,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 # Light imports only before (a) and the floor (see (e)): no dagster, pandas or pandera in this process yet.
+from modelsync_pipeline import cache  # noqa: E402
 from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
 from modelsync_pipeline.urls import redact_url  # noqa: E402
@@ -206,10 +207,27 @@ def scratch_database(server_url: str, case: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def scratch_redis(endpoints: services.Endpoints, index: int) -> Iterator[str]:
-    """On the embedded server: Redis database `index`, flushed before and after. A given REDIS_URL is used
-    as it is and never flushed (it may be someone's cache)."""
+    """On the embedded server: Redis database `index`, flushed before and after. A given REDIS_URL is never
+    flushed (it may be someone's cache): the case's keys go under a prefix of its own (MODELSYNC_CACHE_PREFIX,
+    set in this process for the case, which its child processes inherit, and in the cache module, which this
+    process has loaded), deleted afterwards. Each case's catalog database is another, and a publish under
+    someone's prefix would be refused (cache.OtherCatalogLive)."""
     if endpoints.redis_source == "REDIS_URL":
-        yield endpoints.redis_url
+        prefix = f"modelsync_bench_e2e_{os.getpid()}_{index}"
+        saved = os.environ.get("MODELSYNC_CACHE_PREFIX"), cache.PREFIX, cache.CURRENT_KEY, cache.VERSIONS_KEY
+        os.environ["MODELSYNC_CACHE_PREFIX"] = prefix
+        cache.PREFIX, cache.CURRENT_KEY, cache.VERSIONS_KEY = prefix, f"{prefix}:current", f"{prefix}:versions"
+        try:
+            yield endpoints.redis_url
+        finally:
+            if saved[0] is None:
+                os.environ.pop("MODELSYNC_CACHE_PREFIX", None)
+            else:
+                os.environ["MODELSYNC_CACHE_PREFIX"] = saved[0]
+            cache.PREFIX, cache.CURRENT_KEY, cache.VERSIONS_KEY = saved[1:]
+            with redis.Redis.from_url(endpoints.redis_url) as client:
+                for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+                    client.delete(key)
         return
     url = urlunsplit(urlsplit(endpoints.redis_url)._replace(path=f"/{index}"))
     client = redis.Redis.from_url(url)
@@ -238,6 +256,12 @@ def dagster_events(database_url: str) -> int | None:
         return None
 
 
+def case_prefix() -> dict[str, str]:
+    """The case's cache key prefix (scratch_redis), for the environment of the processes it starts."""
+    prefix = os.environ.get("MODELSYNC_CACHE_PREFIX")
+    return {"MODELSYNC_CACHE_PREFIX": prefix} if prefix else {}
+
+
 def published(database_url: str, redis_url: str) -> tuple[int, int, int, str | None]:
     """(providers with models, providers known, models, current cache version) after a sync."""
     with psycopg.connect(database_url) as conn:
@@ -248,7 +272,7 @@ def published(database_url: str, redis_url: str) -> tuple[int, int, int, str | N
         ).fetchone()
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        version = client.get("modelsync:current")
+        version = client.get(cache.CURRENT_KEY)
     finally:
         client.close()
     return int(with_models), int(known), int(models), version
@@ -305,7 +329,7 @@ def dagster_floor(base_env: dict[str, str], server_url: str, root: Path, timeout
 
 def cold_cli_run(base_env, endpoints, root: Path, timeout: float) -> tuple[Child, tuple, int | None]:
     with scratch_database(endpoints.database_url, "cli") as url, scratch_redis(endpoints, 1) as redis_url:
-        env = {**base_env, "DATABASE_URL": url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+        env = {**base_env, "DATABASE_URL": url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1", **case_prefix()}
         child = run_child([PYTHON, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(root / "cli")],
                           env, timeout)
         outcome = published(url, redis_url)
@@ -387,7 +411,7 @@ def ui_launch(base_env, endpoints, root: Path, timeout: float) -> dict:
     out: dict = {}
     with scratch_database(endpoints.database_url, "ui") as url, scratch_redis(endpoints, 2) as redis_url:
         port = free_port()
-        env = {**base_env, "DATABASE_URL": url, "REDIS_URL": redis_url,
+        env = {**base_env, "DATABASE_URL": url, "REDIS_URL": redis_url, **case_prefix(),
                "DAGSTER_HOME": str(dagster_home(root / "ui")), "DAGSTER_PG_URL": services.sqlalchemy_url(url)}
         logs = {"webserver": root / "ui" / "webserver.log", "daemon": root / "ui" / "daemon.log"}
         started = time.monotonic()

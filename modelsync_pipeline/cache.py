@@ -31,13 +31,17 @@ Publishes are serialised by a session advisory lock, which goes with a lost Post
 publish goes on in Redis. So the switch is fenced too: `catalog_version` (migration 0016), a number every write
 to providers or models bumps in its transaction, is read in the rows' snapshot and kept in the manifest; the
 switch refuses to replace a live version whose number is higher (NewerCatalogLive), and an older snapshot never
-takes readers back from a newer one.
+takes readers back from a newer one. The manifest names the catalog database it was published from too
+(migration 0020): a publish from another one (a second deployment given the same Redis database and key prefix)
+is refused before it writes anything, and by the switch itself (OtherCatalogLive), rather than taking that
+deployment's readers over. Deployments sharing a Redis database each set their own MODELSYNC_CACHE_PREFIX.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -48,7 +52,19 @@ import redis
 from . import db, faults
 from .urls import redact_url
 
-PREFIX = "modelsync"
+
+
+def _prefix() -> str:
+    """The cache's key prefix: MODELSYNC_CACHE_PREFIX, default "modelsync". Every process of a deployment, its
+    readers included, must have the same; deployments sharing a Redis database must not."""
+    value = os.environ.get("MODELSYNC_CACHE_PREFIX", "modelsync")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+        raise ValueError(f"MODELSYNC_CACHE_PREFIX must be 1-64 letters, digits, '_', '.' or '-' (it begins every "
+                         f"cache key, and the key patterns the cache scans for are built from it), not {value!r}")
+    return value
+
+
+PREFIX = _prefix()
 CURRENT_KEY = f"{PREFIX}:current"
 VERSIONS_KEY = f"{PREFIX}:versions"
 DEFAULT_PREVIOUS_VERSION_TTL = 3600
@@ -66,6 +82,11 @@ class CacheMismatch(RuntimeError):
 
 class SwitchUncertain(RuntimeError):
     """Redis failed while switching readers and could not be asked afterwards which version they are on."""
+
+
+class OtherCatalogLive(CacheMismatch):
+    """Readers are on a version published from another catalog database (migration 0020): this publish wrote
+    nothing, or deleted what it wrote, and readers stay where they are."""
 
 
 class NewerCatalogLive(RuntimeError):
@@ -309,7 +330,8 @@ def _unlock(conn: psycopg.Connection, statement: str) -> None:
             raise
 
 
-def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_version: int) -> tuple[str, dict, int, int | None] | None:
+def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_version: int,
+               catalog_id: str) -> tuple[str, dict, int, int | None] | None:
     """The live version, when it already holds the table snapshot (`row_count`, `checksum`): its manifest's are
     the snapshot's (ids and content_hash of every row, the one identity of a cached row: a row's other columns
     change only with them), its keys pass the checks a new version passes before its switch (_verify), and
@@ -323,6 +345,8 @@ def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_versi
         return None
     fields = manifest(client, live)
     if fields.get("row_count") != str(row_count) or fields.get("checksum") != checksum:
+        return None
+    if fields.get("catalog_id") not in (None, catalog_id):  # another catalog's, with the same rows: not ours
         return None
     try:
         written = {"rows": row_count, "providers": json.loads(fields["providers"]),
@@ -364,6 +388,13 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
                    unless_unchanged: bool, progress: _Progress) -> CachePublication:
     version = progress.version
     _check_permissions(client, version)
+    progress.step = "check which catalog the live version serves"
+    identity = conn.execute(db.statements("catalog_read")["catalog_identity"]).fetchone()
+    live = current_version(client)
+    if live is not None:
+        owner = manifest(client, live)
+        if owner.get("catalog_id") not in (None, identity[0]):
+            raise OtherCatalogLive(_other_catalog(client, live, owner, identity, "nothing was written"))
     progress.step = "expire versions left by failed publishes"
     orphans = expire_orphans(client, orphan_grace, previous_version_ttl)
     # A policy that may evict keys without a TTL (allkeys-*, or one INFO does not tell) may evict the keys of
@@ -380,7 +411,7 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
             conn.execute(db.statements("catalog_read")["snapshot_read_only"])
             row_count, checksum = db.table_checksum(conn)
             catalog_version = conn.execute(db.statements("catalog_read")["catalog_version"]).fetchone()[0]
-            if unless_unchanged and (kept := _keep_live(client, row_count, checksum, catalog_version)) is not None:
+            if unless_unchanged and (kept := _keep_live(client, row_count, checksum, catalog_version, identity[0])) is not None:
                 live, fields, cached_row_count, bytes_used = kept
                 return CachePublication(
                     version=live, previous_version=live, row_count=int(row_count), checksum=checksum,
@@ -403,6 +434,8 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
                 "row_count": row_count,
                 "checksum": checksum,
                 "catalog_version": catalog_version,
+                "catalog_id": identity[0],
+                "catalog_database": identity[1],
                 "key_count": key_count,
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                 "providers": json.dumps(providers, sort_keys=True),
@@ -428,8 +461,13 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
     progress.step = "switch readers to the new version"
     try:
         previous = client.eval(_SWITCH, 2, CURRENT_KEY, version_key(version, "manifest"), version, catalog_version,
-                               version_key(""))
+                               version_key(""), identity[0])
     except redis.ResponseError as exc:
+        if str(exc).startswith("OTHER_CATALOG"):
+            live = str(exc).split()[1]
+            _discard(client, version)
+            raise OtherCatalogLive(_other_catalog(client, live, manifest(client, live), identity,
+                                                  f"its keys (cache version {version}) were deleted")) from None
         if str(exc).startswith("NEWER_LIVE"):
             _, live, live_catalog = str(exc).split()[:3]  # the script's reply, whatever Redis appends
             _discard(client, version)
@@ -514,14 +552,19 @@ def _eviction_refusal(version: str, evicted: int, policy: str | None) -> str:
 
 
 # KEYS[1] the pointer, KEYS[2] the new version's manifest; ARGV[1] the new version, ARGV[2] its catalog_version,
-# ARGV[3] the prefix of version keys. The live version's manifest is found from the pointer's value (a key not
-# in KEYS: fine outside Redis Cluster, which this prefix does not support either). A live version whose table
-# was newer stays; equal is the same table. No catalog_version (manifest expired, or written before migration
-# 0016): nothing to compare, the switch goes ahead. SET ... GET: Redis >= 6.2.
+# ARGV[3] the prefix of version keys, ARGV[4] its catalog's identity (migration 0020). The live version's manifest
+# is found from the pointer's value (a key not in KEYS: fine outside Redis Cluster, which this prefix does not
+# support either). A live version of another catalog stays; so does one whose table was newer; equal is the same
+# table. No catalog_id or catalog_version (manifest expired, or written before migrations 0020, 0016): nothing
+# to compare, the switch goes ahead. SET ... GET: Redis >= 6.2.
 _SWITCH = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('MANIFEST_GONE') end
 local live = redis.call('GET', KEYS[1])
 if live and live ~= ARGV[1] then
+  local owner = redis.call('HGET', ARGV[3] .. live .. ':manifest', 'catalog_id')
+  if owner and owner ~= ARGV[4] then
+    return redis.error_reply('OTHER_CATALOG ' .. live .. ' ' .. owner)
+  end
   local fence = redis.call('HGET', ARGV[3] .. live .. ':manifest', 'catalog_version')
   if fence and tonumber(fence) and tonumber(fence) > tonumber(ARGV[2]) then
     return redis.error_reply('NEWER_LIVE ' .. live .. ' ' .. fence)
@@ -553,6 +596,17 @@ local fence = tonumber(redis.call('HGET', KEYS[2], 'catalog_version'))
 if not fence or fence < tonumber(ARGV[2]) then redis.call('HSET', KEYS[2], 'catalog_version', ARGV[2]) end
 return 1
 """
+
+
+def _other_catalog(client: redis.Redis, live: str, owner: dict, identity: tuple[str, str], done: str) -> str:
+    """Why a publish was refused: readers are on a version of another catalog database (OtherCatalogLive)."""
+    return (f"the cache at {_server(client)} (keys {PREFIX}:*) serves another catalog: its live version {live} "
+            f"was published from catalog {owner.get('catalog_id', '?')} (database {owner.get('catalog_database', '?')}, "
+            f"run {owner.get('run_id', '?')}), this publish reads catalog {identity[0]} (database {identity[1]}). "
+            f"Two deployments must not share the cache's keys: give each its own Redis database (the /N of "
+            f"REDIS_URL) or its own MODELSYNC_CACHE_PREFIX, in every process of the deployment, its readers "
+            f"included. If this database replaced that one (made anew, not copied), delete the pointer "
+            f"(DEL {CURRENT_KEY}) and publish again. Readers stay on {live}; {done}")
 
 
 def _after_failed_switch(client: redis.Redis, version: str, error: BaseException) -> str | None:

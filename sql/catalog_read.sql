@@ -25,6 +25,10 @@ FROM models;
 -- snapshot of the rows, it orders two publishes by the table they read, whatever order they switch in.
 SELECT version FROM catalog_version;
 
+-- name: catalog_identity
+-- Which catalog this database holds (migration 0020), and its name, for the cache's manifest and its messages.
+SELECT catalog_id::text, current_database() FROM catalog_version;
+
 -- name: cache_rows
 SELECT provider, model_id, modality, row_to_json(r)::text
 FROM catalog_rows r

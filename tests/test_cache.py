@@ -748,3 +748,81 @@ def test_a_publish_that_failed_before_its_first_write_scans_nothing(synced, own_
         # one SCAN COUNT 1 at most: the check that the user may run SCAN at all (cache._check_permissions)
         assert client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0) <= 1
         assert _published_version_keys(client) == {} and client.zrange(cache.VERSIONS_KEY, 0, -1) == []
+
+
+def _another_catalog(database_url: str) -> str:
+    """Give the database a catalog identity of its own (migration 0020), as a second deployment's database has:
+    the one of the cache's live version is then another's. Its new identity."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute("UPDATE catalog_version SET catalog_id = gen_random_uuid() RETURNING catalog_id::text").fetchone()[0]
+
+
+def test_a_publish_from_another_catalog_database_is_refused_before_it_writes(synced, redis_client):
+    """Two deployments given the same Redis database and key prefix: the second's publish switched the first's
+    readers to its own catalog whenever its catalog_version was the higher. It is refused, naming both catalogs
+    and what to change, before it writes a key; readers stay on the first's version."""
+    live = cache.current_version(redis_client)
+    keys = sorted(redis_client.scan_iter(count=1000))
+    owner = cache.manifest(redis_client, live)  # the synced template's publish (conftest.synced)
+    assert owner["catalog_database"].startswith("modelsync_tpl_") and owner["catalog_id"]
+    ours = _another_catalog(synced)
+    with db.connect(synced) as conn:
+        conn.execute("UPDATE catalog_version SET version = version + 1000")  # the fence alone would let it through
+        with pytest.raises(cache.OtherCatalogLive) as refused:
+            cache.publish_cache(conn, redis_client, "second-deployment")
+    message = str(refused.value)
+    assert f"its live version {live} was published from catalog {owner['catalog_id']}" in message
+    assert f"this publish reads catalog {ours}" in message
+    assert "MODELSYNC_CACHE_PREFIX" in message and f"DEL {cache.CURRENT_KEY}" in message
+    assert message.endswith("nothing was written")
+    assert cache.current_version(redis_client) == live
+    assert sorted(redis_client.scan_iter(count=1000)) == keys
+
+
+def test_the_switch_itself_refuses_a_live_version_of_another_catalog(synced, redis_client, tmp_path, monkeypatch):
+    """The check before writing and the switch are apart: a deployment whose version went live meanwhile is
+    found by the switch's script too, and the new version is deleted."""
+    from .faults import paused_at
+
+    def publish():
+        with db.connect(synced) as conn:
+            return cache.publish_cache(conn, redis_client, "racing")
+
+    live = cache.current_version(redis_client)
+    with paused_at("cache:before_switch", publish, tmp_path, monkeypatch) as outcome:
+        redis_client.hset(cache.version_key(live, "manifest"), "catalog_id", "another-deployments-catalog")
+    assert isinstance(outcome.get("error"), cache.OtherCatalogLive), outcome
+    assert "published from catalog another-deployments-catalog" in str(outcome["error"])
+    assert "were deleted" in str(outcome["error"])
+    assert cache.current_version(redis_client) == live
+    assert {v for v in redis_client.zrange(cache.VERSIONS_KEY, 0, -1)} == {live}
+    assert all(key.startswith(cache.version_key(live)) or not key.startswith(cache.version_key(""))
+               for key in redis_client.scan_iter(count=1000))
+
+
+_PUBLISH_AS = """
+import sys
+import redis
+from modelsync_pipeline import cache, db
+with db.connect(sys.argv[1]) as conn:
+    published = cache.publish_cache(conn, redis.Redis.from_url(sys.argv[2], decode_responses=True), "other-deployment")
+print(cache.CURRENT_KEY, published.version)
+"""
+
+
+def test_deployments_with_their_own_key_prefix_share_a_redis_database(synced, redis_url, redis_client):
+    live = cache.current_version(redis_client)
+    ours = _another_catalog(synced)  # the second deployment's database
+    env = {**os.environ, "MODELSYNC_CACHE_PREFIX": "staging.modelsync"}
+    done = subprocess.run([sys.executable, "-c", _PUBLISH_AS, synced, redis_url], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pointer, version = done.stdout.split()
+    assert pointer == "staging.modelsync:current" and redis_client.get(pointer) == version
+    assert redis_client.hget(f"staging.modelsync:v:{version}:manifest", "catalog_id") == ours
+    assert cache.current_version(redis_client) == live  # the first deployment's readers are where they were
+    assert cache.manifest(redis_client, live)["catalog_id"] != ours
+
+    bad = subprocess.run([sys.executable, "-c", "import modelsync_pipeline.cache"], cwd=REPO_ROOT, timeout=60,
+                         env={**os.environ, "MODELSYNC_CACHE_PREFIX": "mine:*"}, capture_output=True, text=True)
+    assert bad.returncode != 0 and "MODELSYNC_CACHE_PREFIX must be" in bad.stderr and "'mine:*'" in bad.stderr

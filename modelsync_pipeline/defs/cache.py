@@ -56,8 +56,9 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
             "(or run publish_catalog) to publish a whole new version."
         ) from None
     except cache.CacheMismatch as exc:
-        # A slug the key layout cannot hold is healed in the providers table, not by publishing again.
-        then = ("" if isinstance(exc, cache.UncacheableProvider)
+        # A slug the key layout cannot hold is healed in the providers table, and another deployment's cache by
+        # configuration (the message says which), not by publishing again.
+        then = ("" if isinstance(exc, (cache.UncacheableProvider, cache.OtherCatalogLive))
                 else " Materialize models_cache to heal it.")
         raise dg.Failure(description=f"the new cache version was refused: {str(exc).rstrip('.')}. Readers stay on the "
                                      "previous cache version; the models table is untouched by this step (a change "
