@@ -357,7 +357,7 @@ def _keep_live(client: redis.Redis, row_count: int, checksum: str, catalog_versi
         bytes_used = _bytes_used(client, live, cached_row_count)
     except (CacheMismatch, KeyError, ValueError):  # keys or manifest fields missing: write it whole again
         return None
-    if not client.eval(_KEEP, 2, CURRENT_KEY, version_key(live, "manifest"), live, catalog_version):
+    if not client.eval(_KEEP, 2, CURRENT_KEY, version_key(live, "manifest"), live, catalog_version, catalog_id):
         return None
     return live, fields, cached_row_count, bytes_used
 
@@ -588,12 +588,14 @@ def _every_model_key_exists(client: redis.Redis, version: str) -> bool:
 
 
 # KEYS[1] the pointer, KEYS[2] the live version's manifest; ARGV[1] the live version, ARGV[2] the catalog_version
-# of a snapshot it already holds. Raises the manifest's fence to it, while readers are still on that version: 1,
-# else 0 (another publish switched them meanwhile).
+# of a snapshot it already holds, ARGV[3] its catalog's identity. Raises the manifest's fence to it, and gives a
+# manifest written before migration 0020 the identity (else another deployment's switch would find none to
+# compare), while readers are still on that version: 1, else 0 (another publish switched them meanwhile).
 _KEEP = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local fence = tonumber(redis.call('HGET', KEYS[2], 'catalog_version'))
 if not fence or fence < tonumber(ARGV[2]) then redis.call('HSET', KEYS[2], 'catalog_version', ARGV[2]) end
+if redis.call('HEXISTS', KEYS[2], 'catalog_id') == 0 then redis.call('HSET', KEYS[2], 'catalog_id', ARGV[3]) end
 return 1
 """
 

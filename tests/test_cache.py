@@ -826,3 +826,20 @@ def test_deployments_with_their_own_key_prefix_share_a_redis_database(synced, re
     bad = subprocess.run([sys.executable, "-c", "import modelsync_pipeline.cache"], cwd=REPO_ROOT, timeout=60,
                          env={**os.environ, "MODELSYNC_CACHE_PREFIX": "mine:*"}, capture_output=True, text=True)
     assert bad.returncode != 0 and "MODELSYNC_CACHE_PREFIX must be" in bad.stderr and "'mine:*'" in bad.stderr
+
+
+def test_a_live_version_kept_from_before_catalog_identities_takes_its_catalogs(synced, redis_client):
+    """A version published before migration 0020 names no catalog, so another deployment's switch would have
+    nothing to compare: the first publish that keeps it (nothing changed) gives it its catalog's identity."""
+    live = cache.current_version(redis_client)
+    manifest_key = cache.version_key(live, "manifest")
+    ours = redis_client.hget(manifest_key, "catalog_id")
+    redis_client.hdel(manifest_key, "catalog_id", "catalog_database")
+    with db.connect(synced) as conn:
+        kept = cache.publish_cache(conn, redis_client, "unchanged", unless_unchanged=True)
+    assert kept.unchanged and kept.version == live
+    assert redis_client.hget(manifest_key, "catalog_id") == ours
+    _another_catalog(synced)
+    with db.connect(synced) as conn, pytest.raises(cache.OtherCatalogLive):
+        cache.publish_cache(conn, redis_client, "second-deployment")
+    assert cache.current_version(redis_client) == live
