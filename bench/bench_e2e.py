@@ -30,7 +30,7 @@ Also printed: the 10 largest cumulative entries of `python -X importtime -c "imp
 
 Uses DATABASE_URL / REDIS_URL when set, else embedded servers (state dir .modelsync/bench_e2e). Each measured
 case gets its own scratch database (created and dropped) and, on the embedded Redis, its own flushed Redis
-database. Timings are printed, never asserted. Every process started here (webserver, daemon, their code
+database; on a given REDIS_URL, a cache key prefix of its own (MODELSYNC_CACHE_PREFIX), its keys deleted after. Timings are printed, never asserted. Every process started here (webserver, daemon, their code
 servers and run workers) carries a marker variable and is killed by pid at the end if still alive.
 """
 
