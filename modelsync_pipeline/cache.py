@@ -53,7 +53,6 @@ from . import db, faults
 from .urls import redact_url
 
 
-
 def _prefix() -> str:
     """The cache's key prefix: MODELSYNC_CACHE_PREFIX, default "modelsync". Every process of a deployment, its
     readers included, must have the same; deployments sharing a Redis database must not."""

@@ -243,7 +243,9 @@ SELECT create_history_batch('model_history_building');
 SELECT reserve_ids('models_id_seq', %(count)s), reserve_ids('model_history_id_seq', %(count)s);
 
 -- name: create_building
-SELECT create_models_building('models_building', %(provider_id)s);
+-- The table a provider's partition is built in: models_building on this connection (fill_building reads it by
+-- that name), models_loading_<provider id> on the second (BesideBuilder).
+SELECT create_models_building(%(table)s, %(provider_id)s);
 
 -- name: fill_building
 -- In model id order (bytewise), as fill_building_numbered numbers them: ids follow model ids on a first load.
@@ -264,8 +266,8 @@ SET LOCAL max_parallel_maintenance_workers = 0;
 -- name: fill_building_numbered
 -- The same, when a second connection builds the 'added' history rows (BesideBuilder): the provider's rows
 -- are numbered from its first reserved id as history_batch_fill numbers them, from the same snapshot. The
--- placeholders: the table filled (models_building, or a partition the second connection builds:
--- create_loading), and where the rows are read and in what order they are numbered (numbered_by_id or
+-- placeholders: the table filled (the load's: models_building, or a partition the second connection builds),
+-- and where the rows are read and in what order they are numbered (numbered_by_id or
 -- numbered_in_place; on a line of its own, as a fragment may end in a comment). created_at and updated_at
 -- are the refresh's now(), as its own statements' defaults and the 'added' rows' changed_at, whichever
 -- connection writes them.
@@ -305,14 +307,13 @@ INSERT INTO model_history_building (run_id, provider_slug, model_id, model_row_i
 SELECT %(run_id)s, %(slug)s, b.model_id, b.id, ARRAY['added'] FROM models_building b;
 
 -- name: attach_building
--- Builds the primary key and the (provider_id, model_id) unique index (a duplicate id fails the refresh
--- here) and checks the foreign key, then makes the rows part of models.
-SELECT attach_models_partition('models_building', %(provider_id)s);
-
--- name: attach_loading
--- A partition the second connection built and indexed (create_loading, index_loading): renamed to
--- models_p<provider id> and attached; its foreign key is checked here.
+-- Renames the table to models_p<provider id>, builds the primary key and the (provider_id, model_id) unique
+-- index (a duplicate id fails the refresh here) unless the second connection built them (index_loading), and
+-- checks the foreign key, then makes the rows part of models.
 SELECT attach_models_partition(%(table)s, %(provider_id)s);
+
+-- name: partition_name
+SELECT models_partition(%(provider_id)s);
 
 -- name: staged_row_count
 -- How many rows the provider's staged catalog holds, as its version recorded in the same transaction.
@@ -354,11 +355,6 @@ SET LOCAL jit = off;
 SET LOCAL synchronize_seqscans = off;
 SET LOCAL max_parallel_workers_per_gather = 0;
 
--- name: create_loading
--- A provider's partition built by the second connection: as create_building, under a name of its own
--- (models_loading_<provider id>), which it fills with fill_building_numbered.
-SELECT create_models_building(%(table)s, %(provider_id)s);
-
 -- name: index_loading
 -- Its primary key and unique key, as models declares them (migration 0008) and under the names its attach
 -- would give them once the table is renamed to models_p<provider id>: attaching it then only takes them as
@@ -392,7 +388,7 @@ SELECT attach_history_batch('model_history_loading', %(batch)s);
 DROP TABLE IF EXISTS model_history_loading;
 
 -- name: models_loading_tables
--- Partitions the second connection built for a write that then failed or was killed (create_loading): never
+-- Partitions the second connection built for a write that then failed or was killed (create_building): never
 -- attached, never seen by readers. In the schema the catalog's tables are made in, the first of search_path.
 SELECT c.relname FROM pg_class c
 WHERE c.relname LIKE 'models\_loading\_%' AND c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace

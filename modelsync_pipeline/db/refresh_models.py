@@ -184,7 +184,7 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
     if not fresh:
         return {}
     conn.execute(sql["tune_build"])
-    loads = [{"provider_id": provider_id, "slug": slug, "run_id": run_id,
+    loads = [{"provider_id": provider_id, "slug": slug, "run_id": run_id, "table": "models_building",
               "rows": conn.execute(sql["staged_row_count"], {"slug": slug}).fetchone()[0]}
              for provider_id, slug in fresh]
     total = sum(load["rows"] for load in loads)
@@ -212,7 +212,7 @@ def build_partitions(conn: psycopg.Connection, sql: dict[str, str], fresh: Seque
                 counts[slug] = conn.execute(sql["fill_building"], load).rowcount
                 conn.execute(sql["log_building"], load)
             else:
-                counts[slug] = conn.execute(numbered(sql, "fill_building_numbered", load, "models_building"), load).rowcount
+                counts[slug] = conn.execute(numbered(sql, "fill_building_numbered", load), load).rowcount
                 _check_count(slug, counts[slug], load["rows"])
             faults.point("refresh:before_attach")
             conn.execute(sql["attach_building"], load)
@@ -233,15 +233,15 @@ def _with_table(statement: str, table: str) -> psycopg.sql.Composed:
     return psycopg.sql.SQL(statement).format(psycopg.sql.Identifier(table))
 
 
-def numbered(sql: dict[str, str], statement: str, load: dict, table: str | None = None) -> psycopg.sql.Composed:
+def numbered(sql: dict[str, str], statement: str, load: dict) -> psycopg.sql.Composed:
     """`statement` (fill_building_numbered, history_batch_fill) for `load`: read in place and numbered in the
     order its rows sit when its catalog has no pending changes (numbered_in_place), else through staged_catalogs
-    in model id order (numbered_by_id); into `table`, where the statement names one."""
+    in model id order (numbered_by_id); into the load's table, where the statement names one."""
     in_place = load["in_place"]
     return psycopg.sql.SQL(sql[statement]).format(
         numbering=psycopg.sql.SQL(sql["numbered_in_place" if in_place else "numbered_by_id"]),
         source=psycopg.sql.Identifier("provider_catalogs" if in_place else "staged_catalogs"),
-        **({"table": psycopg.sql.Identifier(table)} if table is not None else {}))
+        table=psycopg.sql.Identifier(load["table"]))
 
 
 def _check_count(slug: str, filled: int, rows: int) -> None:
@@ -257,7 +257,7 @@ BESIDE_APPLICATION = "modelsync beside"
 
 
 def loading_table(provider_id: int) -> str:
-    """The table the second connection builds a provider's partition in (create_loading)."""
+    """The table the second connection builds a provider's partition in (create_building)."""
     return f"models_loading_{provider_id}"
 
 
@@ -320,13 +320,14 @@ class BesideBuilder:
             self._built.set()
 
     def _build_partition(self, conn: psycopg.Connection, load: dict) -> None:
-        sql, table = self._sql, load["table"]
-        conn.execute(sql["create_loading"], load)
-        filled = conn.execute(numbered(sql, "fill_building_numbered", load, table), load).rowcount
+        sql = self._sql
+        conn.execute(sql["create_building"], load)
+        filled = conn.execute(numbered(sql, "fill_building_numbered", load), load).rowcount
         _check_count(load["slug"], filled, load["rows"])
-        partition = f"models_p{load['provider_id']}"  # its indexes get the names attach would give them
+        # Its keys get the names attach gives a partition's, from the name attach gives the table.
+        partition = conn.execute(sql["partition_name"], load).fetchone()[0]
         conn.execute(psycopg.sql.SQL(sql["index_loading"]).format(
-            table=psycopg.sql.Identifier(table), pkey=psycopg.sql.Identifier(f"{partition}_pkey"),
+            table=psycopg.sql.Identifier(load["table"]), pkey=psycopg.sql.Identifier(f"{partition}_pkey"),
             ukey=psycopg.sql.Identifier(f"{partition}_provider_id_model_id_key")))
         self._counts[load["slug"]] = filled
 
@@ -342,7 +343,7 @@ class BesideBuilder:
                                f"{self._error}") from self._error
         for load in self._partitions:
             faults.point("refresh:before_attach")
-            self._owner.execute(self._sql["attach_loading"], load)
+            self._owner.execute(self._sql["attach_building"], load)
         faults.point("refresh:before_attach_history")
         self._owner.execute(self._sql["attach_history_loading"], {"batch": self._batch})
         return dict(self._counts)
