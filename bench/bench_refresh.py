@@ -22,6 +22,11 @@ of a raw COPY just before and one just after, as the disk's speed drifts within 
 
 Uses DATABASE_URL when set, else embedded PostgreSQL; scratch databases are created and dropped.
 Timings are printed, never asserted; only correctness (zero rows written, counts) is asserted.
+
+When the server runs on this machine, (a) and (d) also print the CPU time their writes spent, this process's
+and the server's (every process of it, from /proc), and what that bounds them to: a write that keeps this
+machine's cores busy for C seconds takes at least C / cores, so (a) cannot pass raw COPY seconds x cores / C
+however its work is spread over connections.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import sys
 import time
 import uuid
@@ -73,15 +79,103 @@ RETURNING id
 
 
 @dataclass
+class Cpu:
+    """CPU seconds spent during a stretch of the bench: this process's (the client: encoding, psycopg) and the
+    server's (all its processes), or None for the server's when it is not on this machine."""
+    client: float
+    server: float | None
+
+    def __add__(self, other: Cpu) -> Cpu:
+        server = None if self.server is None or other.server is None else self.server + other.server
+        return Cpu(self.client + other.client, server)
+
+    def scaled(self, factor: float) -> Cpu:
+        return Cpu(self.client * factor, None if self.server is None else self.server * factor)
+
+    @property
+    def total(self) -> float | None:
+        return None if self.server is None else self.client + self.server
+
+    def describe(self) -> str:
+        if self.server is None:
+            return f"client {self.client:.2f} s (the server's not measured: not on this machine)"
+        return f"{self.total:.2f} s (client {self.client:.2f} + server {self.server:.2f})"
+
+
+class ServerCpu:
+    """The CPU time of a PostgreSQL server running on this machine: its postmaster's, its live processes'
+    (backends, checkpointer, WAL writer, ...) and that of the processes it has reaped (a backend that
+    disconnected), all read from /proc. `seconds()` is None when the server is elsewhere."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self._postmaster = self._find_postmaster(conn)
+
+    @staticmethod
+    def _stat(pid: int) -> list[str] | None:
+        """/proc/<pid>/stat's fields from the state on (the name, which may hold spaces, cut off), or None."""
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        return text[text.rindex(")") + 2:].split()
+
+    @classmethod
+    def _find_postmaster(cls, conn: psycopg.Connection) -> int | None:
+        """The postmaster's pid, the checkpointer's parent, if it is a process of this machine started when
+        the server says it started (a server elsewhere may have a process of the same pid here)."""
+        row = conn.execute("SELECT pid, extract(epoch FROM pg_postmaster_start_time()) FROM pg_stat_activity "
+                           "WHERE backend_type = 'checkpointer'").fetchone()
+        stat = cls._stat(row[0]) if row else None
+        parent = cls._stat(int(stat[1])) if stat else None
+        if parent is None:
+            return None
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        started = boot + int(parent[19]) / os.sysconf("SC_CLK_TCK")
+        return int(stat[1]) if abs(started - float(row[1])) < 2 else None
+
+    def seconds(self) -> float | None:
+        if self._postmaster is None:
+            return None
+        ticks = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            stat = self._stat(int(entry.name))
+            if stat is None:
+                continue
+            if int(entry.name) == self._postmaster:
+                ticks += sum(int(field) for field in stat[11:15])  # its own time and its reaped children's
+            elif int(stat[1]) == self._postmaster:
+                ticks += int(stat[11]) + int(stat[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def cpu_spent(server: ServerCpu, into: list[Cpu]) -> Iterator[None]:
+    """Appends to `into` the CPU time spent in the block."""
+    client, before = time.process_time(), server.seconds()
+    yield
+    after = server.seconds()
+    into.append(Cpu(time.process_time() - client, None if before is None or after is None else after - before))
+
+
+@dataclass
 class Write:
     stage_seconds: float
     refresh_seconds: float
     restaged: int  # providers whose catalog was rewritten in staging
     result: db.RefreshResult
+    stage_cpu: Cpu | None = None
+    refresh_cpu: Cpu | None = None
 
     @property
     def seconds(self) -> float:
         return self.stage_seconds + self.refresh_seconds
+
+    @property
+    def cpu(self) -> Cpu:
+        return self.stage_cpu + self.refresh_cpu
 
 
 @dataclass
@@ -124,11 +218,15 @@ def changed_catalog(frame: pd.DataFrame, every: int, seed: str) -> tuple[pd.Data
 
 def modelsync_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_id: str) -> Write:
     """Stage each provider's catalog, then refresh `models`: the pipeline's write path, timed in two parts."""
+    server, cpu = ServerCpu(conn), []
     started = time.perf_counter()
-    staged = [db.stage_provider_catalog(conn, spec, frame, run_id) for spec, frame in zip(specs, frames)]
+    with cpu_spent(server, cpu):
+        staged = [db.stage_provider_catalog(conn, spec, frame, run_id) for spec, frame in zip(specs, frames)]
     stage_done = time.perf_counter()
-    result = db.refresh_models_table(conn, specs, run_id)
-    return Write(stage_done - started, time.perf_counter() - stage_done, sum(s.changed for s in staged), result)
+    with cpu_spent(server, cpu):
+        result = db.refresh_models_table(conn, specs, run_id)
+    return Write(stage_done - started, time.perf_counter() - stage_done, sum(s.changed for s in staged), result,
+                 *cpu)
 
 
 def old_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_id: str) -> float:
@@ -159,9 +257,11 @@ def models_write_counters(conn: psycopg.Connection, url: str) -> tuple[int, int,
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def baseline_copy(conn: psycopg.Connection, frames: list[pd.DataFrame]) -> float:
-    """raw_copy (from bench_models_table) into a fresh unindexed staging-shaped table, then cleaned up."""
-    seconds = raw_copy(conn, frames)
+def baseline_copy(conn: psycopg.Connection, frames: list[pd.DataFrame], cpu: list[Cpu] | None = None) -> float:
+    """raw_copy (from bench_models_table) into a fresh unindexed staging-shaped table, then cleaned up; its CPU
+    time appended to `cpu` when given."""
+    with cpu_spent(ServerCpu(conn), cpu) if cpu is not None else contextlib.nullcontext():
+        seconds = raw_copy(conn, frames)
     conn.execute("DROP TABLE _bench_raw")
     conn.execute("CHECKPOINT")
     return seconds
@@ -172,6 +272,26 @@ def baseline_mean(label: str, before: float, after: float, details: list[str]) -
     disk here drifts by up to 1.6x within a run, and one side of the write alone would pick a side of it."""
     details.append(f"{label} baseline raw COPY {before:.2f} s before, {after:.2f} s after: mean {(before + after) / 2:.2f} s")
     return (before + after) / 2
+
+
+def cpu_bound(label: str, write: Write, baseline: str, baseline_seconds: float, baseline_cpu: Cpu | None,
+              details: list[str]) -> list[Row]:
+    """The detail line of `write`'s CPU time, and, when the server's was measured, the row of its bound: the
+    least time that much CPU takes on this machine's cores, against the baseline."""
+    cores = os.cpu_count() or 1
+    cpu = write.cpu
+    line = (f"{label} CPU: {write.cpu.describe()} in {write.seconds:.2f} s (stage {write.stage_cpu.describe()}; "
+            f"refresh {write.refresh_cpu.describe()})")
+    if baseline_cpu is not None:
+        line += f"; the {baseline}: {baseline_cpu.describe()} in {baseline_seconds:.2f} s"
+    if cpu.total is None:
+        details.append(line)
+        return []
+    details.append(f"{line}; {cpu.total / write.seconds:.2f} of {cores} cores busy. This much work takes "
+                   f"{cpu.total / cores:.2f} s at least, so however it is spread over connections, {label} cannot "
+                   f"pass {baseline_seconds / (cpu.total / cores):.3f}x")
+    return [Row(f"{label} CPU bound ({cores} cores)", write.result.total_rows, cpu.total / cores, baseline,
+                baseline_seconds, "rate", "", None)]
 
 
 def settle(conn: psycopg.Connection) -> None:
@@ -188,15 +308,17 @@ def full_scale(url: str, specs, per_provider: int, details: list[str]) -> list[R
     with db.connect(url, autocommit=True) as conn:
         # (a) first full load
         print("(a) raw COPY baseline, then first full load ...", flush=True)
-        raw_a = baseline_copy(conn, frames)
+        raw_cpu: list[Cpu] = []
+        raw_a = baseline_copy(conn, frames, raw_cpu)
         first = modelsync_write(conn, specs, frames, "bench-a")
         assert first.result.total_rows == total, (first.result.total_rows, total)
         assert sum(first.result.inserted.values()) == total
         details.append(f"(a) stage {first.stage_seconds:.2f} s + refresh {first.refresh_seconds:.2f} s; "
                        f"{sum(first.result.inserted.values()):,} inserted")
-        raw_a = baseline_mean("(a)", raw_a, baseline_copy(conn, frames), details)
+        raw_a = baseline_mean("(a)", raw_a, baseline_copy(conn, frames, raw_cpu), details)
         rows.append(Row("(a) first full load", total, first.seconds, "raw COPY, unindexed", raw_a,
                         "rate", ">= 0.5", total / first.seconds >= 0.5 * total / raw_a))
+        rows += cpu_bound("(a)", first, "raw COPY, unindexed", raw_a, (raw_cpu[0] + raw_cpu[1]).scaled(0.5), details)
 
         # (b) nothing changed
         settle(conn)
@@ -270,6 +392,7 @@ def old_vs_modelsync(url: str, specs, per_provider: int, details: list[str]) -> 
                    f"old path {total // OLD_BATCH:,} transactions of {OLD_BATCH} upserts; a raw COPY of the same "
                    f"rows, unindexed, {raw_d:.2f} s: {old_seconds / raw_d:.2f}x the old path, the most a first load "
                    f"could reach")
+    bound_d = cpu_bound("(d)", ours, "old write path", old_seconds, None, details)
     details.append(f"(e) modelsync stage {ours_e.stage_seconds:.2f} s + refresh {ours_e.refresh_seconds:.2f} s, "
                    f"{ours_e.result.rows_written:,} rows written; old path rewrote all {total:,}")
     return [
@@ -277,6 +400,7 @@ def old_vs_modelsync(url: str, specs, per_provider: int, details: list[str]) -> 
         Row("(d) raw COPY, unindexed (bound)", total, raw_d, "old write path", old_seconds, "rate", "", None),
         Row("(d) modelsync first full load", total, ours.seconds, "old write path", old_seconds,
             "rate", ">= 5", total / ours.seconds >= 5 * total / old_seconds),
+        *bound_d,
         Row("(e) old path, next sync (1% changed)", total, old_e, "", old_e, "", "", None),
         Row("(e) modelsync, next sync (1% changed)", total, ours_e.seconds, "old write path", old_e,
             "rate", ">= 5", total / ours_e.seconds >= 5 * total / old_e),
