@@ -1,0 +1,51 @@
+"""bench_refresh.py's CPU meter, from which it prints the bound on (a) and (d): it must count every process of
+the server, including a backend that has since disconnected (a refresh's second connection ends with it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_refresh():
+    sys.path.insert(0, str(BENCH))  # it imports bench_models_table
+    name = "_bench_refresh_cpu"
+    spec = importlib.util.spec_from_file_location(name, BENCH / "bench_refresh.py")
+    sys.modules[name] = module = importlib.util.module_from_spec(spec)  # dataclasses look it up
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+        sys.path.remove(str(BENCH))
+
+
+def _on_this_machine(conn: psycopg.Connection) -> bool:
+    host = conn.info.host
+    return host.startswith("/") or host in ("127.0.0.1", "localhost", "::1")
+
+
+def test_the_server_cpu_counts_a_backend_that_has_disconnected(bench_refresh, database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        meter = bench_refresh.ServerCpu(conn)
+        before = meter.seconds()
+        if not _on_this_machine(conn):
+            assert before is None  # a server elsewhere: nothing measured rather than this machine's processes
+            return
+    assert before is not None, "the server runs on this machine, but the meter did not find its postmaster"
+    with psycopg.connect(database_url, autocommit=True) as busy:
+        started = time.perf_counter()
+        busy.execute("SELECT count(*) FROM generate_series(1, 4000000) g WHERE g % 7 = 0")  # the backend's CPU
+        spent = time.perf_counter() - started
+    deadline = time.monotonic() + 10
+    while meter.seconds() - before < 0.5 * spent and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the postmaster has reaped the backend and added its time to its children's
+    assert meter.seconds() - before >= 0.5 * spent, (before, meter.seconds(), spent)
