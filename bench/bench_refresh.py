@@ -107,6 +107,8 @@ class ServerCpu:
     (backends, checkpointer, WAL writer, ...) and that of the processes it has reaped (a backend that
     disconnected), all read from /proc. `seconds()` is None when the server is elsewhere."""
 
+    TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of CPU time
+
     def __init__(self, conn: psycopg.Connection):
         self._postmaster = self._find_postmaster(conn)
 
@@ -131,7 +133,7 @@ class ServerCpu:
             return None
         boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
                     if line.startswith("btime "))
-        started = boot + int(parent[19]) / os.sysconf("SC_CLK_TCK")
+        started = boot + int(parent[19]) / cls.TICKS
         return int(stat[1]) if abs(started - float(row[1])) < 2 else None
 
     def seconds(self) -> float | None:
@@ -148,7 +150,7 @@ class ServerCpu:
                 ticks += sum(int(field) for field in stat[11:15])  # its own time and its reaped children's
             elif int(stat[1]) == self._postmaster:
                 ticks += int(stat[11]) + int(stat[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return ticks / self.TICKS
 
 
 @contextlib.contextmanager
@@ -166,8 +168,8 @@ class Write:
     refresh_seconds: float
     restaged: int  # providers whose catalog was rewritten in staging
     result: db.RefreshResult
-    stage_cpu: Cpu | None = None
-    refresh_cpu: Cpu | None = None
+    stage_cpu: Cpu
+    refresh_cpu: Cpu
 
     @property
     def seconds(self) -> float:
@@ -280,7 +282,7 @@ def cpu_bound(label: str, write: Write, baseline: str, baseline_seconds: float, 
     least time that much CPU takes on this machine's cores, against the baseline."""
     cores = os.cpu_count() or 1
     cpu = write.cpu
-    line = (f"{label} CPU: {write.cpu.describe()} in {write.seconds:.2f} s (stage {write.stage_cpu.describe()}; "
+    line = (f"{label} CPU: {cpu.describe()} in {write.seconds:.2f} s (stage {write.stage_cpu.describe()}; "
             f"refresh {write.refresh_cpu.describe()})")
     if baseline_cpu is not None:
         line += f"; the {baseline}: {baseline_cpu.describe()} in {baseline_seconds:.2f} s"
@@ -318,7 +320,8 @@ def full_scale(url: str, specs, per_provider: int, details: list[str]) -> list[R
         raw_a = baseline_mean("(a)", raw_a, baseline_copy(conn, frames, raw_cpu), details)
         rows.append(Row("(a) first full load", total, first.seconds, "raw COPY, unindexed", raw_a,
                         "rate", ">= 0.5", total / first.seconds >= 0.5 * total / raw_a))
-        rows += cpu_bound("(a)", first, "raw COPY, unindexed", raw_a, (raw_cpu[0] + raw_cpu[1]).scaled(0.5), details)
+        rows += cpu_bound("(a)", first, "raw COPY, unindexed", raw_a, (raw_cpu[0] + raw_cpu[1]).scaled(0.5),
+                          details)
 
         # (b) nothing changed
         settle(conn)
