@@ -3,29 +3,18 @@ the server, including a backend that has since disconnected (a refresh's second 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from .test_layout import BENCH, benchmark_module
 
 
 @pytest.fixture(scope="module")
 def bench_refresh():
-    sys.path.insert(0, str(BENCH))  # it imports bench_models_table
-    name = "_bench_refresh_cpu"
-    spec = importlib.util.spec_from_file_location(name, BENCH / "bench_refresh.py")
-    sys.modules[name] = module = importlib.util.module_from_spec(spec)  # dataclasses look it up
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_module(BENCH / "bench_refresh.py") as module:
         yield module
-    finally:
-        del sys.modules[name]
-        sys.path.remove(str(BENCH))
 
 
 def _on_this_machine(conn: psycopg.Connection) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import re
+import sys
 from pathlib import Path
 
 from modelsync_pipeline import db
@@ -40,22 +43,30 @@ def test_every_write_to_the_catalog_tables_goes_through_the_one_write_path():
     assert found == []
 
 
+BENCH = PACKAGE.parent / "bench"
+
+
+@contextlib.contextmanager
+def benchmark_module(path: Path):
+    """A benchmark script of bench/ imported as a module (main() runs only as a script), with bench/ on the path
+    (they import one another: bench_refresh uses bench_models_table), for the block."""
+    name = f"_bench_{path.stem}"
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)  # dataclasses look it up
+        try:
+            spec.loader.exec_module(module)
+            yield module
+        finally:
+            del sys.modules[name]
+    finally:
+        sys.path.remove(str(BENCH))
+
+
 def test_every_benchmark_imports():
     """The benchmarks run outside the suite; a module they import that moved must not go unnoticed
     (bench_cache.py failed with ImportError for a while after the embedded-server harness moved)."""
-    import importlib.util
-    import sys
-
-    bench = PACKAGE.parent / "bench"
-    sys.path.insert(0, str(bench))  # they import one another (bench_refresh uses bench_models_table)
-    try:
-        for path in sorted(bench.glob("bench_*.py")):
-            name = f"_bench_{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            sys.modules[name] = module = importlib.util.module_from_spec(spec)  # dataclasses look it up
-            try:
-                spec.loader.exec_module(module)  # main() runs only as a script
-            finally:
-                del sys.modules[name]
-    finally:
-        sys.path.remove(str(bench))
+    for path in sorted(BENCH.glob("bench_*.py")):
+        with benchmark_module(path):
+            pass
