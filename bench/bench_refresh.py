@@ -3,7 +3,8 @@
 Every figure is printed beside a baseline measured in the same run on the same server (for (a)-(c) the mean
 of a raw COPY just before and one just after, as the disk's speed drifts within a run):
 
-  (a) first full load of N models (stage every provider's catalog + refresh `models`), rows/s, beside a raw
+  (a) first full load of N models (stage every provider's catalog + refresh `models`, the refresh through the
+      one write path, writes.write_catalog, as the `models_table` asset runs it), rows/s, beside a raw
       COPY of the same rows into an unindexed table. Goal: >= 0.5x the raw COPY rate (aim 0.7x).
   (b) re-sync with nothing changed (stage skips each identical catalog by checksum, then refresh): must write
       zero rows to `models` (asserted), time beside a bare COPY of the same rows into a staging-shaped
@@ -50,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_models_table import PROVIDER_COUNT, raw_copy, synthetic_catalog  # noqa: E402
-from modelsync_pipeline import db  # noqa: E402
+from modelsync_pipeline import db, writes  # noqa: E402
 from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
 
@@ -218,17 +219,20 @@ def changed_catalog(frame: pd.DataFrame, every: int, seed: str) -> tuple[pd.Data
     return changed, int(rows.sum())
 
 
-def modelsync_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_id: str) -> Write:
-    """Stage each provider's catalog, then refresh `models`: the pipeline's write path, timed in two parts."""
+def modelsync_write(conn: psycopg.Connection, url: str, specs, frames: list[pd.DataFrame], run_id: str) -> Write:
+    """Stage each provider's catalog, then refresh `models` through the one write path (writes.write_catalog:
+    guard, write, audit row, counts; its lock watch on a second connection to `url`), as the `models_table`
+    asset does: the pipeline's writes, timed in two parts."""
     server, cpu = ServerCpu(conn), []
     started = time.perf_counter()
     with cpu_spent(server, cpu):
         staged = [db.stage_provider_catalog(conn, spec, frame, run_id) for spec, frame in zip(specs, frames)]
     stage_done = time.perf_counter()
     with cpu_spent(server, cpu):
-        result = db.refresh_models_table(conn, specs, run_id)
-    return Write(stage_done - started, time.perf_counter() - stage_done, sum(s.changed for s in staged), result,
-                 *cpu)
+        outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id=run_id, launched_by="bench"),
+                                       specs, reconnect=lambda: db.connect(url))
+    return Write(stage_done - started, time.perf_counter() - stage_done, sum(s.changed for s in staged),
+                 outcome.refresh, *cpu)
 
 
 def old_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_id: str) -> float:
@@ -312,7 +316,7 @@ def full_scale(url: str, specs, per_provider: int, details: list[str]) -> list[R
         print("(a) raw COPY baseline, then first full load ...", flush=True)
         raw_cpu: list[Cpu] = []
         raw_a = baseline_copy(conn, frames, raw_cpu)
-        first = modelsync_write(conn, specs, frames, "bench-a")
+        first = modelsync_write(conn, url, specs, frames, "bench-a")
         assert first.result.total_rows == total, (first.result.total_rows, total)
         assert sum(first.result.inserted.values()) == total
         details.append(f"(a) stage {first.stage_seconds:.2f} s + refresh {first.refresh_seconds:.2f} s; "
@@ -329,7 +333,7 @@ def full_scale(url: str, specs, per_provider: int, details: list[str]) -> list[R
         raw_b = baseline_copy(conn, frames)
         before = models_write_counters(conn, url)
         history_before = conn.execute("SELECT count(*) FROM model_history").fetchone()[0]
-        same = modelsync_write(conn, specs, frames, "bench-b")
+        same = modelsync_write(conn, url, specs, frames, "bench-b")
         after = models_write_counters(conn, url)
         history_after = conn.execute("SELECT count(*) FROM model_history").fetchone()[0]
         assert same.restaged == 0, f"{same.restaged} identical catalogs were restaged"
@@ -353,7 +357,7 @@ def full_scale(url: str, specs, per_provider: int, details: list[str]) -> list[R
         print("(c) raw COPY baseline, then 1% re-sync ...", flush=True)
         raw_c = baseline_copy(conn, changed_frames)
         before = models_write_counters(conn, url)
-        one_pct = modelsync_write(conn, specs, changed_frames, "bench-c")
+        one_pct = modelsync_write(conn, url, specs, changed_frames, "bench-c")
         after = models_write_counters(conn, url)
         r = one_pct.result
         assert sum(r.updated.values()) == expected, (sum(r.updated.values()), expected)
@@ -379,7 +383,7 @@ def old_vs_modelsync(url: str, specs, per_provider: int, details: list[str]) -> 
         # A first load that keeps models' indexes and history writes at least these rows, so it cannot be
         # faster; a goal above this ratio cannot be met by writing the rows.
         raw_d = baseline_copy(conn, frames)
-        ours = modelsync_write(conn, specs, frames, "bench-d")
+        ours = modelsync_write(conn, url, specs, frames, "bench-d")
         assert ours.result.total_rows == total, (ours.result.total_rows, total)
         conn.execute("CHECKPOINT")
         old_seconds = old_write(conn, specs, frames, "bench-old")
@@ -388,7 +392,7 @@ def old_vs_modelsync(url: str, specs, per_provider: int, details: list[str]) -> 
         # (e) every later sync: the old path upserts every row again; modelsync writes only what changed
         changed_frames = [changed_catalog(frame, 100, "bench-e")[0] for frame in frames]
         conn.execute("CHECKPOINT")
-        ours_e = modelsync_write(conn, specs, changed_frames, "bench-e")
+        ours_e = modelsync_write(conn, url, specs, changed_frames, "bench-e")
         conn.execute("CHECKPOINT")
         old_e = old_write(conn, specs, changed_frames, "bench-old-e")
     details.append(f"(d) modelsync stage {ours.stage_seconds:.2f} s + refresh {ours.refresh_seconds:.2f} s; "

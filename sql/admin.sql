@@ -5,6 +5,11 @@
 -- name: counts
 SELECT (SELECT count(*) FROM providers), (SELECT count(*) FROM models);
 
+-- name: counts_lock_timeout
+-- The counts of a write that failed and was not counted before it (a refresh): read within a second, as the lock
+-- that failed the write may still be held.
+SET LOCAL lock_timeout = '1s';
+
 -- name: create_backup
 INSERT INTO backups (run_id, reason, provider_count, model_count, checksum)
 SELECT %(run_id)s, %(reason)s, (SELECT count(*) FROM providers), (SELECT count(*) FROM models),

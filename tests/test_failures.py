@@ -77,6 +77,9 @@ def test_exception_inside_refresh_leaves_table_and_cache_as_they_were(synced, re
         assert "fault injected at " + point in step_failures(result)["models_table"]
         assert table_rows(database_url) == before
         assert cached_rows(redis_client) == cached_before
+        # audited with the models it found: a refresh is counted after it rolled back, not before it started
+        action, outcome, error, models_before, models_after = _audit_rows(database_url)[-1]
+        assert (action, outcome, models_before, models_after) == ("refresh", "failed", len(before), None), error
 
     monkeypatch.delenv("MODELSYNC_FAULT")
     assert sync(database_url, redis_url, replay_dir, selection=PUBLISH).success
@@ -256,8 +259,8 @@ def test_a_write_whose_connection_is_lost_is_audited_through_another_and_says_wh
 
 
 def test_a_write_whose_first_statement_fails_is_audited(synced):
-    """A lock or statement timeout on the write's first statement (reading the counts before it) failed the
-    step without an audit row."""
+    """A lock or statement timeout on the write's first statement failed the step without an audit row. The
+    tables are still locked when it is audited: its counts are left out rather than waited for."""
     from modelsync_pipeline import db, writes
     from modelsync_pipeline.providers.registry import PROVIDERS
 
@@ -270,6 +273,7 @@ def test_a_write_whose_first_statement_fails_is_audited(synced):
                 writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="t", launched_by="test"),
                                      PROVIDERS)
     assert _audit_rows(database_url)[-1][:2] == ("refresh", "failed")
+    assert _audit_rows(database_url)[-1][3:] == (None, None)
 
 
 def test_a_connection_lost_while_staging_one_provider_fails_that_provider_alone(synced, redis_url, replay_dir,

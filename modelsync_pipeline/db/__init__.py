@@ -14,9 +14,9 @@ exported snapshot) is composed with psycopg.sql.
 """
 
 from .admin import (
-    DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, approval_used, audit, catalog_status, counts, flush_models,
-    flush_providers, plan_refresh, release_approval, reset_models_table, restore_backup, sync_providers, take_backup,
-    unregistered_providers, use_approval,
+    DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, approval_used, audit, catalog_status, counts,
+    counts_unless_locked, flush_models, flush_providers, plan_refresh, release_approval, reset_models_table,
+    restore_backup, sync_providers, take_backup, unregistered_providers, use_approval,
 )
 from .catalog_read import table_checksum
 from .locks import LockWatch, watch_locks
@@ -31,7 +31,7 @@ from .statements import MIGRATIONS_DIR, SQL_DIR, connect, statements
 __all__ = [
     "DEFAULT_BACKUP_RETENTION", "FAILED_OUTCOMES", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup", "LockWatch", "Plan", "RefreshResult",
     "MigrationError", "StageResult", "apply_migrations", "approval_used", "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows",
-    "counts", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
+    "counts", "counts_unless_locked", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count", "plan_refresh",
     "record_failed_attempt", "refresh_models_table", "release_approval", "reset_models_table", "restore_backup", "server_time",
     "stage_provider_catalog", "staged_providers", "statements", "superseded", "sync_providers", "table_checksum", "take_backup",
     "unregistered_providers", "use_approval", "watch_locks",

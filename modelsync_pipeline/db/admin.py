@@ -31,6 +31,17 @@ def counts(conn: psycopg.Connection) -> tuple[int, int]:
     return int(providers), int(models)
 
 
+def counts_unless_locked(conn: psycopg.Connection) -> tuple[int, int] | None:
+    """counts, or None when they cannot be read within a second (a lock held on the tables, a statement
+    timeout): for the audit row of a write that failed, which must not wait behind what failed it."""
+    try:
+        with conn.transaction():
+            conn.execute(statements("admin")["counts_lock_timeout"])
+            return counts(conn)
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+        return None
+
+
 def take_backup(conn: psycopg.Connection, run_id: str, reason: str, keep: int = DEFAULT_BACKUP_RETENTION,
                 protect: Sequence[int] = ()) -> Backup:
     """Copy providers and models into the backup tables (call inside the caller's transaction), then prune
