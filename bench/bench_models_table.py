@@ -1,8 +1,8 @@
 """Benchmark: a synthetic catalog of N models through the models_table write path.
 
-Prints rows/s of modelsync's write path (COPY each provider's validated catalog into staging, then the
-one-transaction refresh of `models`) beside a raw COPY of the same rows into an unindexed table, measured
-in the same run on the same server, and the ratio. Goal: ratio >= 0.5.
+Prints rows/s of modelsync's write path (COPY each provider's validated catalog into staging, then the one-
+transaction refresh of `models` through writes.write_catalog) beside a raw COPY of the same rows into an
+unindexed table, measured in the same run on the same server, and the ratio. Goal: ratio >= 0.5.
 
     make bench                      # N = 1,000,000
     python bench/bench_models_table.py --rows 100000
@@ -24,7 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelsync_pipeline import db  # noqa: E402
+from modelsync_pipeline import db, writes  # noqa: E402
 from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.catalog import COLUMNS  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
@@ -71,15 +71,19 @@ def raw_copy(conn: psycopg.Connection, frames: list[pd.DataFrame]) -> float:
     return time.perf_counter() - started
 
 
-def modelsync_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_id: str) -> tuple[float, db.RefreshResult]:
+def modelsync_write(conn: psycopg.Connection, url: str, specs, frames: list[pd.DataFrame],
+                    run_id: str) -> tuple[float, db.RefreshResult]:
+    """Stage each catalog, then refresh through the one write path (writes.write_catalog, its lock watch on a
+    second connection to `url`), as the `models_table` asset does."""
     started = time.perf_counter()
     for spec, frame in zip(specs, frames):
         db.stage_provider_catalog(conn, spec, frame, run_id)
     staged = time.perf_counter()
-    result = db.refresh_models_table(conn, specs, run_id)
+    outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id=run_id, launched_by="bench"),
+                                   specs, reconnect=lambda: db.connect(url))
     done = time.perf_counter()
     print(f"  (stage {staged - started:.2f} s, refresh {done - staged:.2f} s)")
-    return done - started, result
+    return done - started, outcome.refresh
 
 
 def main() -> int:
@@ -104,7 +108,7 @@ def main() -> int:
                 conn.execute("DROP TABLE _bench_raw")
                 conn.commit()
                 conn.execute("CHECKPOINT")
-                ours_seconds, result = modelsync_write(conn, specs, frames, "bench-run-1")
+                ours_seconds, result = modelsync_write(conn, url, specs, frames, "bench-run-1")
             assert result.total_rows == total, (result.total_rows, total)
         finally:
             with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
