@@ -1,7 +1,7 @@
 """Benchmark: a synthetic catalog of N models through the models_table write path.
 
-Prints rows/s of modelsync's write path (COPY each provider's validated catalog into staging, then the one-
-transaction refresh of `models` through writes.write_catalog) beside a raw COPY of the same rows into an
+Prints rows/s of modelsync's write path (COPY each provider's validated catalog into staging, then the
+one-transaction refresh of `models` through writes.write_catalog) beside a raw COPY of the same rows into an
 unindexed table, measured in the same run on the same server, and the ratio. Goal: ratio >= 0.5.
 
     make bench                      # N = 1,000,000
