@@ -153,7 +153,8 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
         message = f"{request.action} failed: the connection to PostgreSQL was lost ({error})"
     try:
         if not (conn.broken or conn.closed):
-            if before is None:  # not counted first (a refresh): it rolled back, so the tables are as it found them
+            if before is None:  # not counted first (a refresh), or that count failed: the write rolled back, so the
+                # tables are as it found them
                 before = db.counts_unless_locked(conn)
             _audit(conn, request, "failed", before, error=error)
             if fingerprint is not None:
