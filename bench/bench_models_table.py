@@ -71,19 +71,24 @@ def raw_copy(conn: psycopg.Connection, frames: list[pd.DataFrame]) -> float:
     return time.perf_counter() - started
 
 
+def refresh(conn: psycopg.Connection, url: str, specs, run_id: str) -> db.RefreshResult:
+    """Refresh `models` through the one write path (writes.write_catalog: guard, write, audit row, counts; its
+    lock watch on a second connection to `url`), as the `models_table` asset does."""
+    request = writes.WriteRequest(mode="refresh", run_id=run_id, launched_by="bench")
+    return writes.write_catalog(conn, request, specs, reconnect=lambda: db.connect(url)).refresh
+
+
 def modelsync_write(conn: psycopg.Connection, url: str, specs, frames: list[pd.DataFrame],
                     run_id: str) -> tuple[float, db.RefreshResult]:
-    """Stage each catalog, then refresh through the one write path (writes.write_catalog, its lock watch on a
-    second connection to `url`), as the `models_table` asset does."""
+    """Stage each catalog, then refresh (refresh)."""
     started = time.perf_counter()
     for spec, frame in zip(specs, frames):
         db.stage_provider_catalog(conn, spec, frame, run_id)
     staged = time.perf_counter()
-    outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id=run_id, launched_by="bench"),
-                                   specs, reconnect=lambda: db.connect(url))
+    result = refresh(conn, url, specs, run_id)
     done = time.perf_counter()
     print(f"  (stage {staged - started:.2f} s, refresh {done - staged:.2f} s)")
-    return done - started, outcome.refresh
+    return done - started, result
 
 
 def main() -> int:

@@ -50,8 +50,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_models_table import PROVIDER_COUNT, raw_copy, synthetic_catalog  # noqa: E402
-from modelsync_pipeline import db, writes  # noqa: E402
+from bench_models_table import PROVIDER_COUNT, raw_copy, refresh, synthetic_catalog  # noqa: E402
+from modelsync_pipeline import db  # noqa: E402
 from modelsync_pipeline.local import services  # noqa: E402
 from modelsync_pipeline.providers.registry import PROVIDERS  # noqa: E402
 
@@ -220,19 +220,17 @@ def changed_catalog(frame: pd.DataFrame, every: int, seed: str) -> tuple[pd.Data
 
 
 def modelsync_write(conn: psycopg.Connection, url: str, specs, frames: list[pd.DataFrame], run_id: str) -> Write:
-    """Stage each provider's catalog, then refresh `models` through the one write path (writes.write_catalog:
-    guard, write, audit row, counts; its lock watch on a second connection to `url`), as the `models_table`
-    asset does: the pipeline's writes, timed in two parts."""
+    """Stage each provider's catalog, then refresh `models` through the one write path as the `models_table`
+    asset does (bench_models_table.refresh): the pipeline's writes, timed in two parts."""
     server, cpu = ServerCpu(conn), []
     started = time.perf_counter()
     with cpu_spent(server, cpu):
         staged = [db.stage_provider_catalog(conn, spec, frame, run_id) for spec, frame in zip(specs, frames)]
     stage_done = time.perf_counter()
     with cpu_spent(server, cpu):
-        outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id=run_id, launched_by="bench"),
-                                       specs, reconnect=lambda: db.connect(url))
-    return Write(stage_done - started, time.perf_counter() - stage_done, sum(s.changed for s in staged),
-                 outcome.refresh, *cpu)
+        result = refresh(conn, url, specs, run_id)
+    return Write(stage_done - started, time.perf_counter() - stage_done, sum(s.changed for s in staged), result,
+                 *cpu)
 
 
 def old_write(conn: psycopg.Connection, specs, frames: list[pd.DataFrame], run_id: str) -> float:
