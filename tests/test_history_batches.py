@@ -15,7 +15,7 @@ from modelsync_pipeline.db import migrate, refresh_models
 from modelsync_pipeline.providers.registry import PROVIDERS
 
 from .test_bulk_path import catalog
-from .test_partitions import apply_migrations_before, history_partitions, load, partitions, prices
+from .test_partitions import apply_migrations_before, beside_connections, history_partitions, load, partitions, prices
 
 SPECS = PROVIDERS[:2]
 INDEXES = ["btree (id)", "btree (provider_slug, model_id, changed_at)", "btree (run_id)"]
@@ -125,8 +125,7 @@ def test_added_rows_built_beside_the_refresh_point_at_their_models_rows(database
         assert [(row_id, changed_at) for row_id, _, changed_at, _ in added] == \
             [(model_row, created_at) for _, model_row, _, created_at in added]  # its row, at the same moment
         assert history_partitions(conn) == {"model_history_changes": (INDEXES, 0), "model_history_b1": (INDEXES, 40 + len(changed))}
-        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND application_name = 'modelsync beside'").fetchone()[0] == 0
+        assert beside_connections(conn) == 0
         ids = {slug: i for slug, i in conn.execute("SELECT slug, id FROM providers")}
         assert partitions(conn) == {f"models_p{i}": (["btree (id, provider_id)", "btree (provider_id, model_id)"], 1)
                                     for i in ids.values()}
