@@ -316,6 +316,8 @@ def test_a_database_connection_dropped_while_idle_costs_no_answer(synced):
         with psycopg.connect(synced, autocommit=True) as conn:
             ended = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                  "WHERE application_name = 'modelsync-reader' AND datname = current_database()").fetchall()
-        assert ended == [(True,)]
+        # The reader's connection, which just answered, is among them; a reader closed by an earlier test may
+        # still be listed while its backend exits (True or False for it, whichever comes first).
+        assert (True,) in ended
         assert reader.get_models(provider="groq") == expected
         assert reader.get_model("groq", expected[0]["model_id"]) == expected[0]
