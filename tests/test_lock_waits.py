@@ -254,8 +254,10 @@ def test_the_bound_counts_from_the_current_wait_not_from_an_earlier_transaction_
     said = []
     with psycopg.connect(synced, application_name="pooled-app", autocommit=True) as holder, \
             db.connect(synced) as conn:
-        with locks.watch_locks(conn, lambda: db.connect(synced), "test", said.append, bound=2.5) as watch:
-            for _ in range(2):  # two waits of 1.5 s each, 3 s apart in all: each under the bound
+        # Three waits of 1.5 s, 4.9 s from the first's start to the last's end: each under the bound by 2 s (a
+        # loaded machine delays the holder's COMMIT; 1 s was once not enough), all of them over it.
+        with locks.watch_locks(conn, lambda: db.connect(synced), "test", said.append, bound=3.5) as watch:
+            for _ in range(3):
                 holder.execute("BEGIN")
                 holder.execute("LOCK TABLE providers IN ACCESS EXCLUSIVE MODE")
                 threading.Timer(1.5, lambda: holder.execute("COMMIT")).start()
