@@ -151,6 +151,8 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
         f"{request.action} failed and was rolled back, nothing was changed: {error}")
     if conn.broken or conn.closed:
         message = f"{request.action} failed: the connection to PostgreSQL was lost ({error})"
+    else:
+        message += _not_permitted(conn, exc)
     try:
         if not (conn.broken or conn.closed):
             if before is None:  # not counted first (a refresh), or that count failed: the write rolled back, so the
@@ -173,6 +175,28 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
     except psycopg.Error as audit_error:
         message += f"; its audit row could not be written either ({type(audit_error).__name__}: {audit_error})"
     raise WriteFailed(message) from exc
+
+
+def _not_permitted(conn: psycopg.Connection, exc: BaseException) -> str:
+    """What PostgreSQL's refusal of a write leaves out: which role, on which database, and what to do. Empty for
+    any other error, or when the session cannot be read either."""
+    refusals = (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege)
+    seen = 0  # the refusal may come wrapped (a refresh's second connection's, as the cause of a RuntimeError)
+    while exc is not None and not isinstance(exc, refusals) and seen < 10:
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    if not isinstance(exc, refusals):
+        return ""
+    try:
+        session = db.current_session(conn)
+    except psycopg.Error:
+        return ""
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return (f". The session of role {session.role} on database {session.database} is read-only (a hot standby, "
+                "or default_transaction_read_only set for the role or the database): point DATABASE_URL at the "
+                "primary, with a role that may write")
+    owner = session.ledger_owner or "the role that applied modelsync's migrations"
+    return (f". Role {session.role} may not write modelsync's tables on database {session.database}: put the role "
+            f"that owns them ({owner}) in DATABASE_URL; a refresh creates and attaches partitions, which only it may")
 
 
 def _audit(conn, request: WriteRequest, outcome: str, before, **fields) -> int:

@@ -136,6 +136,11 @@ def catalog_tables(database_url: str) -> dict[str, int]:
                                  "('pg_catalog', 'information_schema') GROUP BY 1").fetchall())
 
 
+def models_rows(database_url: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT id, provider_id, model_id, content_hash FROM models ORDER BY id").fetchall()
+
+
 def test_an_up_to_date_read_only_database_is_only_read_and_its_readers_work(synced, redis_url):
     """A hot standby, or a database set read-only: status and the cache step failed, the migration check trying
     `CREATE TABLE IF NOT EXISTS schema_migrations` even with nothing to apply."""
@@ -211,6 +216,37 @@ def test_a_pending_migration_on_a_read_only_database_says_where_to_run_it(databa
     (tmp_path / "0002_column.sql").write_text("ALTER TABLE t ADD COLUMN b int;")
     with pytest.raises(migrate.MigrationError, match=f"0002_column.sql .*database {database}: .*read-only.*primary"):
         db.apply_migrations(database_url)
+
+
+def test_a_write_on_a_read_only_database_names_the_role_the_database_and_where_to_write(synced, redis_url):
+    """Migrated and read-only (a hot standby, default_transaction_read_only): the models_table step failed with
+    PostgreSQL's words alone, "cannot execute ... in a read-only transaction", naming neither."""
+    database = urlsplit(synced).path.lstrip("/")
+    with psycopg.connect(synced, autocommit=True) as conn:
+        user = conn.execute("SELECT current_user").fetchone()[0]
+        conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    before = models_rows(synced)
+    result = sync(synced, redis_url, selection=[dg.AssetKey("models_table")])
+    failure = step_failures(result)["models_table"]
+    for words in ("refresh failed and was rolled back", "read-only transaction",
+                  f"role {user} on database {database} is read-only", "point DATABASE_URL at the primary"):
+        assert words in failure, failure
+    assert models_rows(synced) == before
+
+
+def test_a_write_by_a_role_that_may_only_read_names_the_role_to_write_as(synced, redis_url, role):
+    """A reader's role in a writer's DATABASE_URL: the step said only "permission denied for table providers"."""
+    database = urlsplit(synced).path.lstrip("/")
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'models'").fetchone()[0]
+    before = models_rows(synced)
+    result = sync(as_role(synced, role), redis_url, selection=[dg.AssetKey("models_table")])
+    failure = step_failures(result)["models_table"]
+    for words in ("refresh failed and was rolled back", "permission denied",
+                  f"Role {role} may not write modelsync's tables on database {database}", f"({owner}) in DATABASE_URL"):
+        assert words in failure, failure
+    assert models_rows(synced) == before
 
 
 @pytest.mark.parametrize("how", ["url options", "alter role", "path with the catalog second"])

@@ -22,7 +22,7 @@ class MigrationError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class _Session:
+class Session:
     """Who migrates, where, and where modelsync's catalog already is (`session` in sql/migrate.sql)."""
 
     role: str
@@ -57,7 +57,7 @@ def apply_migrations(database_url: str) -> list[str]:
                 conn.execute(sql["check_client"])
             except psycopg.errors.InvalidParameterValue:
                 pass  # a server that cannot tell a closed socket (not Linux): a killed client is noticed later
-        session = _Session(*conn.execute(sql["session"]).fetchone())
+        session = current_session(conn)
         _check_schema(session)
         # Each migration commits with its ledger row, so the ledger read without the lock is a whole prefix of
         # the migrations: up to date here is up to date, and anything else is decided again under the lock.
@@ -105,7 +105,7 @@ def apply_migrations(database_url: str) -> list[str]:
     return applied_now
 
 
-def _applied(conn: psycopg.Connection, sql: dict[str, str], session: _Session) -> dict[str, str]:
+def _applied(conn: psycopg.Connection, sql: dict[str, str], session: Session) -> dict[str, str]:
     """{version: checksum} of the ledger."""
     try:
         return dict(conn.execute(sql["applied"]).fetchall())
@@ -140,7 +140,7 @@ def _pending(done: dict[str, str], paths: list[Path]) -> list[tuple[Path, str]]:
     return pending
 
 
-def _check_schema(session: _Session) -> None:
+def _check_schema(session: Session) -> None:
     """Refuse a search_path that would make a second catalog.
 
     Every statement of modelsync names its tables unqualified: they are found along search_path and created (the
@@ -171,7 +171,12 @@ def _check_schema(session: _Session) -> None:
             + fix.format(schema=session.catalog_schemas[0]) + "; nothing was changed")
 
 
-def _may_not_apply(what: str, session: _Session, exc: psycopg.Error) -> str:
+def current_session(conn: psycopg.Connection) -> Session:
+    """Who this connection's session is and where (`session` in sql/migrate.sql)."""
+    return Session(*conn.execute(statements("migrate")["session"]).fetchone())
+
+
+def _may_not_apply(what: str, session: Session, exc: psycopg.Error) -> str:
     """Why `what` cannot be applied by this session, and who can apply it: PostgreSQL's own words name neither."""
     said = str(exc).strip().splitlines()[0]
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
