@@ -196,7 +196,8 @@ def _not_permitted(conn: psycopg.Connection, exc: BaseException) -> str:
                 "primary, with a role that may write")
     owner = session.ledger_owner or "the role that applied modelsync's migrations"
     return (f". Role {session.role} may not write modelsync's tables on database {session.database}: put the role "
-            f"that owns them ({owner}) in DATABASE_URL; a refresh creates and attaches partitions, which only the owner may")
+            f"that owns them ({owner}) in DATABASE_URL; a refresh creates and attaches partitions, which only the "
+            "owner may")
 
 
 def _audit(conn, request: WriteRequest, outcome: str, before, **fields) -> int:
