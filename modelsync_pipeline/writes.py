@@ -180,11 +180,8 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
 def _not_permitted(conn: psycopg.Connection, exc: BaseException) -> str:
     """What PostgreSQL's refusal of a write leaves out: which role, on which database, and what to do. Empty for
     any other error, or when the session cannot be read either."""
-    refusals = (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege)
-    seen = 0  # the refusal may come wrapped (a refresh's second connection's, as the cause of a RuntimeError)
-    while exc is not None and not isinstance(exc, refusals) and seen < 10:
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    if not isinstance(exc, refusals):
+    exc = db.raised(exc, (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege))
+    if exc is None:
         return ""
     try:
         session = db.current_session(conn)

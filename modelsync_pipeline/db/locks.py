@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import psycopg
 
-from .statements import statements
+from .statements import raised, statements
 
 APPLICATION_NAME = "modelsync"  # every modelsync connection's application_name (statements.connect)
 WAIT_ENV = "MODELSYNC_LOCK_WAIT_SECONDS"
@@ -84,10 +84,8 @@ class LockWatch:
         """Why the watch cancelled the statement that raised `exc` (or caused it: the second connection's error
         reaches the write wrapped), or None: `exc` is something else (a statement timeout raises the same
         QueryCanceled, saying so). Each cancellation is told once."""
-        seen = 0
-        while exc is not None and not isinstance(exc, psycopg.errors.QueryCanceled) and seen < 5:
-            exc, seen = exc.__cause__, seen + 1
-        if exc is None or not isinstance(exc, psycopg.errors.QueryCanceled) or self.gave_up is None:
+        exc = raised(exc, psycopg.errors.QueryCanceled)
+        if exc is None or self.gave_up is None:
             return None
         if "statement timeout" in str(exc):
             return None

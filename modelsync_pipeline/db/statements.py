@@ -1,4 +1,5 @@
-"""Where the SQL is: the statements of `sql/`, by name, and the one way to open a connection.
+"""Where the SQL is: the statements of `sql/`, by name, the one way to open a connection, and the error a
+statement raised behind what wrapped it.
 
 sql/ is a top-level folder of reviewed files; a wheel carries it as modelsync_pipeline/sql (pyproject.toml),
 an editable install (`make run` / `make test`) reads it where it is.
@@ -32,3 +33,13 @@ def connect(database_url: str, **kwargs) -> psycopg.Connection:
     so an audit row written after a failure is committed on its own."""
     kwargs.setdefault("autocommit", True)
     return psycopg.connect(database_url, application_name="modelsync", **kwargs)
+
+
+def raised(exc: BaseException | None, kinds: type | tuple[type, ...]) -> BaseException | None:
+    """`exc`, or the first of its causes (`raise ... from`), that is of `kinds`; None if none is. A statement's
+    error can reach the write wrapped: a refresh's second connection's comes as the cause of a RuntimeError."""
+    for _ in range(10):
+        if exc is None or isinstance(exc, kinds):
+            return exc
+        exc = exc.__cause__
+    return None
