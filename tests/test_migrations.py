@@ -21,6 +21,7 @@ from modelsync_pipeline.db import migrate
 
 from .pipeline import step_failures, sync
 from .test_cli import REPO_ROOT
+from .test_pipeline import table_rows
 
 
 def tables(database_url: str) -> set[str]:
@@ -136,11 +137,6 @@ def catalog_tables(database_url: str) -> dict[str, int]:
                                  "('pg_catalog', 'information_schema') GROUP BY 1").fetchall())
 
 
-def models_rows(database_url: str) -> list[tuple]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT id, provider_id, model_id, content_hash FROM models ORDER BY id").fetchall()
-
-
 def test_an_up_to_date_read_only_database_is_only_read_and_its_readers_work(synced, redis_url):
     """A hot standby, or a database set read-only: status and the cache step failed, the migration check trying
     `CREATE TABLE IF NOT EXISTS schema_migrations` even with nothing to apply."""
@@ -225,13 +221,13 @@ def test_a_write_on_a_read_only_database_names_the_role_the_database_and_where_t
     with psycopg.connect(synced, autocommit=True) as conn:
         user = conn.execute("SELECT current_user").fetchone()[0]
         conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
-    before = models_rows(synced)
+    before = table_rows(synced)
     result = sync(synced, redis_url, selection=[dg.AssetKey("models_table")])
     failure = step_failures(result)["models_table"]
     for words in ("refresh failed and was rolled back", "read-only transaction",
                   f"role {user} on database {database} is read-only", "point DATABASE_URL at the primary"):
         assert words in failure, failure
-    assert models_rows(synced) == before
+    assert table_rows(synced) == before
 
 
 def test_a_write_by_a_role_that_may_only_read_names_the_role_to_write_as(synced, redis_url, role):
@@ -240,13 +236,13 @@ def test_a_write_by_a_role_that_may_only_read_names_the_role_to_write_as(synced,
     with psycopg.connect(synced, autocommit=True) as conn:
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'models'").fetchone()[0]
-    before = models_rows(synced)
+    before = table_rows(synced)
     result = sync(as_role(synced, role), redis_url, selection=[dg.AssetKey("models_table")])
     failure = step_failures(result)["models_table"]
     for words in ("refresh failed and was rolled back", "permission denied",
                   f"Role {role} may not write modelsync's tables on database {database}", f"({owner}) in DATABASE_URL"):
         assert words in failure, failure
-    assert models_rows(synced) == before
+    assert table_rows(synced) == before
 
 
 @pytest.mark.parametrize("how", ["url options", "alter role", "path with the catalog second"])
