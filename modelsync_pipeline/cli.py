@@ -245,7 +245,9 @@ def step_failures(result) -> dict[str, str]:
 
 
 def _failures(result) -> list[tuple[str, str]]:
-    return [(step, message.splitlines()[0]) for step, message in step_failures(result).items()]
+    from .db import first_line
+
+    return [(step, first_line(message)) for step, message in step_failures(result).items()]
 
 
 def _cache_summary() -> str:
@@ -494,31 +496,32 @@ def _database_problem(exc: BaseException) -> str | None:
     failed (a statement or lock timeout, ...), which is not the same thing to an operator."""
     import psycopg
 
+    from .db import first_line
     from .urls import redact_url
 
     where = redact_url(os.environ.get("DATABASE_URL", "")) or "DATABASE_URL not set"
     seen = 0
     while exc is not None and seen < 10:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        said = first_line(exc)
         if isinstance(exc, psycopg.Error):
             state = exc.sqlstate
             if state is None and "FATAL:" in str(exc):
                 # The server answered and refused the session (no such database or role, authentication): psycopg
                 # gives no SQLSTATE for a connection that failed, and "unreachable" sent the operator to the network.
-                said = str(exc).split("FATAL:", 1)[1].strip().splitlines()[0]
-                return f"PostgreSQL answered but refused the session ({where}): {said}"
+                refused = first_line(str(exc).split("FATAL:", 1)[1]) or said
+                return f"PostgreSQL answered but refused the session ({where}): {refused}"
             if state is None or state.startswith(_UNREACHABLE_STATES):
-                return f"PostgreSQL is unreachable ({where}): {first_line}"
-            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {first_line}"
+                return f"PostgreSQL is unreachable ({where}): {said}"
+            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {said}"
         postgres = sys.modules.get("dagster_postgres.utils")
         if postgres is not None and isinstance(exc, postgres.DagsterPostgresException):
-            return f"PostgreSQL is unreachable ({where}): {first_line}"
+            return f"PostgreSQL is unreachable ({where}): {said}"
         # Dagster's run and event storage: SQLAlchemy over psycopg2, whose error carries the SQLSTATE (none
         # for a server that closed the connection or is not there).
         sqlalchemy = sys.modules.get("sqlalchemy.exc")
         if sqlalchemy is not None and isinstance(exc, sqlalchemy.DBAPIError):
             state = getattr(exc.orig, "pgcode", None)
-            cause = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            cause = first_line(exc.orig)
             if state is None or state.startswith(_UNREACHABLE_STATES):
                 return f"PostgreSQL is unreachable ({where}): {cause}"
             return f"PostgreSQL failed a statement of Dagster's run storage ({where}): {type(exc.orig).__name__}: {cause}"

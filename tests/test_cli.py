@@ -381,3 +381,20 @@ def test_explain_without_its_arguments_says_how_to_call_it():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("usage: make explain P=<provider slug> M=<model id") and "unknown" not in proc.stderr
+
+
+@pytest.mark.parametrize("error, reason", [
+    # The server refused the session and said nothing after FATAL: the line still ends in a reason.
+    (psycopg.OperationalError('connection to server at "127.0.0.1", port 5432 failed: FATAL:  '),
+     'connection to server at "127.0.0.1", port 5432 failed: FATAL:'),
+    (psycopg.OperationalError("connection failed: FATAL:  role \"nobody\" does not exist\nsecond line"),
+     'role "nobody" does not exist'),
+    (psycopg.OperationalError(""), "OperationalError"),  # no text at all: its class
+])
+def test_a_database_problem_is_one_line_with_a_reason_whatever_the_error_says(monkeypatch, error, reason):
+    from modelsync_pipeline.cli import _database_problem
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://modelsync:secret@db.example:5432/catalog")
+    line = _database_problem(error)
+    assert line.endswith(f": {reason}") and "\n" not in line
+    assert "secret" not in line and "db.example" in line

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from .statements import MIGRATIONS_DIR, connect, statements
+from .statements import MIGRATIONS_DIR, connect, first_line, statements
 
 _MIGRATION_LOCK = 0x6D6F64656C73  # "models" as a number: one advisory lock key for migrations
 # How long a migration waits for a table lock, and how long a process waits for another one's migrations.
@@ -96,7 +96,7 @@ def apply_migrations(database_url: str) -> list[str]:
                     # copying a table (0008) outlasts it, and PostgreSQL's words name neither.
                     raise MigrationError(
                         f"migration {path.name} was cancelled on database {session.database} (role {session.role}): "
-                        f"{str(exc).strip().splitlines()[0]}; it was rolled back. A statement_timeout set for the "
+                        f"{first_line(exc)}; it was rolled back. A statement_timeout set for the "
                         "role or the database cuts it short: apply it once without one (options=-cstatement_timeout=0 "
                         "in DATABASE_URL), or end whatever cancelled it (pg_cancel_backend)") from exc
                 applied_now.append(path.stem)
@@ -178,7 +178,7 @@ def current_session(conn: psycopg.Connection) -> Session:
 
 def _may_not_apply(what: str, session: Session, exc: psycopg.Error) -> str:
     """Why `what` cannot be applied by this session, and who can apply it: PostgreSQL's own words name neither."""
-    said = str(exc).strip().splitlines()[0]
+    said = first_line(exc)
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return (f"{what} cannot be applied to database {session.database}: the session of role {session.role} is "
                 f"read-only (a hot standby, or default_transaction_read_only set for the role or database): "

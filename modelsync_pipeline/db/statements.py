@@ -1,5 +1,5 @@
 """Where the SQL is: the statements of `sql/`, by name, the one way to open a connection, and the error a
-statement raised behind what wrapped it.
+statement raised behind what wrapped it, and its first line.
 
 sql/ is a top-level folder of reviewed files; a wheel carries it as modelsync_pipeline/sql (pyproject.toml),
 an editable install (`make run` / `make test`) reads it where it is.
@@ -43,3 +43,12 @@ def raised(exc: BaseException | None, kinds: type | tuple[type, ...]) -> BaseExc
             return exc
         exc = exc.__cause__
     return None
+
+
+def first_line(said: BaseException | str) -> str:
+    """The first line of an error's text, or of a message, stripped: what a one-line report quotes. An error
+    without text gives its class name, so the line never ends in nothing; an empty message gives ''."""
+    text = str(said).strip()
+    if not text:
+        return type(said).__name__ if isinstance(said, BaseException) else ""
+    return text.splitlines()[0].strip()
