@@ -303,6 +303,7 @@ _STEP_MEANING = {
 # Steps named after the field they passed over ("ignored_id_like_display_name", "fallback_from_name").
 _STEP_PREFIX_MEANING = {
     "ignored_id_like_": "passed over the field {}: it held an id, not a name",
+    "ignored_placeholder_": 'passed over the field {}: it held a placeholder ("null", "unknown"), not a name',
     "fallback_from_": "the field {} cleaned to nothing readable: the next source was used",
 }
 

@@ -13,7 +13,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
 
 - Seed order: `display_name`, else `name`, else the id. A value that is not a string, or is blank, counts as
   absent. A value that cleans to nothing readable (no letter or digit left) falls through to the next source
-  and the step `fallback_from_<field>` records it.
+  and the step `fallback_from_<field>` records it; so does a placeholder written where a name was missing ("null",
+  "undefined", "unknown", "N/A", "[object Object]": _PLACEHOLDER_NAMES), with the step `ignored_placeholder_<field>`.
 - A `display_name`/`name` that looks like an id (it equals the model id, its last path segment, that segment before
   its ":variant" in lower case (Replicate's "sdxl" for "stability-ai/sdxl:<digest>") or, written as an id is, the
   model's segment before "versions/<n>" (Azure ML's "Llama-2-7b-chat" for ".../models/Llama-2-7b-chat/ versions/27",
@@ -22,7 +23,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   which field was passed over. Mistral sends name == id, and for an alias ("codestral-2412") the canonical id
   ("codestral-2501"); deriving the model id gives each alias its own readable name ("Codestral 2412") instead of the
   canonical one plus disambiguation noise. One exception: when the model id names nothing a reader can tell (a UUID,
-  a Cloudflare record id; a hex digest or a number as its last segment, a Bedrock inference profile's ARN, a Vertex
+  a ULID, a Cloudflare record id, a number alone; a hex digest or a number as its last segment, a serial of twelve or
+  more digits in it (an endpoint's, "ep-20240611094706-abcde"), a Bedrock inference profile's ARN, a Vertex
   endpoint) the id-like value is the real model id, so it is derived, with rule `name` (or `display_name`), `raw`
   set to that value and the step `derived_from_id_like_name`.
 - A name written all in lower case ("llama 3.3 70b instruct", "deepseek v3") says nothing of how its maker writes
@@ -1038,7 +1040,7 @@ def _read_as_id_words(text: str) -> list[str]:
 
 def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
     # every_variant (make_names_unique): the ":free" and build-pinning variants too, which can tell ids apart
-    base, variants = _split_variants(model_id, keep_opaque=every_variant)
+    base, variants = _split_variants(model_id.translate(_ASCII_LOOKALIKES), keep_opaque=every_variant)
     words = _read_as_id_words(base)
     for variant in variants:
         if variant.strip().casefold() == "free" and not every_variant:
@@ -1070,6 +1072,7 @@ def _organisation_before_nameless_model(model_id: str) -> str | None:
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
+    model_id = model_id.translate(_ASCII_LOOKALIKES)  # "ｇｐｔ－４ｏ" is the id "gpt-4o" to a reader, as in a name
     words = _id_words(model_id, every_variant=False)
     before = _word_before_lone_model_word(model_id) or _organisation_before_nameless_model(model_id)
     if before is not None:
@@ -1238,14 +1241,23 @@ def _bracketed_company_as_prefix(value: str, model_id: str) -> str:
 def _company_as_family_word(value: str, model_id: str) -> str:
     """"Mistral: Saba" for "mistralai/mistral-saba" reads "Mistral Saba": the word before ": " is a company, but
     the id's own model part starts with it (and the rest does not), so it is the model's family word, as
-    "DeepSeek - Chat" is for "deepseek/deepseek-chat". Otherwise `value` as it was."""
+    "DeepSeek - Chat" is for "deepseek/deepseek-chat"; so is a company of several words that are each one of the
+    id's or begin one ("Gemini Flash: Image Generation" for "gemini-2.5-flash-image-preview", "Qwen Coder: ..." for
+    "qwen/qwen3-coder"). Otherwise `value` as it was."""
     match = _COMPANY_PREFIX.match(_OTHER_COLONS.sub(": ", value.strip()))
     if not match or len(match.group("company").split()) > _COMPANY_MAX_WORDS:
         return value
     company, rest = match.group("company").strip(), match.group("rest").strip()
     family, first_word = _letters_and_digits(company), _letters_and_digits(rest.split()[0]) if rest else ""
-    model = _letters_and_digits(_without_namespace(_model_segment(model_id)).split(":")[0])
-    if len(family) < 3 or not first_word or first_word.startswith(family) or not model.startswith(family):
+    segment = _without_namespace(_model_segment(model_id)).split(":")[0]
+    model = _letters_and_digits(segment)
+    if len(family) < 3 or not first_word or first_word.startswith(family):
+        return value
+    # "Gemini Flash: Image Generation" for "gemini-2.5-flash-image-preview": a version between the family's words
+    # in the id, each of which the id holds, names a family and its tier, not a company.
+    id_words = [_letters_and_digits(word) for word in re.split(r"[\W_]+", segment) if word]
+    if not model.startswith(family) and not (len(company.split()) > 1 and all(
+            any(id_word.startswith(_letters_and_digits(word)) for id_word in id_words) for word in company.split())):
         return value
     return f"{company} {rest}"
 
@@ -1333,7 +1345,11 @@ def _clean_with_company_evidence(value: str, model_id: str) -> tuple[str, tuple[
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # A last id segment no reader can read: a UUID, or a hex digest mixing letters and digits (a Bedrock ARN's
 # "application-inference-profile/a1b2c3d4e5f6").
-_OPAQUE_SEGMENT = re.compile(rf"{_UUID.pattern}|(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{{8,}}", re.I)
+# A ULID (26 characters of Crockford's base 32), and a serial of twelve or more digits within a segment (an
+# endpoint's creation time, "ep-20240611094706-abcde"), name records too.
+_OPAQUE_SEGMENT = re.compile(rf"{_UUID.pattern}|(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{{8,}}"
+                             r"|(?=[^a-z]*\d)(?=.*[a-z])[0-9a-hjkmnp-tv-z]{26}", re.I)
+_SERIAL = re.compile(r"(?<!\d)\d{12,}(?!\d)")
 # Where a number names a resource, not a release ("projects/1/locations/us-central1/endpoints/111"); after a
 # model's own segment it is its release ("openai/gpt-4/0613", "mistral-large/2411").
 _NUMBERED_COLLECTIONS = {"endpoints", "deployments", "projects", "models", "model", "routers", "jobs"}
@@ -1343,13 +1359,17 @@ def _is_opaque_id(model_id: str) -> bool:
     """The id names no model a reader could tell: an id-like name beside it is the model's real id, and reads
     better than it."""
     segments = [s.strip() for s in model_id.strip().split("/") if s.strip()]
-    if _OPAQUE_SEGMENT.fullmatch(model_id.strip()) or _OPAQUE_SEGMENT.fullmatch(_last_id_segment(model_id)):
+    last = _last_id_segment(model_id)
+    if _OPAQUE_SEGMENT.fullmatch(model_id.strip()) or _OPAQUE_SEGMENT.fullmatch(last) or _SERIAL.search(last):
+        return True
+    if model_id.strip().isdigit():  # a number alone: a record's
         return True
     return len(segments) >= 2 and segments[-1].isdigit() and segments[-2].casefold() in _NUMBERED_COLLECTIONS
 
 
-# A name written in lower case and nothing an id would not hold: letters, digits, spaces, "-", "_" and ".".
-_LOWER_CASE_NAME = re.compile(r"[a-z0-9][a-z0-9 ._-]*")
+# A name written in lower case and nothing an id would not hold: letters, digits, spaces, "-", "_", "." and "+"
+# ("command r+").
+_LOWER_CASE_NAME = re.compile(r"[a-z0-9][a-z0-9 ._+-]*")
 
 
 def _recased_lower_case_name(raw: str, cleaned: str, steps: list[str]) -> str:
@@ -1371,6 +1391,18 @@ def _recased_lower_case_name(raw: str, cleaned: str, steps: list[str]) -> str:
     if recased != cleaned:
         _add_step(steps, "recase_lower_case_name")
     return recased
+
+
+# What an API or an export writes where it has no name: a null or an unset value printed as text, a form's
+# default, a missing-value marker. It names no model, so the next source is read (step ignored_placeholder_<field>).
+_PLACEHOLDER_NAMES = frozenset({
+    "null", "none", "nil", "undefined", "unknown", "nan", "n/a", "na", "tbd", "untitled", "unnamed", "string",
+    "[object object]",
+})
+
+
+def _is_placeholder(value: str) -> bool:
+    return _collapse_whitespace(value.strip().strip("\"'`")).casefold() in _PLACEHOLDER_NAMES
 
 
 def _display_name(name: str, rule: str, raw: str, steps, attrs: dict, *, free: bool) -> DisplayName:
@@ -1399,6 +1431,9 @@ def resolve_display_name(model_id: str, *, display_name: object = None, name: ob
     fallback_steps: list[str] = []
     for rule, value in ((RULE_DISPLAY_NAME, display_name), (RULE_NAME, name)):
         if not isinstance(value, str) or not value.strip():
+            continue
+        if _is_placeholder(value):
+            fallback_steps.append(f"ignored_placeholder_{rule}")
             continue
         cut = len(value) > LONGEST_READ
         value = _read_part(value)

@@ -217,6 +217,68 @@ def test_an_opaque_id_never_wins_over_the_id_like_name_beside_it(opaque, name):
     assert result.name == derive_name_from_id(name) and opaque.casefold() not in result.name.casefold()
 
 
+@settings(max_examples=200, deadline=None)
+@given(opaque=st.one_of(
+           st.from_regex(r"(?=[^A-Z]*[0-9])(?=.*[A-Z])[0-9A-HJKMNP-TV-Z]{26}", fullmatch=True),  # a ULID
+           st.integers(1, 10**12).map(str),                                                   # a record's number
+           st.tuples(st.from_regex(r"[a-z]{2,4}", fullmatch=True), st.integers(10**11, 10**15).map(str),
+                     st.from_regex(r"[a-z0-9]{3,8}", fullmatch=True)).map("-".join)),          # an endpoint's serial
+       name=st.from_regex(r"[a-z]{3,8}-[0-9]{1,2}-[a-z]{3,8}", fullmatch=True))
+@example(opaque="ep-20240611094706-abcde", name="doubao-pro-32k")
+def test_a_ulid_a_bare_number_or_a_serial_names_a_record_and_the_id_like_name_beside_it_is_read(opaque, name):
+    result = resolve_display_name(opaque, name=name)
+    assert (result.name, result.rule) == (derive_name_from_id(name), "name")
+    assert result.steps[0] == "derived_from_id_like_name"
+
+
+@pytest.mark.parametrize("placeholder", [
+    "null", "NULL", "None", "nil", "undefined", "unknown", "Unknown", "N/A", "n/a", "NA", "NaN", "TBD", "untitled",
+    "Unnamed", "string", "[object Object]", '"null"', "'undefined'", " none ",
+])
+@pytest.mark.parametrize("model_id", ["meta-llama/llama-3.1-8b-instruct", "gpt-4o", "@cf/qwen/qwen2.5-coder-32b"])
+def test_a_placeholder_where_a_name_was_missing_is_passed_over_for_the_next_source(placeholder, model_id):
+    """An API that prints a missing name as text ("null", "undefined", JavaScript's "[object Object]") named no
+    model: the name comes from the next source, as for an absent one, and the lineage says which was passed over."""
+    alone = resolve_display_name(model_id)
+    passed = resolve_display_name(model_id, display_name=placeholder)
+    assert (passed.name, passed.rule) == (alone.name, alone.rule)
+    assert passed.steps[0] == "ignored_placeholder_display_name"
+    named = resolve_display_name(model_id, display_name=placeholder, name="Llama Guard 4")
+    assert (named.name, named.rule, named.steps[0]) == ("Llama Guard 4", "name", "ignored_placeholder_display_name")
+
+
+_FULL_WIDTH = str.maketrans({**{chr(ord("0") + i): chr(0xFF10 + i) for i in range(10)},
+                             **{chr(ord("a") + i): chr(0xFF41 + i) for i in range(26)},
+                             **{chr(ord("A") + i): chr(0xFF21 + i) for i in range(26)}, "-": "\uff0d", ".": "\uff0e"})
+
+
+@settings(max_examples=200, deadline=None)
+@given(model_id=st.from_regex(r"[a-zA-Z]{2,8}(-[a-zA-Z0-9]{1,6}){0,3}(\.[0-9])?(-[0-9]{1,3}[bB])?", fullmatch=True))
+@example(model_id="gpt-4o")
+@example(model_id="deepseek-r1")
+def test_an_id_written_in_full_width_characters_derives_the_name_its_ascii_form_does(model_id):
+    """CJK text writes "ｇｐｔ－４ｏ" for "gpt-4o": the reader reads the same id, as a name in full width is read."""
+    assert derive_name_from_id(model_id.translate(_FULL_WIDTH)) == derive_name_from_id(model_id)
+
+
+@pytest.mark.parametrize(("model_id", "display_name", "expected"), [
+    ("gemini-2.5-flash-image-preview", "Gemini Flash: Image Generation", "Gemini Flash Image Generation"),
+    ("anthropic/claude-3.5-haiku", "Claude Haiku: Fast Model", "Claude Haiku Fast Model"),
+    ("openai/gpt-4o-mini-tts", "GPT Mini: Text To Speech", "GPT Mini Text To Speech"),
+    ("qwen/qwen3-coder", "Qwen Coder: Agentic Coding", "Qwen Coder Agentic Coding"),
+    # A company the id does not hold is still a company, of one word or more.
+    ("openai/gpt-4o", "OpenAI: GPT-4o", "GPT-4o"),
+    ("mistralai/mistral-large", "Mistral AI: Mistral Large", "Mistral Large"),
+])
+def test_a_family_and_its_tier_before_a_colon_are_not_a_company_when_the_id_holds_each_word(model_id, display_name,
+                                                                                           expected):
+    assert resolve_display_name(model_id, display_name=display_name).name == expected
+
+
+def test_a_lower_case_name_with_a_plus_is_read_as_an_ids_words():
+    assert resolve_display_name("cohere/command-r-plus", display_name="command r+").name == "Command R+"
+
+
 def test_seed_order_display_name_then_name_then_id():
     assert resolve_display_name("a/b", display_name="Shown", name="Named").rule == "display_name"
     assert resolve_display_name("a/b", display_name=None, name="Named").rule == "name"
@@ -1069,7 +1131,8 @@ def test_every_lineage_step_the_naming_records_is_explained():
     literal = set(re.findall(r'_add_step\(steps, "([a-z_]+)"\)', source))
     literal |= set(re.findall(r'steps = \(\s*"([a-z_]+)"', source)) | set(re.findall(r'\("([a-z_]+)",\)', source))
     literal |= set(re.findall(r'steps\.append\("([a-z_]+)"\)', source)) | {"disambiguated"}
-    dynamic = {f"{prefix}{field}" for prefix in ("ignored_id_like_", "fallback_from_") for field in ("display_name", "name")}
+    dynamic = {f"{prefix}{field}" for prefix in ("ignored_id_like_", "ignored_placeholder_", "fallback_from_")
+               for field in ("display_name", "name")}
     assert len(literal) > 15
     assert {step for step in literal | dynamic if not step_meaning(step)} == set()
 
