@@ -98,13 +98,16 @@ def run(args: argparse.Namespace) -> int:
 
         # Unreachable: one line now (main), not after a dozen seconds of Dagster's storage retries.
         db.connect(endpoints.database_url).close()
-        return _run_jobs(args)
+        from . import interrupts
+
+        with interrupts.watch():
+            return _run_jobs(args)
 
 
 def _run_jobs(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from . import db
+    from . import db, interrupts
     from .defs.jobs import fail_runs_of_dead_processes, process_tags, should_publish_after
     from .definitions import defs
 
@@ -132,8 +135,9 @@ def _run_jobs(args: argparse.Namespace) -> int:
         run = instance.get_run_by_id(result.run_id)
         publish = None
         # Ctrl-C: Dagster turns it into a failed step and ends the run; the operator asked to stop, so nothing
-        # more is published here (the failure sensor, or the next run, publishes what was staged).
-        interrupted = _interrupted(result)
+        # more is published here (the failure sensor, or the next run, publishes what was staged). An interrupt
+        # something else swallowed is known all the same (interrupts), and failed the first step that writes.
+        interrupted = _interrupted(result) or interrupts.received()
         if not result.success and not interrupted and should_publish_after(instance, run):
             print("\nmodels_table was not refreshed by this run; publishing the catalogs that were staged "
                   "(publish_catalog):")
@@ -535,14 +539,20 @@ def console_main() -> None:
     tearing the interpreter down. Freeing every module of Dagster, pandas and pandera one by one took 0.7 s
     after a run had printed its summary, every command paid it, and nothing in it is ours to wait for: what an
     exit runs is run here first (threads still working, atexit callbacks: logging's flush among them), then
-    the output is flushed. An exception out of main() takes Python's own way out (its traceback, status 1)."""
+    the output is flushed. Ctrl-C outside a run is one line and status 130; any other exception out of main()
+    takes Python's own way out (its traceback, status 1)."""
     import atexit
     import threading
 
-    code = main()
-    for thread in threading.enumerate():  # what the interpreter waits for before it exits
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before a run began or after it ended (a run's own interrupt is in its summary)
+        print("modelsync: interrupted (Ctrl-C); nothing after the interrupt was written", file=sys.stderr)
+        code = INTERRUPTED
+    # What the interpreter waits for before it exits: threading's exit callbacks, then every thread that is not
+    # a daemon. The callbacks wake the idle workers of a thread pool left open (a step Dagster abandoned at an
+    # interrupt); joined without them first, the command waited for those workers for ever.
+    threading._shutdown()
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()

@@ -3,13 +3,15 @@
 `point(name)` does nothing unless `MODELSYNC_FAULT` names it: `MODELSYNC_FAULT=refresh:after_delete=raise`
 raises there; `=pause` writes `$MODELSYNC_FAULT_READY` (if set) and sleeps, so a test can SIGKILL the
 process while it stands inside the transaction; `=wait` writes the ready file too, then goes on once
-`$MODELSYNC_FAULT_CONTINUE` exists, so a test can act while the write is half done. Production never
+`$MODELSYNC_FAULT_CONTINUE` exists, so a test can act while the write is half done; `=interrupt_swallowed`
+sends this process SIGINT and swallows what it raises, as code catching everything would. Production never
 sets the variable.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -24,6 +26,15 @@ def point(name: str) -> None:
         return
     target, _, action = spec.partition("=")
     if target != name:
+        return
+    if action == "interrupt_swallowed":
+        # Ctrl-C landing where something catches everything (a library's bare `except:`): the signal is
+        # handled, its exception never reaches Dagster, and the step goes on (interrupts.py).
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except BaseException:  # noqa: BLE001 - swallowed on purpose: the fault being injected
+            pass
         return
     if action in ("pause", "wait"):
         if ready := os.environ.get("MODELSYNC_FAULT_READY"):

@@ -320,6 +320,63 @@ def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, r
         assert conn.execute("SELECT pipeline_name FROM runs").fetchall() == [("sync_all",)]  # no publish run
 
 
+def test_an_interrupt_something_swallowed_still_stops_the_run_before_it_writes(tmp_path, synced, redis_url,
+                                                                             replay_dir):
+    """Ctrl-C landing where code catches everything (an optional import's bare `except:`) never reached Dagster:
+    `modelsync run` went on, published the table and the cache, and exited 0. The catalog stays staged, nothing
+    is written after the interrupt, and the run says it was interrupted (130)."""
+    import redis
+
+    from modelsync_pipeline import cache
+
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]  # a new catalog, which a run that went on would publish
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    client = redis.Redis.from_url(redis_url)
+    with psycopg.connect(synced) as conn:
+        before = conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone()
+    live = client.get(cache.CURRENT_KEY)
+    proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir),
+                   MODELSYNC_FAULT="fetch:submitted=interrupt_swallowed")
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "INTERRUPTED (Ctrl-C)" in proc.stdout
+    groq = next(line for line in proc.stdout.split("summary\n")[1].splitlines() if line.split()[:1] == ["groq"])
+    assert "new catalog, staged but NOT in the table" in groq  # staged before the interrupt was known
+    with psycopg.connect(synced) as conn:
+        assert conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone() == before
+        assert conn.execute("SELECT pipeline_name FROM runs").fetchall() == [("sync_all",)]  # no publish run
+    assert client.get(cache.CURRENT_KEY) == live
+
+
+def test_the_command_exits_when_a_step_left_a_thread_pool_open(tmp_path):
+    """A step Dagster abandons at an interrupt leaves its thread pool open: its idle workers wait for work for
+    ever. The command joined them before running threading's exit callbacks, which wake them, and hung."""
+    script = (
+        "import concurrent.futures\n"
+        "from modelsync_pipeline import cli\n"
+        "def main():\n"
+        "    global pool\n"
+        "    pool = concurrent.futures.ThreadPoolExecutor(2)\n"
+        "    pool.submit(print, 'worked').result()\n"
+        "    return 0\n"
+        "cli.main = main\n"
+        "cli.console_main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "worked\n"), proc.stderr
+
+
+def test_ctrl_c_outside_a_run_is_one_line_and_130(tmp_path):
+    script = ("from modelsync_pipeline import cli\n"
+              "def main():\n"
+              "    raise KeyboardInterrupt\n"
+              "cli.main = main\n"
+              "cli.console_main()\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == "modelsync: interrupted (Ctrl-C); nothing after the interrupt was written"
+
+
 def test_a_read_only_database_is_one_line_and_exit_2_not_dagsters_traceback(tmp_path, synced, redis_url):
     """Dagster's run storage (SQLAlchemy over psycopg2) failing a statement printed 69 lines of traceback and
     exited 1, which reads as "some provider failed, the rest published"."""

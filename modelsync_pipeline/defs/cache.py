@@ -4,7 +4,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from .. import cache
+from .. import cache, interrupts
 from ..resources import PostgresResource, RedisResource
 from .catalog import GROUP, models_table
 from .provider_catalogs import OWNERS
@@ -32,6 +32,7 @@ class CacheConfig(dg.Config):
 )
 def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgres: PostgresResource,
                  redis: RedisResource) -> dg.MaterializeResult:
+    interrupts.refuse_after_stop("models_cache")
     try:
         client = redis.client()
     except ValueError as exc:  # cache.client_from_url's: the URL named redacted

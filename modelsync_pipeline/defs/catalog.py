@@ -6,7 +6,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from .. import db, writes
+from .. import db, interrupts, writes
 from ..providers.registry import PROVIDERS
 from ..resources import PostgresResource, ProviderApi
 from .plans import TABLE_STEP, plans_step, table_config
@@ -172,6 +172,7 @@ def _observe_plan(context, config: ModelsTableConfig, outcome: writes.WriteOutco
 )
 def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, postgres: PostgresResource,
                  provider_api: ProviderApi):
+    interrupts.refuse_after_stop("models_table")
     with postgres.connect() as conn:
         request = _request(context, config, conn, postgres.backup_retention)
         try:

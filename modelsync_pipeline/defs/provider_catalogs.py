@@ -41,6 +41,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from .. import faults
 from ..cadence import load_cadence
 from ..db import (
     last_good_facts, last_good_row_count, record_failed_attempt, server_time, stage_provider_catalog, superseded,
@@ -363,6 +364,7 @@ def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderC
                                     "recorded payload is served whatever the URL, and nothing is requested from it "
                                     "(MODELSYNC_SOURCE=live requests it)")
             pending[pool.submit(_fetch, provider_api, spec, clock)] = spec
+        faults.point("fetch:submitted")
         # The checks' pandas and pandera (~0.45 s to import, which the code location does not pay) load while the
         # fetches are in flight, not after the first catalog has arrived.
         for module in ("..catalog", "..schema"):
