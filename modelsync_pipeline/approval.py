@@ -74,8 +74,11 @@ def verify(secret: str | None, code: str, job: str, args: Mapping[str, object], 
     """The code's fingerprint (to record it as used) if it approves `job` with `args` now; else ApprovalRefused."""
     secret = check_secret(secret)
     if not code:
-        raise ApprovalRefused(f"config approval is empty: run `modelsync approve {job} ...` (in a checkout: "
-                              f"`make approve J={job}`) where {SECRET_ENV} is set and paste the code it prints")
+        # The command as it must be typed: a code is bound to the job's arguments, which `approve` needs too.
+        options = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in args.items())
+        make = f"make approve J={job}" + (f' A="{options}"' if options else "")
+        raise ApprovalRefused(f"config approval is empty: run `{' '.join(['modelsync approve', job, options]).strip()}` "
+                              f"(in a checkout: `{make}`) where {SECRET_ENV} is set and paste the code it prints")
     parts = code.strip().split(".")
     if len(parts) != 3 or not _CANONICAL_TIME.fullmatch(parts[0]):
         raise ApprovalRefused("config approval is not a code printed by `modelsync approve`")

@@ -200,3 +200,21 @@ def test_approve_says_where_the_code_goes_in_the_job_config(admin_secret, job, w
                              cwd=REPO_ROOT, env=os.environ, capture_output=True, text=True, timeout=60)
     assert approve.returncode == 0, approve.stderr
     assert f"put it in the run config as {where}" in approve.stderr
+
+
+@pytest.mark.parametrize("job,args", [("restore_backup", {"backup_id": 3}), ("flush_providers", {"provider_count": 37}),
+                                      ("flush_models", {})])
+def test_the_command_an_empty_approval_names_makes_a_code_the_job_accepts(admin_secret, job, args):
+    """The hint said `make approve J=restore_backup`, which refuses: restore and flush_providers codes are bound
+    to an argument the command must be given too."""
+    with pytest.raises(approval.ApprovalRefused) as refused:
+        approval.verify(admin_secret, "", job, args)
+    command = str(refused.value).split("run `", 1)[1].split("`", 1)[0]
+    assert command.startswith(f"modelsync approve {job}")
+    made = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", *command.split()[1:]], cwd=REPO_ROOT,
+                          env={**os.environ, approval.SECRET_ENV: admin_secret}, capture_output=True, text=True,
+                          timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert approval.verify(admin_secret, made.stdout.strip(), job, args)
+    options = command.split(job, 1)[1].strip()
+    assert f"make approve J={job}" + (f' A="{options}"' if options else "") in str(refused.value)
