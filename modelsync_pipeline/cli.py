@@ -29,9 +29,10 @@ def _prepare_dagster_home(state_dir: Path) -> Path:
     return home
 
 
-def _read_summary(database_url: str, run_ids: list[str]) -> tuple[list[tuple], list[tuple], str | None]:
+def _read_summary(database_url: str, run_ids: list[str]) -> tuple[list[tuple], list[tuple], dict, str | None]:
     """_summary, watched like a write (db.locks): a lock on `models` taken since the run must not hold the
-    summary, and the exit code, for ever. (attempts, models per provider, why they could not be read)."""
+    summary, and the exit code, for ever. (attempts, models per provider, what the runs wrote, why they could
+    not be read)."""
     import psycopg
 
     from . import db
@@ -45,16 +46,17 @@ def _read_summary(database_url: str, run_ids: list[str]) -> tuple[list[tuple], l
             unread = watch.cancelled(exc)
             if unread is None:
                 raise
-            return [], [], unread
+            return [], [], {}, unread
 
 
-def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple]]:
+def _summary(conn, run_ids: list[str]) -> tuple[list[tuple], list[tuple], dict]:
     from . import db
 
     sql = db.statements("admin")
     in_table = conn.execute(sql["run_models_per_provider"]).fetchall()  # (slug, models, holds its staged catalog)
     attempts = conn.execute(sql["run_attempts"], {"run_ids": run_ids}).fetchall()
-    return attempts, sorted(in_table)
+    written = {slug: counts for slug, *counts in conn.execute(sql["run_table_changes"], {"run_ids": run_ids})}
+    return attempts, sorted(in_table), written
 
 
 def _unknown_providers(slugs: list[str]) -> str | None:
@@ -154,7 +156,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
         # The table and the cache are what the last write left: the publish after a failed run, if there was one.
         last_write = publish_failures if publish is not None else sync_failures
 
-    attempts, in_table, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
+    attempts, in_table, written, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
     cache_info = _cache_summary()
     failed_providers = [a for a in attempts if a[1] in db.FAILED_OUTCOMES]
     table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write)
@@ -174,7 +176,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     for slug, count, holds_staged in in_table:
         a = outcome_by_slug.get(slug)
         status = "not synced in this run" if a is None else (
-            _staged_status(a[1], holds_staged) if a[1] in ("staged", "unchanged")
+            _staged_status(a[1], holds_staged, written.get(slug)) if a[1] in ("staged", "unchanged")
             else f"superseded: {a[3]}" if a[1] == "superseded"
             else f"FAILED at {a[2]}: {a[3]} (kept its last good catalog)"
         )
@@ -205,11 +207,14 @@ def _run_jobs(args: argparse.Namespace) -> int:
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
-def _staged_status(outcome: str, holds_staged: bool) -> str:
-    """A good attempt's line: whether it brought a new catalog, and whether the table now holds it."""
+def _staged_status(outcome: str, holds_staged: bool, written: list[int] | None = None) -> str:
+    """A good attempt's line: whether it brought a new catalog, whether the table now holds it, and what the
+    run wrote to the provider's rows ((added, changed, removed), from their history): a catalog fetched unchanged
+    is written again after a flush, or when a run before staged it and failed to write it."""
     catalog = "new catalog" if outcome == "staged" else "unchanged"
     if holds_staged:
-        return catalog
+        parts = [f"{count} {kind}" for count, kind in zip(written or (), ("added", "changed", "removed")) if count]
+        return f"{catalog}; written to the table: {', '.join(parts)}" if parts else catalog
     return f"{catalog}, staged but NOT in the table (the table step did not write it; publish_catalog does)"
 
 

@@ -184,6 +184,16 @@ LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
 LEFT JOIN models m ON m.provider_id = p.id
 GROUP BY p.slug, p.published_checksum, v.checksum;
 
+-- name: run_table_changes
+-- `modelsync run`'s summary: what the given runs wrote to each provider's models rows (their history), so that a
+-- catalog fetched unchanged but written again (after a flush, or staged by a run whose table step failed) says so.
+SELECT provider_slug,
+       count(*) FILTER (WHERE 'added' = ANY(changes)),
+       count(*) FILTER (WHERE NOT ('added' = ANY(changes) OR 'removed' = ANY(changes))),
+       count(*) FILTER (WHERE 'removed' = ANY(changes))
+FROM model_history WHERE run_id = ANY(%(run_ids)s)
+GROUP BY provider_slug;
+
 -- name: run_attempts
 -- `modelsync run`'s summary: each provider's latest attempt in the given runs.
 SELECT DISTINCT ON (provider_slug) provider_slug, outcome, step, error

@@ -36,6 +36,8 @@ def test_run_prints_progress_and_a_summary_and_records_the_run(tmp_path, databas
         assert re.search(rf"^  {re.escape(slug)}: \d+ records?, {count} models? staged", out, re.M), slug
         assert ": 1 records," not in out and ", 1 models staged" not in out
         assert any(line.split()[:2] == [slug, str(count)] for line in out.splitlines()), f"{slug} missing from summary"
+        assert any(line.split(None, 2) == [slug, str(count), f"new catalog; written to the table: {count} added"]
+                   for line in out.split("summary\n")[1].splitlines()), slug
     assert f"total {sum(expected_counts().values())}" in " ".join(out.split())
     assert f"{sum(expected_counts().values())} models" in out.split("cache:")[-1]
     # Dagster's own run storage is the same PostgreSQL (dagster.yaml), so `make ui` shows this run.
@@ -83,7 +85,8 @@ def test_the_summary_names_a_catalog_staged_that_the_table_step_did_not_write(tm
     proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     groq = next(line for line in proc.stdout.split("summary\n")[1].splitlines() if line.split()[:1] == ["groq"])
-    assert groq.split(None, 2)[1:] == [str(len(records["data"])), "unchanged"]  # staged before, written now
+    # Staged before, written now: the catalog is unchanged, the table is not.
+    assert groq.split(None, 2)[1:] == [str(len(records["data"])), "unchanged; written to the table: 1 removed"]
 
 
 def test_a_first_catalog_the_table_step_did_not_write_is_in_the_summary(tmp_path, database_url, redis_url):
