@@ -120,7 +120,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
         # The provider step does the same for runs launched from the UI.
         instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
         for run_id in fail_runs_of_dead_processes(instance):
-            print(f"run {run_id} was left STARTED by a killed modelsync run: marked failed")
+            print(f"run {run_id} was left unfinished by a killed or stopped modelsync run: marked failed")
         selection = None
         if args.providers:
             from .providers.registry import PROVIDERS_BY_SLUG

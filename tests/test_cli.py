@@ -171,7 +171,7 @@ def test_a_run_whose_process_was_killed_is_marked_failed_not_left_started(tmp_pa
     assert statuses() == ["STARTED"]
     proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "was left STARTED by a killed modelsync run: marked failed" in proc.stdout
+    assert "was left unfinished by a killed or stopped modelsync run: marked failed" in proc.stdout
     assert statuses() == ["FAILURE", "SUCCESS"]
 
 

@@ -190,10 +190,15 @@ def test_a_re_execution_of_a_cli_run_is_neither_killed_nor_credited_to_the_cli()
         killed = dg.DagsterRun(job_name="sync_all", run_id="killed", status=dg.DagsterRunStatus.STARTED, tags=cli_tags)
         clicked = dg.DagsterRun(job_name="sync_all", run_id="clicked", status=dg.DagsterRunStatus.STARTED,
                                 tags={**cli_tags, "dagster/parent_run_id": "killed", "dagster/root_run_id": "killed"})
+        # Ctrl-C during start-up: the command had created its run and not started it.
+        stopped = dg.DagsterRun(job_name="sync_all", run_id="stopped", status=dg.DagsterRunStatus.NOT_STARTED,
+                                tags=cli_tags)
         instance.add_run(killed)
         instance.add_run(clicked)
-        assert fail_runs_of_dead_processes(instance) == ["killed"]
+        instance.add_run(stopped)
+        assert sorted(fail_runs_of_dead_processes(instance)) == ["killed", "stopped"]
         assert instance.get_run_by_id("clicked").status == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id("stopped").status == dg.DagsterRunStatus.FAILURE
     assert launched_by(clicked).endswith("re-execution of run killed") and launched_by(killed) == "cli"
 
 

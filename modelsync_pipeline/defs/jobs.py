@@ -131,19 +131,24 @@ def process_tags() -> dict[str, str]:
     return {PROCESS_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
+# A run of `modelsync run` in any of these is unfinished: STARTED, or not started yet (the command was stopped
+# between creating its run and starting it, Ctrl-C during start-up).
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
 def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed every STARTED run whose own process (PROCESS_TAG, on this host) no longer exists; the run
-    ids. A process on another host is not judged from here."""
+    """Mark failed every unfinished run (UNFINISHED) whose own process (PROCESS_TAG, on this host) no longer
+    exists; the run ids. A process on another host is not judged from here."""
     host = socket.gethostname()
     failed = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: host})):
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={HOST_TAG: host})):
         if run.tags.get("dagster/parent_run_id"):
             continue  # a re-execution inherits its parent's tags: the process they name never ran it
         pid = int(run.tags.get(PROCESS_TAG) or 0)
         if pid <= 0 or pid == os.getpid() or _process_exists(pid):
             continue
         instance.report_run_failed(run, message=f"the process that ran it (pid {pid} on {host}) ended without "
-                                                "ending the run: it was killed")
+                                                f"ending the run ({run.status.value}): it was killed or stopped")
         failed.append(run.run_id)
     return failed
 
