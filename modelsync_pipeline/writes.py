@@ -264,14 +264,17 @@ def _checked(conn, request: WriteRequest, before: tuple[int, int]) -> str | None
     if request.mode == "flush_providers" and request.provider_count != before[0]:
         missing.append(f"config provider_count must be the current provider count {before[0]} "
                        f"(got {request.provider_count})")
-    if missing:
-        _refuse(conn, request, before, "; ".join(missing))
-    args = {"flush_providers": {"provider_count": request.provider_count},
+    # The code is checked against the arguments the write will run with (the current provider count: one that
+    # differs is refused above), and what is wrong with it is said with the rest, not after they are mended.
+    args = {"flush_providers": {"provider_count": before[0]},
             "restore": {"backup_id": request.backup_id}}.get(request.mode, {})
+    fingerprint = None
     try:
         fingerprint = approval.verify(os.environ.get(approval.SECRET_ENV), request.approval, request.action, args)
     except approval.ApprovalRefused as refused:
-        _refuse(conn, request, before, str(refused))
+        missing.append(str(refused))
+    if missing:
+        _refuse(conn, request, before, "; ".join(missing))
     return fingerprint
 
 

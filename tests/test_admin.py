@@ -97,6 +97,19 @@ def test_flush_providers_needs_both_confirmations(synced, redis_url):
     assert [r["outcome"] for r in audit_rows(synced)[-4:]] == ["refused", "refused", "refused", "succeeded"]
 
 
+def test_a_refusal_says_everything_missing_at_once_and_the_code_to_make(synced, redis_url, admin_secret):
+    """A wrong provider_count and an empty approval reported only the count; mended, the run was refused
+    again for the code, whose hint named the wrong count's command."""
+    before = snapshot(synced)
+    count = len(before[0])
+    result = run_admin("flush_providers", synced, redis_url,
+                       {"confirm": "DELETE_EVERYTHING", "provider_count": -1, "approval": ""})
+    message = step_failures(result)["models_table"]
+    assert f"provider_count must be the current provider count {count} (got -1)" in message
+    assert f"`modelsync approve flush_providers --provider-count {count}`" in message
+    assert snapshot(synced) == before
+
+
 def test_restore_reproduces_the_backup_exactly_and_is_itself_backed_up(synced, redis_url, redis_client, replay_dir):
     before = snapshot(synced)
     count = len(before[0])
