@@ -303,6 +303,7 @@ _STEP_MEANING = {
     "read_bracketed_company": 'read "(Company)" before or after the name as "Company: " (the id names that organisation)',
     "drop_html_tags": 'removed HTML tags from the name ("Llama 3 <b>New</b>" -> "Llama 3 New")',
     "drop_trailing_company": 'removed the company named after the name, the one the id names ("Claude 3 Haiku | Anthropic")',
+    "drop_repeated_in_brackets": 'removed a bracketed word the name already says ("Llama 3.1 70B Turbo (70B)")',
     "drop_bracketed_id": 'removed a bracket holding the model\'s own id ("Llama 3 70B (meta-llama/llama-3-70b)")',
     "read_html_references": 'read an HTML character reference ("&amp;", "&nbsp;", "&#8211;") as its character',
     "read_ascii_lookalikes": 'read full-width letters or digits and typographic hyphens ("\uff2c\uff4c\uff41\uff4d\uff41", "GPT\u20114o") as ASCII',

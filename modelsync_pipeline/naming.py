@@ -49,6 +49,8 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   id names (its first segment past "@cf" or "publishers/", never a tier such as SiliconFlow's "Pro/"). The company
   word is kept when the rest starts with a bare version-like token (a digit, or one capital letter followed by a
   digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while "OpenAI: o3" becomes "o3". Any
+  A prefix the rest begins with goes whatever it holds ("360: 360GPT Pro", "Gemini 2.5 Flash: Gemini 2.5 Flash
+  Thinking"). Any
   other colon followed by whitespace becomes " - " so no name ever reads as "Something: rest"; a colon inside a token
   ("claude-3.7-sonnet:thinking") is left alone.
 - Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
@@ -61,7 +63,9 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   Llama 2", never as a company dropped): Anthropic names two different ids "Claude Sonnet 3.5 (New)" and
   "(Old)", and a stage is part of what a reader needs to choose a model. Anything else in brackets is kept
   as plain words, with an all-lowercase word capitalised ("(thinking)" -> "Thinking",
-  "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024").
+  "(self-moderated)" -> "Self-Moderated", "(7B)" -> "7B", "(December 2024)" -> "December 2024"), unless the name
+  already says each of its words outside the bracket: "Llama 3.1 70B Turbo (70B)" reads "Llama 3.1 70B Turbo"
+  (step `drop_repeated_in_brackets`).
 - An HTML character reference reads as its character ("Llama 3 &amp; Vision" -> "Llama 3 & Vision", "&nbsp;" a
   space; step `read_html_references`); a bare "&" ("AT&T") stays. An inline HTML tag goes ("Llama 3 <b>New</b>";
   step `drop_html_tags`); other angle brackets are brackets ("<beta>").
@@ -479,6 +483,12 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
     company, rest = match.group("company").strip(), match.group("rest").strip()
     if len(company) > _COMPANY_MAX_CHARS or len(company.split()) > _COMPANY_MAX_WORDS:
         return text  # prose with a colon, not a company; the colon is neutralised later
+    if rest and len(_letters_and_digits(company)) >= 2 \
+            and _letters_and_digits(rest).startswith(_letters_and_digits(company)):
+        # "360: 360GPT Pro", "Gemini 2.5 Flash: Gemini 2.5 Flash Thinking": the name after the colon begins with
+        # what is before it, which says it a second time, whether a company, a family or a model.
+        _add_step(steps, "strip_company_prefix")
+        return rest
     if any(_MODEL_WORD_BEFORE_COLON.fullmatch(word) for word in company.split()):
         return text  # "Gemini 2.5 Flash: Thinking": a model and its variant; the colon is neutralised later
     if company.casefold() in _BRACKETED_RELEASE_STAGES and rest:
@@ -505,7 +515,7 @@ _BRACKET_LIST_SEPARATOR = re.compile(r"\s*;\s*|\s*,\s+")
 
 
 def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
-    def replace_item(content: str) -> str:
+    def replace_item(content: str, match: re.Match) -> str:
         key = _joined_precision(content.casefold())  # "(FP-8)", "(8-bit)" are "(FP8)", "(8bit)"
         if key == "free":
             attrs["is_free"] = True
@@ -518,16 +528,26 @@ def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
         if key in _BRACKETED_RELEASE_STAGES:
             attrs["release_stage"] = attrs["release_stage"] or key
             _add_step(steps, "release_stage_flag")
+        elif repeated(content, match):
+            _add_step(steps, "drop_repeated_in_brackets")
+            return ""
         else:
             _add_step(steps, "flatten_brackets")
         return _capitalise_lowercase_words(content)
+
+    def repeated(item: str, match: re.Match) -> bool:
+        """An item with a letter whose every word the name already says outside the bracket ("Llama 3.1 70B
+        Instruct Turbo (70B)"): flattened, it would say it twice."""
+        outside = set((match.string[:match.start()] + " " + match.string[match.end():]).casefold().split())
+        words = item.casefold().split()
+        return any(c.isalpha() for c in item) and bool(words) and all(word in outside for word in words)
 
     def replace_group(match: re.Match) -> str:
         # Each listed item is read as a bracket of its own: "(free, beta)" is free and in beta, as "(free) (beta)"
         # is, never the words "free, Beta". The items left keep their list ("(December 12, 2024)").
         content = match.group(1).strip()
         items = [item.strip() for item in _BRACKET_LIST_SEPARATOR.split(content) if item.strip()] or [content]
-        kept = ", ".join(word for word in map(replace_item, items) if word)
+        kept = ", ".join(word for word in (replace_item(item, match) for item in items) if word)
         # Spaces on both sides so "1(2)" never becomes "12": digits that tell models apart stay apart.
         return f" {kept} "
 

@@ -275,6 +275,32 @@ def test_a_family_and_its_tier_before_a_colon_are_not_a_company_when_the_id_hold
     assert resolve_display_name(model_id, display_name=display_name).name == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.from_regex(r"[A-Z][a-z]{2,7}|[0-9]{1,3}[BM]|[0-9]\.[0-9]", fullmatch=True), min_size=2, max_size=5,
+                      unique_by=str.casefold),
+       data=st.data())
+@example(words=["Llama", "3.1", "70B", "Instruct", "Turbo"], data=None)
+def test_a_bracket_repeating_words_the_name_says_is_dropped(words, data):
+    """"Llama 3.1 70B Instruct Turbo (70B)" read "... Turbo 70B": the bracket said again what the name says."""
+    name = " ".join(words)
+    repeated = [words[2]] if data is None else data.draw(st.lists(st.sampled_from(words), min_size=1, max_size=2,
+                                                                   unique=True))
+    assume(any(c.isalpha() for c in " ".join(repeated)))
+    alone, _, _ = clean_upstream_name(name)
+    bracketed, steps, _ = clean_upstream_name(f"{name} ({' '.join(repeated)})")
+    assert bracketed == alone and "drop_repeated_in_brackets" in steps
+
+
+@pytest.mark.parametrize(("display_name", "expected"), [
+    ("360: 360GPT Pro", "360GPT Pro"),
+    ("Gemini 2.5 Flash: Gemini 2.5 Flash Thinking", "Gemini 2.5 Flash Thinking"),
+    ("Qwen: Qwen2.5 72B", "Qwen2.5 72B"),
+    ("01.AI: 01.AI Yi Large", "01.AI Yi Large"),
+])
+def test_a_prefix_the_name_after_the_colon_begins_with_is_said_once(display_name, expected):
+    assert resolve_display_name("x/model", display_name=display_name).name == expected
+
+
 def test_a_lower_case_name_with_a_plus_is_read_as_an_ids_words():
     assert resolve_display_name("cohere/command-r-plus", display_name="command r+").name == "Command R+"
 
@@ -521,7 +547,7 @@ def digit_runs(text: str) -> list[str]:
 
 def same_digits(name: str, steps, reference: str) -> bool:
     """Every digit run survives; a doubled word ("R1 R1") may say its digits once instead of twice."""
-    if "drop_doubled_word" in steps:
+    if "drop_doubled_word" in steps or "drop_repeated_in_brackets" in steps:
         return set(digit_runs(name)) == set(digit_runs(reference))
     return digit_runs(name) == digit_runs(reference)
 
