@@ -48,11 +48,10 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   GPT-4o", "GPT-4o (OpenAI)") reads as "Company: " (step `read_bracketed_company`) when it is the organisation the
   id names (its first segment past "@cf" or "publishers/", never a tier such as SiliconFlow's "Pro/"). The company
   word is kept when the rest starts with a bare version-like token (a digit, or one capital letter followed by a
-  digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while "OpenAI: o3" becomes "o3". Any
-  A prefix the rest begins with goes whatever it holds ("360: 360GPT Pro", "Gemini 2.5 Flash: Gemini 2.5 Flash
-  Thinking"). Any
-  other colon followed by whitespace becomes " - " so no name ever reads as "Something: rest"; a colon inside a token
-  ("claude-3.7-sonnet:thinking") is left alone.
+  digit: "R1", "V3", "K2"), so "DeepSeek: R1 0528" stays "DeepSeek R1 0528", while "OpenAI: o3" becomes "o3". A
+  prefix the rest begins with goes whatever it holds ("360: 360GPT Pro", "Gemini 2.5 Flash: Gemini 2.5 Flash
+  Thinking"). Any other colon followed by whitespace becomes " - " so no name ever reads as "Something: rest"; a
+  colon inside a token ("claude-3.7-sonnet:thinking") is left alone.
 - Brackets never survive: "(...)", "[...]", "{...}", "<...>" and their full-width and CJK forms ("（...）",
   "【...】", "《...》", "「...」"), guillemets ("«...»") and the rest of BRACKETS below, which the contract in
   schema.py refuses. "(free)" sets `is_free` and goes; a quantisation such as "(FP8)" (written with a separator
