@@ -66,8 +66,8 @@ def received() -> bool:
 
 
 def refuse_after_stop(step: str) -> None:
-    """Raised at the start of a step that writes, in a process the operator stopped while an earlier step went
-    on: nothing is written after the stop, and the run ends as interrupted."""
+    """Called first by a step that writes: raises in a process the operator stopped while an earlier step went
+    on, so that nothing is written after the stop and the run ends as interrupted."""
     if received():
         import dagster as dg
 
