@@ -385,6 +385,6 @@ def test_the_run_summary_gives_up_on_a_locked_table_and_says_why(synced, monkeyp
     monkeypatch.setenv(locks.WAIT_ENV, "1")
     with psycopg.connect(synced, application_name="psql-operator") as holder:
         holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
-        attempts, in_table, unread = cli._read_summary(synced, ["r"])
-    assert (attempts, in_table) == ([], [])
+        attempts, in_table, written, unread = cli._read_summary(synced, ["r"])
+    assert (attempts, in_table, written) == ([], [], {})
     assert unread.startswith("the run's summary waited") and "psql-operator" in unread
