@@ -193,15 +193,18 @@ def build_catalog(spec: ProviderSpec, records: list[Any]) -> pd.DataFrame:
     """One row per upstream record kept by the spec's documented filter, names resolved and unique."""
     fetched = [encodable(record) for record in records]
     # Each record's place in the list as fetched, for a report that names it: the steps below drop records but
-    # keep the objects (encodable made a new one per record), so a record is found by identity.
-    places = {id(record): place for place, record in enumerate(fetched, 1)}
+    # keep the objects (encodable made a new one per object), so an object is found by identity. Any other
+    # record (null, a number: shared objects) is never dropped, and keeps its order.
+    places = {id(record): place for place, record in enumerate(fetched, 1) if isinstance(record, dict)}
+    other_places = iter([place for place, record in enumerate(fetched, 1) if not isinstance(record, dict)])
     records = _without_repeats(fetched)
     kept = [r for r in records if _kept(spec, r)]
     if spec.duplicates_keep_largest:
         kept = _newest_per_id(spec, kept)
     parsed = []
     for record in kept:
-        where = f"record {places[id(record)]} of {len(fetched)}"
+        place = places[id(record)] if isinstance(record, dict) else next(other_places)
+        where = f"record {place} of {len(fetched)}"
         model = _parse(spec, record, where)
         problem = _id_problem(spec, record, model, where)
         # First among the row's problems: it explains the row's other failed checks, and a report cut short keeps it.
@@ -301,12 +304,14 @@ def _moment(value: Any) -> float | None:
         return -math.inf
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _EPOCH_TEXT.fullmatch(value.strip())):
+        try:
+            moment = float(value)
+        except OverflowError:  # an int too large for a float: no time
+            return None
+        return moment if math.isfinite(moment) else None  # "9" * 400 reads as inf
     if isinstance(value, str):
         text = value.strip()
-        if _EPOCH_TEXT.fullmatch(text):
-            return float(text)
         try:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:

@@ -11,9 +11,10 @@ import copy
 import json
 import functools
 import math
+from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers import parsers
@@ -526,16 +527,22 @@ def test_hugging_face_vision_language_models_are_not_catalogued_as_image_generat
         "llava-hf/LLaVA-NeXT-Video-7B-hf": "multimodal", "black-forest-labs/FLUX.1-dev": "image"}
 
 
-@given(st.decimals(min_value="1e-30", max_value="0.00000049", allow_nan=False, allow_infinity=False))
-def test_a_positive_price_too_small_to_store_is_reported_not_stored_as_free(amount):
-    """A price per token in a field per 1M tokens (0.00000023) rounded to 0 and the model read as free."""
+@given(st.one_of(st.decimals(min_value="1e-30", max_value="1e-12", allow_nan=False, allow_infinity=False),
+                 st.decimals(min_value="1e-12", max_value=parsers.PLAUSIBLE_PRICE_MIN, places=12)
+                 .filter(lambda amount: 0 < amount < parsers.PLAUSIBLE_PRICE_MIN)))
+@example(Decimal("0.00000023"))  # rounded to 0: the model read as free
+@example(Decimal("0.000003"))    # DeepInfra's $3 per 1M sent per token: sold at a millionth of its price
+def test_a_positive_price_below_any_real_one_is_reported_not_stored(amount):
+    """A price per token in a field per 1M tokens reads as a millionth of itself: under PLAUSIBLE_PRICE_MIN
+    (a fifth of the cheapest model any recorded provider lists) it is reported, never stored."""
     with parsers.reading_problems() as problems:
         assert parsers._price(str(amount)) is None
     assert problems and "per 1M tokens" in problems[0]
 
 
-@given(st.decimals(min_value="0.000001", max_value="1000000", allow_nan=False, allow_infinity=False, places=6))
-def test_a_price_of_a_millionth_or_more_is_read_without_a_problem(amount):
+@given(st.decimals(min_value=parsers.PLAUSIBLE_PRICE_MIN, max_value="1000000", allow_nan=False, allow_infinity=False,
+                   places=6))
+def test_a_price_from_the_least_plausible_up_is_read_without_a_problem(amount):
     with parsers.reading_problems() as problems:
         assert parsers._price(str(amount)) == round(float(amount), 6)
     assert problems == []
@@ -579,3 +586,52 @@ def test_a_price_in_a_shape_the_parser_does_not_read_is_reported(slug, record, n
     stored unpriced with no word, against the parsers' rule that nothing is lost in silence."""
     frame = build_catalog(PROVIDERS_BY_SLUG[slug], [record])
     assert named in frame.reading_problems.iloc[0], frame.reading_problems.iloc[0]
+
+
+def test_a_together_model_priced_by_the_hour_only_has_no_token_price_not_a_free_one():
+    """Together lists a dedicated-only model with 0 per token beside its hourly price: it read as $0, free."""
+    spec = PROVIDERS_BY_SLUG["together"]
+    records = [{"id": "org/dedicated", "type": "chat", "context_length": 8192,
+                "pricing": {"hourly": 1.5, "input": 0, "output": 0}},
+               {"id": "org/free", "type": "chat", "context_length": 8192, "pricing": {"input": 0, "output": 0}}]
+    frame = build_catalog(spec, records).set_index("model_id")
+    assert frame.loc["org/dedicated", ["input_price_per_mtok", "output_price_per_mtok"]].isna().all()
+    assert frame.loc["org/free", ["input_price_per_mtok", "output_price_per_mtok"]].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("status", ["error", "staging", "Error "])
+def test_a_hugging_face_model_with_no_live_provider_takes_no_price_or_context_from_the_others(status):
+    """With no provider live, the fallback took the price and context of one in "error" or "staging"."""
+    spec = PROVIDERS_BY_SLUG["huggingface"]
+    records = [{"id": "org/model", "pipeline_tag": "text-generation",
+                "providers": [{"provider": "acme", "status": status, "context_length": 8192,
+                               "pricing": {"input": 0.1, "output": 0.2}}]}]
+    row = build_catalog(spec, records).iloc[0]
+    assert row.context_length is None or str(row.context_length) == "<NA>"
+    assert math.isnan(row.input_price_per_mtok) and math.isnan(row.output_price_per_mtok)
+
+
+def test_records_that_are_not_objects_are_each_named_by_their_own_place():
+    """Positions were found by identity, which null and small numbers share: two records were named "record 3"."""
+    spec = PROVIDERS_BY_SLUG["groq"]
+    records = [None, {"id": "llama-3.1-8b-instant", "object": "model", "context_window": 131072}, None, 3, 3]
+    problems = [p for p in build_catalog(spec, records)["reading_problems"] if p]
+    assert [p.split(":")[0] for p in problems] == [f"groq record {n} of 5" for n in (1, 3, 4, 5)]
+
+
+@pytest.mark.parametrize("created", [10**400, "9" * 400])
+def test_a_registration_time_too_large_for_a_float_is_no_time_not_a_crash(created):
+    """A duplicate id with a 400-digit `created` failed the whole catalog with OverflowError, naming nothing."""
+    from modelsync_pipeline.catalog import _moment
+
+    assert _moment(created) is None
+
+
+def test_a_cloudflare_property_listed_twice_with_two_values_is_reported():
+    """The second of two context_window properties won silently (128000 read as 8192); two prices were reported."""
+    spec = PROVIDERS_BY_SLUG["cloudflare-workers-ai"]
+    record = {"name": "@cf/acme/model", "task": {"name": "Text Generation"},
+              "properties": [{"property_id": "context_window", "value": "128000"},
+                             {"property_id": "context_window", "value": "8192"}]}
+    problems = [p for p in build_catalog(spec, [record])["reading_problems"] if p]
+    assert problems and "property context_window listed twice" in problems[0]

@@ -86,6 +86,13 @@ _TOO_LARGE = 10**19
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+# The least a price above 0 may be, in USD per 1M tokens: a fifth of the cheapest model listed by any recorded
+# provider ($0.0028, chutes, 2026). A price per token sent in a field per 1M tokens reads as a millionth of
+# itself ($3 per 1M became $0.000003), which the truth guard holds back only for a model the last good catalog
+# had: a new model, or a provider's first catalog, was published at it, and no check above noticed.
+PLAUSIBLE_PRICE_MIN = Decimal("0.0005")
+
+
 def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent ("" or null) or the
     sentinel -1. Any other value (a word, "$0.50", "0,0000015", "1_5", NaN, Infinity, a boolean, another
@@ -118,10 +125,11 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     if not amount.is_finite():
         return None
     result = round(float(amount), 6)
-    if amount > 0 and result == 0:
-        # Stored as $0 the model would read as free: a price per token sent in a field per 1M tokens, most likely.
-        _note(f"price {shown_value(value)} is above 0 but under $0.000001 per 1M tokens once read (a price per token "
-              "where a price per 1M tokens is expected?)")
+    if 0 < amount < PLAUSIBLE_PRICE_MIN:
+        # A price per token sent in a field per 1M tokens, most likely; stored, the model would sell at a millionth
+        # of its price (or read as free, rounded to $0).
+        _note(f"price {shown_value(value)} is above 0 but under ${PLAUSIBLE_PRICE_MIN} per 1M tokens once read (a "
+              "price per token where a price per 1M tokens is expected?)")
         return None
     if result == 0:
         result = 0.0  # "-0" or -0.0 reads as 0.0: a signed zero hashed apart from 0 would change the row's hash
@@ -575,11 +583,16 @@ def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
 
 
 def parse_cloudflare(record: dict) -> UpstreamModel:
-    properties = {
-        p.get("property_id"): p.get("value")
-        for p in _list(record.get("properties"), "properties")
-        if isinstance(p, dict) and isinstance(p.get("property_id"), str)
-    }
+    properties: dict[str, Any] = {}
+    for p in _list(record.get("properties"), "properties"):
+        if not isinstance(p, dict) or not isinstance(p.get("property_id"), str):
+            continue
+        name, value = p["property_id"], p.get("value")
+        if name in properties and properties[name] != value:
+            # Which one is the model's is not ours to guess: the first is kept, and the record is refused.
+            _note(f"property {name} listed twice, {shown_value(properties[name])} and {shown_value(value)}")
+            continue
+        properties[name] = value
     task = _dict(record.get("task"), "task").get("name")
     model_id = record.get("name")
     input_price, output_price = _cloudflare_prices(properties.get("price"))
@@ -598,12 +611,19 @@ def parse_together(record: dict) -> UpstreamModel:
     """Together: a bare array; `type` is chat, language, embedding, image, rerank...; prices USD per 1M."""
     pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
+    input_price, output_price = _price(pricing.get("input")), _price(pricing.get("output"))
+    hourly = pricing.get("hourly")
+    if input_price == output_price == 0 and isinstance(hourly, (int, float)) and not isinstance(hourly, bool) \
+            and hourly > 0:
+        # A model served on dedicated hardware only, priced by the hour: 0 per token says "no token price", not
+        # free (a free model has no hourly price).
+        input_price = output_price = None
     return UpstreamModel(
         model_id=model_id,
         display_name=record.get("display_name"),
         context_length=_context(record.get("context_length")),
-        input_price_per_mtok=_price(pricing.get("input")),
-        output_price_per_mtok=_price(pricing.get("output")),
+        input_price_per_mtok=input_price,
+        output_price_per_mtok=output_price,
         modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
         upstream=record,
     )
@@ -636,7 +656,10 @@ def parse_huggingface(record: dict) -> UpstreamModel:
     providers = [p for p in _list(record.get("providers"), "providers") if isinstance(p, dict)]
     # Compared as a word (label): a status sent as "Live" or "live " matched no provider, and the fallback to all of
     # them priced the model at a staging or erroring provider's rate.
-    live = [p for p in providers if label(p.get("status"), "live") == "live"] or providers
+    # With none live, only providers that say no status at all stand in for them (an older listing): one in
+    # "error" or "staging" serves no request, and its price and context are no model's.
+    live = ([p for p in providers if label(p.get("status"), "live") == "live"]
+            or [p for p in providers if p.get("status") is None])
     contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
     pricings = [_dict(p.get("pricing"), "providers[].pricing") for p in live]  # a pricing not an object: noted
     priced = [(_price(pricing.get("input")), _price(pricing.get("output"))) for pricing in pricings]
