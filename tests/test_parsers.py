@@ -635,3 +635,12 @@ def test_a_cloudflare_property_listed_twice_with_two_values_is_reported():
                              {"property_id": "context_window", "value": "8192"}]}
     problems = [p for p in build_catalog(spec, [record])["reading_problems"] if p]
     assert problems and "property context_window listed twice" in problems[0]
+
+
+def test_a_morpheus_model_of_unknown_type_is_kept_and_another_kind_dropped():
+    """Morpheus's API writes modelType UNKNOWN where a registration gave none: such models vanished."""
+    spec = PROVIDERS_BY_SLUG["morpheus"]
+    records = [{"id": model_id, "object": "model", "modelType": kind, "created": 1}
+               for model_id, kind in [("llama-3.3-70b", "LLM"), ("mistral-24b", "UNKNOWN"), ("bge-m3", "EMBEDDINGS"),
+                                      ("kokoro", "TTS")]]
+    assert sorted(build_catalog(spec, records)["model_id"]) == ["llama-3.3-70b", "mistral-24b"]

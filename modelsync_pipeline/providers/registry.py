@@ -501,8 +501,11 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="MORPHEUS_API_KEY", required=False),
         recorded="morpheus.json",
-        keep=lambda record: parsers.label(record.get("modelType"), "llm") == "llm",
-        keep_rule="drop records whose modelType is not LLM; an id registered twice keeps its newest registration",
+        # The API writes UNKNOWN for a registration that gave no type (its default): not known to be anything
+        # else, so kept, as a record without the field is.
+        keep=lambda record: parsers.label(record.get("modelType"), "llm") in ("llm", "unknown"),
+        keep_rule="drop records whose modelType names another kind than LLM (UNKNOWN is kept); an id registered "
+                  "twice keeps its newest registration",
         duplicates_keep_largest="created",
     ),
     ProviderSpec(
