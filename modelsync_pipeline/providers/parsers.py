@@ -96,7 +96,8 @@ PLAUSIBLE_PRICE_MIN = Decimal("0.0005")
 def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent ("" or null) or the
     sentinel -1. Any other value (a word, "$0.50", "0,0000015", "1_5", NaN, Infinity, a boolean, another
-    negative number, an object) is noted as a problem of the record and gives None."""
+    negative number, an object, a price above 0 under PLAUSIBLE_PRICE_MIN) is noted as a problem of the record
+    and gives None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
