@@ -1274,7 +1274,7 @@ def _company_as_family_word(value: str, model_id: str) -> str:
         return value
     # "Gemini Flash: Image Generation" for "gemini-2.5-flash-image-preview": a version between the family's words
     # in the id, each of which the id holds, names a family and its tier, not a company.
-    id_words = [_letters_and_digits(word) for word in re.split(r"[\W_]+", segment) if word]
+    id_words = [_letters_and_digits(word) for word in _split_id_words(segment)]
     if not model.startswith(family) and not (len(company.split()) > 1 and all(
             any(id_word.startswith(_letters_and_digits(word)) for id_word in id_words) for word in company.split())):
         return value
