@@ -69,13 +69,18 @@ def issue(secret: str, job: str, args: Mapping[str, object], now: float | None =
     return f"{issued_at}.{nonce}.{_mac(check_secret(secret), _message(job, args, issued_at, nonce))}"
 
 
+def option(name: str) -> str:
+    """The `modelsync approve` option that gives the bound argument `name` ("provider_count": "--provider-count")."""
+    return f"--{name.replace('_', '-')}"
+
+
 def verify(secret: str | None, code: str, job: str, args: Mapping[str, object], *, now: float | None = None,
            ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
     """The code's fingerprint (to record it as used) if it approves `job` with `args` now; else ApprovalRefused."""
     secret = check_secret(secret)
     if not code:
         # The command as it must be typed: a code is bound to the job's arguments, which `approve` needs too.
-        options = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in args.items())
+        options = " ".join(f"{option(name)} {value}" for name, value in args.items())
         make = f"make approve J={job}" + (f' A="{options}"' if options else "")
         raise ApprovalRefused(f"config approval is empty: run `{' '.join(['modelsync approve', job, options]).strip()}` "
                               f"(in a checkout: `{make}`) where {SECRET_ENV} is set and paste the code it prints")

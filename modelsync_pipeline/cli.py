@@ -437,7 +437,7 @@ def approve(args: argparse.Namespace) -> int:
     from . import approval
 
     bound = {name: getattr(args, name) for name in APPROVAL_ARGS[args.job]}
-    missing = [f"--{name.replace('_', '-')}" for name, value in bound.items() if value is None]
+    missing = [approval.option(name) for name, value in bound.items() if value is None]
     if missing:
         print(f"{args.job} codes are bound to {', '.join(missing)}: give the value the run will use", file=sys.stderr)
         return 2
