@@ -513,6 +513,20 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
 _BRACKET_LIST_SEPARATOR = re.compile(r"\s*;\s*|\s*,\s+")
 
 
+def _joined_items(items: list[str]) -> str:
+    """The items a bracketed list keeps, as words of the name: a comma stays only where it parts plain words
+    ("Text, Vision") or numbers ("December 12, 2024"), and a word with a digit (a size, a version) joins its
+    neighbours with a space: "(beta, free, 70B)" is "Beta 70B", not "Beta, 70B"."""
+    def plain(item: str) -> bool:
+        return not any(c.isdigit() for c in item)
+
+    joined = items[0] if items else ""
+    for before, item in zip(items, items[1:]):
+        numbers = before.split()[-1].isdigit() and item.split()[0].isdigit()
+        joined += (", " if numbers or (plain(before) and plain(item)) else " ") + item
+    return joined
+
+
 def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
     def replace_item(content: str, match: re.Match) -> str:
         key = _joined_precision(content.casefold())  # "(FP-8)", "(8-bit)" are "(FP8)", "(8bit)"
@@ -546,7 +560,7 @@ def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
         # is, never the words "free, Beta". The items left keep their list ("(December 12, 2024)").
         content = match.group(1).strip()
         items = [item.strip() for item in _BRACKET_LIST_SEPARATOR.split(content) if item.strip()] or [content]
-        kept = ", ".join(word for word in (replace_item(item, match) for item in items) if word)
+        kept = _joined_items([word for word in (replace_item(item, match) for item in items) if word])
         # Spaces on both sides so "1(2)" never becomes "12": digits that tell models apart stay apart.
         return f" {kept} "
 

@@ -291,6 +291,20 @@ def test_a_bracket_repeating_words_the_name_says_is_dropped(words, data):
     assert bracketed == alone and "drop_repeated_in_brackets" in steps
 
 
+@settings(max_examples=200, deadline=None)
+@given(name=st.from_regex(r"[A-Z][a-z]{2,7} [0-9]{1,2}", fullmatch=True),
+       items=st.lists(st.one_of(st.sampled_from(["free", "beta", "preview", "fp8", "awq", "int4"]),
+                                st.from_regex(r"[0-9]{1,3}[BM]|v[0-9]|[0-9]x[0-9]{1,2}B", fullmatch=True),
+                                st.from_regex(r"[A-Z][a-z]{3,7}", fullmatch=True)),
+                      min_size=2, max_size=5, unique_by=str.casefold))
+@example(name="Model 3", items=["beta", "free", "70B"])
+def test_a_size_or_version_listed_in_a_bracket_takes_no_comma(name, items):
+    """"Model (beta, free, 70B)" read "Model Beta, 70B": the flags went and their list's comma stayed beside a
+    size. Each item is read as a bracket of its own, and a word with a digit joins the name with a space."""
+    listed, _, _ = clean_upstream_name(f"{name} ({', '.join(items)})")
+    assert not re.search(r"\d\S*,|, \S*\d", listed), listed  # a comma beside a word with a digit
+
+
 @pytest.mark.parametrize(("display_name", "expected"), [
     ("360: 360GPT Pro", "360GPT Pro"),
     ("Gemini 2.5 Flash: Gemini 2.5 Flash Thinking", "Gemini 2.5 Flash Thinking"),

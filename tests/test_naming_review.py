@@ -482,7 +482,12 @@ def test_llama_cpp_full_precisions_are_quantisations(model_id, expected, quantiz
     ("DeepSeek V3 (671B; FP8)", "DeepSeek V3 671B", False, "fp8", None),
     ("Mixtral 8x22B (AWQ, Turbo)", "Mixtral 8x22B Turbo", False, "awq", None),
     ("GLM-4.5 (free, int4, deprecated)", "GLM-4.5 Deprecated", True, "int4", "deprecated"),
-    # left alone: a list of plain words keeps its comma, and a comma between digits is a number's
+    # A size or a version among the items is a word of the name: no comma beside it.
+    ("Model (beta, free, 70B)", "Model Beta 70B", True, None, "beta"),
+    ("Llama 3 (70B, Instruct)", "Llama 3 70B Instruct", False, None, None),
+    ("Foo (v2; preview)", "Foo v2 Preview", False, None, "preview"),
+    # left alone: a list of plain words keeps its comma, and so do numbers and a comma between digits
+    ("Omni (Text, Vision)", "Omni Text, Vision", False, None, None),
     ("Grok 2 (December 12, 2024)", "Grok 2 December 12, 2024", False, None, None),
     ("Llama 3 (1,000 context)", "Llama 3 1,000 Context", False, None, None),
 ])
