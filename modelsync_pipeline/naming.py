@@ -880,7 +880,28 @@ def _split_id_words(text: str) -> list[str]:
     return words
 
 
-_UNDERSCORE_BETWEEN_DIGITS = re.compile(r"(?<=\d)_(?=\d)")
+# Numbers written with "_" between their parts ("3_1", "2_5_72b"), and whether an id writes its words with "_".
+_UNDERSCORED_NUMBERS = re.compile(r"\d+(?:\.\d+)*(?:_\d+(?:\.\d+)*)+(?:[bmkt](?![a-z0-9]))?", re.I)
+_UNDERSCORE_BESIDE_LETTER = re.compile(r"[a-z]_|_[a-z]", re.I)
+_SIZE_UNIT_END = re.compile(r"[bmkt]$", re.I)
+
+
+def _underscored_numbers(text: str) -> str:
+    """ "_" between digits as a decimal point ("Llama-3_1" is 3.1, "internlm2_5" InternLM2.5), once per number: a
+    size after it is a word of its own ("meta_llama_3_1_70b" is 3.1 70B, never "3.1.70b"), and so is a size right
+    after a number in an id that writes its words with "_" ("llama_3_70b" is Llama 3 70B, never "Llama 3.70B"),
+    where an id that parts its words otherwise writes a size's decimal point so ("stablelm-2-1_6b" is 1.6B)."""
+    words_with_underscores = bool(_UNDERSCORE_BESIDE_LETTER.search(text))
+
+    def read(match: re.Match) -> str:
+        parts = match.group().split("_")
+        if not _SIZE_UNIT_END.search(parts[-1]):
+            return ".".join(parts)  # a version: "v0_3", "1_0"
+        if len(parts) == 2:
+            return "-".join(parts) if words_with_underscores else ".".join(parts)
+        return ".".join(parts[:-1]) + "-" + parts[-1]
+
+    return _UNDERSCORED_NUMBERS.sub(read, text)
 # An underscore between a code that ends in digits and a size parts words ("m2m100_418M" is M2M100 at 418M
 # parameters, never "m2m100.418M"); after a bare number it is a decimal point ("stablelm-2-1_6b" is 1.6B) and
 # before anything but a size a version's ("internlm2_5" is InternLM2.5).
@@ -898,7 +919,7 @@ _ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.+]|_|\+(?=\w))+")
 def _split_plain_id_words(text: str) -> list[str]:
     text = _joined_precision(text)  # "fp-8" is "fp8", before "_" between digits reads as a dot
     text = _UNDERSCORE_BEFORE_SIZE.sub(r"\1-", text)
-    text = _UNDERSCORE_BETWEEN_DIGITS.sub(".", text)  # "Llama-3_1" means 3.1
+    text = _underscored_numbers(text)
     text = _P_FOR_DOT_WORD.sub(lambda word: _P_FOR_DOT.sub(".", word.group()), text)
     text = _DOT_BETWEEN_LETTERS.sub(" ", text)  # "moonshot.kimi": a dot between letters parts words
     text = _DOT_BEFORE_WORD.sub(" ", text)  # "llm1.inst": so does one before a word

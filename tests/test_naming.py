@@ -292,6 +292,21 @@ def test_a_bracket_repeating_words_the_name_says_is_dropped(words, data):
 
 
 @settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.sampled_from(["llama", "gemma", "acme", "model", "instruct", "chat", "it"]), min_size=1,
+                      max_size=3),
+       version=st.lists(st.integers(0, 12).map(str), min_size=1, max_size=2),
+       size=st.from_regex(r"[1-9][0-9]{0,2}[bm]", fullmatch=True))
+@example(words=["llama"], version=["3"], size="70b")
+@example(words=["meta", "llama"], version=["3", "1"], size="70b")
+def test_an_id_written_with_underscores_reads_as_the_same_id_with_hyphens(words, version, size):
+    """"llama_3_70b" read "Llama 3.70B" and "meta_llama_3_1_70b" "Meta Llama 3.1.70b": "_" between digits was
+    always a decimal point, even where it parts an id's words, and a size was joined into the version."""
+    underscored = "_".join([*words, *version, size])
+    hyphened = "-".join([*words, ".".join(version), size])
+    assert derive_name_from_id(underscored) == derive_name_from_id(hyphened)
+
+
+@settings(max_examples=200, deadline=None)
 @given(name=st.from_regex(r"[A-Z][a-z]{2,7} [0-9]{1,2}", fullmatch=True),
        items=st.lists(st.one_of(st.sampled_from(["free", "beta", "preview", "fp8", "awq", "int4"]),
                                 st.from_regex(r"[0-9]{1,3}[BM]|v[0-9]|[0-9]x[0-9]{1,2}B", fullmatch=True),
