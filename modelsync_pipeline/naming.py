@@ -283,6 +283,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 _ACRONYM = re.compile(r"(?![a-z]*y$)[b-df-hj-np-tv-z]{2,5}", re.I)
 _PATH_TOKEN = re.compile(r"\S*/\S*")
 _ID_PATH_SEGMENT = re.compile(r"@?[a-z][a-z._-]*")  # "meta-llama", "@cf": lower-case org parts, no digits to lose
+_PLAIN_LOWER_WORD = re.compile(r"[a-z]+")  # "image" in "text/image": a word, not a model's id
 _MONTHS = {f"{m:02d}" for m in range(1, 13)}
 _DAYS = {f"{d:02d}" for d in range(1, 32)}
 
@@ -578,11 +579,13 @@ def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
 def _without_path_characters(text: str, steps: list[str]) -> str:
     """A name never carries "/" or "@". An id path keeps its last segment ("meta-llama/Llama-3 Chat" ->
     "Llama-3 Chat"); a "/" between digits is a date or fraction ("07/11" -> "07-11"); any other "/" or "@"
-    ("Text/Image") becomes a space."""
+    ("Text/Image") becomes a space. A path whose last segment is a plain lower-case word is words, not an id:
+    "(text/image)", "en/zh", "and/or" keep both sides."""
     def path_or_words(match: re.Match) -> str:
         token = re.sub(r"(?<=\d)/(?=\d)", "-", match.group(0))
         segments = [seg for seg in token.split("/") if seg]
-        if len(segments) > 1 and all(_ID_PATH_SEGMENT.fullmatch(seg) for seg in segments[:-1]):
+        if (len(segments) > 1 and all(_ID_PATH_SEGMENT.fullmatch(seg) for seg in segments[:-1])
+                and not _PLAIN_LOWER_WORD.fullmatch(segments[-1])):
             return segments[-1]
         return " ".join(segments) if segments else " "
 

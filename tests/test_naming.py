@@ -307,6 +307,30 @@ def test_an_id_written_with_underscores_reads_as_the_same_id_with_hyphens(words,
 
 
 @settings(max_examples=200, deadline=None)
+@given(pair=st.lists(st.sampled_from(["text", "image", "audio", "speech", "video", "input", "output", "en", "zh",
+                                       "and", "or", "code", "chat", "vision", "embeddings", "docs"]),
+                     min_size=2, max_size=2, unique=True),
+       bracketed=st.booleans())
+@example(pair=["text", "image"], bracketed=True)
+@example(pair=["and", "or"], bracketed=False)
+def test_two_lower_case_words_parted_by_a_slash_are_both_kept(pair, bracketed):
+    """"Claude 3.5 Sonnet (text/image)" read "Claude 3.5 Sonnet image": "text/" was dropped as an id's
+    organisation. A path is an id only when its last part could be one (a digit, a capital, "-", "." or "_")."""
+    path = "/".join(pair)
+    name, _, _ = clean_upstream_name(f"Claude 3.5 Sonnet {f'({path})' if bracketed else path}")
+    assert name.casefold().split()[-2:] == pair
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("meta-llama/Llama-3 Chat", "Llama-3 Chat"),
+    ("openai/gpt-4o", "gpt-4o"),
+    ("@cf/meta/llama-3-8b-instruct", "llama-3-8b-instruct"),
+])
+def test_an_id_path_in_a_name_keeps_its_last_part(raw, expected):
+    assert clean_upstream_name(raw)[0] == expected
+
+
+@settings(max_examples=200, deadline=None)
 @given(name=st.from_regex(r"[A-Z][a-z]{2,7} [0-9]{1,2}", fullmatch=True),
        items=st.lists(st.one_of(st.sampled_from(["free", "beta", "preview", "fp8", "awq", "int4"]),
                                 st.from_regex(r"[0-9]{1,3}[BM]|v[0-9]|[0-9]x[0-9]{1,2}B", fullmatch=True),
