@@ -305,6 +305,7 @@ _STEP_MEANING = {
     "drop_trailing_company": 'removed the company named after the name, the one the id names ("Claude 3 Haiku | Anthropic")',
     "drop_repeated_in_brackets": 'removed a bracketed word the name already says ("Llama 3.1 70B Turbo (70B)")',
     "drop_bracketed_id": 'removed a bracket holding the model\'s own id ("Llama 3 70B (meta-llama/llama-3-70b)")',
+    "read_percent_escapes": 'read percent escapes copied from a URL ("%20", "%2F") as their characters',
     "read_html_references": 'read an HTML character reference ("&amp;", "&nbsp;", "&#8211;") as its character',
     "read_ascii_lookalikes": 'read full-width letters or digits and typographic hyphens ("\uff2c\uff4c\uff41\uff4d\uff41", "GPT\u20114o") as ASCII',
     "drop_wrapping_quotes": 'removed the quotes around the whole name (\'"Llama 3"\' -> "Llama 3")',

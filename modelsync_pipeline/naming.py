@@ -129,6 +129,7 @@ import hashlib
 import html
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass, replace
 
 NAME_MAX_LENGTH = 200
@@ -398,6 +399,28 @@ def _without_html_tags(text: str) -> str:
     return _HTML_TAG.sub(" ", text)
 
 
+# "%20", "%2F": an id or a name copied from a URL ("Llama%203%2070B", "meta-llama%2Fllama-3-70b").
+_PERCENT_ESCAPE = re.compile(r"%[0-9a-f]{2}", re.I)
+
+
+def _percent_decoded(text: str) -> str:
+    """`text` with its percent escapes read, when they spell UTF-8 text with no control character; else as it is
+    ("100%ab" escapes no character, and stays)."""
+    if not _PERCENT_ESCAPE.search(text):
+        return text
+    try:
+        decoded = urllib.parse.unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        return text
+    return text if any(unicodedata.category(c) == "Cc" for c in decoded) else decoded
+
+
+def _as_read(model_id: str) -> str:
+    """An id as a reader reads it: full-width or typographic characters as ASCII ("ｇｐｔ－４ｏ" is "gpt-4o", as in a
+    name) and percent escapes as their characters."""
+    return _percent_decoded(model_id.translate(_ASCII_LOOKALIKES))
+
+
 def _remove_invisible_characters(text: str) -> str:
     kept = []
     for char in text:
@@ -625,12 +648,20 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
     if not isinstance(raw, str):
         return "", ("not_a_string",), attrs
 
-    untagged = _without_html_tags(raw)
-    if untagged != raw:
-        steps.append("drop_html_tags")
-    unescaped = _without_html_references(untagged)
-    if unescaped != untagged:
-        steps.append("read_html_references")
+    unescaped = _percent_decoded(raw)
+    if unescaped != raw:
+        steps.append("read_percent_escapes")
+    # Tags, then references, until neither changes the text: "&lt;b&gt;New&lt;/b&gt;" is the tag escaped once.
+    while True:
+        untagged = _without_html_tags(unescaped)
+        if untagged != unescaped:
+            _add_step(steps, "drop_html_tags")
+        read = _without_html_references(untagged)
+        if read != untagged:
+            _add_step(steps, "read_html_references")
+        if read == unescaped:
+            break
+        unescaped = read
     text = _remove_invisible_characters(unescaped)
     if any(not c.isspace() and is_invisible(c) for c in unescaped):
         steps.append("remove_invisible_characters")
@@ -1097,7 +1128,7 @@ def _read_as_id_words(text: str) -> list[str]:
 
 def _id_words(model_id: str, *, every_variant: bool) -> list[str]:
     # every_variant (make_names_unique): the ":free" and build-pinning variants too, which can tell ids apart
-    base, variants = _split_variants(model_id.translate(_ASCII_LOOKALIKES), keep_opaque=every_variant)
+    base, variants = _split_variants(_as_read(model_id), keep_opaque=every_variant)
     words = _read_as_id_words(base)
     for variant in variants:
         if variant.strip().casefold() == "free" and not every_variant:
@@ -1129,7 +1160,9 @@ def _organisation_before_nameless_model(model_id: str) -> str | None:
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
-    model_id = model_id.translate(_ASCII_LOOKALIKES)  # "ｇｐｔ－４ｏ" is the id "gpt-4o" to a reader, as in a name
+    read = _as_read(model_id)
+    percent_escaped = _percent_decoded(model_id) != model_id
+    model_id = read
     words = _id_words(model_id, every_variant=False)
     before = _word_before_lone_model_word(model_id) or _organisation_before_nameless_model(model_id)
     if before is not None:
@@ -1139,6 +1172,8 @@ def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
         steps = ("drop_bedrock_namespace", *steps)
     if before is not None:
         steps = ("keep_company_word", *steps)
+    if percent_escaped:
+        steps = ("read_percent_escapes", *steps)
     attrs["is_free"] = attrs["is_free"] or _has_free_variant(model_id)
     return name, steps, attrs
 

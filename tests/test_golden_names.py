@@ -61,3 +61,25 @@ def test_names_match_the_reviewed_golden_table():
             "names differ from tests/golden/names.tsv (rerun with MODELSYNC_UPDATE_GOLDEN=1 and review the diff)\n"
             "now:\n  " + "\n  ".join(changed[0]) + "\nwas:\n  " + "\n  ".join(changed[1])
         )
+
+
+def _golden_rows() -> list[list[str]]:
+    return [line.split("\t") for line in GOLDEN.read_text().splitlines()[1:]]
+
+
+def test_every_recorded_id_and_name_copied_from_a_url_reads_as_itself():
+    """"Llama%203%2070B" read "Llama 203 2070B" and "meta-llama%2Fllama-3-70b" "Meta Llama 2Fllama 3 70B": an id
+    or a name copied percent-escaped from a URL. Every recorded id and name, escaped whole, gives its own name."""
+    from urllib.parse import quote
+
+    from modelsync_pipeline.naming import clean_upstream_name, derive_name_from_id
+
+    differ = []
+    for row in _golden_rows():
+        model_id, raw_name = row[1], row[2]
+        if derive_name_from_id(quote(model_id, safe="")) != derive_name_from_id(model_id):
+            differ.append(("id", model_id))
+        if not any(ord(c) < 32 for c in raw_name):
+            if clean_upstream_name(quote(raw_name, safe=""))[0] != clean_upstream_name(raw_name)[0]:
+                differ.append(("name", raw_name))
+    assert differ == []

@@ -839,6 +839,9 @@ def test_a_lower_case_name_keeps_its_connectors_lower_case(upstream, expected):
     ("Claude 3.5 Sonnet<BR/>", "Claude 3.5 Sonnet"),
     ("Qwen3 <em>32B</em> <sup>New</sup>", "Qwen3 32B New"),
     ('<a href="https://example.com/x">Gemma 3 27B</a>', "Gemma 3 27B"),
+    # escaped once (or twice) before it reached the payload: read "Llama 3 B New b"
+    ("Llama 3 &lt;b&gt;New&lt;/b&gt;", "Llama 3 New"),
+    ("Llama 3 &amp;lt;b&amp;gt;New&amp;lt;/b&amp;gt;", "Llama 3 New"),
     # left alone: angle brackets around words that are no inline HTML element are a bracket, read as one
     ("Model X <beta>", "Model X Beta"),
     ("Model X <7B>", "Model X 7B"),
