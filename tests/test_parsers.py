@@ -599,6 +599,24 @@ def test_a_together_model_priced_by_the_hour_only_has_no_token_price_not_a_free_
     assert frame.loc["org/free", ["input_price_per_mtok", "output_price_per_mtok"]].tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("hourly", ["2.5", 2.5, "1e0"])
+def test_a_together_hourly_price_sent_as_text_is_read_as_a_price(hourly):
+    """An hourly price sent as "2.5" was not a number to the check, and the dedicated model read as $0, free."""
+    frame = build_catalog(PROVIDERS_BY_SLUG["together"], [
+        {"id": "org/dedicated", "type": "chat", "context_length": 8192,
+         "pricing": {"hourly": hourly, "input": 0, "output": 0}}])
+    assert frame[["input_price_per_mtok", "output_price_per_mtok"]].isna().all(axis=None)
+    assert frame["is_free"].tolist() == [False]
+
+
+@pytest.mark.parametrize("hourly", ["$2.50", True, {"usd": 2.5}])
+def test_a_together_hourly_price_no_rule_reads_is_a_problem_of_the_record(hourly):
+    frame = build_catalog(PROVIDERS_BY_SLUG["together"], [
+        {"id": "org/dedicated", "type": "chat", "context_length": 8192,
+         "pricing": {"hourly": hourly, "input": 0, "output": 0}}])
+    assert "is not a number" in frame.reading_problems.iloc[0], frame.reading_problems.iloc[0]
+
+
 @pytest.mark.parametrize("status", ["error", "staging", "Error "])
 def test_a_hugging_face_model_with_no_live_provider_takes_no_price_or_context_from_the_others(status):
     """With no provider live, the fallback took the price and context of one in "error" or "staging"."""

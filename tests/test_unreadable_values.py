@@ -211,6 +211,20 @@ def test_a_flag_sent_as_a_word_is_read_as_a_flag(word, kept):
     assert featherless.keep({"id": "x", "available_on_current_plan": word}) is (not kept or word is None)
 
 
+@pytest.mark.parametrize("slug, field", [("groq", "active"), ("featherless", "available_on_current_plan"),
+                                         ("onerouter", "is_display_only")])
+@pytest.mark.parametrize("word", ["disabled", "inactive", "deprecated", 0.0, "0.0", "none", 2, ["false"]])
+def test_a_filter_flag_no_rule_reads_fails_the_catalog_naming_the_record_and_the_value(slug, field, word):
+    """Groq's `active: "disabled"` read as "not said", and the retired model was kept and published; a filter that
+    drops a record leaves no row for the contract to refuse, so an unreadable flag fails the catalog, named."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    record = {**_good_records(spec)[0], field: word}
+    with pytest.raises(ValueError) as raised:
+        build_catalog(spec, [record])
+    message = str(raised.value)
+    assert repr(record["id"]) in message and f"{field} {word!r} is not a yes/no value" in message, message
+
+
 def test_hugging_face_is_free_only_when_every_live_provider_says_so_as_a_flag():
     def record(*flags):
         return {"id": "org/model", "providers": [
@@ -219,6 +233,9 @@ def test_hugging_face_is_free_only_when_every_live_provider_says_so_as_a_flag():
     assert parsers.parse_huggingface(record("false")).is_free is False
     assert parsers.parse_huggingface(record("true", "False")).is_free is False
     assert parsers.parse_huggingface(record("true", True, 1)).is_free is True
+    # A value that is neither was read as "not free" in silence; it is a problem of the record, as any flag's.
+    frame = build_catalog(PROVIDERS_BY_SLUG["huggingface"], [record("true", "sometimes")])
+    assert "providers[].is_free 'sometimes' is not a yes/no value" in frame.reading_problems.iloc[0]
 
 
 @pytest.mark.parametrize("status", ["Live", "LIVE", " live ", None])

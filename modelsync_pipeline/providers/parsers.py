@@ -218,6 +218,18 @@ def flag(value: Any) -> bool | None:
     return None
 
 
+def filter_flag(record: dict, field: str) -> bool | None:
+    """A yes/no field a provider's filter (ProviderSpec.keep) reads: flag(), None when absent (null, ""); any
+    other value raises ValueError naming it, which fails the catalog naming the record (catalog._kept). Read as
+    "not said", Groq's `active: "disabled"` kept a retired model, and a filter that drops a record leaves no
+    row for the contract to refuse."""
+    value = record.get(field)
+    result = flag(value)
+    if result is None and value is not None and value != "":
+        raise ValueError(f"{field} {shown_value(value)} is not a yes/no value")
+    return result
+
+
 def _yes(value: Any, what: str) -> bool:
     """A flag a parser reads (flag()): True only for a yes; a value present that is neither yes nor no is noted
     as a problem of the record, never read by its truthiness ("false" is a non-empty string)."""
@@ -613,9 +625,8 @@ def parse_together(record: dict) -> UpstreamModel:
     pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     input_price, output_price = _price(pricing.get("input")), _price(pricing.get("output"))
-    hourly = pricing.get("hourly")
-    if input_price == output_price == 0 and isinstance(hourly, (int, float)) and not isinstance(hourly, bool) \
-            and hourly > 0:
+    hourly = _price(pricing.get("hourly"))  # USD per hour; a value no rule reads is noted, as for any price
+    if input_price == output_price == 0 and hourly:
         # A model served on dedicated hardware only, priced by the hour: 0 per token says "no token price", not
         # free (a free model has no hourly price).
         input_price = output_price = None
@@ -677,7 +688,7 @@ def parse_huggingface(record: dict) -> UpstreamModel:
             modality_from_type(record.get("pipeline_tag")),
             model_id=model_id,
         ),
-        is_free=bool(live) and all(flag(p.get("is_free")) is True for p in live),
+        is_free=bool(live) and all([_yes(p.get("is_free"), "providers[].is_free") for p in live]),
         upstream=record,
     )
 

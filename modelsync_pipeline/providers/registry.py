@@ -178,7 +178,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="GROQ_API_KEY"),
         recorded="groq.json",
-        keep=lambda record: parsers.flag(record.get("active")) is not False,
+        keep=lambda record: parsers.filter_flag(record, "active") is not False,
         keep_rule="drop records with active == false (Groq lists retired models as inactive)",
     ),
     ProviderSpec(
@@ -308,7 +308,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="FEATHERLESS_API_KEY", required=False),
         recorded="featherless.json",
-        keep=lambda record: parsers.flag(record.get("available_on_current_plan")) is not False,
+        keep=lambda record: parsers.filter_flag(record, "available_on_current_plan") is not False,
         keep_rule="drop records with available_on_current_plan == false (calling them answers 403)",
         name_source="derived from id (`name` repeats the id)",
     ),
@@ -474,7 +474,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         items_key="data",
         auth=Auth(env_var="ONEROUTER_API_KEY", required=False),  # the catalog answers without a key
         recorded="onerouter.json",
-        keep=lambda record: parsers.flag(record.get("is_display_only")) is not True
+        keep=lambda record: parsers.filter_flag(record, "is_display_only") is not True
         and parsers.label(record.get("category_type"), "llm") == "llm",
         keep_rule="drop is_display_only records and category_type other than LLM",
         price_unit="USD per 1M tokens (`min_prompt_price`, the lowest across upstreams)",
