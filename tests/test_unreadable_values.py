@@ -447,3 +447,21 @@ def test_a_held_back_catalog_quotes_an_id_of_any_length_cut_short(database_url, 
         recorded = conn.execute("SELECT error FROM sync_attempts WHERE provider_slug = 'openai' "
                                 "ORDER BY attempted_at DESC LIMIT 1").fetchone()[0]
     assert len(recorded) < 1000 and long_id not in recorded
+
+
+@pytest.mark.parametrize("slug, paths", [
+    ("openrouter", [("pricing", "prompt"), ("pricing", "completion")]),
+    ("together", [("pricing", "input"), ("pricing", "output")]),
+    ("novita", [("input_token_price_per_m",), ("output_token_price_per_m",)]),
+    ("vercel-ai-gateway", [("pricing", "input"), ("pricing", "output")]),
+])
+def test_a_price_no_rule_reads_is_named_by_its_field(slug, paths):
+    """Both sides of a price sent as "$0.50" were noted as "price '$0.50' is not a number" twice: the operator could
+    not tell which field held it. Each note names its field as the payload does."""
+    spec = PROVIDERS_BY_SLUG[slug]
+    record = _good_records(spec)[0]
+    for path in paths:
+        record = _replaced(record, path, "$0.50")
+    problems = build_catalog(spec, [record]).reading_problems.iloc[0]
+    for path in paths:
+        assert f"{'.'.join(path)} '$0.50' is not a number" in problems, problems

@@ -93,34 +93,41 @@ _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0
 PLAUSIBLE_PRICE_MIN = Decimal("0.0005")
 
 
-def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
+def _priced(fields: dict, key: str, scale: Decimal = Decimal(1), under: str = "pricing") -> float | None:
+    """_price of fields[key], its notes naming the field as the payload does: "pricing.prompt", or "cost_in" for
+    a field of the record itself (under="")."""
+    return _price(fields.get(key), scale, f"{under}.{key}" if under else key)
+
+
+def _price(value: Any, scale: Decimal = Decimal(1), what: str = "price") -> float | None:
     """A non-negative price as float rounded to 1e-6 USD per 1M tokens; None when absent ("" or null) or the
     sentinel -1. Any other value (a word, "$0.50", "0,0000015", "1_5", NaN, Infinity, a boolean, another
     negative number, an object, a price above 0 under PLAUSIBLE_PRICE_MIN) is noted as a problem of the record
-    and gives None."""
+    and gives None. `what` names the field in that note ("pricing.prompt"), so the two sides of one price are
+    told apart."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        _note(f"price {shown_value(value)} is not a number")
+        _note(f"{what} {shown_value(value)} is not a number")
         return None
     if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value.strip()):
-        _note(f"price {shown_value(value)} is not a number")  # "1_5", "１２", "Infinity" would all read as numbers
+        _note(f"{what} {shown_value(value)} is not a number")  # "1_5", "１２", "Infinity" would all read as numbers
         return None
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        _note(f"price {shown_value(value)} is not a number")
+        _note(f"{what} {shown_value(value)} is not a number")
         return None
     if amount == PRICE_SENTINEL:
         return None
     if not amount.is_finite():
-        _note(f"price {shown_value(value)} is not a finite number")
+        _note(f"{what} {shown_value(value)} is not a finite number")
         return None
     if amount < 0:
-        _note(f"price {shown_value(value)} is negative")
+        _note(f"{what} {shown_value(value)} is negative")
         return None
     if amount.is_finite() and amount.adjusted() > _PRICE_MAX_DIGITS:
-        _note(f"price {shown_value(value)} is out of range")  # "1e999999" overflows the scaling below
+        _note(f"{what} {shown_value(value)} is out of range")  # "1e999999" overflows the scaling below
         return None
     amount *= scale
     if not amount.is_finite():
@@ -129,7 +136,7 @@ def _price(value: Any, scale: Decimal = Decimal(1)) -> float | None:
     if 0 < amount < PLAUSIBLE_PRICE_MIN:
         # A price per token sent in a field per 1M tokens, most likely; stored, the model would sell at a millionth
         # of its price (or read as free, rounded to $0).
-        _note(f"price {shown_value(value)} is above 0 but under ${PLAUSIBLE_PRICE_MIN} per 1M tokens once read (a "
+        _note(f"{what} {shown_value(value)} is above 0 but under ${PLAUSIBLE_PRICE_MIN} per 1M tokens once read (a "
               "price per token where a price per 1M tokens is expected?)")
         return None
     if result == 0:
@@ -416,8 +423,8 @@ def parse_openrouter(record: dict) -> UpstreamModel:
         name=record.get("name"),
         context_length=_context(record.get("context_length"),
                                 _dict(record.get("top_provider"), "top_provider").get("context_length")),
-        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
-        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        input_price_per_mtok=_priced(pricing, "prompt", PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_priced(pricing, "completion", PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_io(inputs, outputs), model_id=model_id),
         is_free=isinstance(model_id, str) and model_id.endswith(":free"),
         upstream=record,
@@ -440,8 +447,8 @@ def parse_deepinfra(record: dict) -> UpstreamModel:
     return UpstreamModel(
         model_id=model_id,
         context_length=_context(meta.get("context_length")),
-        input_price_per_mtok=_price(pricing.get("input_tokens")),  # already USD per 1M tokens
-        output_price_per_mtok=_price(pricing.get("output_tokens")),
+        input_price_per_mtok=_priced(pricing, "input_tokens", under="metadata.pricing"),  # already USD per 1M tokens
+        output_price_per_mtok=_priced(pricing, "output_tokens", under="metadata.pricing"),
         modality=modality,
         upstream=record,
     )
@@ -587,7 +594,7 @@ def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
         if not isinstance(currency, str) or currency.strip().upper() != "USD":
             _note(f"price currency {shown_value(currency)} of {shown_value(entry.get('unit'))} is not USD")
             continue
-        side, price = _CLOUDFLARE_SIDE[known.group(2)], _price(entry.get("price"))
+        side, price = _CLOUDFLARE_SIDE[known.group(2)], _priced(entry, "price", under="price entry")
         if side in prices and prices[side] != price:
             _note(f"two {side} prices, {prices[side]} and {price}")
             continue
@@ -624,8 +631,8 @@ def parse_together(record: dict) -> UpstreamModel:
     """Together: a bare array; `type` is chat, language, embedding, image, rerank...; prices USD per 1M."""
     pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
-    input_price, output_price = _price(pricing.get("input")), _price(pricing.get("output"))
-    hourly = _price(pricing.get("hourly"))  # USD per hour; a value no rule reads is noted, as for any price
+    input_price, output_price = _priced(pricing, "input"), _priced(pricing, "output")
+    hourly = _priced(pricing, "hourly")  # USD per hour; a value no rule reads is noted, as for any price
     if input_price == output_price == 0 and hourly:
         # A model served on dedicated hardware only, priced by the hour: 0 per token says "no token price", not
         # free (a free model has no hourly price).
@@ -674,7 +681,8 @@ def parse_huggingface(record: dict) -> UpstreamModel:
             or [p for p in providers if p.get("status") is None])
     contexts = [c for c in (_context(p.get("context_length")) for p in live) if c]
     pricings = [_dict(p.get("pricing"), "providers[].pricing") for p in live]  # a pricing not an object: noted
-    priced = [(_price(pricing.get("input")), _price(pricing.get("output"))) for pricing in pricings]
+    priced = [tuple(_priced(pricing, side, under="providers[].pricing") for side in ("input", "output"))
+              for pricing in pricings]
     priced = [pair for pair in priced if pair[0] is not None]
     cheapest = min(priced, default=(None, None), key=lambda pair: (pair[0], pair[1] or 0.0))
     model_id = record.get("id")
@@ -703,8 +711,8 @@ def parse_novita(record: dict) -> UpstreamModel:
         model_id=model_id,
         name=record.get("title"),
         context_length=_context(record.get("context_size")),
-        input_price_per_mtok=_price(record.get("input_token_price_per_m"), NOVITA_PRICE_UNIT),
-        output_price_per_mtok=_price(record.get("output_token_price_per_m"), NOVITA_PRICE_UNIT),
+        input_price_per_mtok=_priced(record, "input_token_price_per_m", NOVITA_PRICE_UNIT, under=""),
+        output_price_per_mtok=_priced(record, "output_token_price_per_m", NOVITA_PRICE_UNIT, under=""),
         modality=_modality(modality_from_type(record.get("model_type")), model_id=model_id),
         upstream=record,
     )
@@ -726,10 +734,10 @@ def parse_chutes(record: dict) -> UpstreamModel:
     price = _dict(record.get("price"), "price")
     model_id = record.get("id")
     if isinstance(price.get("input"), dict) or isinstance(price.get("output"), dict):
-        input_price = _price(_usd(_dict(price.get("input"), "price.input"), "price.input"))
-        output_price = _price(_usd(_dict(price.get("output"), "price.output"), "price.output"))
+        input_price = _price(_usd(_dict(price.get("input"), "price.input"), "price.input"), what="price.input.usd")
+        output_price = _price(_usd(_dict(price.get("output"), "price.output"), "price.output"), what="price.output.usd")
     else:
-        input_price = output_price = _price(_usd(price, "price"))
+        input_price = output_price = _price(_usd(price, "price"), what="price.usd")
     return UpstreamModel(
         model_id=model_id,
         context_length=_context(record.get("max_model_len"), record.get("context_length")),
@@ -767,8 +775,8 @@ def parse_vercel(record: dict) -> UpstreamModel:
         model_id=model_id,
         display_name=record.get("name"),
         context_length=_context(record.get("context_window")),
-        input_price_per_mtok=_price(pricing.get("input"), PER_TOKEN_TO_PER_MTOK),
-        output_price_per_mtok=_price(pricing.get("output"), PER_TOKEN_TO_PER_MTOK),
+        input_price_per_mtok=_priced(pricing, "input", PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_priced(pricing, "output", PER_TOKEN_TO_PER_MTOK),
         modality=_modality(declared, model_id=model_id),
         upstream=record,
     )
@@ -813,8 +821,8 @@ def parse_sybil(record: dict) -> UpstreamModel:
         model_id=model_id,
         name=record.get("name"),
         context_length=_context(record.get("context_length")),
-        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
-        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        input_price_per_mtok=_priced(pricing, "prompt", PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_priced(pricing, "completion", PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_io(record.get("input_modalities"), record.get("output_modalities")),
                            model_id=model_id),
         is_free=isinstance(model_id, str) and model_id.endswith(":free"),
@@ -829,8 +837,8 @@ def parse_onerouter(record: dict) -> UpstreamModel:
         model_id=model_id,
         display_name=record.get("display_name"),
         context_length=_context(record.get("context_length")),
-        input_price_per_mtok=_price(record.get("min_prompt_price")),
-        output_price_per_mtok=_price(record.get("min_completion_price")),
+        input_price_per_mtok=_priced(record, "min_prompt_price", under=""),
+        output_price_per_mtok=_priced(record, "min_completion_price", under=""),
         modality=_modality(modality_from_io(record.get("input_modalities"), record.get("output_modalities")),
                            modality_from_type(record.get("category_type")), model_id=model_id),
         upstream=record,
@@ -846,8 +854,8 @@ def parse_per_token_prices(record: dict) -> UpstreamModel:
         model_id=model_id,
         name=record.get("name"),
         context_length=_context(record.get("context_length"), record.get("context_window")),
-        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
-        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        input_price_per_mtok=_priced(pricing, "prompt", PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_priced(pricing, "completion", PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_type(*(_list(record.get("capabilities"), "capabilities"))), model_id=model_id),
         upstream=record,
     )
@@ -860,8 +868,8 @@ def parse_per_mtok_fields(record: dict) -> UpstreamModel:
         model_id=model_id,
         display_name=record.get("display_name"),
         context_length=_context(record.get("context_size"), record.get("context_length")),
-        input_price_per_mtok=_price(record.get("input_token_price_per_m")),
-        output_price_per_mtok=_price(record.get("output_token_price_per_m")),
+        input_price_per_mtok=_priced(record, "input_token_price_per_m", under=""),
+        output_price_per_mtok=_priced(record, "output_token_price_per_m", under=""),
         modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
         upstream=record,
     )
@@ -889,8 +897,8 @@ def parse_aihubmix(record: dict) -> UpstreamModel:
     return UpstreamModel(
         model_id=model_id,
         context_length=_context(record.get("context_length")),
-        input_price_per_mtok=_price(pricing.get("input")),
-        output_price_per_mtok=_price(pricing.get("output")),
+        input_price_per_mtok=_priced(pricing, "input"),
+        output_price_per_mtok=_priced(pricing, "output"),
         modality=_modality(declared, model_id=model_id),
         upstream=record,
     )
@@ -904,8 +912,8 @@ def parse_static(record: dict) -> UpstreamModel:
         model_id=model_id,
         display_name=record.get("name"),
         context_length=_context(record.get("context_length")),
-        input_price_per_mtok=_price(pricing.get("prompt"), PER_TOKEN_TO_PER_MTOK),
-        output_price_per_mtok=_price(pricing.get("completion"), PER_TOKEN_TO_PER_MTOK),
+        input_price_per_mtok=_priced(pricing, "prompt", PER_TOKEN_TO_PER_MTOK),
+        output_price_per_mtok=_priced(pricing, "completion", PER_TOKEN_TO_PER_MTOK),
         modality=_modality(modality_from_type(record.get("type")), model_id=model_id),
         upstream=record,
     )
@@ -919,8 +927,8 @@ def parse_cloudflare_ai_gateway(record: dict) -> UpstreamModel:
     model_id = record.get("id")
     # Judged on the prices per 1M tokens: a per-token price rounds to 0 at 1e-6 long before it is 0 ($0.10 per 1M
     # is 1e-7 per token), and every model under $0.50 per 1M would read as "not priced".
-    price_in = _price(record.get("cost_in"), PER_TOKEN_TO_PER_MTOK)
-    price_out = _price(record.get("cost_out"), PER_TOKEN_TO_PER_MTOK)
+    price_in = _priced(record, "cost_in", PER_TOKEN_TO_PER_MTOK, under="")
+    price_out = _priced(record, "cost_out", PER_TOKEN_TO_PER_MTOK, under="")
     unpriced = price_in == 0 and price_out == 0
     return UpstreamModel(
         model_id=model_id,
