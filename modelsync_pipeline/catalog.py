@@ -296,10 +296,13 @@ def _newest_per_id(spec: ProviderSpec, records: list[Any]) -> list[Any]:
 _EPOCH_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
+_EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (from this size on, units per second): ns, us, ms
+
+
 def _moment(value: Any) -> float | None:
-    """A registration time as seconds: an epoch number (or its digits as text) or an ISO 8601 date; None for
-    anything else (a boolean, a list, a date in another order), which is not ordered against the others. A
-    registration without one is the oldest."""
+    """A registration time as seconds: an epoch number in s, ms, us or ns (or its digits as text) or an ISO 8601
+    date; None for anything else (a boolean, a list, a date in another order), which is not ordered against the
+    others. A registration without one is the oldest."""
     if value is None or value == "":
         return -math.inf
     if isinstance(value, bool):
@@ -309,7 +312,14 @@ def _moment(value: Any) -> float | None:
             moment = float(value)
         except OverflowError:  # an int too large for a float: no time
             return None
-        return moment if math.isfinite(moment) else None  # "9" * 400 reads as inf
+        if not math.isfinite(moment):
+            return None  # "9" * 400 reads as inf
+        # Milliseconds, microseconds or nanoseconds since the epoch, told by their size: 1e11 seconds is the year
+        # 5138, 1e11 milliseconds 1973. Read as seconds, 1600000000000 (2020, in ms) won over 1749184855 (2025).
+        for bound, per_second in _EPOCH_UNITS:
+            if abs(moment) >= bound:
+                return moment / per_second
+        return moment
     if isinstance(value, str):
         text = value.strip()
         try:

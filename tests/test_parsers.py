@@ -481,6 +481,10 @@ def test_minus_one_and_zero_still_mean_not_said():
     (("2025-01-02", "2024-12-31T23:00:00Z"), 0),  # ISO dates as times
     ((1735689600, "2020-01-01"), 0),            # a number and a date compare as times
     ((None, "2020-01-01"), 1),                  # a registration without a time is the oldest
+    # epoch milliseconds, microseconds or nanoseconds beside seconds: 2020 in ms is not newer than 2025 in s
+    ((1600000000000, 1749184855), 1),
+    ((1749184855, "1600000000000000"), 0),
+    ((1600000000000000000, 1749184855000), 1),
 ])
 def test_morpheus_keeps_the_newest_registration_of_an_id_as_a_time(created, kept):
     records = [{"id": "llama-3.3-70b", "modelType": "LLM", "created": c, "tag": i} for i, c in enumerate(created)]
