@@ -160,6 +160,23 @@ def test_an_answer_that_echoes_the_key_is_redacted_from_the_error(server):
     assert "Invalid API Key" in str(error)
 
 
+@pytest.mark.parametrize("part", [slice(-20, None), slice(None, 14), slice(5, 19), slice(-10, None)],
+                         ids=["suffix", "prefix", "middle", "last-ten"])
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_answer_that_echoes_part_of_the_key_is_redacted_from_the_error(server, part, status):
+    """A provider that quoted the key's last 20 characters ("key EY-google-0123456789 not allowed") had them shown
+    and stored: only whole forms of the key were redacted. Any run of FRAGMENT_LENGTH of its characters is."""
+    from modelsync_pipeline.providers.http import FRAGMENT_LENGTH
+
+    echoed = KEY[part]
+    server.routes["/groq/models"] = lambda q: (status, {"Content-Type": "text/plain"},
+                                               f"Forbidden: key {echoed.upper()} not allowed".encode())
+    error = fetch_error("groq", server)
+    text = rendered(error).casefold()
+    assert "forbidden: key [redacted] not allowed" in text, text
+    assert not any(KEY[i:i + FRAGMENT_LENGTH].casefold() in text for i in range(len(KEY) - FRAGMENT_LENGTH + 1))
+
+
 # -- 2. credentials go only to the provider's own origin ----------------------------------------------
 
 

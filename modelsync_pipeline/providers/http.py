@@ -180,6 +180,40 @@ def redact(text: str, forms: list[str]) -> str:
     return _redaction_pattern(tuple(forms)).sub(REDACTED, text) if forms else text
 
 
+# A run this long of a secret's characters is redacted wherever a text the client writes quotes it: providers echo
+# a key's prefix or suffix ("key ...EY-google-0123456789 not allowed"), which no whole form of it matches.
+FRAGMENT_LENGTH = 10
+
+
+@functools.lru_cache(maxsize=64)
+def _fragment_windows(forms: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(form[i:i + FRAGMENT_LENGTH].casefold()
+                     for form in forms for i in range(len(form) - FRAGMENT_LENGTH + 1))
+
+
+def redact_fragments(text: str, forms: list[str]) -> str:
+    """`text` with every run of FRAGMENT_LENGTH or more characters of a secret's forms (in any case) replaced,
+    each run whole: where each of its windows of FRAGMENT_LENGTH characters is one of a form's. For the texts
+    the client writes (reasons, quoted messages), not for whole bodies: it looks at every character."""
+    windows = _fragment_windows(tuple(forms)) if forms else frozenset()
+    if not windows or len(text) < FRAGMENT_LENGTH:
+        return text
+    folded = text.casefold()
+    if len(folded) != len(text):  # a character whose case folds to several ("ß"): read as written
+        folded = text
+    parts, start, i = [], 0, 0
+    while i <= len(text) - FRAGMENT_LENGTH:
+        if folded[i:i + FRAGMENT_LENGTH] not in windows:
+            i += 1
+            continue
+        end = i + FRAGMENT_LENGTH
+        while end < len(text) and folded[end - FRAGMENT_LENGTH + 1:end + 1] in windows:
+            end += 1
+        parts += [text[start:i], REDACTED]
+        start = i = end
+    return "".join(parts) + text[start:]
+
+
 def _holds_secret(content: bytes, body: Any, forms: list[str]) -> bool:
     """Whether a response holds a secret, in any case as `redact` finds it (a key echoed lower-cased, a
     percent-escape's "%2f"): in `content`, the body's bytes as UTF-8 (_decode's; a UTF-16 or UTF-32 body's key is
@@ -498,7 +532,7 @@ class ProviderClient:
         return secret_forms(provider_secrets(self.spec, self._environ))
 
     def _redact(self, text: str) -> str:
-        return redact(text, self._forms)
+        return redact_fragments(redact(text, self._forms), self._forms)
 
     def _drop_credentials_off_origin(self, request: httpx.Request) -> None:
         """Credentials go only to the origin of the provider's base URL. httpx drops `Authorization` on a
