@@ -46,11 +46,11 @@ def test_faults_are_named_with_their_step(fake, fault, step, reason):
 
 
 def test_429_with_retry_after_is_honoured_then_succeeds(fake):
-    fake.set("openai", fault="429", times=1, retry_after=0.3)
+    fake.set("openai", fault="429", times=1, retry_after=0.8)  # longer than the first backoff (0.5 s)
     sleeps = []
     with _client(fake, "openai", sleep=lambda s: (sleeps.append(s), time.sleep(s))) as client:
         assert len(client.fetch_records()) == expected_counts()["openai"]
-    assert sleeps == [0.3] and fake.requests["openai"] == 2
+    assert sleeps == [0.8] and fake.requests["openai"] == 2
 
 
 def test_a_hung_provider_gives_up_at_its_deadline_not_after_every_retry(fake):

@@ -767,6 +767,16 @@ def test_a_retry_after_that_is_not_a_finite_wait_falls_back_to_the_backoff(serve
     assert sleeps == [0.25]
 
 
+@pytest.mark.parametrize("retry_after", ["0", "0.001", "Sun, 01 Jan 2023 00:00:00 GMT"], ids=["zero", "tiny", "past-date"])
+def test_a_retry_after_shorter_than_the_backoff_waits_the_backoff(server, retry_after):
+    """A 429 asking for 0 s, or for a date already past, was asked again at once: four requests within 20 ms to a
+    provider that had just said it was rate limited."""
+    server.routes["/groq/models"] = lambda q: as_json({"error": "slow down"}, 429, **{"Retry-After": retry_after})
+    sleeps = []
+    fetch_error("groq", server, sleep=sleeps.append, retry=RetryPolicy(max_attempts=4, backoff_seconds=0.25))
+    assert sleeps == [0.25, 0.5, 1.0] and len(server.seen) == 4
+
+
 @pytest.mark.parametrize("retry_after,asked", [("86400", "86,400 s"), (None, "86,(399|400) s"), ("31", "31 s")],
                          ids=["seconds", "http-date", "just-over"])
 def test_a_retry_after_longer_than_the_client_waits_is_named_not_retried_early(server, retry_after, asked):

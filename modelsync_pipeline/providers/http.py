@@ -94,11 +94,12 @@ class RetryPolicy:
     max_backoff_seconds: float = 30.0
 
     def delay(self, attempt: int, asked: float | None) -> float:
-        """Seconds to wait before attempt `attempt + 1`: the wait the server asked for (`asked_wait`, read once
-        per answer: an HTTP date read twice asks for two waits), else the backoff."""
-        if asked is not None:
-            return min(asked, self.max_backoff_seconds)
-        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+        """Seconds to wait before attempt `attempt + 1`: the backoff, or the wait the server asked for
+        (`asked_wait`, read once per answer: an HTTP date read twice asks for two waits) when that is longer.
+        Never less than the backoff: a 429 asking for 0 s, or for a date already past, was asked again at once,
+        four times within 20 ms."""
+        backoff = self.backoff_seconds * 2 ** (attempt - 1)
+        return min(backoff if asked is None else max(asked, backoff), self.max_backoff_seconds)
 
     @staticmethod
     def asked_wait(response: httpx.Response | None) -> float | None:
