@@ -689,13 +689,20 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str, pro
 def client_from_url(url: str, **options) -> redis.Redis:
     """redis.Redis.from_url, with a URL it cannot read named redacted. Its parser's own words quote the part it
     could not read: with an unencoded "#", "?" or "/" in the password, a part of the password."""
-    try:
-        return redis.Redis.from_url(url, **options)
-    except ValueError:
-        from .urls import redact_url
+    from .urls import redact_url
 
+    try:
+        client = redis.Redis.from_url(url, **options)
+    except ValueError:
         raise ValueError(f"the Redis URL {redact_url(url)} is not one redis-py can read (a password holding '#', "
                          "'?' or '/' must be percent-encoded: %23, %3F, %2F)") from None
+    scheme, _, rest = url.partition("://")
+    database = rest.rpartition("@")[2].partition("?")[0].partition("#")[0].partition("/")[2]
+    if scheme.casefold() in ("redis", "rediss") and database and not database.isdigit():
+        # redis-py drops a path it cannot read as a number, and the cache went to database 0, another's perhaps.
+        raise ValueError(f"the Redis URL {redact_url(url)} names database {database!r}, which is no number "
+                         "(redis://host:port/<0-15>)")
+    return client
 
 
 class UncacheableProvider(CacheMismatch):

@@ -260,19 +260,20 @@ def _failures(result) -> list[tuple[str, str]]:
 
 
 def _cache_summary() -> str:
-    import redis
-
     from . import cache
 
+    from .urls import without_passwords
+
+    url = os.environ["REDIS_URL"]
     try:
-        client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True, socket_timeout=5)
+        client = cache.client_from_url(url, decode_responses=True, socket_timeout=5)
         version = cache.current_version(client)
         if not version:
             return "no version published"
         info = cache.manifest(client, version)
         return f"version {version}, {info.get('row_count')} models, {info.get('key_count')} keys"
-    except cache.REDIS_ERRORS as exc:
-        return f"unreachable ({type(exc).__name__}: {exc})"
+    except (*cache.REDIS_ERRORS, ValueError) as exc:  # ValueError: a URL redis-py cannot read (client_from_url)
+        return f"unreachable ({type(exc).__name__}: {without_passwords(str(exc), url)})"
 
 
 _STEP_MEANING = {
@@ -508,10 +509,16 @@ def _database_problem(exc: BaseException) -> str | None:
     failed (a statement or lock timeout, ...), which is not the same thing to an operator."""
     import psycopg
 
-    from .db import first_line
-    from .urls import redact_url
+    from .urls import redact_url, without_passwords
 
-    where = redact_url(os.environ.get("DATABASE_URL", "")) or "DATABASE_URL not set"
+    url = os.environ.get("DATABASE_URL", "")
+    where = redact_url(url) or "DATABASE_URL not set"
+
+    def first_line(error) -> str:  # a URL the driver could not parse is quoted by it in pieces, the password's too
+        from .db import first_line
+
+        return without_passwords(first_line(error), url)
+
     seen = 0
     while exc is not None and seen < 10:
         said = first_line(exc)

@@ -23,3 +23,35 @@ def redact_url(url: str) -> str:
     parts = urllib.parse.urlsplit(f"{scheme}://{rest}")
     query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords a URL carries, as written and percent-decoded: its userinfo's (up to the last "@", as
+    redact_url reads it) and its ``password=`` query or conninfo values."""
+    found: list[str] = []
+    if "://" in url:
+        userinfo, at, _ = url.partition("://")[2].rpartition("@")
+        if at and ":" in userinfo:
+            found.append(userinfo.split(":", 1)[1])
+    found += [m.group(1).strip("'") for m in re.finditer(r"(?i)(?:^|[&\s?])password\s*=\s*('(?:[^'\\]|\\.)*'|[^&\s]+)", url)]
+    decoded = [urllib.parse.unquote(p) for p in found]
+    return [p for p in dict.fromkeys(found + decoded) if p]
+
+
+# The shortest part of a password a message is redacted of: a driver quotes the part it could not read ("invalid
+# percent-encoded token: "ss%w"" for the password "p@ss%w:rd"), and shorter runs are common words' letters.
+PASSWORD_PART_LENGTH = 4
+
+
+def without_passwords(text: str, url: str) -> str:
+    """`text` (a driver's message about `url`) with every password of the URL, and every run of
+    PASSWORD_PART_LENGTH or more of its characters, replaced by ``***``: a URL the driver could not parse is
+    quoted by it in pieces, which redact_url never sees."""
+    for password in sorted(url_passwords(url), key=len, reverse=True):
+        shortest = min(PASSWORD_PART_LENGTH, len(password))
+        for length in range(len(password), shortest - 1, -1):
+            for start in range(len(password) - length + 1):
+                part = password[start:start + length]
+                if part in text:
+                    text = text.replace(part, "***")
+    return text

@@ -212,6 +212,38 @@ def test_an_unreachable_database_is_one_clear_line_and_exit_2_for_every_command(
         assert "Traceback" not in proc.stderr and "s3cret-pw" not in proc.stdout + proc.stderr, command
 
 
+@pytest.mark.parametrize("password", ["Sup3rSecret%zz", "p@ss%w:rd"])
+def test_a_database_url_the_driver_cannot_parse_is_named_without_its_password(tmp_path, redis_url, password):
+    """An unencoded "%" in the password: psycopg quotes the token it could not read ("Sup3rSecret%zz", "ss%w"),
+    and every command printed it beside the masked URL."""
+    url = f"postgresql://hunt:{password}@127.0.0.1:1/modelsync"
+    for args in (["status"], ["explain", "groq", "x"]):
+        proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", *args], cwd=REPO_ROOT, timeout=120,
+                              env={**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url},
+                              capture_output=True, text=True)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "percent-encoded" in output, output
+        parts = [password[i:i + 4] for i in range(len(password) - 3)]
+        assert not [part for part in parts if part in output], output
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://u:S3cret#PW@127.0.0.1:6391/0", "is not one redis-py can read"),
+    ("redis://:S3cretPW@127.0.0.1:63x1/0", "is not one redis-py can read"),
+    ("redis://:S3cretPW@127.0.0.1:6391/abc", "names database 'abc', which is no number"),
+])
+def test_the_summary_names_a_redis_url_it_cannot_read_without_a_traceback_or_the_password(monkeypatch, url, shown):
+    """The run's summary read the cache with redis.Redis.from_url and caught only Redis's errors: a URL it could not
+    parse ended the command with a traceback quoting part of the password ("as 'S3cret'"), exit 1, no summary. A
+    database path that is no number was dropped by redis-py, and the cache went to database 0."""
+    from modelsync_pipeline.cli import _cache_summary
+
+    monkeypatch.setenv("REDIS_URL", url)
+    summary = _cache_summary()
+    assert summary.startswith("unreachable (ValueError: ") and shown in summary, summary
+    assert "S3cret" not in summary
+
+
 def test_explain_traces_a_name_back_to_its_raw_upstream_value(synced):
     database_url = synced  # a full sync (the run itself is test_run_prints_progress_...'s)
     with psycopg.connect(database_url) as conn:
