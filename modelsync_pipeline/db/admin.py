@@ -190,8 +190,10 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
             )
         after = counts(conn)
         faults.point("restore:before_commit")
+    # backup_checksum: the tables as backups hash them (catalog_tables_checksum), not the table checksum the cache's
+    # manifest carries; under "checksum" it overwrote models_table's, and the two never matched after a restore.
     return AdminResult("restore_backup", backup, before, after,
-                       {"restored_backup_id": backup_id, "checksum": restored_checksum})
+                       {"restored_backup_id": backup_id, "backup_checksum": restored_checksum})
 
 
 def use_approval(conn: psycopg.Connection, fingerprint: str, job: str, run_id: str) -> bool:
