@@ -207,8 +207,9 @@ class CachePublication:
     matches_table: bool  # row count and checksum of what was written equal the snapshot's
     orphans_expired: tuple[str, ...] = ()
     # False when Redis failed after the switch, before the previous version got its TTL: a later publish
-    # expires it (expire_orphans, after DEFAULT_ORPHAN_GRACE).
-    previous_expired: bool = True
+    # expires it (expire_orphans, after DEFAULT_ORPHAN_GRACE). None when there was none to expire: no version
+    # was live before, or the live one was kept (unchanged).
+    previous_expired: bool | None = None
     previous_expire_error: str | None = None  # why not, when Redis answered the expiry with an error (its words)
     eviction_policy: str | None = None  # Redis' maxmemory-policy, None if INFO memory does not say
     catalog_version: int = 0  # of the table snapshot published (migration 0016)
@@ -486,12 +487,14 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
         switch_reply_lost = True
     else:
         switch_reply_lost = False
-    previous_expired = not switch_reply_lost  # which version was current before is unknown then
+    # Which version was current before is unknown when the switch's reply was lost: none was expired.
+    previous_expired = False if switch_reply_lost else None
     previous_expire_error = None
     if previous and previous != version:
         try:
             expire_version(client, previous, previous_version_ttl)
             client.zrem(VERSIONS_KEY, previous)
+            previous_expired = True
         except REDIS_ERRORS as exc:
             previous_expired = False  # readers are on the new version; a later publish expires this one
             previous_expire_error = f"{type(exc).__name__}: {str(exc).rstrip('.')}"

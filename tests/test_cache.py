@@ -843,3 +843,17 @@ def test_a_live_version_kept_from_before_catalog_identities_takes_its_catalogs(s
     with db.connect(synced) as conn, pytest.raises(cache.OtherCatalogLive):
         cache.publish_cache(conn, redis_client, "second-deployment")
     assert cache.current_version(redis_client) == live
+
+
+def test_a_publish_says_a_previous_version_expired_only_when_there_was_one(synced, redis_url, redis_client):
+    """models_cache said previous_version_expired = true beside previous_version = none (the first publish), and
+    when the live version was kept unchanged with no TTL: a version expired that was not."""
+    redis_client.flushdb()
+    with db.connect(synced) as conn:
+        first = cache.publish_cache(conn, redis_client, "first")
+        kept = cache.publish_cache(conn, redis_client, "again", unless_unchanged=True)
+        second = cache.publish_cache(conn, redis_client, "rewritten")
+    assert (first.previous_version, first.previous_expired) == (None, None)
+    assert kept.unchanged and kept.previous_expired is None
+    assert redis_client.ttl(cache.version_key(first.version, "manifest")) > 0  # the rewrite expired the first one
+    assert (second.previous_version, second.previous_expired) == (first.version, True)

@@ -83,7 +83,7 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
                                      "a whole catalog either way. Materialize models_cache to publish a new one.") from None
     finally:
         client.close()
-    if not published.previous_expired:
+    if published.previous_expired is False:
         said = f" ({published.previous_expire_error})" if published.previous_expire_error else ""
         context.log.warning(f"models_cache: readers are on version {published.version}, but Redis failed before the "
                             f"previous version {published.previous_version} got its TTL{said}; a later publish "
@@ -118,8 +118,11 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
             "seconds": dg.MetadataValue.float(round(published.seconds, 3)),
             "previous_version_ttl_seconds": dg.MetadataValue.int(published.previous_version_ttl),
             "orphan_versions_expired": dg.MetadataValue.int(len(published.orphans_expired)),
-            "previous_version_expired": dg.MetadataValue.bool(published.previous_expired),
             "maxmemory_policy": published.eviction_policy or "unknown",
+            # Said only when there was a previous version to expire: "true" beside "previous_version: none", or
+            # beside a kept live version with no TTL, read as a version expired that was not.
+            **({"previous_version_expired": dg.MetadataValue.bool(published.previous_expired)}
+               if published.previous_expired is not None else {}),
         }
     )
 
