@@ -142,13 +142,17 @@ def _request(context, config: ModelsTableConfig, conn, retention: int, preflight
     )
 
 
+_PLAN_VERBS = {"added": "add", "changed": "change", "removed": "remove"}  # a plan's sample kinds (sql/admin.sql)
+
+
 def _observe_plan(context, config: ModelsTableConfig, outcome: writes.WriteOutcome) -> dg.AssetObservation:
     context.log.info(f"models_table dry run ({outcome.action}): {outcome.details}; nothing was written")
     metadata = {"dry_run": True, "mode": _mode(context.run, config), "audit_id": outcome.audit_id,
                 **{k: (dg.MetadataValue.int(int(v)) if isinstance(v, int) else str(v)) for k, v in outcome.details.items()}}
     if outcome.plan is not None:
         for sample in outcome.plan.samples:
-            context.log.info(f"  would {sample['kind']}: {sample['provider']}/{sample['model_id']} "
+            verb = _PLAN_VERBS.get(sample["kind"], sample["kind"])  # "would add", never "would added"
+            context.log.info(f"  would {verb}: {sample['provider']}/{sample['model_id']} "
                              f"{sample['old_name'] or ''} -> {sample['new_name'] or ''}")
         metadata["per_provider"] = dg.MetadataValue.md(_markdown(outcome.plan.per_provider))
         metadata["samples"] = dg.MetadataValue.md(_markdown(outcome.plan.samples))
