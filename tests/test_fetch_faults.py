@@ -208,6 +208,35 @@ def test_a_connection_failure_names_the_url_it_happened_at_a_redirects_target_in
     assert KEY not in rendered(error)
 
 
+def test_a_partial_answer_to_a_request_for_the_whole_list_is_refused(server):
+    """A 206 with 80% of the list was read as the whole catalog, and the models it left out were removed."""
+    body = json.dumps({"data": MODELS["data"][:1]}).encode()
+    server.routes["/groq/models"] = lambda q: (206, {"Content-Type": "application/json",
+                                                    "Content-Range": f"bytes 0-{len(body) - 1}/{10 * len(body)}"}, body)
+    error = fetch_error("groq", server)
+    assert error.step == "fetch" and "HTTP 206 (Partial Content)" in error.reason and "not read" in error.reason
+    assert len(server.seen) == 1
+
+
+@pytest.mark.parametrize("status, said", [(300, "a choice of answers (Multiple Choices) this client does not pick from"),
+                                          (399, "a redirect this client does not follow")])
+def test_a_3xx_with_a_location_httpx_does_not_follow_is_not_called_one_without(server, status, said):
+    """A 300 with a Location read "a redirect without a Location to follow": httpx follows no 300."""
+    server.routes["/groq/models"] = lambda q: (status, {"Location": "/groq/v2/models"}, b"")
+    error = fetch_error("groq", server)
+    assert error.reason == f"HTTP {status} from {server.origin}/groq/models, {said}", error.reason
+
+
+def test_a_redirect_to_a_scheme_the_client_does_not_speak_is_named_and_not_retried(server):
+    """A redirect to ftp:// was retried four times as if transient, and named as a request to ftp:// with no word
+    of the redirect that led there."""
+    server.routes["/groq/models"] = lambda q: (302, {"Location": "ftp://files.example/models.json"}, b"")
+    error = fetch_error("groq", server, sleep=lambda s: None)
+    assert error.step == "fetch" and error.reason.startswith("UnsupportedProtocol: "), error.reason
+    assert "(requesting ftp://files.example/models.json, where a redirect led); not retried" in error.reason
+    assert len(server.seen) == 1
+
+
 def test_a_redirect_within_the_origin_keeps_credentials(server):
     server.routes["/anthropic/models"] = lambda q: (307, {"Location": "/anthropic/v2/models"}, b"")
     server.routes["/anthropic/v2/models"] = lambda q: as_json({"data": [{"id": "claude"}], "has_more": False})

@@ -812,12 +812,20 @@ class ProviderClient:
                 raise self._past_deadline(attempt, f"{exc} from {_safe_url(request.url)}") from None
             except httpx.TooManyRedirects:
                 raise ProviderFetchError(slug, "fetch", f"too many redirects from {_safe_url(request.url)}") from None
+            except httpx.UnsupportedProtocol as exc:  # no attempt can speak it: a redirect to ftp:// is not transient
+                failed = _failed_url(exc, request)
+                led = ", where a redirect led" if failed != _safe_url(request.url) else ""
+                raise ProviderFetchError(slug, "fetch", f"{type(exc).__name__}: {exc} (requesting {failed}{led}); "
+                                         "not retried") from None
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 # A corrupt or cut compressed body (DecodingError) is as transient as a cut connection.
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 where = "the body from" if isinstance(exc, httpx.DecodingError) else "requesting"
                 reason += f" ({where} {_failed_url(exc, request)})"
             else:
+                if response.status_code == 206:  # asked for no range: a proxy or cache answered with part of the list
+                    raise ProviderFetchError(slug, "fetch", f"HTTP 206 (Partial Content) from {_safe_url(response.url)}"
+                                             " to a request for the whole list: part of a list is no catalog; not read")
                 if response.status_code < 300:
                     try:
                         return (response, *self._decode(response, content))
@@ -828,8 +836,11 @@ class ProviderClient:
                 if response.status_code == 304:  # not a redirect: the answer to an If-None-Match this client never sends
                     raise ProviderFetchError(slug, "fetch", f"{reason} (Not Modified), though the request was not "
                                              "conditional: a cache or proxy in the way answered for the provider")
-                if response.status_code < 400:  # httpx follows every redirect that says where to
-                    raise ProviderFetchError(slug, "fetch", f"{reason}, a redirect without a Location to follow")
+                if response.status_code < 400:  # httpx follows every redirect that says where to, but a 300's
+                    said = ("a redirect without a Location to follow" if "location" not in response.headers
+                            else "a choice of answers (Multiple Choices) this client does not pick from" if
+                            response.status_code == 300 else "a redirect this client does not follow")
+                    raise ProviderFetchError(slug, "fetch", f"{reason}, {said}")
                 if response.history and _origin(response.url) != self._origin:
                     reason += " (redirected to another origin, where the provider's credentials are not sent)"
                 # In the reason, so a retried 429/503 that is given up on ends with what the provider said last.
