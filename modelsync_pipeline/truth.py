@@ -9,6 +9,11 @@ A field the provider renamed or moved leaves every model without it: each one al
 is no change, so the guard also holds back a catalog in which more than LOST_FRACTION of the models that had a
 price or a context length (at least two) no longer have one.
 
+A list can be implausible as a whole too (implausible_list): one that grew more than `factor` times (and by more
+than MIN_GROWTH_ROWS models), or in which more than REPLACED_FRACTION of the last good catalog's models are gone
+while as many others arrived, is another list than the provider's catalog changed: a flood from a broken
+upstream, a host a redirect reached, ids renamed wholesale. Shrinking has its own guard (catalog_not_shrunk).
+
 Pure logic: the last good facts come in as a dict, the new catalog as the DataFrame `build_catalog` made.
 """
 
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
 
 DEFAULT_FACTOR = 10.0
 LOST_FRACTION = 0.5
+REPLACED_FRACTION = 0.9
+MIN_GROWTH_ROWS = 1000  # a small catalog may grow tenfold (3 -> 40 models); by a thousand models, not overnight
+MIN_REPLACED_ROWS = 10  # fewer say too little: a provider with 3 models may rename them all
 
 # (model_id) -> (context_length, input_price_per_mtok, output_price_per_mtok) of the last good catalog.
 Facts = dict[str, tuple[int | None, float | None, float | None]]
@@ -103,3 +111,21 @@ def implausible_changes(previous: Facts, frame: pd.DataFrame, factor: float = DE
         if len(models) >= 2 and len(models) > LOST_FRACTION * known[field]:
             found.extend(models)
     return found
+
+
+def implausible_list(previous: Facts, model_ids, factor: float = DEFAULT_FACTOR) -> str | None:
+    """Why the list `model_ids` is not the last good catalog (`previous`) grown or changed, or None: it grew more
+    than `factor` times and by more than MIN_GROWTH_ROWS models, or more than REPLACED_FRACTION of the last good
+    catalog's models (at least MIN_REPLACED_ROWS of them) are gone while others took their place. A provider's
+    first catalog has nothing to compare with."""
+    if not previous:
+        return None
+    ids = set(model_ids)
+    before, now = len(previous), len(ids)
+    if now > max(before * factor, before + MIN_GROWTH_ROWS):
+        return f"the catalog grew from {before} to {now} models, more than {factor:g}x"
+    gone = before - sum(1 for model_id in previous if model_id in ids)
+    if before >= MIN_REPLACED_ROWS and gone > REPLACED_FRACTION * before and now - (before - gone) > 0:
+        return (f"{gone} of the {before} models of the last good catalog are gone and {now - (before - gone)} "
+                "others arrived: another list, not this provider's catalog changed")
+    return None

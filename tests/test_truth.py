@@ -11,7 +11,7 @@ import psycopg
 
 from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
-from modelsync_pipeline.truth import implausible_changes
+from modelsync_pipeline.truth import implausible_changes, implausible_list
 
 from .pipeline import provider_failures, providers, sync
 
@@ -63,6 +63,41 @@ def test_a_value_most_models_lost_is_held_back_one_model_losing_it_is_not():
     assert implausible_changes(previous, half) == []  # not more than half
     alone = {"only": (8192, 1.0, 2.0)}
     assert implausible_changes(alone, _frame([("only", None, None, None)])) == []  # too few to tell
+
+
+def test_a_list_grown_many_times_over_or_replaced_is_another_list():
+    """A provider's answer of 1,400,000 models where it listed 60 (a broken upstream, a host a redirect reached) was
+    published, and the real list was then refused as a shrink; so was a list of the same size with every id new."""
+    previous = {f"m{i}": (8192, 1.0, 2.0) for i in range(60)}
+    kept = [f"m{i}" for i in range(60)]
+    assert "grew from 60 to 2060 models" in implausible_list(previous, kept + [f"n{i}" for i in range(2000)])
+    assert implausible_list(previous, kept + [f"n{i}" for i in range(900)]) is None  # by under 1,000: a real growth
+    assert "60 of the 60 models" in implausible_list(previous, [f"x{i}" for i in range(60)])
+    assert implausible_list(previous, kept[:7] + [f"x{i}" for i in range(53)]) is None  # 53 of 60 gone: not 90%
+    assert implausible_list(previous, kept[:5]) is None  # gone, none arrived: the shrink guard's
+    small = {"a": (1, 1.0, 1.0), "b": (1, 1.0, 1.0)}
+    assert implausible_list(small, ["c", "d"]) is None  # too few to tell a rename from another list
+    assert implausible_list({}, [f"n{i}" for i in range(10**5)]) is None  # a first catalog
+
+
+def test_a_catalog_with_every_id_replaced_is_held_back_until_forced(database_url, redis_url, replay_dir):
+    assert sync(database_url, redis_url, replay_dir, selection=providers("openrouter")).success
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT count(*) FROM models").fetchone()[0]
+
+    def replace_ids(items):
+        for item in items:
+            item["id"] = f"elsewhere/{item['id'].replace('/', '-')}"
+
+    _rewrite(replay_dir, "openrouter", replace_ids)
+    result = sync(database_url, redis_url, replay_dir, selection=providers("openrouter"))
+    failure = provider_failures(result)["openrouter_catalog"]
+    assert "failed at truth_guard" in failure and "others arrived: another list" in failure, failure
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM models WHERE model_id LIKE 'elsewhere/%'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == before  # the last good catalog stays
+        assert sync(database_url, redis_url, replay_dir, selection=providers("openrouter"), force=True).success
+        assert conn.execute("SELECT count(*) FROM models WHERE model_id LIKE 'elsewhere/%'").fetchone()[0] > 0
 
 
 def test_a_renamed_price_field_is_held_back_until_forced(database_url, redis_url, replay_dir):

@@ -14,7 +14,8 @@ Per provider, in order, nothing written until every check passed:
                          in the metadata; a list whose every record the provider's filter drops fails here
     catalog_not_shrunk   not smaller than (1 - max_shrink_fraction) of the last good catalog, unless forced
     catalog_truth        no price moved more than max_change_factor x, no context fell below 1/x, no price or
-                         context lost by most of the models that had it (truth.LOST_FRACTION), unless forced
+                         context lost by most of the models that had it (truth.LOST_FRACTION), and the list is
+                         still the provider's (truth.implausible_list: not grown x times, not replaced), unless forced
 A provider that fails one is not staged (it keeps its last good catalog), its failed check says why, and
 the attempt is recorded; the others are staged and published in the same run. The checks gate staging in
 code rather than through Dagster's `blocking` flag, which would skip the table for everyone when one
@@ -50,7 +51,7 @@ from ..db import (
 from ..providers.http import ProviderFetchError, prepare_http, provider_secrets, redact, secret_forms
 from ..providers.registry import PROVIDERS, ProviderSpec
 from ..resources import PostgresResource, ProviderApi
-from ..truth import DEFAULT_FACTOR, implausible_changes
+from ..truth import DEFAULT_FACTOR, implausible_changes, implausible_list
 from .plans import TABLE_STEP, plans_step
 
 if TYPE_CHECKING:  # pandas and pandera load in the step that needs them, not with the code location
@@ -132,9 +133,10 @@ def _check_specs(spec: ProviderSpec) -> list[dg.AssetCheckSpec]:
                       "last good one, unless the run forces it",
         TRUTH_CHECK: "no price moved more than max_change_factor (default 10x) and no context length fell "
                      "below 1/max_change_factor against the last good catalog (a unit or field bug "
-                     "upstream), and no price or context length was lost by more than half of the models "
-                     "that had it (a renamed field), unless the run forces it; the offending rows are in the "
-                     "metadata",
+                     "upstream), no price or context length was lost by more than half of the models "
+                     "that had it (a renamed field), and the list did not grow more than max_change_factor "
+                     "times or have 90% of its models replaced (another list), unless the run forces it; the "
+                     "offending rows are in the metadata",
     }
     return [dg.AssetCheckSpec(name, asset=spec.asset_name, description=text) for name, text in described.items()]
 
@@ -257,10 +259,19 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
         raise _HeldBack(SHRINK_CHECK, "shrink_guard", reason, shrink)
     yield dg.AssetCheckResult(asset_key=key, check_name=SHRINK_CHECK, passed=True, metadata=shrink)
 
-    implausible = implausible_changes(last_good_facts(conn, spec.slug), frame, config.max_change_factor)
+    facts = last_good_facts(conn, spec.slug)
+    implausible = implausible_changes(facts, frame, config.max_change_factor)
+    other_list = implausible_list(facts, frame["model_id"], config.max_change_factor)
     offending = [change.as_dict() for change in implausible[:MAX_REPORTED_VIOLATIONS]]
     truth = {"implausible_changes": len(implausible), "max_change_factor": config.max_change_factor,
-             "forced": forced and bool(implausible), "offending_rows": dg.MetadataValue.md(_markdown(offending))}
+             "another_list": other_list or "no",
+             "forced": forced and bool(implausible or other_list),
+             "offending_rows": dg.MetadataValue.md(_markdown(offending))}
+    if other_list and not forced:
+        if overtaken():
+            return "superseded"
+        raise _HeldBack(TRUTH_CHECK, "truth_guard", f"{other_list}; re-run with config force: true to accept it",
+                        truth)
     if implausible and not forced:
         if overtaken():
             return "superseded"
