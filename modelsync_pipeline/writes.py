@@ -95,12 +95,20 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
                 return _plan(conn, request, specs, before)
         except psycopg.Error as exc:  # a statement of the guard or the plan: nothing was written, audit why
             _failed(conn, request, before, exc, reconnect, watch=watch)
+        except BaseException as exc:  # stopped in the guard (its count waits for the same locks): as below
+            if isinstance(exc, Exception):
+                raise
+            _stopped(conn, request, before, exc, reconnect)
+            raise
         try:
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")
         except Exception as exc:  # the write's own transaction has rolled back; record why
             _failed(conn, request, before, exc, reconnect, fingerprint, watch)
+        except BaseException as exc:  # stopped: the run terminated, Ctrl-C (no Exception). Audited, then it goes on
+            _stopped(conn, request, before, exc, reconnect)
+            raise
     # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table since.
     # Each writer counts both under its lock, so a refresh is not counted first as well: a count of models reads
     # every row, 0.05-0.12 s at 1M models here, a tenth of a 1% re-sync's refresh (bench_refresh.py (c)).
@@ -175,6 +183,26 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
     except psycopg.Error as audit_error:
         message += f"; its audit row could not be written either ({type(audit_error).__name__}: {audit_error})"
     raise WriteFailed(message) from exc
+
+
+def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseException, reconnect) -> None:
+    """The audit row of a write stopped by an interrupt (the run terminated from the UI, Ctrl-C), which is not
+    an Exception and reached no handler: a statement it was inside is cancelled on the server and its session
+    ended (db.abandon_if_busy), and the row is written through a new connection, or through this one when it was
+    between statements (its transaction rolled back on the way out). Best effort: the interrupt goes on whatever
+    happens here, and an approval code it used stays used."""
+    abandoned = db.abandon_if_busy(conn) or conn.closed  # or already, by the writer's own `finally`
+    error = (f"stopped ({type(exc).__name__}" + (f": {exc}" if str(exc) else "") + "): the run was interrupted"
+             + (" inside a statement, which was cancelled on the server" if abandoned else "")
+             + "; its transaction was rolled back, nothing was changed")
+    try:
+        if not (conn.closed or conn.broken):
+            _audit(conn, request, "failed", before or db.counts_unless_locked(conn), error=error)
+        elif reconnect is not None:
+            with reconnect() as fresh:
+                _audit(fresh, request, "failed", before or db.counts_unless_locked(fresh), error=error)
+    except psycopg.Error:  # nowhere to say it but the interrupted run itself, which is ending
+        pass
 
 
 def _not_permitted(conn: psycopg.Connection, exc: BaseException) -> str:

@@ -388,3 +388,47 @@ def test_the_run_summary_gives_up_on_a_locked_table_and_says_why(synced, monkeyp
         attempts, in_table, written, unread = cli._read_summary(synced, ["r"])
     assert (attempts, in_table, written) == ([], [], {})
     assert unread.startswith("the run's summary waited") and "psql-operator" in unread
+
+
+@pytest.mark.parametrize("mode", ["refresh", "flush_models"])
+def test_a_write_stopped_while_it_waits_for_a_lock_ends_its_session_and_is_audited(synced, mode):
+    """Terminated from the UI while it waited behind an operator's lock, a refresh's process ended but its statement
+    went on waiting on the server, holding its locks, and every later write queued behind that dead session with no
+    bound; the unlock in its `finally` then failed ("another command is already in progress"), hid the interrupt,
+    and no audit row was written. Dagster's interrupt is no KeyboardInterrupt, which psycopg would cancel itself."""
+    import os
+    import signal
+
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    def interrupt(signum, frame):
+        raise DagsterExecutionInterruptedError("the run was terminated")
+
+    before = snapshot(synced)
+    request = (writes.WriteRequest(mode="refresh", run_id="stopped", launched_by="test") if mode == "refresh"
+               else _flush(synced))
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        with psycopg.connect(synced, application_name="psql-operator") as holder, db.connect(synced) as conn:
+            holder.execute("LOCK TABLE models, providers IN ACCESS EXCLUSIVE MODE")
+            writer = conn.info.backend_pid
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+            with pytest.raises(DagsterExecutionInterruptedError):
+                writes.write_catalog(conn, request, PROVIDERS, reconnect=lambda: db.connect(synced))
+            deadline = time.monotonic() + 10
+            with psycopg.connect(synced, autocommit=True) as watcher:  # the holder's transaction sees one snapshot
+                while watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (writer,)).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the stopped write's session still runs on the server"
+                    time.sleep(0.1)
+            holder.rollback()  # the operator lets go
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert snapshot(synced) == before
+    last = audit_rows(synced)[-1]
+    assert (last["action"], last["outcome"]) == (request.action, "failed"), last
+    assert last["error"].startswith("stopped (DagsterExecutionInterruptedError: the run was terminated): the run was "
+                                    "interrupted inside a statement, which was cancelled on the server"), last["error"]
+    with db.connect(synced) as conn:  # and the next write is not queued behind anything
+        outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="next", launched_by="test"),
+                                       PROVIDERS, reconnect=lambda: db.connect(synced))
+    assert outcome.audit_id is not None

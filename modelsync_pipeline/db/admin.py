@@ -12,7 +12,7 @@ from .. import faults
 from ..providers.registry import ProviderSpec
 from .refresh_models import RefreshResult, build_partitions, drop_loading_tables, split_fresh, whole_catalogs
 from .stage_catalog import FAILED_OUTCOMES, staged_providers
-from .statements import statements
+from .statements import abandon_if_busy, statements
 
 DEFAULT_BACKUP_RETENTION = 10
 
@@ -107,8 +107,8 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
     try:
         drop_loading_tables(conn, refresh)  # left by a refresh that died: its batch would block this one's
         return _reset_locked(conn, specs, run_id, keep)
-    finally:
-        if not conn.closed:
+    finally:  # stopped inside a statement, the session is ended instead, its lock with it
+        if not conn.closed and not abandon_if_busy(conn):
             conn.execute(refresh["session_unlock"])
 
 

@@ -15,7 +15,7 @@ from .. import faults
 from ..providers.registry import ProviderSpec
 from . import locks
 from .stage_catalog import FAILED_OUTCOMES, staged_providers
-from .statements import statements
+from .statements import abandon_if_busy, statements
 
 @dataclass
 class RefreshResult:
@@ -50,8 +50,8 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
     try:
         drop_orphan_partitions(conn, sql)
         return _refresh_locked(conn, sql, specs, run_id)
-    finally:
-        if not conn.closed:
+    finally:  # stopped inside a statement, the session is ended instead, its lock with it
+        if not conn.closed and not abandon_if_busy(conn):
             conn.execute(sql["session_unlock"])
 
 

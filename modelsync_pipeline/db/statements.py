@@ -52,3 +52,19 @@ def first_line(said: BaseException | str) -> str:
     if not text:
         return type(said).__name__ if isinstance(said, BaseException) else ""
     return text.splitlines()[0].strip()
+
+
+def abandon_if_busy(conn: psycopg.Connection) -> bool:
+    """A connection stopped inside a statement (the run terminated, Ctrl-C: an interrupt psycopg does not cancel
+    for, as it does KeyboardInterrupt) is still running it on the server: its statement is cancelled and the
+    connection closed, so its session ends now, locks and all. Left as it was, a statement waiting for a lock
+    waited on after its process was gone, holding what it held, until the lock came, and every later write
+    queued behind it. True when it was busy (and is now closed)."""
+    if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.ACTIVE:
+        return False
+    try:
+        conn.cancel_safe(timeout=5)
+    except (psycopg.Error, OSError):  # the server may be gone too; closing is all that is left
+        pass
+    conn.close()
+    return True
