@@ -112,13 +112,13 @@ def _run_jobs(args: argparse.Namespace) -> int:
     from . import db, interrupts
     from .defs.jobs import fail_runs_of_dead_processes, process_tags, should_publish_after
     from .definitions import defs
+    from .resources import hold_storage_connection
 
     quiet = {"loggers": {"progress": {}}}  # progress lines only; the full event log is in the UI
     with dg.DagsterInstance.get() as instance:
-        # Keep one pooled storage connection for the run's ~700 events, as the webserver does, instead
-        # of a new PostgreSQL connection per event (dagster-postgres' default for short-lived processes).
-        # The provider step does the same for runs launched from the UI.
-        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+        # One pooled storage connection for the run's ~700 events, checked before each use (the provider step
+        # does the same for runs launched from the UI).
+        hold_storage_connection(instance)
         for run_id in fail_runs_of_dead_processes(instance):
             print(f"run {run_id} was left unfinished by a killed or stopped modelsync run: marked failed")
         selection = None

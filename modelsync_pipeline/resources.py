@@ -112,3 +112,17 @@ class RedisResource(dg.ConfigurableResource):
         from . import cache
 
         return cache.client_from_url(self.redis_url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5)
+
+
+def hold_storage_connection(instance: dg.DagsterInstance) -> None:
+    """One pooled connection for Dagster's run and event storage in this process, as the webserver holds one,
+    instead of dagster-postgres' new connection per event (a run logs ~700), and checked before each use: a
+    pooled connection the server closed meanwhile (a restart, a failover, idle_session_timeout) is replaced,
+    where it failed the run's next event, and a run that had published ended "PostgreSQL is unreachable",
+    exit 2, recorded as FAILURE. A no-op for other storages."""
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+    for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+        # dagster-postgres builds the engine without SQLAlchemy's pre-ping and offers no setting for it
+        pool = getattr(getattr(storage, "_engine", None), "pool", None)
+        if pool is not None and hasattr(pool, "_pre_ping"):
+            pool._pre_ping = True

@@ -490,3 +490,34 @@ def test_a_database_problem_is_one_line_with_a_reason_whatever_the_error_says(mo
     line = _database_problem(error)
     assert line.endswith(f": {reason}") and "\n" not in line
     assert "secret" not in line and "db.example" in line
+
+
+def test_a_storage_connection_the_server_closed_mid_run_is_replaced_not_a_failed_run(tmp_path, synced, redis_url):
+    """PostgreSQL restarted (or idle_session_timeout) while a run waited: the run published the table and the cache,
+    then its next event went out on the pooled connection the server had closed, and the command ended "PostgreSQL
+    is unreachable", exit 2, its run recorded as FAILURE. The pool checks a connection before it hands it out."""
+    import time
+
+    ready, go = tmp_path / "ready", tmp_path / "continue"
+    env = {**os.environ, "DATABASE_URL": synced, "REDIS_URL": redis_url, "MODELSYNC_FAULT": "write:after_commit=wait",
+           "MODELSYNC_FAULT_READY": str(ready), "MODELSYNC_FAULT_CONTINUE": str(go)}
+    proc = subprocess.Popen([sys.executable, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(tmp_path / "s"),
+                             "--providers", "groq"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        with psycopg.connect(synced, autocommit=True) as admin:  # every other session of the database ends
+            ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+                                  ).fetchone()[0]
+        go.touch()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert ended > 0
+    assert proc.returncode == 0, out + err
+    assert "PostgreSQL is unreachable" not in out + err and "\n  models_cache: " in out, out + err

@@ -50,7 +50,7 @@ from ..db import (
 )
 from ..providers.http import ProviderFetchError, prepare_http, provider_secrets, redact, secret_forms
 from ..providers.registry import PROVIDERS, ProviderSpec
-from ..resources import PostgresResource, ProviderApi
+from ..resources import PostgresResource, ProviderApi, hold_storage_connection
 from ..truth import DEFAULT_FACTOR, implausible_changes, implausible_list
 from .plans import TABLE_STEP, plans_step
 
@@ -341,9 +341,8 @@ def _noting_checks(events, reported: set[str]):
 )
 def fetch_provider_catalogs(context: dg.AssetExecutionContext, config: ProviderCatalogConfig,
                             provider_api: ProviderApi, postgres: PostgresResource):
-    # ~17 Dagster events per provider: hold one pooled storage connection for them, as the webserver does,
-    # instead of dagster-postgres' connection per event (a no-op for other storages).
-    context.instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+    # ~17 Dagster events per provider: one pooled storage connection for them (a no-op for other storages).
+    hold_storage_connection(context.instance)
     selected = [PROVIDER_KEYS[key] for key in context.selected_asset_keys if key in PROVIDER_KEYS]
     if not selected:  # never "success, 0 providers staged"
         raise dg.Failure(description="provider_catalogs is staged by the provider assets: select at least one of "
