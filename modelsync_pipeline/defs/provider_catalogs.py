@@ -199,6 +199,7 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     the checks or under the stage's lock (nothing is written then, and the provider's asset is not
     materialized: its catalog is the other run's)."""
     records, seconds = fetched.records, fetched.seconds
+    checks_began = time.monotonic()
     from ..catalog import build_catalog
     from ..providers.parsers import shown_value
     from ..schema import READING_CHECK, validate_catalog
@@ -287,8 +288,11 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
     if staged.superseded_by is not None:
         _log_superseded(context, spec.slug, staged.superseded_by)
         return "superseded"
+    # Both times: the fetch's, and the checks' and stage's since it arrived, which a large catalog spends in this
+    # step's one thread (a catalog of 300,000 models said "staged in 2.55 s" after 53 s of checks).
     context.log.info(f"{spec.slug}: {len(records)} record{'s' if len(records) != 1 else ''}, {staged.row_count} model{'s' if staged.row_count != 1 else ''} staged "
-                     f"({'changed' if staged.changed else 'unchanged'}) in {seconds:.2f} s")
+                     f"({'changed' if staged.changed else 'unchanged'}); fetched in {seconds:.2f} s, checked and "
+                     f"staged in {time.monotonic() - checks_began:.2f} s")
     preview = frame[["model_id", "model_name", "raw_name", "name_rule", "modality", "context_length"]].head(10)
     yield dg.MaterializeResult(
         asset_key=key,
