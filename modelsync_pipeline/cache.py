@@ -90,7 +90,13 @@ class OtherCatalogLive(CacheMismatch):
 
 class NewerCatalogLive(RuntimeError):
     """Readers are on a version of a newer table than this publish read (a publish that ran while this one had
-    lost its lock): this version was not switched in, and its keys were deleted."""
+    lost its lock): this version was not switched in, and its keys were deleted. `behind` is True when the
+    database itself is behind the live version (restored from a backup, failed over to a replica that lagged):
+    no later publish of it goes through until its catalog version passes the live one's."""
+
+    def __init__(self, message: str, behind: bool = False):
+        super().__init__(message)
+        self.behind = behind
 
 
 # SET ... GET (the switch) and ZRANDMEMBER (the size estimate) are Redis 6.2's.
@@ -471,6 +477,16 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
         if str(exc).startswith("NEWER_LIVE"):
             _, live, live_catalog = str(exc).split()[:3]  # the script's reply, whatever Redis appends
             _discard(client, version)
+            now = _catalog_version_now(conn)
+            if now is not None and now < int(live_catalog):
+                raise NewerCatalogLive(
+                    f"the live cache version {live} was published from catalog version {live_catalog} of this "
+                    f"database, which is now at catalog version {now}: the database went back (restored from a "
+                    f"backup, or failed over to a replica that lagged), and readers are served a catalog its table "
+                    f"no longer holds. This publish (cache version {version}) was not switched in and its keys were "
+                    f"deleted; no publish of this database goes through until its catalog version passes "
+                    f"{live_catalog}. To serve the table now: DEL {CURRENT_KEY} in Redis, then materialize "
+                    f"models_cache", behind=True) from None
             raise NewerCatalogLive(
                 f"a newer catalog (catalog version {live_catalog}, cache version {live}) was published meanwhile; "
                 f"this older snapshot (catalog version {catalog_version}, cache version {version}) was not switched "
@@ -687,6 +703,15 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str, pro
     finally:
         writer.close()
     return {"rows": rows_written, "providers": providers, "modalities": modalities}
+
+
+def _catalog_version_now(conn) -> int | None:
+    """The database's catalog version as it is now (outside a publish's snapshot), None when it cannot be read."""
+    try:
+        with conn.transaction():
+            return conn.execute(db.statements("catalog_read")["catalog_version"]).fetchone()[0]
+    except psycopg.Error:
+        return None
 
 
 def client_from_url(url: str, **options) -> redis.Redis:

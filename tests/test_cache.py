@@ -857,3 +857,23 @@ def test_a_publish_says_a_previous_version_expired_only_when_there_was_one(synce
     assert kept.unchanged and kept.previous_expired is None
     assert redis_client.ttl(cache.version_key(first.version, "manifest")) > 0  # the rewrite expired the first one
     assert (second.previous_version, second.previous_expired) == (first.version, True)
+
+
+def test_a_database_behind_the_live_version_says_so_and_how_to_serve_it(synced, redis_client):
+    """A catalog database restored from a backup (or failed over to a replica that lagged) is at an older catalog
+    version than the live cache was published from: every publish of it was refused as "published meanwhile ...
+    Nothing to do", run after run, while readers were served a catalog its table no longer held."""
+    live = cache.current_version(redis_client)
+    with db.connect(synced) as conn:
+        now = conn.execute("SELECT version FROM catalog_version").fetchone()[0]
+    redis_client.hset(cache.version_key(live, "manifest"), "catalog_version", now + 500)  # as the lost database left it
+    with db.connect(synced) as conn, pytest.raises(cache.NewerCatalogLive) as refused:
+        cache.publish_cache(conn, redis_client, "restored-run")
+    message = str(refused.value)
+    assert refused.value.behind and f"which is now at catalog version {now}" in message, message
+    assert "the database went back" in message and f"DEL {cache.CURRENT_KEY}" in message
+    assert cache.current_version(redis_client) == live
+    redis_client.delete(cache.CURRENT_KEY)  # what the message says to do
+    with db.connect(synced) as conn:
+        published = cache.publish_cache(conn, redis_client, "after-del")
+    assert cached_rows(redis_client) == table_rows(synced) and published.version != live

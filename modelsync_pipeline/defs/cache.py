@@ -65,6 +65,8 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
                                      "previous cache version; the models table is untouched by this step (a change "
                                      f"models_table made in this run stays committed).{then}") from None
     except cache.NewerCatalogLive as exc:
+        if exc.behind:  # the database went back: the live version serves a table it no longer holds
+            raise dg.Failure(description=f"{exc}.") from None
         raise dg.Failure(description=f"{exc}. Readers stay on the newer version; the models table is untouched by "
                                      "this step. Nothing to do: the newer publish already serves the table.") from None
     except psycopg.Error as exc:
