@@ -176,7 +176,9 @@ def test_a_superseded_attempt_neither_hides_a_later_failure_nor_refuses_a_reset(
         assert status["last_good_fetched_at"] == T0
         assert not any(p.startswith(spec.slug) for p in _not_fetched_for_reset(conn, "A"))
         assert f"{spec.slug} failed at truth_guard: a price moved 100x" in _not_fetched_for_reset(conn, "C")
-        assert f"{spec.slug} was not fetched in this run" in _not_fetched_for_reset(conn, "D")
+        assert _not_fetched_for_reset(conn, "D") == [
+            "no provider was fetched in this run (a re-execution from models_table, or the table step launched alone, "
+            "fetches none): launch reset_and_resync anew, whole"]
 
 
 def test_a_fetch_time_without_its_zone_is_refused(database_url):

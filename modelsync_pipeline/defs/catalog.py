@@ -95,13 +95,22 @@ def _not_fetched_for_reset(conn, run_id: str) -> list[str]:
     latest = {slug: (outcome, step, error)
               for slug, outcome, step, error in conn.execute(db.statements("stage_catalog")["run_attempts"],
                                                              {"run_id": run_id})}
-    problems = []
+    problems, not_fetched = [], []
     for spec in PROVIDERS:
         outcome, step, error = latest.get(spec.slug, (None, None, None))
         if outcome is None:
-            problems.append(f"{spec.slug} was not fetched in this run")
+            not_fetched.append(spec.slug)
         elif outcome not in ("staged", "unchanged", "superseded"):
             problems.append(f"{spec.slug} failed at {step}: {(error or '')[:300]}")
+    # Named once, not once per provider: a re-execution from the table step listed all 37, 1,575 characters that
+    # never said what to do.
+    if len(not_fetched) == len(PROVIDERS):
+        problems.append("no provider was fetched in this run (a re-execution from models_table, or the table step "
+                        "launched alone, fetches none): launch reset_and_resync anew, whole")
+    elif not_fetched:
+        shown = ", ".join(not_fetched[:5]) + (f" and {len(not_fetched) - 5} more" if len(not_fetched) > 5 else "")
+        problems.append(f"{len(not_fetched)} provider{'s were' if len(not_fetched) > 1 else ' was'} not fetched in "
+                        f"this run: {shown}")
     return problems
 
 
