@@ -512,11 +512,13 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
         # what is before it, which says it a second time, whether a company, a family or a model.
         _add_step(steps, "strip_company_prefix")
         return rest
+    flag = _joined_precision(company.casefold())
+    if rest and (flag in _BRACKETED_RELEASE_STAGES or flag == "free" or _QUANTIZATION_TOKEN.fullmatch(flag)):
+        # "Deprecated: Llama 2 70B", "Beta: Sonar", "Free: Llama 3.1 70B", "FP8: Llama 3.1 70B": a stage or a flag,
+        # never a company; read as "(Free) Llama 3.1 70B" is (stripped as a company, the model was not free).
+        return f"({company}) {rest}"
     if any(_MODEL_WORD_BEFORE_COLON.fullmatch(word) for word in company.split()):
         return text  # "Gemini 2.5 Flash: Thinking": a model and its variant; the colon is neutralised later
-    if company.casefold() in _BRACKETED_RELEASE_STAGES and rest:
-        # "Deprecated: Llama 2 70B", "Beta: Sonar": a stage, never a company; read as "(Deprecated) Llama 2 70B" is.
-        return f"({company}) {rest}"
     _add_step(steps, "strip_company_prefix")
     if not rest:
         return ""  # "OpenAI:" names a company, not a model

@@ -624,6 +624,20 @@ def test_a_release_stage_before_a_colon_is_a_stage_never_a_company(upstream, exp
     assert (display.name, display.release_stage) == (expected, stage)
 
 
+@pytest.mark.parametrize(("upstream", "expected", "is_free", "quantization"), [
+    ("Free: Llama 3.1 70B", "Llama 3.1 70B", True, None),
+    ("FREE: Qwen3 32B", "Qwen3 32B", True, None),
+    ("FP8: Llama 3.1 70B", "Llama 3.1 70B", False, "fp8"),
+    ("AWQ: Qwen 32B", "Qwen 32B", False, "awq"),
+    ("Int-4: Mixtral 8x7B", "Mixtral 8x7B", False, "int4"),
+])
+def test_a_flag_before_a_colon_is_a_flag_never_a_company(upstream, expected, is_free, quantization):
+    """"Free: Llama 3.1 70B" read "Llama 3.1 70B" with is_free false: "Free" was stripped as a company. A flag before
+    the colon is read as the same flag in brackets is, as a release stage there already was."""
+    display = resolve_display_name("acme/model", display_name=upstream)
+    assert (display.name, display.is_free, display.quantization) == (expected, is_free, quantization)
+
+
 @pytest.mark.parametrize(("upstream", "expected"), [
     ('"Llama 3.3 70B Instruct"', "Llama 3.3 70B Instruct"),
     ("'Qwen3 Coder 480B'", "Qwen3 Coder 480B"),
