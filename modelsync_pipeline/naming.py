@@ -900,8 +900,15 @@ def _with_minor_version(base: str, variants: list[str]) -> tuple[str, list[str]]
     return base, variants
 
 
+# "free" as the last word of an id's model segment: Together's "Llama-3.3-70B-Instruct-Turbo-Free", a free tier
+# listed as a model of its own, as OpenRouter lists one as a ":free" variant.
+_FREE_LAST_WORD = re.compile(r"[-_. ]free\s*$", re.I)
+
+
 def _has_free_variant(model_id: str) -> bool:
-    return any(v.strip().casefold() == "free" for v in _split_variants(model_id)[1])
+    base, variants = _split_variants(model_id)
+    return (any(v.strip().casefold() == "free" for v in variants)
+            or bool(_FREE_LAST_WORD.search(_last_id_segment(base))))
 
 
 # llama.cpp's quantisation names ("q4_K_M", "Q8_0", "IQ4_XS", "q6_k"): one word, upper-cased as written in every

@@ -908,3 +908,19 @@ def test_the_company_named_after_the_name_goes_when_the_id_names_it(model_id, up
     display = resolve_display_name(model_id, display_name=upstream)
     assert display.name == expected
     assert ("drop_trailing_company" in display.steps) == (expected != upstream)
+
+
+@pytest.mark.parametrize(("model_id", "is_free"), [
+    ("meta-llama/Llama-3.3-70B-Instruct-Turbo-Free", True),   # Together's free tier, a model of its own
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B-free", True),
+    ("acme/model_free", True),
+    ("openrouter/acme/model:free", True),
+    # left alone: "free" that is not the id's last word, or part of another word
+    ("acme/free-7b", False),
+    ("acme/freedom-7b", False),
+    ("acme/model-freeze", False),
+])
+def test_free_as_the_last_word_of_an_id_marks_the_model_free(model_id, is_free):
+    """Together lists a free tier as a model of its own ("...-Instruct-Turbo-Free"), at 0/0: it read is_free false,
+    where OpenRouter's ":free" variant of the same kind read true."""
+    assert resolve_display_name(model_id).is_free is is_free
