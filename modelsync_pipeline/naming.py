@@ -553,6 +553,23 @@ def _joined_items(items: list[str]) -> str:
     return joined
 
 
+# A flag after a separator at the end of a name ("Llama 3 70B - Free", "... — deprecated", "Qwen 32B | AWQ").
+_TRAILING_FLAG = re.compile(r"^(?P<name>.*\S)\s+[-\u2013\u2014|\u00b7\u2022~]\s+(?P<flag>[a-z0-9-]+)\s*$", re.I | re.S)
+
+
+def _trailing_flag_as_bracket(text: str) -> str:
+    """A free, quantisation or release-stage word after a separator at the end of a name, read as the same word in
+    brackets is: "Llama 3 70B - Free" was not marked free and kept " - Free", "... — deprecated" kept its
+    lower-case word beside the stage it set. Any other word after a separator is a part of the name."""
+    match = _TRAILING_FLAG.match(text)
+    if not match:
+        return text
+    flag = _joined_precision(match.group("flag").casefold())
+    if flag in _BRACKETED_RELEASE_STAGES or flag == "free" or _QUANTIZATION_TOKEN.fullmatch(flag):
+        return f"{match.group('name')} ({match.group('flag')})"
+    return text
+
+
 def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
     def replace_item(content: str, match: re.Match) -> str:
         key = _joined_precision(content.casefold())  # "(FP-8)", "(8-bit)" are "(FP8)", "(8bit)"
@@ -682,6 +699,7 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
         _add_step(steps, "read_other_colon")
         text = _collapse_whitespace(colons)
     text = _strip_company_prefix(text, steps)
+    text = _trailing_flag_as_bracket(text)
     text = _flatten_brackets(text, steps, attrs)
     text = _without_path_characters(text, steps)
     neutralised = _COLON_BEFORE_SPACE.sub(" - ", text)

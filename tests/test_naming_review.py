@@ -681,7 +681,7 @@ def test_a_dimension_is_written_3d(model_id, expected):
     ("\u901a\u4e49\u5343\u95ee\uff0d\uff2d\uff41\uff58", "\u901a\u4e49\u5343\u95ee-Max"),
     ("OpenAI\uff1aGPT\u20114o", "GPT-4o"),
     # left alone: a spaced dash between words is a separator, read as one already
-    ("Claude 3.5 Sonnet \u2013 New", "Claude 3.5 Sonnet - New"),
+    ("Llama 3.1 70B \u2013 Turbo", "Llama 3.1 70B - Turbo"),
 ])
 def test_characters_that_look_like_ascii_read_as_ascii(upstream, expected):
     """"GPT\u20114o" (a non-breaking hyphen) and full-width "\uff2c\uff4c\uff41\uff4d\uff41 \uff13" were shown as sent: a
@@ -924,3 +924,22 @@ def test_free_as_the_last_word_of_an_id_marks_the_model_free(model_id, is_free):
     """Together lists a free tier as a model of its own ("...-Instruct-Turbo-Free"), at 0/0: it read is_free false,
     where OpenRouter's ":free" variant of the same kind read true."""
     assert resolve_display_name(model_id).is_free is is_free
+
+
+@pytest.mark.parametrize(("upstream", "expected", "is_free", "quantization", "stage"), [
+    ("Llama 3 70B \u2014 deprecated", "Llama 3 70B Deprecated", False, None, "deprecated"),
+    ("Llama 3 70B - Free", "Llama 3 70B", True, None, None),
+    ("Qwen 32B \u2013 AWQ", "Qwen 32B", False, "awq", None),
+    ("Llama 3 70B | beta", "Llama 3 70B Beta", False, None, "beta"),
+    ("Claude 3.5 Sonnet \u2013 New", "Claude 3.5 Sonnet New", False, None, "new"),  # as "(New)" reads
+    # left alone: any other word after a separator is a part of the name
+    ("GPT-4o - mini", "GPT-4o - mini", False, None, None),
+    ("Deprecated - Llama 3", "Deprecated - Llama 3", False, None, "deprecated"),
+])
+def test_a_flag_after_a_separator_at_the_end_reads_as_the_flag_in_brackets(upstream, expected, is_free, quantization,
+                                                                           stage):
+    """"Llama 3 70B - Free" was not marked free and kept " - Free"; "... \u2014 deprecated" set the stage and kept its
+    lower-case word: the same flag in brackets is read, and written, as a flag."""
+    display = resolve_display_name("acme/model", display_name=upstream)
+    assert (display.name, display.is_free, display.quantization, display.release_stage) == (
+        expected, is_free, quantization, stage)
