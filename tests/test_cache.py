@@ -877,3 +877,26 @@ def test_a_database_behind_the_live_version_says_so_and_how_to_serve_it(synced, 
     with db.connect(synced) as conn:
         published = cache.publish_cache(conn, redis_client, "after-del")
     assert cached_rows(redis_client) == table_rows(synced) and published.version != live
+
+
+def test_a_tls_url_to_a_server_that_never_answers_the_handshake_says_tls():
+    """rediss:// against a Redis without TLS: "Timeout connecting to server" after the connect timeout, no word of
+    TLS. The step's failure now says what the timeout most likely means."""
+    import socket
+
+    import redis
+
+    from modelsync_pipeline.defs.cache import _tls_hint
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts, and never answers the TLS handshake
+    url = f"rediss://127.0.0.1:{silent.getsockname()[1]}/0"
+    try:
+        client = cache.client_from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        with pytest.raises(redis.exceptions.RedisError) as failed:
+            client.ping()
+    finally:
+        silent.close()
+    assert "asks for TLS, rediss://" in _tls_hint(url, failed.value), repr(failed.value)
+    assert _tls_hint(url.replace("rediss", "redis"), failed.value) == ""

@@ -15,6 +15,16 @@ class CacheConfig(dg.Config):
                                                       "the table (it is checked either way, and rewritten if it fails)")
 
 
+def _tls_hint(url: str, exc: BaseException) -> str:
+    """What a timeout through rediss:// most likely means: a server that speaks no TLS leaves the handshake
+    unanswered, and the client says only "Timeout connecting to server" after its connect timeout."""
+    import redis
+
+    if url.casefold().startswith("rediss://") and isinstance(exc, redis.exceptions.TimeoutError):
+        return " (the URL asks for TLS, rediss://: a server without TLS never answers the handshake; redis:// if so)"
+    return ""
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"redis"},
@@ -30,6 +40,7 @@ class CacheConfig(dg.Config):
         "database, never a provider API."
     ),
 )
+
 def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgres: PostgresResource,
                  redis: RedisResource) -> dg.MaterializeResult:
     interrupts.refuse_after_stop("models_cache")
@@ -49,7 +60,7 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
         # publish translated (cache._refusal) names the server, the step and what to do already.
         said = (str(exc).rstrip(".") if getattr(exc, "publish_step", None) else
                 f"Redis at {redact_url(redis.redis_url)} failed while publishing the cache: "
-                f"{type(exc).__name__}: {str(exc).rstrip('.')}")
+                f"{type(exc).__name__}: {str(exc).rstrip('.')}" + _tls_hint(redis.redis_url, exc))
         raise dg.Failure(
             description=f"{said}. "
             "The models table is untouched by this step (a change models_table made in this run stays committed); "
