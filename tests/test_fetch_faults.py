@@ -1567,3 +1567,16 @@ def test_a_fetch_error_survives_a_copy_and_a_pickle_whole():
     for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
         assert (again.provider, again.step, again.reason, again.status) == ("groq", "fetch", error.reason, 503)
         assert str(again) == str(error)
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_a_list_of_more_records_than_any_provider_lists_is_not_read(server, pages):
+    """An answer of 1,400,000 records took 491 s and ~10 GB to check, in the step every provider shares, and was
+    published: no provider lists that many models. The list is refused at MAX_RECORDS, on whichever page."""
+    per_page = 6 // pages  # 6 records in all, the 6th past the bound of 5
+    answers = iter([as_json({"data": [{"id": f"m{p}-{i}"} for i in range(per_page)],
+                             "has_more": p < pages - 1, "last_id": f"m{p}-{per_page - 1}"}) for p in range(pages)])
+    server.routes["/anthropic/models"] = lambda q: next(answers)
+    error = fetch_error("anthropic", server, max_records=5)
+    assert error.step == "fetch" and "the list holds more than 5 records" in error.reason, error.reason
+    assert f"by page {pages})" in error.reason

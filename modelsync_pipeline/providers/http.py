@@ -40,6 +40,10 @@ RECORDED_DIR = Path(__file__).resolve().parent.parent / "recorded"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # catalogs of providers with no list API
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_PAGES = 1000
+# The most records a list may hold. The largest real list is ~18,000 models (Featherless); a list past this is a
+# flood (a broken upstream, another host), which took 491 s and ~10 GB to check at 1,400,000 records, in the step
+# every provider shares, before any guard could compare it with the last good catalog.
+MAX_RECORDS = 250_000
 # How many times a list paged by position is read when it changes while it is read (ListingChanged): a catalog
 # changes a few times a day, so a second read almost always finds it still; a third that fails too means it is
 # changing faster than it can be read, and a catalog read so would be one the provider never listed.
@@ -449,6 +453,7 @@ class ProviderClient:
         deadline_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_body_bytes: int = MAX_BODY_BYTES,
+        max_records: int = MAX_RECORDS,
     ):
         self.spec = spec
         self._environ = os.environ if environ is None else environ
@@ -460,6 +465,7 @@ class ProviderClient:
         self._clock = clock
         self._deadline: float | None = None
         self._max_body_bytes = max_body_bytes
+        self._max_records = max_records
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         base_url = spec.resolved_base_url(self._environ)
         self._forms = self._secret_forms()
@@ -645,6 +651,10 @@ class ProviderClient:
             previous = items
             watch.see(number, body, items)
             received += len(items)
+            if received > self._max_records:
+                raise ProviderFetchError(spec.slug, "fetch", f"the list holds more than {self._max_records:,} records "
+                                         f"({received:,} by page {number}): no provider lists that many models; "
+                                         "not read further")
             yield items
             try:
                 following = spec.pagination.next_page(body, response, items, params, received)
