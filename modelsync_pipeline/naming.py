@@ -183,6 +183,7 @@ _BRACKETED_RELEASE_STAGES = {
     "preview", "beta", "alpha", "experimental", "new", "old", "legacy", "deprecated", "stable", "latest",
 }
 _PLAIN_WORD_RELEASE_STAGES = {"preview", "beta", "alpha", "experimental", "legacy", "deprecated"}
+_NUMBERED_STAGE = re.compile(r"(preview|beta|alpha)\.?\d+(?:\.\d+)*")
 
 _BRAND_SPELLINGS = {
     "ai": "AI", "ai21": "AI21", "api": "API", "apac": "APAC", "eu": "EU", "us": "US", "au": "AU", "moonshotai": "Moonshot AI", "aws": "AWS", "mistralai": "Mistral AI", "awq": "AWQ", "bge": "BGE", "chatgpt": "ChatGPT", "claude": "Claude",
@@ -639,8 +640,11 @@ def _without_path_characters(text: str, steps: list[str]) -> str:
 
 def _read_plain_word_attributes(text: str, attrs: dict) -> None:
     for word in text.casefold().split():
-        if attrs["release_stage"] is None and word in _PLAIN_WORD_RELEASE_STAGES:
-            attrs["release_stage"] = word
+        # "Beta.2", "beta2", "alpha1": a stage numbered within itself (semver's "1.0.0-beta.2") is that stage.
+        stage = _NUMBERED_STAGE.fullmatch(word)
+        stage = stage.group(1) if stage else word
+        if attrs["release_stage"] is None and stage in _PLAIN_WORD_RELEASE_STAGES:
+            attrs["release_stage"] = stage
     if attrs["quantization"] is None:
         attrs["quantization"] = _quantization_in(text)
 

@@ -943,3 +943,17 @@ def test_a_flag_after_a_separator_at_the_end_reads_as_the_flag_in_brackets(upstr
     display = resolve_display_name("acme/model", display_name=upstream)
     assert (display.name, display.is_free, display.quantization, display.release_stage) == (
         expected, is_free, quantization, stage)
+
+
+@pytest.mark.parametrize(("model_id", "stage"), [
+    ("acme/model-v1.0.0-beta.2", "beta"),   # semver's pre-release
+    ("acme/model-beta2", "beta"),
+    ("acme/model-alpha1", "alpha"),
+    ("acme/model-preview3", "preview"),
+    # left alone: a stage word inside another word
+    ("acme/betamax-7b", None),
+    ("acme/alphafold-3", None),
+])
+def test_a_stage_numbered_within_itself_is_that_stage(model_id, stage):
+    """"model-v1.0.0-beta.2" read "Model v1.0.0 Beta.2" with no release stage: only the bare word was a stage."""
+    assert resolve_display_name(model_id).release_stage == stage
