@@ -967,6 +967,8 @@ def _underscored_numbers(text: str) -> str:
         return ".".join(parts[:-1]) + "-" + parts[-1]
 
     return _UNDERSCORED_NUMBERS.sub(read, text)
+
+
 # An underscore between a code that ends in digits and a size parts words ("m2m100_418M" is M2M100 at 418M
 # parameters, never "m2m100.418M"); after a bare number it is a decimal point ("stablelm-2-1_6b" is 1.6B) and
 # before anything but a size a version's ("internlm2_5" is InternLM2.5).
@@ -1191,9 +1193,8 @@ def _organisation_before_nameless_model(model_id: str) -> str | None:
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
-    read = _as_read(model_id)
     percent_escaped = _percent_decoded(model_id) != model_id
-    model_id = read
+    model_id = _as_read(model_id)  # "ｇｐｔ－４ｏ", "gpt%2D4o" are the id "gpt-4o" to a reader, as in a name
     words = _id_words(model_id, every_variant=False)
     before = _word_before_lone_model_word(model_id) or _organisation_before_nameless_model(model_id)
     if before is not None:

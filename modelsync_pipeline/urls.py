@@ -25,6 +25,9 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+_PASSWORD_FIELD = re.compile(r"(?i)(?:^|[&\s?])password\s*=\s*('(?:[^'\\]|\\.)*'|[^&\s]+)")  # query or conninfo
+
+
 def url_passwords(url: str) -> list[str]:
     """The passwords a URL carries, as written and percent-decoded: its userinfo's (up to the last "@", as
     redact_url reads it) and its ``password=`` query or conninfo values."""
@@ -33,7 +36,7 @@ def url_passwords(url: str) -> list[str]:
         userinfo, at, _ = url.partition("://")[2].rpartition("@")
         if at and ":" in userinfo:
             found.append(userinfo.split(":", 1)[1])
-    found += [m.group(1).strip("'") for m in re.finditer(r"(?i)(?:^|[&\s?])password\s*=\s*('(?:[^'\\]|\\.)*'|[^&\s]+)", url)]
+    found += [m.group(1).strip("'") for m in _PASSWORD_FIELD.finditer(url)]
     decoded = [urllib.parse.unquote(p) for p in found]
     return [p for p in dict.fromkeys(found + decoded) if p]
 

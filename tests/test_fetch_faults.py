@@ -218,8 +218,10 @@ def test_a_partial_answer_to_a_request_for_the_whole_list_is_refused(server):
     assert len(server.seen) == 1
 
 
-@pytest.mark.parametrize("status, said", [(300, "a choice of answers (Multiple Choices) this client does not pick from"),
-                                          (399, "a redirect this client does not follow")])
+@pytest.mark.parametrize("status, said", [
+    (300, "a choice of answers (Multiple Choices) this client does not pick from"),
+    (399, "a redirect this client does not follow"),
+])
 def test_a_3xx_with_a_location_httpx_does_not_follow_is_not_called_one_without(server, status, said):
     """A 300 with a Location read "a redirect without a Location to follow": httpx follows no 300."""
     server.routes["/groq/models"] = lambda q: (status, {"Location": "/groq/v2/models"}, b"")
@@ -796,7 +798,8 @@ def test_a_retry_after_that_is_not_a_finite_wait_falls_back_to_the_backoff(serve
     assert sleeps == [0.25]
 
 
-@pytest.mark.parametrize("retry_after", ["0", "0.001", "Sun, 01 Jan 2023 00:00:00 GMT"], ids=["zero", "tiny", "past-date"])
+@pytest.mark.parametrize("retry_after", ["0", "0.001", "Sun, 01 Jan 2023 00:00:00 GMT"],
+                         ids=["zero", "tiny", "past-date"])
 def test_a_retry_after_shorter_than_the_backoff_waits_the_backoff(server, retry_after):
     """A 429 asking for 0 s, or for a date already past, was asked again at once: four requests within 20 ms to a
     provider that had just said it was rate limited."""

@@ -30,7 +30,8 @@ from .statements import MIGRATIONS_DIR, SQL_DIR, abandon_if_busy, connect, first
 
 __all__ = [
     "DEFAULT_BACKUP_RETENTION", "FAILED_OUTCOMES", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup",
-    "LockWatch", "abandon_if_busy", "Plan", "RefreshResult", "MigrationError", "StageResult", "apply_migrations", "approval_used",
+    "LockWatch", "Plan", "RefreshResult", "MigrationError", "StageResult", "abandon_if_busy", "apply_migrations",
+    "approval_used",
     "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows", "counts", "counts_unless_locked",
     "current_session", "first_line", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count",
     "plan_refresh", "raised", "record_failed_attempt", "refresh_models_table", "release_approval",

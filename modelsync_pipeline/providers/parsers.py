@@ -594,7 +594,7 @@ def _cloudflare_prices(value: Any) -> tuple[float | None, float | None]:
         if not isinstance(currency, str) or currency.strip().upper() != "USD":
             _note(f"price currency {shown_value(currency)} of {shown_value(entry.get('unit'))} is not USD")
             continue
-        side, price = _CLOUDFLARE_SIDE[known.group(2)], _priced(entry, "price", under="price entry")
+        side, price = _CLOUDFLARE_SIDE[known.group(2)], _priced(entry, "price", under="price[]")
         if side in prices and prices[side] != price:
             _note(f"two {side} prices, {prices[side]} and {price}")
             continue
