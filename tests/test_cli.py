@@ -326,26 +326,35 @@ def test_step_failures_names_the_innermost_error_of_each_failed_step():
     }
 
 
+def _started_until_fault(tmp_path, database_url, redis_url, **env) -> subprocess.Popen:
+    """`modelsync run --providers groq` started, returned once it stands at the fault point `env` names (its
+    MODELSYNC_FAULT_READY file written); the caller ends it."""
+    import time
+
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(tmp_path / "s"),
+                             "--providers", "groq"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                                            "MODELSYNC_FAULT_READY": str(ready), **env})
+    deadline = time.monotonic() + 180
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(proc.communicate())
+        time.sleep(0.05)
+    return proc
+
+
 def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, redis_url):
     """Ctrl-C during the refresh went on to publish what was staged in a second run (publish_catalog): the
     operator asked to stop. It stops, says so, leaves the table as it was, and exits 130."""
     import signal
-    import time
 
     database_url = synced  # a full sync of the recorded payloads (conftest.synced)
     with psycopg.connect(database_url) as conn:
         before = conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone()
-    ready = tmp_path / "ready"
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "MODELSYNC_FAULT": "refresh:before_delete=pause", "MODELSYNC_FAULT_READY": str(ready)}
-    proc = subprocess.Popen([sys.executable, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(tmp_path / "s"),
-                             "--providers", "groq"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _started_until_fault(tmp_path, database_url, redis_url, MODELSYNC_FAULT="refresh:before_delete=pause")
     try:
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -499,19 +508,10 @@ def test_a_storage_connection_the_server_closed_mid_run_is_replaced_not_a_failed
     """PostgreSQL restarted (or idle_session_timeout) while a run waited: the run published the table and the cache,
     then its next event went out on the pooled connection the server had closed, and the command ended "PostgreSQL
     is unreachable", exit 2, its run recorded as FAILURE. The pool checks a connection before it hands it out."""
-    import time
-
-    ready, go = tmp_path / "ready", tmp_path / "continue"
-    env = {**os.environ, "DATABASE_URL": synced, "REDIS_URL": redis_url, "MODELSYNC_FAULT": "write:after_commit=wait",
-           "MODELSYNC_FAULT_READY": str(ready), "MODELSYNC_FAULT_CONTINUE": str(go)}
-    proc = subprocess.Popen([sys.executable, "-m", "modelsync_pipeline.cli", "run", "--state-dir", str(tmp_path / "s"),
-                             "--providers", "groq"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    go = tmp_path / "continue"
+    proc = _started_until_fault(tmp_path, synced, redis_url, MODELSYNC_FAULT="write:after_commit=wait",
+                                MODELSYNC_FAULT_CONTINUE=str(go))
     try:
-        deadline = time.monotonic() + 180
-        while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
         with psycopg.connect(synced, autocommit=True) as admin:  # every other session of the database ends
             ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                   "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
