@@ -150,6 +150,7 @@ class Violation:
     check: str
     column: str | None
     detail: str | None = None  # what could not be read (values_readable)
+    value: str | None = None  # the value a column's check refused ("15000.0" for a price above the bound)
 
     def as_dict(self) -> dict:
         return {
@@ -160,6 +161,7 @@ class Violation:
             "rule": self.rule,
             "check": self.check,
             "column": self.column,
+            "value": _short(self.value),
             "detail": _short(self.detail, 300),
         }
 
@@ -204,5 +206,8 @@ def validate_catalog(frame: pd.DataFrame) -> list[Violation]:
             check=check,
             column=column,
             detail=row.get("reading_problems") or None,
+            # A column's check names the value it refused; the report named only the check ("'acme/md'
+            # price_per_1m_tokens_at_most_10000"), and the operator looked the value up elsewhere.
+            value=None if column is None else str(case.failure_case),
         )
     return sorted(violations.values(), key=lambda v: (v.check != READING_CHECK, v.row, v.check))

@@ -465,3 +465,16 @@ def test_a_price_no_rule_reads_is_named_by_its_field(slug, paths):
     problems = build_catalog(spec, [record]).reading_problems.iloc[0]
     for path in paths:
         assert f"{'.'.join(path)} '$0.50' is not a number" in problems, problems
+
+
+def test_a_held_back_catalog_names_the_value_each_check_refused(database_url, redis_url, replay_dir):
+    """The reason named the model and the check ("'acme/md' price_per_1m_tokens_at_most_10000"), never the value:
+    the operator had to find the record to learn what the provider sent."""
+    spec = PROVIDERS_BY_SLUG["together"]
+    items = recorded_items(spec, replay_dir)
+    items[0]["pricing"] = {**items[0].get("pricing", {}), "input": 15000, "output": 1}
+    (replay_dir / spec.recorded).write_text(json.dumps(spec.envelope(items, {})))
+    failure = provider_failures(sync(database_url, redis_url, replay_dir, selection=providers("together")))
+    reason = failure["together_catalog"]
+    assert "failed at validate" in reason
+    assert f"{items[0]['id']!r} price_per_1m_tokens_at_most_10000 (input_price_per_mtok 15000.0)" in reason, reason

@@ -238,7 +238,8 @@ def _check_and_stage(context, conn, spec: ProviderSpec, fetched: _Fetched, confi
         # Each id quoted cut short (shown_value), and each reading problem as the report shows it: a refused id of
         # 100,000 characters made a 100 KB reason, in the log, the check's metadata and sync_attempts.
         first = [f"{shown_value(v.model_id)} {v.check}"
-                 + (f" ({v.as_dict()['detail']})" if v.detail and v.check == READING_CHECK else "")
+                 + (f" ({v.as_dict()['detail']})" if v.detail and v.check == READING_CHECK
+                    else f" ({v.column} {v.as_dict()['value']})" if v.value is not None else "")
                  for v in violations[:5]]
         reason = f"{len(violations)} check violations in {len(rows)} of {len(frame)} rows; first: " + "; ".join(first)
         raise _HeldBack(CHECK_NAME, "validate", reason, contract)
