@@ -513,8 +513,7 @@ def _strip_company_prefix(text: str, steps: list[str]) -> str:
         # what is before it, which says it a second time, whether a company, a family or a model.
         _add_step(steps, "strip_company_prefix")
         return rest
-    flag = _joined_precision(company.casefold())
-    if rest and (flag in _BRACKETED_RELEASE_STAGES or flag == "free" or _QUANTIZATION_TOKEN.fullmatch(flag)):
+    if rest and _is_flag(company):
         # "Deprecated: Llama 2 70B", "Beta: Sonar", "Free: Llama 3.1 70B", "FP8: Llama 3.1 70B": a stage or a flag,
         # never a company; read as "(Free) Llama 3.1 70B" is (stripped as a company, the model was not free).
         return f"({company}) {rest}"
@@ -565,15 +564,26 @@ def _trailing_flag_as_bracket(text: str) -> str:
     match = _TRAILING_FLAG.match(text)
     if not match:
         return text
-    flag = _joined_precision(match.group("flag").casefold())
-    if flag in _BRACKETED_RELEASE_STAGES or flag == "free" or _QUANTIZATION_TOKEN.fullmatch(flag):
+    if _is_flag(match.group("flag")):
         return f"{match.group('name')} ({match.group('flag')})"
     return text
 
 
+def _flag_key(word: str) -> str:
+    return _joined_precision(word.casefold())  # "(FP-8)", "(8-bit)" are "(FP8)", "(8bit)"
+
+
+def _is_flag(word: str) -> bool:
+    """Whether `word` is one _flatten_brackets reads as a flag when bracketed: free, a quantisation or a release
+    stage. Before a colon or after a final separator it is read as bracketed (_strip_company_prefix,
+    _trailing_flag_as_bracket)."""
+    key = _flag_key(word)
+    return key == "free" or key in _BRACKETED_RELEASE_STAGES or bool(_QUANTIZATION_TOKEN.fullmatch(key))
+
+
 def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
     def replace_item(content: str, match: re.Match) -> str:
-        key = _joined_precision(content.casefold())  # "(FP-8)", "(8-bit)" are "(FP8)", "(8bit)"
+        key = _flag_key(content)
         if key == "free":
             attrs["is_free"] = True
             _add_step(steps, "free_flag")
@@ -1193,9 +1203,12 @@ def _organisation_before_nameless_model(model_id: str) -> str | None:
 
 
 def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
-    percent_escaped = _percent_decoded(model_id) != model_id
-    model_id = _as_read(model_id)  # "ｇｐｔ－４ｏ", "gpt%2D4o" are the id "gpt-4o" to a reader, as in a name
-    words = _id_words(model_id, every_variant=False)
+    words = _id_words(model_id, every_variant=False)  # it reads the id itself (_as_read), as for make_names_unique
+    # The rules below read it too: "ｇｐｔ－４ｏ", "gpt%2D4o" are the id "gpt-4o" to a reader, as in a name. Read once:
+    # its escapes read twice, "50%2541" was "50A".
+    translated = model_id.translate(_ASCII_LOOKALIKES)
+    model_id = _percent_decoded(translated)
+    percent_escaped = model_id != translated
     before = _word_before_lone_model_word(model_id) or _organisation_before_nameless_model(model_id)
     if before is not None:
         words = [*_segment_words(before), *words]

@@ -1304,3 +1304,13 @@ def test_truncated_is_recorded_only_for_the_name_that_was_cut():
     long_id_like = "vendor/m" + "a" * 900
     result = resolve_display_name("vendor/m", display_name=long_id_like, name="Nice Name")
     assert result.name == "Nice Name" and "truncated" not in result.steps
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("model-50%2541", "Model 50 41"),   # "%2541" is "%41" escaped once: read once, never as "A"
+    ("gpt%2D4o", "GPT-4o"),
+])
+def test_an_ids_percent_escapes_are_read_once(model_id, expected):
+    """_derive read the id's escapes, then handed the read id to _id_words, which read them again: "50%2541" (the
+    text "50%41") was "50A"."""
+    assert derive_name_from_id(model_id) == expected
