@@ -6,6 +6,7 @@ The domain (the cache, the reader, the CLI) names the server it failed to reach;
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 
@@ -50,11 +51,36 @@ def without_passwords(text: str, url: str) -> str:
     """`text` (a driver's message about `url`) with every password of the URL, and every run of
     PASSWORD_PART_LENGTH or more of its characters, replaced by ``***``: a URL the driver could not parse is
     quoted by it in pieces, which redact_url never sees."""
-    for password in sorted(url_passwords(url), key=len, reverse=True):
-        shortest = min(PASSWORD_PART_LENGTH, len(password))
-        for length in range(len(password), shortest - 1, -1):
-            for start in range(len(password) - length + 1):
-                part = password[start:start + length]
-                if part in text:
-                    text = text.replace(part, "***")
-    return text
+    return redact_runs(text, url_passwords(url), PASSWORD_PART_LENGTH, "***")
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(secrets: tuple[str, ...], length: int) -> frozenset[str]:
+    return frozenset(secret[i:i + length].casefold() for secret in secrets for i in range(len(secret) - length + 1))
+
+
+def redact_runs(text: str, secrets, min_run: int, replacement: str) -> str:
+    """`text` with every run of `min_run` or more characters of one of `secrets` (in any case) replaced, each run
+    whole (every window of `min_run` characters in it is one of a secret's), and a secret shorter than that
+    wherever it stands whole. What a driver or a provider quotes of a secret is often a part of it: a token it
+    could not parse, a key's prefix or suffix. For short texts (messages, reasons): it looks at every character."""
+    secrets = tuple(dict.fromkeys(secret for secret in secrets if secret))
+    for secret in sorted((secret for secret in secrets if len(secret) < min_run), key=len, reverse=True):
+        text = text.replace(secret, replacement)
+    windows = _windows(secrets, min_run)
+    if not windows or len(text) < min_run:
+        return text
+    folded = text.casefold()
+    if len(folded) != len(text):  # a character whose case folds to several ("ß"): read as written
+        folded = text
+    parts, start, i = [], 0, 0
+    while i <= len(text) - min_run:
+        if folded[i:i + min_run] not in windows:
+            i += 1
+            continue
+        end = i + min_run
+        while end < len(text) and folded[end - min_run + 1:end + 1] in windows:
+            end += 1
+        parts += [text[start:i], replacement]
+        start = i = end
+    return "".join(parts) + text[start:]

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 import httpcore
 import httpx
 
+from ..urls import redact_runs
 from .pagination import ListingChanged, ListingWatch, PaginationError
 from .registry import ProviderSpec
 
@@ -190,33 +191,11 @@ def redact(text: str, forms: list[str]) -> str:
 FRAGMENT_LENGTH = 10
 
 
-@functools.lru_cache(maxsize=64)
-def _fragment_windows(forms: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(form[i:i + FRAGMENT_LENGTH].casefold()
-                     for form in forms for i in range(len(form) - FRAGMENT_LENGTH + 1))
-
-
 def redact_fragments(text: str, forms: list[str]) -> str:
-    """`text` with every run of FRAGMENT_LENGTH or more characters of a secret's forms (in any case) replaced,
-    each run whole: where each of its windows of FRAGMENT_LENGTH characters is one of a form's. For the texts
-    the client writes (reasons, quoted messages), not for whole bodies: it looks at every character."""
-    windows = _fragment_windows(tuple(forms)) if forms else frozenset()
-    if not windows or len(text) < FRAGMENT_LENGTH:
-        return text
-    folded = text.casefold()
-    if len(folded) != len(text):  # a character whose case folds to several ("ß"): read as written
-        folded = text
-    parts, start, i = [], 0, 0
-    while i <= len(text) - FRAGMENT_LENGTH:
-        if folded[i:i + FRAGMENT_LENGTH] not in windows:
-            i += 1
-            continue
-        end = i + FRAGMENT_LENGTH
-        while end < len(text) and folded[end - FRAGMENT_LENGTH + 1:end + 1] in windows:
-            end += 1
-        parts += [text[start:i], REDACTED]
-        start = i = end
-    return "".join(parts) + text[start:]
+    """`text` with every run of FRAGMENT_LENGTH or more characters of a secret's forms (in any case) replaced
+    (urls.redact_runs). For the texts the client writes (reasons, quoted messages), not for whole bodies: it looks
+    at every character."""
+    return redact_runs(text, forms, FRAGMENT_LENGTH, REDACTED)
 
 
 def _holds_secret(content: bytes, body: Any, forms: list[str]) -> bool:
