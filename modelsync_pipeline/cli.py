@@ -502,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
 # SQLSTATEs of a server that is not there: connection exceptions (class 08), and one shutting down, crashed or
 # starting (57P01-57P03). A connection that never opened has none. Any other error is a statement that failed.
 _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+# A database that takes no writes fails first in Dagster's run storage, before modelsync's own write can say why.
+_READ_ONLY_STATE = "25006"
+_READ_ONLY_REMEDY = (". The database takes no writes (a hot standby, or default_transaction_read_only set for the "
+                     "role or the database): point DATABASE_URL at the primary, with a role that may write")
 
 
 def _database_problem(exc: BaseException) -> str | None:
@@ -532,7 +536,8 @@ def _database_problem(exc: BaseException) -> str | None:
                 return f"PostgreSQL answered but refused the session ({where}): {refused}"
             if state is None or state.startswith(_UNREACHABLE_STATES):
                 return f"PostgreSQL is unreachable ({where}): {said}"
-            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {said}"
+            remedy = _READ_ONLY_REMEDY if state == _READ_ONLY_STATE else ""
+            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {said}{remedy}"
         postgres = sys.modules.get("dagster_postgres.utils")
         if postgres is not None and isinstance(exc, postgres.DagsterPostgresException):
             return f"PostgreSQL is unreachable ({where}): {said}"
@@ -544,7 +549,8 @@ def _database_problem(exc: BaseException) -> str | None:
             cause = first_line(exc.orig)
             if state is None or state.startswith(_UNREACHABLE_STATES):
                 return f"PostgreSQL is unreachable ({where}): {cause}"
-            return f"PostgreSQL failed a statement of Dagster's run storage ({where}): {type(exc.orig).__name__}: {cause}"
+            return (f"PostgreSQL failed a statement of Dagster's run storage ({where}): {type(exc.orig).__name__}: "
+                    f"{cause}{_READ_ONLY_REMEDY if state == _READ_ONLY_STATE else ''}")
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
 

@@ -435,6 +435,7 @@ def test_a_read_only_database_is_one_line_and_exit_2_not_dagsters_traceback(tmp_
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "read-only transaction" in proc.stderr, proc.stderr
     assert "modelsync run: PostgreSQL failed a statement" in proc.stderr
+    assert "point DATABASE_URL at the primary" in proc.stderr, proc.stderr
 
 
 def test_a_key_value_connection_string_never_shows_its_password():
