@@ -131,6 +131,14 @@ class CatalogSchema(pa.DataFrameModel):
         exact = frame.duplicated(["provider_slug", "model_id"], keep=False)
         return ~(alike & ~exact & ids.notna())
 
+    @pa.dataframe_check(name="free_model_without_a_price")
+    def free_model_without_a_price(cls, frame: pd.DataFrame) -> Series[bool]:
+        """A model marked free (a ":free" id, "(free)" in its name, the provider's own flag) that lists a price
+        above 0 gives two answers to what it costs: served as free, its calls would be billed at nothing while
+        the provider charges for them."""
+        priced = (frame["input_price_per_mtok"].fillna(0) > 0) | (frame["output_price_per_mtok"].fillna(0) > 0)
+        return ~(frame["is_free"].astype(bool) & priced)
+
     @pa.dataframe_check(name="unique_provider_model_name")
     def unique_model_name(cls, frame: pd.DataFrame) -> Series[bool]:
         return ~(frame.duplicated(["provider_slug", "model_name"], keep=False) & frame["model_name"].notna())

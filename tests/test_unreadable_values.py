@@ -478,3 +478,35 @@ def test_a_held_back_catalog_names_the_value_each_check_refused(database_url, re
     reason = failure["together_catalog"]
     assert "failed at validate" in reason
     assert f"{items[0]['id']!r} price_per_1m_tokens_at_most_10000 (input_price_per_mtok 15000.0)" in reason, reason
+
+
+@pytest.mark.parametrize("spec", PRICED, ids=lambda spec: spec.slug)
+def test_a_model_marked_free_that_lists_a_price_is_refused_naming_it(spec):
+    """"(Free)" in a priced model's name set `is_free` without a word: the gateway would serve at no charge a
+    model its provider bills. Whatever marks a model free, a price above 0 beside it holds the catalog back."""
+    for record in _good_records(spec):
+        frame = build_catalog(spec, [record])
+        if not (frame["input_price_per_mtok"].fillna(0) > 0).any():
+            continue
+        assert validate_catalog(frame) == []
+        frame["is_free"] = True
+        violations = validate_catalog(frame)
+        assert [(v.check, v.model_id) for v in violations] == [("free_model_without_a_price", frame["model_id"][0])]
+        return
+    pytest.fail(f"{spec.slug}: no record with an input price to probe")
+
+
+@pytest.mark.parametrize(("slug", "mark"), [("openrouter", "id"), ("openrouter", "name"), ("together", "id")])
+def test_each_way_a_provider_marks_a_model_free_is_checked_against_its_price(slug, mark):
+    spec = PROVIDERS_BY_SLUG[slug]
+    record = next(r for r in _good_records(spec) if (build_catalog(spec, [r])["input_price_per_mtok"] > 0).all())
+    if mark == "id":
+        record = {**record, "id": record["id"] + (":free" if slug == "openrouter" else "-Free")}
+    else:
+        record = {**record, "name": record["name"] + " (Free)"}
+    frame = build_catalog(spec, [record])
+    assert frame["is_free"][0], frame.iloc[0].to_dict()
+    assert [v.check for v in validate_catalog(frame)] == ["free_model_without_a_price"]
+    if slug == "openrouter":  # the same model at 0/0 is what a free variant is
+        free = {**record, "pricing": {**record["pricing"], "prompt": "0", "completion": "0"}}
+        assert validate_catalog(build_catalog(spec, [free])) == []
