@@ -30,6 +30,11 @@ PRICE_MAX = 10**14 - 1
 # provider's first catalog, was published with it. Far below PRICE_MAX, so it refuses those prices too.
 PLAUSIBLE_PRICE_MAX = 10_000
 PRICE_CHECK = f"price_per_1m_tokens_at_most_{PLAUSIBLE_PRICE_MAX}"
+# The least context a text or multimodal model may list, in tokens. Every such model recorded lists 2,048 or more
+# (a whisper lists 448, an embedder 512: not text); a context sent in thousands reads as 4 to 200 ("128" for 128k),
+# which the truth guard holds back only against a last good catalog: a provider's first one published it.
+PLAUSIBLE_TEXT_CONTEXT_MIN = 256
+CONTEXT_CHECK = f"text_model_context_at_least_{PLAUSIBLE_TEXT_CONTEXT_MIN}"
 # The check refusing a row with a value that could not be read: listed first in a report, as it explains the rest.
 READING_CHECK = "values_readable"
 
@@ -130,6 +135,12 @@ class CatalogSchema(pa.DataFrameModel):
         alike = frame.assign(_n=normalised).duplicated(["provider_slug", "_n"], keep=False)
         exact = frame.duplicated(["provider_slug", "model_id"], keep=False)
         return ~(alike & ~exact & ids.notna())
+
+    @pa.dataframe_check(name=CONTEXT_CHECK)
+    def text_context_plausible(cls, frame: pd.DataFrame) -> Series[bool]:
+        context = frame["context_length"].astype("Float64")
+        short = frame["modality"].isin(("text", "multimodal")) & (context < PLAUSIBLE_TEXT_CONTEXT_MIN).fillna(False)
+        return ~short.astype(bool)
 
     @pa.dataframe_check(name="free_model_without_a_price")
     def free_model_without_a_price(cls, frame: pd.DataFrame) -> Series[bool]:

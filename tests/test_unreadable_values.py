@@ -510,3 +510,36 @@ def test_each_way_a_provider_marks_a_model_free_is_checked_against_its_price(slu
     if slug == "openrouter":  # the same model at 0/0 is what a free variant is
         free = {**record, "pricing": {**record["pricing"], "prompt": "0", "completion": "0"}}
         assert validate_catalog(build_catalog(spec, [free])) == []
+
+
+def _field(path):
+    return tuple(key for key in path if not isinstance(key, int))
+
+
+CONTEXTED = [spec for spec in PROVIDERS
+             if any(build_catalog(spec, [r])["context_length"].notna().all() for r in _good_records(spec))]
+
+
+@pytest.mark.parametrize("spec", CONTEXTED, ids=lambda spec: spec.slug)
+def test_a_context_sent_in_thousands_is_refused_for_a_first_catalog(spec):
+    """A context length sent in thousands ("128" for 128k) was published for a provider's first catalog: the truth
+    guard holds such a move back only against a last good one. Every text or multimodal model listed anywhere has
+    2,048 tokens or more; whatever field the provider sends it in, 4 to 200 is refused, naming the model."""
+    probed = 0
+    for record in _good_records(spec):
+        before = build_catalog(spec, [record])
+        context = before["context_length"][0]
+        if pd.isna(context) or before["modality"][0] not in ("text", "multimodal"):
+            continue
+        fields = {_field(path) for path in _numeric_paths(record) if float(_value_at(record, path)) == context}
+        paths = [path for path in _numeric_paths(record) if _field(path) in fields]
+        for value in (4, 32, 128, 200, 2048):
+            changed = record
+            for path in paths:  # every field that says it at once (each of Hugging Face's providers)
+                changed = _replaced(changed, path, str(value) if isinstance(_value_at(record, path), str) else value)
+            frame = build_catalog(spec, [changed])
+            assert frame["context_length"][0] == value, (spec.slug, paths, value)
+            refused = [(v.check, v.model_id) for v in validate_catalog(frame)]
+            assert refused == ([] if value == 2048 else [("text_model_context_at_least_256", frame["model_id"][0])])
+            probed += 1
+    assert probed, f"{spec.slug}: no recorded text model with a context was probed"
