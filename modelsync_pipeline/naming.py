@@ -971,7 +971,11 @@ def _underscored_numbers(text: str) -> str:
     def read(match: re.Match) -> str:
         parts = match.group().split("_")
         if not _SIZE_UNIT_END.search(parts[-1]):
-            return ".".join(parts)  # a version: "v0_3", "1_0"
+            # A version ("v0_3", "1_0"), up to a part of 3 digits or more: a date or a snapshot, never a decimal
+            # place ("gpt_4_0613" is GPT-4 0613, "o1_2024_12_17" o1 2024-12-17, "command_r_08_2024" 08-2024).
+            dated = next((i for i, part in enumerate(parts) if len(part) >= 3), len(parts))
+            version, date = ".".join(parts[:dated]), "-".join(parts[dated:])
+            return "-".join(part for part in (version, date) if part)
         if len(parts) == 2:
             return "-".join(parts) if words_with_underscores else ".".join(parts)
         return ".".join(parts[:-1]) + "-" + parts[-1]
@@ -987,7 +991,7 @@ _UNDERSCORE_BEFORE_SIZE = re.compile(r"(?<=[a-z])(\d+)_(?=\d+(?:\.\d+)?[bmkt](?!
 # written in capitals ("a.x" -> "A.X").
 _INITIALS = re.compile(r"(?:[a-z]\.)+[a-z]", re.I)
 _DOT_BETWEEN_LETTERS = re.compile(r"(?<=[a-z][a-z])\.(?=[a-z])|(?<=[a-z])\.(?=[a-z][a-z])", re.I)
-_DOT_BEFORE_WORD = re.compile(r"(?<=\d)\.(?=[a-z]{2})", re.I)
+_DOT_BEFORE_WORD = re.compile(r"(?<=\d)\.(?=[a-z]{2})|(?<=[a-z0-9])\.(?=[a-z]\d+(?![a-z0-9]))", re.I)
 # A "+" that ends a word is part of it ("command-r+" is Cohere's Command R+, never "Command R", which is another
 # model); one before a word parts the two as any other punctuation does ("gpt-4o+search").
 _ID_WORD_SEPARATORS = re.compile(r"(?:[^\w.+]|_|\+(?=\w))+")
@@ -999,7 +1003,7 @@ def _split_plain_id_words(text: str) -> list[str]:
     text = _underscored_numbers(text)
     text = _P_FOR_DOT_WORD.sub(lambda word: _P_FOR_DOT.sub(".", word.group()), text)
     text = _DOT_BETWEEN_LETTERS.sub(" ", text)  # "moonshot.kimi": a dot between letters parts words
-    text = _DOT_BEFORE_WORD.sub(" ", text)  # "llm1.inst": so does one before a word
+    text = _DOT_BEFORE_WORD.sub(" ", text)  # "llm1.inst", "v1.5.f16": so does one before a word
     words = []
     for word in _ID_WORD_SEPARATORS.split(text):
         word = word.strip(".")

@@ -307,6 +307,46 @@ def test_an_id_written_with_underscores_reads_as_the_same_id_with_hyphens(words,
 
 
 @settings(max_examples=200, deadline=None)
+@given(base=st.sampled_from(["nomic-embed-text-v1.5", "llama-3-8b", "bge-m3", "mxbai-embed-large-v1", "phi-3.5",
+                             "qwen2.5-7b-instruct", "gemma-2-9b-it"]),
+       word=st.from_regex(r"[a-z][1-9][0-9]{0,2}", fullmatch=True), suffix=st.sampled_from(["", ".gguf"]))
+@example(base="nomic-embed-text-v1.5", word="f16", suffix=".gguf")
+@example(base="llama-3-8b", word="f32", suffix=".gguf")
+def test_a_dot_before_a_word_of_a_letter_and_digits_parts_it_as_a_hyphen_does(base, word, suffix):
+    """llama.cpp writes its precision after a dot: "nomic-embed-text-v1.5.f16.gguf" read "V1.5.f16" and
+    "llama-3-8b.f16.gguf" "8b.f16": a dot parted words only before two letters."""
+    assume(not re.fullmatch(r"[iq]\d+", word))  # llama.cpp's quantisations are read whole, as "Q4", either way
+    assert derive_name_from_id(f"{base}.{word}{suffix}") == derive_name_from_id(f"{base}-{word}{suffix}")
+
+
+_DATES = st.one_of(
+    st.from_regex(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9])", fullmatch=True),  # a snapshot: "0613", "1106"
+    st.builds(lambda y, m, d: [f"{y}", f"{m:02d}", f"{d:02d}"], st.integers(2020, 2027), st.integers(1, 12),
+              st.integers(1, 28)),  # "2024_08_06"
+    st.builds(lambda m, y: [f"{m:02d}", f"{y}"], st.integers(1, 12), st.integers(2020, 2027)),  # "08_2024"
+    st.from_regex(r"20(2[0-7])(0[1-9]|1[0-2])(0[1-9]|[12][0-9])", fullmatch=True),  # "20241022"
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.sampled_from(["gpt", "grok", "claude", "acme", "model", "turbo", "command", "r"]),
+                      min_size=1, max_size=3),
+       version=st.lists(st.integers(0, 12).map(str), min_size=0, max_size=2), date=_DATES,
+       tail=st.lists(st.sampled_from(["preview", "chat", "instruct"]), max_size=1))
+@example(words=["gpt"], version=["4"], date="0613", tail=[])
+@example(words=["o1"], version=[], date=["2024", "12", "17"], tail=[])
+@example(words=["command", "r"], version=[], date=["08", "2024"], tail=[])
+def test_a_date_in_an_id_written_with_underscores_reads_as_with_hyphens(words, version, date, tail):
+    """"gpt_4_0613" read "GPT-4.0613" and "o1_2024_12_17" "O1.2024.12.17": "_" between digits was a decimal point
+    up to the id's last number, a release date or snapshot included, which no version writes with 3 digits."""
+    date = [date] if isinstance(date, str) else date
+    assume(not version or len(date[0]) >= 3)  # "4_08_2024" could be version 4.08 as well: no id writes one so
+    underscored = "_".join([*words, *version, *date, *tail])
+    hyphened = "-".join([*words, *([".".join(version)] if version else []), *date, *tail])
+    assert derive_name_from_id(underscored) == derive_name_from_id(hyphened)
+
+
+@settings(max_examples=200, deadline=None)
 @given(pair=st.lists(st.sampled_from(["text", "image", "audio", "speech", "video", "input", "output", "en", "zh",
                                        "and", "or", "code", "chat", "vision", "embeddings", "docs"]),
                      min_size=2, max_size=2, unique=True),
