@@ -343,40 +343,109 @@ def _catalog_database(command: str):
     return db.connect(url)
 
 
+# How many of a model's changes `explain` lists, newest first.
+EXPLAIN_HISTORY = 5
+_RULE_SOURCES = {"display_name": "a display name the provider sends", "name": "a name field the provider sends",
+                 "derived_from_id": "derived from the model id (the provider sends no usable name)"}
+# What a history row's snapshot holds that is no change of its own (they change with every write).
+_BOOKKEEPING = {"content_hash", "sync_run_id", "id", "created_at", "updated_at"}
+
+
 def explain(args: argparse.Namespace) -> int:
-    """Where did this name come from: raw upstream value, rule, cleaning steps, run and time written."""
+    """Where did this name come from: raw upstream value, rule, cleaning steps, the run that named it, the run that
+    wrote it to the table, and the model's latest changes; for a model no longer in the table, its last change."""
+    from psycopg.rows import namedtuple_row
+
     from . import db
+    from .providers.registry import PROVIDERS_BY_SLUG
 
     if not args.provider.strip() or not args.model.strip():
         print("usage: make explain P=<provider slug> M=<model id, display name or raw name>  (modelsync explain "
               "<provider> <model>), e.g. make explain P=openrouter M=deepseek/deepseek-prover-v2:free", file=sys.stderr)
         return 2
-    if problem := _unknown_providers([args.provider]):
-        print(f"modelsync explain: {problem}", file=sys.stderr)
-        return 2
-    conn = _catalog_database("explain")
+    unknown = _unknown_providers([args.provider])
+    try:
+        conn = _catalog_database("explain")
+    except Exception:
+        if unknown:  # a typo, most likely: said even when the database cannot be asked whether it has that slug
+            print(f"modelsync explain: {unknown}", file=sys.stderr)
+        raise
     if conn is None:
         return 2
+    statements = db.statements("admin")
     with conn:
-        rows = conn.execute(db.statements("admin")["explain_model"],
-                            {"provider": args.provider, "q": args.model}).fetchall()
+        # A provider the registry no longer lists keeps its rows (`status` flags it): it is still explained.
+        if unknown and not conn.execute(statements["provider_known"], {"provider": args.provider}).fetchone()[0]:
+            print(f"modelsync explain: {unknown}", file=sys.stderr)
+            return 2
+        rows = conn.execute(statements["explain_model"], {"provider": args.provider, "q": args.model}).fetchall()
+        histories = {model_id: conn.cursor(row_factory=namedtuple_row).execute(statements["explain_history"], {
+            "provider": args.provider, "model_id": model_id, "limit": EXPLAIN_HISTORY}).fetchall()
+            for model_id in [row[2] for row in rows] or [args.model]}
     if not rows:
+        history = histories[args.model]
         print(f"no model {args.model!r} of provider {args.provider!r} in the models table", file=sys.stderr)
+        if not history:
+            return 1
+        last = history[0]
+        name = (last.old_values or {}).get("model_name")
+        print(f"{args.provider} / {args.model}  (not in the models table)")
+        print(f"  last name   {name!r}" if name else "  last name   (not recorded)")
+        _print_history(history)
         return 1
+    spec = PROVIDERS_BY_SLUG.get(args.provider)
     for (slug, row_id, model_id, name, raw, rule, steps, free, quant, stage, run_id, updated, created) in rows:
         print(f"{slug} / {model_id}  (models.id {row_id})")
         print(f"  name        {name!r}")
         print(f"  raw value   {raw!r}")
-        source = {"display_name": "the provider's display_name field", "name": "the provider's name field",
-                  "derived_from_id": "derived from the model id (the provider sends no usable name)"}.get(rule, rule)
+        source = _RULE_SOURCES.get(rule, rule)
+        if spec is not None and rule in ("display_name", "name"):
+            source += f" (this provider's name source: {spec.name_source})"
         print(f"  rule        {rule}: {source}")
         for step in steps or []:
             print(f"  step        {step}: {step_meaning(step)}".rstrip(": "))
         flags = [f for f, on in (("free", free), (f"quantization={quant}", quant), (f"release_stage={stage}", stage)) if on]
         if flags:
             print(f"  flags       {', '.join(flags)}")
-        print(f"  written by  run {run_id} at {updated.isoformat()} (first seen {created.isoformat()})")
+        # The run that fetched, named and checked this content staged it; the run that wrote it to the table may be
+        # a later one (a table step that failed and was run again, a reset or a flush reloading staged catalogs).
+        history = histories[model_id]
+        writer, written = (history[0].run_id, history[0].changed_at) if history else (run_id, updated)
+        print(f"  written by  run {writer} at {written.isoformat()}")
+        if writer != run_id:
+            print(f"  named by    run {run_id} (it fetched, named and checked this content; a later run wrote it)")
+        first = history[0].first_listed if history else created
+        if first < written:
+            print(f"  first listed {first.isoformat()}")
+        if history and history[0].entries > 1:
+            _print_history(history)
     return 0
+
+
+def _print_history(history: list) -> None:
+    """A model's latest changes, newest first (`explain_history`), one line each."""
+    for entry in history:
+        print(f"  history     {entry.changed_at.isoformat()} run {entry.run_id}: {_described_change(entry)}")
+    if history and history[0].entries > len(history):
+        print(f"  history     ... {history[0].entries - len(history)} earlier (model_history, or SQL model_as_of)")
+
+
+def _described_change(entry) -> str:
+    """What one history row changed: its labels, and each field's old and new value ('added' and 'removed' hold one
+    side only; the row or its next change holds the other)."""
+    said = ", ".join(entry.changes)
+    old, new = entry.old_values or {}, entry.new_values or {}
+    if not old or not new:
+        return said
+    fields = [f"{field} {_shown(old.get(field))} -> {_shown(new.get(field))}"
+              for field in sorted(set(old) | set(new)) if field not in _BOOKKEEPING and old.get(field) != new.get(field)]
+    return f"{said} ({'; '.join(fields)})" if fields else f"{said} (the raw upstream record only)"
+
+
+def _shown(value) -> str:
+    from .providers.parsers import shown_value
+
+    return "null" if value is None else shown_value(value)
 
 
 def status(args: argparse.Namespace) -> int:

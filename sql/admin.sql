@@ -211,3 +211,18 @@ ORDER BY m.model_id;
 
 -- name: provider_slugs
 SELECT slug FROM providers;
+
+-- name: explain_history
+-- `modelsync explain`: a model's latest changes, newest first, with how many it has and when it was first listed.
+-- By provider slug and model id, so a model no longer in `models` (removed, flushed) still has its lineage.
+SELECT run_id, changed_at, changes, old_values, new_values,
+       count(*) OVER () AS entries, min(changed_at) OVER () AS first_listed
+FROM model_history
+WHERE provider_slug = %(provider)s AND model_id = %(model_id)s
+ORDER BY changed_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: provider_known
+-- Whether the catalog has or had a provider of this slug: one the registry no longer lists keeps its rows.
+SELECT EXISTS (SELECT 1 FROM providers WHERE slug = %(provider)s)
+       OR EXISTS (SELECT 1 FROM model_history WHERE provider_slug = %(provider)s);

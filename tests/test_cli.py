@@ -12,6 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from modelsync_pipeline.providers.http import recorded_items
+from modelsync_pipeline.providers.registry import PROVIDERS_BY_SLUG
+
 from .test_pipeline import expected_counts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -260,7 +263,7 @@ def test_explain_traces_a_name_back_to_its_raw_upstream_value(synced):
     by_id = explain("openrouter", "deepseek/deepseek-prover-v2:free")
     assert by_id.returncode == 0, by_id.stderr
     assert "raw value   'DeepSeek: DeepSeek Prover V2 (free)'" in by_id.stdout
-    assert "rule        name: the provider's name field" in by_id.stdout
+    assert "rule        name: a name field the provider sends (this provider's name source: `name`" in by_id.stdout
     assert "strip_company_prefix" in by_id.stdout and "free_flag" in by_id.stdout
     assert f"written by  run {run_id}" in by_id.stdout
 
@@ -269,6 +272,54 @@ def test_explain_traces_a_name_back_to_its_raw_upstream_value(synced):
 
     missing = explain("openrouter", "no/such-model")
     assert missing.returncode == 1 and "no model 'no/such-model'" in missing.stderr
+
+
+def test_explain_names_the_run_that_wrote_a_row_its_changes_and_a_model_no_longer_listed(tmp_path, synced, redis_url,
+                                                                                        replay_dir):
+    """explain said "written by" the run that staged a row (`models.sync_run_id`): a run whose table step failed,
+    when a later run wrote it, and the first sync's run after a reset. A renamed model showed only its new name, a
+    removed one ended in "no model", and a provider the registry no longer lists was an "unknown provider"."""
+    spec = PROVIDERS_BY_SLUG["together"]
+    items = recorded_items(spec, replay_dir)
+    renamed, removed = items[0]["id"], items[-1]["id"]
+    with psycopg.connect(synced) as conn:
+        old_name = conn.execute("SELECT model_name FROM models WHERE model_id = %s", (renamed,)).fetchone()[0]
+    items[0]["display_name"] = "Renamed Model Zeta"
+    (replay_dir / spec.recorded).write_text(json.dumps(spec.envelope(items[:-1], {})))
+
+    def run_id(proc):
+        assert "runs: " in proc.stdout, proc.stdout + proc.stderr
+        return proc.stdout.split("runs: ", 1)[1].split()[0].rstrip(",")
+
+    named = run_cli(tmp_path, synced, redis_url, "--providers", "together", MODELSYNC_REPLAY_DIR=str(replay_dir),
+                    MODELSYNC_FAULT="refresh:before_commit=raise")
+    assert named.returncode == 2, named.stdout + named.stderr
+    written = run_cli(tmp_path, synced, redis_url, "--providers", "together", MODELSYNC_REPLAY_DIR=str(replay_dir))
+    assert written.returncode == 0, written.stdout + written.stderr
+
+    def explain(*args):
+        return subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "explain", *args], cwd=REPO_ROOT,
+                              env={**os.environ, "DATABASE_URL": synced}, capture_output=True, text=True, timeout=120)
+
+    out = explain("together", renamed)
+    assert out.returncode == 0, out.stderr
+    assert f"written by  run {run_id(written)} at " in out.stdout, out.stdout
+    assert f"named by    run {run_id(named)} (it fetched, named and checked this content; a later run wrote it)" in out.stdout
+    assert f"run {run_id(written)}: renamed (model_name {old_name!r} -> 'Renamed Model Zeta';" in out.stdout, out.stdout
+    assert ": added" in out.stdout  # the first sync's entry, below the rename
+
+    gone = explain("together", removed)
+    assert gone.returncode == 1 and f"no model {removed!r} of provider 'together'" in gone.stderr
+    assert f"together / {removed}  (not in the models table)" in gone.stdout, gone.stdout
+    assert f"run {run_id(written)}: removed" in gone.stdout, gone.stdout
+
+    with psycopg.connect(synced) as conn:  # a release that dropped xai from the registry: its rows stay published
+        conn.execute("UPDATE providers SET slug = 'retired-provider' WHERE slug = 'xai'")
+        model_id = conn.execute("SELECT m.model_id FROM models m JOIN providers p ON p.id = m.provider_id "
+                                "WHERE p.slug = 'retired-provider' LIMIT 1").fetchone()[0]
+    retired = explain("retired-provider", model_id)
+    assert retired.returncode == 0 and f"retired-provider / {model_id}" in retired.stdout, retired.stderr
+    assert "unknown provider" in explain("never-a-provider", model_id).stderr
 
 
 def test_status_prints_the_sql_report(synced):
