@@ -1624,8 +1624,15 @@ def _read_part(text: str) -> str:
 # --- one provider, one name per id -----------------------------------------------------------------------
 
 
+_NAME_TOKEN = re.compile(r"[^\W\d_]+|\d+|\+")  # a "+" is a word's own ("Command R+" is not "Command R")
+
+
 def _name_key(name: str) -> str:
-    return name.casefold()
+    """What a reader tells two names apart by: their runs of letters and of digits, in any case, whatever
+    punctuation or spaces part them ("Llama-3.1-70B" is "Llama 3.1 70B", "Qwen2.5 72B" "Qwen 2.5 72B"; "Llama 3.1
+    8B" is not "Llama 3 18B"). A name without either (all symbols) is compared as written."""
+    tokens = _NAME_TOKEN.findall(name.casefold())
+    return " ".join(tokens) if tokens else name.casefold()
 
 
 def _alnum(text: str) -> str:
@@ -1836,7 +1843,7 @@ def _separate_by_hash(ids: list[str], names: list[str]) -> None:
 
 
 def make_names_unique(items: list[tuple[str, DisplayName]]) -> list[DisplayName]:
-    """Give different ids of ONE provider different names (compared case-insensitively).
+    """Give different ids of ONE provider different names (compared as a reader reads them: `_name_key`).
 
     Colliding names get the words from their ids that the other ids in the collision lack ("Free",
     "Thinking", "2024-08-06", "Fast"); then the words of the id path segments they do not share; then a

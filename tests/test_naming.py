@@ -319,6 +319,25 @@ def test_a_dot_before_a_word_of_a_letter_and_digits_parts_it_as_a_hyphen_does(ba
     assert derive_name_from_id(f"{base}.{word}{suffix}") == derive_name_from_id(f"{base}-{word}{suffix}")
 
 
+@settings(max_examples=150, deadline=None)
+@given(base=st.sampled_from(["llama-3.1-70b", "gpt-4o-mini", "qwen2.5-72b-instruct", "mistral-7b-instruct-v0.3",
+                             "gemma-2-9b-it", "deepseek-v3"]),
+       suffix=st.sampled_from(["turbo", "fast", "v2", "pro", "2024-08-06"]),
+       respell=st.sampled_from(["hyphens", "no spaces before digits", "spaces", "upper"]))
+@example(base="llama-3.1-70b", suffix="turbo", respell="hyphens")
+def test_two_ids_whose_names_differ_only_in_punctuation_are_told_apart(base, suffix, respell):
+    """"acme/llama-3.1-70b" named "Llama 3.1 70B" and "acme/llama-3.1-70b-turbo" named "Llama-3.1-70B" kept both names:
+    collisions were compared by case only, and a reader sees one model twice."""
+    name = derive_name_from_id(base)
+    respelled = {"hyphens": name.replace(" ", "-"), "no spaces before digits": re.sub(r" (?=\d)", "", name),
+                 "spaces": re.sub(r"[-.]", " ", name), "upper": name.upper()}[respell]
+    items = [(f"acme/{base}", resolve_display_name(f"acme/{base}")),
+             (f"acme/{base}-{suffix}", resolve_display_name(f"acme/{base}-{suffix}", name=respelled))]
+    names = [d.name for d in make_names_unique(items)]
+    read = [re.findall(r"[^\W\d_]+|\d+|\+", n.casefold()) for n in names]
+    assert read[0] != read[1], names
+
+
 _DATES = st.one_of(
     st.from_regex(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9])", fullmatch=True),  # a snapshot: "0613", "1106"
     st.builds(lambda y, m, d: [f"{y}", f"{m:02d}", f"{d:02d}"], st.integers(2020, 2027), st.integers(1, 12),
