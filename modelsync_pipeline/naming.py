@@ -899,6 +899,9 @@ def _split_variants(model_id: str, *, keep_opaque: bool = False) -> tuple[str, l
     organisation and suffix.
     """
     base, *variants = _without_namespace(_model_segment(model_id)).split(":")
+    if base.strip().casefold() == _FINE_TUNE_PREFIX and len(variants) >= 4 and not keep_opaque:
+        # A fine-tune's job id is its fourth field whatever it holds ("AbCdEfGh" has no digit to look opaque by).
+        del variants[3]
     variants = [v for v in variants if v.strip() and (keep_opaque or not _is_opaque_variant(v))]
     if base.strip().casefold() == _FINE_TUNE_PREFIX and variants:
         base, variants = variants[0], [FINE_TUNED_WORD, *variants[1:]]

@@ -338,6 +338,19 @@ def test_two_ids_whose_names_differ_only_in_punctuation_are_told_apart(base, suf
     assert read[0] != read[1], names
 
 
+@settings(max_examples=200, deadline=None)
+@given(job=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=8, max_size=8),
+       suffix=st.sampled_from(["", "support-bot", "v2"]))
+@example(job="AbCdEfGh", suffix="")
+@example(job="abcdefgh", suffix="support-bot")
+def test_a_fine_tunes_job_id_never_enters_its_name(job, suffix):
+    """"ft:gpt-4o-mini-2024-07-18:acme::AbCdEfGh" read "... Fine-Tuned Acme AbCdEfGh": the job id was told by its
+    look (a lower-case letter, a capital and a digit), which a quarter of random job ids lack. It is the fourth
+    field by position."""
+    base = f"ft:gpt-4o-mini-2024-07-18:acme:{suffix}:"
+    assert derive_name_from_id(base + job) == derive_name_from_id(base + "7qVHFGGz")
+
+
 _DATES = st.one_of(
     st.from_regex(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9])", fullmatch=True),  # a snapshot: "0613", "1106"
     st.builds(lambda y, m, d: [f"{y}", f"{m:02d}", f"{d:02d}"], st.integers(2020, 2027), st.integers(1, 12),
