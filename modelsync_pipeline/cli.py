@@ -293,6 +293,7 @@ _STEP_MEANING = {
                      "name the id itself reads as)",
     "drop_doubled_word": "removed a word that followed itself",
     "drop_id_path": 'removed an id path ("vendor/") or a "/" or "@" from the name',
+    "spell_out_with": 'wrote "w/" and "w/o" as the words "with" and "without"',
     "read_other_colon": 'read a full-width colon ("\uff1a") as ":"',
     "drop_bedrock_namespace": 'removed a Bedrock namespace ("us.", "anthropic.") from the id',
     "drop_bedrock_namespace_words": 'removed the words of the id\'s Bedrock namespace ("US Anthropic ") from the name',

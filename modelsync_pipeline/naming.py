@@ -629,11 +629,20 @@ def _flatten_brackets(text: str, steps: list[str], attrs: dict) -> str:
     return text
 
 
+# "w/" and "w/o", English shorthand for "with" and "without" ("GPT-4o w/ Vision", "Mixtral w/o system prompt"):
+# read as a path, "w/o" became "w o" and "w/" "w", and the two opposite words looked alike.
+_WITH_OR_WITHOUT = re.compile(r"(?<![\w/])w/(o(?![\w/]))?\s*", re.I)
+
+
 def _without_path_characters(text: str, steps: list[str]) -> str:
-    """A name never carries "/" or "@". An id path keeps its last segment ("meta-llama/Llama-3 Chat" ->
-    "Llama-3 Chat"); a "/" between digits is a date or fraction ("07/11" -> "07-11"); any other "/" or "@"
-    ("Text/Image") becomes a space. A path whose last segment is a plain lower-case word is words, not an id:
-    "(text/image)", "en/zh", "and/or" keep both sides."""
+    """A name never carries "/" or "@". "w/" and "w/o" are the words "with" and "without". An id path keeps its
+    last segment ("meta-llama/Llama-3 Chat" -> "Llama-3 Chat"); a "/" between digits is a date or fraction
+    ("07/11" -> "07-11"); any other "/" or "@" ("Text/Image") becomes a space. A path whose last segment is a plain
+    lower-case word is words, not an id: "(text/image)", "en/zh", "and/or" keep both sides."""
+    spelled = _WITH_OR_WITHOUT.sub(lambda m: "without " if m.group(1) else "with ", text)
+    if spelled != text:
+        _add_step(steps, "spell_out_with")
+        text = spelled
     def path_or_words(match: re.Match) -> str:
         token = re.sub(r"(?<=\d)/(?=\d)", "-", match.group(0))
         segments = [seg for seg in token.split("/") if seg]

@@ -957,3 +957,17 @@ def test_a_flag_after_a_separator_at_the_end_reads_as_the_flag_in_brackets(upstr
 def test_a_stage_numbered_within_itself_is_that_stage(model_id, stage):
     """"model-v1.0.0-beta.2" read "Model v1.0.0 Beta.2" with no release stage: only the bare word was a stage."""
     assert resolve_display_name(model_id).release_stage == stage
+
+
+@pytest.mark.parametrize(("upstream", "expected"), [
+    ("Mixtral 8x7B w/o system prompt", "Mixtral 8x7B without system prompt"),
+    ("GPT-4o w/ Vision", "GPT-4o with Vision"),
+    ("GPT-4o W/Vision", "GPT-4o with Vision"),
+    ("Acme Chat w/o", "Acme Chat without"),
+    # left alone: a "w" that ends a word
+    ("Acme Llama-3 How/Why", "Acme Llama-3 How Why"),
+])
+def test_with_and_without_written_w_slash_are_the_words(upstream, expected):
+    """"Mixtral 8x7B w/o system prompt" read "... w o system prompt" and "GPT-4o w/ Vision" "GPT-4o w Vision": read
+    as paths, two opposite words came out alike."""
+    assert resolve_display_name("acme/model-x", name=upstream).name == expected
