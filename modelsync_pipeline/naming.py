@@ -337,6 +337,9 @@ _CLOSING = re.escape("".join(pair[1] for pair in BRACKETS))
 _INNERMOST_BRACKET_GROUP = re.compile(f"[{_OPENING}]([^{re.escape(BRACKET_CHARACTERS)}]*)[{_CLOSING}]")
 _BRACKET_CHARS = re.compile(f"[{re.escape(BRACKET_CHARACTERS)}]")
 _COLON_BEFORE_SPACE = re.compile(r"\s*:+(?:\s+|$)")
+# A colon before a bracket ("Foo:(beta)", after any company prefix): the bracket is a note on what comes before, as
+# "Foo (beta)" is. Left for the colon rule, the flattened note read "Foo - Beta", and cleaned again "Foo Beta".
+_COLON_BEFORE_BRACKET = re.compile(f"\\s*:+\\s*(?=[{_OPENING}])")
 _SPACED_DASH = re.compile(r"\s+[\u2013\u2014\u2012\u2015]\s+")  # en, em, figure dash, bar between words
 # Deeper nesting than this is junk; the remaining bracket characters are simply removed.
 _MAX_BRACKET_DEPTH = 16
@@ -555,13 +558,17 @@ def _joined_items(items: list[str]) -> str:
 
 # A flag after a separator at the end of a name ("Llama 3 70B - Free", "... — deprecated", "Qwen 32B | AWQ").
 _TRAILING_FLAG = re.compile(r"^(?P<name>.*\S)\s+[-\u2013\u2014|\u00b7\u2022~]\s+(?P<flag>[a-z0-9-]+)\s*$", re.I | re.S)
+# ...and one in brackets there ("Foo · (beta)", "Foo-(beta)"): flattened, it read "Foo · Beta", and cleaned again
+# "Foo Beta".
+_TRAILING_BRACKETED_FLAG = re.compile(
+    rf"^(?P<name>.*\S)\s*[-\u2013\u2014|\u00b7\u2022~]\s*[{_OPENING}](?P<flag>[a-z0-9-]+)[{_CLOSING}]\s*$", re.I | re.S)
 
 
 def _trailing_flag_as_bracket(text: str) -> str:
     """A free, quantisation or release-stage word after a separator at the end of a name, read as the same word in
     brackets is: "Llama 3 70B - Free" was not marked free and kept " - Free", "... — deprecated" kept its
     lower-case word beside the stage it set. Any other word after a separator is a part of the name."""
-    match = _TRAILING_FLAG.match(text)
+    match = _TRAILING_FLAG.match(text) or _TRAILING_BRACKETED_FLAG.match(text)
     if not match:
         return text
     if _is_flag(match.group("flag")):
@@ -722,6 +729,10 @@ def clean_upstream_name(raw: str) -> tuple[str, tuple[str, ...], dict]:
         _add_step(steps, "read_other_colon")
         text = _collapse_whitespace(colons)
     text = _strip_company_prefix(text, steps)
+    glued = _COLON_BEFORE_BRACKET.sub(" ", text)
+    if glued != text:
+        _add_step(steps, "neutralise_colon")
+        text = glued
     text = _trailing_flag_as_bracket(text)
     text = _flatten_brackets(text, steps, attrs)
     text = _without_path_characters(text, steps)

@@ -617,6 +617,10 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 @FAST
 @given(any_text)
+@example("Foo:(beta)")  # a colon glued to a flag's bracket: "Foo - Beta", then "Foo Beta" (make fuzz)
+@example("X1:[preview]")
+@example("Foo · (beta)")  # a flag in brackets after a separator: "Foo · Beta", then "Foo Beta" (make fuzz)
+@example("0)·(beta)")
 def test_clean_upstream_name_invariants_and_idempotence(raw):
     name, steps, attrs = clean_upstream_name(raw)
     if name:
