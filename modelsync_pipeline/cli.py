@@ -196,8 +196,20 @@ def _run_jobs(args: argparse.Namespace) -> int:
         print("  FAILED: the run did not succeed, and no step says why (see the run in the UI)")
     print(f"  runs: {', '.join(run_ids)} (open them in the Dagster UI: make ui)")
     if interrupted:
-        print("  INTERRUPTED (Ctrl-C): nothing was published after it; the table and cache hold what they held "
-              "before the interrupted step. The next run (or publish_catalog) publishes the catalogs staged.")
+        # A stop can land after a write committed: say what the run did write, never "as before" for a table the
+        # run changed (from model_history), or for a cache it switched (its version names the run).
+        live = cache_info.split(",")[0]
+        switched = live.startswith("version ") and any(live.endswith(f"-{rid[:8]}") for rid in run_ids)
+        if switched:
+            print("  INTERRUPTED (Ctrl-C) after this run wrote the table and published it to the cache: both hold "
+                  "this run's catalog; nothing more was done after the interrupt.")
+        elif written:
+            print("  INTERRUPTED (Ctrl-C) after this run wrote the table (written to the table, above): the cache "
+                  "still holds what it held before, and nothing was published after the interrupt. The next run (or "
+                  "publish_catalog) publishes the table to the cache.")
+        else:
+            print("  INTERRUPTED (Ctrl-C): nothing was published after it; the table and cache hold what they held "
+                  "before the interrupted step. The next run (or publish_catalog) publishes the catalogs staged.")
         return INTERRUPTED
     if table_or_cache_failed or (run_failed and not published_after):
         return 2
@@ -286,7 +298,7 @@ _STEP_MEANING = {
     "quantization_flag": "moved a quantisation tag into the quantization column",
     "release_stage_flag": "recorded a release stage (kept as a plain word)",
     "flatten_brackets": "turned a bracketed part (\"(...)\", \"[...]\", \"{...}\", \"<...>\") into plain words",
-    "neutralise_colon": 'replaced a ": " inside the name with " - "',
+    "neutralise_colon": 'replaced a ": " inside the name with " - " (with a space before a bracket)',
     "trim_edge_punctuation": "trimmed punctuation at the ends",
     "truncated": "cut an over-long name at a word boundary",
     "disambiguated": "two ids shared this name: it was told apart with words from the id (added to it, or the "

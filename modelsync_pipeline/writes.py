@@ -109,30 +109,45 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         except BaseException as exc:  # stopped: the run terminated, Ctrl-C (no Exception). Audited, then it goes on
             _stopped(conn, request, before, exc, reconnect)
             raise
-    # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table since.
-    # Each writer counts both under its lock, so a refresh is not counted first as well: a count of models reads
-    # every row, 0.05-0.12 s at 1M models here, a tenth of a 1% re-sync's refresh (bench_refresh.py (c)).
-    after = written.after if written.after is not None else db.counts(conn)
     before = written.before or before
-    faults.point("write:after_commit")
-    audit = dict(after=after, backup_id=written.backup_id, details=written.details)
     try:
-        audit_id = _audit(conn, request, "succeeded", before, **audit)
-    except psycopg.Error as exc:  # the write has committed: it stands, and says so, whatever its audit row
-        audit_id = _audit_committed(request, before, audit, exc, reconnect)
+        # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table
+        # since. Each writer counts both under its lock, so a refresh is not counted first as well: a count of
+        # models reads every row, 0.05-0.12 s at 1M models here, a tenth of a 1% re-sync's refresh (bench (c)).
+        after = written.after if written.after is not None else db.counts(conn)
+        faults.point("write:after_commit")
+        audit = dict(after=after, backup_id=written.backup_id, details=written.details)
+        try:
+            audit_id = _audit(conn, request, "succeeded", before, **audit)
+        except psycopg.Error as exc:  # the write has committed: it stands, and says so, whatever its audit row
+            audit_id = _audit_committed(request, before, audit, exc, reconnect)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            raise
+        # Stopped after the COMMIT (Ctrl-C, the run terminated): the write stands, so its audit row is written all
+        # the same, through a new connection (a statement the stop cut is cancelled), and the stop goes on. A
+        # stop here left the change unaudited: the next row's counts before did not follow this one's after.
+        db.abandon_if_busy(conn)
+        audit = dict(after=written.after, backup_id=written.backup_id,
+                     details={**written.details, "stopped": f"after its commit ({type(exc).__name__})"})
+        _audit_committed(request, before, audit, exc, reconnect)
+        raise
     return WriteOutcome(request.action, before, after, audit_id, backup_id=written.backup_id,
                         refresh=written.refresh, details=written.details)
 
 
-def _audit_committed(request: WriteRequest, before, audit: dict, exc: psycopg.Error, reconnect) -> int | None:
+def _audit_committed(request: WriteRequest, before, audit: dict, exc: BaseException, reconnect) -> int | None:
     """The audit row of a write that committed, after its connection failed (lost after the COMMIT: a
-    failover, pg_terminate_backend): written through a new connection. Failing the write here would fail its
-    step although the tables changed, and the cache would never be published from them. None when it cannot
-    be written; the write's `details["audit"]` then says why."""
+    failover, pg_terminate_backend) or its process was stopped: written through a new connection, with the counts
+    read there when the write left none. Failing the write here would fail its step although the tables changed,
+    and the cache would never be published from them. None when it cannot be written; the write's
+    `details["audit"]` then says why."""
     cause = f"{type(exc).__name__}: {exc}".strip()
     if reconnect is not None:
         try:
             with reconnect() as fresh:
+                if audit["after"] is None:
+                    audit = {**audit, "after": db.counts_unless_locked(fresh)}
                 return _audit(fresh, request, "succeeded", before, **audit)
         except psycopg.Error as again:
             cause += f"; through a new connection: {type(again).__name__}: {again}".strip()

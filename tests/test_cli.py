@@ -418,6 +418,40 @@ def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, r
         assert conn.execute("SELECT pipeline_name FROM runs").fetchall() == [("sync_all",)]  # no publish run
 
 
+def test_ctrl_c_just_after_the_table_committed_is_audited_and_said_as_it_is(tmp_path, synced, redis_url, replay_dir):
+    """Ctrl-C between the table's COMMIT and its audit row: the change stood with no audit row (the next row's
+    counts before did not follow the last one's after), and the summary said "the table and cache hold what they
+    held before the interrupted step" of a table the run had changed."""
+    import signal
+
+    import redis
+
+    from modelsync_pipeline import cache
+
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]  # a new catalog: the refresh removes one model
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    live = redis.Redis.from_url(redis_url).get(cache.CURRENT_KEY)
+    proc = _started_until_fault(tmp_path, synced, redis_url, MODELSYNC_FAULT="write:after_commit=wait",
+                                MODELSYNC_FAULT_CONTINUE=str(tmp_path / "never"), MODELSYNC_REPLAY_DIR=str(replay_dir))
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "INTERRUPTED (Ctrl-C) after this run wrote the table" in out and "hold what they held" not in out, out
+    run_id = out.split("runs: ", 1)[1].split()[0].rstrip(",")
+    with psycopg.connect(synced) as conn:
+        audited = conn.execute("SELECT outcome, models_after, details->>'stopped' FROM audit_log WHERE run_id = %s",
+                               (run_id,)).fetchall()
+        models = conn.execute("SELECT count(*) FROM models").fetchone()[0]
+    assert [(outcome, after) for outcome, after, _ in audited] == [("succeeded", models)], audited
+    assert audited[0][2].startswith("after its commit"), audited
+    assert redis.Redis.from_url(redis_url).get(cache.CURRENT_KEY) == live  # nothing published after the interrupt
+
+
 def test_an_interrupt_something_swallowed_still_stops_the_run_before_it_writes(tmp_path, synced, redis_url,
                                                                              replay_dir):
     """Ctrl-C landing where code catches everything (an optional import's bare `except:`) never reached Dagster:
