@@ -355,6 +355,8 @@ _ASCII_LOOKALIKES = str.maketrans({
     **{chr(0xFF21 + i): chr(ord("A") + i) for i in range(26)},
     **{chr(0xFF41 + i): chr(ord("a") + i) for i in range(26)},
     "\uff0e": ".", "\uff0d": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-", "\ufe63": "-",
+    # Latin ligatures, one character for two or three letters: "ﬁne-tune" read "FIne Tune".
+    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st",
 })
 
 
@@ -420,9 +422,10 @@ def _percent_decoded(text: str) -> str:
 
 
 def _as_read(model_id: str) -> str:
-    """An id as a reader reads it: full-width or typographic characters as ASCII ("ｇｐｔ－４ｏ" is "gpt-4o", as in a
-    name) and percent escapes as their characters."""
-    return _percent_decoded(model_id.translate(_ASCII_LOOKALIKES))
+    """An id as a reader reads it: an accent written apart from its letter as one character (NFC: "e" and U+0301
+    read "E Clair" where "é" read "Éclair"), full-width or typographic characters as ASCII ("ｇｐｔ－４ｏ" is
+    "gpt-4o", as in a name) and percent escapes as their characters."""
+    return _percent_decoded(unicodedata.normalize("NFC", model_id).translate(_ASCII_LOOKALIKES))
 
 
 def _remove_invisible_characters(text: str) -> str:
@@ -1233,7 +1236,7 @@ def _derive(model_id: str) -> tuple[str, tuple[str, ...], dict]:
     words = _id_words(model_id, every_variant=False)  # it reads the id itself (_as_read), as for make_names_unique
     # The rules below read it too: "ｇｐｔ－４ｏ", "gpt%2D4o" are the id "gpt-4o" to a reader, as in a name. Read once:
     # its escapes read twice, "50%2541" was "50A".
-    translated = model_id.translate(_ASCII_LOOKALIKES)
+    translated = unicodedata.normalize("NFC", model_id).translate(_ASCII_LOOKALIKES)
     model_id = _percent_decoded(translated)
     percent_escaped = model_id != translated
     before = _word_before_lone_model_word(model_id) or _organisation_before_nameless_model(model_id)

@@ -351,6 +351,22 @@ def test_a_fine_tunes_job_id_never_enters_its_name(job, suffix):
     assert derive_name_from_id(base + job) == derive_name_from_id(base + "7qVHFGGz")
 
 
+@settings(max_examples=200, deadline=None)
+@given(word=st.text(alphabet="aeiouncéèêëàâäîïôöûüçñÉÈÅØåøœæ", min_size=2, max_size=8),
+       tail=st.sampled_from(["-7b", "-llm-70b-instruct", "-v2"]))
+@example(word="éclair", tail="-7b")
+def test_an_id_with_its_accents_written_apart_reads_as_with_them_composed(word, tail):
+    """"e" + U+0301 (an accent written apart from its letter, NFD) read "E Clair 7B" where "é" read "Éclair 7B"."""
+    composed, decomposed = unicodedata.normalize("NFC", word + tail), unicodedata.normalize("NFD", word + tail)
+    assert derive_name_from_id(decomposed) == derive_name_from_id(composed)
+
+
+@pytest.mark.parametrize(("ligature", "letters"), [("\ufb01", "fi"), ("\ufb02", "fl"), ("\ufb00", "ff"), ("\ufb03", "ffi")])
+def test_a_latin_ligature_in_an_id_reads_as_its_letters(ligature, letters):
+    """"ﬁne-tune-7b" read "FIne Tune 7B": one character for two letters, upper-cased as one."""
+    assert derive_name_from_id(f"{ligature}ne-tune-7b") == derive_name_from_id(f"{letters}ne-tune-7b")
+
+
 _DATES = st.one_of(
     st.from_regex(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9])", fullmatch=True),  # a snapshot: "0613", "1106"
     st.builds(lambda y, m, d: [f"{y}", f"{m:02d}", f"{d:02d}"], st.integers(2020, 2027), st.integers(1, 12),
