@@ -8,9 +8,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STATE  ?= .modelsync
+# uv's own venv, when uv is not on the PATH: one per checkout, whatever STATE a command is given (a `make ui
+# STATE=<dir>` installed uv again into <dir>, from the package index).
+TOOLS  ?= .modelsync/tools
 UV     := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
-UV := $(STATE)/tools/bin/uv
+UV := $(TOOLS)/bin/uv
 endif
 
 .PHONY: install run test fuzz ui bench stop explain job status approve
@@ -24,8 +27,8 @@ ADMIN_TOKEN = export MODELSYNC_ADMIN_TOKEN="$${MODELSYNC_ADMIN_TOKEN:-$$(mkdir -
 install: $(VENV)/.installed
 
 $(UV):
-	$(PYTHON) -m venv $(STATE)/tools
-	$(STATE)/tools/bin/pip install --quiet 'uv>=0.5'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet 'uv>=0.5'
 
 $(VENV)/.installed: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from modelsync_pipeline import db
 
-PACKAGE = Path(__file__).resolve().parent.parent / "modelsync_pipeline"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = REPO_ROOT / "modelsync_pipeline"
 SQL_IN_A_STRING = re.compile(r"""(['"]{1,3})\s*(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+|ALTER\s+|DROP\s+|SET\s+TRANSACTION|COPY\s+)""")
 
 
@@ -70,3 +71,14 @@ def test_every_benchmark_imports():
     for path in sorted(BENCH.glob("bench_*.py")):
         with benchmark_module(path):
             pass
+
+
+def test_a_command_given_another_state_folder_does_not_install_uv_again(tmp_path):
+    """The browser tests run `make ui STATE=<tmp>`: uv's own venv lived under STATE, so each of them installed uv
+    again from the package index (where there is none, they failed offline)."""
+    import subprocess
+
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "install", f"STATE={tmp_path}"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert str(tmp_path) not in dry.stdout and "'uv>=" not in dry.stdout, dry.stdout
