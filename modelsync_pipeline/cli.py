@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if args.providers and (problem := _unknown_providers(args.providers)):
         print(problem, file=sys.stderr)
         return 2
+    if problem := _settings_problem(args.source):
+        print(f"modelsync run: {problem}", file=sys.stderr)
+        return 2
     state_dir = Path(args.state_dir)
     with services(state_dir) as endpoints:
         os.environ["DATABASE_URL"] = endpoints.database_url
@@ -104,6 +107,33 @@ def run(args: argparse.Namespace) -> int:
 
         with interrupts.watch():
             return _run_jobs(args)
+
+
+def _settings_problem(source: str | None = None) -> str | None:
+    """What is wrong with a setting from the environment, read as the run would read it, before anything starts:
+    a bad one ended in a traceback (at import, or after the table step had failed on it) and exit 1, which reads
+    as "some provider failed". None when all of them read."""
+    import importlib
+
+    from .cadence import CadenceError, load_cadence
+    from .db import first_line, locks
+
+    try:
+        locks.wait_bound()
+        importlib.import_module(".cache", __package__)  # MODELSYNC_CACHE_PREFIX is read as it loads
+    except ValueError as exc:
+        return str(exc)
+    try:
+        load_cadence()
+    except CadenceError as exc:
+        return f"MODELSYNC_CADENCE_FILE: {exc}"
+    except (OSError, ValueError) as exc:  # no such file, a directory, YAML that does not parse
+        return f"the cadence file cannot be read (MODELSYNC_CADENCE_FILE): {type(exc).__name__}: {first_line(exc)}"
+    replay = os.environ.get("MODELSYNC_REPLAY_DIR")
+    if source == "replay" and replay and not Path(replay).is_dir():
+        return (f"MODELSYNC_REPLAY_DIR is {replay!r}, which is no directory: replay serves the recorded payloads "
+                f"from there (unset it for the ones in the package)")
+    return None
 
 
 def _run_jobs(args: argparse.Namespace) -> int:
@@ -465,6 +495,9 @@ def status(args: argparse.Namespace) -> int:
     """GET /status as a command: the same SQL report as the catalog_status asset, printed."""
     from . import db
 
+    if problem := _settings_problem():
+        print(f"modelsync status: {problem}", file=sys.stderr)
+        return 2
     conn = _catalog_database("status")
     if conn is None:
         return 2

@@ -193,6 +193,32 @@ def test_a_mistake_in_what_was_asked_is_one_line_and_exit_2_before_anything_star
     assert not (tmp_path / "state").exists()
 
 
+_SETTINGS = [
+    ("MODELSYNC_LOCK_WAIT_SECONDS=abc", "MODELSYNC_LOCK_WAIT_SECONDS must be a number of seconds above 0, not 'abc'"),
+    ("MODELSYNC_CACHE_PREFIX=bad prefix!", "MODELSYNC_CACHE_PREFIX must be 1-64 letters"),
+    ("MODELSYNC_CADENCE_FILE=/nonexistent/cadence.yaml", "(MODELSYNC_CADENCE_FILE): FileNotFoundError"),
+]
+_REPLAY_SETTING = ("MODELSYNC_REPLAY_DIR=/nonexistent/replay",
+                   "MODELSYNC_REPLAY_DIR is '/nonexistent/replay', which is no directory")
+
+
+@pytest.mark.parametrize(("command", "setting", "said"), [
+    *(("run", *setting) for setting in [*_SETTINGS, _REPLAY_SETTING]), *(("status", *setting) for setting in _SETTINGS)
+])
+def test_a_setting_that_does_not_read_is_one_line_before_anything_starts(tmp_path, setting, said, command):
+    """A lock wait of "abc" failed the table step after every provider was staged, and the summary then ended in a
+    traceback, exit 1 ("some provider failed"); a bad cache prefix or a missing cadence file was a traceback too,
+    and a replay folder that is not there answered every provider "HTTP 404 ... no recorded payload"."""
+    name, _, value = setting.partition("=")
+    args = ["run", "--providers", "groq", "--state-dir", str(tmp_path / "state")] if command == "run" else ["status"]
+    proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", *args], cwd=REPO_ROOT, timeout=120,
+                          env={**os.environ, name: value, "DATABASE_URL": "postgresql://root@127.0.0.1:1/x",
+                               "REDIS_URL": "redis://127.0.0.1:1/0"}, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"modelsync {command}: ") and said in proc.stderr, proc.stderr
+    assert not (tmp_path / "state").exists()  # nothing was started
+
+
 def test_explain_names_an_unknown_provider_rather_than_a_missing_model():
     proc = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "explain", "openruoter", "x/y"], cwd=REPO_ROOT,
                           env={**os.environ, "DATABASE_URL": "postgresql://root@127.0.0.1:1/x"},

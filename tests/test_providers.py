@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import httpx
 import pytest
@@ -248,3 +249,13 @@ def test_google_key_travels_in_a_header_not_the_url():
         client.fetch_records()
     assert "g-secret" not in str(seen[0].url)
     assert seen[0].headers["x-goog-api-key"] == "g-secret"
+
+
+def test_the_readme_names_every_optional_key_and_no_other():
+    """The README called OPENROUTER_API_KEY alone optional; eight more providers' lists answer without a key."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = readme.split("Optional, as their list answers without one (sent when set): ", 1)[1].split(".", 1)[0]
+    optional = {spec.auth.env_var for spec in PROVIDERS if spec.auth is not None and not spec.auth.required}
+    assert set(re.findall(r"`(\w+)`", listed)) == optional
