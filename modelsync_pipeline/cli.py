@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if problem := _settings_problem(args.source):
         print(f"modelsync run: {problem}", file=sys.stderr)
         return 2
+    from .local.services import state_dir_problem
+
+    if problem := state_dir_problem(args.state_dir):
+        print(f"modelsync run: {problem}", file=sys.stderr)
+        return 2
     state_dir = Path(args.state_dir)
     with services(state_dir) as endpoints:
         os.environ["DATABASE_URL"] = endpoints.database_url

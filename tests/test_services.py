@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -313,3 +314,23 @@ def test_env_names_a_hold_descriptor_that_is_not_the_users_file(tmp_path):
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "--hold-fd 0" in proc.stderr and "services.users" in proc.stderr
+
+
+def test_a_state_folder_that_cannot_be_written_is_one_line_for_every_command(tmp_path):
+    """A read-only state folder ended `make run`, `make status` and `make stop` in a traceback (`OSError: [Errno 30]
+    Read-only file system: '.../services.lock'`), and `modelsync run` exited 1, "some provider failed". A folder
+    that cannot be made (its parent is a file) is the same class, and is one on any machine, as root too."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    state = blocker / "state"
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    commands = [
+        [sys.executable, "-m", "modelsync_pipeline.cli", "run", "--providers", "groq", "--state-dir", str(state)],
+        [sys.executable, "-m", "modelsync_pipeline.local.services", "run", "--state-dir", str(state), "--", "true"],
+        [sys.executable, "-m", "modelsync_pipeline.local.services", "stop", "--state-dir", str(state)],
+    ]
+    for command in commands:
+        proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert f"the state folder {str(state)!r} cannot be made" in proc.stderr, proc.stderr

@@ -706,6 +706,20 @@ def run_with_services(state_dir: str, command: list[str], keep_running: bool = F
         stop()
 
 
+def state_dir_problem(state_dir: pathlib.Path | str) -> str | None:
+    """Why the state folder cannot hold the servers' data, locks and run history, or None: a read-only one ended
+    every command in a traceback (`OSError: [Errno 30] Read-only file system: '.../services.lock'`) and exit 1."""
+    path = pathlib.Path(state_dir).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"the state folder {str(path)!r} cannot be made: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return (f"the state folder {str(path)!r} cannot be written (read-only, or not this user's): give a writable "
+                f"one (make STATE=<dir>, or --state-dir / MODELSYNC_STATE_DIR)")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelsync_pipeline.local.services", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["env", "stop", "run"],
@@ -722,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
 
+    if problem := state_dir_problem(args.state_dir):
+        print(problem, file=sys.stderr)
+        return 2
     if args.command == "run":
         if not command:
             parser.error("run needs a command: run [--state-dir DIR] -- CMD [ARGS...]")
