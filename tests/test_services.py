@@ -334,3 +334,44 @@ def test_a_state_folder_that_cannot_be_written_is_one_line_for_every_command(tmp
         proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr)
         assert f"the state folder {str(state)!r} cannot be made" in proc.stderr, proc.stderr
+
+
+def test_a_command_run_in_the_background_stops_with_the_wrapper_on_sigterm(tmp_path):
+    """`make ui &` from a script: a background job starts with SIGINT ignored, which dagster dev inherited, and
+    it answers SIGTERM as SIGINT, so it ignored both; the wrapper died of the SIGTERM at once, leaving the UI
+    running, and `make stop` then stopped the servers under it. The command gets SIGINT back at its default, and
+    a SIGTERM to the wrapper reaches it and is waited for."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    script = ("import os, signal, time\n"
+              "default = signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+              f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{default}}')\n"
+              "time.sleep(120)\n")
+    env = {**os.environ, "DATABASE_URL": "postgresql://root@127.0.0.1:1/x", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "modelsync_pipeline.local.services", "run", "--state-dir", str(tmp_path / "state"),
+         "--", sys.executable, "-c", script],
+        env=env, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as a background job starts
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert wrapper.poll() is None and time.monotonic() < deadline, wrapper.communicate()
+            time.sleep(0.05)
+        child, default = pid_file.read_text().split()
+        child = int(child)
+        assert default == "True"  # Ctrl-C reaches it, as from a terminal
+        wrapper.send_signal(signal.SIGTERM)
+        wrapper.wait(timeout=30)
+        with pytest.raises(ProcessLookupError):  # the command ended with the wrapper, not after it
+            os.kill(child, 0)
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+        if pid_file.exists() and pid_file.read_text():
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -685,7 +685,12 @@ def run_with_services(state_dir: str, command: list[str], keep_running: bool = F
     needs and holding them while it runs, so `stop` refuses meanwhile; the ones started here are stopped when
     it ends (a server `make ui` left running is reused and left alone), or, with `keep_running` (`make ui`),
     left to `stop`. Ctrl-C reaches the command from the terminal; this process waits for it to finish rather
-    than leave its children (dagster dev's webserver and daemon) behind."""
+    than leave its children (dagster dev's webserver and daemon) behind. A SIGTERM to this process is passed on
+    to the command, and waited for the same way.
+
+    The command gets SIGINT at its default whatever this process got: started in the background by a script (`make
+    ui &`), it inherited SIGINT ignored, and dagster dev, which answers SIGTERM as SIGINT, then ignored both;
+    this process died of the SIGTERM at once, and `make stop` stopped the servers under the UI still running."""
     try:
         endpoints, stop = start_embedded(state_dir, os.environ, keep_running=keep_running)
     except ServiceStartError as err:
@@ -696,14 +701,21 @@ def run_with_services(state_dir: str, command: list[str], keep_running: bool = F
     if keep_running:
         print(endpoints.summary(), file=sys.stderr)
     try:
-        child = subprocess.Popen(command, env=env)
+        child = subprocess.Popen(command, env=env, preexec_fn=_default_interrupt)
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # after the spawn: the child keeps its own
+        terminate = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
         try:
             return child.wait()
         finally:
             signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, terminate)
     finally:
         stop()
+
+
+def _default_interrupt() -> None:
+    """In the command's process, before it starts: SIGINT at its default (see run_with_services)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def state_dir_problem(state_dir: pathlib.Path | str) -> str | None:
