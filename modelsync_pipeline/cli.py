@@ -193,8 +193,15 @@ def _run_jobs(args: argparse.Namespace) -> int:
 
     attempts, in_table, written, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
     cache_info = _cache_summary()
+    # Readers are on a version this command published (its name ends with the run's id): the table was written and
+    # the cache published from it, whatever step failed after (the status step, Dagster's own event write after
+    # the switch). Exit 2 said "the table or the cache could not be refreshed" of both refreshed.
+    live = cache_info.split(",")[0]
+    switched = live.startswith("version ") and any(live.endswith(f"-{rid[:8]}") for rid in run_ids)
     failed_providers = [a for a in attempts if a[1] in db.FAILED_OUTCOMES]
-    table_or_cache_failed = publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write)
+    table_or_cache_failed = not switched and (
+        publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write))
+    published_after = published_after or switched
     # A failed step anywhere fails the run (a provider's own failure does not: it is a failed check), and is
     # never exit 0: 1 when the catalogs staged before it were published after it ("the rest published"), else
     # 2. Read from the run's own result, which this process holds: a database that went away mid-run may not
@@ -232,9 +239,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     print(f"  runs: {', '.join(run_ids)} (open them in the Dagster UI: make ui)")
     if interrupted:
         # A stop can land after a write committed: say what the run did write, never "as before" for a table the
-        # run changed (from model_history), or for a cache it switched (its version names the run).
-        live = cache_info.split(",")[0]
-        switched = live.startswith("version ") and any(live.endswith(f"-{rid[:8]}") for rid in run_ids)
+        # run changed (from model_history), or for a cache it switched.
         if switched:
             print("  INTERRUPTED (Ctrl-C) after this run wrote the table and published it to the cache: both hold "
                   "this run's catalog; nothing more was done after the interrupt.")

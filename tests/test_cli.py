@@ -95,6 +95,21 @@ def test_the_summary_names_a_catalog_staged_that_the_table_step_did_not_write(tm
     assert groq.split(None, 2)[1:] == [str(len(records["data"])), "unchanged; written to the table: 1 removed"]
 
 
+def test_a_step_failing_after_the_table_and_cache_were_published_is_exit_1_not_2(tmp_path, synced, redis_url,
+                                                                               replay_dir):
+    """The status step failed (its connection terminated) after this run wrote the table and switched the cache:
+    exit 2 said "the table or the cache could not be refreshed" of both refreshed. It is a step that failed
+    outside them after the catalogs were published: 1."""
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]  # a new catalog, so the run publishes a version of its own
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    proc = run_cli(tmp_path, synced, redis_url, MODELSYNC_REPLAY_DIR=str(replay_dir), MODELSYNC_FAULT="status:read=raise")
+    run_id = proc.stdout.split("runs: ", 1)[1].split()[0].rstrip(",")
+    assert f"-{run_id[:8]}, " in proc.stdout.split("cache: version ", 1)[1], proc.stdout  # readers are on it
+    assert "FAILED catalog_status" in proc.stdout, proc.stdout
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+
+
 def test_a_first_catalog_the_table_step_did_not_write_is_in_the_summary(tmp_path, database_url, redis_url):
     proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq",
                    MODELSYNC_FAULT="refresh:before_commit=raise")

@@ -8,7 +8,7 @@ audit), selected with `models_cache`, so the asset's history shows every change 
 
 import dagster as dg
 
-from .. import db
+from .. import db, faults
 from ..resources import PostgresResource
 from ..writes import PHRASES
 from .cache import models_cache
@@ -70,6 +70,7 @@ sync_providers_job = _admin_job(
 )
 def catalog_status(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     with postgres.connect() as conn:
+        faults.point("status:read")
         status = db.catalog_status(conn)
     totals = status["totals"]
     context.log.info(f"status: {totals}")
