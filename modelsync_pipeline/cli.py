@@ -251,6 +251,11 @@ def _run_jobs(args: argparse.Namespace) -> int:
             print("  INTERRUPTED (Ctrl-C): nothing was published after it; the table and cache hold what they held "
                   "before the interrupted step. The next run (or publish_catalog) publishes the catalogs staged.")
         return INTERRUPTED
+    if written and run_failed and not switched:
+        # The table step's write committed and a step failed after it (the connection lost right after the COMMIT,
+        # the cache step), so readers are still on the previous catalog: the summary named the table as failed.
+        print("  the table holds this run's catalog (written to the table, above), the cache does not yet: "
+              "materialize models_cache (or run publish_catalog, or the next sync) to publish it")
     if table_or_cache_failed or (run_failed and not published_after):
         return 2
     return 1 if failed_providers or run_failed or unread is not None else 0

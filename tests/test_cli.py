@@ -110,6 +110,19 @@ def test_a_step_failing_after_the_table_and_cache_were_published_is_exit_1_not_2
     assert proc.returncode == 1, proc.stdout + proc.stderr
 
 
+def test_a_table_written_and_a_cache_not_published_says_how_to_publish_it(tmp_path, synced, redis_url, replay_dir):
+    """The table's write committed and the run failed after it (here its cache step; a connection lost just after
+    the COMMIT failed the table step itself): readers stayed on the previous catalog, and the summary named a
+    failed step without saying that the table already held the new catalog, nor how to publish it."""
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir),
+                   MODELSYNC_FAULT="cache:before_switch=raise")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "the cache does not yet: materialize models_cache (or run publish_catalog" in proc.stdout, proc.stdout
+
+
 def test_a_first_catalog_the_table_step_did_not_write_is_in_the_summary(tmp_path, database_url, redis_url):
     proc = run_cli(tmp_path, database_url, redis_url, "--providers", "groq",
                    MODELSYNC_FAULT="refresh:before_commit=raise")
