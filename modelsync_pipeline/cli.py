@@ -693,8 +693,13 @@ def console_main() -> None:
     the output is flushed. Ctrl-C outside a run is one line and status 130; any other exception out of main()
     takes Python's own way out (its traceback, status 1)."""
     import atexit
+    import signal
     import threading
 
+    # A SIGTERM is a stop as Ctrl-C is (Dagster answers it so within a run): before one began, its default ended the
+    # process at once, status -15, its embedded servers left running until the next command noticed them.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         code = main()
     except KeyboardInterrupt:  # before a run began or after it ended (a run's own interrupt is in its summary)
@@ -711,6 +716,10 @@ def console_main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.stderr.flush()
     os._exit(code)
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

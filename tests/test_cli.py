@@ -552,6 +552,34 @@ def test_the_command_exits_when_a_step_left_a_thread_pool_open(tmp_path):
     assert (proc.returncode, proc.stdout) == (0, "worked\n"), proc.stderr
 
 
+def test_a_sigterm_before_a_run_is_a_stop_as_ctrl_c_is(tmp_path):
+    """SIGTERM in the first seconds (imports, the servers' start) ended `modelsync run` by its default action: status
+    -15, no word, where Ctrl-C in the same place is one line and 130."""
+    import signal
+    import time
+
+    ready = tmp_path / "ready"
+    script = ("import time\n"
+              "from modelsync_pipeline import cli\n"
+              "def main():\n"
+              f"    open({str(ready)!r}, 'w').close()\n"
+              "    time.sleep(60)\n"
+              "cli.main = main\n"
+              "cli.console_main()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, (proc.returncode, err)
+    assert err.strip() == "modelsync: interrupted (Ctrl-C); nothing after the interrupt was written"
+
+
 def test_ctrl_c_outside_a_run_is_one_line_and_130(tmp_path):
     script = ("from modelsync_pipeline import cli\n"
               "def main():\n"
