@@ -540,6 +540,9 @@ def status(args: argparse.Namespace) -> int:
             flag = stale_since(cadence.get(p["provider"], default), p["last_good_attempt"])
             if flag:
                 stale.append(p["provider"])
+            if not p["holds_staged"]:  # the models beside it are the older catalog's
+                flag = ((flag + "; ") if flag else "") + ("a newer catalog is staged, NOT yet in the table "
+                                                          "(publish_catalog, or the next sync, writes it)")
         print(f"  {p['provider']:<{width}}  {p['models']:>7}  {p['source'] if p['last_good_catalog'] else '':<7}  "
               f"{synced:<32}  {p['last_attempt'] or ''}"
               + (f"  {flag}" if flag else ""))

@@ -131,11 +131,13 @@ SELECT p.slug, p.name, p.is_active, count(m.id) AS models, p.last_synced_at, p.l
         FROM sync_attempts a WHERE a.provider_slug = p.slug AND a.outcome <> 'superseded'  -- changed nothing staged
         ORDER BY a.attempted_at DESC, a.id DESC LIMIT 1) AS last_attempt,
        (SELECT max(a.attempted_at) FROM sync_attempts a
-        WHERE a.provider_slug = p.slug AND a.outcome IN ('staged', 'unchanged')) AS last_good_attempt
+        WHERE a.provider_slug = p.slug AND a.outcome IN ('staged', 'unchanged')) AS last_good_attempt,
+       -- whether the table holds the provider's latest staged catalog (one a killed or failed run staged does not)
+       v.checksum IS NULL OR p.published_checksum IS NOT DISTINCT FROM v.checksum AS holds_staged
 FROM providers p
 LEFT JOIN models m ON m.provider_id = p.id
 LEFT JOIN provider_catalog_versions v ON v.provider_slug = p.slug
-GROUP BY p.id, v.validated_at, v.row_count, v.source, v.fetched_at
+GROUP BY p.id, v.validated_at, v.row_count, v.source, v.fetched_at, v.checksum
 ORDER BY p.slug;
 
 -- name: unregistered_providers

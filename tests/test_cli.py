@@ -617,6 +617,29 @@ def test_a_key_value_connection_string_never_shows_its_password():
         assert "Pa55wordLeak" not in proc.stdout + proc.stderr and "password=***" in proc.stderr, (args, proc.stderr)
 
 
+def test_status_says_when_a_staged_catalog_is_not_yet_in_the_table(tmp_path, synced, redis_url, replay_dir):
+    """After a run that staged a new catalog and did not write it (killed, or its table step failed), status showed
+    "last attempt: staged" beside the older catalog's model count, as if that count were the staged catalog's."""
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir),
+                   MODELSYNC_FAULT="refresh:before_commit=raise")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+
+    def status() -> dict[str, str]:
+        out = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT, timeout=120,
+                             env={**os.environ, "DATABASE_URL": synced}, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("  ") and line.split()}
+
+    lines = status()
+    assert "a newer catalog is staged, NOT yet in the table" in lines["groq"], lines["groq"]
+    assert "NOT yet in the table" not in lines["cerebras"], lines["cerebras"]
+    assert run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir)).returncode == 0
+    assert "NOT yet in the table" not in status()["groq"]
+
+
 def test_status_into_a_reader_that_goes_away_is_no_traceback(synced):
     """`make status | head` ended in a BrokenPipeError traceback."""
     proc = subprocess.run(f"'{sys.executable}' -m modelsync_pipeline.cli status | true; exit ${{PIPESTATUS[0]}}",
