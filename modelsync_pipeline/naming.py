@@ -118,8 +118,9 @@ Choices made here, so callers and reviewers need not reverse-engineer them:
   "3.5". An underscore between digits is a decimal point ("llama-3_1" -> "3.1", "stablelm-2-1_6b" -> "1.6B") except
   between a code and its size, where it parts words ("m2m100_418M" -> "M2M100 418M").
 - `make_names_unique` appends the words that tell colliding ids apart, taken from the ids ("Free",
-  "Thinking", "2024-08-06", "Fast"); if that is not enough, the id segment itself; as a last resort a short
-  hash of the id. It never depends on the order of its input.
+  "Thinking", "2024-08-06", "Fast"); if that is not enough, the words of the id path segments they do not share;
+  as a last resort a short hash of the id (ids spelled apart only, "llama-3.1-70b" and "llama3.1-70b", end there).
+  Names are compared as a reader tells them apart (`_name_key`). It never depends on the order of its input.
 """
 
 from __future__ import annotations

@@ -553,7 +553,7 @@ def test_a_word_every_colliding_id_says_is_not_appended_before_a_connector():
     assert [r.name for r in make_names_unique(resolved)] == ["Llama 3 Instruct For Tools", "Llama 3 Instruct"]
 
 
-def test_make_names_unique_falls_back_to_the_id_segment_then_a_hash():
+def test_make_names_unique_falls_back_to_path_words_then_a_hash():
     same = DisplayName(name="Gemini Flash", rule="display_name", raw="Gemini Flash", steps=())
     result = make_names_unique([("gemini-flash", same), ("gemini-flash-alias", same), ("x/gemini-flash", same)])
     assert len({r.name.casefold() for r in result}) == 3
