@@ -191,6 +191,10 @@ def _run_jobs(args: argparse.Namespace) -> int:
         # The table and the cache are what the last write left: the publish after a failed run, if there was one.
         last_write = publish_failures if publish is not None else sync_failures
 
+    # Whether this run's table step, or the publish after it, committed: the summary's "staged but NOT in the table"
+    # is then another run's newer catalog, staged since (the latest staged is what the summary compares with).
+    table_written = any(event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == dg.AssetKey("models_table")
+                        for ran in (result, publish) if ran is not None for event in ran.all_events)
     attempts, in_table, written, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
     cache_info = _cache_summary()
     # Readers are on a version this command published (its name ends with the run's id): the table was written and
@@ -218,7 +222,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     for slug, count, holds_staged in in_table:
         a = outcome_by_slug.get(slug)
         status = "not synced in this run" if a is None else (
-            _staged_status(a[1], holds_staged, written.get(slug)) if a[1] in ("staged", "unchanged")
+            _staged_status(a[1], holds_staged, written.get(slug), table_written) if a[1] in ("staged", "unchanged")
             else f"superseded: {a[3]}" if a[1] == "superseded"
             else f"FAILED at {a[2]}: {a[3]} (kept its last good catalog)"
         )
@@ -227,7 +231,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
         if slug in listed:
             continue
         if outcome in ("staged", "unchanged"):  # a first catalog the table step did not write
-            print(f"  {slug:<{width}}  {0:>7}  {_staged_status(outcome, False)}")
+            print(f"  {slug:<{width}}  {0:>7}  {_staged_status(outcome, False, table_written=table_written)}")
         elif outcome in db.FAILED_OUTCOMES:
             print(f"  {slug:<{width}}  {0:>7}  FAILED at {step}: {error} (no good catalog yet)")
     print(f"  {'total':<{width}}  {sum(count for _, count, _ in in_table):>7}")
@@ -264,14 +268,20 @@ def _run_jobs(args: argparse.Namespace) -> int:
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
-def _staged_status(outcome: str, holds_staged: bool, written: list[int] | None = None) -> str:
+def _staged_status(outcome: str, holds_staged: bool, written: list[int] | None = None,
+                   table_written: bool = False) -> str:
     """A good attempt's line: whether it brought a new catalog, whether the table now holds it, and what the
     run wrote to the provider's rows ((added, changed, removed), from their history): a catalog fetched unchanged
-    is written again after a flush, or when a run before staged it and failed to write it."""
+    is written again after a flush, or when a run before staged it and failed to write it. With `table_written`
+    (this run's table step, or the publish after it, committed) a latest staged catalog the table lacks is another
+    run's, staged since: this run's table step wrote what was staged when it ran."""
     catalog = "new catalog" if outcome == "staged" else "unchanged"
+    parts = [f"{count} {kind}" for count, kind in zip(written or (), ("added", "changed", "removed")) if count]
+    line = f"{catalog}; written to the table: {', '.join(parts)}" if parts else catalog
     if holds_staged:
-        parts = [f"{count} {kind}" for count, kind in zip(written or (), ("added", "changed", "removed")) if count]
-        return f"{catalog}; written to the table: {', '.join(parts)}" if parts else catalog
+        return line
+    if table_written:
+        return f"{line}; another run has staged a newer catalog since, not yet in the table"
     return f"{catalog}, staged but NOT in the table (the table step did not write it; publish_catalog does)"
 
 
@@ -495,8 +505,9 @@ def _described_change(entry) -> str:
     old, new = entry.old_values or {}, entry.new_values or {}
     if not old or not new:
         return said
-    fields = [f"{field} {_shown(old.get(field))} -> {_shown(new.get(field))}"
-              for field in sorted(set(old) | set(new)) if field not in _BOOKKEEPING and old.get(field) != new.get(field)]
+    changed = [field for field in sorted(set(old) | set(new))
+               if field not in _BOOKKEEPING and old.get(field) != new.get(field)]
+    fields = [f"{field} {_shown(old.get(field))} -> {_shown(new.get(field))}" for field in changed]
     return f"{said} ({'; '.join(fields)})" if fields else f"{said} (the raw upstream record only)"
 
 

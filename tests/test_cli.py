@@ -103,7 +103,8 @@ def test_a_step_failing_after_the_table_and_cache_were_published_is_exit_1_not_2
     records = json.loads((replay_dir / "groq.json").read_text())
     records["data"] = records["data"][:-1]  # a new catalog, so the run publishes a version of its own
     (replay_dir / "groq.json").write_text(json.dumps(records))
-    proc = run_cli(tmp_path, synced, redis_url, MODELSYNC_REPLAY_DIR=str(replay_dir), MODELSYNC_FAULT="status:read=raise")
+    proc = run_cli(tmp_path, synced, redis_url, MODELSYNC_REPLAY_DIR=str(replay_dir),
+                   MODELSYNC_FAULT="status:read=raise")
     run_id = proc.stdout.split("runs: ", 1)[1].split()[0].rstrip(",")
     assert f"-{run_id[:8]}, " in proc.stdout.split("cache: version ", 1)[1], proc.stdout  # readers are on it
     assert "FAILED catalog_status" in proc.stdout, proc.stdout
@@ -121,6 +122,32 @@ def test_a_table_written_and_a_cache_not_published_says_how_to_publish_it(tmp_pa
                    MODELSYNC_FAULT="cache:before_switch=raise")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "the cache does not yet: materialize models_cache (or run publish_catalog" in proc.stdout, proc.stdout
+
+
+def test_a_catalog_another_run_staged_after_this_ones_table_step_is_not_called_unwritten(tmp_path, synced, redis_url,
+                                                                                         replay_dir):
+    """A run whose table step wrote its catalogs said "staged but NOT in the table (the table step did not write
+    it)" of each provider another run had staged a newer catalog for since: the summary compared the table with
+    the latest catalog staged, whoever staged it."""
+    go = tmp_path / "continue"
+    first = _started_until_fault(tmp_path, synced, redis_url, MODELSYNC_FAULT="write:after_commit=wait",
+                                 MODELSYNC_FAULT_CONTINUE=str(go))
+    try:
+        records = json.loads((replay_dir / "groq.json").read_text())
+        records["data"] = records["data"][:-1]  # a newer catalog, staged by a second run that does not write it
+        (replay_dir / "groq.json").write_text(json.dumps(records))
+        second = run_cli(tmp_path / "second", synced, redis_url, "--providers", "groq",
+                         MODELSYNC_REPLAY_DIR=str(replay_dir), MODELSYNC_FAULT="refresh:before_commit=raise")
+        assert second.returncode == 2, second.stdout + second.stderr
+        go.touch()
+        out, err = first.communicate(timeout=180)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, out + err
+    groq = next(line for line in out.split("summary\n")[1].splitlines() if line.split()[:1] == ["groq"])
+    assert "another run has staged a newer catalog since, not yet in the table" in groq, groq
+    assert "the table step did not write it" not in groq, groq
 
 
 def test_a_first_catalog_the_table_step_did_not_write_is_in_the_summary(tmp_path, database_url, redis_url):
@@ -358,7 +385,8 @@ def test_explain_names_the_run_that_wrote_a_row_its_changes_and_a_model_no_longe
     out = explain("together", renamed)
     assert out.returncode == 0, out.stderr
     assert f"written by  run {run_id(written)} at " in out.stdout, out.stdout
-    assert f"named by    run {run_id(named)} (it fetched, named and checked this content; a later run wrote it)" in out.stdout
+    assert (f"named by    run {run_id(named)} (it fetched, named and checked this content; a later run wrote it)"
+            in out.stdout)
     assert f"run {run_id(written)}: renamed (model_name {old_name!r} -> 'Renamed Model Zeta';" in out.stdout, out.stdout
     assert ": added" in out.stdout  # the first sync's entry, below the rename
 
@@ -636,7 +664,8 @@ def test_status_says_when_a_staged_catalog_is_not_yet_in_the_table(tmp_path, syn
     lines = status()
     assert "a newer catalog is staged, NOT yet in the table" in lines["groq"], lines["groq"]
     assert "NOT yet in the table" not in lines["cerebras"], lines["cerebras"]
-    assert run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir)).returncode == 0
+    again = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir))
+    assert again.returncode == 0, again.stdout + again.stderr
     assert "NOT yet in the table" not in status()["groq"]
 
 

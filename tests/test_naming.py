@@ -361,7 +361,8 @@ def test_an_id_with_its_accents_written_apart_reads_as_with_them_composed(word, 
     assert derive_name_from_id(decomposed) == derive_name_from_id(composed)
 
 
-@pytest.mark.parametrize(("ligature", "letters"), [("\ufb01", "fi"), ("\ufb02", "fl"), ("\ufb00", "ff"), ("\ufb03", "ffi")])
+@pytest.mark.parametrize(("ligature", "letters"),
+                         [("\ufb01", "fi"), ("\ufb02", "fl"), ("\ufb00", "ff"), ("\ufb03", "ffi")])
 def test_a_latin_ligature_in_an_id_reads_as_its_letters(ligature, letters):
     """"ﬁne-tune-7b" read "FIne Tune 7B": one character for two letters, upper-cased as one."""
     assert derive_name_from_id(f"{ligature}ne-tune-7b") == derive_name_from_id(f"{letters}ne-tune-7b")

@@ -254,9 +254,8 @@ def plan_refresh(conn: psycopg.Connection, specs: Sequence[ProviderSpec], limit:
 def catalog_status(conn: psycopg.Connection) -> dict:
     """The status report (computed in SQL, no row caps)."""
     sql = statements("admin")
-    cols = ("provider", "name", "is_active", "models", "last_synced_at", "last_sync_run_id",
-            "last_good_catalog", "last_good_rows", "source", "last_good_fetched_at", "last_attempt", "last_good_attempt",
-            "holds_staged")
+    cols = ("provider", "name", "is_active", "models", "last_synced_at", "last_sync_run_id", "last_good_catalog",
+            "last_good_rows", "source", "last_good_fetched_at", "last_attempt", "last_good_attempt", "holds_staged")
     providers = [dict(zip(cols, row)) for row in conn.execute(sql["status_providers"])]
     totals = dict(zip(("providers", "with_models", "without_models", "models", "active_models"),
                       conn.execute(sql["status_totals"]).fetchone()))
