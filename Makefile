@@ -53,7 +53,8 @@ fuzz: install
 # The servers are held while the UI runs (`make stop` refuses meanwhile) and left running after it.
 ui: install
 	@$(ADMIN_TOKEN) && export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
-	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
+	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/.dagster.yaml.$$$$" && \
+	  mv -f "$$DAGSTER_HOME/.dagster.yaml.$$$$" "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(PY) -m modelsync_pipeline.local.services run --keep-running --state-dir $(STATE) -- \
 	    $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
@@ -91,7 +92,8 @@ job: install
 	@$(ADMIN_TOKEN) && mkdir -p $(STATE) && exec 9>>$(STATE)/services.users && \
 	  exports="$$($(PY) -m modelsync_pipeline.local.services env --state-dir $(STATE) --hold-fd 9)" && eval "$$exports" && \
 	  export DAGSTER_HOME="$(abspath $(STATE))/dagster_home" && mkdir -p "$$DAGSTER_HOME" && \
-	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/dagster.yaml" && \
+	  cp modelsync_pipeline/dagster.yaml "$$DAGSTER_HOME/.dagster.yaml.$$$$" && \
+	  mv -f "$$DAGSTER_HOME/.dagster.yaml.$$$$" "$$DAGSTER_HOME/dagster.yaml" && \
 	  exec $(VENV)/bin/dagster job execute -m modelsync_pipeline.definitions -j "$(J)" $(if $(C),-c "$(C)") \
 	    --tags "{\"modelsync/pid\": \"$$$$\", \"modelsync/host\": \"$$(uname -n)\"}"
 

@@ -23,9 +23,14 @@ SOURCES = ("replay", "live")  # MODELSYNC_SOURCE (resources.ProviderApi)
 
 
 def _prepare_dagster_home(state_dir: Path) -> Path:
+    """The state folder's DAGSTER_HOME, its dagster.yaml replaced whole: copied in place (truncated, then written),
+    another run of the same folder starting meanwhile read it empty, and Dagster then kept that run's history in
+    SQLite files, apart from the PostgreSQL every other run shares."""
     home = (state_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).resolve().parent / "dagster.yaml", home / "dagster.yaml")
+    staged = home / f".dagster.yaml.{os.getpid()}"
+    shutil.copyfile(Path(__file__).resolve().parent / "dagster.yaml", staged)
+    os.replace(staged, home / "dagster.yaml")
     return home
 
 

@@ -744,3 +744,28 @@ def test_a_storage_connection_the_server_closed_mid_run_is_replaced_not_a_failed
     assert ended > 0
     assert proc.returncode == 0, out + err
     assert "PostgreSQL is unreachable" not in out + err and "\n  models_cache: " in out, out + err
+
+
+def test_the_dagster_home_of_a_state_folder_is_never_read_half_written(tmp_path):
+    """Each `modelsync run` copied dagster.yaml into the state folder's DAGSTER_HOME in place (truncated, then
+    written): another run of the same folder starting meanwhile read it empty, and Dagster then kept that run's
+    history in SQLite, apart from the shared PostgreSQL (or failed on a partial file)."""
+    import threading
+
+    from modelsync_pipeline.cli import _prepare_dagster_home
+
+    whole = (REPO_ROOT / "modelsync_pipeline" / "dagster.yaml").read_text()
+    home = _prepare_dagster_home(tmp_path)
+    done, seen = threading.Event(), set()
+
+    def rewrite():
+        for _ in range(300):
+            _prepare_dagster_home(tmp_path)
+        done.set()
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    while not done.is_set():
+        seen.add((home / "dagster.yaml").read_text())
+    writer.join()
+    assert seen == {whole}, [len(text) for text in seen]
