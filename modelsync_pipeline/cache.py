@@ -316,6 +316,7 @@ def publish_cache(
     # One publish at a time (session lock, released on disconnect too): two publishes of one table do the
     # work twice. Which snapshot readers end on is the switch's fence (catalog_version), not this lock.
     sql = db.statements("catalog_read")
+    conn.execute(sql["utc_session"])  # the rows' timestamps as a reader's database path writes them
     conn.execute(sql["cache_lock"])
     try:
         return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started, unless_unchanged)

@@ -27,6 +27,7 @@ in one query and returns the same dicts as the cache: both are `row_to_json` of 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -45,6 +46,9 @@ MAX_ATTEMPTS = 3
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 MGET_CHUNK = 10_000
 DATABASE_SOURCE = "database"
+# Idle database connections a reader keeps for its next queries; one more is opened while more threads read at once,
+# and closed when it comes back to a full pool.
+IDLE_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ def _storable(value: str) -> bool:
 
 
 class CatalogReader:
-    """Thread-safe reader of the catalog; one per process is enough."""
+    """Thread-safe reader of the catalog; one per process is enough. Made before a fork (a server that loads its
+    app, then forks its workers), each process uses database connections of its own: the parent's are left to it."""
 
     def __init__(
         self,
@@ -105,8 +110,11 @@ class CatalogReader:
         self._local_max = local_max_entries
         self._local: OrderedDict[tuple, tuple[float, CatalogAnswer]] = OrderedDict()
         self._lock = threading.Lock()
-        self._db = threading.local()
-        self._db_conns: list[psycopg.Connection] = []
+        # Database connections: a pool of idle ones, each taken for one query and given back (a connection kept
+        # per thread was never closed when its thread ended: one open session per thread that ever read); and the
+        # process they belong to, so a forked child opens its own rather than share the parent's sockets.
+        self._idle: list[psycopg.Connection] = []
+        self._pid = os.getpid()
         self._redis_retry = redis_retry_seconds
         self._redis_down_until = 0.0
 
@@ -156,9 +164,10 @@ class CatalogReader:
     def close(self) -> None:
         self._redis.close()
         with self._lock:
-            for conn in self._db_conns:
+            self._adopt()
+            for conn in self._idle:
                 conn.close()
-            self._db_conns.clear()
+            self._idle.clear()
 
     def __enter__(self) -> CatalogReader:
         return self
@@ -304,35 +313,50 @@ class CatalogReader:
         # fails the first statement sent on it although the database answers: that question is asked once more,
         # on a new connection (a read, safe to repeat). A new connection's failure is the answer.
         while True:
-            conn, kept = self._connection()
+            conn, kept = self._take()
             try:
                 rows = conn.execute(sql, params).fetchall()
             except psycopg.OperationalError:
-                self._forget(conn)
+                conn.close()
                 if kept and conn.broken:
                     continue
                 raise
+            except BaseException:
+                conn.close()  # a statement cut short (an interrupt) leaves the connection in no state to reuse
+                raise
+            self._give_back(conn)
             return [json.loads(row[0]) for row in rows]
 
-    def _connection(self) -> tuple[psycopg.Connection, bool]:
-        """This thread's connection, and whether it was kept from an earlier call (False: opened now)."""
-        conn = getattr(self._db, "conn", None)
-        if conn is not None and not conn.closed:
-            return conn, True
+    def _take(self) -> tuple[psycopg.Connection, bool]:
+        """An idle connection of this process, and True; else a new one, and False."""
+        with self._lock:
+            self._adopt()
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed:
+                    return conn, True
         conn = psycopg.connect(self._database_url, autocommit=True, connect_timeout=5,
                                application_name="modelsync-reader")
-        self._db.conn = conn
-        with self._lock:
-            self._db_conns.append(conn)
+        # Timestamps in UTC whatever the role, database or PGTZ set: the cache holds the publisher's rows, written
+        # in UTC too, and the database path answered "05:37:24-05:00" where Redis answered "10:37:24+00:00".
+        conn.execute(db.statements("catalog_read")["utc_session"])
         return conn, False
 
-    def _forget(self, conn: psycopg.Connection) -> None:
-        """Close a failed connection; the next call opens a new one."""
-        self._db.conn = None
-        conn.close()
+    def _give_back(self, conn: psycopg.Connection) -> None:
         with self._lock:
-            if conn in self._db_conns:
-                self._db_conns.remove(conn)
+            if os.getpid() == self._pid and len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _adopt(self) -> None:
+        """In a process forked since the reader was made: the idle connections are the parent's, on sockets it
+        still uses (two processes' queries on one socket answered each other's: a child asking for groq's models
+        got openai's). They are dropped unused and unclosed (psycopg ends a session only in the process that
+        opened it), and this process opens its own. Called under the lock."""
+        if os.getpid() != self._pid:
+            self._idle = []
+            self._pid = os.getpid()
 
 
 def _decoded(value: str, version: str):

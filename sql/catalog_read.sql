@@ -11,6 +11,11 @@ SELECT modelsync_wait_lock(hashtext('modelsync.cache'), false);
 -- name: cache_unlock
 SELECT pg_advisory_unlock(hashtext('modelsync.cache'));
 
+-- name: utc_session
+-- Timestamps as row_to_json writes them, in UTC on every path: the publisher's rows in Redis and a reader's from the
+-- database are the same text whatever TimeZone the role, the database or PGTZ gives a session.
+SET TIME ZONE 'UTC';
+
 -- name: snapshot_read_only
 -- One snapshot for the rows and the checksum: the manifest describes exactly what was written.
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;

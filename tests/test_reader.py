@@ -321,3 +321,72 @@ def test_a_database_connection_dropped_while_idle_costs_no_answer(synced):
         assert (True,) in ended
         assert reader.get_models(provider="groq") == expected
         assert reader.get_model("groq", expected[0]["model_id"]) == expected[0]
+
+
+def _readers_sessions(database_url) -> int:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modelsync-reader' "
+                            "AND datname = current_database()").fetchone()[0]
+
+
+def test_a_reader_made_before_a_fork_answers_each_process_its_own_question(synced):
+    """A server that makes its reader, then forks its workers (gunicorn --preload): the children shared the parent's
+    database connection, and answered each other's questions (a child asking for groq got openai's models), lost
+    synchronisation with the server, or hung."""
+    import os
+
+    providers = ["groq", "openai", "cerebras", "xai", "mistral", "deepseek"]
+    expected = {p: table_list(synced, "WHERE provider = %s", (p,)) for p in providers}
+    with CatalogReader("redis://127.0.0.1:1/0", synced, local_ttl_seconds=0) as reader:  # the database answers
+        assert reader.get_models(provider="groq") == expected["groq"]  # the parent's connection is open and idle
+        children = {}
+        for provider in providers:
+            pid = os.fork()
+            if pid == 0:  # the child: its own questions, many times; the exit status says whether all were right
+                code = 0
+                try:
+                    for _ in range(30):
+                        if reader.get_models(provider=provider) != expected[provider]:
+                            code = 1
+                except BaseException:  # noqa: BLE001 - any error is a wrong answer here
+                    code = 2
+                os._exit(code)
+            children[pid] = provider
+        results = {children[pid]: os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children}
+        assert results == {provider: 0 for provider in providers}, results
+        assert reader.get_models(provider="openai") == expected["openai"]  # the parent's own still answers right
+
+
+def test_threads_that_read_and_end_leave_no_database_session_each(synced):
+    """A connection kept per thread was closed only by close(): a thread-per-request server whose Redis was down
+    kept one session per thread that ever read, until PostgreSQL refused new clients ("too many clients")."""
+    from modelsync_pipeline.reader import IDLE_CONNECTIONS
+
+    expected = table_list(synced, "WHERE provider = 'groq'")
+    before = _readers_sessions(synced)
+    with CatalogReader("redis://127.0.0.1:1/0", synced, local_ttl_seconds=0) as reader:
+        answers = []
+        for _ in range(20):  # one short-lived thread after another, as a request each
+            thread = threading.Thread(target=lambda: answers.append(reader.get_models(provider="groq")))
+            thread.start()
+            thread.join()
+        assert answers == [expected] * 20
+        assert _readers_sessions(synced) - before <= IDLE_CONNECTIONS
+    deadline = time.monotonic() + 10
+    while _readers_sessions(synced) > before and time.monotonic() < deadline:  # close() ends them
+        time.sleep(0.1)
+    assert _readers_sessions(synced) <= before
+
+
+def test_timestamps_read_the_same_from_redis_and_from_a_database_session_in_another_time_zone(synced, redis_url):
+    """A reader role or PGTZ with another TimeZone: the database path wrote updated_at as "05:37:24-05:00" where
+    Redis held "10:37:24+00:00", and a client comparing rows saw the catalog change on every Redis failover."""
+    import urllib.parse
+
+    elsewhere = synced + ("&" if "?" in synced else "?") + "options=" + urllib.parse.quote("-c TimeZone=America/New_York")
+    with CatalogReader(redis_url, elsewhere, local_ttl_seconds=0) as cached, \
+            CatalogReader("redis://127.0.0.1:1/0", elsewhere, local_ttl_seconds=0) as database:
+        from_redis, from_database = cached.lookup_models(provider="groq"), database.lookup_models(provider="groq")
+        assert from_redis.source == "redis" and from_database.source == "database"
+        assert from_database.rows == from_redis.rows
+        assert from_database.rows[0]["updated_at"].endswith("+00:00"), from_database.rows[0]
