@@ -20,6 +20,14 @@ from .test_pipeline import expected_counts
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _groq_one_model_fewer(replay_dir) -> dict:
+    """Groq's recorded payload in `replay_dir` less its last model (a new catalog for the next run); the payload."""
+    records = json.loads((replay_dir / "groq.json").read_text())
+    records["data"] = records["data"][:-1]
+    (replay_dir / "groq.json").write_text(json.dumps(records))
+    return records
+
+
 def run_cli(tmp_path, database_url, redis_url, *args, **env):
     environ = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
     return subprocess.run(
@@ -75,9 +83,7 @@ def test_the_summary_names_a_catalog_staged_that_the_table_step_did_not_write(tm
                                                                             replay_dir):
     """The summary said "staged" both for a catalog that was published and for one the failed table step left
     in staging, and a provider's first catalog left that way was not in the summary at all."""
-    records = json.loads((replay_dir / "groq.json").read_text())
-    records["data"] = records["data"][:-1]  # a new catalog: one model fewer
-    (replay_dir / "groq.json").write_text(json.dumps(records))
+    records = _groq_one_model_fewer(replay_dir)  # a new catalog: one model fewer
     proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq,cerebras", MODELSYNC_REPLAY_DIR=str(replay_dir),
                    MODELSYNC_FAULT="refresh:before_commit=raise")
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -100,12 +106,10 @@ def test_a_step_failing_after_the_table_and_cache_were_published_is_exit_1_not_2
     """The status step failed (its connection terminated) after this run wrote the table and switched the cache:
     exit 2 said "the table or the cache could not be refreshed" of both refreshed. It is a step that failed
     outside them after the catalogs were published: 1."""
-    records = json.loads((replay_dir / "groq.json").read_text())
-    records["data"] = records["data"][:-1]  # a new catalog, so the run publishes a version of its own
-    (replay_dir / "groq.json").write_text(json.dumps(records))
+    _groq_one_model_fewer(replay_dir)  # a new catalog, so the run publishes a version of its own
     proc = run_cli(tmp_path, synced, redis_url, MODELSYNC_REPLAY_DIR=str(replay_dir),
                    MODELSYNC_FAULT="status:read=raise")
-    run_id = proc.stdout.split("runs: ", 1)[1].split()[0].rstrip(",")
+    run_id = _run_id(proc.stdout)
     assert f"-{run_id[:8]}, " in proc.stdout.split("cache: version ", 1)[1], proc.stdout  # readers are on it
     assert "FAILED catalog_status" in proc.stdout, proc.stdout
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -115,9 +119,7 @@ def test_a_table_written_and_a_cache_not_published_says_how_to_publish_it(tmp_pa
     """The table's write committed and the run failed after it (here its cache step; a connection lost just after
     the COMMIT failed the table step itself): readers stayed on the previous catalog, and the summary named a
     failed step without saying that the table already held the new catalog, nor how to publish it."""
-    records = json.loads((replay_dir / "groq.json").read_text())
-    records["data"] = records["data"][:-1]
-    (replay_dir / "groq.json").write_text(json.dumps(records))
+    _groq_one_model_fewer(replay_dir)
     proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir),
                    MODELSYNC_FAULT="cache:before_switch=raise")
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -133,9 +135,7 @@ def test_a_catalog_another_run_staged_after_this_ones_table_step_is_not_called_u
     first = _started_until_fault(tmp_path, synced, redis_url, MODELSYNC_FAULT="write:after_commit=wait",
                                  MODELSYNC_FAULT_CONTINUE=str(go))
     try:
-        records = json.loads((replay_dir / "groq.json").read_text())
-        records["data"] = records["data"][:-1]  # a newer catalog, staged by a second run that does not write it
-        (replay_dir / "groq.json").write_text(json.dumps(records))
+        _groq_one_model_fewer(replay_dir)  # a newer catalog, staged by a second run that does not write it
         second = run_cli(tmp_path / "second", synced, redis_url, "--providers", "groq",
                          MODELSYNC_REPLAY_DIR=str(replay_dir), MODELSYNC_FAULT="refresh:before_commit=raise")
         assert second.returncode == 2, second.stdout + second.stderr
@@ -370,7 +370,7 @@ def test_explain_names_the_run_that_wrote_a_row_its_changes_and_a_model_no_longe
 
     def run_id(proc):
         assert "runs: " in proc.stdout, proc.stdout + proc.stderr
-        return proc.stdout.split("runs: ", 1)[1].split()[0].rstrip(",")
+        return _run_id(proc.stdout)
 
     named = run_cli(tmp_path, synced, redis_url, "--providers", "together", MODELSYNC_REPLAY_DIR=str(replay_dir),
                     MODELSYNC_FAULT="refresh:before_commit=raise")
@@ -478,21 +478,34 @@ def _started_until_fault(tmp_path, database_url, redis_url, **env) -> subprocess
     return proc
 
 
-def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, redis_url):
-    """Ctrl-C during the refresh went on to publish what was staged in a second run (publish_catalog): the
-    operator asked to stop. It stops, says so, leaves the table as it was, and exits 130."""
+def _interrupted_at_fault(tmp_path, database_url, redis_url, **env) -> tuple[subprocess.Popen, str, str]:
+    """`modelsync run --providers groq` stopped with SIGINT (Ctrl-C) where it stands at the fault point `env` names:
+    the process, its output and its errors."""
     import signal
 
-    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
-    with psycopg.connect(database_url) as conn:
-        before = conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone()
-    proc = _started_until_fault(tmp_path, database_url, redis_url, MODELSYNC_FAULT="refresh:before_delete=pause")
+    proc = _started_until_fault(tmp_path, database_url, redis_url, **env)
     try:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc, out, err
+
+
+def _run_id(stdout: str) -> str:
+    """The first run id of a `modelsync run` summary's "runs:" line."""
+    return stdout.split("runs: ", 1)[1].split()[0].rstrip(",")
+
+
+def test_ctrl_c_stops_the_run_and_publishes_nothing_after_it(tmp_path, synced, redis_url):
+    """Ctrl-C during the refresh went on to publish what was staged in a second run (publish_catalog): the
+    operator asked to stop. It stops, says so, leaves the table as it was, and exits 130."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone()
+    proc, out, err = _interrupted_at_fault(tmp_path, database_url, redis_url,
+                                           MODELSYNC_FAULT="refresh:before_delete=pause")
     assert proc.returncode == 130, out + err
     assert "INTERRUPTED (Ctrl-C)" in out and "publishing the catalogs that were staged" not in out
     with psycopg.connect(database_url) as conn:
@@ -504,27 +517,18 @@ def test_ctrl_c_just_after_the_table_committed_is_audited_and_said_as_it_is(tmp_
     """Ctrl-C between the table's COMMIT and its audit row: the change stood with no audit row (the next row's
     counts before did not follow the last one's after), and the summary said "the table and cache hold what they
     held before the interrupted step" of a table the run had changed."""
-    import signal
-
     import redis
 
     from modelsync_pipeline import cache
 
-    records = json.loads((replay_dir / "groq.json").read_text())
-    records["data"] = records["data"][:-1]  # a new catalog: the refresh removes one model
-    (replay_dir / "groq.json").write_text(json.dumps(records))
+    _groq_one_model_fewer(replay_dir)  # a new catalog: the refresh removes one model
     live = redis.Redis.from_url(redis_url).get(cache.CURRENT_KEY)
-    proc = _started_until_fault(tmp_path, synced, redis_url, MODELSYNC_FAULT="write:after_commit=wait",
-                                MODELSYNC_FAULT_CONTINUE=str(tmp_path / "never"), MODELSYNC_REPLAY_DIR=str(replay_dir))
-    try:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, out, err = _interrupted_at_fault(tmp_path, synced, redis_url, MODELSYNC_FAULT="write:after_commit=wait",
+                                           MODELSYNC_FAULT_CONTINUE=str(tmp_path / "never"),
+                                           MODELSYNC_REPLAY_DIR=str(replay_dir))
     assert proc.returncode == 130, out + err
     assert "INTERRUPTED (Ctrl-C) after this run wrote the table" in out and "hold what they held" not in out, out
-    run_id = out.split("runs: ", 1)[1].split()[0].rstrip(",")
+    run_id = _run_id(out)
     with psycopg.connect(synced) as conn:
         audited = conn.execute("SELECT outcome, models_after, details->>'stopped' FROM audit_log WHERE run_id = %s",
                                (run_id,)).fetchall()
@@ -543,9 +547,7 @@ def test_an_interrupt_something_swallowed_still_stops_the_run_before_it_writes(t
 
     from modelsync_pipeline import cache
 
-    records = json.loads((replay_dir / "groq.json").read_text())
-    records["data"] = records["data"][:-1]  # a new catalog, which a run that went on would publish
-    (replay_dir / "groq.json").write_text(json.dumps(records))
+    _groq_one_model_fewer(replay_dir)  # a new catalog, which a run that went on would publish
     client = redis.Redis.from_url(redis_url)
     with psycopg.connect(synced) as conn:
         before = conn.execute("SELECT count(*), max(updated_at) FROM models").fetchone()
@@ -648,9 +650,7 @@ def test_a_key_value_connection_string_never_shows_its_password():
 def test_status_says_when_a_staged_catalog_is_not_yet_in_the_table(tmp_path, synced, redis_url, replay_dir):
     """After a run that staged a new catalog and did not write it (killed, or its table step failed), status showed
     "last attempt: staged" beside the older catalog's model count, as if that count were the staged catalog's."""
-    records = json.loads((replay_dir / "groq.json").read_text())
-    records["data"] = records["data"][:-1]
-    (replay_dir / "groq.json").write_text(json.dumps(records))
+    _groq_one_model_fewer(replay_dir)
     proc = run_cli(tmp_path, synced, redis_url, "--providers", "groq", MODELSYNC_REPLAY_DIR=str(replay_dir),
                    MODELSYNC_FAULT="refresh:before_commit=raise")
     assert proc.returncode == 2, proc.stdout + proc.stderr
