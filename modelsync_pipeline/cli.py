@@ -198,7 +198,8 @@ def _run_jobs(args: argparse.Namespace) -> int:
 
     # Whether this run's table step, or the publish after it, committed: the summary's "staged but NOT in the table"
     # is then another run's newer catalog, staged since (the latest staged is what the summary compares with).
-    table_written = any(event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == dg.AssetKey("models_table")
+    table_key = dg.AssetKey("models_table")
+    table_written = any(event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == table_key
                         for ran in (result, publish) if ran is not None for event in ran.all_events)
     attempts, in_table, written, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
     cache_info = _cache_summary()

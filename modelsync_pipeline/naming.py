@@ -654,6 +654,7 @@ def _without_path_characters(text: str, steps: list[str]) -> str:
     if spelled != text:
         _add_step(steps, "spell_out_with")
         text = spelled
+
     def path_or_words(match: re.Match) -> str:
         token = re.sub(r"(?<=\d)/(?=\d)", "-", match.group(0))
         segments = [seg for seg in token.split("/") if seg]

@@ -31,6 +31,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -115,6 +116,7 @@ class CatalogReader:
         # process they belong to, so a forked child opens its own rather than share the parent's sockets.
         self._idle: list[psycopg.Connection] = []
         self._pid = os.getpid()
+        _READERS.add(self)
         self._redis_retry = redis_retry_seconds
         self._redis_down_until = 0.0
 
@@ -337,9 +339,13 @@ class CatalogReader:
                     return conn, True
         conn = psycopg.connect(self._database_url, autocommit=True, connect_timeout=5,
                                application_name="modelsync-reader")
-        # Timestamps in UTC whatever the role, database or PGTZ set: the cache holds the publisher's rows, written
-        # in UTC too, and the database path answered "05:37:24-05:00" where Redis answered "10:37:24+00:00".
-        conn.execute(db.statements("catalog_read")["utc_session"])
+        try:
+            # Timestamps in UTC whatever the role, database or PGTZ set: the cache holds the publisher's rows, in
+            # UTC too, and the database path answered "05:37:24-05:00" where Redis answered "10:37:24+00:00".
+            conn.execute(db.statements("catalog_read")["utc_session"])
+        except BaseException:
+            conn.close()
+            raise
         return conn, False
 
     def _give_back(self, conn: psycopg.Connection) -> None:
@@ -357,6 +363,23 @@ class CatalogReader:
         if os.getpid() != self._pid:
             self._idle = []
             self._pid = os.getpid()
+
+    def _after_fork(self) -> None:
+        """In the child of a fork: a lock another thread of the parent held at the fork stays held for ever in the
+        child (no thread there will release it), so the child gets a new one, and drops the parent's connections."""
+        self._lock = threading.Lock()
+        self._adopt()
+
+
+_READERS: weakref.WeakSet[CatalogReader] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for reader in list(_READERS):
+        reader._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _decoded(value: str, version: str):

@@ -390,3 +390,26 @@ def test_timestamps_read_the_same_from_redis_and_from_a_database_session_in_anot
         assert from_redis.source == "redis" and from_database.source == "database"
         assert from_database.rows == from_redis.rows
         assert from_database.rows[0]["updated_at"].endswith("+00:00"), from_database.rows[0]
+
+
+def test_a_fork_while_another_thread_holds_the_readers_lock_leaves_the_child_a_working_reader(synced):
+    """The child of a fork inherits every lock as it was: one another thread of the parent held at that moment (a
+    read in progress) stayed held in the child for ever, and the child's first read hung."""
+    import os
+
+    expected = table_list(synced, "WHERE provider = 'groq'")
+    with CatalogReader("redis://127.0.0.1:1/0", synced, local_ttl_seconds=0) as reader:
+        with reader._lock:  # as a read in another thread holds it while this thread forks
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os._exit(0 if reader.get_models(provider="groq") == expected else 1)
+                except BaseException:  # noqa: BLE001 - any error is a wrong answer here
+                    os._exit(2)
+        deadline = time.monotonic() + 30
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the child's read hung or failed"
