@@ -717,8 +717,9 @@ def console_main() -> None:
     import threading
 
     # A SIGTERM is a stop as Ctrl-C is (Dagster answers it so within a run): before one began, its default ended the
-    # process at once, status -15, its embedded servers left running until the next command noticed them.
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    # process at once, status -15, its embedded servers left running until the next command noticed them. Ignored
+    # as inherited (a harness that ignores it), it is a stop all the same, as Dagster makes it within a run.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.SIG_IGN):
         signal.signal(signal.SIGTERM, _terminated)
     try:
         code = main()

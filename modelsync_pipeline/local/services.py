@@ -714,8 +714,10 @@ def run_with_services(state_dir: str, command: list[str], keep_running: bool = F
 
 
 def _default_interrupt() -> None:
-    """In the command's process, before it starts: SIGINT at its default (see run_with_services)."""
+    """In the command's process, before it starts: SIGINT and SIGTERM at their defaults (see run_with_services); a
+    SIGTERM this process passes on is not ignored there because whatever started this process ignored it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def state_dir_problem(state_dir: pathlib.Path | str) -> str | None:
