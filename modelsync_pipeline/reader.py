@@ -112,10 +112,9 @@ class CatalogReader:
         self._local: OrderedDict[tuple, tuple[float, CatalogAnswer]] = OrderedDict()
         self._lock = threading.Lock()
         # Database connections: a pool of idle ones, each taken for one query and given back (a connection kept
-        # per thread was never closed when its thread ended: one open session per thread that ever read); and the
-        # process they belong to, so a forked child opens its own rather than share the parent's sockets.
+        # per thread was never closed when its thread ended: one open session per thread that ever read). A forked
+        # child drops them (_after_fork) and opens its own rather than share the parent's sockets.
         self._idle: list[psycopg.Connection] = []
-        self._pid = os.getpid()
         _READERS.add(self)
         self._redis_retry = redis_retry_seconds
         self._redis_down_until = 0.0
@@ -166,7 +165,6 @@ class CatalogReader:
     def close(self) -> None:
         self._redis.close()
         with self._lock:
-            self._adopt()
             for conn in self._idle:
                 conn.close()
             self._idle.clear()
@@ -332,7 +330,6 @@ class CatalogReader:
     def _take(self) -> tuple[psycopg.Connection, bool]:
         """An idle connection of this process, and True; else a new one, and False."""
         with self._lock:
-            self._adopt()
             while self._idle:
                 conn = self._idle.pop()
                 if not conn.closed:
@@ -350,25 +347,19 @@ class CatalogReader:
 
     def _give_back(self, conn: psycopg.Connection) -> None:
         with self._lock:
-            if os.getpid() == self._pid and len(self._idle) < IDLE_CONNECTIONS:
+            if len(self._idle) < IDLE_CONNECTIONS:
                 self._idle.append(conn)
                 return
         conn.close()
 
-    def _adopt(self) -> None:
-        """In a process forked since the reader was made: the idle connections are the parent's, on sockets it
-        still uses (two processes' queries on one socket answered each other's: a child asking for groq's models
-        got openai's). They are dropped unused and unclosed (psycopg ends a session only in the process that
-        opened it), and this process opens its own. Called under the lock."""
-        if os.getpid() != self._pid:
-            self._idle = []
-            self._pid = os.getpid()
-
     def _after_fork(self) -> None:
-        """In the child of a fork: a lock another thread of the parent held at the fork stays held for ever in the
-        child (no thread there will release it), so the child gets a new one, and drops the parent's connections."""
+        """In the child of a fork. The idle connections are the parent's, on sockets it still uses (two processes'
+        queries on one socket answered each other's: a child asking for groq's models got openai's): they are
+        dropped unused and unclosed (psycopg ends a session only in the process that opened it), and the child
+        opens its own. A lock another thread of the parent held at the fork stays held for ever in the child (no
+        thread there will release it): the child gets a new one."""
         self._lock = threading.Lock()
-        self._adopt()
+        self._idle = []
 
 
 _READERS: weakref.WeakSet[CatalogReader] = weakref.WeakSet()
