@@ -233,6 +233,11 @@ def new_version(run_id: str) -> str:
     return f"{stamp}-{run_id[:8]}"
 
 
+def published_by(version: str, run_id: str) -> bool:
+    """Whether `version` (new_version's name) was published by the run `run_id`."""
+    return version.endswith(f"-{run_id[:8]}")
+
+
 def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 

@@ -149,7 +149,7 @@ def _settings_problem(source: str | None = None) -> str | None:
 def _run_jobs(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from . import db, interrupts
+    from . import cache, db, interrupts
     from .defs.jobs import fail_runs_of_dead_processes, process_tags, should_publish_after
     from .definitions import defs
     from .resources import hold_storage_connection
@@ -202,12 +202,11 @@ def _run_jobs(args: argparse.Namespace) -> int:
     table_written = any(event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == table_key
                         for ran in (result, publish) if ran is not None for event in ran.all_events)
     attempts, in_table, written, unread = _read_summary(os.environ["DATABASE_URL"], run_ids)
-    cache_info = _cache_summary()
-    # Readers are on a version this command published (its name ends with the run's id): the table was written and
-    # the cache published from it, whatever step failed after (the status step, Dagster's own event write after
-    # the switch). Exit 2 said "the table or the cache could not be refreshed" of both refreshed.
-    live = cache_info.split(",")[0]
-    switched = live.startswith("version ") and any(live.endswith(f"-{rid[:8]}") for rid in run_ids)
+    cache_info, live = _cache_state()
+    # Readers are on a version this command published: the table was written and the cache published from it,
+    # whatever step failed after (the status step, Dagster's own event write after the switch). Exit 2 said "the
+    # table or the cache could not be refreshed" of both refreshed.
+    switched = live is not None and any(cache.published_by(live, rid) for rid in run_ids)
     failed_providers = [a for a in attempts if a[1] in db.FAILED_OUTCOMES]
     table_or_cache_failed = not switched and (
         publish_failed or any(step in ("models_table", "models_cache") for step, _ in last_write))
@@ -333,6 +332,11 @@ def _failures(result) -> list[tuple[str, str]]:
 
 
 def _cache_summary() -> str:
+    return _cache_state()[0]
+
+
+def _cache_state() -> tuple[str, str | None]:
+    """The summary's cache line, and the version readers are on (None if none, or Redis cannot be read)."""
     from . import cache
 
     from .urls import without_passwords
@@ -342,11 +346,11 @@ def _cache_summary() -> str:
         client = cache.client_from_url(url, decode_responses=True, socket_timeout=5)
         version = cache.current_version(client)
         if not version:
-            return "no version published"
+            return "no version published", None
         info = cache.manifest(client, version)
-        return f"version {version}, {info.get('row_count')} models, {info.get('key_count')} keys"
+        return f"version {version}, {info.get('row_count')} models, {info.get('key_count')} keys", version
     except (*cache.REDIS_ERRORS, ValueError) as exc:  # ValueError: a URL redis-py cannot read (client_from_url)
-        return f"unreachable ({type(exc).__name__}: {without_passwords(str(exc), url)})"
+        return f"unreachable ({type(exc).__name__}: {without_passwords(str(exc), url)})", None
 
 
 _STEP_MEANING = {
@@ -654,8 +658,13 @@ def main(argv: list[str] | None = None) -> int:
 _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
 # A database that takes no writes fails first in Dagster's run storage, before modelsync's own write can say why.
 _READ_ONLY_STATE = "25006"
-_READ_ONLY_REMEDY = (". The database takes no writes (a hot standby, or default_transaction_read_only set for the "
-                     "role or the database): point DATABASE_URL at the primary, with a role that may write")
+
+
+def _read_only(state: str | None) -> str:
+    """What to do, for a statement refused because the database takes no writes; '' for any other."""
+    from .writes import READ_ONLY_REMEDY
+
+    return f". The database takes no writes {READ_ONLY_REMEDY}" if state == _READ_ONLY_STATE else ""
 
 
 def _database_problem(exc: BaseException) -> str | None:
@@ -686,8 +695,7 @@ def _database_problem(exc: BaseException) -> str | None:
                 return f"PostgreSQL answered but refused the session ({where}): {refused}"
             if state is None or state.startswith(_UNREACHABLE_STATES):
                 return f"PostgreSQL is unreachable ({where}): {said}"
-            remedy = _READ_ONLY_REMEDY if state == _READ_ONLY_STATE else ""
-            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {said}{remedy}"
+            return f"PostgreSQL failed a statement ({where}): {type(exc).__name__}: {said}{_read_only(state)}"
         postgres = sys.modules.get("dagster_postgres.utils")
         if postgres is not None and isinstance(exc, postgres.DagsterPostgresException):
             return f"PostgreSQL is unreachable ({where}): {said}"
@@ -700,7 +708,7 @@ def _database_problem(exc: BaseException) -> str | None:
             if state is None or state.startswith(_UNREACHABLE_STATES):
                 return f"PostgreSQL is unreachable ({where}): {cause}"
             return (f"PostgreSQL failed a statement of Dagster's run storage ({where}): {type(exc.orig).__name__}: "
-                    f"{cause}{_READ_ONLY_REMEDY if state == _READ_ONLY_STATE else ''}")
+                    f"{cause}{_read_only(state)}")
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
 

@@ -220,6 +220,12 @@ def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseE
         pass
 
 
+# Why a session may not write though the role may, and what to do: said by a write, and by `modelsync run` when
+# Dagster's run storage is the first to find it out.
+READ_ONLY_REMEDY = ("(a hot standby, or default_transaction_read_only set for the role or the database): point "
+                    "DATABASE_URL at the primary, with a role that may write")
+
+
 def _not_permitted(conn: psycopg.Connection, exc: BaseException) -> str:
     """What PostgreSQL's refusal of a write leaves out: which role, on which database, and what to do. Empty for
     any other error, or when the session cannot be read either."""
@@ -231,9 +237,7 @@ def _not_permitted(conn: psycopg.Connection, exc: BaseException) -> str:
     except psycopg.Error:
         return ""
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        return (f". The session of role {session.role} on database {session.database} is read-only (a hot standby, "
-                "or default_transaction_read_only set for the role or the database): point DATABASE_URL at the "
-                "primary, with a role that may write")
+        return f". The session of role {session.role} on database {session.database} is read-only {READ_ONLY_REMEDY}"
     owner = session.ledger_owner or "the role that applied modelsync's migrations"
     return (f". Role {session.role} may not write modelsync's tables on database {session.database}: put the role "
             f"that owns them ({owner}) in DATABASE_URL; a refresh creates and attaches partitions, which only the "
