@@ -45,6 +45,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import psycopg
 import redis
@@ -86,6 +87,11 @@ class SwitchUncertain(RuntimeError):
 class OtherCatalogLive(CacheMismatch):
     """Readers are on a version published from another catalog database (migration 0020): this publish wrote
     nothing, or deleted what it wrote, and readers stay where they are."""
+
+
+class PublishGaveUp(RuntimeError):
+    """The publish waited MODELSYNC_LOCK_WAIT_SECONDS for a lock held outside modelsync (an operator's `LOCK TABLE
+    models`, a long DDL) and cancelled its statement (db.locks): nothing was written to Redis."""
 
 
 class NewerCatalogLive(RuntimeError):
@@ -306,6 +312,8 @@ def publish_cache(
     previous_version_ttl: int = DEFAULT_PREVIOUS_VERSION_TTL,
     orphan_grace: int = DEFAULT_ORPHAN_GRACE,
     unless_unchanged: bool = False,
+    reconnect: Callable[[], psycopg.Connection] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> CachePublication:
     """Write the table as a new cache version, check it against the table, and switch readers to it in one SET.
 
@@ -316,17 +324,30 @@ def publish_cache(
     Raises CacheMismatch (readers stay on the previous version) if what Redis holds does not match the
     snapshot; Redis errors propagate as `REDIS_ERRORS` (an error reply reworded by `_refusal`). Either way the
     table is only read.
+
+    With `reconnect` (a new connection to the same database), the lock watch of the writes (db.locks) watches the
+    publish too, reporting to `log`: a wait behind another publish is reported, and one behind a lock held outside
+    modelsync (its snapshot reads `models`) ends after MODELSYNC_LOCK_WAIT_SECONDS as PublishGaveUp. Both used to
+    be silent and unbounded.
     """
     started = time.perf_counter()
     # One publish at a time (session lock, released on disconnect too): two publishes of one table do the
     # work twice. Which snapshot readers end on is the switch's fence (catalog_version), not this lock.
     sql = db.statements("catalog_read")
-    conn.execute(sql["utc_session"])  # the rows' timestamps as a reader's database path writes them
-    conn.execute(sql["cache_lock"])
-    try:
-        return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started, unless_unchanged)
-    finally:
-        _unlock(conn, sql["cache_unlock"])
+    with db.watch_locks(conn, reconnect, "models_cache", log) as watch:
+        try:
+            conn.execute(sql["utc_session"])  # the rows' timestamps as a reader's database path writes them
+            conn.execute(sql["cache_lock"])
+            try:
+                return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started,
+                                       unless_unchanged)
+            finally:
+                _unlock(conn, sql["cache_unlock"])
+        except psycopg.Error as exc:
+            waited = watch.cancelled(exc)
+            if waited is None:
+                raise
+            raise PublishGaveUp(waited) from None
 
 
 def _unlock(conn: psycopg.Connection, statement: str) -> None:

@@ -432,3 +432,57 @@ def test_a_write_stopped_while_it_waits_for_a_lock_ends_its_session_and_is_audit
         outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="next", launched_by="test"),
                                        PROVIDERS, reconnect=lambda: db.connect(synced))
     assert outcome.audit_id is not None
+
+
+def test_a_publish_behind_an_outside_lock_gives_up_naming_the_holder(synced, redis_url, redis_client, monkeypatch):
+    """The cache's snapshot reads `models`: behind an operator's LOCK TABLE it waited silently for as long as the lock
+    was held. It now ends after MODELSYNC_LOCK_WAIT_SECONDS naming the holder, and readers stay where they were."""
+    from modelsync_pipeline import cache
+
+    from .pipeline import PUBLISH
+    from .test_pipeline import cached_rows
+
+    monkeypatch.setenv(locks.WAIT_ENV, "1")
+    live, rows = cache.current_version(redis_client), cached_rows(redis_client)
+    with psycopg.connect(synced, application_name="psql-operator") as holder:
+        holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        released = threading.Timer(60, holder.commit)  # a publish that never gives up fails below, not hangs
+        released.start()
+        try:
+            with dg.DagsterInstance.ephemeral() as instance:
+                result = sync(synced, redis_url, selection=PUBLISH[1:], instance=instance, rewrite_cache=True)
+                logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+        finally:
+            released.cancel()
+    assert not result.success
+    message = step_failures(result)["models_cache"]
+    assert message.startswith("models_cache waited"), message
+    assert f"server process {pid} (psql-operator" in message and "MODELSYNC_LOCK_WAIT_SECONDS=1" in message
+    assert "Nothing was published; readers keep the previous cache version" in message
+    assert any(line.startswith("models_cache waited") for line in logged), logged
+    assert (cache.current_version(redis_client), cached_rows(redis_client)) == (live, rows)
+    assert redis_client.zrange(cache.VERSIONS_KEY, 0, -1) == [live]  # nothing of the abandoned version is left
+
+
+def test_a_publish_behind_another_publish_waits_and_says_so(synced, redis_client, monkeypatch):
+    """Another publish holds the publish lock: a legitimate wait, never cut short, but no longer a silent one."""
+    from modelsync_pipeline import cache
+
+    monkeypatch.setenv(locks.WAIT_ENV, "1")  # shorter than the wait: a modelsync holder is never cut short
+    monkeypatch.setattr(locks, "REPORT_EVERY_SECONDS", 1.0)
+    said = []
+    with db.connect(synced) as holder, db.connect(synced) as conn:
+        holder.execute(db.statements("catalog_read")["cache_lock"])  # another publish, running
+        pid = holder.info.backend_pid
+        release = threading.Timer(3.5, lambda: holder.execute(db.statements("catalog_read")["cache_unlock"]))
+        release.start()
+        try:
+            published = cache.publish_cache(conn, redis_client, "queued", reconnect=lambda: db.connect(synced),
+                                            log=said.append)
+        finally:
+            release.join()
+    assert cache.current_version(redis_client) == published.version
+    assert said, "a wait of 3.5 s was not reported"
+    assert all(line.startswith("models_cache has waited") and f"server process {pid} (a modelsync" in line
+               for line in said), said

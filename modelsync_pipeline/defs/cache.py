@@ -51,7 +51,8 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
     try:
         with postgres.connect() as conn:
             published = cache.publish_cache(conn, client, context.run.run_id, redis.previous_version_ttl_seconds,
-                                            unless_unchanged=not config.rewrite)
+                                            unless_unchanged=not config.rewrite, reconnect=postgres.connect,
+                                            log=context.log.warning)
     except cache.REDIS_ERRORS as exc:
         from ..urls import redact_url
 
@@ -75,6 +76,10 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
         raise dg.Failure(description=f"the new cache version was refused: {str(exc).rstrip('.')}. Readers stay on the "
                                      "previous cache version; the models table is untouched by this step (a change "
                                      f"models_table made in this run stays committed).{then}") from None
+    except cache.PublishGaveUp as exc:
+        raise dg.Failure(description=f"{exc}. Nothing was published; readers keep the previous cache version, and the "
+                                     "models table is untouched by this step (a change models_table made in this run "
+                                     "stays committed).") from None
     except cache.NewerCatalogLive as exc:
         if exc.behind:  # the database went back: the live version serves a table it no longer holds
             raise dg.Failure(description=f"{exc}.") from None
