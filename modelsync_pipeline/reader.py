@@ -27,6 +27,7 @@ in one query and returns the same dicts as the cache: both are `row_to_json` of 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -40,6 +41,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import cache, db
+from .urls import redact_url
 
 MAX_ATTEMPTS = 3
 # schema.CatalogSchema's provider_slug. A provider holding anything else (":" in particular, which model keys use
@@ -50,6 +52,11 @@ DATABASE_SOURCE = "database"
 # Idle database connections a reader keeps for its next queries; one more is opened while more threads read at once,
 # and closed when it comes back to a full pool.
 IDLE_CONNECTIONS = 4
+# A reason the database answers instead of Redis is logged (logger "modelsync_pipeline.reader", WARNING) once, then
+# again only if it still holds this long after: a reader whose MODELSYNC_CACHE_PREFIX differs from the publisher's
+# read the database on every call, silently.
+LOG_AGAIN_SECONDS = 300.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,9 @@ class CatalogReader:
         _READERS.add(self)
         self._redis_retry = redis_retry_seconds
         self._redis_down_until = 0.0
+        self._redis_said = redact_url(redis_url)
+        self._redis_failure: str | None = None  # why Redis failed last, while it is taken as down
+        self._logged: dict[str, float] = {}  # reason kind -> when it was last logged
 
     # -- the API ----------------------------------------------------------------------------------------
 
@@ -192,26 +202,47 @@ class CatalogReader:
             except (_VersionDamaged, UnicodeDecodeError):  # lost keys, or a value that is not the text written
                 # Reading it again finds the same keys missing. Redis answers, and its current version is not
                 # the one a kept answer came from: the database answers, never an older version.
-                return self._from_database(query, from_database)
-            except cache.REDIS_ERRORS:
+                return self._from_database(query, from_database, "damaged", f"cache version {version} at "
+                                           f"{self._redis_said} lacks keys its manifest lists, or holds a value "
+                                           "that is not its model's row")
+            except cache.REDIS_ERRORS as exc:
                 self._redis_down_until = time.monotonic() + self._redis_retry
+                self._redis_failure = f"Redis at {self._redis_said} failed: {type(exc).__name__}: {exc}"
                 break
             return self._keep(query, CatalogAnswer(rows, version, "redis"))
-        else:
-            return self._from_database(query, from_database)  # every version read expired under us
+        else:  # every version read expired under us
+            return self._from_database(query, from_database, "expired",
+                                       f"{MAX_ATTEMPTS} cache versions in a row expired while they were read")
         # Redis unreachable, or no current version: a kept answer bridges it, for at most the TTL.
         kept = self._kept(query, None)
         if kept is not None:
             return kept
-        return self._from_database(query, from_database)
+        if self._redis_failure is not None and time.monotonic() < self._redis_down_until:
+            return self._from_database(query, from_database, "down", self._redis_failure)
+        return self._from_database(query, from_database, "no version",
+                                   f"Redis at {self._redis_said} has no {cache.CURRENT_KEY}: no publish under this "
+                                   "key prefix yet, or MODELSYNC_CACHE_PREFIX differs from the publisher's")
 
-    def _from_database(self, query: tuple, from_database) -> CatalogAnswer:
-        return self._keep(query, CatalogAnswer(from_database(), DATABASE_SOURCE, DATABASE_SOURCE))
+    def _from_database(self, query: tuple, from_database, kind: str, why: str) -> CatalogAnswer:
+        """The database's answer, Redis having given none for the reason `why`: logged (rate-limited), and added
+        to the database's error as a note when it fails too (otherwise psycopg's words alone, naming no Redis)."""
+        now = time.monotonic()
+        if now - self._logged.get(kind, -LOG_AGAIN_SECONDS) >= LOG_AGAIN_SECONDS:
+            self._logged[kind] = now
+            log.warning("catalog reader: answering from the database: %s", why)
+        try:
+            rows = from_database()
+        except psycopg.Error as exc:
+            exc.add_note(f"The cache was not read either: {why}.")
+            raise
+        return self._keep(query, CatalogAnswer(rows, DATABASE_SOURCE, DATABASE_SOURCE))
 
     def _current(self) -> str | None:
         if time.monotonic() < self._redis_down_until:
             return None  # failed a moment ago: do not make every call wait for it again
-        return cache.current_version(self._redis)
+        version = cache.current_version(self._redis)
+        self._redis_failure = None
+        return version
 
     def _kept(self, query: tuple, version: str | None) -> CatalogAnswer | None:
         """A kept answer: of `version` when given, else any answer younger than the TTL."""

@@ -413,3 +413,28 @@ def test_a_fork_while_another_thread_holds_the_readers_lock_leaves_the_child_a_w
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the child's read hung or failed"
+
+
+def test_when_redis_and_the_database_both_fail_the_error_names_both(redis_url):
+    """The error was psycopg's alone ("connection refused" to the database): nothing said the cache had been tried
+    and had failed too, nor why, so an operator looked at the database only."""
+    with CatalogReader("redis://:hunter2@127.0.0.1:1/0", "postgresql://nobody@127.0.0.1:1/none",
+                       local_ttl_seconds=0) as reader, pytest.raises(psycopg.OperationalError) as failed:
+        reader.get_models(provider="groq")
+    notes = " ".join(getattr(failed.value, "__notes__", []))
+    assert "The cache was not read either: Redis at redis://:***@127.0.0.1:1/0 failed: ConnectionError" in notes, notes
+    assert "hunter2" not in notes
+
+
+def test_a_reader_with_no_cache_under_its_prefix_says_why_it_reads_the_database(synced, redis_url, redis_client, caplog):
+    """A reader whose Redis holds no version under its key prefix (MODELSYNC_CACHE_PREFIX differing from the
+    publisher's, or nothing published yet) answered every call from the database without a word: only
+    `answer.source` showed it. It is logged, once per LOG_AGAIN_SECONDS, not once per call."""
+    redis_client.delete(cache.CURRENT_KEY)
+    with caplog.at_level("WARNING", logger="modelsync_pipeline.reader"), CatalogReader(redis_url, synced,
+                                                                                      local_ttl_seconds=0) as reader:
+        for _ in range(3):
+            assert reader.lookup_models(provider="groq").source == "database"
+    said = [r.getMessage() for r in caplog.records if r.name == "modelsync_pipeline.reader"]
+    assert len(said) == 1, said
+    assert f"has no {cache.CURRENT_KEY}" in said[0] and "MODELSYNC_CACHE_PREFIX differs" in said[0], said
