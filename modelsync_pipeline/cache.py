@@ -98,11 +98,14 @@ class NewerCatalogLive(RuntimeError):
     """Readers are on a version of a newer table than this publish read (a publish that ran while this one had
     lost its lock): this version was not switched in, and its keys were deleted. `behind` is True when the
     database itself is behind the live version (restored from a backup, failed over to a replica that lagged):
-    no later publish of it goes through until its catalog version passes the live one's."""
+    no later publish of it goes through until its catalog version passes the live one's. `live` is the version
+    readers stay on, `refused` this publish's."""
 
-    def __init__(self, message: str, behind: bool = False):
+    def __init__(self, message: str, behind: bool = False, live: str | None = None, refused: str | None = None):
         super().__init__(message)
         self.behind = behind
+        self.live = live
+        self.refused = refused
 
 
 # SET ... GET (the switch) and ZRANDMEMBER (the size estimate) are Redis 6.2's.
@@ -513,11 +516,11 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
                     f"no longer holds. This publish (cache version {version}) was not switched in and its keys were "
                     f"deleted; no publish of this database goes through until its catalog version passes "
                     f"{live_catalog}. To serve the table now: DEL {CURRENT_KEY} in Redis, then materialize "
-                    f"models_cache", behind=True) from None
+                    f"models_cache", behind=True, live=live, refused=version) from None
             raise NewerCatalogLive(
                 f"a newer catalog (catalog version {live_catalog}, cache version {live}) was published meanwhile; "
                 f"this older snapshot (catalog version {catalog_version}, cache version {version}) was not switched "
-                f"in and its keys were deleted") from None
+                f"in and its keys were deleted", live=live, refused=version) from None
         if "MANIFEST_GONE" not in str(exc):
             # Refused (out of memory, a replica, an ACL): an error reply means the script's one write, its last
             # command, was not made. Nobody reads the version: deleted now, as a version refused earlier is.

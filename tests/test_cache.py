@@ -392,6 +392,33 @@ def test_a_kept_version_fences_off_an_older_snapshot_still_under_way(synced, red
     assert cached_rows(redis_client) == table_rows(synced)
 
 
+def test_a_publish_fenced_by_a_newer_one_succeeds_and_says_so(synced, redis_url, redis_client, tmp_path, monkeypatch):
+    """models_cache whose older snapshot lost to a newer publish (its lock gone with a lost connection) failed the
+    run ("Nothing to do: the newer publish already serves the table"): `modelsync run` exited 2, and the sensor
+    publish_after_partial_sync published once more. Readers are on a later snapshot of the table, which holds what
+    the run wrote: the step succeeds, saying it was superseded, and readers stay on the newer version."""
+    from .faults import paused_at
+    from .pipeline import PUBLISH
+
+    with paused_at("cache:before_switch", lambda: sync(synced, redis_url, selection=PUBLISH[1:], rewrite_cache=True),
+                   tmp_path, monkeypatch) as older:
+        with psycopg.connect(synced, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'modelsync' "
+                          "AND datname = current_database()")
+            other.execute("DELETE FROM models WHERE id = (SELECT max(id) FROM models)")
+        monkeypatch.delenv("MODELSYNC_FAULT")
+        with db.connect(synced) as conn:
+            newer = cache.publish_cache(conn, redis_client, "newer-run")
+    result = older["result"]
+    assert result.success, step_failures(result)
+    [event] = result.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    assert metadata["version"].value == newer.version and metadata["rewritten"].value is False
+    assert "was older than the live version's" in metadata["superseded"].value
+    assert cache.current_version(redis_client) == newer.version
+    assert cached_rows(redis_client) == table_rows(synced)
+
+
 def _terminate(database_url: str, pid: int) -> None:
     """A failover or pg_terminate_backend: the session, and the publish lock with it, are gone."""
     with psycopg.connect(database_url, autocommit=True) as admin:

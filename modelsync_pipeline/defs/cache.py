@@ -83,8 +83,15 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
     except cache.NewerCatalogLive as exc:
         if exc.behind:  # the database went back: the live version serves a table it no longer holds
             raise dg.Failure(description=f"{exc}.") from None
-        raise dg.Failure(description=f"{exc}. Readers stay on the newer version; the models table is untouched by "
-                                     "this step. Nothing to do: the newer publish already serves the table.") from None
+        # Readers are on a later snapshot of the table, which holds whatever this run wrote to it (catalog_version
+        # only grows): what this step is for is done. It failed the run, which then exited 2 ("the cache could not
+        # be refreshed") and had publish_after_partial_sync publish once more.
+        context.log.warning(f"models_cache: {exc}. Readers stay on the newer version, which holds this run's table "
+                            "and the changes since: nothing to do")
+        return dg.MaterializeResult(metadata={
+            "version": exc.live, "rewritten": dg.MetadataValue.bool(False),
+            "superseded": f"this publish's snapshot (cache version {exc.refused}) was older than the live version's",
+        })
     except psycopg.Error as exc:
         from ..urls import redact_url
 
