@@ -296,6 +296,27 @@ def test_an_id_only_list_gives_a_vision_family_the_modality_other_providers_decl
     assert PROVIDERS_BY_SLUG["openai"].parse({"id": model_id, "object": "model"}).modality == expected
 
 
+@pytest.mark.parametrize(("record", "expected"), [
+    # Vercel's own word on input: `tags` (models.dev packages/core/src/sync/providers/vercel.ts reads "vision" as
+    # image input and "image-generation" as image output; vercel.com/ai-gateway/models/grok-4 shows "Vision (Image)")
+    ({"id": "anthropic/claude-sonnet-4", "type": "language", "tags": ["reasoning", "tool-use", "vision"]},
+     "multimodal"),
+    ({"id": "xai/grok-4", "type": "language", "tags": ["reasoning", "tool-use", "vision"]}, "multimodal"),
+    ({"id": "google/gemini-2.5-flash-image", "type": "language", "tags": ["image-generation", "vision"]},
+     "multimodal"),
+    ({"id": "deepseek/deepseek-v3.2", "type": "language", "tags": ["reasoning", "tool-use"]}, "text"),
+    ({"id": "cohere/rerank-v3.5", "type": "reranking", "tags": []}, "rerank"),
+    # no tags at all (the recorded payload): "language" says nothing of input, so the family decides, as for OpenAI's
+    # id-only list; Claude is multimodal at Anthropic, OpenRouter and Helicone
+    (record("vercel-ai-gateway", "anthropic/claude-sonnet-4"), "multimodal"),
+    (record("vercel-ai-gateway", "openai/gpt-4o"), "multimodal"),
+    (record("vercel-ai-gateway", "google/gemini-2.5-pro"), "multimodal"),
+    (record("vercel-ai-gateway", "alibaba/qwen-3-14b"), "text"),
+])
+def test_vercel_reads_image_input_from_its_tags_not_from_the_type_language(record, expected):
+    assert PROVIDERS_BY_SLUG["vercel-ai-gateway"].parse(record).modality == expected
+
+
 def test_a_record_nested_deeper_than_any_walk_can_follow_is_kept_with_a_marker():
     """JSON allows ~990 levels; every walk of a record (surrogates, storable values, hashing) ran out of Python's
     stack at ~500 and failed the provider with a RecursionError naming nothing."""

@@ -140,3 +140,22 @@ def test_partial_resync_keeps_everyone_elses_models(synced, redis_url):
     result = sync(database_url, redis_url, selection=providers("groq"))
     assert result.success
     assert counts_by_provider(database_url) == before
+
+
+def test_a_vision_model_behind_vercel_is_stored_multimodal_as_everywhere_else(database_url, redis_url, replay_dir):
+    """Vercel's type "language" says nothing of input; its `tags` do ("vision"). Read as "text", Claude, GPT-4o and
+    Gemini were text in the table at Vercel and multimodal at every other provider."""
+    path = replay_dir / "vercel-ai-gateway.constructed.json"
+    payload = json.loads(path.read_text())
+    for record in payload["data"]:
+        if record["id"] == "deepseek/deepseek-v3.2":
+            record["tags"] = ["reasoning", "tool-use"]
+        if record["id"] == "google/gemini-2.5-flash-image":
+            record["tags"] = ["image-generation", "vision"]
+    path.write_text(json.dumps(payload))
+    assert sync(database_url, redis_url, replay_dir, selection=providers("vercel-ai-gateway", "anthropic")).success
+    rows = table_rows(database_url)
+    assert rows[("vercel-ai-gateway", "anthropic/claude-sonnet-4")]["modality"] == "multimodal"  # no tags: the family
+    assert rows[("anthropic", "claude-sonnet-4-20250514")]["modality"] == "multimodal"
+    assert rows[("vercel-ai-gateway", "google/gemini-2.5-flash-image")]["modality"] == "multimodal"  # tags say so
+    assert rows[("vercel-ai-gateway", "deepseek/deepseek-v3.2")]["modality"] == "text"  # tags without "vision"

@@ -767,10 +767,23 @@ def parse_fal(record: dict) -> UpstreamModel:
 
 
 def parse_vercel(record: dict) -> UpstreamModel:
-    """Vercel AI Gateway: `name`, `context_window`, `type` (language, embedding, image); USD per token strings."""
+    """Vercel AI Gateway: `name`, `context_window`, `type` (language, embedding, image, video, reranking) and
+    `tags` (vision, file-input, image-generation, reasoning, tool-use); USD per token strings.
+
+    "language" says what a model answers, not what it takes in: Vercel says that in `tags` ("vision" for image
+    input, "image-generation" for images answered beside text). A list without `tags` says nothing of input, so a
+    family that takes images is multimodal, as in an id-only list: read as "text", every Claude, GPT-4o and Gemini
+    model was text here and multimodal at every other provider.
+    """
     pricing = _dict(record.get("pricing"), "pricing")
     model_id = record.get("id")
     declared = modality_from_type(record.get("type"))
+    if declared == "text" and record.get("tags") is not None:
+        tags = {label(t, "") for t in _list(record.get("tags"), "tags")}
+        declared = modality_from_io(["text", "image"] if "vision" in tags else ["text"],
+                                    ["text", "image"] if "image-generation" in tags else ["text"])
+    elif declared == "text" and _VISION_FAMILY.search(str(model_id).casefold()):
+        declared = "multimodal"
     return UpstreamModel(
         model_id=model_id,
         display_name=record.get("name"),
