@@ -270,6 +270,16 @@ def test_payload_is_present_and_builds_a_catalog_with_unique_ids(spec):
     ("vercel-ai-gateway", {"id": "cohere/embed-v4.0", "name": "Embed v4.0", "type": "language"}, "embedding"),
     ("openrouter", {"id": "meta-llama/llama-guard-4-12b", "name": "Meta: Llama Guard 4 12B",
                     "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]}}, "moderation"),
+    # "clip" names CLIP (embeddings) in some ids and a music clip in Lyria's: it does not overrule a declared modality
+    # (OpenRouter 2026-08: google/lyria-3-clip-preview takes text and image and answers text and audio, as -pro does)
+    ("openrouter", {"id": "google/lyria-3-clip-preview", "name": "Google: Lyria 3 Clip Preview",
+                    "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text", "audio"]}},
+     "multimodal"),
+    ("openrouter", {"id": "google/lyria-3-pro-preview", "name": "Google: Lyria 3 Pro Preview",
+                    "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text", "audio"]}},
+     "multimodal"),
+    ("deepinfra", {"id": "sentence-transformers/clip-ViT-B-32", "object": "model"}, "embedding"),  # id alone: CLIP
+    ("cloudflare-ai-gateway", {"id": "openai/clip-vit-large-patch14"}, "embedding"),
     # ids that say audio or reading images in words the table lacked
     ("alibaba", {"id": "qwen3-asr-flash"}, "audio"),
     ("cloudflare-ai-gateway", {"id": "aws-bedrock/mistral.voxtral-mini-3b-2507"}, "audio"),

@@ -159,3 +159,19 @@ def test_a_vision_model_behind_vercel_is_stored_multimodal_as_everywhere_else(da
     assert rows[("anthropic", "claude-sonnet-4-20250514")]["modality"] == "multimodal"
     assert rows[("vercel-ai-gateway", "google/gemini-2.5-flash-image")]["modality"] == "multimodal"  # tags say so
     assert rows[("vercel-ai-gateway", "deepseek/deepseek-v3.2")]["modality"] == "text"  # tags without "vision"
+
+
+def test_a_music_model_named_clip_is_not_stored_as_an_embedding_model(database_url, redis_url, replay_dir):
+    """OpenRouter declares Lyria 3 Clip's inputs (text, image) and outputs (text, audio); "clip" in its id is a music
+    clip, not OpenAI's CLIP, and overruled the declaration: it was stored an embedding model beside its -pro
+    sibling, multimodal."""
+    august = json.loads((RECORDED_DIR / "openrouter_2026-08.json").read_text())["data"]
+    lyria = [r for r in august if r["id"] in ("google/lyria-3-clip-preview", "google/lyria-3-pro-preview")]
+    path = replay_dir / "openrouter.json"
+    payload = json.loads(path.read_text())
+    payload["data"] += lyria
+    path.write_text(json.dumps(payload))
+    assert sync(database_url, redis_url, replay_dir, selection=providers("openrouter")).success
+    rows = table_rows(database_url)
+    assert rows[("openrouter", "google/lyria-3-pro-preview")]["modality"] == "multimodal"
+    assert rows[("openrouter", "google/lyria-3-clip-preview")]["modality"] == "multimodal"

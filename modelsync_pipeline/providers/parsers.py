@@ -348,12 +348,19 @@ _ID_MODALITY_PHRASES = (("embedding", "text-embedding"), ("image", "stable-diffu
 _VISION_VERSION = re.compile(r"\d+(?:\.\d+)?v")  # "glm-4.5v": GLM's vision models
 
 
-def id_modality(model_id: Any) -> str:
-    """Modality from the words of an id: the last resort, for providers whose list says nothing else."""
+# Id words that name a purpose in one family and something else in another: "clip" is OpenAI's CLIP, an embedding
+# model, in "clip-vit-b-32", and a short piece of music in "lyria-3-clip-preview" (text and image in, text and audio
+# out). Alone they still decide an id-only list; they never overrule what a provider declared (_modality).
+_AMBIGUOUS_ID_WORDS = frozenset({"clip"})
+
+
+def id_modality(model_id: Any, ignore: frozenset[str] = frozenset()) -> str:
+    """Modality from the words of an id: the last resort, for providers whose list says nothing else. Words in
+    `ignore` are not read."""
     text = str(model_id).casefold()
     # Dots stay inside a token for versions ("glm-4.5v"); a dot between words parts them ("mistral.voxtral-mini").
-    tokens = set(_ID_TOKEN_SPLIT.split(text)) | set(re.split(r"[^a-z0-9]+", text))
-    stems = {t.rstrip("0123456789.") for t in tokens}
+    tokens = (set(_ID_TOKEN_SPLIT.split(text)) | set(re.split(r"[^a-z0-9]+", text))) - ignore
+    stems = {t.rstrip("0123456789.") for t in tokens} - ignore
     for modality, words in _ID_MODALITY_TOKENS:
         if tokens & words or stems & words:
             return modality
@@ -392,12 +399,12 @@ def _modality(*candidates: str | None, model_id: Any) -> str:
 
     A declared "text" ("chat", "language") says nothing about image input, so a vision id ("-VL-",
     "vision") still makes it multimodal; and a declared "text" or "multimodal" says nothing of purpose, so an
-    embedding, rerank or moderation id ("embed-v4.0", "rerank-v3.5", "llama-guard-4") is that. No other
-    declared value is overridden by the id.
+    embedding, rerank or moderation id ("embed-v4.0", "rerank-v3.5", "llama-guard-4") is that, but not by a word
+    that names a purpose only in some families (_AMBIGUOUS_ID_WORDS). No other declared value is overridden by the id.
     """
     for candidate in candidates:
         if candidate in MODALITIES:
-            from_id = id_modality(model_id)
+            from_id = id_modality(model_id, ignore=_AMBIGUOUS_ID_WORDS)
             if candidate in ("text", "multimodal") and from_id in _PURPOSE_MODALITIES:
                 return from_id
             if candidate == "text" and from_id == "multimodal":
