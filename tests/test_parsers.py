@@ -327,6 +327,19 @@ def test_vercel_reads_image_input_from_its_tags_not_from_the_type_language(recor
     assert PROVIDERS_BY_SLUG["vercel-ai-gateway"].parse(record).modality == expected
 
 
+@pytest.mark.parametrize(("model_id", "expected"), [
+    # OpenRouter declares x-ai/grok-4.20 and grok-4.5 text+image+file in; Helicone grok-4-fast-* text+image; Vercel
+    # tags xai/grok-4 "Vision (Image)". xAI's own list is ids only.
+    ("grok-4-0709", "multimodal"), ("grok-4-fast-reasoning", "multimodal"), ("grok-4-1-fast-non-reasoning", "multimodal"),
+    ("grok-4.20-0309-reasoning", "multimodal"), ("grok-4.20-multi-agent-0309", "multimodal"),
+    # Grok 3 and the coding model take text only; the imagine models make images and video
+    ("grok-3", "text"), ("grok-3-mini", "text"), ("grok-code-fast-1", "text"),
+    ("grok-imagine-image", "image"), ("grok-imagine-video", "video"),
+])
+def test_xai_grok_4_takes_images_as_other_providers_declare(model_id, expected):
+    assert PROVIDERS_BY_SLUG["xai"].parse(record("xai", model_id)).modality == expected
+
+
 def test_a_record_nested_deeper_than_any_walk_can_follow_is_kept_with_a_marker():
     """JSON allows ~990 levels; every walk of a record (surrogates, storable values, hashing) ran out of Python's
     stack at ~500 and failed the provider with a RecursionError naming nothing."""

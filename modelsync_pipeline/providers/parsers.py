@@ -377,13 +377,13 @@ def id_modality(model_id: Any, ignore: frozenset[str] = frozenset()) -> str:
 _PURPOSE_MODALITIES = frozenset({"embedding", "rerank", "moderation"})
 
 
-# Families that take images, for lists that say nothing but the id (OpenAI's own, the OpenAI-compatible
+# Families that take images, for lists that say nothing but the id (OpenAI's own, xAI's, the OpenAI-compatible
 # gateways): the same model must not be "multimodal" at one provider and "text" at the next. Conservative:
 # the dated and sized variants of these families, not their text-only siblings (o1-mini, o3-mini, the search
 # and turbo-preview models).
 _VISION_FAMILY = re.compile(
     r"(?:^|[./])(?:(?:chat)?gpt-4o(?!.*search)|gpt-4\.1|gpt-4\.5|gpt-5|gpt-4-turbo(?!-preview)"
-    r"|o1(?:-pro)?(?:-\d{4}-\d\d-\d\d)?$|o3(?!-mini)|o4-mini|claude-(?:3|(?:opus|sonnet|haiku)-[4-9])|gemini-|llama-4)")
+    r"|o1(?:-pro)?(?:-\d{4}-\d\d-\d\d)?$|o3(?!-mini)|o4-mini|claude-(?:3|(?:opus|sonnet|haiku)-[4-9])|gemini-|llama-4|grok-4)")
 
 
 def _id_only_modality(model_id: Any) -> str:
