@@ -340,6 +340,38 @@ def test_xai_grok_4_takes_images_as_other_providers_declare(model_id, expected):
     assert PROVIDERS_BY_SLUG["xai"].parse(record("xai", model_id)).modality == expected
 
 
+@pytest.mark.parametrize(("slug", "model_id", "expected"), [
+    # Gemma 3 reads images from 4B up (1B is text only; Gemma 3n is declared text at OpenRouter), Gemma 4 and
+    # Qwen 3.5 in every size OpenRouter lists: their id-only lists stored them text
+    ("nebius", "google/gemma-3-27b-it", "multimodal"), ("chutes", "unsloth/gemma-3-12b-it", "multimodal"),
+    ("cloudflare-ai-gateway", "aws-bedrock/google.gemma-3-4b-it", "multimodal"),
+    ("deepinfra", "Qwen/Qwen3.5-27B", "multimodal"), ("alibaba", "qwen3.5-plus", "multimodal"),
+    ("deepinfra", "google/embeddinggemma-300m", "embedding"),
+    # an id-only list (OpenAI's shape) of the text-only siblings
+    ("openai", "google/gemma-3-1b-it", "text"), ("openai", "google/gemma-3n-E4B-it", "text"),
+    ("openai", "Qwen/Qwen3-32B", "text"),
+])
+def test_more_vision_families_read_from_an_id_alone(slug, model_id, expected):
+    given = {"id": model_id, "object": "model"} if slug == "openai" else record(slug, model_id)
+    assert PROVIDERS_BY_SLUG[slug].parse(given).modality == expected
+
+
+def test_the_vision_families_never_contradict_a_declared_modality():
+    """The vision-family list is curated: each family is multimodal wherever a provider declares what its models
+    read. Every model of OpenRouter's recorded lists (three snapshots, each declaring input modalities) that the
+    list claims must be declared multimodal there: an entry too broad (a text-only sibling) fails here."""
+    openrouter = PROVIDERS_BY_SLUG["openrouter"]
+    claimed = 0
+    for name in ("openrouter.json", "openrouter_2026-04.json", "openrouter_2026-08.json"):
+        payload = json.loads((RECORDED_DIR / name).read_text())
+        for item in payload["data"] if isinstance(payload, dict) else payload:
+            base = item["id"].split("/")[-1].split(":")[0].casefold()
+            if parsers._VISION_FAMILY.search(base):
+                claimed += 1
+                assert openrouter.parse(item).modality == "multimodal", (name, item["id"])
+    assert claimed > 50, claimed
+
+
 def test_a_record_nested_deeper_than_any_walk_can_follow_is_kept_with_a_marker():
     """JSON allows ~990 levels; every walk of a record (surrogates, storable values, hashing) ran out of Python's
     stack at ~500 and failed the provider with a RecursionError naming nothing."""
