@@ -436,9 +436,15 @@ ORDER BY p.slug;
 -- refreshed to get only the ids staged since, instead of a join of their whole catalog.
 
 -- name: delta_ready
+-- Not a provider with a change listed since that lacks its row: listed before migration 0007 (only the id; the
+-- migration left its columns NULL and removed false) by a stage whose catalog was never refreshed. Its latest
+-- change would write NULLs into models (the refresh failed, every provider's, until the provider was staged
+-- again); its staged rows are the catalog whole, so the full path applies it. The range is the one delta_rows reads.
 SELECT p.slug
 FROM providers p JOIN provider_catalog_delta d ON d.provider_slug = p.slug
-WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum;
+WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum
+  AND NOT EXISTS (SELECT 1 FROM provider_catalog_changes c
+                  WHERE c.provider_slug = p.slug AND c.seq > d.applied_seq AND NOT c.removed AND c.content_hash IS NULL);
 
 -- name: delta_rows
 -- Each id staged since the last refresh, as its latest listed change carries it: the ids that left the catalog

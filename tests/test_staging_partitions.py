@@ -230,3 +230,56 @@ def test_changes_listed_before_migration_0013_are_not_laid_over_the_staged_rows(
         assert staged_rows(conn, slug) == staged_rows(conn, slug, partition) == frame_rows(frame)
         db.refresh_models_table(conn, SPECS[:1], "first")
         assert published_hashes(conn, slug) == hashes(frame)
+
+
+def test_changes_listed_before_migration_0007_send_the_refresh_down_the_full_path(database_url, tmp_path, monkeypatch):
+    """A release before migration 0007 listed only the ids a stage changed; 0007 gave the list each change's row,
+    and the ids listed before it read as changed rows with every column NULL. A catalog staged by such a release
+    and not yet refreshed (its run killed, or its table step failed) then failed every refresh after the upgrade
+    on the delta path ('null value in column "model_name" of relation "refresh_changed"'), every provider's, for
+    as long as the provider's fetch failed. Its refresh takes the full path instead and re-bases."""
+    apply_migrations_before(database_url, "0007", tmp_path, monkeypatch)
+    spec = SPECS[0]
+    old = catalog(spec.slug, prices(30))
+    new = catalog(spec.slug, {**{k: v for k, v in prices(30).items() if k != "model-0003"}, "model-0005": 99.0,
+                              "model-0100": 7.0})
+    with db.connect(database_url) as conn, conn.transaction():
+        # refreshed to `old` by that release: its rows in models, the delta's base its checksum
+        provider_id = conn.execute("INSERT INTO providers (name, slug, base_url, published_checksum) "
+                                   "VALUES ('A', %s, 'u', %s) RETURNING id",
+                                   (spec.slug, stage_catalog.catalog_checksum(old))).fetchone()[0]
+        copy_into(conn, "provider_catalogs", old, "old")
+        conn.execute("INSERT INTO models (provider_id, model_id, model_name, context_length, input_price_per_mtok, "
+                     "output_price_per_mtok, modality, is_free, metadata, raw_name, name_rule, name_steps, sync_run_id, "
+                     "content_hash) SELECT %s, model_id, model_name, context_length, input_price_per_mtok, "
+                     "output_price_per_mtok, modality, is_free, metadata, raw_name, name_rule, name_steps, sync_run_id, "
+                     "content_hash FROM provider_catalogs", (provider_id,))
+        conn.execute("INSERT INTO provider_catalog_delta VALUES (%s, %s, 0)", (spec.slug, stage_catalog.catalog_checksum(old)))
+        # then `new` staged, its changed ids listed, and no refresh
+        conn.execute("DELETE FROM provider_catalogs")
+        copy_into(conn, "provider_catalogs", new, "new")
+        conn.execute("INSERT INTO provider_catalog_versions (provider_slug, run_id, row_count, checksum) VALUES (%s, 'new', %s, %s)",
+                     (spec.slug, len(new), stage_catalog.catalog_checksum(new)))
+        for model_id in ("model-0003", "model-0005", "model-0100"):
+            conn.execute("INSERT INTO provider_catalog_changes (provider_slug, model_id) VALUES (%s, %s)", (spec.slug, model_id))
+        ids = {m: i for m, i in conn.execute("SELECT model_id, id FROM models")}
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", db.MIGRATIONS_DIR)
+    assert "0007_staged_catalog_keys" in db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        result = db.refresh_models_table(conn, [spec], "after")  # the provider's fetch failed: no stage first
+        assert result.delta_providers == []
+        assert published_hashes(conn, spec.slug) == hashes(new)
+        kept = {m: i for (_, m), (_, i) in published(conn).items() if m not in ("model-0005", "model-0100")}
+        assert kept == {m: i for m, i in ids.items() if m not in ("model-0003", "model-0005")}
+
+        # the version staged before 0007 has no row keys: the next stage replaces it whole (full path again), and
+        # the one after lists its changes with their rows and takes the delta path, ids kept
+        for n, price in enumerate((8.0, 9.0)):
+            newer = catalog(spec.slug, {**{k: v for k, v in prices(30).items() if k != "model-0003"}, "model-0005": 99.0,
+                                        "model-0100": price})
+            db.stage_provider_catalog(conn, spec, newer, f"newer-{n}")
+            result = db.refresh_models_table(conn, [spec], f"newer-{n}")
+            assert published_hashes(conn, spec.slug) == hashes(newer)
+        assert result.delta_providers == [spec.slug] and result.updated == {spec.slug: 1}
+        assert {m: i for (_, m), (_, i) in published(conn).items() if m in kept} == kept
