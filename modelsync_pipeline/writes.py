@@ -8,7 +8,10 @@ which owns its lifecycle:
             not all succeed in this run, a backup that does not exist). A refusal changes nothing.
     backup  inside the write's own transaction (db.admin), so a rolled-back write leaves no half backup
     write   one transaction (db.refresh_models / db.admin)
-    audit   one audit_log row whatever the outcome: refused, planned (dry run), failed or succeeded
+    audit   one audit_log row whatever the outcome: refused, planned (dry run), failed or succeeded. A write
+            that passed its guard has its row written first, as 'started', and given its outcome after; a
+            writer killed outright (SIGKILL, out of memory) leaves it started, and the next write gives it
+            an outcome once its session is gone (db.sweep_audit), saying whether anything changed
     counts  (providers, models) before and after, in the audit row and the outcome
 
 Plain Python: no Dagster. The `models_table` asset calls it for every mode, so the asset's history shows
@@ -100,15 +103,22 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
                 raise
             _stopped(conn, request, before, exc, reconnect)
             raise
+        started = None
         try:
+            swept = db.sweep_audit(conn)
+            started = db.audit_started(conn, run_id=request.run_id, launched_by=request.launched_by,
+                                       action=request.action, before=before)
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")
         except Exception as exc:  # the write's own transaction has rolled back; record why
-            _failed(conn, request, before, exc, reconnect, fingerprint, watch)
+            _failed(conn, request, before, exc, reconnect, fingerprint, watch, started)
         except BaseException as exc:  # stopped: the run terminated, Ctrl-C (no Exception). Audited, then it goes on
-            _stopped(conn, request, before, exc, reconnect)
+            _stopped(conn, request, before, exc, reconnect, started)
             raise
+    for audit_id, action, run_id, said in swept:
+        if log is not None:
+            log(f"audit {audit_id}: an earlier {action} (run {run_id}) ended without an outcome: {said}")
     before = written.before or before
     try:
         # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table
@@ -116,7 +126,7 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         # models reads every row, 0.05-0.12 s at 1M models here, a tenth of a 1% re-sync's refresh (bench (c)).
         after = written.after if written.after is not None else db.counts(conn)
         faults.point("write:after_commit")
-        audit = dict(after=after, backup_id=written.backup_id, details=written.details)
+        audit = dict(after=after, backup_id=written.backup_id, details=written.details, audit_id=started)
         try:
             audit_id = _audit(conn, request, "succeeded", before, **audit)
         except psycopg.Error as exc:  # the write has committed: it stands, and says so, whatever its audit row
@@ -128,7 +138,7 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         # the same, through a new connection (a statement the stop cut is cancelled), and the stop goes on. A
         # stop here left the change unaudited: the next row's counts before did not follow this one's after.
         db.abandon_if_busy(conn)
-        audit = dict(after=written.after, backup_id=written.backup_id,
+        audit = dict(after=written.after, backup_id=written.backup_id, audit_id=started,
                      details={**written.details, "stopped": f"after its commit ({type(exc).__name__})"})
         _audit_committed(request, before, audit, exc, reconnect)
         raise
@@ -161,7 +171,7 @@ def _would_leave(providers: int, models: int) -> dict:
 
 
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,
-            fingerprint: str | None = None, watch: db.LockWatch | None = None) -> None:
+            fingerprint: str | None = None, watch: db.LockWatch | None = None, started: int | None = None) -> None:
     """Audit a write that failed, and raise WriteFailed saying why: for a statement the lock `watch`
     cancelled, the wait it ended. A write whose connection was lost is audited through a new one (the lost
     one would raise instead, and hide the cause), with the counts read there: PostgreSQL rolls back a
@@ -181,7 +191,7 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
             if before is None:  # not counted first (a refresh), or that count failed: the write rolled back, so the
                 # tables are as it found them
                 before = db.counts_unless_locked(conn)
-            _audit(conn, request, "failed", before, error=error)
+            _audit(conn, request, "failed", before, error=error, audit_id=started)
             if fingerprint is not None:
                 db.release_approval(conn, fingerprint, request.run_id)
                 message += "; its approval code was not used up: launch it again once the cause is fixed"
@@ -190,7 +200,8 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
         else:
             with reconnect() as fresh:
                 now = db.counts(fresh)
-                _audit(fresh, request, "failed", before or now, after=now, error=f"connection lost: {error}")
+                _audit(fresh, request, "failed", before or now, after=now, error=f"connection lost: {error}",
+                       audit_id=started)
             message += (f"; a transaction whose connection is lost before it commits is rolled back: providers/"
                         f"models now {now}" + (f", before {before}" if before is not None else ""))
             if fingerprint is not None:
@@ -200,7 +211,8 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
     raise WriteFailed(message) from exc
 
 
-def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseException, reconnect) -> None:
+def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseException, reconnect,
+             started: int | None = None) -> None:
     """The audit row of a write stopped by an interrupt (the run terminated from the UI, Ctrl-C), which is not
     an Exception and reached no handler: a statement it was inside is cancelled on the server and its session
     ended (db.abandon_if_busy), and the row is written through a new connection, or through this one when it was
@@ -212,10 +224,11 @@ def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseE
              + "; its transaction was rolled back, nothing was changed")
     try:
         if not (conn.closed or conn.broken):
-            _audit(conn, request, "failed", before or db.counts_unless_locked(conn), error=error)
+            _audit(conn, request, "failed", before or db.counts_unless_locked(conn), error=error, audit_id=started)
         elif reconnect is not None:
             with reconnect() as fresh:
-                _audit(fresh, request, "failed", before or db.counts_unless_locked(fresh), error=error)
+                _audit(fresh, request, "failed", before or db.counts_unless_locked(fresh), error=error,
+                       audit_id=started)
     except psycopg.Error:  # nowhere to say it but the interrupted run itself, which is ending
         pass
 

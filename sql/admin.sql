@@ -95,6 +95,46 @@ VALUES (%(run_id)s, %(launched_by)s, %(action)s, %(dry_run)s, %(outcome)s, %(pro
         %(models_before)s, %(providers_after)s, %(models_after)s, %(backup_id)s, %(details)s, %(error)s)
 RETURNING id;
 
+-- name: audit_started
+-- The row of a write about to begin, committed before it (migration 0021): the session that writes, and the
+-- catalog version it began at. Its outcome is written over it afterwards (audit_outcome).
+INSERT INTO audit_log (run_id, launched_by, action, dry_run, outcome, providers_before, models_before,
+                       writer_pid, writer_session_start, catalog_version_before)
+SELECT %(run_id)s, %(launched_by)s, %(action)s, false, 'started', %(providers_before)s, %(models_before)s,
+       pg_backend_pid(), (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()),
+       (SELECT version FROM catalog_version)
+RETURNING id;
+
+-- name: audit_outcome
+-- A started write's outcome, over its row; `at` becomes the time of the outcome, as for a row written whole.
+UPDATE audit_log
+SET at = now(), outcome = %(outcome)s, providers_before = coalesce(%(providers_before)s, providers_before),
+    models_before = coalesce(%(models_before)s, models_before), providers_after = %(providers_after)s,
+    models_after = %(models_after)s, backup_id = %(backup_id)s, details = %(details)s, error = %(error)s
+WHERE id = %(audit_id)s
+RETURNING id;
+
+-- name: audit_sweep
+-- Started writes whose session is gone with no outcome written: the process was killed (SIGKILL, the OOM killer,
+-- a lost machine) or its server went away. A session another role's (backend_start hidden without
+-- pg_read_all_stats) is taken as still running. A catalog version unchanged since the write began means its
+-- transaction rolled back; a changed one, that it or another write committed since, which the row cannot tell.
+UPDATE audit_log l
+SET at = now(), outcome = 'failed',
+    error = 'the process ended during the write without recording an outcome (killed: SIGKILL, out of memory, '
+            || 'or its server or machine went away); ' || CASE
+        WHEN v.version = l.catalog_version_before
+            THEN 'nothing was changed: the catalog is at the version the write began at, so its transaction rolled back'
+        ELSE 'whether it committed is not known: the catalog changed since it began (catalog version '
+             || coalesce(l.catalog_version_before::text, '?') || ' -> ' || v.version || '), by it or by another write'
+        END
+FROM catalog_version v
+WHERE l.outcome = 'started'
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                  WHERE a.pid = l.writer_pid
+                    AND (a.backend_start IS NULL OR a.backend_start = l.writer_session_start))
+RETURNING l.id, l.action, l.run_id, l.error;
+
 -- name: plan
 -- What a refresh would do, per provider, without writing: counts of added / removed / changed rows.
 SELECT coalesce(c.provider_slug, m.slug) AS provider,

@@ -175,3 +175,76 @@ def test_a_catalog_staged_while_a_refresh_runs_is_left_whole_for_the_next_refres
     with db.connect(database_url) as conn:
         again = db.refresh_models_table(conn, PROVIDERS, "run-d")
     assert again.rows_per_provider["mistral"] == 25  # not marked published: the next refresh applies it
+
+
+_AUDITED_REFRESH = """
+import sys
+from modelsync_pipeline import db, writes
+from modelsync_pipeline.providers.registry import PROVIDERS
+with db.connect(sys.argv[1]) as conn:
+    writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="killed-run", launched_by="test"), PROVIDERS,
+                         reconnect=lambda: db.connect(sys.argv[1]))
+"""
+
+
+def _wait_for_the_killed_session(database_url, audit_id: int) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT 1 FROM pg_stat_activity a JOIN audit_log l ON a.pid = l.writer_pid "
+                           "WHERE l.id = %s", (audit_id,)).fetchone():
+            assert time.monotonic() < deadline, "the killed writer's server process never ended"
+            time.sleep(0.05)
+
+
+def _audit_log(database_url) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT id, action, run_id, outcome, error FROM audit_log ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("point, said", [
+    ("refresh:before_commit", "nothing was changed: the catalog is at the version the write began at"),
+    ("write:after_commit", "whether it committed is not known: the catalog changed since it began"),
+])
+def test_a_write_killed_outright_leaves_its_audit_row_and_the_next_write_says_what_became_of_it(
+        database_url, tmp_path, point, said):
+    """The audit row was written after the write: a writer killed by SIGKILL (or the OOM killer) left no row at all,
+    and nothing in the log said a write had been attempted. Its row is now written first, as 'started'; the next
+    write finds its session gone and gives it an outcome, saying whether anything changed."""
+    from modelsync_pipeline import writes
+
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+    kill_at(point, _AUDITED_REFRESH, [database_url], tmp_path)
+    *_, killed = _audit_log(database_url)
+    assert killed[1:4] == ("refresh", "killed-run", "started"), killed
+    _wait_for_the_killed_session(database_url, killed[0])  # its server process ends once it reads the closed socket
+
+    logged = []
+    with db.connect(database_url) as conn:
+        outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="next-run", launched_by="test"),
+                                       PROVIDERS, log=logged.append)
+    rows = {row[0]: row for row in _audit_log(database_url)}
+    assert rows[killed[0]][3] == "failed" and said in rows[killed[0]][4], rows[killed[0]]
+    assert "killed: SIGKILL" in rows[killed[0]][4]
+    assert rows[outcome.audit_id][1:4] == ("refresh", "next-run", "succeeded")
+    assert [line for line in logged if line.startswith(f"audit {killed[0]}: an earlier refresh (run killed-run) "
+                                                       "ended without an outcome")], logged
+
+
+def test_a_started_write_whose_session_is_alive_is_left_started(database_url):
+    """A write that waits for a lock, or runs long, is not taken for a killed one by another write."""
+    from modelsync_pipeline import writes
+
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+    request = writes.WriteRequest(mode="refresh", run_id="next-run", launched_by="test")
+    with db.connect(database_url) as running:
+        started = db.audit_started(running, run_id="long-run", launched_by="test", action="refresh")
+        with db.connect(database_url) as conn:
+            writes.write_catalog(conn, request, PROVIDERS)
+        assert {row[0]: row[3] for row in _audit_log(database_url)}[started] == "started"
+    with db.connect(database_url) as conn:  # its session gone: the next write gives it an outcome
+        writes.write_catalog(conn, request, PROVIDERS)
+    assert {row[0]: row[3] for row in _audit_log(database_url)}[started] == "failed"

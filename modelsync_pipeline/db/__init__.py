@@ -14,9 +14,9 @@ exported snapshot) is composed with psycopg.sql.
 """
 
 from .admin import (
-    DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, approval_used, audit, catalog_status, counts,
+    DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, approval_used, audit, audit_started, catalog_status, counts,
     counts_unless_locked, flush_models, flush_providers, plan_refresh, release_approval, reset_models_table,
-    restore_backup, sync_providers, take_backup, unregistered_providers, use_approval,
+    restore_backup, sweep_audit, sync_providers, take_backup, unregistered_providers, use_approval,
 )
 from .catalog_read import table_checksum
 from .locks import LockWatch, watch_locks
@@ -31,11 +31,11 @@ from .statements import MIGRATIONS_DIR, SQL_DIR, abandon_if_busy, connect, first
 __all__ = [
     "DEFAULT_BACKUP_RETENTION", "FAILED_OUTCOMES", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup",
     "LockWatch", "Plan", "RefreshResult", "MigrationError", "StageResult", "abandon_if_busy", "apply_migrations",
-    "approval_used",
-    "audit", "catalog_checksum", "catalog_status", "connect", "copy_rows", "counts", "counts_unless_locked",
+    "approval_used", "audit", "audit_started", "catalog_checksum", "catalog_status", "connect", "copy_rows", "counts",
+    "counts_unless_locked",
     "current_session", "first_line", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count",
     "plan_refresh", "raised", "record_failed_attempt", "refresh_models_table", "release_approval",
     "reset_models_table", "restore_backup", "server_time", "stage_provider_catalog", "staged_providers",
-    "statements", "superseded", "sync_providers", "table_checksum", "take_backup", "unregistered_providers",
+    "statements", "superseded", "sweep_audit", "sync_providers", "table_checksum", "take_backup", "unregistered_providers",
     "use_approval", "watch_locks",
 ]

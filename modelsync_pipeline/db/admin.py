@@ -215,16 +215,41 @@ def release_approval(conn: psycopg.Connection, fingerprint: str, run_id: str) ->
 
 def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str, outcome: str,
           dry_run: bool = False, before: tuple[int, int] | None = None, after: tuple[int, int] | None = None,
-          backup_id: int | None = None, details: dict | None = None, error: str | None = None) -> int:
-    """Write one audit_log row in its own transaction (so a rolled-back job is still audited)."""
+          backup_id: int | None = None, details: dict | None = None, error: str | None = None,
+          audit_id: int | None = None) -> int:
+    """Write one audit_log row in its own transaction (so a rolled-back job is still audited); with `audit_id`, the
+    outcome of the write `audit_started` recorded, over its row."""
+    values = {
+        "run_id": run_id, "launched_by": launched_by, "action": action, "dry_run": dry_run,
+        "outcome": outcome,
+        "providers_before": before[0] if before else None, "models_before": before[1] if before else None,
+        "providers_after": after[0] if after else None, "models_after": after[1] if after else None,
+        "backup_id": backup_id, "details": Jsonb(details or {}), "error": error, "audit_id": audit_id,
+    }
     with conn.transaction():
-        return conn.execute(statements("admin")["audit"], {
-            "run_id": run_id, "launched_by": launched_by, "action": action, "dry_run": dry_run,
-            "outcome": outcome,
+        if audit_id is not None:
+            row = conn.execute(statements("admin")["audit_outcome"], values).fetchone()
+            if row is not None:
+                return row[0]
+            # deleted meanwhile (an operator pruning the log): written whole, as without a started row
+        return conn.execute(statements("admin")["audit"], values).fetchone()[0]
+
+
+def audit_started(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str,
+                  before: tuple[int, int] | None = None) -> int:
+    """The audit row of a write about to begin (outcome 'started'), committed now: a write whose process is killed
+    leaves it for `sweep_audit`. Its outcome is written over it by `audit(..., audit_id=...)`."""
+    with conn.transaction():
+        return conn.execute(statements("admin")["audit_started"], {
+            "run_id": run_id, "launched_by": launched_by, "action": action,
             "providers_before": before[0] if before else None, "models_before": before[1] if before else None,
-            "providers_after": after[0] if after else None, "models_after": after[1] if after else None,
-            "backup_id": backup_id, "details": Jsonb(details or {}), "error": error,
         }).fetchone()[0]
+
+
+def sweep_audit(conn: psycopg.Connection) -> list[tuple[int, str, str | None, str]]:
+    """Give an outcome to the started writes whose session is gone (killed): (id, action, run id, what is said)."""
+    with conn.transaction():
+        return conn.execute(statements("admin")["audit_sweep"]).fetchall()
 
 
 @dataclass
