@@ -11,7 +11,7 @@ which owns its lifecycle:
     audit   one audit_log row whatever the outcome: refused, planned (dry run), failed or succeeded. A write
             that passed its guard has its row written first, as 'started', and given its outcome after; a
             writer killed outright (SIGKILL, out of memory) leaves it started, and the next write gives it
-            an outcome once its session is gone (db.sweep_audit), saying whether anything changed
+            an outcome once its session is gone (db.audit_started), saying whether anything changed
     counts  (providers, models) before and after, in the audit row and the outcome
 
 Plain Python: no Dagster. The `models_table` asset calls it for every mode, so the asset's history shows
@@ -105,9 +105,8 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
             raise
         started = None
         try:
-            swept = db.sweep_audit(conn)
-            started = db.audit_started(conn, run_id=request.run_id, launched_by=request.launched_by,
-                                       action=request.action, before=before)
+            started, swept = db.audit_started(conn, run_id=request.run_id, launched_by=request.launched_by,
+                                              action=request.action, before=before)
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")

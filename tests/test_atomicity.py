@@ -241,7 +241,7 @@ def test_a_started_write_whose_session_is_alive_is_left_started(database_url):
         stage_all(conn, "run-a")
     request = writes.WriteRequest(mode="refresh", run_id="next-run", launched_by="test")
     with db.connect(database_url) as running:
-        started = db.audit_started(running, run_id="long-run", launched_by="test", action="refresh")
+        started, _ = db.audit_started(running, run_id="long-run", launched_by="test", action="refresh")
         with db.connect(database_url) as conn:
             writes.write_catalog(conn, request, PROVIDERS)
         assert {row[0]: row[3] for row in _audit_log(database_url)}[started] == "started"

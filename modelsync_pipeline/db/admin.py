@@ -236,20 +236,18 @@ def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, act
 
 
 def audit_started(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str,
-                  before: tuple[int, int] | None = None) -> int:
+                  before: tuple[int, int] | None = None) -> tuple[int, list[tuple[int, str, str | None, str]]]:
     """The audit row of a write about to begin (outcome 'started'), committed now: a write whose process is killed
-    leaves it for `sweep_audit`. Its outcome is written over it by `audit(..., audit_id=...)`."""
+    leaves it. Its outcome is written over it by `audit(..., audit_id=...)`. In the same transaction (one commit
+    more per write, not two), the started writes whose session is gone get an outcome (audit_sweep): returned as
+    (id, action, run id, what their row now says), beside the new row's id."""
     with conn.transaction():
-        return conn.execute(statements("admin")["audit_started"], {
+        swept = conn.execute(statements("admin")["audit_sweep"]).fetchall()
+        started = conn.execute(statements("admin")["audit_started"], {
             "run_id": run_id, "launched_by": launched_by, "action": action,
             "providers_before": before[0] if before else None, "models_before": before[1] if before else None,
         }).fetchone()[0]
-
-
-def sweep_audit(conn: psycopg.Connection) -> list[tuple[int, str, str | None, str]]:
-    """Give an outcome to the started writes whose session is gone (killed): (id, action, run id, what is said)."""
-    with conn.transaction():
-        return conn.execute(statements("admin")["audit_sweep"]).fetchall()
+    return started, swept
 
 
 @dataclass
