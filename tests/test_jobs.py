@@ -82,6 +82,22 @@ def test_sensor_never_turns_a_failed_reset_into_a_refresh(synced, redis_url, rep
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
+def test_sensor_never_turns_a_failed_dry_run_into_a_refresh(synced, redis_url, replay_dir, monkeypatch):
+    """A dry run of a sync (models_table dry_run: true, from the Launchpad) stages every provider and is to write
+    nothing to the table; its plan failing must not make the sensor publish what it staged."""
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    from modelsync_pipeline import db
+
+    def plan_fails(*args, **kwargs):
+        raise RuntimeError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(db, "plan_refresh", plan_fails)
+    with dg.instance_for_test() as instance:
+        result = sync(database_url, redis_url, replay_dir, instance=instance, dry_run=True)
+        assert not result.success and "statement timeout" in step_failures(result)["models_table"]
+        assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
+
+
 def _success_context(instance, result):
     run = instance.get_run_by_id(result.run_id)
     success = next(e for e in result.all_events if e.event_type_value in ("RUN_SUCCESS", "PIPELINE_SUCCESS"))

@@ -58,13 +58,15 @@ def _materialized(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set:
 
 def should_publish_after(instance: dg.DagsterInstance, run: dg.DagsterRun, provider_keys=PROVIDER_KEYS) -> bool:
     """True when the failed run meant to refresh the table, staged at least one provider catalog, and
-    never refreshed it (a run that selected only provider assets, or a reset, is left as the operator chose),
-    unless a re-execution of it has already succeeded or is on its way. A failed re-execution is judged with
-    the run it re-executes: that run's publish was left to it."""
+    never refreshed it (a run that selected only provider assets, a reset or a dry run is left as the operator
+    chose), unless a re-execution of it has already succeeded or is on its way. A failed re-execution is judged
+    with the run it re-executes: that run's publish was left to it."""
     origin_id = run.tags.get("dagster/root_run_id")
     origin = instance.get_run_by_id(origin_id) if origin_id and origin_id != run.run_id else None
     if _is_reset(run) or (origin is not None and _is_reset(origin)):
         return False  # a failed reset fails whole; publishing now would be a refresh nobody asked for
+    if table_config(run).get("dry_run") or (origin is not None and table_config(origin).get("dry_run")):
+        return False  # a dry run was to write nothing: publishing what it staged would be a refresh nobody asked for
     if not (plans_step(instance, run) or (origin is not None and plans_step(instance, origin))):
         return False
     in_run = _materialized(instance, run)
