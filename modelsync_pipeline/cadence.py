@@ -39,9 +39,12 @@ def _cadence(where: str, value) -> Cadence:
     hours = value.get("max_age_hours")
     if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
         raise CadenceError(f"{where}: max_age_hours must be a positive number of hours, got {hours!r}")
-    if len(value["cron"].split()) != 5:
+    fields = value["cron"].split()
+    if len(fields) != 5:
         raise CadenceError(f"{where}: cron must have 5 fields, got {value['cron']!r}")
-    return Cadence(value["cron"], float(hours))
+    # One space between fields: a provider's cron is compared with the default's to know whether it needs a
+    # schedule of its own ("0  4 * * *" is the default's cron, not a second sync at the same minute).
+    return Cadence(" ".join(fields), float(hours))
 
 
 def load_cadence(path: Path | str | None = None) -> tuple[Cadence, dict[str, Cadence]]:

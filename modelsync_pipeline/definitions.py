@@ -14,10 +14,9 @@ import dagster as dg
 
 from .defs.admin import admin_jobs, catalog_status
 from .defs.cache import cache_fan_out, models_cache
-from .defs.cadence import provider_schedules
+from .defs.cadence import daily_sync, provider_schedules
 from .defs.catalog import models_table
 from .defs.jobs import (
-    daily_sync,
     fail_runs_of_killed_processes,
     publish_after_partial_sync,
     publish_after_recovery,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +57,28 @@ def test_every_provider_asset_declares_its_freshness():
     specs = {spec.key.to_user_string(): spec for asset in defs.assets for spec in asset.specs}
     assert specs["openrouter_catalog"].freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=3)
     assert specs["groq_catalog"].freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=26)
+
+
+def _schedules_of_a_code_location_loaded_with(cadence_file) -> dict[str, str]:
+    """{schedule: cron} of the code location as a fresh process loads it with MODELSYNC_CADENCE_FILE (the
+    file is read when the code location loads, so not in this test's process, which has loaded it already)."""
+    code = ("import json; from modelsync_pipeline.definitions import defs; "
+            "print(json.dumps({s.name: s.cron_schedule for s in defs.schedules}))")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MODELSYNC_CADENCE_FILE": str(cadence_file)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_daily_sync_runs_at_the_default_cron_of_the_cadence_file(tmp_path):
+    """Retuning the default in cadence.yaml moves daily_sync (it stayed at 04:00 whatever the file said), and a
+    provider whose cron is the default's, however spaced, is synced by daily_sync alone, not also by a schedule
+    of its own at the same minute."""
+    path = tmp_path / "cadence.yaml"
+    path.write_text("default: {cron: '30 6 * * *', max_age_hours: 26}\n"
+                    "providers:\n"
+                    "  groq: {cron: '30  6 * * *', max_age_hours: 12}\n"
+                    "  openrouter: {cron: '0 * * * *', max_age_hours: 3}\n")
+    assert load_cadence(path)[1]["groq"] == Cadence("30 6 * * *", 12.0)
+    assert _schedules_of_a_code_location_loaded_with(path) == {
+        "daily_sync": "30 6 * * *", "sync_openrouter_schedule": "0 * * * *"}

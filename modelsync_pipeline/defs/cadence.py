@@ -1,16 +1,32 @@
-"""Schedules from `cadence.yaml`: a provider whose cron differs from the default gets its own schedule.
+"""Schedules from `cadence.yaml`: `daily_sync` at the default cron, and a schedule of its own for a provider
+whose cron differs from the default.
 
-`daily_sync` (jobs.py) syncs every provider at the default cron. Freshness is declared on each provider's
-asset (`provider_catalogs.py`, a FreshnessPolicy from its max age). Destructive jobs are never scheduled.
+`daily_sync` syncs every provider (job `sync_all`). Freshness is declared on each provider's asset
+(`provider_catalogs.py`, a FreshnessPolicy from its max age). Destructive jobs are never scheduled.
 """
 
 import dagster as dg
 
 from ..cadence import load_cadence
 from ..providers.registry import PROVIDERS_BY_SLUG
+from .jobs import sync_all
 from .provider_catalogs import STAGING_ASSET
 
 DEFAULT_CADENCE, CADENCE = load_cadence()
+
+
+def _schedule(where: str, cron: str, **kwargs) -> dg.ScheduleDefinition:
+    """A schedule on `cron` (UTC), on from the start."""
+    return dg.ScheduleDefinition(cron_schedule=cron, execution_timezone="UTC",
+                                 default_status=dg.DefaultScheduleStatus.RUNNING, **kwargs)
+
+
+# The catalog is synced on a schedule without a click (default_status RUNNING).
+daily_sync = _schedule(
+    "default", DEFAULT_CADENCE.cron, name="daily_sync", job=sync_all,
+    description=f"Full sync of every provider at the default cadence from cadence.yaml: {DEFAULT_CADENCE.cron} "
+                "(UTC). Destructive jobs are never scheduled.",
+)
 
 
 def _provider_schedule(slug: str) -> dg.ScheduleDefinition:
@@ -21,10 +37,9 @@ def _provider_schedule(slug: str) -> dg.ScheduleDefinition:
         selection=dg.AssetSelection.assets(spec.asset_name, STAGING_ASSET).downstream(),
         description=f"Re-sync {spec.display_name} alone and publish the table and cache (cadence.yaml).",
     )
-    return dg.ScheduleDefinition(
-        name=f"{name}_schedule", job=job, cron_schedule=cadence.cron, execution_timezone="UTC",
+    return _schedule(
+        f"providers.{slug}", cadence.cron, name=f"{name}_schedule", job=job,
         description=f"{spec.display_name} on its own cadence from cadence.yaml: {cadence.cron} (UTC).",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
     )
 
 

@@ -1,4 +1,4 @@
-"""Jobs, the daily schedule, and the sensors that publish good catalogs a run staged and did not publish.
+"""Jobs, and the sensors that publish good catalogs a run staged and did not publish.
 
 A provider that fails keeps its last good catalog and does not fail the run. A run that fails at or before
 its table step has staged the other providers' fresh catalogs all the same; `publish_after_partial_sync` then
@@ -36,12 +36,6 @@ publish_catalog = dg.define_asset_job(
     "publish_catalog",
     selection=dg.AssetSelection.assets(models_table, models_cache),
     description="Refresh the models table and the cache from the latest good catalog of every provider.",
-)
-
-daily_sync = dg.ScheduleDefinition(
-    name="daily_sync", job=sync_all, cron_schedule="0 4 * * *", execution_timezone="UTC",
-    description="Daily full sync at 04:00 UTC. Destructive jobs are never scheduled.",
-    default_status=dg.DefaultScheduleStatus.RUNNING,  # the catalog is synced on a schedule without a click
 )
 
 PROVIDER_KEYS = frozenset(PROVIDER_ASSET_KEYS)
