@@ -8,6 +8,7 @@ into a stale flag.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ def _cadence(where: str, value) -> Cadence:
     if not isinstance(value, dict) or not isinstance(value.get("cron"), str):
         raise CadenceError(f"{where}: expected {{cron: '<5-field cron>', max_age_hours: <hours>}}, got {value!r}")
     hours = value.get("max_age_hours")
-    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours) or hours <= 0:
         raise CadenceError(f"{where}: max_age_hours must be a positive number of hours, got {hours!r}")
     fields = value["cron"].split()
     if len(fields) != 5:
@@ -47,10 +48,40 @@ def _cadence(where: str, value) -> Cadence:
     return Cadence(" ".join(fields), float(hours))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently: a
+    provider listed twice got whichever entry came second)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden here
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise CadenceError(f"{self.name}: {key!r} is given twice (line {key_node.start_mark.line + 1}); "
+                                   "keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def cadence_file() -> Path:
+    """The cadence file the code location reads: MODELSYNC_CADENCE_FILE, else cadence.yaml beside this module."""
+    return Path(os.environ.get("MODELSYNC_CADENCE_FILE") or CADENCE_FILE)
+
+
 def load_cadence(path: Path | str | None = None) -> tuple[Cadence, dict[str, Cadence]]:
     """(default, {slug: cadence}) covering every provider of the registry."""
-    path = Path(path or os.environ.get("MODELSYNC_CADENCE_FILE") or CADENCE_FILE)
-    data = yaml.safe_load(path.read_text()) or {}
+    path = Path(path) if path else cadence_file()
+    loader = _UniqueKeyLoader(path.read_text())
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise CadenceError(f"{path}: expected a mapping with default and providers, got {data!r}")
     default = _cadence(f"{path}: default", data.get("default"))
     overrides = data.get("providers") or {}
     if not isinstance(overrides, dict):

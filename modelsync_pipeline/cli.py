@@ -135,6 +135,7 @@ def _settings_problem(source: str | None = None) -> str | None:
         return str(exc)
     try:
         load_cadence()
+        importlib.import_module(".defs.cadence", __package__)  # the schedules from it: a cron Dagster refuses
     except CadenceError as exc:
         return f"MODELSYNC_CADENCE_FILE: {exc}"
     except (OSError, ValueError) as exc:  # no such file, a directory, YAML that does not parse

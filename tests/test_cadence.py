@@ -35,6 +35,12 @@ def test_the_shipped_cadence_syncs_openrouter_hourly_and_the_others_daily():
     ("default: {cron: '0 4 * *', max_age_hours: 26}", "cron must have 5 fields"),
     ("default: {cron: '0 4 * * *', max_age_hours: 0}", "max_age_hours must be a positive number"),
     ("providers: {}", "default: expected"),
+    # plain YAML keeps the second entry of a key given twice: this provider's 3 h limit was silently dropped
+    ("default: {cron: '0 4 * * *', max_age_hours: 26}\nproviders:\n  openrouter: {cron: '0 * * * *', max_age_hours: 3}\n"
+     "  openrouter: {cron: '0 5 * * *', max_age_hours: 30}", r"'openrouter' is given twice \(line 4\)"),
+    ("- default\n- providers", "expected a mapping with default and providers"),  # was an AttributeError
+    ("default: {cron: '0 4 * * *', max_age_hours: .nan}", "max_age_hours must be a positive number"),  # a ValueError
+    ("default: {cron: '0 4 * * *', max_age_hours: .inf}", "max_age_hours must be a positive number"),  # an OverflowError
 ])
 def test_a_wrong_cadence_file_names_the_entry(tmp_path, text, message):
     path = tmp_path / "cadence.yaml"
@@ -82,3 +88,28 @@ def test_daily_sync_runs_at_the_default_cron_of_the_cadence_file(tmp_path):
     assert load_cadence(path)[1]["groq"] == Cadence("30 6 * * *", 12.0)
     assert _schedules_of_a_code_location_loaded_with(path) == {
         "daily_sync": "30 6 * * *", "sync_openrouter_schedule": "0 * * * *"}
+
+
+def test_an_anchor_shared_between_entries_is_no_duplicate(tmp_path):
+    path = tmp_path / "cadence.yaml"
+    path.write_text("default: &daily {cron: '0 4 * * *', max_age_hours: 26}\n"
+                    "providers: {groq: {<<: *daily, max_age_hours: 12}}\n")
+    assert load_cadence(path)[1]["groq"] == Cadence("0 4 * * *", 12.0)
+
+
+@pytest.mark.parametrize(("cron", "entry"), [("61 * * * *", "providers.openrouter"), ("0 0 30 2 *", "default")])
+def test_a_cron_dagster_cannot_schedule_fails_the_load_naming_the_file_and_entry(tmp_path, cron, entry):
+    """A minute 61 or February 30 passed the file's own checks and failed the load with Dagster's words about
+    a schedule, naming neither the file nor the entry; `make run` then ended in that traceback."""
+    path = tmp_path / "cadence.yaml"
+    provider = f"'{cron}'" if entry != "default" else "'0 * * * *'"
+    default = f"'{cron}'" if entry == "default" else "'0 4 * * *'"
+    path.write_text(f"default: {{cron: {default}, max_age_hours: 26}}\n"
+                    f"providers: {{openrouter: {{cron: {provider}, max_age_hours: 3}}}}\n")
+    code = "import modelsync_pipeline.definitions"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MODELSYNC_CADENCE_FILE": str(path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"modelsync_pipeline.cadence.CadenceError: {path}: {entry}: cron '{cron}' is no cron Dagster can schedule "
+        "(5 fields, each in range, a day that exists in its month)")

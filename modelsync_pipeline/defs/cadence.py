@@ -7,7 +7,7 @@ whose cron differs from the default.
 
 import dagster as dg
 
-from ..cadence import load_cadence
+from ..cadence import CadenceError, cadence_file, load_cadence
 from ..providers.registry import PROVIDERS_BY_SLUG
 from .jobs import sync_all
 from .provider_catalogs import STAGING_ASSET
@@ -16,9 +16,14 @@ DEFAULT_CADENCE, CADENCE = load_cadence()
 
 
 def _schedule(where: str, cron: str, **kwargs) -> dg.ScheduleDefinition:
-    """A schedule on `cron` (UTC), on from the start."""
-    return dg.ScheduleDefinition(cron_schedule=cron, execution_timezone="UTC",
-                                 default_status=dg.DefaultScheduleStatus.RUNNING, **kwargs)
+    """A schedule on `cron`; a cron Dagster cannot schedule (a minute 61, February 30) fails the load naming the
+    cadence file and its entry, as every other wrong entry does, not the schedule Dagster would have made."""
+    try:
+        return dg.ScheduleDefinition(cron_schedule=cron, execution_timezone="UTC",
+                                     default_status=dg.DefaultScheduleStatus.RUNNING, **kwargs)
+    except dg.DagsterInvalidDefinitionError:
+        raise CadenceError(f"{cadence_file()}: {where}: cron {cron!r} is no cron Dagster can schedule (5 fields, "
+                           "each in range, a day that exists in its month)") from None
 
 
 # The catalog is synced on a schedule without a click (default_status RUNNING).
