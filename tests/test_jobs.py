@@ -84,17 +84,18 @@ def test_sensor_never_turns_a_failed_reset_into_a_refresh(synced, redis_url, rep
 
 def test_sensor_never_turns_a_failed_dry_run_into_a_refresh(synced, redis_url, replay_dir, monkeypatch):
     """A dry run of a sync (models_table dry_run: true, from the Launchpad) stages every provider and is to write
-    nothing to the table; its plan failing must not make the sensor publish what it staged."""
-    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
-    from modelsync_pipeline import db
+    nothing to the table; its plan failing (here behind an operator's lock on models) must not make the sensor
+    publish what it staged."""
+    import psycopg
 
-    def plan_fails(*args, **kwargs):
-        raise RuntimeError("canceling statement due to statement timeout")
+    from modelsync_pipeline.db import locks
 
-    monkeypatch.setattr(db, "plan_refresh", plan_fails)
-    with dg.instance_for_test() as instance:
-        result = sync(database_url, redis_url, replay_dir, instance=instance, dry_run=True)
-        assert not result.success and "statement timeout" in step_failures(result)["models_table"]
+    monkeypatch.setenv(locks.WAIT_ENV, "1")
+    with dg.instance_for_test() as instance, psycopg.connect(synced, application_name="psql-operator") as holder:
+        holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        result = sync(synced, redis_url, replay_dir, instance=instance, dry_run=True)
+        holder.rollback()
+        assert not result.success and "psql-operator" in step_failures(result)["models_table"]
         assert list(publish_after_partial_sync(_failure_context(instance, result))) == []
 
 
