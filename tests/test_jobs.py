@@ -193,10 +193,12 @@ def test_the_staging_asset_alone_is_refused_not_a_success_with_nothing_staged(da
 
 def test_a_re_execution_of_a_cli_run_is_neither_killed_nor_credited_to_the_cli():
     """A UI re-execution of a `modelsync run` run inherits its modelsync/pid and modelsync/launched_by tags: the
-    killed-process sensor must not fail it for its parent's dead process, nor the audit call it the CLI's."""
+    killed-process sensor must not fail it for its parent's dead process, nor the audit call it the CLI's. Nor a
+    launch of a copy of its tags (which carries no parent run id)."""
     from modelsync_pipeline.defs.catalog import launched_by
     from modelsync_pipeline.defs.jobs import HOST_TAG, PROCESS_TAG, fail_runs_of_dead_processes
 
+    import os
     import socket
     import subprocess
 
@@ -210,11 +212,24 @@ def test_a_re_execution_of_a_cli_run_is_neither_killed_nor_credited_to_the_cli()
         # Ctrl-C during start-up: the command had created its run and not started it.
         stopped = dg.DagsterRun(job_name="sync_all", run_id="stopped", status=dg.DagsterRunStatus.NOT_STARTED,
                                 tags=cli_tags)
+        # Launched from the UI's *Open in Launchpad* on the killed run: its tags copied, no parent run id, and run
+        # by a run launcher, whose process writes its events
+        copied = dg.DagsterRun(job_name="sync_all", run_id="copied", status=dg.DagsterRunStatus.STARTED, tags=cli_tags)
         instance.add_run(killed)
         instance.add_run(clicked)
         instance.add_run(stopped)
+        instance.add_run(copied)
+        instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_STARTING.value,
+                                                      job_name="sync_all"), "copied")  # as a run launcher does
         assert sorted(fail_runs_of_dead_processes(instance)) == ["killed", "stopped"]
         assert instance.get_run_by_id("clicked").status == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id("copied").status == dg.DagsterRunStatus.STARTING  # as the launcher left it
+        # started by its run worker since: its events name that process, not the tagged one
+        started = dg.DagsterRun(job_name="sync_all", run_id="started", status=dg.DagsterRunStatus.STARTED, tags=cli_tags)
+        instance.add_run(started)
+        instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
+                                                      job_name="sync_all", pid=os.getpid()), "started")
+        assert fail_runs_of_dead_processes(instance) == []
         assert instance.get_run_by_id("stopped").status == dg.DagsterRunStatus.FAILURE
     assert launched_by(clicked).endswith("re-execution of run killed") and launched_by(killed) == "cli"
 

@@ -141,12 +141,27 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
         if run.tags.get("dagster/parent_run_id"):
             continue  # a re-execution inherits its parent's tags: the process they name never ran it
         pid = int(run.tags.get(PROCESS_TAG) or 0)
-        if pid <= 0 or pid == os.getpid() or _process_exists(pid):
+        if pid <= 0 or pid == os.getpid() or _process_exists(pid) or _run_elsewhere(instance, run, pid):
             continue
         instance.report_run_failed(run, message=f"the process that ran it (pid {pid} on {host}) ended without "
                                                 f"ending the run ({run.status.value}): it was killed or stopped")
         failed.append(run.run_id)
     return failed
+
+
+# Events a run gets only from the run queue or a run launcher, never when its own process executes it.
+_LAUNCHED = frozenset(t.value for t in (dg.DagsterEventType.RUN_ENQUEUED, dg.DagsterEventType.RUN_DEQUEUED,
+                                        dg.DagsterEventType.RUN_STARTING))
+
+
+def _run_elsewhere(instance: dg.DagsterInstance, run: dg.DagsterRun, pid: int) -> bool:
+    """Whether `run` is not the tagged process's: its tags were copied from a `modelsync run` run (the UI's *Open in
+    Launchpad* carries a run's tags into the new launch, with no parent run id) and the queue or a run launcher
+    started it. `modelsync run` and `make job` execute their run in the process their tag names: none of their
+    events is the queue's or a launcher's, and each that names a process names that one."""
+    return any(entry.dagster_event is not None and (entry.dagster_event.event_type_value in _LAUNCHED
+                                                    or entry.dagster_event.pid not in (None, pid))
+               for entry in instance.all_logs(run.run_id))
 
 
 def _process_exists(pid: int) -> bool:
