@@ -243,12 +243,15 @@ FROM sync_attempts WHERE run_id = ANY(%(run_ids)s)
 ORDER BY provider_slug, attempted_at DESC, id DESC;
 
 -- name: explain_model
--- `modelsync explain`: a row's lineage, found by model id, display name or raw upstream name.
+-- `modelsync explain`: a row's lineage, found by model id, display name or raw upstream name. Each is also compared
+-- in Unicode's composed form (NFC): an id a provider sends with its accents written apart (NFD, as macOS file names
+-- are) looks the same as the one an operator types or pastes, and was "no model" to it.
 SELECT p.slug, m.id, m.model_id, m.model_name, m.raw_name, m.name_rule, m.name_steps,
        m.is_free, m.quantization, m.release_stage, m.sync_run_id, m.updated_at, m.created_at
 FROM models m JOIN providers p ON p.id = m.provider_id
-WHERE p.slug = %(provider)s AND (m.model_id = %(q)s OR lower(m.model_name) = lower(%(q)s)
-                                 OR lower(m.raw_name) = lower(%(q)s))
+WHERE p.slug = %(provider)s AND (m.model_id = %(q)s OR normalize(m.model_id, NFC) = normalize(%(q)s, NFC)
+                                 OR lower(normalize(m.model_name, NFC)) = lower(normalize(%(q)s, NFC))
+                                 OR lower(normalize(m.raw_name, NFC)) = lower(normalize(%(q)s, NFC)))
 ORDER BY m.model_id;
 
 -- name: provider_slugs

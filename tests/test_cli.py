@@ -355,6 +355,22 @@ def test_explain_traces_a_name_back_to_its_raw_upstream_value(synced):
     assert missing.returncode == 1 and "no model 'no/such-model'" in missing.stderr
 
 
+def test_explain_finds_an_id_whose_accents_are_written_apart_by_its_composed_spelling(synced):
+    """A provider may send an id in NFD ("e" + a combining acute): it looks the same as the "é" an operator types
+    or pastes, and explain answered "no model" for it."""
+    import unicodedata
+
+    written_apart = unicodedata.normalize("NFD", "mistral-éclair-7b")
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute("UPDATE models SET model_id = %s WHERE id = (SELECT m.id FROM models m JOIN providers p "
+                     "ON p.id = m.provider_id WHERE p.slug = 'groq' ORDER BY m.id LIMIT 1)", (written_apart,))
+    found = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "explain", "groq", "mistral-éclair-7b"],
+                           cwd=REPO_ROOT, env={**os.environ, "DATABASE_URL": synced}, capture_output=True, text=True,
+                           timeout=120)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert f"groq / {written_apart}" in found.stdout
+
+
 def test_explain_names_the_run_that_wrote_a_row_its_changes_and_a_model_no_longer_listed(tmp_path, synced, redis_url,
                                                                                         replay_dir):
     """explain said "written by" the run that staged a row (`models.sync_run_id`): a run whose table step failed,
