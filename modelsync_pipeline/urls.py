@@ -54,9 +54,19 @@ def without_passwords(text: str, url: str) -> str:
     return redact_runs(text, url_passwords(url), PASSWORD_PART_LENGTH, "***")
 
 
+def _folded(text: str) -> str:
+    """`text` case-folded character for character: a character whose fold is longer ("ß" -> "ss", "ﬁ" -> "fi") is
+    lower-cased instead, or kept, so that every index of the result is the same character of `text`."""
+    folded = text.casefold()
+    if len(folded) == len(text):
+        return folded
+    return "".join(f if len(f := c.casefold()) == 1 else c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 @functools.lru_cache(maxsize=64)
 def _windows(secrets: tuple[str, ...], length: int) -> frozenset[str]:
-    return frozenset(secret[i:i + length].casefold() for secret in secrets for i in range(len(secret) - length + 1))
+    folded = [_folded(secret) for secret in secrets]
+    return frozenset(secret[i:i + length] for secret in folded for i in range(len(secret) - length + 1))
 
 
 def redact_runs(text: str, secrets, min_run: int, replacement: str) -> str:
@@ -70,9 +80,9 @@ def redact_runs(text: str, secrets, min_run: int, replacement: str) -> str:
     windows = _windows(secrets, min_run)
     if not windows or len(text) < min_run:
         return text
-    folded = text.casefold()
-    if len(folded) != len(text):  # a character whose case folds to several ("ß"): read as written
-        folded = text
+    # Folded character for character: one "ß" anywhere used to leave the whole text unfolded, and then no window
+    # (folded) matched a secret's run in it, in its own case or any other.
+    folded = _folded(text)
     parts, start, i = [], 0, 0
     while i <= len(text) - min_run:
         if folded[i:i + min_run] not in windows:

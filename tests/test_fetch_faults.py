@@ -177,6 +177,23 @@ def test_an_answer_that_echoes_part_of_the_key_is_redacted_from_the_error(server
     assert not any(KEY[i:i + FRAGMENT_LENGTH].casefold() in text for i in range(len(KEY) - FRAGMENT_LENGTH + 1))
 
 
+@pytest.mark.parametrize("echo", [str, str.upper], ids=["as-sent", "upper"])
+@pytest.mark.parametrize("message", ["Der Schlüssel {} ist außer Kraft", "Straße: key {} refused",
+                                     "key {} denied: see the ﬁle"], ids=["sharp-s-after", "sharp-s-before", "ligature"])
+def test_part_of_the_key_beside_a_character_whose_case_folds_to_two_is_still_redacted(server, echo, message):
+    """A message holding one "ß" (or "ﬁ": characters whose case folds to two) was read unfolded, whole: no run of
+    the key's characters matched any more, in its own case or another, and the quoted prefix was shown and stored."""
+    from modelsync_pipeline.providers.http import FRAGMENT_LENGTH
+
+    echoed = echo(KEY[:16])
+    server.routes["/groq/models"] = lambda q: (403, {"Content-Type": "text/plain; charset=utf-8"},
+                                               message.format(echoed).encode())
+    error = fetch_error("groq", server)
+    assert message.format("[redacted]") in str(error)
+    text = rendered(error).casefold()
+    assert not any(KEY[i:i + FRAGMENT_LENGTH].casefold() in text for i in range(len(KEY) - FRAGMENT_LENGTH + 1))
+
+
 # -- 2. credentials go only to the provider's own origin ----------------------------------------------
 
 
