@@ -1140,6 +1140,62 @@ def test_records_that_echo_the_key_are_stored_without_it(server):
     assert records[1]["owned_by"] == "Google"
 
 
+@pytest.mark.parametrize("part", [slice(None, 10), slice(None, 14), slice(None, -1), slice(-10, None),
+                                  slice(-20, None), slice(1, None)],
+                         ids=["first-ten", "prefix", "all-but-the-last", "last-ten", "suffix", "all-but-the-first"])
+@pytest.mark.parametrize("echo", [str, str.upper], ids=["as-sent", "upper"])
+def test_records_that_echo_the_start_or_end_of_the_key_are_stored_without_it(server, part, echo):
+    """A reason is redacted of any run of FRAGMENT_LENGTH of the key's characters, a record was only of the whole
+    key: a provider that put the caller's key hint in a record ("key sk-SECRET-cerebras-Zq7W") had it stored in the
+    models table, its history, the cache and the run's metadata."""
+    from modelsync_pipeline.providers.http import FRAGMENT_LENGTH
+
+    echoed = echo(KEY[part])
+    server.routes["/groq/models"] = lambda q: as_json({"data": [
+        {"id": "llama-3.1-8b-instant", "description": f"served for key {echoed}", "hints": [echoed]},
+        {"id": "gemma2-9b-it", "owned_by": "Google"}]})
+    with client("groq", server) as c:
+        records = c.fetch_records()
+    assert records[0]["description"] == "served for key [redacted]" and records[0]["hints"] == ["[redacted]"]
+    assert records[1] == {"id": "gemma2-9b-it", "owned_by": "Google"}
+    stored = json.dumps(records).casefold()
+    assert not any(KEY[i:i + FRAGMENT_LENGTH].casefold() in stored for i in range(len(KEY) - FRAGMENT_LENGTH + 1))
+
+
+def test_a_record_that_shares_a_word_with_the_middle_of_the_key_keeps_it(server):
+    """A record is data: only a run that starts or ends the key is a key hint. The fake server's keys
+    ("fake-openrouter-key") hold the provider's name, which its own records hold ("openrouter/auto")."""
+    server.routes["/openrouter/models"] = lambda q: as_json({"data": [
+        {"id": "openrouter/auto", "name": "Auto Router", "description": "https://openrouter.ai/docs"}]})
+    with client("openrouter", server, key="fake-openrouter-key") as c:
+        records = c.fetch_records()
+    assert records == [{"id": "openrouter/auto", "name": "Auto Router", "description": "https://openrouter.ai/docs"}]
+
+
+@pytest.mark.parametrize("escape", [lambda text: text.replace("/", "\\/"), lambda text: text.replace("+", "\\u002b")],
+                         ids=["php-slash", "unicode-escape"])
+def test_part_of_the_key_echoed_through_json_escapes_is_stored_without_it(server, escape):
+    """A run of the key written with JSON escapes ("AbCd\\/Ef") is no run of what the decoded record holds
+    ("AbCd/Ef"): it is looked for in the record's strings."""
+    echoed = SLASHED_KEY[:-3]
+    body = escape(json.dumps({"data": [{"id": "llama-3.1-8b-instant", "description": f"key {echoed}"},
+                                       {"id": "gemma2-9b-it"}]})).encode()
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, body)
+    with client("groq", server, key=SLASHED_KEY) as c:
+        records = c.fetch_records()
+    assert records[0]["description"] == "key [redacted]"
+
+
+def test_a_record_that_echoes_a_key_of_digits_as_a_number_is_stored_without_it(server):
+    """The scrub redacted strings only: a key of digits echoed unquoted (`"account": 4815162342108`) stayed."""
+    key = "4815162342108"
+    server.routes["/groq/models"] = lambda q: (200, {"Content-Type": "application/json"}, (
+        '{"data": [{"id": "llama-3.1-8b-instant", "account": ' + key + ', "context_window": 131072}]}').encode())
+    with client("groq", server, key=key) as c:
+        records = c.fetch_records()
+    assert records == [{"id": "llama-3.1-8b-instant", "account": "[redacted]", "context_window": 131072}]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
 def test_records_that_echo_the_key_in_a_utf16_or_utf32_body_are_stored_without_it(server, encoding):
     """json.loads reads UTF-16 and UTF-32 bodies as well as UTF-8, but the scrub looked for the key's UTF-8

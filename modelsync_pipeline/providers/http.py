@@ -198,44 +198,108 @@ def redact_fragments(text: str, forms: list[str]) -> str:
     return redact_runs(text, forms, FRAGMENT_LENGTH, REDACTED)
 
 
-def _holds_secret(content: bytes, body: Any, forms: list[str]) -> bool:
-    """Whether a response holds a secret, in any case as `redact` finds it (a key echoed lower-cased, a
-    percent-escape's "%2f"): in `content`, the body's bytes as UTF-8 (_decode's; a UTF-16 or UTF-32 body's key is
-    found only so), or, when the JSON escapes characters ("\\/", "\\u0026") or a form has letters beyond ASCII
-    (which bytes.lower() leaves as they are), once decoded. Lower-cased bytes and plain substring searches, not the
-    redaction pattern: on a 50 MB body that pattern takes seconds."""
+def _echoed(content: bytes, body: Any, forms: list[str]) -> list[str]:
+    """What a response echoes of a secret, as the forms to scrub its records of (`_scrubbed`): none when it echoes
+    nothing; else every form, longest first, and every run of FRAGMENT_LENGTH or more of a form's first or last
+    characters that its strings hold (`_ends_in`: a provider quoting a key's prefix or suffix in a record, as a
+    reason quoting one is redacted of it by `redact_fragments`). Found in any case as `redact` finds a form (a key
+    echoed lower-cased, a percent-escape's "%2f"): in `content`, the body's bytes as UTF-8 (_decode's; a UTF-16 or
+    UTF-32 body's key is found only so), or, when the JSON escapes characters ("\\/", "\\u0026") or a form has
+    letters beyond ASCII (which bytes.lower() leaves as they are), in the decoded strings, where a run is as the
+    records hold it (in the JSON text, "a\\/b" is no run of "a/b" a record could be redacted of). Lower-cased bytes
+    and plain substring searches, not the redaction pattern nor a look at every character: on a 50 MB body those
+    take seconds."""
     lowered = content.lower()
-    if any(form.encode("utf-8", "surrogatepass").lower() in lowered for form in forms):
-        return True
     if b"\\" not in content and all(form.isascii() for form in forms):
-        return False
-    decoded = json.dumps(body, ensure_ascii=False).lower()
-    return any(form.lower() in decoded for form in forms)
+        haystack, needles = lowered, [form.encode("utf-8", "surrogatepass").lower() for form in forms]
+        whole = any(needle in haystack for needle in needles)
+    else:
+        haystack = "\0".join(_strings(body)).lower().encode("utf-8", "surrogatepass")
+        needles = [form.lower().encode("utf-8", "surrogatepass") for form in forms]
+        whole = any(needle in haystack for needle in needles) or any(
+            form.encode("utf-8", "surrogatepass").lower() in lowered for form in forms)  # a number, say
+    runs = {run.decode("utf-8", "ignore") for run in _ends_in(haystack, needles)}
+    if not whole and not runs:
+        return []
+    return sorted({*forms, *(run for run in runs if run)}, key=len, reverse=True)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string of a decoded JSON value, object keys included, in a loop over its nodes (as `_scrubbed`)."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            found.append(node)
+        elif isinstance(node, dict):
+            found.extend(node)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
+def _ends_in(haystack: bytes, needles: list[bytes]) -> set[bytes]:
+    """Every run of FRAGMENT_LENGTH or more bytes that starts or ends one of `needles` (a key's prefix or suffix, as a
+    key hint quotes it) that `haystack` holds, as long as it goes on there: two fast searches per needle, for its
+    first and its last FRAGMENT_LENGTH bytes, and only where one is found are the bytes around it looked at. Not a
+    run from the middle of a key: a record is data, and one that shares a word with a key ("openrouter/auto" with
+    "fake-openrouter-key") must keep it."""
+    runs: set[bytes] = set()
+    for needle in needles:
+        if len(needle) < FRAGMENT_LENGTH:
+            continue
+        head, tail = needle[:FRAGMENT_LENGTH], needle[-FRAGMENT_LENGTH:]
+        at = haystack.find(head)
+        while at != -1:
+            end = at + FRAGMENT_LENGTH
+            while end < len(haystack) and end - at < len(needle) and haystack[end] == needle[end - at]:
+                end += 1
+            runs.add(haystack[at:end])
+            at = haystack.find(head, at + 1)
+        at = haystack.find(tail)
+        while at != -1:
+            start, end = at, at + FRAGMENT_LENGTH
+            while start > 0 and end - start < len(needle) and haystack[start - 1] == needle[-(end - start) - 1]:
+                start -= 1
+            runs.add(haystack[start:end])
+            at = haystack.find(tail, at + 1)
+    return runs
 
 
 def _scrubbed(value: Any, forms: list[str]) -> Any:
-    """A freshly decoded JSON value with every string (and object key) that holds a secret redacted, in place.
+    """A freshly decoded JSON value with every string (and object key) that holds a secret redacted, in place, and
+    every number that does (a key of digits echoed unquoted) replaced by the redacted text of it.
     A loop over the nodes, not recursion: the decoder follows nesting as deep as the interpreter's recursion
     limit allows, and two frames per level here (500 nested lists) ran out of it before the decoder did."""
-    if isinstance(value, str):
-        return redact(value, forms)
+    def scrubbed(item: Any) -> Any:
+        if isinstance(item, str):
+            return redact(item, forms)
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            text = json.dumps(item)
+            return shown if (shown := redact(text, forms)) != text else item
+        return item
+
+    if not isinstance(value, (list, dict)):
+        return scrubbed(value)
     pending = [value]
     while pending:
         node = pending.pop()
         if isinstance(node, list):
             for index, item in enumerate(node):
-                if isinstance(item, str):
-                    node[index] = redact(item, forms)
-                elif isinstance(item, (list, dict)):
+                if isinstance(item, (list, dict)):
                     pending.append(item)
+                else:
+                    node[index] = scrubbed(item)
         elif isinstance(node, dict):
             items = list(node.items())
             node.clear()  # rebuilt in order, each key redacted
             for key, item in items:
-                if isinstance(item, str):
-                    item = redact(item, forms)
-                elif isinstance(item, (list, dict)):
+                if isinstance(item, (list, dict)):
                     pending.append(item)
+                else:
+                    item = scrubbed(item)
                 node[redact(key, forms)] = item
     return value
 
@@ -609,8 +673,8 @@ class ProviderClient:
             requested.add(request_key)
             try:
                 response, body, searchable = self._get(target, {**params, **auth_params}, headers)
-                if self._forms and _holds_secret(searchable, body, self._forms):
-                    body = _scrubbed(body, self._forms)  # a record is stored whole: never with the caller's key in it
+                if self._forms and (echoed := _echoed(searchable, body, self._forms)):
+                    body = _scrubbed(body, echoed)  # a record is stored whole: never with the caller's key in it
                 # A page the style calls empty (nothing but the next token: AIP-158, a cursor) has no list to read.
                 items = [] if spec.pagination.empty_page(body) else self._items(body)
             except ProviderFetchError as exc:
