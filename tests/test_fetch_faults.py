@@ -1274,6 +1274,29 @@ def test_an_overrides_plain_query_values_are_data_and_a_user_alone_is_a_credenti
     assert server.seen[-1][0] == "/groq/models" and server.seen[-1][1] == {"api-version": "2024-10-21"}
 
 
+@pytest.mark.parametrize("name", ["accessToken", "apiToken", "authtoken", "clientSecret", "accesskey"])
+def test_an_overrides_credential_named_in_camel_case_or_one_word_is_never_shown_or_stored(server, name):
+    """A credential-named query value was one whose name had its word after "_" or "-" (api_key, x-api-key) or
+    was "apikey": a proxy's "?accessToken=..." or "?authtoken=..." was sent, and echoed back, in the reason and
+    the stored records."""
+    spec = PROVIDERS_BY_SLUG["groq"]
+    token = "proxy-TOKEN-7d1c9e4b2a"
+    base = f"{server.origin}/groq?{name}={token}&api-version=2024-10-21"
+    server.routes["/groq/models"] = lambda q: as_json({"data": [
+        {"id": "llama-3.1-8b-instant", "created": "2024-10-21", "note": f"via {name}={q.get(name)}"},
+        {"id": "gemma2-9b-it"}]})
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        records = c.fetch_records()
+    assert server.seen[-1][1] == {name: token, "api-version": "2024-10-21"}  # sent as configured
+    assert records[0]["note"] == f"via {name}=[redacted]" and records[0]["created"] == "2024-10-21"
+
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"message": f"{name} {q.get(name)} expired"}}, 401)
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert f"'{name} [redacted] expired'" in str(caught.value) and token not in rendered(caught.value)
+
+
 @pytest.mark.parametrize("slug,path,body,named", [
     ("cloudflare-workers-ai", CF_PATH, {"success": True, "result": [{"name": "@cf/a"}],
                                         "result_info": {"page": 1, "per_page": 100, "total_count": "300"}},

@@ -312,10 +312,11 @@ def provider_secrets(spec: ProviderSpec, environ: dict[str, str] | None = None) 
     return [*([key] if key else []), *(base_url_secrets(override) if override else [])]
 
 
-# Query parameters of a base URL override that carry a credential (Azure's "api-version=2024-10-21" does not,
-# and redacting its value would rewrite every date in the stored records).
-_CREDENTIAL_PARAM = re.compile(r"(?:.*[_-])?(?:key|apikey|token|secret|password|passwd|pwd|sig|signature|auth|"
-                               r"authorization|credential|credentials|code)", re.I)
+# Query parameters of a base URL override that carry a credential: a name that ends in one of these words, however
+# the words before it are joined ("api_key", "x-api-key", "accessToken", "authtoken", "clientSecret"). Azure's
+# "api-version=2024-10-21" does not, and redacting its value would rewrite every date in the stored records.
+_CREDENTIAL_PARAM = re.compile(r".*(?:key|token|secret|password|passwd|pwd|sig|signature|auth|authorization|"
+                               r"credential|credentials|code)", re.I)
 
 
 def base_url_secrets(base_url: str) -> list[str]:
