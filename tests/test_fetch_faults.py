@@ -1524,8 +1524,14 @@ OPENAI_BAD_KEY = {"error": {"message": "Incorrect API key provided: sk-abc******
      "Unauthorized: no valid API key in the request"),
     ("google", 400, (400, {"Content-Type": "application/json", "Content-Encoding": "gzip"},
                      gzip.compress(json.dumps(GOOGLE_BAD_KEY).encode())), "API key not valid. Please pass a valid API key."),
+    # a first character whose UTF-8 begins with a byte of the BOM (0xEF: "（" is EF BC 88, "ﬁ" EF AC 81) lost it, and
+    # with it the whole explanation, to a strip of the BOM's bytes one at a time
+    ("alibaba", 403, (403, {"Content-Type": "text/plain; charset=utf-8"}, "（403）账户已欠费，请充值后再试".encode()),
+     "（403）账户已欠费，请充值后再试"),
+    ("groq", 401, (401, {"Content-Type": "text/plain; charset=utf-8"}, "\ufeff ﬁx your API key".encode()),
+     "ﬁx your API key"),
 ], ids=["google", "openai", "anthropic", "vllm", "fastapi-detail", "fastapi-validation", "top-level-message",
-        "plain-text", "gzip"])
+        "plain-text", "gzip", "full-width-first", "bom-then-ligature"])
 def test_an_error_answer_quotes_what_the_provider_said(server, slug, status, answer, said):
     """The reason read "HTTP 400 from .../models": Google's "API key not valid" was in the body, never read."""
     path = f"/{slug}/models"

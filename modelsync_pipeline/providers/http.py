@@ -268,6 +268,13 @@ def _ends_in(haystack: bytes, needles: list[bytes]) -> set[bytes]:
     return runs
 
 
+def _body_start(content: bytes) -> bytes:
+    """`content` from its first character that is neither whitespace nor a byte order mark. The BOM is taken off
+    whole: stripped as a set of bytes, it took the first byte of any character that begins with 0xEF ("（", "ﬁ"),
+    and the provider's explanation after it was lost as no longer UTF-8."""
+    return content.lstrip(b" \t\r\n").removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+
+
 def _scrubbed(value: Any, forms: list[str]) -> Any:
     """A freshly decoded JSON value with every string (and object key) that holds a secret redacted, in place, and
     every number that does (a key of digits echoed unquoted) replaced by the redacted text of it.
@@ -989,7 +996,7 @@ class ProviderClient:
         (`_api_message`) or a short line of plain text, ": an HTML or XML page" for a proxy's page (never quoted:
         its markup tells an operator nothing), else nothing (no body, JSON naming no error, a body cut at
         ERROR_BODY_BYTES, a wall of text)."""
-        text = content.lstrip(b"\xef\xbb\xbf \t\r\n")
+        text = _body_start(content)
         if not text:
             return ""
         if text[:1] == b"<":
@@ -1027,7 +1034,7 @@ class ProviderClient:
                 f"the body from {url} came compressed as {', '.join(unread)} (Content-Encoding), which the request "
                 f"did not accept (Accept-Encoding: {response.request.headers.get('accept-encoding', 'none')}) and "
                 "nothing here decompresses")
-        start = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+        start = _body_start(content[:1024])
         if not start:
             raise ProviderFetchError(self.spec.slug, "decode",
                                      f"an empty body (HTTP {response.status_code}) from {url} where a JSON model list "
@@ -1077,7 +1084,7 @@ class ProviderClient:
         redacted before they are cut (cut first, a key running across the cut was no longer found, and its first
         characters were shown)."""
         window = 80 + max(map(len, self._forms), default=0)
-        text = self._redact(content.lstrip(b"\xef\xbb\xbf \t\r\n")[:4 * window].decode("utf-8", "replace"))
+        text = self._redact(_body_start(content)[:4 * window].decode("utf-8", "replace"))
         return json.dumps(text[:80], ensure_ascii=False)[:90]
 
     def _text(self, response: httpx.Response, content: bytes, url: str) -> tuple[str, bytes]:
