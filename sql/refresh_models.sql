@@ -444,7 +444,8 @@ SELECT p.slug
 FROM providers p JOIN provider_catalog_delta d ON d.provider_slug = p.slug
 WHERE p.slug = ANY(%(slugs)s) AND p.published_checksum = d.base_checksum
   AND NOT EXISTS (SELECT 1 FROM provider_catalog_changes c
-                  WHERE c.provider_slug = p.slug AND c.seq > d.applied_seq AND NOT c.removed AND c.content_hash IS NULL);
+                  WHERE c.provider_slug = p.slug AND c.seq > d.applied_seq AND NOT c.removed
+                    AND c.content_hash IS NULL);
 
 -- name: delta_rows
 -- Each id staged since the last refresh, as its latest listed change carries it: the ids that left the catalog

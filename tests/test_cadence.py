@@ -36,11 +36,13 @@ def test_the_shipped_cadence_syncs_openrouter_hourly_and_the_others_daily():
     ("default: {cron: '0 4 * * *', max_age_hours: 0}", "max_age_hours must be a positive number"),
     ("providers: {}", "default: expected"),
     # plain YAML keeps the second entry of a key given twice: this provider's 3 h limit was silently dropped
-    ("default: {cron: '0 4 * * *', max_age_hours: 26}\nproviders:\n  openrouter: {cron: '0 * * * *', max_age_hours: 3}\n"
+    ("default: {cron: '0 4 * * *', max_age_hours: 26}\nproviders:\n"
+     "  openrouter: {cron: '0 * * * *', max_age_hours: 3}\n"
      "  openrouter: {cron: '0 5 * * *', max_age_hours: 30}", r"'openrouter' is given twice \(line 4\)"),
     ("- default\n- providers", "expected a mapping with default and providers"),  # was an AttributeError
-    ("default: {cron: '0 4 * * *', max_age_hours: .nan}", "max_age_hours must be a positive number"),  # a ValueError
-    ("default: {cron: '0 4 * * *', max_age_hours: .inf}", "max_age_hours must be a positive number"),  # an OverflowError
+    # a ValueError and an OverflowError from timedelta before
+    ("default: {cron: '0 4 * * *', max_age_hours: .nan}", "max_age_hours must be a positive number"),
+    ("default: {cron: '0 4 * * *', max_age_hours: .inf}", "max_age_hours must be a positive number"),
 ])
 def test_a_wrong_cadence_file_names_the_entry(tmp_path, text, message):
     path = tmp_path / "cadence.yaml"

@@ -383,7 +383,8 @@ _PURPOSE_MODALITIES = frozenset({"embedding", "rerank", "moderation"})
 # and turbo-preview models).
 _VISION_FAMILY = re.compile(
     r"(?:^|[./])(?:(?:chat)?gpt-4o(?!.*search)|gpt-4\.1|gpt-4\.5|gpt-5|gpt-4-turbo(?!-preview)"
-    r"|o1(?:-pro)?(?:-\d{4}-\d\d-\d\d)?$|o3(?!-mini)|o4-mini|claude-(?:3|(?:opus|sonnet|haiku)-[4-9])|gemini-|llama-4|grok-4"
+    r"|o1(?:-pro)?(?:-\d{4}-\d\d-\d\d)?$|o3(?!-mini)|o4-mini|claude-(?:3|(?:opus|sonnet|haiku)-[4-9])|gemini-|llama-4"
+    r"|grok-4"
     r"|gemma-3-(?:4|12|27)b|gemma-4|qwen3\.5)")
 
 
