@@ -98,10 +98,11 @@ class NewerCatalogLive(RuntimeError):
     """Readers are on a version of a newer table than this publish read (a publish that ran while this one had
     lost its lock): this version was not switched in, and its keys were deleted. `behind` is True when the
     database itself is behind the live version (restored from a backup, failed over to a replica that lagged):
-    no later publish of it goes through until its catalog version passes the live one's. `live` is the version
-    readers stay on, `refused` this publish's."""
+    no later publish of it goes through until its catalog version passes the live one's; None when that could not
+    be told (the database's version could not be read again: its connection lost, as in a failover). `live` is the
+    version readers stay on, `refused` this publish's."""
 
-    def __init__(self, message: str, behind: bool = False, live: str | None = None, refused: str | None = None):
+    def __init__(self, message: str, behind: bool | None = False, live: str | None = None, refused: str | None = None):
         super().__init__(message)
         self.behind = behind
         self.live = live
@@ -343,7 +344,7 @@ def publish_cache(
             conn.execute(sql["cache_lock"])
             try:
                 return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started,
-                                       unless_unchanged)
+                                       unless_unchanged, reconnect)
             finally:
                 _unlock(conn, sql["cache_unlock"])
         except psycopg.Error as exc:
@@ -410,18 +411,18 @@ class _Progress:
 
 
 def _publish_locked(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float,
-                    unless_unchanged: bool) -> CachePublication:
+                    unless_unchanged: bool, reconnect=None) -> CachePublication:
     progress = _Progress(new_version(run_id))
     try:
         return _publish_steps(conn, client, run_id, previous_version_ttl, orphan_grace, started, unless_unchanged,
-                              progress)
+                              progress, reconnect)
     except redis.ResponseError as exc:
         # Redis' own words name neither the server, nor the step, nor (for a script or a key) what was refused.
         raise _refusal(client, progress, exc) from exc
 
 
 def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_grace: int, started: float,
-                   unless_unchanged: bool, progress: _Progress) -> CachePublication:
+                   unless_unchanged: bool, progress: _Progress, reconnect=None) -> CachePublication:
     version = progress.version
     _check_permissions(client, version)
     progress.step = "check which catalog the live version serves"
@@ -507,8 +508,15 @@ def _publish_steps(conn, client, run_id: str, previous_version_ttl: int, orphan_
         if str(exc).startswith("NEWER_LIVE"):
             _, live, live_catalog = str(exc).split()[:3]  # the script's reply, whatever Redis appends
             _discard(client, version)
-            now = _catalog_version_now(conn)
-            if now is not None and now < int(live_catalog):
+            now = _catalog_version_now(conn, reconnect)
+            if now is None:  # a failover, to a replica that lagged, loses the connection too: not told apart
+                raise NewerCatalogLive(
+                    f"the live cache version {live} was published from catalog version {live_catalog}, later than "
+                    f"this snapshot's ({catalog_version}); this publish (cache version {version}) was not switched in "
+                    f"and its keys were deleted. Whether this database is behind the live version (went back: "
+                    f"restored, or failed over to a replica that lagged) could not be told: its catalog version could "
+                    f"not be read again", behind=None, live=live, refused=version) from None
+            if now < int(live_catalog):
                 raise NewerCatalogLive(
                     f"the live cache version {live} was published from catalog version {live_catalog} of this "
                     f"database, which is now at catalog version {now}: the database went back (restored from a "
@@ -735,11 +743,18 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str, pro
     return {"rows": rows_written, "providers": providers, "modalities": modalities}
 
 
-def _catalog_version_now(conn) -> int | None:
-    """The database's catalog version as it is now (outside a publish's snapshot), None when it cannot be read."""
+def _catalog_version_now(conn, reconnect=None) -> int | None:
+    """The database's catalog version as it is now (outside a publish's snapshot), through a new connection
+    (`reconnect`) when the publish's was lost; None when it cannot be read."""
     try:
         with conn.transaction():
             return conn.execute(db.statements("catalog_read")["catalog_version"]).fetchone()[0]
+    except psycopg.Error:
+        if reconnect is None:
+            return None
+    try:
+        with reconnect() as fresh, fresh.transaction():
+            return fresh.execute(db.statements("catalog_read")["catalog_version"]).fetchone()[0]
     except psycopg.Error:
         return None
 

@@ -419,6 +419,29 @@ def test_a_publish_fenced_by_a_newer_one_succeeds_and_says_so(synced, redis_url,
     assert cached_rows(redis_client) == table_rows(synced)
 
 
+def test_a_fenced_publish_whose_database_cannot_be_read_again_does_not_succeed(synced, redis_url, redis_client,
+                                                                               tmp_path, monkeypatch):
+    """A publish fenced by the live version succeeds only when the database is known not to be behind it. Its
+    connection lost (a failover, to a replica that lagged) left the database's version unread, and the fence was
+    taken for a newer publish: the step succeeded, saying readers were on "the newer version, which holds this run's
+    table", while they were served a catalog the database no longer held."""
+    from .faults import paused_at
+    from .pipeline import PUBLISH
+
+    with paused_at("cache:before_switch", lambda: sync(synced, redis_url, selection=PUBLISH[1:], rewrite_cache=True),
+                   tmp_path, monkeypatch) as older:
+        live = cache.current_version(redis_client)
+        # The live version was published from a later catalog version than this database now holds: it went back.
+        redis_client.hset(cache.version_key(live, "manifest"), "catalog_version", 10 ** 9)
+        with psycopg.connect(synced, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'modelsync' "
+                          "AND datname = current_database()")
+    result = older["result"]
+    assert not result.success
+    assert "went back" in step_failures(result)["models_cache"]
+    assert cache.current_version(redis_client) == live
+
+
 def _terminate(database_url: str, pid: int) -> None:
     """A failover or pg_terminate_backend: the session, and the publish lock with it, are gone."""
     with psycopg.connect(database_url, autocommit=True) as admin:
@@ -431,7 +454,8 @@ def test_an_older_snapshot_never_takes_readers_back_from_a_newer_one(synced, red
     from .faults import paused_at
 
     conn = db.connect(synced)
-    with paused_at("cache:before_switch", lambda: cache.publish_cache(conn, redis_client, "older-run"),
+    with paused_at("cache:before_switch", lambda: cache.publish_cache(conn, redis_client, "older-run",
+                                                                      reconnect=lambda: db.connect(synced)),
                    tmp_path, monkeypatch) as older:
         _terminate(synced, conn.info.backend_pid)
         with psycopg.connect(synced, autocommit=True) as other:  # a later write, by hand even

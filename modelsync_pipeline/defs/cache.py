@@ -81,7 +81,8 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
                                      "models table is untouched by this step (a change models_table made in this run "
                                      "stays committed).") from None
     except cache.NewerCatalogLive as exc:
-        if exc.behind:  # the database went back: the live version serves a table it no longer holds
+        if exc.behind is not False:  # the database went back (or that could not be told): the live version may
+            # serve a table it no longer holds
             raise dg.Failure(description=f"{exc}.") from None
         # Readers are on a later snapshot of the table, which holds whatever this run wrote to it (catalog_version
         # only grows): what this step is for is done. It failed the run, which then exited 2 ("the cache could not
