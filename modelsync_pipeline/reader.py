@@ -188,6 +188,7 @@ class CatalogReader:
     # -- the three layers ----------------------------------------------------------------------------------
 
     def _answer(self, query: tuple, from_redis, from_database) -> CatalogAnswer:
+        failed = None  # why Redis failed in this call: not read back from a window that may be over already
         for _ in range(MAX_ATTEMPTS):
             try:
                 version = self._current()
@@ -207,7 +208,7 @@ class CatalogReader:
                                            "that is not its model's row")
             except cache.REDIS_ERRORS as exc:
                 self._redis_down_until = time.monotonic() + self._redis_retry
-                self._redis_failure = f"Redis at {self._redis_said} failed: {type(exc).__name__}: {exc}"
+                self._redis_failure = failed = f"Redis at {self._redis_said} failed: {type(exc).__name__}: {exc}"
                 break
             return self._keep(query, CatalogAnswer(rows, version, "redis"))
         else:  # every version read expired under us
@@ -217,8 +218,9 @@ class CatalogReader:
         kept = self._kept(query, None)
         if kept is not None:
             return kept
-        if self._redis_failure is not None and time.monotonic() < self._redis_down_until:
-            return self._from_database(query, from_database, "down", self._redis_failure)
+        failed = failed or (self._redis_failure if time.monotonic() < self._redis_down_until else None)
+        if failed is not None:
+            return self._from_database(query, from_database, "down", failed)
         return self._from_database(query, from_database, "no version",
                                    f"Redis at {self._redis_said} has no {cache.CURRENT_KEY}: no publish under this "
                                    "key prefix yet, or MODELSYNC_CACHE_PREFIX differs from the publisher's")

@@ -438,3 +438,14 @@ def test_a_reader_with_no_cache_under_its_prefix_says_why_it_reads_the_database(
     said = [r.getMessage() for r in caplog.records if r.name == "modelsync_pipeline.reader"]
     assert len(said) == 1, said
     assert f"has no {cache.CURRENT_KEY}" in said[0] and "MODELSYNC_CACHE_PREFIX differs" in said[0], said
+
+
+def test_a_reader_that_retries_redis_at_once_says_redis_failed_not_that_it_has_no_version(synced, caplog):
+    """With redis_retry_seconds=0 (Redis tried again on every call), a Redis that failed was reported as one holding
+    no version under the reader's prefix ("MODELSYNC_CACHE_PREFIX differs"): the reason was read back from a window
+    already over, and an operator was sent to check a prefix that was right."""
+    with caplog.at_level("WARNING", logger="modelsync_pipeline.reader"), CatalogReader(
+            "redis://127.0.0.1:1/0", synced, local_ttl_seconds=0, redis_retry_seconds=0) as reader:
+        assert reader.lookup_models(provider="groq").source == "database"
+    said = [r.getMessage() for r in caplog.records if r.name == "modelsync_pipeline.reader"]
+    assert len(said) == 1 and "failed: ConnectionError" in said[0] and "PREFIX" not in said[0], said
