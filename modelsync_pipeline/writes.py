@@ -107,6 +107,8 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         try:
             started, swept = db.audit_started(conn, run_id=request.run_id, launched_by=request.launched_by,
                                               action=request.action, before=before)
+            for audit_id, action, run_id, said in swept if log is not None else ():
+                log(f"audit {audit_id}: an earlier {action} (run {run_id}) ended without an outcome: {said}")
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")
@@ -115,9 +117,6 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
         except BaseException as exc:  # stopped: the run terminated, Ctrl-C (no Exception). Audited, then it goes on
             _stopped(conn, request, before, exc, reconnect, started)
             raise
-    for audit_id, action, run_id, said in swept:
-        if log is not None:
-            log(f"audit {audit_id}: an earlier {action} (run {run_id}) ended without an outcome: {said}")
     before = written.before or before
     try:
         # Counted in the write's own transaction: a count after COMMIT could wait on whoever locked the table

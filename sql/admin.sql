@@ -116,13 +116,13 @@ RETURNING id;
 
 -- name: audit_sweep
 -- Started writes whose session is gone with no outcome written: the process was killed (SIGKILL, the OOM killer,
--- a lost machine) or its server went away. A session another role's (backend_start hidden without
+-- a lost machine), its connection was lost, or its outcome could not be written (the writer's run log says which). A session another role's (backend_start hidden without
 -- pg_read_all_stats) is taken as still running. A catalog version unchanged since the write began means its
 -- transaction rolled back; a changed one, that it or another write committed since, which the row cannot tell.
 UPDATE audit_log l
 SET at = now(), outcome = 'failed',
-    error = 'the process ended during the write without recording an outcome (killed: SIGKILL, out of memory, '
-            || 'or its server or machine went away); ' || CASE
+    error = 'the write''s session ended with no outcome recorded (its process killed: SIGKILL, out of memory, a '
+            || 'lost machine; its connection lost; or its outcome could not be written); ' || CASE
         WHEN v.version = l.catalog_version_before
             THEN 'nothing was changed: the catalog is at the version the write began at, so its transaction rolled back'
         ELSE 'whether it committed is not known: the catalog changed since it began (catalog version '

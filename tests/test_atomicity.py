@@ -226,7 +226,7 @@ def test_a_write_killed_outright_leaves_its_audit_row_and_the_next_write_says_wh
                                        PROVIDERS, log=logged.append)
     rows = {row[0]: row for row in _audit_log(database_url)}
     assert rows[killed[0]][3] == "failed" and said in rows[killed[0]][4], rows[killed[0]]
-    assert "killed: SIGKILL" in rows[killed[0]][4]
+    assert "its process killed: SIGKILL" in rows[killed[0]][4]
     assert rows[outcome.audit_id][1:4] == ("refresh", "next-run", "succeeded")
     assert [line for line in logged if line.startswith(f"audit {killed[0]}: an earlier refresh (run killed-run) "
                                                        "ended without an outcome")], logged
