@@ -11,7 +11,8 @@ which owns its lifecycle:
     audit   one audit_log row whatever the outcome: refused, planned (dry run), failed or succeeded. A write
             that passed its guard has its row written first, as 'started', and given its outcome after; a
             writer killed outright (SIGKILL, out of memory) leaves it started, and the next write gives it
-            an outcome once its session is gone (db.audit_started), saying whether anything changed
+            an outcome once its session is gone (db.audit_started): committed or not, as the write's own
+            transaction marked it
     counts  (providers, models) before and after, in the audit row and the outcome
 
 Plain Python: no Dagster. The `models_table` asset calls it for every mode, so the asset's history shows

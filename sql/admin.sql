@@ -96,14 +96,18 @@ VALUES (%(run_id)s, %(launched_by)s, %(action)s, %(dry_run)s, %(outcome)s, %(pro
 RETURNING id;
 
 -- name: audit_started
--- The row of a write about to begin, committed before it (migration 0021): the session that writes, and the
--- catalog version it began at. Its outcome is written over it afterwards (audit_outcome).
+-- The row of a write about to begin, committed before it (migration 0021), naming the session that writes. Its
+-- outcome is written over it afterwards (audit_outcome).
 INSERT INTO audit_log (run_id, launched_by, action, dry_run, outcome, providers_before, models_before,
-                       writer_pid, writer_session_start, catalog_version_before)
+                       writer_pid, writer_session_start)
 SELECT %(run_id)s, %(launched_by)s, %(action)s, false, 'started', %(providers_before)s, %(models_before)s,
-       pg_backend_pid(), (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()),
-       (SELECT version FROM catalog_version)
+       pg_backend_pid(), (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
 RETURNING id;
+
+-- name: audit_writing
+-- The row this session's statement triggers mark when the write changes the catalog (migration 0021), for the
+-- session (not the transaction: the write's own transaction begins after this one commits).
+SELECT set_config('modelsync.audit_id', %(audit_id)s::text, false);
 
 -- name: audit_outcome
 -- A started write's outcome, over its row; `at` becomes the time of the outcome, as for a row written whole.
@@ -116,19 +120,16 @@ RETURNING id;
 
 -- name: audit_sweep
 -- Started writes whose session is gone with no outcome written: the process was killed (SIGKILL, the OOM killer,
--- a lost machine), its connection was lost, or its outcome could not be written (the writer's run log says which). A session another role's (backend_start hidden without
--- pg_read_all_stats) is taken as still running. A catalog version unchanged since the write began means its
--- transaction rolled back; a changed one, that it or another write committed since, which the row cannot tell.
+-- a lost machine), its connection was lost, or its outcome could not be written (the writer's run log says which).
+-- A session another role's (backend_start hidden without pg_read_all_stats) is taken as still running. Whether
+-- the write committed is its row's catalog_changed, marked in the write's own transaction (migration 0021).
 UPDATE audit_log l
-SET at = now(), outcome = 'failed',
+SET at = now(), outcome = CASE WHEN l.catalog_changed THEN 'succeeded' ELSE 'failed' END,
     error = 'the write''s session ended with no outcome recorded (its process killed: SIGKILL, out of memory, a '
-            || 'lost machine; its connection lost; or its outcome could not be written); ' || CASE
-        WHEN v.version = l.catalog_version_before
-            THEN 'nothing was changed: the catalog is at the version the write began at, so its transaction rolled back'
-        ELSE 'whether it committed is not known: the catalog changed since it began (catalog version '
-             || coalesce(l.catalog_version_before::text, '?') || ' -> ' || v.version || '), by it or by another write'
-        END
-FROM catalog_version v
+            || 'lost machine; its connection lost; or its outcome could not be written): ' || CASE
+        WHEN l.catalog_changed
+            THEN 'it committed, and its change to the catalog stands (its counts after were not recorded)'
+        ELSE 'nothing was changed: its transaction rolled back' END
 WHERE l.outcome = 'started'
   AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                   WHERE a.pid = l.writer_pid

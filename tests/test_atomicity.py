@@ -201,15 +201,16 @@ def _audit_log(database_url) -> list[tuple]:
         return conn.execute("SELECT id, action, run_id, outcome, error FROM audit_log ORDER BY id").fetchall()
 
 
-@pytest.mark.parametrize("point, said", [
-    ("refresh:before_commit", "nothing was changed: the catalog is at the version the write began at"),
-    ("write:after_commit", "whether it committed is not known: the catalog changed since it began"),
+@pytest.mark.parametrize("point, outcome, said", [
+    ("refresh:before_commit", "failed", "nothing was changed: its transaction rolled back"),
+    ("write:after_commit", "succeeded", "it committed, and its change to the catalog stands"),
 ])
 def test_a_write_killed_outright_leaves_its_audit_row_and_the_next_write_says_what_became_of_it(
-        database_url, tmp_path, point, said):
+        database_url, tmp_path, point, outcome, said):
     """The audit row was written after the write: a writer killed by SIGKILL (or the OOM killer) left no row at all,
     and nothing in the log said a write had been attempted. Its row is now written first, as 'started'; the next
-    write finds its session gone and gives it an outcome, saying whether anything changed."""
+    write finds its session gone and gives it an outcome: whether it committed is marked in the write's own
+    transaction, so it is known even when other writes changed the catalog since."""
     from modelsync_pipeline import writes
 
     db.apply_migrations(database_url)
@@ -219,15 +220,17 @@ def test_a_write_killed_outright_leaves_its_audit_row_and_the_next_write_says_wh
     *_, killed = _audit_log(database_url)
     assert killed[1:4] == ("refresh", "killed-run", "started"), killed
     _wait_for_the_killed_session(database_url, killed[0])  # its server process ends once it reads the closed socket
+    with psycopg.connect(database_url, autocommit=True) as operator:  # the catalog changes meanwhile, by hand
+        operator.execute("UPDATE providers SET is_active = is_active")
 
     logged = []
     with db.connect(database_url) as conn:
-        outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="next-run", launched_by="test"),
+        written = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="next-run", launched_by="test"),
                                        PROVIDERS, log=logged.append)
     rows = {row[0]: row for row in _audit_log(database_url)}
-    assert rows[killed[0]][3] == "failed" and said in rows[killed[0]][4], rows[killed[0]]
+    assert rows[killed[0]][3] == outcome and said in rows[killed[0]][4], rows[killed[0]]
     assert "its process killed: SIGKILL" in rows[killed[0]][4]
-    assert rows[outcome.audit_id][1:4] == ("refresh", "next-run", "succeeded")
+    assert rows[written.audit_id][1:4] == ("refresh", "next-run", "succeeded")
     assert [line for line in logged if line.startswith(f"audit {killed[0]}: an earlier refresh (run killed-run) "
                                                        "ended without an outcome")], logged
 

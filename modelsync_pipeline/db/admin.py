@@ -238,15 +238,17 @@ def audit(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, act
 def audit_started(conn: psycopg.Connection, *, run_id: str | None, launched_by: str, action: str,
                   before: tuple[int, int] | None = None) -> tuple[int, list[tuple[int, str, str | None, str]]]:
     """The audit row of a write about to begin (outcome 'started'), committed now: a write whose process is killed
-    leaves it. Its outcome is written over it by `audit(..., audit_id=...)`. In the same transaction (one commit
-    more per write, not two), the started writes whose session is gone get an outcome (audit_sweep): returned as
-    (id, action, run id, what their row now says), beside the new row's id."""
+    leaves it, and the write's own transaction marks it if it changes the catalog (audit_writing; migration 0021).
+    Its outcome is written over it by `audit(..., audit_id=...)`. In the same transaction (one commit more per
+    write, not two), the started writes whose session is gone get an outcome (audit_sweep): returned as (id,
+    action, run id, what their row now says), beside the new row's id."""
     with conn.transaction():
         swept = conn.execute(statements("admin")["audit_sweep"]).fetchall()
         started = conn.execute(statements("admin")["audit_started"], {
             "run_id": run_id, "launched_by": launched_by, "action": action,
             "providers_before": before[0] if before else None, "models_before": before[1] if before else None,
         }).fetchone()[0]
+        conn.execute(statements("admin")["audit_writing"], {"audit_id": started})
     return started, swept
 
 

@@ -2,12 +2,25 @@
 -- (modelsync_pipeline/writes.py). It used to be written only after: a writer killed by SIGKILL, the OOM killer or
 -- a lost machine left no row at all, and the next row's counts before did not follow any row's after. The row
 -- names the server session that writes, so that the next write can tell a write still running from one whose
--- session is gone (audit_sweep in sql/admin.sql), and the catalog version it began at, so that it can tell one
--- that changed nothing.
+-- session is gone (audit_sweep in sql/admin.sql).
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_outcome_check;
 ALTER TABLE audit_log ADD CONSTRAINT audit_log_outcome_check
     CHECK (outcome IN ('succeeded', 'failed', 'refused', 'planned', 'started'));
 ALTER TABLE audit_log ADD COLUMN writer_pid integer,
                       ADD COLUMN writer_session_start timestamptz,
-                      ADD COLUMN catalog_version_before bigint;
+                      ADD COLUMN catalog_changed boolean NOT NULL DEFAULT false;
 CREATE INDEX audit_log_started_idx ON audit_log (id) WHERE outcome = 'started';
+
+-- Whether a started write changed the catalog, known whatever ends its process: the statement triggers that bump
+-- catalog_version (migration 0016) mark the row of the write their session is running (the session setting
+-- modelsync.audit_id, set with the row) in the same transaction, so the mark commits exactly when the write does.
+-- Once per transaction (NOT catalog_changed); a write by anyone else, with no such setting, marks nothing.
+CREATE OR REPLACE FUNCTION bump_catalog_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE catalog_version SET version = version + 1;
+    UPDATE audit_log SET catalog_changed = true
+    WHERE id = nullif(current_setting('modelsync.audit_id', true), '')::bigint
+      AND outcome = 'started' AND NOT catalog_changed;
+    RETURN NULL;
+END
+$$;
