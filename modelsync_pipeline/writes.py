@@ -219,15 +219,23 @@ def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseE
     happens here, and an approval code it used stays used."""
     abandoned = db.abandon_if_busy(conn) or conn.closed  # or already, by the writer's own `finally`
     error = (f"stopped ({type(exc).__name__}" + (f": {exc}" if str(exc) else "") + "): the run was interrupted"
-             + (" inside a statement, which was cancelled on the server" if abandoned else "")
-             + "; its transaction was rolled back, nothing was changed")
+             + (" inside a statement, which was cancelled on the server" if abandoned else "") + "; ")
+
+    def audit_through(link: psycopg.Connection) -> None:
+        # Not "nothing was changed" on faith: an interrupt that lands in the COMMIT leaves the write committed (the
+        # row said it was rolled back of a refresh whose every row was in the table). Its row's mark tells.
+        judged = db.stopped_outcome(link, started)
+        if judged is not None:  # else its session still runs: the row stays started, for the next write's sweep
+            outcome, said = judged
+            _audit(link, request, outcome, before or db.counts_unless_locked(link), error=error + said,
+                   audit_id=started)
+
     try:
         if not (conn.closed or conn.broken):
-            _audit(conn, request, "failed", before or db.counts_unless_locked(conn), error=error, audit_id=started)
+            audit_through(conn)
         elif reconnect is not None:
             with reconnect() as fresh:
-                _audit(fresh, request, "failed", before or db.counts_unless_locked(fresh), error=error,
-                       audit_id=started)
+                audit_through(fresh)
     except psycopg.Error:  # nowhere to say it but the interrupted run itself, which is ending
         pass
 

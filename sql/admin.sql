@@ -136,6 +136,17 @@ WHERE l.outcome = 'started'
                     AND (a.backend_start IS NULL OR a.backend_start = l.writer_session_start))
 RETURNING l.id, l.action, l.run_id, l.error;
 
+-- name: audit_stopped
+-- A started write whose process was interrupted (writes._stopped): whether its server session still runs (one
+-- abandoned inside a statement ends once its cancel lands) and whether its transaction marked the row as having
+-- changed the catalog (migration 0021): an interrupt that lands in the COMMIT does not stop it on the server.
+SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+               WHERE a.pid = l.writer_pid AND a.backend_start = l.writer_session_start
+                 AND a.pid <> pg_backend_pid()),
+       l.catalog_changed
+FROM audit_log l
+WHERE l.id = %(audit_id)s;
+
 -- name: plan
 -- What a refresh would do, per provider, without writing: counts of added / removed / changed rows.
 SELECT coalesce(c.provider_slug, m.slug) AS provider,

@@ -251,3 +251,54 @@ def test_a_started_write_whose_session_is_alive_is_left_started(database_url):
     with db.connect(database_url) as conn:  # its session gone: the next write gives it an outcome
         writes.write_catalog(conn, request, PROVIDERS)
     assert {row[0]: row[3] for row in _audit_log(database_url)}[started] == "failed"
+
+
+def test_a_write_interrupted_in_its_commit_is_not_said_to_have_changed_nothing(database_url):
+    """Ctrl-C (or the run terminated) landing while the writer waited for its COMMIT's reply: psycopg waits for the
+    result after a KeyboardInterrupt, so the COMMIT completed, yet the row said "its transaction was rolled back,
+    nothing was changed" of a refresh whose every row was in the table (found by a kill hunt). The row's mark, made
+    in the write's transaction, tells it committed. The writer is stopped (SIGSTOP) inside its
+    COMMIT, made slow here by a deferred trigger, until the server has committed; SIGINT then lands."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from .faults import REPO_ROOT
+
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+        conn.execute("CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # once per commit
+                     "IF current_setting('test.slept', true) IS DISTINCT FROM 'yes' THEN "
+                     "PERFORM set_config('test.slept', 'yes', true); PERFORM pg_sleep(1); END IF; RETURN NULL; END $$")
+        conn.execute("CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON catalog_version DEFERRABLE INITIALLY "
+                     "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()")
+    writer = subprocess.Popen([sys.executable, "-c", _AUDITED_REFRESH, database_url], cwd=REPO_ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    session = ("SELECT a.state, a.query FROM pg_stat_activity a JOIN audit_log l ON l.writer_pid = a.pid "
+               "AND l.writer_session_start = a.backend_start WHERE l.run_id = 'killed-run'")
+    try:
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 60
+            while (row := watcher.execute(session).fetchone()) is None or row != ("active", "COMMIT"):
+                assert writer.poll() is None and time.monotonic() < deadline, (row, writer.poll())
+                time.sleep(0.005)
+            os.kill(writer.pid, signal.SIGSTOP)
+            while watcher.execute(session).fetchone()[0] == "active":  # the server commits; the writer is stopped
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            os.kill(writer.pid, signal.SIGINT)
+            os.kill(writer.pid, signal.SIGCONT)
+        writer.wait(timeout=60)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert writer.returncode != 0, writer.stderr.read().decode()[-2000:]
+    with psycopg.connect(database_url) as conn:
+        written = conn.execute("SELECT count(*) FROM model_history WHERE run_id = 'killed-run'").fetchone()[0]
+    assert written > 0  # the refresh committed
+    (_, action, run_id, outcome, error), = _audit_log(database_url)
+    assert (action, run_id, outcome) == ("refresh", "killed-run", "succeeded")
+    assert error.startswith("stopped (KeyboardInterrupt)"), error
+    assert "nothing was changed" not in error and "its COMMIT went through all the same" in error, error

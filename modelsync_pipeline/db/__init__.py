@@ -16,7 +16,7 @@ exported snapshot) is composed with psycopg.sql.
 from .admin import (
     DEFAULT_BACKUP_RETENTION, AdminResult, Backup, Plan, approval_used, audit, audit_started, catalog_status, counts,
     counts_unless_locked, flush_models, flush_providers, plan_refresh, release_approval, reset_models_table,
-    restore_backup, sync_providers, take_backup, unregistered_providers, use_approval,
+    restore_backup, stopped_outcome, sync_providers, take_backup, unregistered_providers, use_approval,
 )
 from .catalog_read import table_checksum
 from .locks import LockWatch, watch_locks
@@ -36,6 +36,6 @@ __all__ = [
     "current_session", "first_line", "flush_models", "flush_providers", "last_good_facts", "last_good_row_count",
     "plan_refresh", "raised", "record_failed_attempt", "refresh_models_table", "release_approval",
     "reset_models_table", "restore_backup", "server_time", "stage_provider_catalog", "staged_providers",
-    "statements", "superseded", "sync_providers", "table_checksum", "take_backup", "unregistered_providers",
+    "statements", "stopped_outcome", "superseded", "sync_providers", "table_checksum", "take_backup", "unregistered_providers",
     "use_approval", "watch_locks",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -250,6 +251,34 @@ def audit_started(conn: psycopg.Connection, *, run_id: str | None, launched_by: 
         }).fetchone()[0]
         conn.execute(statements("admin")["audit_writing"], {"audit_id": started})
     return started, swept
+
+
+ROLLED_BACK = "its transaction was rolled back, nothing was changed"
+
+
+def stopped_outcome(conn: psycopg.Connection, audit_id: int | None, wait: float = 5.0) -> tuple[str, str] | None:
+    """(outcome, what to say) for a write stopped by an interrupt after its started row `audit_id` was written. The
+    interrupt can land in the COMMIT: psycopg waits for its result after a KeyboardInterrupt, and a statement
+    abandoned (db.abandon_if_busy) may still complete on the server. So once the writer's session is gone (waited
+    for up to `wait` s), its row's mark (catalog_changed, set in the write's transaction) says whether it committed.
+    None while the session still runs after that: the row stays 'started', for the next write's sweep to settle."""
+    if audit_id is None:  # stopped before its started row: its write had not begun
+        return "failed", ROLLED_BACK
+    deadline = time.monotonic() + wait
+    while True:
+        row = conn.execute(statements("admin")["audit_stopped"], {"audit_id": audit_id}).fetchone()
+        if row is None:  # deleted meanwhile (an operator pruning the log)
+            return "failed", "whether it committed is not known: its started audit row was gone"
+        running, changed = row
+        if not running:
+            break
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+    if changed:
+        return "succeeded", ("its COMMIT went through all the same: its change to the catalog stands (its counts "
+                             "after were not read)")
+    return "failed", ROLLED_BACK
 
 
 @dataclass
