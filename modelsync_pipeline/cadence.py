@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,10 @@ def _cadence(where: str, value) -> Cadence:
     fields = value["cron"].split()
     if len(fields) != 5:
         raise CadenceError(f"{where}: cron must have 5 fields, got {value['cron']!r}")
-    # One space between fields: a provider's cron is compared with the default's to know whether it needs a
-    # schedule of its own ("0  4 * * *" is the default's cron, not a second sync at the same minute).
-    return Cadence(" ".join(fields), float(hours))
+    # One space between fields, and numbers without leading zeros: a provider's cron is compared with the default's
+    # to know whether it needs a schedule of its own ("0  4 * * *" and "00 04 * * *" are the default's cron, not a
+    # second sync at the same minute).
+    return Cadence(" ".join(re.sub(r"(?<!\d)0+(?=\d)", "", field) for field in fields), float(hours))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -58,6 +60,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden here
                 continue
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:  # `? [a, b]`: no name of anything
+                raise CadenceError(f"{self.name}: a key that is a {type(key).__name__}, {key!r} (line "
+                                   f"{key_node.start_mark.line + 1}): keys are provider slugs and field names")
             if key in seen:
                 raise CadenceError(f"{self.name}: {key!r} is given twice (line {key_node.start_mark.line + 1}); "
                                    "keep one")

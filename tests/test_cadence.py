@@ -43,6 +43,8 @@ def test_the_shipped_cadence_syncs_openrouter_hourly_and_the_others_daily():
     # a ValueError and an OverflowError from timedelta before
     ("default: {cron: '0 4 * * *', max_age_hours: .nan}", "max_age_hours must be a positive number"),
     ("default: {cron: '0 4 * * *', max_age_hours: .inf}", "max_age_hours must be a positive number"),
+    ("default: {cron: '0 4 * * *', max_age_hours: 26}\nproviders: {? [groq, xai] : {cron: '0 5 * * *'}}",
+     r"a key that is a list, \['groq', 'xai'\] \(line 2\)"),  # was a TypeError: unhashable type
 ])
 def test_a_wrong_cadence_file_names_the_entry(tmp_path, text, message):
     path = tmp_path / "cadence.yaml"
@@ -85,7 +87,7 @@ def test_daily_sync_runs_at_the_default_cron_of_the_cadence_file(tmp_path):
     path = tmp_path / "cadence.yaml"
     path.write_text("default: {cron: '30 6 * * *', max_age_hours: 26}\n"
                     "providers:\n"
-                    "  groq: {cron: '30  6 * * *', max_age_hours: 12}\n"
+                    "  groq: {cron: '30  06 * * *', max_age_hours: 12}\n"
                     "  openrouter: {cron: '0 * * * *', max_age_hours: 3}\n")
     assert load_cadence(path)[1]["groq"] == Cadence("30 6 * * *", 12.0)
     assert _schedules_of_a_code_location_loaded_with(path) == {
