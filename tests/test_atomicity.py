@@ -302,3 +302,28 @@ def test_a_write_interrupted_in_its_commit_is_not_said_to_have_changed_nothing(d
     assert (action, run_id, outcome) == ("refresh", "killed-run", "succeeded")
     assert error.startswith("stopped (KeyboardInterrupt)"), error
     assert "nothing was changed" not in error and "its COMMIT went through all the same" in error, error
+
+
+def test_a_role_with_no_privilege_on_the_audit_log_still_writes_the_catalog_by_hand(database_url):
+    """The statement triggers that mark a started write's row (migration 0021) touch audit_log only in a session a
+    write set up: an operator's role, granted the catalog tables alone, is not refused its UPDATE of providers."""
+    import uuid
+
+    import psycopg.conninfo
+
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+        db.refresh_models_table(conn, PROVIDERS, "run-a")
+    role = f"ms_catalog_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT SELECT, UPDATE ON providers, models, catalog_version TO {role}")
+    try:
+        with psycopg.connect(psycopg.conninfo.make_conninfo(database_url, user=role), autocommit=True) as operator:
+            operator.execute("UPDATE providers SET is_active = is_active")
+            operator.execute("UPDATE models SET model_name = model_name WHERE id = (SELECT min(id) FROM models)")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

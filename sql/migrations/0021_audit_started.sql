@@ -14,13 +14,17 @@ CREATE INDEX audit_log_started_idx ON audit_log (id) WHERE outcome = 'started';
 -- Whether a started write changed the catalog, known whatever ends its process: the statement triggers that bump
 -- catalog_version (migration 0016) mark the row of the write their session is running (the session setting
 -- modelsync.audit_id, set with the row) in the same transaction, so the mark commits exactly when the write does.
--- Once per transaction (NOT catalog_changed); a write by anyone else, with no such setting, marks nothing.
+-- Once per transaction (NOT catalog_changed). A write by anyone else, with no such setting, does not touch
+-- audit_log at all: an operator's role may write models by hand without any privilege on it.
 CREATE OR REPLACE FUNCTION bump_catalog_version() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_audit_id bigint := nullif(current_setting('modelsync.audit_id', true), '')::bigint;
 BEGIN
     UPDATE catalog_version SET version = version + 1;
-    UPDATE audit_log SET catalog_changed = true
-    WHERE id = nullif(current_setting('modelsync.audit_id', true), '')::bigint
-      AND outcome = 'started' AND NOT catalog_changed;
+    IF v_audit_id IS NOT NULL THEN
+        UPDATE audit_log SET catalog_changed = true
+        WHERE id = v_audit_id AND outcome = 'started' AND NOT catalog_changed;
+    END IF;
     RETURN NULL;
 END
 $$;
