@@ -579,6 +579,13 @@ def status(args: argparse.Namespace) -> int:
     if replayed:
         print(f"  replayed beside live (recorded payloads, not fetched live since): {', '.join(replayed)}")
     print("  by modality: " + ", ".join(f"{m} {n}" for m, n in report["modalities"].items()))
+    for w in report["writes_without_outcome"]:  # audit rows still 'started' (migration 0021)
+        began = w["began"].isoformat(timespec="seconds")
+        said = ("in progress" if w["running"] else
+                "its session ended with no outcome recorded (its process killed?): "
+                + ("it committed, and its change stands" if w["committed"] else "nothing was changed, it rolled back")
+                + "; the next write records it")
+        print(f"  audit {w['audit_id']}: {w['action']} (run {w['run_id']}) began {began}: {said}")
     return 0
 
 

@@ -209,6 +209,18 @@ SELECT (SELECT count(*) FROM providers) AS providers,
 -- name: status_modalities
 SELECT modality, count(*) FROM models GROUP BY modality ORDER BY 2 DESC, 1;
 
+-- name: status_started
+-- Writes whose audit row has no outcome yet (migration 0021): running, or ended with their session (killed) and
+-- not yet given an outcome by a later write's sweep, which is told as audit_sweep tells it; read, never written.
+SELECT l.id, l.action, l.run_id, l.at,
+       EXISTS (SELECT 1 FROM pg_stat_activity a
+               WHERE a.pid = l.writer_pid
+                 AND (a.backend_start IS NULL OR a.backend_start = l.writer_session_start)) AS running,
+       l.catalog_changed
+FROM audit_log l
+WHERE l.outcome = 'started'
+ORDER BY l.id;
+
 -- name: use_approval
 -- Accept an approval code once: a second use (a replay) inserts nothing and returns no row.
 INSERT INTO approvals_used (fingerprint, job, run_id) VALUES (%(fingerprint)s, %(job)s, %(run_id)s)

@@ -3,6 +3,9 @@ polling during repeated refreshes only ever see a whole catalog."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,7 +17,7 @@ from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
-from .faults import kill_at
+from .faults import REPO_ROOT, kill_at
 
 # Runs one write in a fresh process, so the test can SIGKILL it at a fault point.
 _WRITER = """
@@ -220,6 +223,11 @@ def test_a_write_killed_outright_leaves_its_audit_row_and_the_next_write_says_wh
     *_, killed = _audit_log(database_url)
     assert killed[1:4] == ("refresh", "killed-run", "started"), killed
     _wait_for_the_killed_session(database_url, killed[0])  # its server process ends once it reads the closed socket
+    status = subprocess.run([sys.executable, "-m", "modelsync_pipeline.cli", "status"], cwd=REPO_ROOT, timeout=120,
+                            env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True)
+    [told] = [line for line in status.stdout.splitlines()
+              if line.startswith(f"  audit {killed[0]}: refresh (run killed-run)")]
+    assert ("it committed" if outcome == "succeeded" else "nothing was changed") in told, told
     with psycopg.connect(database_url, autocommit=True) as operator:  # the catalog changes meanwhile, by hand
         operator.execute("UPDATE providers SET is_active = is_active")
 
@@ -259,12 +267,7 @@ def test_a_write_interrupted_in_its_commit_is_not_said_to_have_changed_nothing(d
     nothing was changed" of a refresh whose every row was in the table (found by a kill hunt). The row's mark, made
     in the write's transaction, tells it committed. The writer is stopped (SIGSTOP) inside its
     COMMIT, made slow here by a deferred trigger, until the server has committed; SIGINT then lands."""
-    import os
     import signal
-    import subprocess
-    import sys
-
-    from .faults import REPO_ROOT
 
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:

@@ -314,7 +314,9 @@ def catalog_status(conn: psycopg.Connection) -> dict:
     totals = dict(zip(("providers", "with_models", "without_models", "models", "active_models"),
                       conn.execute(sql["status_totals"]).fetchone()))
     modalities = dict(conn.execute(sql["status_modalities"]).fetchall())
-    return {"totals": totals, "providers": providers, "modalities": modalities}
+    started = [dict(zip(("audit_id", "action", "run_id", "began", "running", "committed"), row))
+               for row in conn.execute(sql["status_started"])]
+    return {"totals": totals, "providers": providers, "modalities": modalities, "writes_without_outcome": started}
 
 
 def unregistered_providers(conn: psycopg.Connection, registry: Sequence[str]) -> dict[str, int]:

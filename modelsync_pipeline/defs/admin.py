@@ -79,6 +79,8 @@ def catalog_status(context: dg.AssetExecutionContext, postgres: PostgresResource
         "per_provider": dg.MetadataValue.md(_markdown([
             {k: ("" if v is None else str(v)) for k, v in row.items()} for row in status["providers"]])),
         "per_modality": dg.MetadataValue.json(status["modalities"]),
+        # audit rows still 'started': writes running, or killed and not yet given an outcome by a later write
+        "writes_without_outcome": dg.MetadataValue.int(len(status["writes_without_outcome"])),
     })
 
 

@@ -155,9 +155,8 @@ _LAUNCHED = frozenset(t.value for t in (dg.DagsterEventType.RUN_ENQUEUED, dg.Dag
 
 
 def _run_elsewhere(instance: dg.DagsterInstance, run: dg.DagsterRun, pid: int) -> bool:
-    """Whether `run` is not the tagged process's: its tags were copied from a `modelsync run` run (the UI's *Open in
-    Launchpad* carries a run's tags into the new launch, with no parent run id) and the queue or a run launcher
-    started it. `modelsync run` and `make job` execute their run in the process their tag names: none of their
+    """Whether `run` is not the tagged process's: its tags were copied from a `modelsync run` run into a launch (by
+    hand or by a script; with no parent run id) and the queue or a run launcher started it. `modelsync run` and `make job` execute their run in the process their tag names: none of their
     events is the queue's or a launcher's, and each that names a process names that one."""
     return any(entry.dagster_event is not None and (entry.dagster_event.event_type_value in _LAUNCHED
                                                     or entry.dagster_event.pid not in (None, pid))
