@@ -121,8 +121,8 @@ RETURNING id;
 -- name: audit_sweep
 -- Started writes whose session is gone with no outcome written: the process was killed (SIGKILL, the OOM killer,
 -- a lost machine), its connection was lost, or its outcome could not be written (the writer's run log says which).
--- A session another role's (backend_start hidden without pg_read_all_stats) is taken as still running. Whether
--- the write committed is its row's catalog_changed, marked in the write's own transaction (migration 0021).
+-- Gone as audit_writer_running tells it (migration 0021). Whether the write committed is its row's
+-- catalog_changed, marked in the write's own transaction.
 UPDATE audit_log l
 SET at = now(), outcome = CASE WHEN l.catalog_changed THEN 'succeeded' ELSE 'failed' END,
     error = 'the write''s session ended with no outcome recorded (its process killed: SIGKILL, out of memory, a '
@@ -130,10 +130,7 @@ SET at = now(), outcome = CASE WHEN l.catalog_changed THEN 'succeeded' ELSE 'fai
         WHEN l.catalog_changed
             THEN 'it committed, and its change to the catalog stands (its counts after were not recorded)'
         ELSE 'nothing was changed: its transaction rolled back' END
-WHERE l.outcome = 'started'
-  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                  WHERE a.pid = l.writer_pid
-                    AND (a.backend_start IS NULL OR a.backend_start = l.writer_session_start))
+WHERE l.outcome = 'started' AND NOT audit_writer_running(l.writer_pid, l.writer_session_start)
 RETURNING l.id, l.action, l.run_id, l.error;
 
 -- name: audit_stopped
@@ -212,10 +209,7 @@ SELECT modality, count(*) FROM models GROUP BY modality ORDER BY 2 DESC, 1;
 -- name: status_started
 -- Writes whose audit row has no outcome yet (migration 0021): running, or ended with their session (killed) and
 -- not yet given an outcome by a later write's sweep, which is told as audit_sweep tells it; read, never written.
-SELECT l.id, l.action, l.run_id, l.at,
-       EXISTS (SELECT 1 FROM pg_stat_activity a
-               WHERE a.pid = l.writer_pid
-                 AND (a.backend_start IS NULL OR a.backend_start = l.writer_session_start)) AS running,
+SELECT l.id, l.action, l.run_id, l.at, audit_writer_running(l.writer_pid, l.writer_session_start) AS running,
        l.catalog_changed
 FROM audit_log l
 WHERE l.outcome = 'started'

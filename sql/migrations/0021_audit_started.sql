@@ -11,6 +11,15 @@ ALTER TABLE audit_log ADD COLUMN writer_pid integer,
                       ADD COLUMN catalog_changed boolean NOT NULL DEFAULT false;
 CREATE INDEX audit_log_started_idx ON audit_log (id) WHERE outcome = 'started';
 
+-- Whether the server session that wrote a started row still runs: its process, begun when the row says (a pid is
+-- reused). A session of another role, whose start is hidden without pg_read_all_stats, is taken as running. Asked
+-- by the next write's sweep and by the status report, which must agree on it.
+CREATE FUNCTION audit_writer_running(p_pid integer, p_session_start timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+                   WHERE a.pid = p_pid AND (a.backend_start IS NULL OR a.backend_start = p_session_start))
+$$;
+
 -- Whether a started write changed the catalog, known whatever ends its process: the statement triggers that bump
 -- catalog_version (migration 0016) mark the row of the write their session is running (the session setting
 -- modelsync.audit_id, set with the row) in the same transaction, so the mark commits exactly when the write does.
