@@ -70,7 +70,7 @@ class WriteFailed(Exception):
 @dataclass
 class WriteOutcome:
     action: str
-    before: tuple[int, int]
+    before: tuple[int, int] | None  # None: not known (a refresh whose connection was lost in its COMMIT)
     after: tuple[int, int]
     audit_id: int | None  # None: a write that committed but whose audit row could not be written (details)
     dry_run: bool = False
@@ -113,8 +113,9 @@ def write_catalog(conn: psycopg.Connection, request: WriteRequest, specs: Sequen
             written = _WRITERS[request.mode](conn, request, specs)
             if written.refresh is not None and not written.refresh.providers:
                 raise WriteFailed("no provider has a good catalog yet: nothing to publish")
-        except Exception as exc:  # the write's own transaction has rolled back; record why
-            _failed(conn, request, before, exc, reconnect, fingerprint, watch, started)
+        except Exception as exc:  # the write's own transaction has rolled back (or, its connection lost, may not
+            # have: a lost COMMIT that went through is returned as the write that it was); record why
+            return _failed(conn, request, before, exc, reconnect, fingerprint, watch, started)
         except BaseException as exc:  # stopped: the run terminated, Ctrl-C (no Exception). Audited, then it goes on
             _stopped(conn, request, before, exc, reconnect, started)
             raise
@@ -170,13 +171,19 @@ def _would_leave(providers: int, models: int) -> dict:
 
 
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,
-            fingerprint: str | None = None, watch: db.LockWatch | None = None, started: int | None = None) -> None:
+            fingerprint: str | None = None, watch: db.LockWatch | None = None,
+            started: int | None = None) -> WriteOutcome:
     """Audit a write that failed, and raise WriteFailed saying why: for a statement the lock `watch`
-    cancelled, the wait it ended. A write whose connection was lost is audited through a new one (the lost
-    one would raise instead, and hide the cause), with the counts read there: PostgreSQL rolls back a
-    transaction whose connection is lost before it commits. The approval code of a write that rolled back is
-    released (it changed nothing); of one whose connection was lost it stays used, since whether the COMMIT
-    reached the server cannot be told."""
+    cancelled, the wait it ended. The approval code of a write that rolled back is released (it changed nothing).
+
+    A write whose connection was lost is audited through a new one (the lost one would raise instead, and hide
+    the cause), with the counts read there. A transaction whose connection is lost before its COMMIT is rolled
+    back, but a connection lost while the client waited for the COMMIT's reply (a failover, a network cut) may
+    leave it committed: once the writer's session is gone, its started row's mark says which (as for a stop,
+    db.stopped_outcome). One that committed is returned as the write it was, audited `succeeded`, with what
+    its writer would have counted left out (`details["connection_lost"]` says so): failing it would leave a
+    changed table without a materialization, and the cache never published from it. One whose session still
+    runs is left `started`, for the next write's sweep: whether it will commit is not known yet."""
     waited = watch.cancelled(exc) if watch is not None else None
     error = waited or (str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}".strip())
     message = error if isinstance(exc, WriteFailed) and waited is None else (
@@ -198,16 +205,41 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
             message += "; its audit row could not be written (no connection to write it with)"
         else:
             with reconnect() as fresh:
-                now = db.counts(fresh)
-                _audit(fresh, request, "failed", before or now, after=now, error=f"connection lost: {error}",
-                       audit_id=started)
-            message += (f"; a transaction whose connection is lost before it commits is rolled back: providers/"
-                        f"models now {now}" + (f", before {before}" if before is not None else ""))
+                judged = db.stopped_outcome(fresh, started)
+                if judged is not None and judged[0] == "succeeded":
+                    return _committed_though_lost(fresh, request, before, db.counts(fresh), error, started)
+                # Not waited for: a session that still runs holds the write's locks until it ends, and a session
+                # cut off by the network may run until TCP keepalive ends it (two hours by default).
+                now = db.counts_unless_locked(fresh)
+                if judged is not None:
+                    _audit(fresh, request, "failed", before or now, after=now, error=f"connection lost: {error}",
+                           audit_id=started)
+            counted = f"providers/models now {now}" if now is not None else "the tables are locked, not counted"
+            if judged is None:
+                message += (f"; its server session still runs, holding the write's locks, so whether it commits is "
+                            f"not known yet: its audit row {started} stays 'started' until the next write gives it an "
+                            f"outcome (`make status` lists it); {counted}")
+            else:
+                message += (f"; its transaction was rolled back: {counted}"
+                            + (f", before {before}" if before is not None else ""))
             if fingerprint is not None:
                 message += "; its approval code stays used (a COMMIT may have been lost with it): approve anew"
     except psycopg.Error as audit_error:
         message += f"; its audit row could not be written either ({type(audit_error).__name__}: {audit_error})"
     raise WriteFailed(message) from exc
+
+
+def _committed_though_lost(fresh: psycopg.Connection, request: WriteRequest, before, now: tuple[int, int],
+                           error: str, started: int) -> WriteOutcome:
+    """The outcome of a write whose connection was lost in its COMMIT, which went through (see _failed), audited
+    `succeeded` over its started row through `fresh`. What the writer counted was lost with its connection: the
+    counts after are read now, and a refresh's rows written per provider are not known (model_history has them)."""
+    said = (f"its connection was lost while it waited for its COMMIT's reply ({error}), and the COMMIT went "
+            f"through: the change stands; its counts after were read through a new connection, and what it wrote "
+            f"per provider is in model_history")
+    audit_id = _audit(fresh, request, "succeeded", before, after=now, details={"connection_lost": said},
+                      audit_id=started)
+    return WriteOutcome(request.action, before, now, audit_id, details={"connection_lost": said})
 
 
 def _stopped(conn: psycopg.Connection, request: WriteRequest, before, exc: BaseException, reconnect,

@@ -17,7 +17,7 @@ from modelsync_pipeline.catalog import build_catalog
 from modelsync_pipeline.providers.http import recorded_items
 from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
-from .faults import REPO_ROOT, kill_at
+from .faults import REPO_ROOT, Relay, cut_in_commit, kill_at, slow_commits
 
 # Runs one write in a fresh process, so the test can SIGKILL it at a fault point.
 _WRITER = """
@@ -272,11 +272,7 @@ def test_a_write_interrupted_in_its_commit_is_not_said_to_have_changed_nothing(d
     db.apply_migrations(database_url)
     with db.connect(database_url) as conn:
         stage_all(conn, "run-a")
-        conn.execute("CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # once per commit
-                     "IF current_setting('test.slept', true) IS DISTINCT FROM 'yes' THEN "
-                     "PERFORM set_config('test.slept', 'yes', true); PERFORM pg_sleep(1); END IF; RETURN NULL; END $$")
-        conn.execute("CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON catalog_version DEFERRABLE INITIALLY "
-                     "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()")
+        slow_commits(conn)
     writer = subprocess.Popen([sys.executable, "-c", _AUDITED_REFRESH, database_url], cwd=REPO_ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     session = ("SELECT a.state, a.query FROM pg_stat_activity a JOIN audit_log l ON l.writer_pid = a.pid "
@@ -305,6 +301,37 @@ def test_a_write_interrupted_in_its_commit_is_not_said_to_have_changed_nothing(d
     assert (action, run_id, outcome) == ("refresh", "killed-run", "succeeded")
     assert error.startswith("stopped (KeyboardInterrupt)"), error
     assert "nothing was changed" not in error and "its COMMIT went through all the same" in error, error
+
+
+def test_a_write_whose_connection_is_lost_in_its_commit_that_went_through_is_the_write_it_was(database_url):
+    """The network cut while the writer waited for its COMMIT's reply (a failover, a load balancer's idle cut):
+    the server committed, yet the write failed "the connection to PostgreSQL was lost ... a transaction whose
+    connection is lost before it commits is rolled back" with counts read before the server had committed, and its
+    audit row said `failed` of a refresh whose every row was in the table. Its row's mark tells it committed: the
+    write is returned as succeeded, said so, with its counts after read through a new connection."""
+    from modelsync_pipeline import writes
+
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        stage_all(conn, "run-a")
+        slow_commits(conn)
+    with Relay(database_url) as relay, cut_in_commit(relay, database_url, "lost-run") as cut:
+        with db.connect(relay.url) as conn:
+            outcome = writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="lost-run",
+                                                                     launched_by="test"),
+                                           PROVIDERS, reconnect=lambda: db.connect(database_url))
+    assert cut == ["cut"], cut
+    with psycopg.connect(database_url) as conn:
+        models = conn.execute("SELECT count(*) FROM models").fetchone()[0]
+        written = conn.execute("SELECT count(*) FROM model_history WHERE run_id = 'lost-run'").fetchone()[0]
+    assert written == models > 0  # the refresh committed: every row is in the table
+    assert outcome.after[1] == models and outcome.before is None, outcome
+    assert "the COMMIT went through: the change stands" in outcome.details["connection_lost"], outcome.details
+    (audit_id, action, run_id, result, error), = _audit_log(database_url)
+    assert (audit_id, action, run_id, result) == (outcome.audit_id, "refresh", "lost-run", "succeeded")
+    with psycopg.connect(database_url) as conn:
+        details, after = conn.execute("SELECT details, models_after FROM audit_log").fetchone()
+    assert after == models and "the change stands" in details["connection_lost"], details
 
 
 def test_a_role_with_no_privilege_on_the_audit_log_still_writes_the_catalog_by_hand(database_url):

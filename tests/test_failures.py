@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -256,6 +257,75 @@ def test_a_write_whose_connection_is_lost_is_audited_through_another_and_says_wh
     assert table_rows(database_url) == before
     [row] = _audit_rows(database_url)[audits_before:]
     assert row[:2] == ("refresh", "failed") and row[2].startswith("connection lost: ") and row[3:] == (len(before),) * 2
+
+
+def test_a_write_cut_off_from_a_session_that_still_runs_is_not_said_to_have_rolled_back(synced, tmp_path,
+                                                                                       monkeypatch):
+    """The network cut inside a refresh, its server session left behind (idle in its transaction, until TCP
+    keepalive or the server's timeouts end it): the write said "a transaction whose connection is lost before it
+    commits is rolled back" while that transaction still held its locks and could not yet be known to end. It now
+    says the session still runs, leaves its audit row started, and the next write gives it its outcome."""
+    from modelsync_pipeline import db, writes
+    from modelsync_pipeline.providers.registry import PROVIDERS
+
+    from .faults import Relay, paused_at
+
+    database_url = synced
+    before = table_rows(database_url)
+    request = writes.WriteRequest(mode="refresh", run_id="cut-off", launched_by="test")
+    with Relay(database_url) as relay:
+        conn = db.connect(relay.url)
+        with paused_at("refresh:after_delete", lambda: writes.write_catalog(
+                conn, request, PROVIDERS, reconnect=lambda: db.connect(database_url)), tmp_path, monkeypatch) as outcome:
+            with psycopg.connect(database_url) as watcher:
+                [(started, port)] = watcher.execute(
+                    "SELECT l.id, a.client_port FROM audit_log l JOIN pg_stat_activity a ON a.pid = l.writer_pid "
+                    "WHERE l.outcome = 'started'").fetchall()
+            relay.cut(port)
+        conn.close()
+        error = outcome["error"]
+        assert isinstance(error, writes.WriteFailed), repr(error)
+        assert "its server session still runs, holding the write's locks, so whether it commits is not known yet" in str(error), str(error)
+        assert "rolled back" not in str(error), str(error)
+        assert [row[:2] for row in _audit_rows(database_url)][-1] == ("refresh", "started")
+        relay.close_server(port)  # the server finds its client gone: the transaction rolls back
+    with db.connect(database_url) as conn:
+        for _ in range(100):  # its session ends as the server reads the closed socket
+            if not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE client_port = %s", (port,)).fetchone()[0]:
+                break
+            time.sleep(0.05)
+        writes.write_catalog(conn, writes.WriteRequest(mode="refresh", run_id="next", launched_by="test"), PROVIDERS)
+    assert table_rows(database_url) == before
+    with psycopg.connect(database_url) as conn:
+        outcome, said = conn.execute("SELECT outcome, error FROM audit_log WHERE id = %s", (started,)).fetchone()
+    assert outcome == "failed" and "nothing was changed" in said, said
+
+
+def test_a_refresh_whose_connection_is_lost_in_its_commit_that_went_through_is_materialized_and_published(
+        synced, redis_url, redis_client, replay_dir):
+    """The network cut while models_table waited for its COMMIT's reply, which the server completed: the step failed
+    "the connection to PostgreSQL was lost" and the cache was never published from a table that had changed. The
+    write is what it was (writes._failed): the step materializes the table, says its connection was lost after
+    the COMMIT, and models_cache publishes what the table now holds."""
+    from .faults import Relay, cut_in_commit, slow_commits
+
+    database_url = synced  # a full sync of the recorded payloads (conftest.synced)
+    _shrink(replay_dir, "openrouter", 5)
+    assert sync(database_url, redis_url, replay_dir, selection=[providers("openrouter")[0]], force=True).success
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        slow_commits(conn)
+    with Relay(database_url) as relay, cut_in_commit(relay, database_url) as cut:
+        result = sync(relay.url, redis_url, replay_dir, selection=PUBLISH)
+    assert cut == ["cut"], cut
+    assert result.success, step_failures(result)
+    assert counts_by_provider(database_url)["openrouter"] == 5
+    [table] = [event.event_specific_data.materialization for event in result.get_asset_materialization_events()
+               if event.asset_key == dg.AssetKey("models_table")]
+    assert "the COMMIT went through: the change stands" in table.metadata["connection_lost"].value
+    assert table.metadata["models_after"].value == sum(counts_by_provider(database_url).values())
+    assert cached_rows(redis_client) == table_rows(database_url)  # published from the changed table
+    action, outcome, error, models_before, models_after = _audit_rows(database_url)[-1]
+    assert (action, outcome, models_after) == ("refresh", "succeeded", table.metadata["models_after"].value)
 
 
 def test_a_write_whose_first_statement_fails_is_audited(synced):

@@ -1,6 +1,7 @@
 """`models_table`: every change to providers and models (the refresh, and the admin jobs as its modes)."""
 
 import collections
+import contextlib
 
 import dagster as dg
 import psycopg
@@ -186,7 +187,8 @@ def _observe_plan(context, config: ModelsTableConfig, outcome: writes.WriteOutco
 def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, postgres: PostgresResource,
                  provider_api: ProviderApi):
     interrupts.refuse_after_stop("models_table")
-    with postgres.connect() as conn:
+    with contextlib.ExitStack() as stack:
+        conn = stack.enter_context(postgres.connect())
         request = _request(context, config, conn, postgres.backup_retention)
         try:
             outcome = writes.write_catalog(conn, request, PROVIDERS, reconnect=postgres.connect,
@@ -201,6 +203,9 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         # The write has committed: what follows only describes it. A statement failing here (a statement
         # timeout on a large table, temp_file_limit) must not fail the step, or the change would have no
         # materialization and the cache would never be republished from it.
+        if "connection_lost" in outcome.details:  # lost in its COMMIT, which went through (writes._failed)
+            context.log.warning(f"models_table ({outcome.action}): {outcome.details['connection_lost']}")
+            conn = stack.enter_context(postgres.connect())  # what follows reads through a new connection
         try:  # watched like the write: an operator's lock taken since the COMMIT must not hold the step
             with db.watch_locks(conn, postgres.connect, f"models_table ({outcome.action}, after its commit)",
                                 context.log.warning):
@@ -237,7 +242,9 @@ def models_table(context: dg.AssetExecutionContext, config: ModelsTableConfig, p
         "action": outcome.action,
         "row_count": dg.MetadataValue.int(row_count),
         "checksum": checksum,
-        "providers_before": before[0], "models_before": before[1],
+        # not known of a refresh whose connection was lost in its COMMIT (writes._failed)
+        "providers_before": before[0] if before else "not known",
+        "models_before": before[1] if before else "not known",
         "providers_after": after[0], "models_after": after[1],
         "audit_id": outcome.audit_id,
         "backup_id": outcome.backup_id,
