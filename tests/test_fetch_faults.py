@@ -1685,3 +1685,63 @@ def test_a_list_of_more_records_than_any_provider_lists_is_not_read(server, page
     error = fetch_error("anthropic", server, max_records=5)
     assert error.step == "fetch" and "the list holds more than 5 records" in error.reason, error.reason
     assert f"by page {pages})" in error.reason
+
+
+# -- which query parameters of an override are credentials ----------------------------------------------------
+
+from modelsync_pipeline.providers.http import base_url_secrets  # noqa: E402
+
+# How real APIs name a credential in a query string, and names beside them that are data.
+CREDENTIAL_NAMES = [
+    "key", "api_key", "x-api-key", "apiKeyId", "subscription-key", "hapikey",                       # API keys
+    "access_token", "accessTokens", "refresh_token", "id_token", "client_secret", "client_assertion",  # OAuth
+    "code", "code_verifier",
+    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token",                                  # AWS SigV4
+    "sig",                                                                                           # Azure SAS
+    "Signature", "Key-Pair-Id",                                                                      # CloudFront
+    "token", "secret", "signature", "auth", "authorization", "session", "sessionToken", "jwt",
+    "password", "passwd", "pwd", "apikey", "accesskey", "authtoken", "clientsecret",
+]
+DATA_NAMES = [
+    "api-version", "encode", "zipcode", "country_code", "countryCode", "monkey", "keyword", "author", "format",
+    "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Algorithm",                        # AWS, signed
+    "sv", "se", "sp", "sr", "client_id", "state", "page", "region",                                 # SAS, OAuth
+]
+
+
+def _spellings(name: str) -> set[str]:
+    """`name` as snake, kebab, camel, Pascal and upper case write it: the same words, so the same verdict."""
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)]
+    return {name, "_".join(words), "-".join(words), words[0] + "".join(w.title() for w in words[1:]),
+            "".join(w.title() for w in words), "_".join(words).upper(), "-".join(w.title() for w in words)}
+
+
+@pytest.mark.parametrize("name,credential", [(n, True) for n in CREDENTIAL_NAMES] + [(n, False) for n in DATA_NAMES])
+def test_an_overrides_query_value_is_secret_exactly_when_its_name_is_a_credentials(name, credential):
+    """The credential-name pattern ended in a word ("...key", "...code"): it missed apiKeyId, accessTokens,
+    session, code_verifier, client_assertion, and took encode, zipcode, country_code and monkey for credentials,
+    whose values were then redacted from the stored records. In every spelling of the same words, the same verdict."""
+    value = "v-ALUE-9c2e4f7a1b"
+    for spelling in _spellings(name):
+        found = base_url_secrets(f"https://gw.example.com/v1?{spelling}={value}&api-version=2024-10-21")
+        assert (value in found) is credential, (spelling, found)
+        assert "2024-10-21" not in found
+
+
+@pytest.mark.parametrize("name,credential", [("apiKeyId", True), ("session", True), ("encode", False),
+                                             ("country_code", False)])
+def test_an_overrides_query_value_reaches_records_and_errors_as_its_name_says(server, name, credential):
+    """What an operator sees: a credential's value redacted from the records and the reason, data kept."""
+    spec = PROVIDERS_BY_SLUG["groq"]
+    value = "Q-VALUE-5e8a1c3f7d"
+    base = f"{server.origin}/groq?{name}={value}"
+    server.routes["/groq/models"] = lambda q: as_json({"data": [{"id": "llama-3.1-8b-instant", "note": f"{name}={q.get(name)}"}]})
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        records = c.fetch_records()
+    assert server.seen[-1][1] == {name: value}  # sent as configured
+    assert records[0]["note"] == (f"{name}=[redacted]" if credential else f"{name}={value}")
+    server.routes["/groq/models"] = lambda q: as_json({"error": {"message": f"{name} {q.get(name)} refused"}}, 401)
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert (value not in rendered(caught.value)) is credential, rendered(caught.value)

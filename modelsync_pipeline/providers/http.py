@@ -319,21 +319,48 @@ def provider_secrets(spec: ProviderSpec, environ: dict[str, str] | None = None) 
     return [*([key] if key else []), *(base_url_secrets(override) if override else [])]
 
 
-# Query parameters of a base URL override that carry a credential: a name that ends in one of these words, however
-# the words before it are joined ("api_key", "x-api-key", "accessToken", "authtoken", "clientSecret"). Azure's
-# "api-version=2024-10-21" does not, and redacting its value would rewrite every date in the stored records.
-_CREDENTIAL_PARAM = re.compile(r".*(?:key|token|secret|password|passwd|pwd|sig|signature|auth|authorization|"
-                               r"credential|credentials|code)", re.I)
+# Which query parameter names carry a credential, from how real APIs name them: a credential word, alone or
+# qualified ("api key", "access token", "client secret"), however the words are written (api_key, x-api-key,
+# apiKeyId, X-Amz-Signature, accessTokens, or run together: apikey, authtoken, clientsecret). The words: Google's
+# `key`; OAuth's `access_token`/`refresh_token`/`id_token`, `client_secret`, `client_assertion`, `code_verifier` and
+# its `code` (alone only: `country_code`, `zipcode` are data); AWS SigV4 presigned `X-Amz-Signature`,
+# `X-Amz-Credential`, `X-Amz-Security-Token`; Azure SAS `sig`; generic `token`, `secret`, `password`/`passwd`/
+# `pwd`, `auth`/`authorization`, `session`. A word is matched whole, never as the end of another ("encode",
+# "monkey", "keyword" are no credentials), and a name of none of them is data: Azure's "api-version=2024-10-21",
+# whose value, redacted, would rewrite every date in the stored records.
+_CREDENTIAL_WORDS = frozenset({
+    "key", "apikey", "accesskey", "secretkey", "privatekey", "token", "secret", "password", "passwd", "pwd", "pw",
+    "pass", "passphrase", "sig", "sign", "signature", "auth", "oauth", "authorization", "credential", "session",
+    "sessionid", "jwt", "bearer", "assertion", "verifier", "otp", "hmac", "cookie",
+})
+# Run together in one lowercase word ("authtoken", "clientsecret", "sessiontoken"): qualifiers, then a credential
+# word. A qualifier is one of these, so "monkey" or "turkey" (an unknown word before "key") stays data.
+_QUALIFIERS = ("api", "access", "auth", "oauth", "client", "app", "application", "private", "secret", "session",
+               "refresh", "id", "bearer", "security", "subscription", "service", "account", "user", "admin", "master",
+               "personal", "signing", "shared", "sas", "hapi", "x", "amz", "goog", "ms", "csrf", "xsrf")
+_RUN_TOGETHER = re.compile(rf"(?:{'|'.join(_QUALIFIERS)})*(?:{'|'.join(sorted(_CREDENTIAL_WORDS, key=len, reverse=True))})"
+                           r"s?(?:id)?")
+_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # "X-Amz-Signature", "apiKeyId", "HTTPAuth"
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a query parameter (or a path segment before a value) named `name` carries a credential
+    (_CREDENTIAL_WORDS): a word of the name is one, plural or with "id" after it included, or the whole name is
+    `code` (OAuth's authorization code)."""
+    words = [word.lower() for word in _NAME_WORDS.findall(name)]
+    if words == ["code"]:
+        return True
+    return any(_RUN_TOGETHER.fullmatch(word) for word in words)
 
 
 def base_url_secrets(base_url: str) -> list[str]:
     """What a base URL override may carry that is secret: its user:password (and the pair, which HTTP Basic
     sends base64-encoded; a user alone is a token too: "https://sk-...@host"), and the values of its query
-    parameters named like a credential (_CREDENTIAL_PARAM)."""
+    parameters named like a credential (is_credential_name)."""
     try:
         parts = urlsplit(base_url)
         pairs = (pair.partition("=")[::2] for pair in parts.query.split("&"))
-        secrets = [unquote(value) for name, value in pairs if value and _CREDENTIAL_PARAM.fullmatch(unquote(name))]
+        secrets = [unquote(value) for name, value in pairs if value and is_credential_name(unquote(name))]
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
         secrets += [s for s in (user, password, f"{user}:{password}" if password else "") if s]
         return secrets
