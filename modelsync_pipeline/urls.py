@@ -1,7 +1,17 @@
-"""Database and cache URLs as they may be shown: in errors, logs and the status report, never with a password.
+"""URLs as they may be shown: in errors, logs, the status report and stored rows, never with a credential.
 
 The domain (the cache, the reader, the CLI) names the server it failed to reach; the embedded-server harness
-(local/services.py) prints the endpoints it chose. Both show URLs through `redact_url`.
+(local/services.py) prints the endpoints it chose. Both show database and cache URLs through `redact_url`.
+
+A provider's base URL override (MODELSYNC_<SLUG>_BASE_URL) may carry a credential where the project cannot know
+its layout: in a query parameter (`is_credential_name` says which), or in its path, as gateways put one
+("https://gw.example.com/v1/<token>/openai", "https://host/key/<secret>/...", "https://host/t/<token>/"). The
+rule for the path (`secret_path_segments`) is by shape, since no gateway's layout is known: a segment is shown
+only when it reads as a word or a version ("openai", "chat-completions", "v1beta"); any other (a token, an id,
+anything with a digit or a capital, longer than a word) is treated as secret, and so is any segment after one
+that names a credential ("key/<x>", "token/<x>", "t/<x>"). Identifiers (an account id in the path) are hidden
+with tokens: shown, a guess that one is no token would show a token. The registry's own URLs are public and
+shown as written.
 """
 
 from __future__ import annotations
@@ -9,6 +19,86 @@ from __future__ import annotations
 import functools
 import re
 import urllib.parse
+
+
+# Which query parameter names carry a credential, from how real APIs name them: a credential word, alone or
+# qualified ("api key", "access token", "client secret"), however the words are written (api_key, x-api-key,
+# apiKeyId, X-Amz-Signature, accessTokens, or run together: apikey, authtoken, clientsecret). The words: Google's
+# `key`; OAuth's `access_token`/`refresh_token`/`id_token`, `client_secret`, `client_assertion`, `code_verifier` and
+# its `code` (alone only: `country_code`, `zipcode` are data); AWS SigV4 presigned `X-Amz-Signature`,
+# `X-Amz-Credential`, `X-Amz-Security-Token`; Azure SAS `sig`; generic `token`, `secret`, `password`/`passwd`/
+# `pwd`, `auth`/`authorization`, `session`. A word is matched whole, never as the end of another ("encode",
+# "monkey", "keyword" are no credentials), and a name of none of them is data: Azure's "api-version=2024-10-21",
+# whose value, redacted, would rewrite every date in the stored records.
+_CREDENTIAL_WORDS = frozenset({
+    "key", "apikey", "accesskey", "secretkey", "privatekey", "token", "secret", "password", "passwd", "pwd", "pw",
+    "pass", "passphrase", "sig", "sign", "signature", "auth", "oauth", "authorization", "credential", "session",
+    "sessionid", "jwt", "bearer", "assertion", "verifier", "otp", "hmac", "cookie",
+})
+# Run together in one lowercase word ("authtoken", "clientsecret", "sessiontoken"): qualifiers, then a credential
+# word. A qualifier is one of these, so "monkey" or "turkey" (an unknown word before "key") stays data.
+_QUALIFIERS = ("api", "access", "auth", "oauth", "client", "app", "application", "private", "secret", "session",
+               "refresh", "id", "bearer", "security", "subscription", "service", "account", "user", "admin", "master",
+               "personal", "signing", "shared", "sas", "hapi", "x", "amz", "goog", "ms", "csrf", "xsrf")
+_RUN_TOGETHER = re.compile(rf"(?:{'|'.join(_QUALIFIERS)})*"
+                           rf"(?:{'|'.join(sorted(_CREDENTIAL_WORDS, key=len, reverse=True))})s?(?:id)?")
+_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # "X-Amz-Signature", "apiKeyId", "HTTPAuth"
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a query parameter (or a path segment before a value) named `name` carries a credential
+    (_CREDENTIAL_WORDS): a word of the name is one, plural or with "id" after it included, or the whole name is
+    `code` (OAuth's authorization code)."""
+    words = [word.lower() for word in _NAME_WORDS.findall(name)]
+    if words == ["code"]:
+        return True
+    return any(_RUN_TOGETHER.fullmatch(word) for word in words)
+
+
+# A path segment shown as written: lowercase words joined by "-", "_" or "." ("openai", "chat-completions"), or a
+# version ("v1", "v1beta", "v2.1", "v1alpha1"). A token of lowercase letters alone (no digit, no capital) reads as
+# a word: it is hidden only after a segment that names a credential.
+_PUBLIC_SEGMENT = re.compile(r"[a-z]+(?:[-_.][a-z]+)*|v[0-9]+(?:\.[0-9]+)*(?:(?:alpha|beta|preview)[0-9]*)?")
+PUBLIC_SEGMENT_MAX = 32  # longer than a path word; as long as a token
+# Segments that say a credential follows ("/t/<token>/", "/k/<key>/"), beside those is_credential_name takes.
+_SHORT_ANNOUNCERS = frozenset({"t", "k", "s"})
+HIDDEN_SEGMENT = "[redacted]"
+
+
+def secret_path_segments(path: str) -> list[str]:
+    """The segments of a base URL override's path that may be a credential, percent-decoded, as written too when
+    that differs (see the module docstring for the rule)."""
+    found: list[str] = []
+    announced = False
+    for raw in path.split("/"):
+        segment = urllib.parse.unquote(raw)
+        if not segment:
+            continue
+        public = len(segment) <= PUBLIC_SEGMENT_MAX and _PUBLIC_SEGMENT.fullmatch(segment) is not None
+        if announced or not public:
+            found += [segment, raw]
+        # A word that names a credential announces the next segment; a token that holds such a word
+        # ("gw9TOKEN3f7a") does not: it is hidden itself, and what follows it is read by its own shape.
+        announced = public and not announced and (segment in _SHORT_ANNOUNCERS or is_credential_name(segment))
+    return list(dict.fromkeys(found))
+
+
+def hide_path_segments(path: str, secrets) -> str:
+    """`path` with every segment that is one of `secrets` (as written or percent-decoded) replaced by
+    HIDDEN_SEGMENT."""
+    secrets = set(secrets)
+    return "/".join(HIDDEN_SEGMENT if raw and (raw in secrets or urllib.parse.unquote(raw) in secrets) else raw
+                    for raw in path.split("/"))
+
+
+def hide_delimited(text: str, segments) -> str:
+    """`text` with every one of `segments` (any length) replaced where it stands as a path segment: after "/" and
+    before "/", "?", "#", a quote, a bracket, whitespace or the end. What a server echoes of a request's path (or
+    a message quotes of a URL) is hidden so even when the segment is shorter than a redaction of it anywhere
+    would be safe."""
+    for segment in sorted(set(segments), key=len, reverse=True):
+        text = re.sub(rf"(?<=/){re.escape(segment)}(?=[/?#'\"\s)\]>,;]|$)", HIDDEN_SEGMENT, text, flags=re.I)
+    return text
 
 
 def redact_url(url: str) -> str:

@@ -1745,3 +1745,64 @@ def test_an_overrides_query_value_reaches_records_and_errors_as_its_name_says(se
         with pytest.raises(ProviderFetchError) as caught:
             c.fetch_records()
     assert (value not in rendered(caught.value)) is credential, rendered(caught.value)
+
+
+# -- a credential in the path of an override ----------------------------------------------------------------
+
+PATH_TOKEN = "gw9TOKEN3f7a1c5e2b8d"
+SHORT_PATH_TOKEN = "t0k3n"  # shorter than any redaction anywhere in a text: hidden where it stands as a segment
+
+
+@pytest.mark.parametrize("path,shown", [
+    (f"/v1/{PATH_TOKEN}/groq", "/v1/[redacted]/groq"),
+    (f"/key/{PATH_TOKEN}/groq", "/key/[redacted]/groq"),
+    (f"/t/{SHORT_PATH_TOKEN}/groq", "/t/[redacted]/groq"),
+    ("/token/lowercaseletters/groq", "/token/[redacted]/groq"),      # a word-like token after a credential's name
+    ("/gw/sk-proj-AbCd12/groq", "/gw/[redacted]/groq"),
+    ("/openai/v1", "/openai/v1"), ("/api/v1beta", "/api/v1beta"),     # a gateway's words and versions are shown
+    ("/chat-completions/v2.1", "/chat-completions/v2.1"),
+], ids=["token-segment", "after-key", "short-after-t", "word-after-token", "dashed-key", "words", "beta", "dotted"])
+def test_an_overrides_path_is_shown_without_any_segment_that_may_be_a_credential(monkeypatch, path, shown):
+    """A gateway that takes its credential in the path ("https://gw/v1/<token>/...") had it printed in the
+    progress line and stored in providers.base_url: only user:password and the query were taken off."""
+    spec = PROVIDERS_BY_SLUG["groq"]
+    override = f"https://gw.example.com{path}"
+    assert spec.public_base_url({spec.base_url_env: override}) == f"https://gw.example.com{shown}"
+    monkeypatch.setenv(spec.base_url_env, override)
+    assert ProviderApi(source="live").endpoint(spec) == f"https://gw.example.com{shown}/models"
+
+
+def test_the_registrys_own_urls_are_shown_as_written():
+    """The rule is for overrides only: every provider's own URL (accounts, versions and all) is public."""
+    for spec in PROVIDERS:
+        assert spec.public_base_url({}) == spec.base_url, spec.slug
+
+
+@pytest.mark.parametrize("token", [PATH_TOKEN, SHORT_PATH_TOKEN], ids=["long", "short"])
+def test_a_token_in_an_overrides_path_never_reaches_an_error_or_a_record(server, token):
+    """The URL a reason shows is the one requested, and a provider echoes it (in an error, in a record): the
+    path's token was in the reason (so the log, the check's metadata and sync_attempts) and in the stored records."""
+    spec = PROVIDERS_BY_SLUG["groq"]
+    base = f"{server.origin}/t/{token}/groq"
+    server.routes[f"/t/{token}/groq/models"] = lambda q: as_json(
+        {"data": [{"id": "llama-3.1-8b-instant", "note": f"served GET /t/{token}/groq/models"}]})
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        records = c.fetch_records()
+    assert server.seen[-1][0] == f"/t/{token}/groq/models"  # requested as configured
+    if len(token) >= 8:  # a record is data: only a secret of 8+ characters is taken out of it, as a key is
+        assert token not in json.dumps(records) and records[0]["note"] == "served GET /t/[redacted]/groq/models"
+
+    server.routes[f"/t/{token}/groq/models"] = lambda q: as_json({"error": {"message": f"no route GET /t/{token}/groq/models"}}, 401)
+    with ProviderClient(spec, environ={spec.base_url_env: base, spec.auth.env_var: KEY}) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert caught.value.reason == (f"HTTP 401 from {server.origin}/t/[redacted]/groq/models: the provider says "
+                                   "'no route GET /t/[redacted]/groq/models'")
+    assert token not in rendered(caught.value)
+
+    dead = f"http://127.0.0.1:9/v1/{token}/groq"  # a connection error names the URL it happened at
+    with ProviderClient(spec, environ={spec.base_url_env: dead, spec.auth.env_var: KEY},
+                        retry=RetryPolicy(max_attempts=1)) as c:
+        with pytest.raises(ProviderFetchError) as caught:
+            c.fetch_records()
+    assert "http://127.0.0.1:9/v1/[redacted]/groq/models" in caught.value.reason and token not in rendered(caught.value)

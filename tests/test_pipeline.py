@@ -9,7 +9,7 @@ import psycopg
 
 from modelsync_pipeline import cache
 from modelsync_pipeline.providers.http import RECORDED_DIR, recorded_items
-from modelsync_pipeline.providers.registry import PROVIDERS
+from modelsync_pipeline.providers.registry import PROVIDERS, PROVIDERS_BY_SLUG
 
 from .pipeline import providers, step_failures, sync
 
@@ -175,3 +175,44 @@ def test_a_music_model_named_clip_is_not_stored_as_an_embedding_model(database_u
     rows = table_rows(database_url)
     assert rows[("openrouter", "google/lyria-3-pro-preview")]["modality"] == "multimodal"
     assert rows[("openrouter", "google/lyria-3-clip-preview")]["modality"] == "multimodal"
+
+
+def test_a_token_in_a_base_url_overrides_path_is_in_no_log_row_or_cache_key(database_url, redis_url, redis_client,
+                                                                            monkeypatch):
+    """A live sync through a gateway that takes its token in the path (MODELSYNC_<SLUG>_BASE_URL=
+    https://gw/v1/<token>/...), answering with records and errors that echo the path: the token was in the
+    progress line, the failed check's metadata, providers.base_url, sync_attempts.error and the stored records."""
+    import dagster as dg
+
+    from .test_fetch_faults import Loopback, as_json
+
+    token, short = "gwPATH7c1e9a3f5b2d", "t0k3n"
+    recorded = json.loads((RECORDED_DIR / PROVIDERS_BY_SLUG["groq"].recorded).read_text())
+    recorded["data"][0]["note"] = f"served GET /v1/{token}/groq/models"
+    server = Loopback()
+    try:
+        server.routes[f"/v1/{token}/groq/models"] = lambda q: as_json(recorded)
+        server.routes[f"/t/{short}/cerebras/models"] = lambda q: as_json(
+            {"error": {"message": f"no route GET /t/{short}/cerebras/models"}}, 401)
+        monkeypatch.setenv("MODELSYNC_GROQ_BASE_URL", f"{server.origin}/v1/{token}/groq")
+        monkeypatch.setenv("MODELSYNC_CEREBRAS_BASE_URL", f"{server.origin}/t/{short}/cerebras")
+        monkeypatch.setenv("GROQ_API_KEY", "gsk-test-key-0123456789")
+        monkeypatch.setenv("CEREBRAS_API_KEY", "csk-test-key-0123456789")
+        with dg.instance_for_test() as instance:
+            result = sync(database_url, redis_url, selection=providers("groq", "cerebras"), instance=instance,
+                          provider_api={"source": "live"})
+            events = [repr(event) for event in instance.all_logs(result.run_id)]
+    finally:
+        server.close()
+    assert result.success, step_failures(result)
+    assert any(f"groq: fetching {server.origin}/v1/[redacted]/groq/models (live)" in e for e in events)
+    assert any("failed at fetch: HTTP 401 from" in e and "/t/[redacted]/cerebras/models" in e for e in events)
+    with psycopg.connect(database_url) as conn:
+        stored = [str(row) for table in ("providers", "sync_attempts", "models", "catalog_rows", "audit_log")
+                  for row in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608 - fixed table names
+        assert conn.execute("SELECT base_url FROM providers WHERE slug = 'groq'").fetchone() == (
+            f"{server.origin}/v1/[redacted]/groq",)
+    cached = [f"{key} {redis_client.dump(key)!r}" for key in redis_client.scan_iter()]
+    assert cached
+    for text in (events, stored, cached):
+        assert not [line for line in text if token in line or f"/{short}/" in line], text

@@ -7,9 +7,9 @@ the provider would, so request building, pagination and parsing all run without 
 
 Every failure is a `ProviderFetchError` naming the provider, the step and the reason; keys never appear in
 it (they travel in headers, URLs are shown without their query string, and every reason is redacted of the
-key, and of a password or query value in a base URL override, before it leaves `fetch_records`, since a reason
-may quote a provider's answer or a library's message: in every encoding a server or URL gives it, percent,
-JSON or base64, and before any quote is cut short). A record that holds a secret is stored without it.
+key, and of a password, query value or path segment in a base URL override, before it leaves `fetch_records`,
+since a reason may quote a provider's answer or a library's message: in every encoding a server or URL gives it,
+percent, JSON or base64, and before any quote is cut short). A record that holds a secret is stored without it.
 
 Keys are read from the environment stripped of surrounding whitespace (a k8s secret file or a CRLF .env
 leaves a newline on them), and go only to the origin (scheme, host, port) of the provider's base URL: a
@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 import httpcore
 import httpx
 
-from ..urls import redact_runs
+from ..urls import hide_delimited, is_credential_name, redact_runs, secret_path_segments
 from .pagination import ListingChanged, ListingWatch, PaginationError
 from .registry import ProviderSpec
 
@@ -319,51 +319,18 @@ def provider_secrets(spec: ProviderSpec, environ: dict[str, str] | None = None) 
     return [*([key] if key else []), *(base_url_secrets(override) if override else [])]
 
 
-# Which query parameter names carry a credential, from how real APIs name them: a credential word, alone or
-# qualified ("api key", "access token", "client secret"), however the words are written (api_key, x-api-key,
-# apiKeyId, X-Amz-Signature, accessTokens, or run together: apikey, authtoken, clientsecret). The words: Google's
-# `key`; OAuth's `access_token`/`refresh_token`/`id_token`, `client_secret`, `client_assertion`, `code_verifier` and
-# its `code` (alone only: `country_code`, `zipcode` are data); AWS SigV4 presigned `X-Amz-Signature`,
-# `X-Amz-Credential`, `X-Amz-Security-Token`; Azure SAS `sig`; generic `token`, `secret`, `password`/`passwd`/
-# `pwd`, `auth`/`authorization`, `session`. A word is matched whole, never as the end of another ("encode",
-# "monkey", "keyword" are no credentials), and a name of none of them is data: Azure's "api-version=2024-10-21",
-# whose value, redacted, would rewrite every date in the stored records.
-_CREDENTIAL_WORDS = frozenset({
-    "key", "apikey", "accesskey", "secretkey", "privatekey", "token", "secret", "password", "passwd", "pwd", "pw",
-    "pass", "passphrase", "sig", "sign", "signature", "auth", "oauth", "authorization", "credential", "session",
-    "sessionid", "jwt", "bearer", "assertion", "verifier", "otp", "hmac", "cookie",
-})
-# Run together in one lowercase word ("authtoken", "clientsecret", "sessiontoken"): qualifiers, then a credential
-# word. A qualifier is one of these, so "monkey" or "turkey" (an unknown word before "key") stays data.
-_QUALIFIERS = ("api", "access", "auth", "oauth", "client", "app", "application", "private", "secret", "session",
-               "refresh", "id", "bearer", "security", "subscription", "service", "account", "user", "admin", "master",
-               "personal", "signing", "shared", "sas", "hapi", "x", "amz", "goog", "ms", "csrf", "xsrf")
-_RUN_TOGETHER = re.compile(rf"(?:{'|'.join(_QUALIFIERS)})*(?:{'|'.join(sorted(_CREDENTIAL_WORDS, key=len, reverse=True))})"
-                           r"s?(?:id)?")
-_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # "X-Amz-Signature", "apiKeyId", "HTTPAuth"
-
-
-def is_credential_name(name: str) -> bool:
-    """Whether a query parameter (or a path segment before a value) named `name` carries a credential
-    (_CREDENTIAL_WORDS): a word of the name is one, plural or with "id" after it included, or the whole name is
-    `code` (OAuth's authorization code)."""
-    words = [word.lower() for word in _NAME_WORDS.findall(name)]
-    if words == ["code"]:
-        return True
-    return any(_RUN_TOGETHER.fullmatch(word) for word in words)
-
-
 def base_url_secrets(base_url: str) -> list[str]:
     """What a base URL override may carry that is secret: its user:password (and the pair, which HTTP Basic
-    sends base64-encoded; a user alone is a token too: "https://sk-...@host"), and the values of its query
-    parameters named like a credential (is_credential_name)."""
+    sends base64-encoded; a user alone is a token too: "https://sk-...@host"), the values of its query
+    parameters named like a credential (is_credential_name), and the segments of its path that may be one
+    (urls.secret_path_segments: a gateway's "/v1/<token>/...", "/key/<secret>/...")."""
     try:
         parts = urlsplit(base_url)
         pairs = (pair.partition("=")[::2] for pair in parts.query.split("&"))
         secrets = [unquote(value) for name, value in pairs if value and is_credential_name(unquote(name))]
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
         secrets += [s for s in (user, password, f"{user}:{password}" if password else "") if s]
-        return secrets
+        return secrets + secret_path_segments(parts.path)
     except ValueError:
         return [base_url]  # unreadable: the whole value is treated as secret
 
@@ -547,6 +514,10 @@ class ProviderClient:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         base_url = spec.resolved_base_url(self._environ)
         self._forms = self._secret_forms()
+        # An override's path segments that may be a credential: hidden wherever a reason shows them as a segment,
+        # however short (every URL a reason shows, every path a provider echoes), as well as by `_forms`.
+        self._path_secrets = (secret_path_segments(urlsplit(base_url).path)
+                              if base_url != spec.base_url and spec.base_url_problem(self._environ) is None else [])
         problem = spec.base_url_problem(self._environ)
         if problem is None:
             try:
@@ -617,7 +588,7 @@ class ProviderClient:
         return secret_forms(provider_secrets(self.spec, self._environ))
 
     def _redact(self, text: str) -> str:
-        return redact_fragments(redact(text, self._forms), self._forms)
+        return hide_delimited(redact_fragments(redact(text, self._forms), self._forms), self._path_secrets)
 
     def _drop_credentials_off_origin(self, request: httpx.Request) -> None:
         """Credentials go only to the origin of the provider's base URL. httpx drops `Authorization` on a

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..urls import hide_path_segments, secret_path_segments
 from . import parsers
 from .pagination import AfterId, Cursor, LinkHeader, NoPagination, PageNumber, PageToken, Pagination
 
@@ -111,9 +112,11 @@ class ProviderSpec:
 
     def public_base_url(self, environ: dict[str, str] | None = None) -> str:
         """The base URL as logs, metadata and `providers.base_url` show it: without user:password, query or
-        fragment. An override may carry a credential there ("https://user:token@host/..."), which nothing
-        stores. (httpx sends it as HTTP Basic auth in `Authorization`, replacing a provider key sent in that
-        header; a proxy of its own is better given as HTTPS_PROXY, which httpx reads.)"""
+        fragment, and an override's path without the segments that may be a credential
+        (urls.secret_path_segments: "https://gw.example.com/v1/<token>/openai"). An override may carry a credential
+        in any of them, which nothing stores. (httpx sends a user:password as HTTP Basic auth in `Authorization`,
+        replacing a provider key sent in that header; a proxy of its own is better given as HTTPS_PROXY, which
+        httpx reads.)"""
         if self.base_url_problem(environ) is not None:
             return f"(unusable {self.base_url_env}, not shown)"
         parts = urlsplit(self.resolved_base_url(environ))
@@ -121,7 +124,10 @@ class ProviderSpec:
         if ":" in host:
             host = f"[{host}]"  # IPv6
         netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        path = parts.path
+        if self.resolved_base_url(environ) != self.base_url:  # the registry's own URL is public
+            path = hide_path_segments(path, secret_path_segments(path))
+        return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def _nested(record: dict, *path: str) -> Any:
