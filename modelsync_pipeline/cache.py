@@ -124,6 +124,8 @@ _WHY_COMMAND = {
     "zscan": "it walks a version's index to give the version's keys their TTL",
     "eval": "the switch of readers to a new version is one script",
     "zrandmember": "it samples a new version's keys to check them",
+    "expire": "a version readers left, or one a failed publish left, is given a TTL (or deleted) with it, and "
+              "without it every version written stays in memory for good",
 }
 
 
@@ -832,7 +834,13 @@ def _check_permissions(client: redis.Redis, version: str) -> None:
 
     The keys are tried too, read and write, with writes that change nothing (ZREM of no member, DEL of the new
     version's manifest, not written yet): a user whose ACL does not cover `modelsync:*`, or who may only read,
-    or a read-only replica, failed at the first write of a publish that had read and expired versions."""
+    or a read-only replica, failed at the first write of a publish that had read and expired versions.
+
+    EXPIRE too (of the new version's manifest, not written yet: a no-op): a user without it (an ACL granted by
+    data type, +@string +@hash +@set +@sortedset, leaves out @keyspace's EXPIRE; a `rename-command EXPIRE`)
+    published, switched, failed to expire the previous version and succeeded with a warning, every time: each
+    publish left a whole version in memory without a TTL, and from 15 minutes on (expire_orphans' grace) every
+    publish failed expiring them."""
     server = str(client.info("server").get("redis_version", ""))
     release = tuple(int(part) for part in server.split(".")[:2] if part.isdigit())
     if len(release) == 2 and release < MIN_REDIS_VERSION:
@@ -844,6 +852,7 @@ def _check_permissions(client: redis.Redis, version: str) -> None:
     pipe.zrem(VERSIONS_KEY, "")  # a version is never ""
     pipe.exists(version_key(version, "manifest"))
     pipe.delete(version_key(version, "manifest"))
+    pipe.expire(version_key(version, "manifest"), 1)  # no such key (deleted just above): changes nothing
     pipe.execute()
 
 

@@ -287,6 +287,24 @@ def test_a_redis_user_without_memory_usage_still_publishes(synced, redis_url, re
     assert published.bytes_used is None and cache.current_version(redis_client) == published.version
 
 
+def test_a_redis_user_without_expire_is_refused_before_it_leaves_a_version_behind(synced, own_redis):
+    """A user granted by data type (+@string +@hash +@set +@sortedset, no @keyspace) or a Redis with EXPIRE
+    renamed: each publish switched readers, failed to give the previous version a TTL and succeeded with a
+    warning, leaving a whole version in memory for good, until 15 minutes later every publish failed. Refused
+    before anything is written, naming EXPIRE. The Redis is this test's own: ACL users are the server's."""
+    url, _, _ = own_redis
+    with redis.Redis.from_url(url, decode_responses=True) as admin, db.connect(synced) as conn:
+        first = cache.publish_cache(conn, admin, "first-run").version
+        admin.execute_command("ACL", "SETUSER", "no_expire", "on", ">pw", "~*", "+@all", "-expire")
+        keys_before = sorted(admin.scan_iter(count=1000))
+        with _as_user(url, "no_expire") as client:
+            with pytest.raises(redis.exceptions.NoPermissionError, match="may not run EXPIRE"):
+                cache.publish_cache(conn, client, "no-expire")
+        assert sorted(admin.scan_iter(count=1000)) == keys_before
+        assert cache.current_version(admin) == first
+        assert admin.zrange(cache.VERSIONS_KEY, 0, -1) == [first]
+
+
 def test_a_redis_url_that_is_no_redis_is_named_in_the_failure(synced):
     """Pointed at PostgreSQL's port, the publish failed with 'Connection closed by server.', naming neither
     the server nor that it is not Redis."""
