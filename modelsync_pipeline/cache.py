@@ -859,8 +859,10 @@ def _check_permissions(client: redis.Redis, version: str) -> None:
 def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int | None:
     """Memory of a version, estimated: MEMORY USAGE of every index key and the manifest, plus the mean
     MEMORY USAGE of up to MEMORY_SAMPLE random model keys times the row count. A sampled model key that is
-    missing is a CacheMismatch. None when the Redis user may not run MEMORY USAGE: an estimate for the
-    metadata, never a reason to refuse a version that passed its checks."""
+    missing is a CacheMismatch. None when the Redis user may not run MEMORY USAGE, or the server does not know
+    it (`rename-command MEMORY ""`, a managed or Redis-compatible server without it): an estimate for the
+    metadata, never a reason to refuse a version that passed its checks. Only NOPERM was taken so: a server
+    without the command refused every publish at its last step, after writing the whole version."""
     index_keys = [version_key(version, part) for part in ("all", "indexes", "manifest")]
     index_keys += sorted(client.smembers(version_key(version, "indexes")))
     members = client.zrandmember(version_key(version, "all"), MEMORY_SAMPLE) if row_count else []
@@ -873,6 +875,10 @@ def _bytes_used(client: redis.Redis, version: str, row_count: int) -> int | None
         replies = pipe.execute()
     except redis.exceptions.NoPermissionError:
         return None
+    except redis.ResponseError as exc:
+        if "unknown command" in str(exc).lower():  # the pipeline holds MEMORY USAGE alone
+            return None
+        raise
     sampled = replies[len(index_keys):]
     missing = [m for m, used in zip(members, sampled) if used is None]
     if missing:

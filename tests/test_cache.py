@@ -305,6 +305,55 @@ def test_a_redis_user_without_expire_is_refused_before_it_leaves_a_version_behin
         assert admin.zrange(cache.VERSIONS_KEY, 0, -1) == [first]
 
 
+@pytest.fixture
+def redis_server_with(tmp_path):
+    """A redis-server of this test's own started with extra settings (those only a start takes, such as
+    rename-command); yields a function of the settings that returns its URL. Stopped afterwards."""
+    import socket
+
+    from modelsync_pipeline.local import services
+
+    started = []
+
+    def start(*settings: str) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        folder = tmp_path / f"redis-{port}"
+        folder.mkdir()
+        process = subprocess.Popen([services._redis_executable(), "--bind", "127.0.0.1", "--port", str(port),
+                                    "--save", "", "--appendonly", "no", "--dir", str(folder), *settings],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(process)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with redis.Redis.from_url(url) as client:
+                    client.ping()
+                return url
+            except redis.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(30)
+
+
+def test_a_redis_without_the_memory_command_still_publishes(synced, redis_server_with):
+    """A server with MEMORY renamed away (or a Redis-compatible one without it) answers MEMORY USAGE with
+    "unknown command": only NOPERM was taken as "no estimate", and every publish was refused at its last step,
+    after writing the whole version, for a figure of the metadata."""
+    url = redis_server_with("--rename-command", "MEMORY", "")
+    with redis.Redis.from_url(url, decode_responses=True) as client, db.connect(synced) as conn:
+        published = cache.publish_cache(conn, client, "no-memory-command")
+        assert published.bytes_used is None and cache.current_version(client) == published.version
+        kept = cache.publish_cache(conn, client, "unchanged", unless_unchanged=True)
+        assert kept.unchanged and kept.version == published.version
+
+
 def test_a_redis_url_that_is_no_redis_is_named_in_the_failure(synced):
     """Pointed at PostgreSQL's port, the publish failed with 'Connection closed by server.', naming neither
     the server nor that it is not Redis."""

@@ -136,7 +136,7 @@ def models_cache(context: dg.AssetExecutionContext, config: CacheConfig, postgre
             "matches_table": dg.MetadataValue.bool(published.matches_table),
             "key_count": dg.MetadataValue.int(published.key_count),
             "bytes_used": dg.MetadataValue.int(published.bytes_used) if published.bytes_used is not None
-            else "unknown: this Redis user may not run MEMORY USAGE",
+            else "unknown: this Redis user may not run MEMORY USAGE, or the server has no such command",
             "bytes_used_method": (
                 f"estimate: MEMORY USAGE of every index key and the manifest + mean MEMORY USAGE of "
                 f"{cache.MEMORY_SAMPLE} random model keys x row count"
@@ -163,4 +163,4 @@ cache_fan_out = dg.AutomationConditionSensorDefinition(
 
 
 def _mib(used: int | None) -> str:
-    return "? MiB (MEMORY USAGE not permitted)" if used is None else f"{used / 2**20:.1f} MiB"
+    return "? MiB (MEMORY USAGE not permitted or unknown)" if used is None else f"{used / 2**20:.1f} MiB"
