@@ -265,22 +265,57 @@ class _BatchWriter:
     redis-py's packer costs ~1 us per argument in Python and a publish sends 8 arguments per model; packing
     each row's arguments in one format operation is several times cheaper. Reading a batch's replies only
     after the next batch is built lets Redis work while we read PostgreSQL (bench/bench_cache.py).
+
+    The connection is taken at the first send, and one the server closed while it sat idle between two sends
+    (redis.conf `timeout`) is opened again. Taken when the writer was made and never looked at again, it sat
+    idle while PostgreSQL sorted the rows before the first batch (2 s for 200,000 models) or stalled between
+    two, and every publish of a large catalog failed with "Broken pipe". A connection opened again may reach a
+    server that lost what was written before (restarted empty, or a failover to a replica that lagged): a send
+    may name a key it writes last (`proof`), and after a reconnect the previous send's proof must still exist.
+    Redis applies, and a replica receives, one connection's commands in order: what came before it is there too.
     """
 
     def __init__(self, client: redis.Redis):
         self._pool = client.connection_pool
-        try:
-            self._conn = self._pool.get_connection()
-        except TypeError:  # redis-py < 5.3 wants a command name
-            self._conn = self._pool.get_connection("MSET")
+        self._conn = None
         self._unread = 0
+        self._proof: bytes | None = None
 
-    def send(self, commands: list[bytes]) -> None:
+    def _connection(self):
+        """The connection to send on, nothing being in flight on it (the previous batch's replies are read)."""
+        if self._conn is None:
+            try:
+                self._conn = self._pool.get_connection()
+            except TypeError:  # redis-py < 5.3 wants a command name
+                self._conn = self._pool.get_connection("MSET")
+        elif self._closed(self._conn):
+            self._conn.disconnect()
+            self._conn.connect()
+            if self._proof is not None:
+                self._conn.send_command("EXISTS", self._proof)
+                if not self._conn.read_response():
+                    raise redis.ConnectionError(
+                        f"Redis closed the connection between two batches, and connected again no longer holds "
+                        f"{self._proof.decode(errors='replace')!r}, written before: it restarted empty, was "
+                        f"flushed, or failed over to a replica that had not received it")
+        return self._conn
+
+    @staticmethod
+    def _closed(conn) -> bool:
+        """Whether the server closed `conn` (an idle client's timeout): nothing is in flight on it, so anything
+        to read (the end of the stream) or a socket error says so."""
+        try:
+            return conn.can_read()
+        except REDIS_ERRORS:
+            return True
+
+    def send(self, commands: list[bytes], proof: bytes | None = None) -> None:
         """Send `commands`, after reading the replies to the previous send (at most one batch in flight)."""
         try:
             self.wait()
-            self._conn.send_packed_command([b"".join(commands)])
+            self._connection().send_packed_command([b"".join(commands)])
             self._unread = len(commands)
+            self._proof = proof
         except BaseException:
             self._abandon()
             raise
@@ -303,12 +338,16 @@ class _BatchWriter:
 
     def _abandon(self) -> None:
         self._unread = 0
-        self._conn.disconnect()  # replies may still be in flight: never hand this socket back as it is
+        if self._conn is not None:
+            self._conn.disconnect()  # replies may still be in flight: never hand this socket back as it is
 
     def close(self) -> None:
+        if self._conn is None:
+            return
         if self._unread:
             self._abandon()
         self._pool.release(self._conn)
+        self._conn = None
 
 
 def publish_cache(
@@ -726,7 +765,8 @@ def _write_rows(conn: psycopg.Connection, client: redis.Redis, version: str, pro
             modalities[modality] = modalities.get(modality, 0) + len(args)
         commands.append(_command([b"MSET"], values, 2 * len(values)))
         progress.wrote_keys = True
-        writer.send(commands)
+        p, m = batch[-1][0].encode(), batch[-1][1].encode()
+        writer.send(commands, proof=model_prefix + p + b":" + m)  # the MSET, the batch's last command, wrote it
         faults.point("cache:mid_write")
 
     try:

@@ -354,6 +354,42 @@ def test_a_redis_without_the_memory_command_still_publishes(synced, redis_server
         assert kept.unchanged and kept.version == published.version
 
 
+def test_a_redis_that_closes_idle_clients_takes_a_publish_whose_database_paused_between_batches(
+        synced, own_redis, tmp_path, monkeypatch):
+    """`timeout` in redis.conf closes a client idle that long. The write took one connection for all its batches
+    and let it idle while PostgreSQL produced the next rows (2 s before the first batch of 200,000 models):
+    Redis closed it, and every publish of a large catalog failed with "Broken pipe". Here PostgreSQL's pause is
+    a fault point between two batches, longer than the server's timeout (this test's own server). Connected
+    again to a server that lost the batches before (restarted empty), the publish fails saying so."""
+    from .faults import paused_at
+
+    monkeypatch.setattr(cache, "BATCH", 200)
+    url, stop, start = own_redis
+    with redis.Redis.from_url(url, decode_responses=True) as client:
+        client.config_set("timeout", "1")
+
+        def publish():
+            with db.connect(synced) as conn:
+                return cache.publish_cache(conn, client, "idle-between-batches")
+
+        with paused_at("cache:mid_write", publish, tmp_path, monkeypatch) as outcome:
+            time.sleep(3)  # Redis checks idle clients about once a second
+        assert "error" not in outcome, outcome.get("error")
+        published = outcome["result"]
+        assert cache.current_version(client) == published.version and published.matches_table
+        with psycopg.connect(synced) as conn:
+            assert client.zcard(cache.version_key(published.version, "all")) == db.table_checksum(conn)[0]
+
+        (tmp_path / "continue-cache_mid_write").unlink()
+        (tmp_path / "ready-cache_mid_write").unlink()
+        with paused_at("cache:mid_write", publish, tmp_path, monkeypatch) as outcome:
+            stop()
+            start()  # empty: no persistence
+        assert isinstance(outcome.get("error"), redis.ConnectionError), outcome
+        assert "no longer holds" in str(outcome["error"]) and "restarted empty" in str(outcome["error"])
+        assert cache.current_version(client) is None  # nothing switched to a version missing its first batch
+
+
 def test_a_redis_url_that_is_no_redis_is_named_in_the_failure(synced):
     """Pointed at PostgreSQL's port, the publish failed with 'Connection closed by server.', naming neither
     the server nor that it is not Redis."""

@@ -217,10 +217,10 @@ def test_redis_stopped_mid_run_fails_the_cache_readers_use_the_database_and_the_
     # Redis dies while the cache is being written, after the table committed.
     send = cache._BatchWriter.send
 
-    def send_after_redis_died(self, commands):
+    def send_after_redis_died(self, commands, **kwargs):
         stop_redis()
         monkeypatch.setattr(cache._BatchWriter, "send", send)
-        return send(self, commands)
+        return send(self, commands, **kwargs)
 
     monkeypatch.setattr(cache._BatchWriter, "send", send_after_redis_died)
     result = sync(database_url, url, replay_dir)
