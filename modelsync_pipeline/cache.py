@@ -165,6 +165,10 @@ def _refusal(client: redis.Redis, progress: "_Progress", exc: redis.ResponseErro
     if code == "OOM":
         why = ("it is out of memory (maxmemory reached, and its maxmemory-policy would not evict enough): give it "
                "more memory (maxmemory), or free some")
+    elif code == "READONLY" and reply.startswith("READONLY role:slave"):  # _check_permissions' own
+        why = ("it is a replica: a read-only one refuses the new version, and one that takes writes "
+               "(replica-read-only no) keeps it from the primary's readers and drops it at its next sync with the "
+               "primary. Point the cache's Redis URL at the primary")
     elif code == "READONLY":
         why = ("it is a read-only replica (a failover demoted it, or the URL names a replica): point the cache's "
                "Redis URL at the primary")
@@ -874,7 +878,10 @@ def _check_permissions(client: redis.Redis, version: str) -> None:
 
     The keys are tried too, read and write, with writes that change nothing (ZREM of no member, DEL of the new
     version's manifest, not written yet): a user whose ACL does not cover `modelsync:*`, or who may only read,
-    or a read-only replica, failed at the first write of a publish that had read and expired versions.
+    or a read-only replica, failed at the first write of a publish that had read and expired versions. A replica
+    is refused by its role (INFO replication) first: one that takes writes (replica-read-only no) took the whole
+    publish, which "succeeded" while the primary's readers stayed on the old version, and its next sync with the
+    primary dropped it.
 
     EXPIRE too (of the new version's manifest, not written yet: a no-op): a user without it (an ACL granted by
     data type, +@string +@hash +@set +@sortedset, leaves out @keyspace's EXPIRE; a `rename-command EXPIRE`)
@@ -885,6 +892,12 @@ def _check_permissions(client: redis.Redis, version: str) -> None:
     release = tuple(int(part) for part in server.split(".")[:2] if part.isdigit())
     if len(release) == 2 and release < MIN_REDIS_VERSION:
         raise RedisTooOld(f"Redis >= {'.'.join(map(str, MIN_REDIS_VERSION))} is required, this server is {server}")
+    replication = client.info("replication")
+    if replication.get("role") == "slave":
+        # A read-only replica refuses the writes below; one that takes writes published "successfully".
+        raise redis.exceptions.ReadOnlyError(
+            f"READONLY role:slave of {replication.get('master_host', '?')}:{replication.get('master_port', '?')} "
+            f"(INFO replication)", status_code="READONLY")
     pipe = client.pipeline(transaction=False)
     pipe.zscan(VERSIONS_KEY, 0, count=1)
     pipe.eval("return 1", 0)

@@ -390,6 +390,27 @@ def test_a_redis_that_closes_idle_clients_takes_a_publish_whose_database_paused_
         assert cache.current_version(client) is None  # nothing switched to a version missing its first batch
 
 
+def test_a_replica_that_takes_writes_is_refused_by_its_role_before_anything_is_written(
+        synced, own_redis, redis_server_with):
+    """A URL naming a replica configured `replica-read-only no`: every write went through, the publish succeeded,
+    and the primary's readers stayed on the old version; the replica's next sync with its primary dropped it."""
+    primary, _, _ = own_redis
+    with redis.Redis.from_url(primary, decode_responses=True) as client, db.connect(synced) as conn:
+        first = cache.publish_cache(conn, client, "first-run").version
+    host, port = primary.split("://")[1].split("/")[0].split(":")
+    url = redis_server_with("--replicaof", host, port, "--replica-read-only", "no")
+    with redis.Redis.from_url(url, decode_responses=True) as replica, db.connect(synced) as conn:
+        deadline = time.monotonic() + 30
+        while cache.current_version(replica) != first:  # the replica has synced
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        keys_before = sorted(replica.scan_iter(count=1000))
+        with pytest.raises(redis.exceptions.ReadOnlyError, match=f"replica.*Redis replied: READONLY role:slave of "
+                                                                  f"{host}:{port}"):
+            cache.publish_cache(conn, replica, "into-a-replica")
+        assert sorted(replica.scan_iter(count=1000)) == keys_before
+
+
 def test_a_redis_url_that_is_no_redis_is_named_in_the_failure(synced):
     """Pointed at PostgreSQL's port, the publish failed with 'Connection closed by server.', naming neither
     the server nor that it is not Redis."""
