@@ -32,7 +32,31 @@ def connect(database_url: str, **kwargs) -> psycopg.Connection:
     `conn.transaction()` block (a real BEGIN/COMMIT), and nothing else is left open by accident,
     so an audit row written after a failure is committed on its own."""
     kwargs.setdefault("autocommit", True)
-    return psycopg.connect(database_url, application_name="modelsync", **kwargs)
+    conn = psycopg.connect(database_url, application_name="modelsync", **kwargs)
+    try:
+        readable_formats(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def readable_formats(conn: psycopg.Connection) -> None:
+    """Dates and intervals in the one form psycopg reads, whatever the role, the database or PGDATESTYLE set.
+
+    psycopg reads a timestamptz only in DateStyle ISO, an interval only in IntervalStyle postgres: with
+    `ALTER DATABASE ... SET DateStyle = 'SQL, DMY'` the provider step failed whole at its first read of the
+    server's clock (NotImplementedError: "can't parse timestamptz with DateStyle 'SQL, DMY'"), nothing staged or
+    published. Set for the session only when it differs (the server reports both as the session starts), so a
+    session that already has them costs nothing more; the input order (DMY, MDY) is kept, as modelsync sends dates
+    year first."""
+    date_style = conn.info.parameter_status("DateStyle") or "ISO"
+    interval_style = conn.info.parameter_status("IntervalStyle") or "postgres"
+    if date_style.startswith("ISO") and interval_style == "postgres":
+        return
+    conn.execute(statements("session")["readable_formats"])
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        conn.commit()  # a connection opened without autocommit: the SET must outlive its first transaction
 
 
 def raised(exc: BaseException | None, kinds: type | tuple[type, ...]) -> BaseException | None:
