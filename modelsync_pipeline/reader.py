@@ -368,7 +368,7 @@ class CatalogReader:
                 if not conn.closed:
                     return conn, True
         conn = psycopg.connect(self._database_url, autocommit=True, connect_timeout=5,
-                               application_name="modelsync-reader")
+                               application_name="modelsync-reader", client_encoding=db.CLIENT_ENCODING)
         try:
             # Timestamps in UTC whatever the role, database or PGTZ set: the cache holds the publisher's rows, in
             # UTC too, and the database path answered "05:37:24-05:00" where Redis answered "10:37:24+00:00".

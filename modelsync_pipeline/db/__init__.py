@@ -26,10 +26,10 @@ from .stage_catalog import (
     FAILED_OUTCOMES, StageResult, catalog_checksum, copy_rows, last_good_facts, last_good_row_count, record_failed_attempt,
     server_time, stage_provider_catalog, staged_providers, superseded,
 )
-from .statements import MIGRATIONS_DIR, SQL_DIR, abandon_if_busy, connect, first_line, raised, statements
+from .statements import CLIENT_ENCODING, MIGRATIONS_DIR, SQL_DIR, abandon_if_busy, connect, first_line, raised, statements
 
 __all__ = [
-    "DEFAULT_BACKUP_RETENTION", "FAILED_OUTCOMES", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup",
+    "CLIENT_ENCODING", "DEFAULT_BACKUP_RETENTION", "FAILED_OUTCOMES", "MIGRATIONS_DIR", "SQL_DIR", "AdminResult", "Backup",
     "LockWatch", "Plan", "RefreshResult", "MigrationError", "StageResult", "abandon_if_busy", "apply_migrations",
     "approval_used", "audit", "audit_started", "catalog_checksum", "catalog_status", "connect", "copy_rows", "counts",
     "counts_unless_locked",

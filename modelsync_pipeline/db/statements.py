@@ -16,6 +16,7 @@ import psycopg
 _PACKAGE = Path(__file__).resolve().parent.parent
 SQL_DIR = _PACKAGE / "sql" if (_PACKAGE / "sql").is_dir() else _PACKAGE.parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+CLIENT_ENCODING = "UTF8"
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 
 
@@ -32,6 +33,11 @@ def connect(database_url: str, **kwargs) -> psycopg.Connection:
     `conn.transaction()` block (a real BEGIN/COMMIT), and nothing else is left open by accident,
     so an audit row written after a failure is committed on its own."""
     kwargs.setdefault("autocommit", True)
+    # Text in UTF-8 whatever client_encoding the role or the database set: Python's str holds any character,
+    # and with `ALTER DATABASE ... SET client_encoding = 'LATIN1'` a provider whose names held a right quote
+    # (U+2019) failed at `process` (UnicodeEncodeError) on a UTF8 database that stores it. A database whose
+    # encoding cannot hold a character then says so itself (untranslatable character), naming the bytes.
+    kwargs.setdefault("client_encoding", CLIENT_ENCODING)
     conn = psycopg.connect(database_url, application_name="modelsync", **kwargs)
     try:
         readable_formats(conn)
