@@ -41,6 +41,12 @@ WHERE (providers.name, providers.base_url, providers.is_active)
 -- compiling took 0.25 s per statement (rows_per_provider of a 1% re-sync at 1M) to save nothing here.
 SET LOCAL work_mem = '64MB';
 SET LOCAL jit = off;
+-- Not ended by an idle_in_transaction_session_timeout the role or the database sets: this transaction is idle while
+-- its second connection builds a first load's partitions and history (seconds for 100,000s of rows), and
+-- that one while this one attaches them; with the timeout at 1 s a first load of 300,000 rows failed every time,
+-- "connection lost". Only this transaction is exempt; one whose process was killed still ends at once (the idle
+-- server process reads the closed socket).
+SET LOCAL idle_in_transaction_session_timeout = 0;
 
 -- name: analyze_providers
 ANALYZE providers;
@@ -351,6 +357,7 @@ SET LOCAL work_mem = '256MB';
 SET LOCAL maintenance_work_mem = '256MB';
 SET LOCAL max_parallel_maintenance_workers = 0;
 SET LOCAL enable_nestloop = off;
+SET LOCAL idle_in_transaction_session_timeout = 0;
 SET LOCAL jit = off;
 SET LOCAL synchronize_seqscans = off;
 SET LOCAL max_parallel_workers_per_gather = 0;

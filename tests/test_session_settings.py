@@ -3,12 +3,20 @@ that modelsync did not choose: a sync, `make status` and the reader work under t
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import psycopg
 
+from modelsync_pipeline import db, writes
+from modelsync_pipeline.db import refresh_models
+from modelsync_pipeline.providers.registry import PROVIDERS
 from modelsync_pipeline.reader import CatalogReader
+
+from .faults import paused_at
+from .test_bulk_path import catalog
+from .test_partitions import prices
 
 from .pipeline import providers, step_failures, sync
 from .test_migrations import status
@@ -61,3 +69,29 @@ def test_the_reader_answers_from_the_database_under_a_latin1_client_encoding(syn
     with CatalogReader("redis://127.0.0.1:1/0", synced, local_ttl_seconds=0, redis_retry_seconds=0) as reader:
         names = {row["id"]: row["model_name"] for row in reader.get_models()}
     assert names[model] == "Qwen 通义千问" and len(names) > 1000
+
+
+def test_a_first_load_outlasts_an_idle_in_transaction_timeout(database_url, tmp_path, monkeypatch):
+    """A first load's refresh keeps its transaction open, idle, while its second connection builds the partitions
+    and history, and the second one idles while the first attaches them. With the database's
+    idle_in_transaction_session_timeout at 1 s, a first load of 300,000 models failed every time ("connection
+    lost", rolled back): the table could never be filled."""
+    monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 50)  # these first loads have 80 rows
+    specs = PROVIDERS[:2]
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in specs:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+    _alter_database(database_url, "idle_in_transaction_session_timeout = '300ms'")
+
+    def refresh():
+        with db.connect(database_url) as conn:
+            request = writes.WriteRequest(mode="refresh", run_id="first", launched_by="test")
+            return writes.write_catalog(conn, request, specs, reconnect=lambda: db.connect(database_url)).refresh
+
+    with paused_at("refresh:history_batch_built", refresh, tmp_path, monkeypatch) as outcome:
+        time.sleep(1.5)  # both of the refresh's transactions stand idle, past the timeout
+    assert "error" not in outcome, outcome["error"]
+    assert outcome["result"].inserted == {spec.slug: 40 for spec in specs}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 80
