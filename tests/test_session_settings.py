@@ -19,6 +19,7 @@ from .test_bulk_path import catalog
 from .test_partitions import prices
 
 from .pipeline import providers, step_failures, sync
+from .test_cli import run_cli
 from .test_migrations import status
 
 
@@ -95,3 +96,16 @@ def test_a_first_load_outlasts_an_idle_in_transaction_timeout(database_url, tmp_
     assert outcome["result"].inserted == {spec.slug: 40 for spec in specs}
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 80
+
+
+def test_run_with_a_search_path_before_the_catalogs_schema_says_so(tmp_path, synced, redis_url):
+    """The migration check refuses such a session naming both schemas (README), but `modelsync run` said only
+    'PostgreSQL failed a statement (...): UndefinedTable: relation "providers" does not exist', from its summary."""
+    with psycopg.connect(synced, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA other")
+    proc = run_cli(tmp_path, f"{synced}?options=-csearch_path%3Dother", redis_url, "--providers", "groq")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "UndefinedTable" not in proc.stderr, proc.stderr
+    assert "modelsync's catalog is in schema public" in proc.stderr and "puts schema other first" in proc.stderr
+    with psycopg.connect(synced) as conn:  # nothing was made in the other schema
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'other'").fetchone()[0] == 0
