@@ -386,7 +386,7 @@ def publish_cache(
     with db.watch_locks(conn, reconnect, "models_cache", log) as watch:
         try:
             conn.execute(sql["utc_session"])  # the rows' timestamps as a reader's database path writes them
-            conn.execute(sql["cache_lock"])
+            db.locks.wait_behind_writes(conn, sql["cache_lock"])
             try:
                 return _publish_locked(conn, client, run_id, previous_version_ttl, orphan_grace, started,
                                        unless_unchanged, reconnect)

@@ -21,3 +21,14 @@ ORDER BY b.pid;
 -- Ends the statement the write waits in, only while it still waits for a lock: once the lock is granted the
 -- write goes on, and a cancel then would end whatever statement came next. Its transaction rolls back.
 SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = %(pid)s AND wait_event_type = 'Lock';
+
+-- name: lift_statement_timeout
+-- For a wait behind another modelsync write alone (locks.wait_behind_writes): a statement_timeout set for the role
+-- or the database is armed as a statement starts, so the lock function's own SET clause (migration 0017, for
+-- lock_timeout) cannot lift it. SET and RESET take no snapshot: a REPEATABLE READ transaction's is still taken
+-- by the wait itself.
+SET statement_timeout = 0;
+
+-- name: restore_statement_timeout
+-- Back to the session's own value (the role's, the database's or DATABASE_URL's options): modelsync sets none.
+RESET statement_timeout;

@@ -3,6 +3,7 @@ that modelsync did not choose: a sync, `make status` and the reader work under t
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -109,3 +110,25 @@ def test_run_with_a_search_path_before_the_catalogs_schema_says_so(tmp_path, syn
     assert "modelsync's catalog is in schema public" in proc.stderr and "puts schema other first" in proc.stderr
     with psycopg.connect(synced) as conn:  # nothing was made in the other schema
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'other'").fetchone()[0] == 0
+
+
+def test_a_wait_behind_another_modelsync_write_outlasts_a_statement_timeout(database_url):
+    """Waiting behind another modelsync write is reported and never cut short (README): with the database's
+    statement_timeout at 1 s, a refresh behind another one's lock failed "QueryCanceled: canceling statement due to
+    statement timeout", and nothing said what it had waited for. The timeout still bounds the refresh's statements."""
+    specs = PROVIDERS[:2]
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in specs:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+    _alter_database(database_url, "statement_timeout = '1s'")
+    holder = db.connect(database_url)  # another modelsync write, holding the lock for 2.5 s
+    holder.execute("SELECT pg_advisory_lock(hashtext('modelsync.models'))")
+    threading.Timer(2.5, holder.close).start()
+    started = time.monotonic()
+    with db.connect(database_url) as conn:
+        request = writes.WriteRequest(mode="refresh", run_id="behind", launched_by="test")
+        result = writes.write_catalog(conn, request, specs, reconnect=lambda: db.connect(database_url)).refresh
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1s"  # lifted for the wait alone
+    assert time.monotonic() - started > 2
+    assert result.inserted == {spec.slug: 40 for spec in specs}

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from .. import faults
 from ..providers.registry import ProviderSpec
+from .locks import wait_behind_writes
 from .refresh_models import RefreshResult, build_partitions, drop_loading_tables, split_fresh, whole_catalogs
 from .stage_catalog import FAILED_OUTCOMES, staged_providers
 from .statements import abandon_if_busy, statements
@@ -69,7 +70,7 @@ def _flush(conn: psycopg.Connection, run_id: str, keep: int, action: str, delete
     """Back up, log every model as removed, then run the `deletes` statements: one transaction."""
     sql = statements("admin")
     with conn.transaction():
-        conn.execute(statements("refresh_models")["lock"])
+        wait_behind_writes(conn, statements("refresh_models")["lock"])
         before = counts(conn)
         backup = take_backup(conn, run_id, action, keep)
         faults.point(f"{action}:after_backup")
@@ -104,7 +105,7 @@ def reset_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec], 
     one, so a provider staged in between was marked published with its old rows, and no refresh applied it.
     """
     refresh = statements("refresh_models")
-    conn.execute(refresh["session_lock"])
+    wait_behind_writes(conn, refresh["session_lock"])
     try:
         drop_loading_tables(conn, refresh)  # left by a refresh that died: its batch would block this one's
         return _reset_locked(conn, specs, run_id, keep)
@@ -120,7 +121,7 @@ def _reset_locked(conn: psycopg.Connection, specs: Sequence[ProviderSpec], run_i
     by_slug = {spec.slug: spec for spec in specs}
     with conn.transaction():
         conn.execute(refresh["snapshot"])
-        conn.execute(refresh["lock"])
+        wait_behind_writes(conn, refresh["lock"])
         before = counts(conn)
         backup = take_backup(conn, run_id, "reset_and_resync", keep)
         faults.point("reset:after_backup")
@@ -163,7 +164,7 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
     """
     sql = statements("admin")
     with conn.transaction():
-        conn.execute(statements("refresh_models")["lock"])
+        wait_behind_writes(conn, statements("refresh_models")["lock"])
         chosen = conn.execute(sql["get_backup"], {"backup_id": backup_id}).fetchone()
         if chosen is None:
             known = [r[0] for r in conn.execute(sql["newest_backups"])]
@@ -328,7 +329,7 @@ def sync_providers(conn: psycopg.Connection, specs: Sequence[ProviderSpec]) -> A
     """Upsert every registry provider into `providers`, in one transaction; models are not touched."""
     refresh = statements("refresh_models")
     with conn.transaction():
-        conn.execute(refresh["lock"])
+        wait_behind_writes(conn, refresh["lock"])
         before = counts(conn)
         for spec in specs:
             conn.execute(refresh["upsert_provider"],

@@ -109,6 +109,23 @@ class LockWatch:
             self._stopped = True
 
 
+def wait_behind_writes(conn: psycopg.Connection, statement: str, params: dict | None = None) -> None:
+    """Run `statement`, a wait for the lock that serialises modelsync's writes (modelsync_wait_lock), with no
+    statement_timeout: such a wait is reported by the watch and never cut short. A statement_timeout set for the
+    role or the database (2 s, say) cut it short behind another run's refresh: "QueryCanceled: canceling
+    statement due to statement timeout", the table step failed and so did the publish after it, with nothing
+    said of the write it waited for. The timeout is back for every statement after the wait."""
+    sql = statements("locks")
+    conn.execute(sql["lift_statement_timeout"])
+    try:
+        conn.execute(statement, params)
+    finally:
+        # A failed wait in a transaction is rolled back with the SET; a closed connection has no session left.
+        if not conn.closed and conn.info.transaction_status in (psycopg.pq.TransactionStatus.IDLE,
+                                                                psycopg.pq.TransactionStatus.INTRANS):
+            conn.execute(sql["restore_statement_timeout"])
+
+
 _CURRENT: contextvars.ContextVar[LockWatch | None] = contextvars.ContextVar("modelsync_lock_watch", default=None)
 
 

@@ -46,7 +46,7 @@ def refresh_models_table(conn: psycopg.Connection, specs: Sequence[ProviderSpec]
     was. Unchanged rows keep their ids and are not rewritten.
     """
     sql = statements("refresh_models")
-    conn.execute(sql["session_lock"])
+    locks.wait_behind_writes(conn, sql["session_lock"])
     try:
         drop_orphan_partitions(conn, sql)
         return _refresh_locked(conn, sql, specs, run_id)
