@@ -32,3 +32,11 @@ SET statement_timeout = 0;
 -- name: restore_statement_timeout
 -- Back to the session's own value (the role's, the database's or DATABASE_URL's options): modelsync sets none.
 RESET statement_timeout;
+
+-- name: read_committed
+-- A write that waits for its lock as its transaction's first statement, then reads what the write before it left:
+-- READ COMMITTED whatever default_transaction_isolation the role or the database sets. Under 'repeatable read' the
+-- wait took the snapshot, so a stage of a provider behind another run's stage of it read the catalog that one had
+-- replaced and failed "could not serialize access due to concurrent delete". (The refresh and the reset choose
+-- REPEATABLE READ themselves, after a session lock.)
+SET TRANSACTION ISOLATION LEVEL READ COMMITTED;

@@ -132,3 +132,40 @@ def test_a_wait_behind_another_modelsync_write_outlasts_a_statement_timeout(data
         assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1s"  # lifted for the wait alone
     assert time.monotonic() - started > 2
     assert result.inserted == {spec.slug: 40 for spec in specs}
+
+
+def test_a_stage_behind_another_stage_of_the_provider_works_under_repeatable_read(database_url, tmp_path, monkeypatch):
+    """With the database's default_transaction_isolation 'repeatable read', a stage waiting behind another run's
+    stage of the same provider took its snapshot with the wait and failed "could not serialize access due to
+    concurrent delete" once that one committed, instead of staging after it as under the default."""
+    spec = PROVIDERS[0]
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "first")
+    _alter_database(database_url, "default_transaction_isolation = 'repeatable read'")
+
+    def stage(run_id: str, start: float):
+        with db.connect(database_url) as conn:
+            return db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40, start)), run_id)
+
+    behind: dict = {}
+    with paused_at("stage:after_clear", lambda: stage("ahead", 2.0), tmp_path, monkeypatch) as ahead:
+        waiter = threading.Thread(target=_into(behind, lambda: stage("behind", 3.0)))
+        waiter.start()
+        time.sleep(1)  # it waits for the provider's stage lock
+    waiter.join(60)
+    assert "error" not in ahead, ahead["error"]
+    assert behind.get("result") is not None and behind["result"].changed, behind
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT run_id FROM provider_catalog_versions WHERE provider_slug = %s",
+                            (spec.slug,)).fetchone()[0] == "behind"
+
+
+def _into(outcome: dict, target):
+    """A thread's target that keeps what `target()` returned or raised in `outcome`."""
+    def run():
+        try:
+            outcome["result"] = target()
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            outcome["error"] = exc
+    return run

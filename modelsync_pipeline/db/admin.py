@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from .. import faults
 from ..providers.registry import ProviderSpec
-from .locks import wait_behind_writes
+from .locks import read_committed, wait_behind_writes
 from .refresh_models import RefreshResult, build_partitions, drop_loading_tables, split_fresh, whole_catalogs
 from .stage_catalog import FAILED_OUTCOMES, staged_providers
 from .statements import abandon_if_busy, statements
@@ -70,6 +70,7 @@ def _flush(conn: psycopg.Connection, run_id: str, keep: int, action: str, delete
     """Back up, log every model as removed, then run the `deletes` statements: one transaction."""
     sql = statements("admin")
     with conn.transaction():
+        read_committed(conn)
         wait_behind_writes(conn, statements("refresh_models")["lock"])
         before = counts(conn)
         backup = take_backup(conn, run_id, action, keep)
@@ -164,6 +165,7 @@ def restore_backup(conn: psycopg.Connection, backup_id: int, run_id: str,
     """
     sql = statements("admin")
     with conn.transaction():
+        read_committed(conn)
         wait_behind_writes(conn, statements("refresh_models")["lock"])
         chosen = conn.execute(sql["get_backup"], {"backup_id": backup_id}).fetchone()
         if chosen is None:
@@ -329,6 +331,7 @@ def sync_providers(conn: psycopg.Connection, specs: Sequence[ProviderSpec]) -> A
     """Upsert every registry provider into `providers`, in one transaction; models are not touched."""
     refresh = statements("refresh_models")
     with conn.transaction():
+        read_committed(conn)
         wait_behind_writes(conn, refresh["lock"])
         before = counts(conn)
         for spec in specs:

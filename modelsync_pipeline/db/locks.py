@@ -109,6 +109,13 @@ class LockWatch:
             self._stopped = True
 
 
+def read_committed(conn: psycopg.Connection) -> None:
+    """As the first statement of a write's transaction that waits for its lock and then reads what the write
+    before it left (`read_committed` in sql/locks.sql): READ COMMITTED whatever isolation the role or database
+    makes the default."""
+    conn.execute(statements("locks")["read_committed"])
+
+
 def wait_behind_writes(conn: psycopg.Connection, statement: str, params: dict | None = None) -> None:
     """Run `statement`, a wait for the lock that serialises modelsync's writes (modelsync_wait_lock), with no
     statement_timeout: such a wait is reported by the watch and never cut short. A statement_timeout set for the

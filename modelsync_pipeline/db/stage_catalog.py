@@ -12,7 +12,7 @@ import psycopg.sql
 
 from .. import faults
 from ..providers.registry import ProviderSpec
-from .locks import wait_behind_writes
+from .locks import read_committed, wait_behind_writes
 from .statements import statements
 
 if TYPE_CHECKING:  # pandas is imported by the steps that stage, not by every load of the code location
@@ -142,6 +142,7 @@ def stage_provider_catalog(conn: psycopg.Connection, spec: ProviderSpec, frame: 
               "row_keys": keys.tobytes() if unique_keys else None, "whole": True, "source": source,
               "fetched_at": fetched_at}
     with conn.transaction():
+        read_committed(conn)
         wait_behind_writes(conn, sql["lock"], params)
         current = conn.execute(sql["current_checksum"], params).fetchone()
         previous_rows = current[1] if current else None
