@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         # A schema the run cannot use (a search_path that puts another schema before the catalog's, a database at a
         # newer migration): one line now (main), as for `status`. Left to the steps, the refusal was lost: the
         # provider step failed on it, then the summary's read of `providers` in that schema was all that was said
-        # ('UndefinedTable: relation "providers" does not exist'). Nothing pending: this only reads.
+        # ('UndefinedTable: relation "providers" does not exist'). A pending migration is applied here, as the run's
+        # first connection would apply it (resources.PostgresResource).
         db.apply_migrations(endpoints.database_url)
         from . import interrupts
 
