@@ -173,7 +173,8 @@ def _would_leave(providers: int, models: int) -> dict:
 def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Exception, reconnect,
             fingerprint: str | None = None, watch: db.LockWatch | None = None,
             started: int | None = None) -> WriteOutcome:
-    """Audit a write that failed, and raise WriteFailed saying why: for a statement the lock `watch`
+    """Audit a write that failed, and raise WriteFailed saying why (or return the write, one whose connection was
+    lost in a COMMIT that went through: below): for a statement the lock `watch`
     cancelled, the wait it ended. The approval code of a write that rolled back is released (it changed nothing).
 
     A write whose connection was lost is audited through a new one (the lost one would raise instead, and hide
@@ -220,7 +221,7 @@ def _failed(conn: psycopg.Connection, request: WriteRequest, before, exc: Except
                             f"not known yet: its audit row {started} stays 'started' until the next write gives it an "
                             f"outcome (`make status` lists it); {counted}")
             else:
-                message += (f"; its transaction was rolled back: {counted}"
+                message += (f"; {judged[1]}: {counted}"  # rolled back, nothing changed (or its row was gone)
                             + (f", before {before}" if before is not None else ""))
             if fingerprint is not None:
                 message += "; its approval code stays used (a COMMIT may have been lost with it): approve anew"
