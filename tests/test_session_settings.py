@@ -30,6 +30,16 @@ def _alter_database(database_url: str, *settings: str) -> None:
             conn.execute(f'ALTER DATABASE "{urlsplit(database_url).path.lstrip("/")}" SET {setting}')
 
 
+def _two_staged(database_url: str) -> list:
+    """Two providers staged with 40 models each, on a migrated database: their specs."""
+    specs = PROVIDERS[:2]
+    db.apply_migrations(database_url)
+    with db.connect(database_url) as conn:
+        for spec in specs:
+            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+    return specs
+
+
 def test_a_sync_and_the_status_work_under_a_non_iso_date_style(synced, redis_url):
     """psycopg reads timestamptz only in DateStyle ISO: with the database set to 'SQL, DMY' the provider step failed
     whole ("can't parse timestamptz with DateStyle 'SQL, DMY'"), nothing was staged or published."""
@@ -79,11 +89,7 @@ def test_a_first_load_outlasts_an_idle_in_transaction_timeout(database_url, tmp_
     idle_in_transaction_session_timeout at 1 s, a first load of 300,000 models failed every time ("connection
     lost", rolled back): the table could never be filled."""
     monkeypatch.setattr(refresh_models, "HISTORY_BATCH_MIN_ROWS", 50)  # these first loads have 80 rows
-    specs = PROVIDERS[:2]
-    db.apply_migrations(database_url)
-    with db.connect(database_url) as conn:
-        for spec in specs:
-            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+    specs = _two_staged(database_url)
     _alter_database(database_url, "idle_in_transaction_session_timeout = '300ms'")
 
     def refresh():
@@ -116,11 +122,7 @@ def test_a_wait_behind_another_modelsync_write_outlasts_a_statement_timeout(data
     """Waiting behind another modelsync write is reported and never cut short (README): with the database's
     statement_timeout at 1 s, a refresh behind another one's lock failed "QueryCanceled: canceling statement due to
     statement timeout", and nothing said what it had waited for. The timeout still bounds the refresh's statements."""
-    specs = PROVIDERS[:2]
-    db.apply_migrations(database_url)
-    with db.connect(database_url) as conn:
-        for spec in specs:
-            db.stage_provider_catalog(conn, spec, catalog(spec.slug, prices(40)), "staged")
+    specs = _two_staged(database_url)
     _alter_database(database_url, "statement_timeout = '1s'")
     holder = db.connect(database_url)  # another modelsync write, holding the lock for 2.5 s
     holder.execute("SELECT pg_advisory_lock(hashtext('modelsync.models'))")
