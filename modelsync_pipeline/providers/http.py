@@ -514,10 +514,6 @@ class ProviderClient:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         base_url = spec.resolved_base_url(self._environ)
         self._forms = self._secret_forms()
-        # An override's path segments that may be a credential: hidden wherever a reason shows them as a segment,
-        # however short (every URL a reason shows, every path a provider echoes), as well as by `_forms`.
-        self._path_secrets = (secret_path_segments(urlsplit(base_url).path)
-                              if base_url != spec.base_url and spec.base_url_problem(self._environ) is None else [])
         problem = spec.base_url_problem(self._environ)
         if problem is None:
             try:
@@ -528,6 +524,9 @@ class ProviderClient:
         if problem is not None:  # never quoted: a password in it would be
             raise ProviderFetchError(spec.slug, "request", f"{spec.base_url_env} is not a URL modelsync can request "
                                      f"({problem}); its value is not shown")
+        # An override's path segments that may be a credential: hidden wherever a reason shows them as a segment,
+        # however short (every URL a reason shows, every path a provider echoes), as well as by `_forms`.
+        self._path_secrets = secret_path_segments(urlsplit(base_url).path) if base_url != spec.base_url else []
         self._client = httpx.Client(
             # A query on the base URL ("?api-version=2024-10-21") is sent with every request: httpx would
             # otherwise append the list's path to the query string.
